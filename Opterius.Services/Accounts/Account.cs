@@ -1,0 +1,26 @@
+namespace Opterius.Services.Accounts;
+
+public static class AccountStatus
+{
+    public const string Creating = "creating";
+    public const string Active = "active";
+    public const string Suspended = "suspended";
+    public const string Deleting = "deleting";
+    public const string DeletionFailed = "deletion_failed";
+
+    public static readonly IReadOnlyList<string> All = [Creating, Active, Suspended, Deleting, DeletionFailed];
+}
+
+/// <summary>A hosting account as stored in the panel database.</summary>
+public sealed record Account(
+    long Id,
+    string Username,
+    string Domain,
+    string Email,
+    long PackageId,
+    long OwnerId,
+    string PhpVersion,
+    int? Uid,
+    string Status,
+    DateTime CreatedAt,
+    DateTime? SuspendedAt);

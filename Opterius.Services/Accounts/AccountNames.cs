@@ -1,0 +1,59 @@
+using System.Text.RegularExpressions;
+
+namespace Opterius.Services.Accounts;
+
+/// <summary>
+/// The one place that decides what a username, domain or PHP version may look like. Every path, SQL
+/// identifier and command argument is built only from names that passed these checks.
+/// </summary>
+public static partial class AccountNames
+{
+    [GeneratedRegex("^[a-z][a-z0-9]{2,31}$")]
+    private static partial Regex UsernamePattern();
+
+    // One label: letters, digits, inner hyphens; at most 63 characters.
+    [GeneratedRegex("^(?!-)[a-z0-9-]{1,63}(?<!-)$")]
+    private static partial Regex LabelPattern();
+
+    [GeneratedRegex("^[0-9]\\.[0-9]$")]
+    private static partial Regex PhpVersionPattern();
+
+    // Names the Linux user database or MariaDB already use for themselves.
+    private static readonly HashSet<string> Reserved =
+    [
+        "root", "daemon", "bin", "sys", "sync", "games", "man", "lp", "mail", "news", "uucp", "proxy",
+        "backup", "list", "irc", "gnats", "nobody", "systemd", "messagebus", "sshd", "mysql", "postfix",
+        "dovecot", "nginx", "pdns", "admin", "opterius", "information", "performance", "test",
+    ];
+
+    public static bool IsValidUsername(string? value) =>
+        value is not null && UsernamePattern().IsMatch(value) && !Reserved.Contains(value);
+
+    public static bool IsValidDomain(string? value)
+    {
+        if (value is null || value.Length is < 3 or > 253) return false;
+        var labels = value.Split('.');
+        return labels.Length >= 2
+            && labels.All(l => LabelPattern().IsMatch(l))
+            && labels[^1].Any(char.IsAsciiLetter);
+    }
+
+    public static bool IsValidPhpVersion(string? value) => value is not null && PhpVersionPattern().IsMatch(value);
+}
+
+/// <summary>An account's names after re-validation: the only input resources build paths and identifiers from.</summary>
+public sealed record AccountIdentity(long Id, string Username, string Domain, string PhpVersion, int? Uid)
+{
+    public static AccountIdentity From(Account account)
+    {
+        if (!AccountNames.IsValidUsername(account.Username))
+            throw new InvalidAccountNameException($"stored username '{account.Username}' is not a valid account name");
+        if (!AccountNames.IsValidDomain(account.Domain))
+            throw new InvalidAccountNameException($"stored domain '{account.Domain}' is not a valid domain");
+        if (!AccountNames.IsValidPhpVersion(account.PhpVersion))
+            throw new InvalidAccountNameException($"stored PHP version '{account.PhpVersion}' is not valid");
+        return new(account.Id, account.Username, account.Domain, account.PhpVersion, account.Uid);
+    }
+}
+
+public sealed class InvalidAccountNameException(string message) : Exception(message);

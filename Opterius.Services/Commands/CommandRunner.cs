@@ -1,0 +1,76 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Options;
+
+namespace Opterius.Services.Commands;
+
+/// <summary>How a configured command ended.</summary>
+public sealed record CommandResult(string Name, int ExitCode, string StandardOutput, string StandardError);
+
+/// <summary>A command that failed, timed out or could not start; the message carries its stderr.</summary>
+public sealed class CommandFailedException(string message) : Exception(message);
+
+/// <summary>
+/// Runs the external commands named in <c>Opterius:Commands</c>. Arguments are passed as a list (never
+/// through a shell); each argument may hold placeholders such as <c>{root}</c> or <c>{username}</c>, filled
+/// only with values the caller has validated.
+/// </summary>
+public sealed class CommandRunner(IOptions<OpteriusOptions> options)
+{
+    private readonly OpteriusOptions _options = options.Value;
+
+    public bool IsConfigured(string name) =>
+        _options.Commands.TryGetValue(name, out var argv) && argv is { Length: > 0 } && !string.IsNullOrWhiteSpace(argv[0]);
+
+    /// <summary>Runs the command; returns null when it is not configured. Throws <see cref="CommandFailedException"/> on failure.</summary>
+    public async Task<CommandResult?> RunAsync(string name, IReadOnlyDictionary<string, string>? values, CancellationToken ct)
+    {
+        if (!IsConfigured(name)) return null;
+        var argv = _options.Commands[name];
+        var psi = new ProcessStartInfo(Fill(argv[0], values))
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+        };
+        foreach (var arg in argv.Skip(1)) psi.ArgumentList.Add(Fill(arg, values));
+        psi.Environment["OPTERIUS_ROOT"] = Path.GetFullPath(_options.Root);
+
+        using var process = new Process { StartInfo = psi };
+        try { process.Start(); }
+        catch (Exception e) { throw new CommandFailedException($"{name}: cannot start '{psi.FileName}': {e.Message}"); }
+        process.StandardInput.Close();
+        var stdout = process.StandardOutput.ReadToEndAsync(ct);
+        var stderr = process.StandardError.ReadToEndAsync(ct);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(TimeSpan.FromSeconds(_options.CommandTimeoutSeconds));
+        try { await process.WaitForExitAsync(timeout.Token); }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            ct.ThrowIfCancellationRequested();
+            throw new CommandFailedException($"{name}: timed out after {_options.CommandTimeoutSeconds} s");
+        }
+        var result = new CommandResult(name, process.ExitCode, await stdout, await stderr);
+        if (result.ExitCode != 0)
+        {
+            var why = string.IsNullOrWhiteSpace(result.StandardError) ? result.StandardOutput : result.StandardError;
+            throw new CommandFailedException($"{name} exited with {result.ExitCode}: {Trim(why)}");
+        }
+        return result;
+    }
+
+    private string Fill(string arg, IReadOnlyDictionary<string, string>? values)
+    {
+        arg = arg.Replace("{root}", Path.GetFullPath(_options.Root), StringComparison.Ordinal);
+        if (values is null) return arg;
+        foreach (var (key, value) in values) arg = arg.Replace("{" + key + "}", value, StringComparison.Ordinal);
+        return arg;
+    }
+
+    private static string Trim(string text)
+    {
+        text = text.Trim();
+        return text.Length <= 2000 ? text : text[..2000] + "…";
+    }
+}

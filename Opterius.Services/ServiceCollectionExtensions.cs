@@ -1,0 +1,32 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using MySqlConnector;
+using Opterius.Services.Commands;
+using Opterius.Services.Data;
+using Opterius.Services.Resources;
+
+namespace Opterius.Services;
+
+public static class ServiceCollectionExtensions
+{
+    /// <summary>The domain services: databases, server layout, commands and resources.</summary>
+    public static IServiceCollection AddOpteriusServices(this IServiceCollection services)
+    {
+        services.AddOptions<OpteriusOptions>().BindConfiguration(OpteriusOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+
+        services.AddSingleton(sp => new PanelDb(DataSource(sp, "Panel")));
+        services.AddSingleton(sp => new PowerDnsDb(DataSource(sp, "PowerDns")));
+        services.AddSingleton(sp => new MariaDbAdmin(DataSource(sp, "MariaDbAdmin")));
+        services.AddSingleton<Migrator>();
+
+        services.AddSingleton<ServerLayout>();
+        services.AddSingleton<CommandRunner>();
+        services.AddSingleton<ServiceReloader>();
+        return services;
+    }
+
+    // Read when first needed, so a test host's configuration is the one that counts.
+    private static MySqlDataSource DataSource(IServiceProvider services, string name) =>
+        new(services.GetRequiredService<IConfiguration>().GetConnectionString(name)
+            ?? throw new InvalidOperationException($"ConnectionStrings:{name} is not set"));
+}

@@ -1,0 +1,55 @@
+using System.Diagnostics;
+
+namespace Opterius.Web.Tests.Infrastructure;
+
+/// <summary>
+/// The private services of this test run, started once per process by <c>scripts/services.sh</c> under a
+/// temp folder and stopped, by pid, when the process exits.
+/// </summary>
+public static class PrivateServices
+{
+    private static readonly Lazy<IReadOnlyDictionary<string, string>> Env = new(Start);
+
+    public static string RepoRoot { get; } = FindRepoRoot();
+
+    public static string Folder { get; } = Path.Combine(Path.GetTempPath(), $"opterius-tests-{Environment.ProcessId}");
+
+    public static string MariaDbSocket => Env.Value["MARIADB_SOCKET"];
+
+    /// <summary>A value from services.env (e.g. NGINX_PORT), or null when that service is not running.</summary>
+    public static string? Get(string key) => Env.Value.GetValueOrDefault(key);
+
+    /// <summary>Connection string for the MariaDB root account, optionally to one database.</summary>
+    public static string RootConnectionString(string database = "") =>
+        $"Server={MariaDbSocket};Protocol=Unix;User ID=root;Database={database};Pooling=true;Maximum Pool Size=50;Default Command Timeout=60";
+
+    private static IReadOnlyDictionary<string, string> Start()
+    {
+        Run("start");
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => Run("stop");
+        return File.ReadAllLines(Path.Combine(Folder, "services.env"))
+            .Select(l => l.Split('=', 2))
+            .Where(p => p.Length == 2)
+            .ToDictionary(p => p[0], p => p[1]);
+    }
+
+    private static void Run(string verb)
+    {
+        var psi = new ProcessStartInfo("bash") { RedirectStandardError = true, RedirectStandardOutput = true };
+        psi.ArgumentList.Add(Path.Combine(RepoRoot, "scripts", "services.sh"));
+        psi.ArgumentList.Add(verb);
+        psi.ArgumentList.Add(Folder);
+        using var p = Process.Start(psi)!;
+        var err = p.StandardError.ReadToEndAsync();
+        p.StandardOutput.ReadToEnd();
+        p.WaitForExit();
+        if (p.ExitCode != 0) throw new InvalidOperationException($"services.sh {verb} failed: {err.Result}");
+    }
+
+    private static string FindRepoRoot()
+    {
+        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
+            if (File.Exists(Path.Combine(d.FullName, "Opterius.sln"))) return d.FullName;
+        throw new InvalidOperationException("Opterius.sln not found above the test binaries");
+    }
+}
