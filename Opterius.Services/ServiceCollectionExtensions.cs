@@ -22,6 +22,14 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<ServerLayout>();
         services.AddSingleton<CommandRunner>();
         services.AddSingleton<ServiceReloader>();
+
+        // Every resource kind is one class in Resources/; each is registered as itself and as IAccountResource.
+        foreach (var type in typeof(IAccountResource).Assembly.GetTypes()
+                     .Where(t => t is { IsClass: true, IsAbstract: false } && typeof(IAccountResource).IsAssignableFrom(t)))
+        {
+            services.AddSingleton(type);
+            services.AddSingleton(sp => (IAccountResource)sp.GetRequiredService(type));
+        }
         return services;
     }
 

@@ -48,3 +48,14 @@ public sealed record RemoveOutcome(string Status, string? Detail)
 
 /// <summary>A resource step that could not finish; the message is shown to the operator as the step's detail.</summary>
 public class ResourceException(string message, Exception? inner = null) : Exception(message, inner);
+
+/// <summary>
+/// A resource that changes while an account is suspended (vhost answers 503, pool stopped, shell nologin,
+/// mail login refused) and is restored exactly on unsuspend. Both are idempotent.
+/// </summary>
+public interface ISuspendableResource
+{
+    Task SuspendAsync(AccountIdentity account, CancellationToken ct);
+
+    Task UnsuspendAsync(AccountIdentity account, CancellationToken ct);
+}
