@@ -1,9 +1,13 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using MySqlConnector;
+using Opterius.Services.Accounts;
+using Opterius.Services.Audit;
 using Opterius.Services.Commands;
 using Opterius.Services.Data;
+using Opterius.Services.Packages;
 using Opterius.Services.Resources;
+using Opterius.Services.Users;
 
 namespace Opterius.Services;
 
@@ -18,6 +22,11 @@ public static class ServiceCollectionExtensions
         services.AddSingleton(sp => new PowerDnsDb(DataSource(sp, "PowerDns")));
         services.AddSingleton(sp => new MariaDbAdmin(DataSource(sp, "MariaDbAdmin")));
         services.AddSingleton<Migrator>();
+
+        services.AddSingleton<AccountStore>();
+        services.AddSingleton<PanelUsers>();
+        services.AddSingleton<PackageStore>();
+        services.AddSingleton<AuditLog>();
 
         services.AddSingleton<ServerLayout>();
         services.AddSingleton<CommandRunner>();

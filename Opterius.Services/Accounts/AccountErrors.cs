@@ -1,0 +1,27 @@
+namespace Opterius.Services.Accounts;
+
+/// <summary>Writes are refused: the license is missing, invalid or expired. Nothing was changed.</summary>
+public sealed class LicenseRequiredException(string message) : Exception(message);
+
+/// <summary>The license's account limit is reached. Nothing was changed.</summary>
+public sealed class AccountLimitReachedException(string message) : Exception(message);
+
+/// <summary>The account does not exist or the caller may not see it. Nothing was changed.</summary>
+public sealed class AccountNotFoundException(long id) : Exception($"No account with id {id} exists.");
+
+/// <summary>The request conflicts with the account's state (already suspended, name taken). Nothing was changed.</summary>
+public sealed class AccountConflictException(string message) : Exception(message);
+
+/// <summary>Input that is not acceptable, one message per field. Nothing was changed.</summary>
+public sealed class AccountValidationException(IReadOnlyDictionary<string, string> fields)
+    : Exception(string.Join("; ", fields.Values))
+{
+    public IReadOnlyDictionary<string, string> Fields { get; } = fields;
+}
+
+/// <summary>A resource could not be provisioned; what had been made was removed again.</summary>
+public sealed class ProvisioningFailedException(string resource, string message)
+    : Exception($"{resource}: {message}")
+{
+    public string Resource { get; } = resource;
+}

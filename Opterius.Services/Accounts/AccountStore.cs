@@ -1,0 +1,116 @@
+using Dapper;
+using Opterius.Services.Data;
+
+namespace Opterius.Services.Accounts;
+
+/// <summary>Who is asking: admins see every account, resellers only those they own.</summary>
+public sealed record Viewer(long UserId, bool IsAdmin)
+{
+    public long? OwnerFilter => IsAdmin ? null : UserId;
+}
+
+/// <summary>A page of the accounts list.</summary>
+public sealed record AccountQuery(int Page = 1, int PerPage = 25, string? Search = null, string? Status = null, string Sort = "username", bool Descending = false)
+{
+    public const int MaxPerPage = 100;
+    public const int MaxSearchLength = 253;
+    public static readonly IReadOnlyList<string> SortColumns = ["id", "username", "domain", "email", "status", "created_at"];
+}
+
+public sealed record AccountPage(IReadOnlyList<Account> Items, long Total);
+
+/// <summary>The accounts table. Search is a prefix match on username, domain or email, which the indexes serve.</summary>
+public sealed class AccountStore(PanelDb db)
+{
+    private const string Columns = """
+        id AS Id, username AS Username, domain AS Domain, email AS Email, package_id AS PackageId,
+        owner_id AS OwnerId, php_version AS PhpVersion, uid AS Uid, status AS Status,
+        created_at AS CreatedAt, suspended_at AS SuspendedAt
+        """;
+
+    private const string Filter = """
+        WHERE (@owner IS NULL OR owner_id = @owner)
+          AND (@status IS NULL OR status = @status)
+          AND (@search IS NULL OR username LIKE @search OR domain LIKE @search OR email LIKE @search)
+        """;
+
+    public async Task<AccountPage> ListAsync(Viewer viewer, AccountQuery q, CancellationToken ct)
+    {
+        if (!AccountQuery.SortColumns.Contains(q.Sort)) throw new ArgumentException($"cannot sort by '{q.Sort}'");
+        var args = new
+        {
+            owner = viewer.OwnerFilter,
+            status = q.Status,
+            search = string.IsNullOrEmpty(q.Search) ? null : SqlLike.Escape(q.Search) + "%",
+            limit = q.PerPage,
+            offset = (long)(q.Page - 1) * q.PerPage,
+        };
+        // The sort column comes from the fixed list above, never from the caller's text.
+        var order = $"{q.Sort} {(q.Descending ? "DESC" : "ASC")}, id {(q.Descending ? "DESC" : "ASC")}";
+        await using var c = await db.OpenAsync(ct);
+        var total = await c.ExecuteScalarAsync<long>(new CommandDefinition($"SELECT COUNT(*) FROM accounts {Filter}", args, cancellationToken: ct));
+        var items = total == 0 ? [] : (await c.QueryAsync<Account>(new CommandDefinition(
+            $"SELECT {Columns} FROM accounts {Filter} ORDER BY {order} LIMIT @limit OFFSET @offset", args, cancellationToken: ct))).AsList();
+        return new(items, total);
+    }
+
+    /// <summary>The account, or null when it does not exist or the viewer may not see it.</summary>
+    public async Task<Account?> FindAsync(Viewer viewer, long id, CancellationToken ct)
+    {
+        await using var c = await db.OpenAsync(ct);
+        return await c.QuerySingleOrDefaultAsync<Account>(new CommandDefinition(
+            $"SELECT {Columns} FROM accounts WHERE id = @id AND (@owner IS NULL OR owner_id = @owner)",
+            new { id, owner = viewer.OwnerFilter }, cancellationToken: ct));
+    }
+
+    public async Task<long> InsertAsync(string username, string domain, string email, long packageId, long ownerId, string phpVersion, CancellationToken ct)
+    {
+        const string sql = """
+            INSERT INTO accounts (username, domain, email, package_id, owner_id, php_version, status)
+            VALUES (@username, @domain, @email, @packageId, @ownerId, @phpVersion, 'creating');
+            SELECT LAST_INSERT_ID();
+            """;
+        await using var c = await db.OpenAsync(ct);
+        return await c.ExecuteScalarAsync<long>(new CommandDefinition(sql, new { username, domain, email, packageId, ownerId, phpVersion }, cancellationToken: ct));
+    }
+
+    public async Task SetUidAsync(long id, int? uid, CancellationToken ct)
+    {
+        await using var c = await db.OpenAsync(ct);
+        await c.ExecuteAsync(new CommandDefinition("UPDATE accounts SET uid = @uid WHERE id = @id", new { id, uid }, cancellationToken: ct));
+    }
+
+    /// <summary>Moves the account from one status to another; false when it was not in <paramref name="from"/>.</summary>
+    public async Task<bool> TransitionAsync(long id, string[] from, string to, CancellationToken ct)
+    {
+        const string sql = """
+            UPDATE accounts SET status = @to,
+              suspended_at = CASE WHEN @to = 'suspended' THEN CURRENT_TIMESTAMP(6) WHEN @to = 'active' THEN NULL ELSE suspended_at END
+            WHERE id = @id AND status IN @from
+            """;
+        await using var c = await db.OpenAsync(ct);
+        return await c.ExecuteAsync(new CommandDefinition(sql, new { id, from, to }, cancellationToken: ct)) == 1;
+    }
+
+    public async Task DeleteRowAsync(long id, CancellationToken ct)
+    {
+        await using var c = await db.OpenAsync(ct);
+        await c.ExecuteAsync(new CommandDefinition("DELETE FROM accounts WHERE id = @id", new { id }, cancellationToken: ct));
+    }
+
+    public async Task<long> CountAsync(CancellationToken ct)
+    {
+        await using var c = await db.OpenAsync(ct);
+        return await c.ExecuteScalarAsync<long>(new CommandDefinition("SELECT COUNT(*) FROM accounts", cancellationToken: ct));
+    }
+
+    /// <summary>True when the username or the domain is already taken by another account.</summary>
+    public async Task<(bool Username, bool Domain)> TakenAsync(string username, string domain, CancellationToken ct)
+    {
+        await using var c = await db.OpenAsync(ct);
+        var row = await c.QuerySingleAsync<(long U, long D)>(new CommandDefinition(
+            "SELECT (SELECT COUNT(*) FROM accounts WHERE username = @username), (SELECT COUNT(*) FROM accounts WHERE domain = @domain)",
+            new { username, domain }, cancellationToken: ct));
+        return (row.U > 0, row.D > 0);
+    }
+}

@@ -1,0 +1,47 @@
+using Dapper;
+using Opterius.Services.Data;
+
+namespace Opterius.Services.Audit;
+
+/// <summary>Who acted: a signed-in panel user, an API token, the CLI or the panel itself (start-up resume).</summary>
+public sealed record Actor(string Name, string Kind, string? SourceIp, long UserId, bool IsAdmin)
+{
+    public static Actor System(string name) => new(name, "system", null, 0, true);
+    public static Actor Cli() => new(Environment.UserName, "cli", null, 0, true);
+}
+
+public sealed record AuditEntry(long Id, DateTime At, string Actor, string ActorKind, string? SourceIp, string Action,
+    long? AccountId, string? AccountUsername, string Outcome, string? Detail);
+
+public sealed record AuditQuery(int Page = 1, int PerPage = 50, string? Actor = null, string? Action = null, string? Account = null, string? Outcome = null);
+
+/// <summary>The audit log: one row per request on an account, kept after the account is gone.</summary>
+public sealed class AuditLog(PanelDb db)
+{
+    public async Task WriteAsync(Actor actor, string action, long? accountId, string? accountUsername, string outcome, string? detail, CancellationToken ct)
+    {
+        const string sql = """
+            INSERT INTO audit_log (actor, actor_kind, source_ip, action, account_id, account_username, outcome, detail)
+            VALUES (@Name, @Kind, @SourceIp, @action, @accountId, @accountUsername, @outcome, @detail)
+            """;
+        await using var c = await db.OpenAsync(ct);
+        await c.ExecuteAsync(new CommandDefinition(sql, new { actor.Name, actor.Kind, actor.SourceIp, action, accountId, accountUsername, outcome, detail }, cancellationToken: ct));
+    }
+
+    public async Task<(IReadOnlyList<AuditEntry> Items, long Total)> ListAsync(AuditQuery q, CancellationToken ct)
+    {
+        const string filter = """
+            WHERE (@actor IS NULL OR actor = @actor) AND (@action IS NULL OR action = @action)
+              AND (@account IS NULL OR account_username = @account) AND (@outcome IS NULL OR outcome = @outcome)
+            """;
+        var args = new { q.Actor, q.Action, q.Account, q.Outcome, limit = q.PerPage, offset = (long)(q.Page - 1) * q.PerPage };
+        await using var c = await db.OpenAsync(ct);
+        var total = await c.ExecuteScalarAsync<long>(new CommandDefinition($"SELECT COUNT(*) FROM audit_log {filter}", args, cancellationToken: ct));
+        var items = await c.QueryAsync<AuditEntry>(new CommandDefinition($"""
+            SELECT id AS Id, at AS At, actor AS Actor, actor_kind AS ActorKind, source_ip AS SourceIp, action AS Action,
+                   account_id AS AccountId, account_username AS AccountUsername, outcome AS Outcome, detail AS Detail
+            FROM audit_log {filter} ORDER BY id DESC LIMIT @limit OFFSET @offset
+            """, args, cancellationToken: ct));
+        return (items.AsList(), total);
+    }
+}

@@ -1,0 +1,28 @@
+namespace Opterius.Services.Deletion;
+
+public static class JobStatus
+{
+    public const string Running = "running";
+    public const string Failed = "failed";
+    public const string Succeeded = "succeeded";
+}
+
+public sealed record DeletionStep(int Position, string Resource, string Status, string? Detail, DateTime UpdatedAt);
+
+/// <summary>A deletion and the journal of its steps; kept after the account is gone.</summary>
+public sealed record DeletionJob(long Id, long AccountId, string Username, string Domain, long OwnerId, string Status,
+    string RequestedBy, DateTime CreatedAt, DateTime? FinishedAt, IReadOnlyList<DeletionStep> Steps)
+{
+    public bool Finished => Status != JobStatus.Running;
+    public IEnumerable<DeletionStep> FailedSteps => Steps.Where(s => s.Status == Resources.StepStatus.Failed);
+}
+
+/// <summary>
+/// One transition streamed to subscribers. <see cref="Resource"/> is a resource key, or <c>job</c> for the
+/// job itself (status running, succeeded or failed: the last event of a deletion).
+/// </summary>
+public sealed record DeletionEvent(long AccountId, long JobId, string Resource, string Status, string? Detail, DateTimeOffset At)
+{
+    public const string JobResource = "job";
+    public bool IsJobEnd => Resource == JobResource && Status != JobStatus.Running;
+}

@@ -1,0 +1,16 @@
+namespace Opterius.Services.Deletion;
+
+/// <summary>
+/// The fixed order of a deletion: stop serving first (vhost, pool, processes, cron), then mail and DNS,
+/// then data, then the Linux user. Other accounts keep being served throughout. Creation runs it backwards.
+/// </summary>
+public static class DeletionOrder
+{
+    public static readonly IReadOnlyList<string> Keys =
+    [
+        "nginx_vhost", "php_fpm_pool", "processes", "cron",
+        "mail_users", "mail_routes", "dns_zone",
+        "mailboxes", "databases", "database_users", "ssl_certificate", "home_directory",
+        "system_user",
+    ];
+}

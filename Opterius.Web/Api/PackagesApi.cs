@@ -1,0 +1,14 @@
+using Opterius.Services.Packages;
+
+namespace Opterius.Web.Api;
+
+public static class PackagesApi
+{
+    public static RouteGroupBuilder MapPackagesApi(this RouteGroupBuilder api)
+    {
+        var group = api.MapGroup("/packages").WithTags("Packages");
+        group.MapGet("/", async (PackageStore packages, CancellationToken ct) =>
+            TypedResults.Ok(new Envelope<IReadOnlyList<HostingPackage>>(await packages.ListAsync(ct)))).RequireAuthorization(ApiAuth.Read);
+        return group;
+    }
+}

@@ -1,0 +1,108 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using System.Threading.RateLimiting;
+using Opterius.Services;
+using Opterius.Services.Tokens;
+using Opterius.Web.Api;
+using Opterius.Web.Auth;
+using Opterius.Web.Components;
+
+namespace Opterius.Web.Hosting;
+
+/// <summary>The wiring Program.cs reads as a table of contents.</summary>
+public static class PanelHost
+{
+    /// <summary>Content root beside the binaries (appsettings.json and wwwroot are copied there).</summary>
+    public static WebApplicationOptions Options(string[] args) => new()
+    {
+        Args = args,
+        ContentRootPath = AppContext.BaseDirectory,
+    };
+
+    public static readonly JsonSerializerOptions Json = Configure(new JsonSerializerOptions(JsonSerializerDefaults.Web));
+
+    public static JsonSerializerOptions Configure(JsonSerializerOptions o)
+    {
+        o.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower;
+        o.DictionaryKeyPolicy = JsonNamingPolicy.SnakeCaseLower;
+        o.DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull;
+        return o;
+    }
+
+    public static IServiceCollection AddPanelServices(this IServiceCollection services)
+    {
+        services.AddOpteriusServices();
+        services.AddOpteriusTokensAndLicensing();
+        services.AddPanelAuth();
+        return services;
+    }
+
+    public static IServiceCollection AddPanelApi(this IServiceCollection services)
+    {
+        services.ConfigureHttpJsonOptions(o => Configure(o.SerializerOptions));
+        services.AddProblemDetails();
+        services.AddOpenApi();
+        services.AddRateLimiter(o =>
+        {
+            o.OnRejected = (c, _) => ApiErrors.WriteAsync(c.HttpContext, 429, "rate_limited",
+                "Too many requests: wait a minute and try again.");
+            o.AddPolicy(SignInEndpoints.RateLimitPolicy, http => RateLimitPartition.GetFixedWindowLimiter(
+                http.Connection.RemoteIpAddress?.ToString() ?? "unknown",
+                _ => new FixedWindowRateLimiterOptions { PermitLimit = 10, Window = TimeSpan.FromMinutes(1) }));
+        });
+        return services;
+    }
+
+    public static WebApplication UsePanelPipeline(this WebApplication app)
+    {
+        // Any unexpected failure under /api still answers with the error body, never an HTML page.
+        app.UseExceptionHandler(e => e.Run(http => ApiErrors.WriteAsync(http, 500, "internal_error",
+            "The panel hit an unexpected error; the server log has the details.")));
+        app.UseStatusCodePages(async c =>
+        {
+            var http = c.HttpContext;
+            if (!http.Request.Path.StartsWithSegments("/api") || http.Response.HasStarted || http.Response.ContentLength > 0) return;
+            var (code, message) = http.Response.StatusCode switch
+            {
+                404 => ("not_found", "No such endpoint."),
+                405 => ("method_not_allowed", "This endpoint does not take that HTTP method."),
+                413 => ("payload_too_large", "The request body is too large."),
+                415 => ("unsupported_media_type", "Send the body as application/json."),
+                _ => ("bad_request", "The request could not be understood."),
+            };
+            await http.Response.WriteAsJsonAsync(new ApiError(code, message));
+        });
+        app.UseHttpsRedirection();
+        app.UseStaticFiles();
+        app.UseAuthentication();
+        app.UseAuthorization();
+        app.UseRateLimiter();
+        app.UseAntiforgery();
+        return app;
+    }
+
+    public static WebApplication MapPanelApi(this WebApplication app)
+    {
+        var api = app.MapGroup("/api/v1");
+        api.MapAccountsApi();
+        api.MapPackagesApi();
+        app.MapOpenApi("/api/openapi.json");
+        return app;
+    }
+
+    public static WebApplication MapPanelUi(this WebApplication app)
+    {
+        app.MapSignIn();
+        app.MapStaticAssets();
+        app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
+        return app;
+    }
+
+    public static IServiceCollection AddPanelUi(this IServiceCollection services)
+    {
+        services.AddRazorComponents().AddInteractiveServerComponents();
+        services.AddCascadingAuthenticationState();
+        services.AddMudServices();
+        return services;
+    }
+}
