@@ -1,0 +1,118 @@
+using System.Runtime.InteropServices;
+
+namespace Opterius.Services.Files;
+
+/// <summary>
+/// The few libc calls the file primitives need. .NET's managed file API resolves full paths at every step;
+/// these work relative to directory descriptors, so a tenant swapping a folder for a link cannot redirect them.
+/// </summary>
+internal static unsafe partial class Libc
+{
+    private const string Lib = "libc.so.6";
+
+    public const int AT_FDCWD = -100;
+    public const int AT_SYMLINK_NOFOLLOW = 0x100;
+    public const int AT_REMOVEDIR = 0x200;
+    public const int AT_EMPTY_PATH = 0x1000;
+
+    public const int O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2;
+    public const int O_CREAT = 0x40, O_EXCL = 0x80, O_TRUNC = 0x200, O_CLOEXEC = 0x80000;
+
+    // These two differ between x86-64 and the generic (arm64) ABI.
+    public static readonly int O_DIRECTORY = RuntimeInformation.ProcessArchitecture == Architecture.X64 ? 0x10000 : 0x4000;
+    public static readonly int O_NOFOLLOW = RuntimeInformation.ProcessArchitecture == Architecture.X64 ? 0x20000 : 0x8000;
+
+    public const int LOCK_EX = 2, LOCK_NB = 4, LOCK_UN = 8;
+
+    public const int EPERM = 1, ENOENT = 2, EINTR = 4, EAGAIN = 11, EEXIST = 17, ENOTDIR = 20, EISDIR = 21,
+        ENOTEMPTY = 39, ELOOP = 40;
+
+    public const byte DT_UNKNOWN = 0, DT_DIR = 4, DT_LNK = 10;
+
+    public const uint S_IFMT = 0xF000, S_IFDIR = 0x4000, S_IFLNK = 0xA000, S_IFREG = 0x8000;
+
+    private const uint STATX_TYPE = 0x1, STATX_MODE = 0x2, STATX_UID = 0x8, STATX_GID = 0x10, STATX_INO = 0x100,
+        STATX_SIZE = 0x200, STATX_MTIME = 0x40;
+    private const uint StatxMask = STATX_TYPE | STATX_MODE | STATX_UID | STATX_GID | STATX_INO | STATX_SIZE | STATX_MTIME;
+
+    /// <summary>struct statx: the same layout on every Linux architecture, unlike struct stat.</summary>
+    [StructLayout(LayoutKind.Explicit, Size = 256)]
+    public struct Statx
+    {
+        [FieldOffset(20)] public uint Uid;
+        [FieldOffset(24)] public uint Gid;
+        [FieldOffset(28)] public ushort Mode;
+        [FieldOffset(32)] public ulong Ino;
+        [FieldOffset(40)] public ulong Size;
+        [FieldOffset(112)] public long MtimeSeconds;
+        [FieldOffset(120)] public uint MtimeNanoseconds;
+        [FieldOffset(136)] public uint DevMajor;
+        [FieldOffset(140)] public uint DevMinor;
+
+        public readonly uint Type => Mode & S_IFMT;
+        public readonly bool IsDirectory => Type == S_IFDIR;
+        public readonly bool IsSymlink => Type == S_IFLNK;
+        public readonly ulong Device => ((ulong)DevMajor << 32) | DevMinor;
+    }
+
+    [LibraryImport(Lib, EntryPoint = "openat", SetLastError = true)]
+    public static partial int OpenAt(int dirfd, byte* path, int flags, uint mode);
+
+    [LibraryImport(Lib, EntryPoint = "close", SetLastError = true)]
+    public static partial int Close(int fd);
+
+    [LibraryImport(Lib, EntryPoint = "getdents64", SetLastError = true)]
+    public static partial nint GetDents64(int fd, byte* buffer, nuint count);
+
+    [LibraryImport(Lib, EntryPoint = "statx", SetLastError = true)]
+    private static partial int StatxCall(int dirfd, byte* path, int flags, uint mask, Statx* buffer);
+
+    [LibraryImport(Lib, EntryPoint = "unlinkat", SetLastError = true)]
+    public static partial int UnlinkAt(int dirfd, byte* path, int flags);
+
+    [LibraryImport(Lib, EntryPoint = "fsync", SetLastError = true)]
+    public static partial int Fsync(int fd);
+
+    [LibraryImport(Lib, EntryPoint = "fchown", SetLastError = true)]
+    public static partial int Fchown(int fd, uint uid, uint gid);
+
+    [LibraryImport(Lib, EntryPoint = "fchmod", SetLastError = true)]
+    public static partial int Fchmod(int fd, uint mode);
+
+    [LibraryImport(Lib, EntryPoint = "flock", SetLastError = true)]
+    public static partial int Flock(int fd, int operation);
+
+    [LibraryImport(Lib, EntryPoint = "renameat", SetLastError = true)]
+    public static partial int RenameAt(int olddirfd, byte* oldpath, int newdirfd, byte* newpath);
+
+    public static int Errno => Marshal.GetLastPInvokeError();
+
+    /// <summary>statx of a name relative to a directory, never following a final link; returns 0 or -1 (errno).</summary>
+    public static int StatAt(int dirfd, byte* name, out Statx st)
+    {
+        fixed (Statx* p = &st) return StatxCall(dirfd, name, AT_SYMLINK_NOFOLLOW, StatxMask, p);
+    }
+
+    /// <summary>statx of an open descriptor.</summary>
+    public static int StatFd(int fd, out Statx st)
+    {
+        byte empty = 0;
+        fixed (Statx* p = &st) return StatxCall(fd, &empty, AT_EMPTY_PATH, StatxMask, p);
+    }
+
+    /// <summary>A NUL-terminated UTF-8 copy of a path for the calls above.</summary>
+    public static byte[] Z(string path)
+    {
+        var bytes = new byte[System.Text.Encoding.UTF8.GetByteCount(path) + 1];
+        System.Text.Encoding.UTF8.GetBytes(path, bytes);
+        return bytes;
+    }
+
+    public static string Describe(int errno) => $"{Marshal.GetPInvokeErrorMessage(errno)} (errno {errno})";
+
+    /// <summary>Opens a path with the given flags (relative to a directory descriptor or AT_FDCWD).</summary>
+    public static int Open(int dirfd, string path, int flags, uint mode = 0)
+    {
+        fixed (byte* p = Z(path)) return OpenAt(dirfd, p, flags | O_CLOEXEC, mode);
+    }
+}

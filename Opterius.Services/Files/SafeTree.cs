@@ -1,0 +1,315 @@
+using Opterius.Services.Resources;
+using static Opterius.Services.Files.Libc;
+
+namespace Opterius.Services.Files;
+
+/// <summary>What a directory tree holds: bytes of its non-directory entries, their number, and its folders (the top included).</summary>
+public sealed record TreeMeasure(long Bytes, long Files, long Directories);
+
+/// <summary>What a removal took away: non-directory entries (files, links, sockets...) and folders (the top included).</summary>
+public sealed record TreeRemoval(long Files, long Directories);
+
+/// <summary>
+/// Measures and removes a directory tree without ever following a symbolic link or leaving the tree's file
+/// system, even while its owner renames things inside it. Every step is relative to an open directory
+/// descriptor (openat with O_NOFOLLOW, unlinkat), so swapping a folder for a link mid-walk makes the walk
+/// unlink the link instead of entering it. The walk is iterative; memory is one frame per level of depth
+/// holding only the names of that folder's subfolders, so a home of millions of files stays flat.
+/// </summary>
+public static unsafe class SafeTree
+{
+    /// <summary>Deeper trees are refused rather than walked: nothing a real site needs, and it bounds the stack.</summary>
+    public const int MaxDepth = 100_000;
+
+    // Ancestors beyond this many levels are closed and reopened through ".." (verified by inode) on the way back.
+    private const int OpenDescriptorBudget = 128;
+
+    // A folder the tenant keeps refilling while we empty it is retried this many times before giving up.
+    private const int RefillRetries = 16;
+
+    private const int BufferSize = 64 * 1024;
+
+    /// <summary>Measures the tree at <paramref name="path"/>; null when nothing is there.</summary>
+    public static TreeMeasure? Measure(string path)
+    {
+        using var walk = Walk.Open(path, remove: false);
+        if (walk is null) return null;
+        var (bytes, files, dirs) = walk.Run();
+        return new TreeMeasure(bytes, files, dirs);
+    }
+
+    /// <summary>Removes the tree at <paramref name="path"/>, the top folder included; null when nothing was there.</summary>
+    /// <exception cref="ResourceException">The top is a link or not a folder, a mount point is inside, or a removal failed.</exception>
+    public static TreeRemoval? Remove(string path)
+    {
+        using var walk = Walk.Open(path, remove: true);
+        if (walk is null) return null;
+        var (_, files, dirs) = walk.Run();
+        return new TreeRemoval(files, dirs);
+    }
+
+    private sealed class Frame(int fd, byte[]? name, ulong ino)
+    {
+        public int Fd = fd;
+        public readonly byte[]? Name = name; // NUL-terminated name in the parent; null for the top
+        public readonly ulong Ino = ino;
+        public readonly List<byte[]> Subfolders = [];
+        public int Next;
+        public int Retries;
+    }
+
+    private sealed class Walk : IDisposable
+    {
+        private readonly string _top;
+        private readonly bool _remove;
+        private readonly int _parentFd;
+        private readonly byte[] _topName;
+        private readonly ulong _device;
+        private readonly List<Frame> _stack = [];
+        private readonly byte[] _buffer = GC.AllocateUninitializedArray<byte>(BufferSize, pinned: true);
+        private long _bytes, _files, _dirs;
+
+        private Walk(string top, bool remove, int parentFd, byte[] topName, int topFd, in Statx st)
+        {
+            _top = top;
+            _remove = remove;
+            _parentFd = parentFd;
+            _topName = topName;
+            _device = st.Device;
+            _stack.Add(new Frame(topFd, null, st.Ino));
+        }
+
+        /// <summary>Opens the top as a real directory; null when absent. The parent (e.g. /home) is the operator's, so it may be a link.</summary>
+        public static Walk? Open(string path, bool remove)
+        {
+            var full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(path));
+            var parent = Path.GetDirectoryName(full);
+            var name = Path.GetFileName(full);
+            if (parent is null || name is "" or "." or "..")
+                throw new ResourceException($"{full}: refusing to walk a file system root");
+
+            var parentFd = Libc.Open(AT_FDCWD, parent, O_RDONLY | O_DIRECTORY);
+            if (parentFd < 0)
+            {
+                var e = Errno;
+                if (e is ENOENT or ENOTDIR) return null;
+                throw new ResourceException($"{parent}: cannot open: {Describe(e)}");
+            }
+            var topName = Z(name);
+            try
+            {
+                int fd;
+                fixed (byte* n = topName) fd = OpenAt(parentFd, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
+                if (fd < 0)
+                {
+                    var e = Errno;
+                    if (e == ENOENT) { Close(parentFd); return null; }
+                    fixed (byte* n = topName)
+                        if (e is ELOOP or ENOTDIR && StatAt(parentFd, n, out var lst) == 0)
+                            throw new ResourceException(lst.IsSymlink
+                                ? $"{full} is a symbolic link, not a directory: refusing to follow it"
+                                : $"{full} is not a directory");
+                    throw new ResourceException($"{full}: cannot open: {Describe(e)}");
+                }
+                if (StatFd(fd, out var st) != 0)
+                {
+                    var e = Errno;
+                    Close(fd);
+                    throw new ResourceException($"{full}: cannot stat: {Describe(e)}");
+                }
+                return new Walk(full, remove, parentFd, topName, fd, st);
+            }
+            catch
+            {
+                Close(parentFd);
+                throw;
+            }
+        }
+
+        public (long Bytes, long Files, long Dirs) Run()
+        {
+            Scan(_stack[0]);
+            while (_stack.Count > 0)
+            {
+                var frame = _stack[^1];
+                if (frame.Next < frame.Subfolders.Count) Descend(frame, frame.Subfolders[frame.Next++]);
+                else Ascend(frame);
+            }
+            return (_bytes, _files, _dirs);
+        }
+
+        /// <summary>Reads one folder: removes (or measures) its non-folders at once and remembers its subfolders.</summary>
+        private void Scan(Frame frame)
+        {
+            frame.Subfolders.Clear();
+            frame.Next = 0;
+            fixed (byte* buf = _buffer)
+            {
+                while (true)
+                {
+                    var n = GetDents64(frame.Fd, buf, BufferSize);
+                    if (n == 0) return;
+                    if (n < 0)
+                    {
+                        if (Errno == EINTR) continue;
+                        throw Failure("cannot read folder", null, Errno);
+                    }
+                    for (nint off = 0; off < n;)
+                    {
+                        var entry = buf + off;
+                        off += *(ushort*)(entry + 16);
+                        var type = entry[18];
+                        var name = entry + 19;
+                        if (name[0] == '.' && (name[1] == 0 || (name[1] == '.' && name[2] == 0))) continue;
+                        if (type == DT_DIR) frame.Subfolders.Add(Copy(name));
+                        else if (_remove) RemoveEntry(frame, name, type);
+                        else MeasureEntry(frame, name);
+                    }
+                }
+            }
+        }
+
+        /// <summary>Unlinks one non-folder; <paramref name="mayBeFolder"/> lets an entry that turned into a folder be walked instead.</summary>
+        private void RemoveEntry(Frame frame, byte* name, byte type, bool mayBeFolder = true)
+        {
+            if (type == DT_UNKNOWN && StatAt(frame.Fd, name, out var st) == 0 && st.IsDirectory)
+            {
+                frame.Subfolders.Add(Copy(name));
+                return;
+            }
+            // unlinkat never follows the last component: a link is removed, its target untouched.
+            if (UnlinkAt(frame.Fd, name, 0) == 0) { _files++; return; }
+            var e = Errno;
+            if (e == ENOENT) return;
+            if (e == EISDIR && mayBeFolder) { frame.Subfolders.Add(Copy(name)); return; } // became a folder meanwhile
+            throw Failure("cannot remove", name, e);
+        }
+
+        private void MeasureEntry(Frame frame, byte* name)
+        {
+            if (StatAt(frame.Fd, name, out var st) != 0)
+            {
+                if (Errno == ENOENT) return;
+                throw Failure("cannot stat", name, Errno);
+            }
+            if (st.IsDirectory) { frame.Subfolders.Add(Copy(name)); return; }
+            _files++;
+            _bytes += (long)st.Size;
+        }
+
+        private void Descend(Frame parent, byte[] name)
+        {
+            if (_stack.Count >= MaxDepth) throw Failure($"deeper than {MaxDepth} levels: refusing to walk", null, 0);
+            int fd;
+            fixed (byte* n = name) fd = OpenAt(parent.Fd, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
+            if (fd < 0)
+            {
+                var e = Errno;
+                if (e == ENOENT) return;
+                fixed (byte* n = name)
+                {
+                    // No longer a folder (swapped for a link or a file): it is an entry like any other.
+                    if (e is ELOOP or ENOTDIR)
+                    {
+                        if (_remove) RemoveEntry(parent, n, 0, mayBeFolder: false);
+                        else MeasureEntry(parent, n);
+                        return;
+                    }
+                    throw Failure("cannot open", n, e);
+                }
+            }
+            if (StatFd(fd, out var st) != 0 || st.Device != _device)
+            {
+                var e = Errno;
+                Close(fd);
+                fixed (byte* n = name)
+                    throw st.Device != _device
+                        ? Failure("is a mount point of another file system: not crossing it", n, 0)
+                        : Failure("cannot stat", n, e);
+            }
+            var child = new Frame(fd, name, st.Ino);
+            _stack.Add(child);
+            var far = _stack.Count - 1 - OpenDescriptorBudget;
+            if (far >= 0 && _stack[far].Fd >= 0) { Close(_stack[far].Fd); _stack[far].Fd = -1; }
+            Scan(child);
+        }
+
+        private void Ascend(Frame frame)
+        {
+            _stack.RemoveAt(_stack.Count - 1);
+            var parent = _stack.Count > 0 ? _stack[^1] : null;
+            if (parent is { Fd: < 0 }) Reopen(parent, frame);
+            Close(frame.Fd);
+            frame.Fd = -1;
+            if (!_remove) { _dirs++; return; }
+
+            var dirFd = parent?.Fd ?? _parentFd;
+            fixed (byte* n = frame.Name ?? _topName)
+            {
+                if (UnlinkAt(dirFd, n, AT_REMOVEDIR) == 0) { _dirs++; return; }
+                var e = Errno;
+                switch (e)
+                {
+                    case ENOENT: return;
+                    case ENOTDIR when parent is not null: // swapped for a link after we emptied it
+                        RemoveEntry(parent, n, 0, mayBeFolder: false);
+                        return;
+                    case ENOTEMPTY or EEXIST when parent is not null && ++parent.Retries <= RefillRetries:
+                        parent.Next--; // filled again meanwhile: walk it once more
+                        return;
+                    case ENOTEMPTY or EEXIST when parent is null && ++frame.Retries <= RefillRetries:
+                        RetryTop(frame);
+                        return;
+                    default:
+                        throw Failure("cannot remove folder", n, e);
+                }
+            }
+        }
+
+        private void RetryTop(Frame top)
+        {
+            int fd;
+            fixed (byte* n = _topName) fd = OpenAt(_parentFd, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
+            if (fd < 0) throw Failure("cannot reopen", null, Errno);
+            top.Fd = fd;
+            _stack.Add(top);
+            Scan(top);
+        }
+
+        /// <summary>Reopens a closed ancestor through "..", proceeding only if it is the very folder we left.</summary>
+        private void Reopen(Frame parent, Frame child)
+        {
+            var dotdot = stackalloc byte[] { (byte)'.', (byte)'.', 0 };
+            var fd = OpenAt(child.Fd, dotdot, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
+            if (fd < 0 || StatFd(fd, out var st) != 0 || st.Ino != parent.Ino || st.Device != _device)
+            {
+                if (fd >= 0) Close(fd);
+                throw Failure("a folder was moved during the walk: stopping", null, 0);
+            }
+            parent.Fd = fd;
+        }
+
+        private static byte[] Copy(byte* name)
+        {
+            var span = new ReadOnlySpan<byte>(name, int.MaxValue);
+            return span[..(span.IndexOf((byte)0) + 1)].ToArray();
+        }
+
+        private ResourceException Failure(string what, byte* name, int errno)
+        {
+            var parts = _stack.Skip(1).Select(f => NameOf(f.Name!)).ToList();
+            if (name is not null) parts.Add(NameOf(Copy(name)));
+            var where = parts.Count == 0 ? _top : Path.Join(_top, string.Join('/', parts));
+            return new ResourceException(errno == 0 ? $"{where} {what}" : $"{where}: {what}: {Describe(errno)}");
+        }
+
+        private static string NameOf(byte[] z) => System.Text.Encoding.UTF8.GetString(z, 0, z.Length - 1);
+
+        public void Dispose()
+        {
+            foreach (var f in _stack) if (f.Fd >= 0) Close(f.Fd);
+            _stack.Clear();
+            Close(_parentFd);
+        }
+    }
+}
