@@ -1,0 +1,36 @@
+namespace Opterius.Services.Data;
+
+/// <summary>
+/// Quoting for the few statements that cannot take parameters (DDL, account management) and escaping for
+/// LIKE patterns. Kept tiny and in one place so every identifier and literal built by hand goes through it.
+/// </summary>
+public static class SqlNames
+{
+    /// <summary>A backquoted identifier: <c>a`b</c> becomes <c>`a``b`</c>. Inside backquotes a backslash is an ordinary character.</summary>
+    public static string Identifier(string name)
+    {
+        // MariaDB refuses NUL in names and silently trims trailing spaces, which would name a different object.
+        if (name.Length is 0 or > 64 || name.Contains('\0') || name.EndsWith(' '))
+            throw new ArgumentException($"'{name}' cannot be a MariaDB identifier", nameof(name));
+        return "`" + name.Replace("`", "``", StringComparison.Ordinal) + "`";
+    }
+
+    /// <summary>
+    /// A single-quoted string literal with <c>\</c> and <c>'</c> escaped (and NUL spelled <c>\0</c>). With the
+    /// default sql_mode it reads back as exactly <paramref name="value"/>; even under NO_BACKSLASH_ESCAPES the
+    /// doubled quote keeps the value inside its literal, so hostile input can never end the statement early.
+    /// </summary>
+    public static string Literal(string value) =>
+        "'" + value.Replace("\\", "\\\\", StringComparison.Ordinal)
+                   .Replace("'", "''", StringComparison.Ordinal)
+                   .Replace("\0", "\\0", StringComparison.Ordinal) + "'";
+
+    /// <summary>Escapes LIKE's wildcards <c>_</c> and <c>%</c> and its escape character <c>\</c> (the default ESCAPE).</summary>
+    public static string EscapeLike(string value) =>
+        value.Replace("\\", "\\\\", StringComparison.Ordinal)
+             .Replace("%", "\\%", StringComparison.Ordinal)
+             .Replace("_", "\\_", StringComparison.Ordinal);
+
+    /// <summary>A LIKE pattern (also a GRANT database pattern) matching names that start with <paramref name="prefix"/> literally.</summary>
+    public static string LikePrefix(string prefix) => EscapeLike(prefix) + "%";
+}

@@ -1,0 +1,107 @@
+using Dapper;
+using MySqlConnector;
+using Opterius.Services.Accounts;
+using Opterius.Services.Data;
+
+namespace Opterius.Services.Resources;
+
+/// <summary>A MariaDB account, <c>user@host</c>.</summary>
+public sealed record DatabaseUser(string User, string Host)
+{
+    public override string ToString() => $"{User}@{Host}";
+}
+
+/// <summary>
+/// The account's MariaDB users: <c>{username}</c> and <c>{username}_*</c> at every host, with their grants.
+/// Names come back from an escaped LIKE and are checked again exactly, so <c>bobby</c> never belongs to <c>bob</c>.
+/// </summary>
+public sealed class DatabaseUsersResource(MariaDbAdmin admin) : IAccountResource
+{
+    public string Key => "database_users";
+
+    // Account management statements take no parameters: names and passwords go through SqlNames.Literal.
+    public async Task ProvisionAsync(NewAccount account, CancellationToken ct)
+    {
+        var username = account.Identity.Username;
+        var user = $"{SqlNames.Literal(username)}@'localhost'";
+        var password = SqlNames.Literal(account.Password);
+        // The grant pattern is itself a LIKE pattern: bob\_% covers bob_wp but not bobby_x or bobxwp.
+        var databases = SqlNames.Identifier(SqlNames.LikePrefix(username + "_"));
+        await using var c = await admin.OpenAsync(ct);
+        // IF NOT EXISTS then ALTER: a retried create converges on the account's current password.
+        await c.ExecuteAsync(new CommandDefinition($"CREATE USER IF NOT EXISTS {user} IDENTIFIED BY {password}", cancellationToken: ct));
+        await c.ExecuteAsync(new CommandDefinition($"ALTER USER {user} IDENTIFIED BY {password}", cancellationToken: ct));
+        await c.ExecuteAsync(new CommandDefinition($"GRANT ALL PRIVILEGES ON {databases}.* TO {user}", cancellationToken: ct));
+    }
+
+    public async Task<ResourceInspection> InspectAsync(AccountIdentity account, CancellationToken ct)
+    {
+        await using var c = await admin.OpenAsync(ct);
+        var users = await UsersAsync(c, account, ct);
+        if (users.Count == 0) return ResourceInspection.Nothing(Key, "no database users");
+        return new(Key, true, users.Select(u => u.ToString()).ToList(), 0, users.Count,
+            $"{users.Count} database user(s): {string.Join(", ", users)}");
+    }
+
+    public async Task<RemoveOutcome> RemoveAsync(AccountIdentity account, CancellationToken ct)
+    {
+        await using var c = await admin.OpenAsync(ct);
+        var users = await UsersAsync(c, account, ct);
+        try
+        {
+            // DROP USER also deletes the user's rows in mysql.db, tables_priv, columns_priv and procs_priv.
+            foreach (var u in users)
+                await c.ExecuteAsync(new CommandDefinition($"DROP USER IF EXISTS {SqlNames.Literal(u.User)}@{SqlNames.Literal(u.Host)}", cancellationToken: ct));
+
+            // Grant rows without a user (written straight into the tables, or left by an old server) would be
+            // inherited by a later account of the same name; DROP USER cannot reach them, so delete them here.
+            var orphans = 0;
+            foreach (var table in GrantTables)
+            {
+                var rows = await c.QueryAsync<DatabaseUser>(new CommandDefinition(
+                    $"SELECT DISTINCT x.User, x.Host FROM {table} x WHERE (x.User = @Username OR x.User LIKE @Pattern) " +
+                    "AND NOT EXISTS (SELECT 1 FROM mysql.global_priv g WHERE g.User = x.User AND g.Host = x.Host)",
+                    Filter(account), cancellationToken: ct));
+                foreach (var row in rows.Where(r => Owns(account.Username, r.User)))
+                    orphans += await c.ExecuteAsync(new CommandDefinition($"DELETE FROM {table} WHERE User = @User AND Host = @Host", row, cancellationToken: ct));
+            }
+            if (orphans > 0) await c.ExecuteAsync(new CommandDefinition("FLUSH PRIVILEGES", cancellationToken: ct));
+
+            if (users.Count == 0 && orphans == 0) return RemoveOutcome.Skipped("no database users");
+            var detail = users.Count > 0 ? $"dropped {string.Join(", ", users)}" : "no users";
+            return RemoveOutcome.Done(orphans > 0 ? $"{detail}; deleted {orphans} leftover grant row(s)" : detail);
+        }
+        catch (MySqlException e)
+        {
+            throw new ResourceException($"cannot drop database users of {account.Username}: {e.Message}", e);
+        }
+    }
+
+    private const string UsersSql = """
+        SELECT User, Host FROM mysql.global_priv
+        WHERE User = @Username OR User LIKE @Pattern
+        ORDER BY User, Host
+        """;
+
+    // Every table DROP USER cleans; fixed names, never input.
+    private static readonly string[] GrantTables = ["mysql.db", "mysql.tables_priv", "mysql.columns_priv", "mysql.procs_priv"];
+
+    private static object Filter(AccountIdentity account) =>
+        new { account.Username, Pattern = SqlNames.LikePrefix(account.Username + "_") };
+
+    /// <summary>The account's MariaDB users at every host, exact owners only.</summary>
+    public async Task<IReadOnlyList<DatabaseUser>> ListAsync(AccountIdentity account, CancellationToken ct)
+    {
+        await using var c = await admin.OpenAsync(ct);
+        return await UsersAsync(c, account, ct);
+    }
+
+    private static async Task<IReadOnlyList<DatabaseUser>> UsersAsync(MySqlConnection c, AccountIdentity account, CancellationToken ct)
+    {
+        var rows = await c.QueryAsync<DatabaseUser>(new CommandDefinition(UsersSql, Filter(account), cancellationToken: ct));
+        return rows.Where(r => Owns(account.Username, r.User)).ToList();
+    }
+
+    private static bool Owns(string username, string user) =>
+        user == username || user.StartsWith(username + "_", StringComparison.Ordinal);
+}

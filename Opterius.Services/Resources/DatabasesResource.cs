@@ -1,0 +1,91 @@
+using Dapper;
+using MySqlConnector;
+using Opterius.Services.Accounts;
+using Opterius.Services.Data;
+
+namespace Opterius.Services.Resources;
+
+/// <summary>A tenant database and its size on disk (data + indexes, as information_schema reports it).</summary>
+public sealed record TenantDatabase(string Name, long Bytes);
+
+/// <summary>
+/// The account's MariaDB databases: every database named <c>{username}_*</c>. <c>_</c> is a LIKE wildcard,
+/// so the pattern is escaped (<c>bob\_%</c>) and every name the server returns is checked again with an exact
+/// ordinal prefix test: <c>bobby_x</c> or <c>bobxwp</c> never belong to <c>bob</c>.
+/// </summary>
+public sealed class DatabasesResource(MariaDbAdmin admin) : IAccountResource
+{
+    public string Key => "databases";
+
+    // The demo's two sites: a blog and a shop, each with a table and a few rows.
+    private static readonly (string Suffix, string Table, string[] Rows)[] Starter =
+    [
+        ("wp", "posts", ["Hello world", "About us", "Contact"]),
+        ("shop", "products", ["Coffee mug", "T-shirt", "Sticker pack"]),
+    ];
+
+    public async Task ProvisionAsync(NewAccount account, CancellationToken ct)
+    {
+        await using var c = await admin.OpenAsync(ct);
+        foreach (var (suffix, table, rows) in Starter)
+        {
+            var db = SqlNames.Identifier($"{account.Identity.Username}_{suffix}");
+            var qualified = $"{db}.{SqlNames.Identifier(table)}";
+            // Idempotent, so a create that is retried after a failure converges instead of failing here.
+            await c.ExecuteAsync(new CommandDefinition($"CREATE DATABASE IF NOT EXISTS {db} CHARACTER SET utf8mb4", cancellationToken: ct));
+            await c.ExecuteAsync(new CommandDefinition(
+                $"CREATE TABLE IF NOT EXISTS {qualified} (id INT PRIMARY KEY, title VARCHAR(200) NOT NULL) ENGINE=InnoDB", cancellationToken: ct));
+            await c.ExecuteAsync(new CommandDefinition(
+                $"INSERT IGNORE INTO {qualified} (id, title) VALUES (@Id, @Title)",
+                rows.Select((title, i) => new { Id = i + 1, Title = title }), cancellationToken: ct));
+        }
+    }
+
+    public async Task<ResourceInspection> InspectAsync(AccountIdentity account, CancellationToken ct)
+    {
+        var databases = await ListAsync(account, ct);
+        if (databases.Count == 0) return ResourceInspection.Nothing(Key, "no databases");
+        var bytes = databases.Sum(d => d.Bytes);
+        return new(Key, true, databases.Select(d => d.Name).ToList(), bytes, databases.Count,
+            $"{databases.Count} database(s): " + string.Join(", ", databases.Select(d => $"{d.Name} ({d.Bytes} bytes)")));
+    }
+
+    public async Task<RemoveOutcome> RemoveAsync(AccountIdentity account, CancellationToken ct)
+    {
+        var databases = await ListAsync(account, ct);
+        if (databases.Count == 0) return RemoveOutcome.Skipped("no databases");
+        await using var c = await admin.OpenAsync(ct);
+        foreach (var db in databases)
+        {
+            try
+            {
+                // IF EXISTS: a step resumed after a crash may find some already dropped.
+                await c.ExecuteAsync(new CommandDefinition($"DROP DATABASE IF EXISTS {SqlNames.Identifier(db.Name)}", cancellationToken: ct));
+            }
+            catch (MySqlException e)
+            {
+                throw new ResourceException($"cannot drop database {db.Name}: {e.Message}", e);
+            }
+        }
+        return RemoveOutcome.Done($"dropped {string.Join(", ", databases.Select(d => d.Name))}");
+    }
+
+    private const string ListSql = """
+        SELECT s.SCHEMA_NAME AS Name, CAST(COALESCE(SUM(t.DATA_LENGTH + t.INDEX_LENGTH), 0) AS SIGNED) AS Bytes
+        FROM information_schema.SCHEMATA s
+        LEFT JOIN information_schema.TABLES t ON t.TABLE_SCHEMA = s.SCHEMA_NAME
+        WHERE s.SCHEMA_NAME LIKE @Pattern
+        GROUP BY s.SCHEMA_NAME
+        ORDER BY s.SCHEMA_NAME
+        """;
+
+    /// <summary>The account's databases with their sizes, exact owners only.</summary>
+    public async Task<IReadOnlyList<TenantDatabase>> ListAsync(AccountIdentity account, CancellationToken ct)
+    {
+        var prefix = account.Username + "_";
+        await using var c = await admin.OpenAsync(ct);
+        var rows = await c.QueryAsync<TenantDatabase>(new CommandDefinition(ListSql, new { Pattern = SqlNames.LikePrefix(prefix) }, cancellationToken: ct));
+        // The server's comparison is case-insensitive and pads spaces; ownership is decided here, byte for byte.
+        return rows.Where(r => r.Name.StartsWith(prefix, StringComparison.Ordinal)).ToList();
+    }
+}

@@ -1,0 +1,136 @@
+using Dapper;
+using MySqlConnector;
+using Opterius.Services.Accounts;
+using Opterius.Services.Commands;
+using Opterius.Services.Data;
+
+namespace Opterius.Services.Resources;
+
+/// <summary>
+/// The account's DNS zone: PowerDNS gmysql rows in <c>domains</c>, <c>records</c>, <c>comments</c>,
+/// <c>domainmetadata</c> and <c>cryptokeys</c>. The zone is found by its exact name and everything else
+/// by its <c>domain_id</c>, so <c>sub.{domain}</c> (its own zone), <c>x{domain}</c> and <c>{domain}.au</c>
+/// are never touched.
+/// </summary>
+public sealed class DnsZoneResource(PowerDnsDb powerDns, ServiceReloader reloader) : IAccountResource
+{
+    public string Key => "dns_zone";
+
+    private const int Ttl = 3600;
+
+    private const string FindZoneSql = "SELECT id AS Id, name AS Name, account AS Owner FROM domains WHERE name = @Domain";
+    private const string InsertZoneSql = "INSERT INTO domains (name, type, account) VALUES (@Domain, 'NATIVE', @Owner)";
+    private const string CountRecordsSql = "SELECT COUNT(*) FROM records WHERE domain_id = @Id";
+    private const string InsertRecordSql = """
+        INSERT INTO records (domain_id, name, type, content, ttl, prio, disabled, auth)
+        VALUES (@DomainId, @Name, @Type, @Content, @Ttl, 0, 0, 1)
+        """;
+
+    // Children first, the domains row last: PowerDNS has no foreign keys, so a half-done removal would leave
+    // rows that a later zone of the same id could inherit. One transaction means all of them or none.
+    private static readonly string[] DeleteSql =
+    [
+        "DELETE FROM records WHERE domain_id = @Id",
+        "DELETE FROM comments WHERE domain_id = @Id",
+        "DELETE FROM domainmetadata WHERE domain_id = @Id",
+        "DELETE FROM cryptokeys WHERE domain_id = @Id",
+        "DELETE FROM domains WHERE id = @Id",
+    ];
+
+    private sealed record Zone(int Id, string Name, string? Owner);
+
+    /// <summary>
+    /// A NATIVE zone with SOA, two NS, A records for the apex, www and mail, MX and SPF. The zone's
+    /// <c>account</c> column names the owner; a zone of that name owned by anyone else is refused.
+    /// </summary>
+    public async Task ProvisionAsync(NewAccount account, CancellationToken ct)
+    {
+        var (username, domain) = (account.Identity.Username, account.Identity.Domain);
+        await using var c = await powerDns.OpenAsync(ct);
+        await using var tx = await c.BeginTransactionAsync(ct);
+        var zone = await FindAsync(c, tx, domain, ct);
+        if (zone is not null && zone.Owner != username)
+            throw new ResourceException($"a DNS zone {domain} already exists and belongs to '{zone.Owner}'");
+        if (zone is null)
+        {
+            await c.ExecuteAsync(new CommandDefinition(InsertZoneSql, new { Domain = domain, Owner = username }, tx, cancellationToken: ct));
+            zone = await FindAsync(c, tx, domain, ct) ?? throw new ResourceException($"zone {domain} vanished while being created");
+        }
+        // A retried create replaces the records instead of doubling them.
+        await c.ExecuteAsync(new CommandDefinition(DeleteSql[0], new { zone.Id }, tx, cancellationToken: ct));
+        await c.ExecuteAsync(new CommandDefinition(InsertRecordSql, StarterRecords(zone.Id, domain), tx, cancellationToken: ct));
+        await tx.CommitAsync(ct);
+    }
+
+    private static IEnumerable<object> StarterRecords(int id, string domain)
+    {
+        var serial = DateTime.UtcNow.ToString("yyyyMMdd") + "01";
+        object R(string name, string type, string content) => new { DomainId = id, Name = name, Type = type, Content = content, Ttl };
+        yield return R(domain, "SOA", $"ns1.{domain} hostmaster.{domain} {serial} 10800 3600 604800 3600");
+        yield return R(domain, "NS", $"ns1.{domain}");
+        yield return R(domain, "NS", $"ns2.{domain}");
+        yield return R(domain, "A", "127.0.0.1");
+        yield return R($"www.{domain}", "A", "127.0.0.1");
+        yield return R($"mail.{domain}", "A", "127.0.0.1");
+        // PowerDNS 4 keeps the MX preference in the content; the prio column is unused.
+        yield return R(domain, "MX", $"10 mail.{domain}");
+        yield return R(domain, "TXT", "\"v=spf1 a mx -all\"");
+    }
+
+    public async Task<ResourceInspection> InspectAsync(AccountIdentity account, CancellationToken ct)
+    {
+        await using var c = await powerDns.OpenAsync(ct);
+        var zone = await FindAsync(c, null, account.Domain, ct);
+        if (zone is null) return ResourceInspection.Nothing(Key, $"no zone {account.Domain}");
+        var records = await c.ExecuteScalarAsync<long>(new CommandDefinition(CountRecordsSql, new { zone.Id }, cancellationToken: ct));
+        return new(Key, true, [zone.Name], 0, records, $"zone {zone.Name}, {records} record(s)");
+    }
+
+    public async Task<RemoveOutcome> RemoveAsync(AccountIdentity account, CancellationToken ct)
+    {
+        int records;
+        await using (var c = await powerDns.OpenAsync(ct))
+        {
+            try
+            {
+                await using var tx = await c.BeginTransactionAsync(ct);
+                var zone = await FindAsync(c, tx, account.Domain, ct, forUpdate: true);
+                if (zone is null) return RemoveOutcome.Skipped($"no zone {account.Domain}");
+                var counts = new List<int>();
+                foreach (var sql in DeleteSql)
+                    counts.Add(await c.ExecuteAsync(new CommandDefinition(sql, new { zone.Id }, tx, cancellationToken: ct)));
+                await tx.CommitAsync(ct);
+                records = counts[0];
+            }
+            catch (MySqlException e)
+            {
+                throw new ResourceException($"cannot remove zone {account.Domain}: {e.Message}", e);
+            }
+        }
+
+        // The rows are gone for good at this point; what remains is PowerDNS's cache, which expires on its own
+        // (query and packet caches live seconds to a minute). So an unset PdnsPurge does not fail the step:
+        // it is reported as skipped, naming the setting, because the purge itself did not happen. A purge that
+        // was configured and failed does fail the step; a resumed step then finds no zone and skips.
+        try
+        {
+            var purge = await reloader.ReloadAsync("pdns", ct);
+            if (!purge.Ran)
+                return RemoveOutcome.Skipped($"zone {account.Domain} and its {records} record(s) removed; cache not purged: {purge.NotConfigured}");
+        }
+        catch (CommandFailedException e)
+        {
+            throw new ResourceException($"zone {account.Domain} removed but the PowerDNS cache purge failed: {e.Message}", e);
+        }
+        return RemoveOutcome.Done($"zone {account.Domain} and its {records} record(s) removed; cache purged");
+    }
+
+    private const string FindZoneForUpdateSql = FindZoneSql + " FOR UPDATE";
+
+    private static async Task<Zone?> FindAsync(MySqlConnection c, MySqlTransaction? tx, string domain, CancellationToken ct, bool forUpdate = false)
+    {
+        var rows = await c.QueryAsync<Zone>(new CommandDefinition(forUpdate ? FindZoneForUpdateSql : FindZoneSql, new { Domain = domain }, tx, cancellationToken: ct));
+        // The column's collation ignores case and trailing spaces; the zone is ours only if the name is identical.
+        return rows.SingleOrDefault(z => z.Name == domain);
+    }
+}
