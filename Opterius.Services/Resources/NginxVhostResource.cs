@@ -1,0 +1,149 @@
+using Microsoft.Extensions.Options;
+using Opterius.Services.Accounts;
+using Opterius.Services.Commands;
+using static Opterius.Services.Resources.ServiceConfigFiles;
+
+namespace Opterius.Services.Resources;
+
+/// <summary>
+/// The account's nginx server block: <c>sites-available/{domain}.conf</c> and its <c>sites-enabled</c> link,
+/// PHP handed to the account's own pool socket. Every change is followed by a coalesced <c>nginx -t</c> and
+/// reload (never a restart). Every vhost takes its <c>listen</c> lines from one shared snippet, so the
+/// port is the server's decision, not each vhost's.
+/// </summary>
+public sealed class NginxVhostResource(ServerLayout layout, ServiceReloader reloader, IOptions<OpteriusOptions> options)
+    : IAccountResource, ISuspendableResource
+{
+    public string Key => "nginx_vhost";
+
+    /// <summary>Where a suspended vhost's own configuration waits, byte for byte, for unsuspend.</summary>
+    public const string OriginalSuffix = ".suspended-original";
+
+    public string ListenSnippet => layout.Under("/etc/nginx/snippets/opterius-listen.conf");
+    public string SuspensionPage => layout.Under("/var/www/suspended/index.html");
+
+    public async Task ProvisionAsync(NewAccount account, CancellationToken ct)
+    {
+        var a = account.Identity;
+        var (available, enabled) = (layout.NginxAvailable(a), layout.NginxEnabled(a));
+        await EnsureSharedFilesAsync(ct);
+        await WriteAtomicAsync(available, Vhost(a), ct);
+        Link(enabled, available);
+        try { await ReloadAsync(reloader, "nginx", $"adding {a.Domain}", ct); }
+        catch (ResourceException)
+        {
+            // A vhost nginx refuses must not stay enabled: it would block every other site's reload.
+            File.Delete(enabled);
+            File.Delete(available);
+            throw;
+        }
+    }
+
+    public Task<ResourceInspection> InspectAsync(AccountIdentity account, CancellationToken ct)
+    {
+        var present = Paths(account).Where(IsPresent).ToList();
+        if (present.Count == 0) return Task.FromResult(ResourceInspection.Nothing(Key, $"no vhost for {account.Domain}"));
+        var suspended = IsPresent(layout.NginxAvailable(account) + OriginalSuffix);
+        return Task.FromResult(new ResourceInspection(Key, true, present, present.Sum(SizeOf), present.Count,
+            $"vhost {account.Domain}{(suspended ? " (suspended)" : "")}"));
+    }
+
+    /// <summary>The link first, then the files, then the reload: no moment leaves a dangling sites-enabled link.</summary>
+    public async Task<RemoveOutcome> RemoveAsync(AccountIdentity account, CancellationToken ct)
+    {
+        var present = Paths(account).Where(IsPresent).ToList();
+        foreach (var path in present) File.Delete(path);
+        // Reloaded even when nothing was left: a run interrupted between the delete and the reload must still
+        // leave nginx without the site.
+        var notReloaded = await ReloadAsync(reloader, "nginx", $"removing {account.Domain}", ct);
+        var what = present.Count == 0 ? $"no vhost for {account.Domain}" : $"removed {string.Join(", ", present)}";
+        if (notReloaded is not null) return RemoveOutcome.Skipped($"{what}; {notReloaded}");
+        return present.Count == 0 ? RemoveOutcome.Skipped(what) : RemoveOutcome.Done(what);
+    }
+
+    /// <summary>Keeps the vhost beside itself and answers every request with 503 and the suspension page.</summary>
+    public async Task SuspendAsync(AccountIdentity account, CancellationToken ct)
+    {
+        var available = layout.NginxAvailable(account);
+        var original = available + OriginalSuffix;
+        if (!File.Exists(available) && !File.Exists(original)) return;
+        await EnsureSharedFilesAsync(ct);
+        // Copied, not moved: the enabled link must point at a file at every moment.
+        if (!File.Exists(original)) await WriteAtomicAsync(original, await File.ReadAllBytesAsync(available, ct), ct);
+        await WriteAtomicAsync(available, SuspendedVhost(account), ct);
+        await ReloadAsync(reloader, "nginx", $"suspending {account.Domain}", ct);
+    }
+
+    public async Task UnsuspendAsync(AccountIdentity account, CancellationToken ct)
+    {
+        var available = layout.NginxAvailable(account);
+        var original = available + OriginalSuffix;
+        if (File.Exists(original)) File.Move(original, available, overwrite: true);
+        else if (!File.Exists(available)) return;
+        await ReloadAsync(reloader, "nginx", $"unsuspending {account.Domain}", ct);
+    }
+
+    private IEnumerable<string> Paths(AccountIdentity a)
+    {
+        yield return layout.NginxEnabled(a);
+        yield return layout.NginxAvailable(a);
+        yield return layout.NginxAvailable(a) + OriginalSuffix;
+    }
+
+    // Created only when missing: an operator's own listen lines and suspension page are theirs.
+    private async Task EnsureSharedFilesAsync(CancellationToken ct)
+    {
+        if (!File.Exists(ListenSnippet)) await WriteAtomicAsync(ListenSnippet, "listen 80;\n", ct);
+        if (!File.Exists(SuspensionPage)) await WriteAtomicAsync(SuspensionPage, SuspensionHtml, ct);
+    }
+
+    private string Vhost(AccountIdentity a) => $$"""
+        # Opterius Panel: {{a.Domain}} of account {{a.Username}}. Written by the panel; local edits are replaced.
+        server {
+            include {{ConfigPath(ListenSnippet)}};
+            server_name {{a.Domain}} www.{{a.Domain}};
+            root {{ConfigPath(Path.Join(layout.Home(a), "public_html"))}};
+            index index.php index.html;
+
+            location / {
+                try_files $uri $uri/ =404;
+            }
+
+            location ~ \.php$ {
+                try_files $uri =404;
+                include fastcgi_params;
+                fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name;
+                fastcgi_pass unix:{{FpmSocket(layout, options.Value, a)}};
+            }
+        }
+
+        """;
+
+    private string SuspendedVhost(AccountIdentity a) => $$"""
+        # Opterius Panel: {{a.Domain}} of account {{a.Username}} is suspended; its own configuration is {{a.Domain}}.conf{{OriginalSuffix}}.
+        server {
+            include {{ConfigPath(ListenSnippet)}};
+            server_name {{a.Domain}} www.{{a.Domain}};
+            root {{ConfigPath(Path.GetDirectoryName(SuspensionPage)!)}};
+
+            location / {
+                return 503;
+            }
+
+            error_page 503 @suspended;
+            location @suspended {
+                rewrite ^ /index.html break;
+            }
+        }
+
+        """;
+
+    private const string SuspensionHtml = """
+        <!doctype html>
+        <html lang="en">
+        <head><meta charset="utf-8"><title>Account suspended</title></head>
+        <body><h1>This account is suspended</h1><p>Please contact the hosting provider.</p></body>
+        </html>
+
+        """;
+}

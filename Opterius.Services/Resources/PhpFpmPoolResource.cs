@@ -1,0 +1,108 @@
+using Microsoft.Extensions.Options;
+using Opterius.Services.Accounts;
+using Opterius.Services.Commands;
+using static Opterius.Services.Resources.ServiceConfigFiles;
+
+namespace Opterius.Services.Resources;
+
+/// <summary>
+/// The account's PHP-FPM pool: <c>/etc/php/{php_version}/fpm/pool.d/{domain}.conf</c>, named after the
+/// domain, listening on the socket its vhost passes PHP to. Every change is followed by a coalesced
+/// <c>php-fpm -t</c> and reload. A suspended pool is moved aside (the include glob only reads <c>*.conf</c>)
+/// and moved back unchanged.
+/// </summary>
+public sealed class PhpFpmPoolResource(ServerLayout layout, ServiceReloader reloader, IOptions<OpteriusOptions> options)
+    : IAccountResource, ISuspendableResource
+{
+    public string Key => "php_fpm_pool";
+
+    public const string SuspendedSuffix = ".suspended";
+
+    private OpteriusOptions Options => options.Value;
+
+    public async Task ProvisionAsync(NewAccount account, CancellationToken ct)
+    {
+        var a = account.Identity;
+        var pool = layout.FpmPool(a);
+        Directory.CreateDirectory(Path.GetDirectoryName(FpmSocket(layout, Options, a))!);
+        await WriteAtomicAsync(pool, Pool(a), ct);
+        try { await ReloadAsync(reloader, "php-fpm", $"adding the pool of {a.Domain}", ct); }
+        catch (ResourceException)
+        {
+            // A pool php-fpm refuses must not stay: the next reload of any account would fail on it.
+            File.Delete(pool);
+            throw;
+        }
+    }
+
+    public Task<ResourceInspection> InspectAsync(AccountIdentity account, CancellationToken ct)
+    {
+        var present = Paths(account).Where(IsPresent).ToList();
+        if (present.Count == 0) return Task.FromResult(ResourceInspection.Nothing(Key, $"no PHP {account.PhpVersion} pool for {account.Domain}"));
+        var suspended = !File.Exists(layout.FpmPool(account));
+        return Task.FromResult(new ResourceInspection(Key, true, present, present.Sum(SizeOf), present.Count,
+            $"PHP {account.PhpVersion} pool {account.Domain}{(suspended ? " (suspended)" : "")}"));
+    }
+
+    public async Task<RemoveOutcome> RemoveAsync(AccountIdentity account, CancellationToken ct)
+    {
+        var present = Paths(account).Where(IsPresent).ToList();
+        foreach (var path in present) File.Delete(path);
+        // Reloaded even when nothing was left: a run interrupted between the delete and the reload must still
+        // leave php-fpm without the pool.
+        var notReloaded = await ReloadAsync(reloader, "php-fpm", $"removing the pool of {account.Domain}", ct);
+        var what = present.Count == 0 ? $"no pool for {account.Domain}" : $"removed {string.Join(", ", present)}";
+        if (notReloaded is not null) return RemoveOutcome.Skipped($"{what}; {notReloaded}");
+        return present.Count == 0 ? RemoveOutcome.Skipped(what) : RemoveOutcome.Done(what);
+    }
+
+    public async Task SuspendAsync(AccountIdentity account, CancellationToken ct)
+    {
+        var pool = layout.FpmPool(account);
+        if (File.Exists(pool)) File.Move(pool, pool + SuspendedSuffix, overwrite: true);
+        else if (!File.Exists(pool + SuspendedSuffix)) return;
+        await ReloadAsync(reloader, "php-fpm", $"suspending the pool of {account.Domain}", ct);
+    }
+
+    public async Task UnsuspendAsync(AccountIdentity account, CancellationToken ct)
+    {
+        var pool = layout.FpmPool(account);
+        if (File.Exists(pool + SuspendedSuffix)) File.Move(pool + SuspendedSuffix, pool, overwrite: true);
+        else if (!File.Exists(pool)) return;
+        await ReloadAsync(reloader, "php-fpm", $"unsuspending the pool of {account.Domain}", ct);
+    }
+
+    private IEnumerable<string> Paths(AccountIdentity a)
+    {
+        yield return layout.FpmPool(a);
+        yield return layout.FpmPool(a) + SuspendedSuffix;
+    }
+
+    // listen.owner is the web server's user so nginx can connect; the pool itself runs as the account
+    // (production) or as PoolUser when a private php-fpm can only see the host's users.
+    private string Pool(AccountIdentity a)
+    {
+        var user = string.IsNullOrEmpty(Options.PoolUser) ? a.Username : Options.PoolUser;
+        var group = string.IsNullOrEmpty(Options.PoolGroup) ? a.Username : Options.PoolGroup;
+        var home = ConfigPath(layout.Home(a));
+        return $"""
+            ; Opterius Panel: PHP pool of {a.Domain}, account {a.Username}. Written by the panel; local edits are replaced.
+            [{a.Domain}]
+            user = {ConfigPath(user)}
+            group = {ConfigPath(group)}
+            listen = {FpmSocket(layout, Options, a)}
+            listen.owner = www-data
+            listen.group = www-data
+            listen.mode = 0660
+            pm = ondemand
+            pm.max_children = 5
+            pm.process_idle_timeout = 10s
+            pm.max_requests = 500
+            chdir = /
+            php_admin_value[open_basedir] = {home}/:/tmp/
+            php_admin_value[upload_tmp_dir] = /tmp
+            php_admin_flag[log_errors] = on
+
+            """;
+    }
+}
