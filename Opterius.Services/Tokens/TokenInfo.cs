@@ -32,3 +32,10 @@ public sealed class TokenRequestException(TokenError error, string message) : Ex
 {
     public TokenError Error { get; } = error;
 }
+
+/// <summary>Who is calling, as read from a validated token's claims.</summary>
+public sealed record TokenCaller(string Jti, string Name, string Role, long OwnerId, IReadOnlyList<string> Scopes)
+{
+    public bool IsAdmin => Role == TokenRoles.Admin;
+    public bool Has(string scope) => Scopes.Contains(scope);
+}

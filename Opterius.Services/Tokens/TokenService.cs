@@ -174,10 +174,3 @@ public sealed partial class TokenService(TokenStore store, IOptions<JwtOptions> 
 
     private static TokenRequestException Invalid(string message) => new(TokenError.Invalid, message);
 }
-
-/// <summary>Who is calling, as read from a validated token's claims.</summary>
-public sealed record TokenCaller(string Jti, string Name, string Role, long OwnerId, IReadOnlyList<string> Scopes)
-{
-    public bool IsAdmin => Role == TokenRoles.Admin;
-    public bool Has(string scope) => Scopes.Contains(scope);
-}
