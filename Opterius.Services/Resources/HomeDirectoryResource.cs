@@ -1,0 +1,66 @@
+using Opterius.Services.Accounts;
+using Opterius.Services.Files;
+
+namespace Opterius.Services.Resources;
+
+/// <summary>
+/// The account's home, <c>/home/{username}/</c>, with its web root <c>public_html/</c>. Removal is a
+/// <see cref="SafeTree"/> walk: the tenant owns everything inside, so nothing in it is trusted, not even
+/// while it is being deleted.
+/// </summary>
+public sealed class HomeDirectoryResource(ServerLayout layout) : IAccountResource
+{
+    public string Key => "home_directory";
+
+    private const UnixFileMode Traversable = (UnixFileMode)0b111_001_001;   // 0711: nginx may pass, not list
+    private const UnixFileMode Public = (UnixFileMode)0b111_101_101;        // 0755
+    private const UnixFileMode Private = (UnixFileMode)0b111_000_000;       // 0700
+    private const UnixFileMode Readable = (UnixFileMode)0b110_100_100;      // 0644
+
+    public Task ProvisionAsync(NewAccount account, CancellationToken ct)
+    {
+        var a = account.Identity;
+        var home = layout.Home(a);
+        var owner = FileOwner.ForAccount(layout.Passwd, a.Username, a.Uid);
+        FileWriter.MakeDirectory(home, Traversable, owner);
+        FileWriter.MakeDirectory(Path.Join(home, "public_html"), Public, owner);
+        FileWriter.MakeDirectory(Path.Join(home, "logs"), Private, owner);
+        FileWriter.MakeDirectory(Path.Join(home, "tmp"), Private, owner);
+        FileWriter.Write(Path.Join(home, "public_html", "index.php"), IndexPhp(a), Readable, owner);
+        FileWriter.Write(Path.Join(home, "public_html", "robots.txt"), "User-agent: *\nDisallow:\n", Readable, owner);
+        FileWriter.Write(Path.Join(home, ".profile"), "# ~/.profile of a hosting account\nexport PATH=\"$HOME/bin:$PATH\"\n", Readable, owner);
+        return Task.CompletedTask;
+    }
+
+    public Task<ResourceInspection> InspectAsync(AccountIdentity account, CancellationToken ct) => Task.Run(() =>
+    {
+        var home = layout.Home(account);
+        if (SafeTree.Measure(home) is not { } m) return ResourceInspection.Nothing(Key, $"nothing there: {home} does not exist");
+        return new ResourceInspection(Key, true, [home], m.Bytes, m.Files,
+            $"{home}: {m.Files} files in {m.Directories} folders, {ByteSize.Human(m.Bytes)}");
+    }, ct);
+
+    public Task<RemoveOutcome> RemoveAsync(AccountIdentity account, CancellationToken ct) => Task.Run(() =>
+    {
+        var home = layout.Home(account);
+        return SafeTree.Remove(home) is { } r
+            ? RemoveOutcome.Done($"removed {home}: {r.Files} files, {r.Directories} folders")
+            : RemoveOutcome.Skipped($"nothing there: {home} does not exist");
+    }, ct);
+
+    private static string IndexPhp(AccountIdentity a) => $$"""
+        <?php
+        // Placeholder page of {{a.Domain}}, made by Opterius Panel. Replace it with the site.
+        $domain = '{{a.Domain}}';
+        ?>
+        <!doctype html>
+        <html lang="en">
+        <head><meta charset="utf-8"><title><?= htmlspecialchars($domain) ?></title></head>
+        <body>
+        <h1><?= htmlspecialchars($domain) ?></h1>
+        <p>This site is hosted by Opterius Panel and runs PHP <?= PHP_VERSION ?>.</p>
+        </body>
+        </html>
+
+        """;
+}
