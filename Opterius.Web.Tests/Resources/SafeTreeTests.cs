@@ -1,0 +1,186 @@
+using Opterius.Services.Files;
+using Opterius.Services.Resources;
+using static Opterius.Web.Tests.Resources.FileResourceSandbox;
+
+namespace Opterius.Web.Tests.Resources;
+
+public sealed class SafeTreeTests : IDisposable
+{
+    private readonly FileResourceSandbox _box = new();
+
+    public void Dispose() => _box.Dispose();
+
+    private string Make(string relative, string content = "x")
+    {
+        var path = Path.Combine(_box.Root, relative);
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        File.WriteAllText(path, content);
+        return path;
+    }
+
+    /// <summary>Folders a tenant would love to reach: stand-ins for /etc and another account's home.</summary>
+    private (string Etc, string OtherHome) Decoys()
+    {
+        var etc = Path.Combine(_box.Outside, "etc");
+        Directory.CreateDirectory(Path.Combine(etc, "ssl"));
+        File.WriteAllText(Path.Combine(etc, "passwd"), "root:x:0:0::/root:/bin/bash\n");
+        File.WriteAllText(Path.Combine(etc, "ssl", "key.pem"), "secret");
+        var other = Path.Combine(_box.Root, "home", "bobby");
+        Directory.CreateDirectory(Path.Combine(other, "public_html"));
+        File.WriteAllText(Path.Combine(other, "public_html", "index.php"), "<?php echo 'bobby';");
+        return (etc, other);
+    }
+
+    [Fact]
+    public void MeasuringCountsEveryFileFolderAndByteWithoutFollowingLinks()
+    {
+        var home = Path.Combine(_box.Root, "home", "bob");
+        Make("home/bob/a.txt", "12345");
+        Make("home/bob/d/b.txt", "123");
+        Directory.CreateDirectory(Path.Combine(home, "d", "empty"));
+        var (etc, _) = Decoys();
+        File.CreateSymbolicLink(Path.Combine(home, "etc"), etc);
+
+        var m = SafeTree.Measure(home);
+
+        Assert.NotNull(m);
+        Assert.Equal(3, m.Files); // two files and the link itself, nothing behind it
+        Assert.Equal(3, m.Directories);
+        Assert.Equal(8 + etc.Length, m.Bytes); // a link's size is its target's length
+    }
+
+    [Fact]
+    public void RemovingATreeDeletesEveryFileAndFolderAndSaysHowMany()
+    {
+        var home = Path.Combine(_box.Root, "home", "bob");
+        for (var i = 0; i < 20; i++) Make($"home/bob/d{i % 4}/sub{i % 3}/f{i}.txt");
+
+        var removed = SafeTree.Remove(home);
+
+        Assert.Equal(new TreeRemoval(20, 1 + 4 + 12), removed);
+        Assert.False(Path.Exists(home));
+        Assert.True(Directory.Exists(Path.Combine(_box.Root, "home")));
+    }
+
+    [Fact]
+    public void NothingThereIsReportedAsNothingAndRemovingTwiceIsHarmless()
+    {
+        var home = Path.Combine(_box.Root, "home", "bob");
+        Make("home/bob/a.txt");
+        Assert.NotNull(SafeTree.Remove(home));
+        Assert.Null(SafeTree.Remove(home));
+        Assert.Null(SafeTree.Measure(home));
+        Assert.Null(SafeTree.Remove(Path.Combine(_box.Root, "no", "such", "parent")));
+    }
+
+    [Fact]
+    public void ATopThatIsASymbolicLinkIsRefusedAndWhatItPointsAtIsKept()
+    {
+        var (etc, _) = Decoys();
+        var home = Path.Combine(_box.Root, "home", "bob");
+        File.CreateSymbolicLink(home, etc);
+        var before = Snapshot(_box.Outside);
+
+        var e = Assert.Throws<ResourceException>(() => SafeTree.Remove(home));
+
+        Assert.Contains("symbolic link", e.Message);
+        Assert.Throws<ResourceException>(() => SafeTree.Measure(home));
+        Assert.Equal(before, Snapshot(_box.Outside));
+        Assert.NotNull(new FileInfo(home).LinkTarget);
+    }
+
+    [Fact]
+    public void ATopThatIsAFileIsRefused()
+    {
+        var home = Make("home/bob");
+        var e = Assert.Throws<ResourceException>(() => SafeTree.Remove(home));
+        Assert.Contains("not a directory", e.Message);
+        Assert.True(File.Exists(home));
+    }
+
+    [Fact]
+    public void AHostileTreeLosesItsOwnEntriesAndNothingOutsideChanges()
+    {
+        var (etc, otherHome) = Decoys();
+        var home = Path.Combine(_box.Root, "home", "bob");
+        Make("home/bob/public_html/index.php");
+        File.CreateSymbolicLink(Path.Combine(home, "etc"), etc);
+        File.CreateSymbolicLink(Path.Combine(home, "public_html", "passwd"), Path.Combine(etc, "passwd"));
+        File.CreateSymbolicLink(Path.Combine(home, "bobby"), otherHome);
+        File.CreateSymbolicLink(Path.Combine(home, "up"), "../bobby");
+        File.CreateSymbolicLink(Path.Combine(home, "dangling"), "/nonexistent/nowhere");
+        File.CreateSymbolicLink(Path.Combine(home, "loop-a"), "loop-b");
+        File.CreateSymbolicLink(Path.Combine(home, "loop-b"), "loop-a");
+        File.CreateSymbolicLink(Path.Combine(home, "self"), "self");
+        File.CreateSymbolicLink(Path.Combine(home, "dot"), ".");
+        Run("ln", Path.Combine(etc, "passwd"), Path.Combine(home, "hard-passwd"));
+        Run("mkfifo", Path.Combine(home, "fifo"));
+        // Deeper than the walk keeps descriptors open for, so ancestors are reopened on the way back.
+        var deep = home;
+        for (var i = 0; i < 300; i++) deep = Path.Combine(deep, "d");
+        Directory.CreateDirectory(deep);
+        File.WriteAllText(Path.Combine(deep, "bottom.txt"), "deep");
+        File.CreateSymbolicLink(Path.Combine(deep, "etc"), etc);
+        var outside = Snapshot(_box.Outside);
+        var neighbour = Snapshot(otherHome);
+
+        var removed = SafeTree.Remove(home);
+
+        Assert.False(Path.Exists(home) || new FileInfo(home).LinkTarget is not null);
+        Assert.Equal(302, removed!.Directories);
+        Assert.Equal(outside, Snapshot(_box.Outside));
+        Assert.Equal(neighbour, Snapshot(otherHome));
+        Assert.Equal("root:x:0:0::/root:/bin/bash\n", File.ReadAllText(Path.Combine(etc, "passwd")));
+    }
+
+    [Fact]
+    public void ATenantSwappingFoldersForLinksDuringRemovalNeverReachesOutside()
+    {
+        var (etc, otherHome) = Decoys();
+        var home = Path.Combine(_box.Root, "home", "bob");
+        for (var d = 0; d < 40; d++)
+        for (var f = 0; f < 50; f++)
+            Make($"home/bob/site/d{d}/sub/f{f}.txt");
+        var outside = Snapshot(_box.Outside);
+        var neighbour = Snapshot(otherHome);
+
+        using var stop = new CancellationTokenSource();
+        var swaps = 0;
+        var attacker = new Thread(() =>
+        {
+            // Keeps replacing each folder by a link to "/etc" and back, as fast as it can.
+            while (!stop.IsCancellationRequested)
+                for (var d = 0; d < 40 && !stop.IsCancellationRequested; d++)
+                {
+                    var dir = Path.Combine(home, "site", $"d{d}");
+                    var aside = dir + ".aside";
+                    try
+                    {
+                        Directory.Move(dir, aside);
+                        File.CreateSymbolicLink(dir, etc);
+                        Thread.SpinWait(200);
+                        File.Delete(dir);
+                        Directory.Move(aside, dir);
+                        swaps++;
+                    }
+                    catch (IOException) { }
+                    catch (UnauthorizedAccessException) { }
+                }
+        });
+        attacker.Start();
+
+        for (var attempt = 0; attempt < 50 && Path.Exists(home); attempt++)
+        {
+            try { SafeTree.Remove(home); }
+            catch (ResourceException) { } // a moved folder may stop a pass; the next one goes on
+        }
+        stop.Cancel();
+        attacker.Join();
+        SafeTree.Remove(home);
+
+        Assert.True(swaps > 0);
+        Assert.False(Path.Exists(home));
+        Assert.Equal(outside, Snapshot(_box.Outside));
+        Assert.Equal(neighbour, Snapshot(otherHome));
+    }
+}
