@@ -14,7 +14,10 @@ cmd=${1:?usage: services.sh start|stop DIR [ROOT]}
 dir=$(mkdir -p "${2:?usage: services.sh start|stop DIR [ROOT]}" && cd "$2" && pwd)
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
-alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# A pid that runs and is not a zombie: a daemon whose parent (this script) is gone may wait a while for
+# init to reap it, and `kill -0` still succeeds on it meanwhile.
+running() { local s; s=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null) && [ "${s%% *}" != Z ]; }
+alive() { [ -f "$1" ] && running "$(cat "$1")"; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 # A port kept across restarts of one DIR, so commands.json and the vhosts' listen snippet stay valid.
 port_of() { local f=$1; [ -s "$f" ] || free_port >"$f"; cat "$f"; }
@@ -174,12 +177,12 @@ PY
 }
 
 stop_pidfile() {
-  local pidfile=$1 signal=${2:-TERM}
-  alive "$pidfile" || return 0
+  local pidfile=$1
+  alive "$pidfile" || { rm -f "$pidfile"; return 0; }
   local pid; pid=$(cat "$pidfile")
-  kill "-$signal" "$pid"
-  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
+  kill "$pid"
+  for _ in $(seq 1 100); do running "$pid" || break; sleep 0.1; done
+  if running "$pid"; then kill -9 "$pid"; fi
   rm -f "$pidfile"
 }
 
@@ -228,9 +231,9 @@ case $cmd in
     } >"$dir/services.env"
     ;;
   stop)
-    # php-fpm: QUIT is its graceful stop; nginx: QUIT lets workers finish; MariaDB last (PowerDNS uses it).
-    stop_pidfile "$dir/php-fpm/php-fpm.pid" QUIT
-    stop_pidfile "$dir/nginx/nginx.pid" QUIT
+    # MariaDB last: PowerDNS reads from it.
+    stop_pidfile "$dir/php-fpm/php-fpm.pid"
+    stop_pidfile "$dir/nginx/nginx.pid"
     stop_pidfile "$dir/pdns/pdns.pid"
     stop_pidfile "$dir/mariadb/mysqld.pid"
     ;;

@@ -4,7 +4,8 @@ namespace Opterius.Web.Tests.Infrastructure;
 
 /// <summary>
 /// The private services of this test run, started once per process by <c>scripts/services.sh</c> under a
-/// temp folder and stopped, by pid, when the process exits.
+/// temp folder and stopped, by pid, when the process exits: MariaDB always; nginx, PowerDNS and php-fpm
+/// when installed, serving the vhosts and pools of <see cref="SandboxRoot"/>.
 /// </summary>
 public static class PrivateServices
 {
@@ -14,7 +15,19 @@ public static class PrivateServices
 
     public static string Folder { get; } = Path.Combine(Path.GetTempPath(), $"opterius-tests-{Environment.ProcessId}");
 
+    /// <summary>The sandbox server root the private nginx and php-fpm include vhosts and pools from.</summary>
+    public static string SandboxRoot { get; } = Path.Combine(Folder, "root");
+
     public static string MariaDbSocket => Env.Value["MARIADB_SOCKET"];
+
+    /// <summary>
+    /// The run's <c>Opterius</c> section as JSON (Root, MinUid, PoolUser/PoolGroup and every command bound
+    /// to these private daemons), for <c>AddJsonFile</c>.
+    /// </summary>
+    public static string CommandsJson => Env.Value["COMMANDS_JSON"];
+
+    /// <summary>The gmysql database the private PowerDNS serves, or null when PowerDNS is not installed.</summary>
+    public static string? PowerDnsDatabase => Get("PDNS_DATABASE");
 
     /// <summary>A value from services.env (e.g. NGINX_PORT), or null when that service is not running.</summary>
     public static string? Get(string key) => Env.Value.GetValueOrDefault(key);
@@ -25,8 +38,9 @@ public static class PrivateServices
 
     private static IReadOnlyDictionary<string, string> Start()
     {
-        Run("start");
+        // Registered first: a start that fails half-way still stops what it had started.
         AppDomain.CurrentDomain.ProcessExit += (_, _) => Run("stop");
+        Run("start");
         return File.ReadAllLines(Path.Combine(Folder, "services.env"))
             .Select(l => l.Split('=', 2))
             .Where(p => p.Length == 2)
@@ -39,6 +53,7 @@ public static class PrivateServices
         psi.ArgumentList.Add(Path.Combine(RepoRoot, "scripts", "services.sh"));
         psi.ArgumentList.Add(verb);
         psi.ArgumentList.Add(Folder);
+        if (verb == "start") psi.ArgumentList.Add(SandboxRoot);
         using var p = Process.Start(psi)!;
         var err = p.StandardError.ReadToEndAsync();
         p.StandardOutput.ReadToEnd();

@@ -1,0 +1,103 @@
+using System.Diagnostics;
+using Microsoft.Extensions.DependencyInjection;
+using Opterius.Services.Resources;
+
+namespace Opterius.Web.Tests.Daemons;
+
+/// <summary>
+/// processes against real processes this test starts under sandbox uids (setpriv), beside a neighbour of
+/// another uid that must survive. Every process started here is killed by its pid when the test ends.
+/// </summary>
+public sealed class ProcessesTests : IDisposable
+{
+    private static int _nextUid = 250000 + Environment.ProcessId % 20000 * 2;
+    private readonly List<Process> _started = [];
+    private readonly ServiceProvider _services = DaemonKit.Services();
+    private ProcessesResource Processes => _services.GetRequiredService<ProcessesResource>();
+
+    public void Dispose()
+    {
+        foreach (var p in _started)
+        {
+            if (!p.HasExited) p.Kill();
+            p.Dispose();
+        }
+        _services.Dispose();
+    }
+
+    private static int NewUid() => Interlocked.Add(ref _nextUid, 1);
+
+    /// <summary>A sleeping process whose real uid is <paramref name="uid"/>, once setpriv has switched to it.</summary>
+    private async Task<Process> SleepAsAsync(int uid)
+    {
+        var psi = new ProcessStartInfo("setpriv") { RedirectStandardOutput = true };
+        foreach (var arg in new[] { $"--reuid={uid}", $"--regid={uid}", "--clear-groups", "sleep", "600" }) psi.ArgumentList.Add(arg);
+        var p = Process.Start(psi)!;
+        _started.Add(p);
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (!ProcessesResource.Running(uid).Any(r => r.Pid == p.Id) && DateTime.UtcNow < deadline) await Task.Delay(20);
+        return p;
+    }
+
+    [Fact]
+    public async Task RemovalKillsEveryProcessOfTheAccountsUidAndNoneOfItsNeighbours()
+    {
+        var (uid, neighbourUid) = (NewUid(), NewUid());
+        var user = DaemonKit.Username("proc");
+        var a = DaemonKit.Account(user, $"{user}.test", uid);
+        var victims = new[] { await SleepAsAsync(uid), await SleepAsAsync(uid) };
+        var neighbour = await SleepAsAsync(neighbourUid);
+
+        var plan = await Processes.InspectAsync(a, default);
+        var outcome = await Processes.RemoveAsync(a, default);
+
+        Assert.Equal(2, plan.Count);
+        Assert.Equal(StepStatus.Done, outcome.Status);
+        Assert.All(victims, v => Assert.True(v.WaitForExit(10_000)));
+        Assert.Empty(ProcessesResource.Running(uid));
+        Assert.False(neighbour.HasExited);
+        Assert.Contains(ProcessesResource.Running(neighbourUid), r => r.Pid == neighbour.Id);
+        Assert.Equal(StepStatus.Skipped, (await Processes.RemoveAsync(a, default)).Status);
+    }
+
+    [Fact]
+    public async Task AUidBelowMinUidIsRefusedAndItsProcessesAreLeftAlone()
+    {
+        const int lowUid = 1999;
+        var user = DaemonKit.Username("low");
+        var a = DaemonKit.Account(user, $"{user}.test", lowUid);
+        var process = await SleepAsAsync(lowUid);
+
+        await Assert.ThrowsAsync<ResourceException>(() => Processes.RemoveAsync(a, default));
+
+        Assert.False(process.HasExited);
+        Assert.False((await Processes.InspectAsync(a, default)).Exists);
+    }
+
+    [Fact]
+    public async Task AnAccountWithNoUidOrNoProcessesIsSkipped()
+    {
+        var user = DaemonKit.Username("none");
+
+        var noUid = await Processes.RemoveAsync(DaemonKit.Account(user, $"{user}.test"), default);
+        var noProcesses = await Processes.RemoveAsync(DaemonKit.Account(user, $"{user}.test", NewUid()), default);
+
+        Assert.Equal(StepStatus.Skipped, noUid.Status);
+        Assert.Equal(StepStatus.Skipped, noProcesses.Status);
+    }
+
+    [Fact]
+    public async Task WithoutAKillProcessesCommandRemovalIsSkippedNamingTheKeyAndNothingIsKilled()
+    {
+        var uid = NewUid();
+        var user = DaemonKit.Username("nokill");
+        var process = await SleepAsAsync(uid);
+        using var withoutCommands = DaemonKit.Services(new Dictionary<string, string?> { ["Opterius:MinUid"] = "200000" }, privateDaemons: false);
+
+        var outcome = await withoutCommands.GetRequiredService<ProcessesResource>().RemoveAsync(DaemonKit.Account(user, $"{user}.test", uid), default);
+
+        Assert.Equal(StepStatus.Skipped, outcome.Status);
+        Assert.Contains("Opterius:Commands:KillProcesses", outcome.Detail);
+        Assert.False(process.HasExited);
+    }
+}

@@ -1,0 +1,100 @@
+using Microsoft.Extensions.DependencyInjection;
+using Opterius.Services.Resources;
+using Opterius.Web.Tests.Infrastructure;
+
+namespace Opterius.Web.Tests.Daemons;
+
+/// <summary>nginx_vhost and php_fpm_pool when the reload commands are missing or nginx refuses the result, on sandbox roots of their own.</summary>
+public sealed class VhostAndPoolConfigurationTests
+{
+    [Fact]
+    public async Task WithoutReloadCommandsTheFilesStillGoAndTheStepsAreSkippedNamingTheMissingKeys()
+    {
+        var root = DaemonKit.NewSandboxRoot();
+        using var services = DaemonKit.Services(new Dictionary<string, string?> { ["Opterius:Root"] = root }, privateDaemons: false);
+        var (vhost, pool, layout) = (services.GetRequiredService<NginxVhostResource>(), services.GetRequiredService<PhpFpmPoolResource>(),
+            services.GetRequiredService<ServerLayout>());
+        var user = DaemonKit.Username("cfg");
+        var a = DaemonKit.Account(user, $"{user}.test");
+        await vhost.ProvisionAsync(new(a, "o@example.com", "unused"), default);
+        await pool.ProvisionAsync(new(a, "o@example.com", "unused"), default);
+        Assert.True(File.Exists(layout.NginxAvailable(a)));
+
+        var vhostOutcome = await vhost.RemoveAsync(a, default);
+        var poolOutcome = await pool.RemoveAsync(a, default);
+
+        Assert.Equal(StepStatus.Skipped, vhostOutcome.Status);
+        Assert.Contains("Opterius:Commands:NginxTest", vhostOutcome.Detail);
+        Assert.Equal(StepStatus.Skipped, poolOutcome.Status);
+        Assert.Contains("Opterius:Commands:PhpFpmTest", poolOutcome.Detail);
+        Assert.False(ServiceConfigFiles.IsPresent(layout.NginxEnabled(a)));
+        Assert.False(File.Exists(layout.NginxAvailable(a)));
+        Assert.False(File.Exists(layout.FpmPool(a)));
+    }
+
+    [Fact]
+    public async Task WhenNginxRejectsTheConfigurationAfterARemovalTheStepFailsWithNginxsOwnMessage()
+    {
+        var root = DaemonKit.NewSandboxRoot();
+        var prefix = NginxForTesting(root);
+        string[] nginx = ["nginx", "-p", prefix, "-c", "nginx.conf", "-e", Path.Combine(prefix, "error.log")];
+        var settings = new Dictionary<string, string?> { ["Opterius:Root"] = root, ["Opterius:Commands:NginxReload:0"] = "true" };
+        foreach (var (arg, i) in nginx.Append("-t").Select((arg, i) => (arg, i))) settings[$"Opterius:Commands:NginxTest:{i}"] = arg;
+        using var services = DaemonKit.Services(settings, privateDaemons: false);
+        var (vhost, layout) = (services.GetRequiredService<NginxVhostResource>(), services.GetRequiredService<ServerLayout>());
+        var user = DaemonKit.Username("bad");
+        var a = DaemonKit.Account(user, $"{user}.test");
+        await vhost.ProvisionAsync(new(a, "o@example.com", "unused"), default);
+        // Someone else's broken site, enabled after ours.
+        await File.WriteAllTextAsync(Path.Combine(root, "etc/nginx/sites-enabled/zz-broken.conf"), "server { not_a_directive on; }\n");
+
+        var failure = await Assert.ThrowsAsync<ResourceException>(() => vhost.RemoveAsync(a, default));
+
+        Assert.Contains("not_a_directive", failure.Message);
+        Assert.Contains("nginx", failure.Message);
+        Assert.False(ServiceConfigFiles.IsPresent(layout.NginxEnabled(a)));
+        Assert.False(File.Exists(layout.NginxAvailable(a)));
+    }
+
+    [Fact]
+    public async Task AVhostThatNginxRefusesOnProvisionIsNotLeftEnabled()
+    {
+        var root = DaemonKit.NewSandboxRoot();
+        var prefix = NginxForTesting(root);
+        var settings = new Dictionary<string, string?> { ["Opterius:Root"] = root, ["Opterius:Commands:NginxReload:0"] = "true" };
+        string[] test = ["nginx", "-p", prefix, "-c", "nginx.conf", "-e", Path.Combine(prefix, "error.log"), "-t"];
+        for (var i = 0; i < test.Length; i++) settings[$"Opterius:Commands:NginxTest:{i}"] = test[i];
+        using var services = DaemonKit.Services(settings, privateDaemons: false);
+        var (vhost, layout) = (services.GetRequiredService<NginxVhostResource>(), services.GetRequiredService<ServerLayout>());
+        await File.WriteAllTextAsync(Path.Combine(root, "etc/nginx/sites-enabled/zz-broken.conf"), "server { not_a_directive on; }\n");
+        var user = DaemonKit.Username("ref");
+        var a = DaemonKit.Account(user, $"{user}.test");
+
+        await Assert.ThrowsAsync<ResourceException>(() => vhost.ProvisionAsync(new(a, "o@example.com", "unused"), default));
+
+        Assert.False(ServiceConfigFiles.IsPresent(layout.NginxEnabled(a)));
+        Assert.False(File.Exists(layout.NginxAvailable(a)));
+    }
+
+    /// <summary>An nginx configuration that only `nginx -t` reads: it includes the sandbox's enabled sites.</summary>
+    private static string NginxForTesting(string root)
+    {
+        var prefix = Path.Combine(PrivateServices.Folder, $"nginx-t-{Path.GetFileName(root)}");
+        Directory.CreateDirectory(prefix);
+        File.Copy("/etc/nginx/fastcgi_params", Path.Combine(prefix, "fastcgi_params"), overwrite: true);
+        File.WriteAllText(Path.Combine(prefix, "nginx.conf"), $$"""
+            pid {{prefix}}/nginx.pid;
+            events { }
+            http {
+                access_log off;
+                client_body_temp_path {{prefix}}/body;
+                proxy_temp_path {{prefix}}/proxy;
+                fastcgi_temp_path {{prefix}}/fastcgi;
+                uwsgi_temp_path {{prefix}}/uwsgi;
+                scgi_temp_path {{prefix}}/scgi;
+                include {{root}}/etc/nginx/sites-enabled/*.conf;
+            }
+            """);
+        return prefix;
+    }
+}
