@@ -5,6 +5,8 @@ using Opterius.Services.Accounts;
 using Opterius.Services.Audit;
 using Opterius.Services.Commands;
 using Opterius.Services.Data;
+using Opterius.Services.Deletion;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Opterius.Services.Packages;
 using Opterius.Services.Resources;
 using Opterius.Services.Users;
@@ -27,6 +29,13 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<PanelUsers>();
         services.AddSingleton<PackageStore>();
         services.AddSingleton<AuditLog>();
+        services.AddSingleton<AccountCreation>();
+        services.AddSingleton<AccountSuspension>();
+        services.AddSingleton<DeletionJobStore>();
+        services.AddSingleton<DeletionEvents>();
+        services.AddSingleton<AccountDeletionService>();
+        services.AddHostedService<DeletionResumer>();
+        services.TryAddSingleton(TimeProvider.System);
 
         services.AddSingleton<ServerLayout>();
         services.AddSingleton<CommandRunner>();

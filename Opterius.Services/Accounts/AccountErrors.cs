@@ -1,8 +1,5 @@
 namespace Opterius.Services.Accounts;
 
-/// <summary>Writes are refused: the license is missing, invalid or expired. Nothing was changed.</summary>
-public sealed class LicenseRequiredException(string message) : Exception(message);
-
 /// <summary>The license's account limit is reached. Nothing was changed.</summary>
 public sealed class AccountLimitReachedException(string message) : Exception(message);
 

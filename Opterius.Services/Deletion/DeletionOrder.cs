@@ -13,4 +13,7 @@ public static class DeletionOrder
         "mailboxes", "databases", "database_users", "ssl_certificate", "home_directory",
         "system_user",
     ];
+
+    /// <summary>Where an event sorts in a step list: the job itself first, then the steps in order.</summary>
+    public static int Position(DeletionEvent e) => e.Resource == DeletionEvent.JobResource ? 0 : 1 + Keys.ToList().IndexOf(e.Resource);
 }

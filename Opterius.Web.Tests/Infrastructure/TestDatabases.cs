@@ -16,17 +16,18 @@ public sealed class TestDatabases
     public string PowerDns { get; }
     public string Admin { get; }
 
-    private TestDatabases(string name)
+    private TestDatabases(string name, string? powerDnsDatabase)
     {
         Panel = PrivateServices.RootConnectionString($"{name}_panel");
-        PowerDns = PrivateServices.RootConnectionString($"{name}_pdns");
+        PowerDns = PrivateServices.RootConnectionString(powerDnsDatabase ?? $"{name}_pdns");
         Admin = PrivateServices.RootConnectionString();
     }
 
-    public static async Task<TestDatabases> CreateAsync()
+    /// <summary>New databases; <paramref name="powerDnsDatabase"/> names an existing one to share (the served zone data).</summary>
+    public static async Task<TestDatabases> CreateAsync(string? powerDnsDatabase = null)
     {
         var name = $"t{Environment.ProcessId}x{Interlocked.Increment(ref _counter)}";
-        var dbs = new TestDatabases(name);
+        var dbs = new TestDatabases(name, powerDnsDatabase);
         await Migrator.EnsureDatabaseAsync(dbs.Panel, default);
         await Migrator.EnsureDatabaseAsync(dbs.PowerDns, default);
         var migrator = new Migrator(new PanelDb(new MySqlDataSource(dbs.Panel)), new PowerDnsDb(new MySqlDataSource(dbs.PowerDns)));

@@ -1,4 +1,5 @@
 using Opterius.Services.Packages;
+using Opterius.Web.Auth;
 
 namespace Opterius.Web.Api;
 

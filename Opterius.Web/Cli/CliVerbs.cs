@@ -36,7 +36,7 @@ public static class CliVerbs
             if (command is "help" or "--help") { Console.WriteLine(Usage); return 0; }
             if (command == "license issue") return IssueLicense(options);
 
-            await using var services = BuildServices(args);
+            await using var services = BuildServices();
             var ct = CancellationToken.None;
             switch (command)
             {
@@ -105,13 +105,14 @@ public static class CliVerbs
 
     private static int IssueLicense(CliOptions options)
     {
-        var result = LicenseIssuer.Issue(options.Required("signing-key"), options.Required("out"),
-            options.Optional("plan") ?? "pro", options.OptionalInt("max-accounts", 1, 10_000_000), options.OptionalInt("expires-days", 1, 36500) ?? 365);
-        Console.WriteLine($"license written to {result.LicensePath}; verify with the public key {result.PublicKeyPath}");
+        var result = new LicenseIssuer(TimeProvider.System).Issue(options.Required("signing-key"), options.Required("out"),
+            options.Optional("plan") ?? "pro", options.OptionalInt("max-accounts", 0, 10_000_000), options.OptionalInt("expires-days", 1, LicenseIssuer.MaxExpiryDays) ?? 365);
+        Console.WriteLine($"license written to {result.LicenseFile}; it verifies with the public key {result.PublicKeyFile}"
+            + (result.KeyPairCreated ? " (new key pair)" : ""));
         return 0;
     }
 
-    private static ServiceProvider BuildServices(string[] args)
+    private static ServiceProvider BuildServices()
     {
         var builder = WebApplication.CreateBuilder(PanelHost.Options([]));
         builder.Services.AddPanelServices();

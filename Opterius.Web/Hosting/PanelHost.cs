@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using System.Threading.RateLimiting;
+using MudBlazor.Services;
 using Opterius.Services;
 using Opterius.Services.Tokens;
 using Opterius.Web.Api;
@@ -44,8 +45,8 @@ public static class PanelHost
         services.AddOpenApi();
         services.AddRateLimiter(o =>
         {
-            o.OnRejected = (c, _) => ApiErrors.WriteAsync(c.HttpContext, 429, "rate_limited",
-                "Too many requests: wait a minute and try again.");
+            o.OnRejected = (c, _) => new ValueTask(ApiErrors.WriteAsync(c.HttpContext, 429, "rate_limited",
+                "Too many requests: wait a minute and try again."));
             o.AddPolicy(SignInEndpoints.RateLimitPolicy, http => RateLimitPartition.GetFixedWindowLimiter(
                 http.Connection.RemoteIpAddress?.ToString() ?? "unknown",
                 _ => new FixedWindowRateLimiterOptions { PermitLimit = 10, Window = TimeSpan.FromMinutes(1) }));
