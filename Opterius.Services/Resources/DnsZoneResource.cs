@@ -23,7 +23,7 @@ public sealed class DnsZoneResource(PowerDnsDb powerDns, ServiceReloader reloade
     private const string CountRecordsSql = "SELECT COUNT(*) FROM records WHERE domain_id = @Id";
     private const string InsertRecordSql = """
         INSERT INTO records (domain_id, name, type, content, ttl, prio, disabled, auth)
-        VALUES (@DomainId, @Name, @Type, @Content, @Ttl, 0, 0, 1)
+        VALUES (@DomainId, @Name, @Type, @Content, @Ttl, @Prio, 0, 1)
         """;
 
     // Children first, the domains row last: PowerDNS has no foreign keys, so a half-done removal would leave
@@ -65,15 +65,15 @@ public sealed class DnsZoneResource(PowerDnsDb powerDns, ServiceReloader reloade
     private static IEnumerable<object> StarterRecords(int id, string domain)
     {
         var serial = DateTime.UtcNow.ToString("yyyyMMdd") + "01";
-        object R(string name, string type, string content) => new { DomainId = id, Name = name, Type = type, Content = content, Ttl };
+        object R(string name, string type, string content, int prio = 0) => new { DomainId = id, Name = name, Type = type, Content = content, Ttl, Prio = prio };
         yield return R(domain, "SOA", $"ns1.{domain} hostmaster.{domain} {serial} 10800 3600 604800 3600");
         yield return R(domain, "NS", $"ns1.{domain}");
         yield return R(domain, "NS", $"ns2.{domain}");
         yield return R(domain, "A", "127.0.0.1");
         yield return R($"www.{domain}", "A", "127.0.0.1");
         yield return R($"mail.{domain}", "A", "127.0.0.1");
-        // PowerDNS 4 keeps the MX preference in the content; the prio column is unused.
-        yield return R(domain, "MX", $"10 mail.{domain}");
+        // gmysql puts the prio column in front of an MX's content when it answers; "10 mail..." here would become "0 10 mail...".
+        yield return R(domain, "MX", $"mail.{domain}", prio: 10);
         yield return R(domain, "TXT", "\"v=spf1 a mx -all\"");
     }
 
