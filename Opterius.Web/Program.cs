@@ -4,7 +4,7 @@ using Opterius.Web.Hosting;
 // With a verb (migrate, users, tokens, license, demo) this binary is the panel's CLI; without one it serves.
 if (args.Length > 0 && CliVerbs.IsVerb(args[0])) return await CliVerbs.RunAsync(args);
 
-var builder = WebApplication.CreateBuilder(PanelHost.Options(args));
+var builder = PanelHost.CreateBuilder(args);
 
 // HTTPS on 8443 with a configured or self-signed certificate.
 builder.AddPanelHttps();

@@ -114,7 +114,7 @@ public static class CliVerbs
 
     private static ServiceProvider BuildServices()
     {
-        var builder = WebApplication.CreateBuilder(PanelHost.Options([]));
+        var builder = PanelHost.CreateBuilder([]);
         builder.Services.AddPanelServices();
         return builder.Services.BuildServiceProvider();
     }

@@ -13,12 +13,22 @@ namespace Opterius.Web.Hosting;
 /// <summary>The wiring Program.cs reads as a table of contents.</summary>
 public static class PanelHost
 {
-    /// <summary>Content root beside the binaries (appsettings.json and wwwroot are copied there).</summary>
-    public static WebApplicationOptions Options(string[] args) => new()
+    /// <summary>
+    /// The builder the server and the CLI share: content root beside the binaries (appsettings.json is
+    /// copied there), plus the optional JSON settings file named by OPTERIUS_CONFIG (the demo points it at
+    /// its private services' commands).
+    /// </summary>
+    public static WebApplicationBuilder CreateBuilder(string[] args)
     {
-        Args = args,
-        ContentRootPath = AppContext.BaseDirectory,
-    };
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
+        var extra = Environment.GetEnvironmentVariable("OPTERIUS_CONFIG");
+        if (!string.IsNullOrEmpty(extra))
+        {
+            builder.Configuration.AddJsonFile(Path.GetFullPath(extra), optional: false);
+            builder.Configuration.AddEnvironmentVariables(); // the environment still wins over the file
+        }
+        return builder;
+    }
 
     public static readonly JsonSerializerOptions Json = Configure(new JsonSerializerOptions(JsonSerializerDefaults.Web));
 
