@@ -22,7 +22,7 @@ public sealed class LicenseService(IOptions<LicenseOptions> options, TimeProvide
 
     private readonly string _path = Path.GetFullPath(options.Value.Path);
     private readonly bool _inlineKey = options.Value.PublicKey.TrimStart().StartsWith("-----BEGIN", StringComparison.Ordinal);
-    private string KeyPath => Path.GetFullPath(options.Value.PublicKey);
+    private string KeyPath => field ??= Path.GetFullPath(options.Value.PublicKey);
 
     private volatile Snapshot? _snapshot;
 
