@@ -139,7 +139,7 @@ public sealed class SafeTreeTests : IDisposable
         var (etc, otherHome) = Decoys();
         var home = Path.Combine(_box.Root, "home", "bob");
         for (var d = 0; d < 40; d++)
-        for (var f = 0; f < 50; f++)
+        for (var f = 0; f < 25; f++)
             Make($"home/bob/site/d{d}/sub/f{f}.txt");
         var outside = Snapshot(_box.Outside);
         var neighbour = Snapshot(otherHome);
@@ -169,14 +169,14 @@ public sealed class SafeTreeTests : IDisposable
         });
         attacker.Start();
 
-        for (var attempt = 0; attempt < 50 && Path.Exists(home); attempt++)
+        for (var attempt = 0; attempt < 3 && Path.Exists(home); attempt++)
         {
             try { SafeTree.Remove(home); }
             catch (ResourceException) { } // a moved folder may stop a pass; the next one goes on
         }
         stop.Cancel();
         attacker.Join();
-        SafeTree.Remove(home);
+        SafeTree.Remove(home); // the tenant has stopped: this pass finishes the job
 
         Assert.True(swaps > 0);
         Assert.False(Path.Exists(home));

@@ -1,0 +1,143 @@
+using System.Text;
+using Opterius.Services.Files;
+using Opterius.Services.Resources;
+using static Opterius.Web.Tests.Resources.FileResourceSandbox;
+
+namespace Opterius.Web.Tests.Resources;
+
+public sealed class LineFileTests : IDisposable
+{
+    private readonly FileResourceSandbox _box = new();
+
+    public void Dispose() => _box.Dispose();
+
+    private string Vmailbox => _box.Layout.PostfixVmailbox;
+
+    private const string LookAlikes = """
+        # routes kept by hand
+        admin@example.com.au  example.com.au/admin/
+        admin@example.com  example.com/admin/
+        info@sub.example.com  sub.example.com/info/
+        Info@EXAMPLE.COM	example.com/info/
+        admin@xexample.com  xexample.com/admin/
+        @example.com  example.com/catchall/
+        example.com  not-an-address
+        multi@example.com  example.com/multi/,
+          continued@example.com.au
+        web@example.com.au  example.com.au/web/
+
+        """;
+
+    [Fact]
+    public void RemovingADomainDropsExactlyItsLinesAndKeepsLookAlikesByteForByte()
+    {
+        File.WriteAllText(Vmailbox, LookAlikes);
+
+        var removed = LineFile.RemoveDomain(Vmailbox, "example.com");
+
+        Assert.Equal(5, removed); // four entries and one continuation line
+        Assert.Equal("""
+            # routes kept by hand
+            admin@example.com.au  example.com.au/admin/
+            info@sub.example.com  sub.example.com/info/
+            admin@xexample.com  xexample.com/admin/
+            example.com  not-an-address
+            web@example.com.au  example.com.au/web/
+
+            """, File.ReadAllText(Vmailbox));
+        Assert.Equal(0, LineFile.RemoveDomain(Vmailbox, "example.com"));
+    }
+
+    [Fact]
+    public void MatchingListsOnlyTheExactDomain()
+    {
+        File.WriteAllText(Vmailbox, LookAlikes);
+        Assert.Equal(
+            ["admin@example.com  example.com/admin/", "Info@EXAMPLE.COM\texample.com/info/", "@example.com  example.com/catchall/", "multi@example.com  example.com/multi/,"],
+            LineFile.Matching(Vmailbox, "example.com"));
+        Assert.Equal(["info@sub.example.com  sub.example.com/info/"], LineFile.Matching(Vmailbox, "sub.example.com"));
+        Assert.Empty(LineFile.Matching(Path.Combine(_box.Root, "absent"), "example.com"));
+    }
+
+    [Fact]
+    public void ARewriteKeepsTheOwnerAndModeAndLeavesNoTempFileOrOtherFile()
+    {
+        File.WriteAllText(Vmailbox, LookAlikes);
+        Run("chown", "1234:5678", Vmailbox);
+        Run("chmod", "640", Vmailbox);
+        var folder = Directory.GetFiles(Path.GetDirectoryName(Vmailbox)!).Order().ToList();
+
+        LineFile.RemoveDomain(Vmailbox, "example.com.au");
+
+        Assert.Equal("640 1234:5678", Stat(Vmailbox));
+        Assert.Equal(folder.Append(Vmailbox + ".lock").Distinct().Order(), Directory.GetFiles(Path.GetDirectoryName(Vmailbox)!).Order());
+        Assert.DoesNotContain("example.com.au/", File.ReadAllText(Vmailbox));
+    }
+
+    [Fact]
+    public void AppendingAddsOnlyMissingLinesAndEndsTheLastLineFirst()
+    {
+        File.WriteAllText(Vmailbox, "keep@other.org  other.org/keep/");
+
+        Assert.Equal(2, LineFile.Append(Vmailbox, ["a@example.com  example.com/a/", "b@example.com  example.com/b/"]));
+        Assert.Equal(1, LineFile.Append(Vmailbox, ["a@example.com  example.com/a/", "c@example.com  example.com/c/"]));
+
+        Assert.Equal("""
+            keep@other.org  other.org/keep/
+            a@example.com  example.com/a/
+            b@example.com  example.com/b/
+            c@example.com  example.com/c/
+
+            """, File.ReadAllText(Vmailbox));
+    }
+
+    [Fact]
+    public void AppendingToAnAbsentFileCreatesItWithTheGivenMode()
+    {
+        var path = Path.Combine(_box.Root, "etc", "postfix", "new-map");
+        LineFile.Append(path, ["a@example.com  example.com/a/"], (UnixFileMode)0b110_100_000);
+        Assert.Equal("640 0:0", Stat(path));
+        Assert.Equal("a@example.com  example.com/a/\n", File.ReadAllText(path));
+    }
+
+    [Fact]
+    public void EditingChangesOnlyTheDomainsLinesAndCanBeUndoneExactly()
+    {
+        var original = LookAlikes.Replace("\n", "\r\n") + "last@example.com  no-newline";
+        File.WriteAllText(Vmailbox, original);
+        var prefix = "#x#"u8.ToArray();
+
+        LineFile.EditDomain(Vmailbox, "example.com", l => [.. prefix, .. l]);
+        var edited = File.ReadAllText(Vmailbox);
+        LineFile.EditDomain(Vmailbox, "example.com", l => l.AsSpan().StartsWith(prefix) ? l[prefix.Length..] : l);
+
+        Assert.Contains("#x#admin@example.com  example.com/admin/\r\n", edited);
+        Assert.Contains("admin@example.com.au  example.com.au/admin/\r\n", edited);
+        Assert.EndsWith("#x#last@example.com  no-newline", edited);
+        Assert.Equal(Encoding.UTF8.GetBytes(original), File.ReadAllBytes(Vmailbox));
+    }
+
+    [Fact]
+    public void ALineFileThatIsASymbolicLinkIsNotRewritten()
+    {
+        var target = Path.Combine(_box.Outside, "vmailbox");
+        File.WriteAllText(target, "admin@example.com  example.com/admin/\n");
+        File.Delete(Vmailbox);
+        File.CreateSymbolicLink(Vmailbox, target);
+
+        Assert.Throws<ResourceException>(() => LineFile.RemoveDomain(Vmailbox, "example.com"));
+        Assert.Equal("admin@example.com  example.com/admin/\n", File.ReadAllText(target));
+        Assert.NotNull(new FileInfo(Vmailbox).LinkTarget);
+    }
+
+    [Fact]
+    public async Task ConcurrentWritersNeverLoseEachOthersLines()
+    {
+        var writers = Enumerable.Range(0, 16).Select(i => Task.Run(() =>
+            LineFile.Append(Vmailbox, [$"u@d{i}.example.org  d{i}.example.org/u/"])));
+        await Task.WhenAll(writers);
+        var lines = File.ReadAllLines(Vmailbox);
+        Assert.Equal(16, lines.Length);
+        Assert.Equal(16, lines.Distinct().Count());
+    }
+}
