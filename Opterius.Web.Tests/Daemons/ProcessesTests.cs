@@ -10,7 +10,8 @@ namespace Opterius.Web.Tests.Daemons;
 /// </summary>
 public sealed class ProcessesTests : IDisposable
 {
-    private static int _nextUid = 250000 + Environment.ProcessId % 20000 * 2;
+    // Twenty uids per test process, apart from those of other test runs on the machine.
+    private static int _nextUid = 200000 + Environment.ProcessId % 4000 * 20;
     private readonly List<Process> _started = [];
     private readonly ServiceProvider _services = DaemonKit.Services();
     private ProcessesResource Processes => _services.GetRequiredService<ProcessesResource>();

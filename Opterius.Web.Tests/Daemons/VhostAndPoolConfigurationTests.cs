@@ -36,11 +36,7 @@ public sealed class VhostAndPoolConfigurationTests
     public async Task WhenNginxRejectsTheConfigurationAfterARemovalTheStepFailsWithNginxsOwnMessage()
     {
         var root = DaemonKit.NewSandboxRoot();
-        var prefix = NginxForTesting(root);
-        string[] nginx = ["nginx", "-p", prefix, "-c", "nginx.conf", "-e", Path.Combine(prefix, "error.log")];
-        var settings = new Dictionary<string, string?> { ["Opterius:Root"] = root, ["Opterius:Commands:NginxReload:0"] = "true" };
-        foreach (var (arg, i) in nginx.Append("-t").Select((arg, i) => (arg, i))) settings[$"Opterius:Commands:NginxTest:{i}"] = arg;
-        using var services = DaemonKit.Services(settings, privateDaemons: false);
+        using var services = DaemonKit.Services(NginxTestOnly(root), privateDaemons: false);
         var (vhost, layout) = (services.GetRequiredService<NginxVhostResource>(), services.GetRequiredService<ServerLayout>());
         var user = DaemonKit.Username("bad");
         var a = DaemonKit.Account(user, $"{user}.test");
@@ -60,11 +56,7 @@ public sealed class VhostAndPoolConfigurationTests
     public async Task AVhostThatNginxRefusesOnProvisionIsNotLeftEnabled()
     {
         var root = DaemonKit.NewSandboxRoot();
-        var prefix = NginxForTesting(root);
-        var settings = new Dictionary<string, string?> { ["Opterius:Root"] = root, ["Opterius:Commands:NginxReload:0"] = "true" };
-        string[] test = ["nginx", "-p", prefix, "-c", "nginx.conf", "-e", Path.Combine(prefix, "error.log"), "-t"];
-        for (var i = 0; i < test.Length; i++) settings[$"Opterius:Commands:NginxTest:{i}"] = test[i];
-        using var services = DaemonKit.Services(settings, privateDaemons: false);
+        using var services = DaemonKit.Services(NginxTestOnly(root), privateDaemons: false);
         var (vhost, layout) = (services.GetRequiredService<NginxVhostResource>(), services.GetRequiredService<ServerLayout>());
         await File.WriteAllTextAsync(Path.Combine(root, "etc/nginx/sites-enabled/zz-broken.conf"), "server { not_a_directive on; }\n");
         var user = DaemonKit.Username("ref");
@@ -76,8 +68,20 @@ public sealed class VhostAndPoolConfigurationTests
         Assert.False(File.Exists(layout.NginxAvailable(a)));
     }
 
-    /// <summary>An nginx configuration that only `nginx -t` reads: it includes the sandbox's enabled sites.</summary>
-    private static string NginxForTesting(string root)
+    /// <summary>
+    /// Settings whose NginxTest is the real <c>nginx -t</c> of a configuration including the sandbox's enabled
+    /// sites (no server runs it, so the reload is <c>true</c>).
+    /// </summary>
+    private static Dictionary<string, string?> NginxTestOnly(string root)
+    {
+        var prefix = NginxConfigurationFor(root);
+        string[] test = ["nginx", "-p", prefix, "-c", "nginx.conf", "-e", Path.Combine(prefix, "error.log"), "-t"];
+        var settings = new Dictionary<string, string?> { ["Opterius:Root"] = root, ["Opterius:Commands:NginxReload:0"] = "true" };
+        for (var i = 0; i < test.Length; i++) settings[$"Opterius:Commands:NginxTest:{i}"] = test[i];
+        return settings;
+    }
+
+    private static string NginxConfigurationFor(string root)
     {
         var prefix = Path.Combine(PrivateServices.Folder, $"nginx-t-{Path.GetFileName(root)}");
         Directory.CreateDirectory(prefix);
