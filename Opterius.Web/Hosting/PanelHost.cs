@@ -7,6 +7,8 @@ using Opterius.Services.Tokens;
 using Opterius.Web.Api;
 using Opterius.Web.Auth;
 using Opterius.Web.Components;
+using Opterius.Web.Hubs;
+using Microsoft.AspNetCore.Authorization;
 
 namespace Opterius.Web.Hosting;
 
@@ -55,12 +57,16 @@ public static class PanelHost
         services.AddOpenApi();
         services.AddRateLimiter(o =>
         {
-            o.OnRejected = (c, _) => new ValueTask(ApiErrors.WriteAsync(c.HttpContext, 429, "rate_limited",
-                "Too many requests: wait a minute and try again."));
             o.AddPolicy(SignInEndpoints.RateLimitPolicy, http => RateLimitPartition.GetFixedWindowLimiter(
                 http.Connection.RemoteIpAddress?.ToString() ?? "unknown",
                 _ => new FixedWindowRateLimiterOptions { PermitLimit = 10, Window = TimeSpan.FromMinutes(1) }));
+            // Writes per token; the rejection body (429 rate_limited) and its audit row for every policy.
+            o.AddWriteLimits();
         });
+        // Writes a token lacks the scope for are audited like every other refused write.
+        services.AddSingleton<IAuthorizationMiddlewareResultHandler, AuditingAuthorizationResults>();
+        services.AddSignalR()
+            .AddJsonProtocol(o => Configure(o.PayloadSerializerOptions));
         return services;
     }
 
@@ -96,8 +102,12 @@ public static class PanelHost
     {
         var api = app.MapGroup("/api/v1");
         api.MapAccountsApi();
+        api.MapAccountWritesApi();
+        api.MapDeletionsApi();
         api.MapPackagesApi();
-        app.MapOpenApi("/api/openapi.json");
+        app.MapOpenApi("/api/openapi.json").RequireAuthorization(ApiAuth.Read);
+        app.MapApiReference();
+        app.MapHub<DeletionsHub>(DeletionsHub.Path);
         return app;
     }
 

@@ -1,0 +1,115 @@
+using Microsoft.AspNetCore.Http.HttpResults;
+using Opterius.Services.Accounts;
+using Opterius.Services.Deletion;
+using Opterius.Services.Licensing;
+using Opterius.Web.Auth;
+
+namespace Opterius.Web.Api;
+
+public sealed record DeletionStepDto(int Position, string Resource, string Status, string? Detail, DateTime UpdatedAt);
+
+public sealed record DeletionJobDto(long Id, long AccountId, string Username, string Domain, long OwnerId, string Status,
+    string RequestedBy, DateTime CreatedAt, DateTime? FinishedAt, IReadOnlyList<DeletionStepDto> Steps)
+{
+    public static DeletionJobDto From(DeletionJob j) => new(j.Id, j.AccountId, j.Username, j.Domain, j.OwnerId, j.Status,
+        j.RequestedBy, j.CreatedAt, j.FinishedAt, j.Steps.Select(s => new DeletionStepDto(s.Position, s.Resource, s.Status, s.Detail, s.UpdatedAt)).ToList());
+}
+
+public sealed record FailedStepDto(string Resource, string? Detail);
+
+/// <summary>Deleting an account (WHMCS Terminate) and reading a deletion job.</summary>
+public static class DeletionsApi
+{
+    public static RouteGroupBuilder MapDeletionsApi(this RouteGroupBuilder api)
+    {
+        api.MapDelete("/accounts/{id}", Delete).WithTags("Accounts")
+            .RequireAuthorization(ApiAuth.Delete).RequireRateLimiting(ApiLimits.Writes).WithMetadata(new AuditedWrite("delete"))
+            .Produces(204).Produces<Envelope<DeletionPlan>>(200).Produces<Envelope<DeletionJobDto>>(202).Fails(404, 403, 422, 500)
+            .WithSummary("Delete an account")
+            .WithDescription("Removes every resource of the account; 204 when all are gone, 500 deletion_failed with the failed steps (calling again resumes). "
+                + "?dry_run=true returns the plan and changes nothing. 'Prefer: respond-async' returns 202 with Location: /api/v1/deletions/{job}. "
+                + "A second call while one runs joins it.");
+        api.MapGet("/deletions/{job}", GetJob).WithTags("Deletions").RequireAuthorization(ApiAuth.Read)
+            .Fails(404).WithSummary("A deletion job and its steps");
+        return api;
+    }
+
+    private static async Task<IResult> Delete(HttpContext http, AccountDeletionService deletions, string id, string? dry_run, CancellationToken ct)
+    {
+        var dryRun = dry_run?.ToLowerInvariant() switch
+        {
+            null or "false" or "0" => false,
+            "true" or "1" or "" => true,
+            _ => (bool?)null,
+        };
+        if (!ApiErrors.TryParseId(id, out var accountId))
+        {
+            var message = $"No account with id '{AccountsApi.Shorten(id)}' exists.";
+            await http.AuditRefusalAsync(dryRun == true ? "delete_plan" : "delete", null, null, "not_found", message);
+            return ApiErrors.NotFound(message);
+        }
+        if (dryRun is null)
+        {
+            const string message = "dry_run must be true or false";
+            await http.AuditRefusalAsync("delete", accountId, null, "validation_failed", message);
+            return ApiErrors.Validation(message, new Dictionary<string, string> { ["dry_run"] = message });
+        }
+        if (dryRun.Value) return await PlanAsync(http, deletions, accountId, ct);
+
+        DeletionHandle handle;
+        try { handle = await deletions.StartAsync(http.ApiActor(), accountId, ct); }
+        // Both refusals are audited by the deletion service itself.
+        catch (Exception e) when (e is LicenseRequiredException or AccountNotFoundException) { return AccountWritesApi.Refusal(e)!; }
+
+        if (PrefersAsync(http))
+        {
+            http.Response.Headers["Preference-Applied"] = "respond-async";
+            return TypedResults.Accepted($"/api/v1/deletions/{handle.Job.Id}", new Envelope<DeletionJobDto>(DeletionJobDto.From(handle.Job)));
+        }
+
+        DeletionJob job;
+        // The deletion goes on if this caller disconnects; only the wait is abandoned.
+        try { job = await handle.Completion.WaitAsync(ct); }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            return ApiErrors.Json(500, "deletion_failed",
+                $"The deletion (job {handle.Job.Id}) stopped: {e.GetBaseException().Message}. It resumes on the next DELETE or at the panel's next start.",
+                new { job_id = handle.Job.Id, failed_steps = Array.Empty<FailedStepDto>() });
+        }
+        if (job.Status == JobStatus.Succeeded) return TypedResults.NoContent();
+        var failed = job.FailedSteps.Select(s => new FailedStepDto(s.Resource, s.Detail)).ToList();
+        return ApiErrors.Json(500, "deletion_failed",
+            $"The account was not fully deleted: {string.Join("; ", failed.Select(f => $"{f.Resource}: {f.Detail}"))}. Call DELETE again to resume from the failed step.",
+            new { job_id = job.Id, failed_steps = failed });
+    }
+
+    private static async Task<IResult> PlanAsync(HttpContext http, AccountDeletionService deletions, long accountId, CancellationToken ct)
+    {
+        try
+        {
+            var plan = await deletions.PlanAsync(http.User.Viewer(), accountId, ct);
+            await http.AuditRefusalAsync("delete_plan", accountId, plan.Username, "planned",
+                string.Join("; ", plan.Resources.Where(r => r.Exists).Select(r => $"{r.Resource}: {r.Summary}")));
+            return TypedResults.Ok(new Envelope<DeletionPlan>(plan));
+        }
+        catch (AccountNotFoundException e)
+        {
+            await http.AuditRefusalAsync("delete_plan", accountId, null, "not_found", e.Message);
+            return ApiErrors.NotFound(e.Message);
+        }
+    }
+
+    private static bool PrefersAsync(HttpContext http) =>
+        http.Request.Headers["Prefer"].SelectMany(v => (v ?? "").Split(',')).Any(p => p.Trim().Split(';')[0].Trim().Equals("respond-async", StringComparison.OrdinalIgnoreCase));
+
+    private static async Task<Results<Ok<Envelope<DeletionJobDto>>, JsonHttpResult<ApiError>>> GetJob(
+        HttpContext http, DeletionJobStore jobs, string job, CancellationToken ct)
+    {
+        var found = ApiErrors.TryParseId(job, out var jobId) ? await jobs.FindAsync(jobId, ct) : null;
+        var viewer = http.User.Viewer();
+        // A reseller asking for another owner's job learns nothing, not even that it exists.
+        return found is null || (!viewer.IsAdmin && found.OwnerId != viewer.UserId)
+            ? ApiErrors.NotFound($"No deletion job with id '{AccountsApi.Shorten(job)}' exists.")
+            : TypedResults.Ok(new Envelope<DeletionJobDto>(DeletionJobDto.From(found)));
+    }
+}

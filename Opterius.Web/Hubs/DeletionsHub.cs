@@ -1,0 +1,83 @@
+using System.Runtime.CompilerServices;
+using System.Threading.Channels;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.SignalR;
+using Opterius.Services.Accounts;
+using Opterius.Services.Deletion;
+using Opterius.Web.Auth;
+
+namespace Opterius.Web.Hubs;
+
+/// <summary>One step transition of a deletion, as hub clients receive it (snake_case on the wire).</summary>
+public sealed record DeletionEventDto(long AccountId, long JobId, string Resource, string Status, string? Detail, DateTimeOffset At)
+{
+    public static DeletionEventDto From(DeletionEvent e) => new(e.AccountId, e.JobId, e.Resource, e.Status, e.Detail, e.At);
+}
+
+/// <summary>
+/// <c>/hubs/deletions</c>: streams an account's deletion to API clients (bearer token with accounts:read),
+/// admins for any account, resellers for their own only. Resource <c>job</c> carries the job's own status;
+/// its <c>succeeded</c> or <c>failed</c> event is the last one of a stream (<c>none</c>: no deletion yet).
+/// </summary>
+[Authorize(Policy = ApiAuth.Read)]
+public sealed class DeletionsHub(AccountStore accounts, DeletionJobStore jobs, DeletionEvents events) : Hub
+{
+    public const string Path = "/hubs/deletions";
+
+    /// <summary>The status of the <c>job</c> event sent first for an account that has never had a deletion.</summary>
+    public const string NoJob = "none";
+
+    /// <summary>
+    /// The current state of the account's deletion first (live, else the latest journalled job), then every
+    /// transition until the job ends. For an account that still exists and has no deletion running, the stream
+    /// waits for the next one (so a client can subscribe before it sends DELETE and miss nothing).
+    /// </summary>
+    public async IAsyncEnumerable<DeletionEventDto> Watch(long accountId, [EnumeratorCancellation] CancellationToken ct)
+    {
+        var viewer = Context.User!.Viewer();
+        var account = accountId > 0 ? await accounts.FindAsync(viewer, accountId, ct) : null;
+        var latest = accountId > 0 ? await jobs.LatestForAccountAsync(accountId, ct) : null;
+        if (latest is not null && !viewer.IsAdmin && latest.OwnerId != viewer.UserId) latest = null;
+        if (account is null && latest is null) throw new HubException("not_found");
+
+        // Handlers run under the publisher's lock: only hand the event to the channel.
+        var channel = Channel.CreateUnbounded<DeletionEvent>(new UnboundedChannelOptions { SingleReader = true });
+        using var subscription = events.Subscribe(accountId, e => channel.Writer.TryWrite(e), out var current);
+
+        if (current.Count > 0)
+        {
+            foreach (var e in current) yield return DeletionEventDto.From(e);
+        }
+        else
+        {
+            // Nothing running when we subscribed: a job that starts now sends its full state through the channel,
+            // so the journal is only the current state when the channel is still empty.
+            if (!channel.Reader.TryPeek(out _))
+            {
+                latest = latest is null ? null : await jobs.FindAsync(latest.Id, ct) ?? latest;
+                // "Never deleted" is a state too: it tells the client the stream is live before it sends DELETE.
+                var state = latest is null
+                    ? [new DeletionEventDto(accountId, 0, DeletionEvent.JobResource, NoJob, null, DateTimeOffset.UtcNow)]
+                    : Journal(latest);
+                foreach (var e in state) yield return e;
+            }
+            if (account is null) yield break; // deleted: its last job is all there will ever be
+        }
+
+        await foreach (var e in channel.Reader.ReadAllAsync(ct))
+        {
+            yield return DeletionEventDto.From(e);
+            if (e.IsJobEnd) yield break;
+        }
+    }
+
+    private static IEnumerable<DeletionEventDto> Journal(DeletionJob job)
+    {
+        var at = new DateTimeOffset(DateTime.SpecifyKind(job.FinishedAt ?? job.CreatedAt, DateTimeKind.Utc));
+        var head = new DeletionEventDto(job.AccountId, job.Id, DeletionEvent.JobResource, job.Status, null, at);
+        var steps = job.Steps.Select(s => new DeletionEventDto(job.AccountId, job.Id, s.Resource, s.Status, s.Detail,
+            new DateTimeOffset(DateTime.SpecifyKind(s.UpdatedAt, DateTimeKind.Utc))));
+        // The job's end event closes a finished job, as it does live; a running one opens with its own status.
+        return job.Finished ? steps.Append(head) : steps.Prepend(head);
+    }
+}
