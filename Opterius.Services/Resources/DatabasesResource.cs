@@ -52,40 +52,48 @@ public sealed class DatabasesResource(MariaDbAdmin admin) : IAccountResource
 
     public async Task<RemoveOutcome> RemoveAsync(AccountIdentity account, CancellationToken ct)
     {
-        var databases = await ListAsync(account, ct);
-        if (databases.Count == 0) return RemoveOutcome.Skipped("no databases");
         await using var c = await admin.OpenAsync(ct);
-        foreach (var db in databases)
+        var names = await NamesAsync(c, account, ct);
+        if (names.Count == 0) return RemoveOutcome.Skipped("no databases");
+        foreach (var name in names)
         {
             try
             {
                 // IF EXISTS: a step resumed after a crash may find some already dropped.
-                await c.ExecuteAsync(new CommandDefinition($"DROP DATABASE IF EXISTS {SqlNames.Identifier(db.Name)}", cancellationToken: ct));
+                await c.ExecuteAsync(new CommandDefinition($"DROP DATABASE IF EXISTS {SqlNames.Identifier(name)}", cancellationToken: ct));
             }
             catch (MySqlException e)
             {
-                throw new ResourceException($"cannot drop database {db.Name}: {e.Message}", e);
+                throw new ResourceException($"cannot drop database {name}: {e.Message}", e);
             }
         }
-        return RemoveOutcome.Done($"dropped {string.Join(", ", databases.Select(d => d.Name))}");
+        return RemoveOutcome.Done($"dropped {string.Join(", ", names)}");
     }
 
-    private const string ListSql = """
-        SELECT s.SCHEMA_NAME AS Name, CAST(COALESCE(SUM(t.DATA_LENGTH + t.INDEX_LENGTH), 0) AS SIGNED) AS Bytes
-        FROM information_schema.SCHEMATA s
-        LEFT JOIN information_schema.TABLES t ON t.TABLE_SCHEMA = s.SCHEMA_NAME
-        WHERE s.SCHEMA_NAME LIKE @Pattern
-        GROUP BY s.SCHEMA_NAME
-        ORDER BY s.SCHEMA_NAME
+    private const string NamesSql = "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE @Pattern ORDER BY SCHEMA_NAME";
+
+    // Equality on TABLE_SCHEMA lets the server read one database's tables, not every table on the server;
+    // the BINARY test keeps a case twin (BOB_wp beside bob_wp) out of the sum.
+    private const string SizeSql = """
+        SELECT CAST(COALESCE(SUM(DATA_LENGTH + INDEX_LENGTH), 0) AS SIGNED)
+        FROM information_schema.TABLES WHERE TABLE_SCHEMA = @Name AND BINARY TABLE_SCHEMA = BINARY @Name
         """;
 
     /// <summary>The account's databases with their sizes, exact owners only.</summary>
     public async Task<IReadOnlyList<TenantDatabase>> ListAsync(AccountIdentity account, CancellationToken ct)
     {
-        var prefix = account.Username + "_";
         await using var c = await admin.OpenAsync(ct);
-        var rows = await c.QueryAsync<TenantDatabase>(new CommandDefinition(ListSql, new { Pattern = SqlNames.LikePrefix(prefix) }, cancellationToken: ct));
-        // The server's comparison is case-insensitive and pads spaces; ownership is decided here, byte for byte.
-        return rows.Where(r => r.Name.StartsWith(prefix, StringComparison.Ordinal)).ToList();
+        var databases = new List<TenantDatabase>();
+        foreach (var name in await NamesAsync(c, account, ct))
+            databases.Add(new(name, await c.ExecuteScalarAsync<long>(new CommandDefinition(SizeSql, new { Name = name }, cancellationToken: ct))));
+        return databases;
+    }
+
+    private static async Task<IReadOnlyList<string>> NamesAsync(MySqlConnection c, AccountIdentity account, CancellationToken ct)
+    {
+        var prefix = account.Username + "_";
+        var rows = await c.QueryAsync<string>(new CommandDefinition(NamesSql, new { Pattern = SqlNames.LikePrefix(prefix) }, cancellationToken: ct));
+        // The server's comparison may ignore case; ownership is decided here, byte for byte.
+        return rows.Where(name => name.StartsWith(prefix, StringComparison.Ordinal)).ToList();
     }
 }
