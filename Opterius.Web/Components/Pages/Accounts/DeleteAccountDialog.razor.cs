@@ -1,0 +1,173 @@
+using System.Security.Claims;
+using Microsoft.AspNetCore.Components;
+using MudBlazor;
+using Opterius.Services.Accounts;
+using Opterius.Services.Audit;
+using Opterius.Services.Deletion;
+using Opterius.Services.Licensing;
+using Opterius.Services.Resources;
+using Opterius.Services.Users;
+using Opterius.Web.Auth;
+
+namespace Opterius.Web.Components.Pages.Accounts;
+
+/// <summary>
+/// Confirms and follows one account's deletion. The plan view asks for the exact username and the user's own
+/// password (checked on the server); the progress view follows the job live. The job belongs to the deletion
+/// service, not to this dialog: closing it stops nothing, and reopening it shows the job where it is.
+/// </summary>
+public sealed partial class DeleteAccountDialog : IDisposable
+{
+    private const int MaxPasswordAttempts = 5;
+
+    [CascadingParameter] private IMudDialogInstance Dialog { get; set; } = default!;
+
+    [Parameter, EditorRequired] public Account Account { get; set; } = default!;
+
+    /// <summary>The signed-in panel user: whose password is asked for, and who the audit log names.</summary>
+    [Parameter, EditorRequired] public ClaimsPrincipal User { get; set; } = default!;
+
+    [Parameter] public string? SourceIp { get; set; }
+
+    [Inject] private AccountDeletionService Deletion { get; set; } = default!;
+    [Inject] private DeletionEvents Events { get; set; } = default!;
+    [Inject] private DeletionJobStore Jobs { get; set; } = default!;
+    [Inject] private PanelUsers Users { get; set; } = default!;
+    [Inject] private LicenseService License { get; set; } = default!;
+    [Inject] private AuditLog Audit { get; set; } = default!;
+
+    private enum Stage { Loading, Plan, Progress }
+
+    private Stage _stage = Stage.Loading;
+    private DeletionPlan? _plan;
+    private string _typed = "";
+    private string _password = "";
+    private string? _error;
+    private bool _busy;
+    private int _wrongPasswords;
+    private string _jobStatus = JobStatus.Running;
+    private string? _jobDetail;
+    private IDisposable? _subscription;
+
+    private readonly Dictionary<string, (string Status, string? Detail)> _steps =
+        DeletionOrder.Keys.ToDictionary(k => k, _ => (StepStatus.Pending, (string?)null));
+
+    // Keys whose state came from a live event: the journal read may be older than them, never newer.
+    private readonly HashSet<string> _live = [];
+
+    private bool LicenseValid => License.Current.Valid;
+
+    /// <summary>Exactly the username (ordinal: case and whitespace count) and some password.</summary>
+    private bool UsernameMatches => string.Equals(_typed, Account.Username, StringComparison.Ordinal);
+
+    private bool CanDelete => !_busy && LicenseValid && UsernameMatches && _password.Length > 0 && _wrongPasswords < MaxPasswordAttempts;
+
+    private int Finished => _steps.Values.Count(s => s.Status is StepStatus.Done or StepStatus.Skipped);
+
+    private double Percent => 100.0 * Finished / _steps.Count;
+
+    protected override async Task OnInitializedAsync()
+    {
+        // Subscribed before the journal is read, so no transition falls between the two.
+        _subscription = Events.Subscribe(Account.Id, e => _ = InvokeAsync(() => { Apply(e); StateHasChanged(); }), out var current);
+        foreach (var e in current) Apply(e);
+
+        var job = await Jobs.LatestForAccountAsync(Account.Id, CancellationToken.None);
+        if (job is { Status: JobStatus.Running or JobStatus.Failed })
+        {
+            Merge(job);
+            _stage = Stage.Progress;
+            return;
+        }
+        try { _plan = await Deletion.PlanAsync(User.Viewer(), Account.Id, CancellationToken.None); }
+        catch (AccountNotFoundException) { _error = $"Account {Account.Username} no longer exists."; }
+        if (_stage == Stage.Loading) _stage = Stage.Plan;
+    }
+
+    private void Apply(DeletionEvent e)
+    {
+        _live.Add(e.Resource);
+        if (e.Resource == DeletionEvent.JobResource)
+        {
+            _jobStatus = e.Status;
+            _jobDetail = e.Detail;
+            _stage = Stage.Progress; // started here, in another tab, by the API or by a restart: follow it
+        }
+        else _steps[e.Resource] = (e.Status, e.Detail);
+    }
+
+    private void Merge(DeletionJob job)
+    {
+        if (!_live.Contains(DeletionEvent.JobResource))
+        {
+            _jobStatus = job.Status;
+            _jobDetail = job.FailedSteps.Select(s => $"{s.Resource}: {s.Detail}").FirstOrDefault();
+        }
+        foreach (var step in job.Steps.Where(s => !_live.Contains(s.Resource)))
+            _steps[step.Resource] = (step.Status, step.Detail);
+    }
+
+    private async Task DeleteAsync()
+    {
+        if (!CanDelete) return;
+        _busy = true;
+        _error = null;
+        try
+        {
+            var password = _password;
+            _password = "";
+            var name = User.FindFirst(PanelClaims.Name)?.Value;
+            var user = name is null ? null : await Users.CheckPasswordAsync(name, password, CancellationToken.None);
+            if (user is null || user.Id != User.UserIdOf())
+            {
+                _wrongPasswords++;
+                await Audit.WriteAsync(User.Actor(SourceIp), "delete", Account.Id, Account.Username, "wrong_password", null, CancellationToken.None);
+                _error = _wrongPasswords < MaxPasswordAttempts
+                    ? "Wrong password: nothing was deleted. Enter the password you signed in with."
+                    : "Wrong password too many times: nothing was deleted. Close this dialog and sign in again.";
+                return;
+            }
+            await StartAsync();
+        }
+        finally { _busy = false; }
+    }
+
+    /// <summary>Starts the deletion, or resumes a failed one at its failed step (Retry).</summary>
+    private async Task StartAsync()
+    {
+        _busy = true;
+        _error = null;
+        try
+        {
+            var handle = await Deletion.StartAsync(User.Actor(SourceIp), Account.Id, CancellationToken.None);
+            if (!_live.Contains(DeletionEvent.JobResource)) _jobStatus = JobStatus.Running;
+            Merge(handle.Job);
+            _stage = Stage.Progress;
+        }
+        catch (LicenseRequiredException e) { _error = e.Message; }
+        catch (AccountNotFoundException) { _error = $"Account {Account.Username} no longer exists."; }
+        finally { _busy = false; }
+    }
+
+    private void Close() => Dialog.Close(DialogResult.Ok(_jobStatus));
+
+    public void Dispose() => _subscription?.Dispose();
+
+    private static Color ColorOf(string status) => status switch
+    {
+        StepStatus.Done => Color.Success,
+        StepStatus.Skipped => Color.Default,
+        StepStatus.Running => Color.Info,
+        StepStatus.Failed => Color.Error,
+        _ => Color.Default,
+    };
+
+    private static string IconOf(string status) => status switch
+    {
+        StepStatus.Done => Icons.Material.Filled.CheckCircle,
+        StepStatus.Skipped => Icons.Material.Filled.RemoveCircleOutline,
+        StepStatus.Running => Icons.Material.Filled.Autorenew,
+        StepStatus.Failed => Icons.Material.Filled.Error,
+        _ => Icons.Material.Filled.HourglassEmpty,
+    };
+}

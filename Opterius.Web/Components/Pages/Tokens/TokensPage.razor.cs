@@ -1,0 +1,95 @@
+using Microsoft.AspNetCore.Components;
+using Microsoft.AspNetCore.Components.Authorization;
+using Microsoft.JSInterop;
+using MudBlazor;
+using Opterius.Services.Tokens;
+using Opterius.Services.Users;
+using Opterius.Web.Auth;
+
+namespace Opterius.Web.Components.Pages.Tokens;
+
+/// <summary>Admins mint (shown once), list and revoke the panel's API tokens.</summary>
+public sealed partial class TokensPage
+{
+    [CascadingParameter] private Task<AuthenticationState> AuthState { get; set; } = default!;
+
+    [Inject] private TokenService Tokens { get; set; } = default!;
+    [Inject] private PanelUsers Users { get; set; } = default!;
+    [Inject] private IDialogService Dialogs { get; set; } = default!;
+    [Inject] private ISnackbar Snackbar { get; set; } = default!;
+    [Inject] private IJSRuntime Js { get; set; } = default!;
+
+    private IReadOnlyList<TokenInfo>? _tokens;
+    private string? _name;
+    private string _role = TokenRoles.Admin;
+    private string? _owner;
+    private int? _expiresDays;
+    private readonly HashSet<string> _scopes = [.. TokenScopes.All];
+    private MintedToken? _minted;
+    private string? _error;
+    private bool _busy;
+
+    protected override Task OnInitializedAsync() => LoadAsync();
+
+    private async Task LoadAsync() => _tokens = await Tokens.ListAsync(null, CancellationToken.None);
+
+    private void Toggle(string scope, bool on)
+    {
+        if (on) _scopes.Add(scope);
+        else _scopes.Remove(scope);
+    }
+
+    private async Task CreateAsync()
+    {
+        _busy = true;
+        _error = null;
+        _minted = null;
+        try
+        {
+            long ownerId;
+            if (_role == TokenRoles.Admin) ownerId = (await AuthState).User.UserIdOf();
+            else
+            {
+                var owner = string.IsNullOrWhiteSpace(_owner) ? null : await Users.FindAsync(_owner.Trim(), CancellationToken.None);
+                if (owner is not { Role: Roles.Reseller })
+                {
+                    _error = $"There is no reseller named '{_owner}': a reseller token belongs to a reseller panel user.";
+                    return;
+                }
+                ownerId = owner.Id;
+            }
+            _minted = await Tokens.CreateAsync(_name!.Trim(), _role, ownerId, [.. _scopes], _expiresDays, CancellationToken.None);
+            _name = null;
+            await LoadAsync();
+        }
+        catch (TokenRequestException e) { _error = e.Message; }
+        finally { _busy = false; }
+    }
+
+    private async Task CopyAsync()
+    {
+        if (_minted is null) return;
+        try
+        {
+            await Js.InvokeVoidAsync("navigator.clipboard.writeText", _minted.Token);
+            Snackbar.Add("Token copied to the clipboard.", Severity.Success);
+        }
+        catch (JSException)
+        {
+            // Browsers refuse the clipboard outside HTTPS or without focus; the token stays on screen to copy by hand.
+            Snackbar.Add("The browser refused the clipboard: select the token and copy it by hand.", Severity.Warning);
+        }
+    }
+
+    private async Task RevokeAsync(TokenInfo token)
+    {
+        var confirmed = await Dialogs.ShowMessageBoxAsync($"Revoke {token.Name}",
+            $"Revoke the token '{token.Name}'? Every client using it gets 401 from its next request. This cannot be undone.",
+            yesText: "Revoke", cancelText: "Cancel");
+        if (confirmed != true) return;
+        if (await Tokens.RevokeAsync(token.Name, CancellationToken.None)) Snackbar.Add($"Token {token.Name} revoked.", Severity.Success);
+        await LoadAsync();
+    }
+
+    private static string Time(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-dd HH:mm") + " UTC";
+}
