@@ -1,0 +1,79 @@
+using System.Security.Cryptography.X509Certificates;
+using Opterius.Services.Resources;
+using static Opterius.Web.Tests.Resources.FileResourceSandbox;
+
+namespace Opterius.Web.Tests.Resources;
+
+public sealed class CronAndCertificateResourceTests : IDisposable
+{
+    private readonly FileResourceSandbox _box = new();
+
+    public void Dispose() => _box.Dispose();
+
+    [Fact]
+    public async Task ACrontabIsTheUsersModeSixHundredAndGoesWithoutTouchingALookAlikeUsers()
+    {
+        await _box.Cron.ProvisionAsync(NewAccount("bob", "example.com", uid: 200001), default);
+        await _box.Cron.ProvisionAsync(NewAccount("bobby", "example.com.au", uid: 200002), default);
+        var bob = Identity("bob", "example.com");
+        var bobbys = _box.Layout.Crontab(Identity("bobby", "example.com.au"));
+        var bobby = File.ReadAllBytes(bobbys);
+
+        Assert.Equal("600 200001:200001", Stat(_box.Layout.Crontab(bob)));
+        var plan = await _box.Cron.InspectAsync(bob, default);
+        Assert.Equal(1, plan.Count);
+        Assert.Equal(StepStatus.Done, (await _box.Cron.RemoveAsync(bob, default)).Status);
+
+        Assert.False(File.Exists(_box.Layout.Crontab(bob)));
+        Assert.Equal(bobby, File.ReadAllBytes(bobbys));
+        Assert.Equal("600 200002:200002", Stat(bobbys));
+        Assert.False((await _box.Cron.InspectAsync(bob, default)).Exists);
+        Assert.Equal(StepStatus.Skipped, (await _box.Cron.RemoveAsync(bob, default)).Status);
+    }
+
+    [Fact]
+    public async Task ACrontabThatIsALinkIsRemovedAsALink()
+    {
+        var target = Path.Combine(_box.Outside, "important");
+        File.WriteAllText(target, "keep me");
+        var bob = Identity("bob", "example.com");
+        File.CreateSymbolicLink(_box.Layout.Crontab(bob), target);
+
+        Assert.Equal(StepStatus.Done, (await _box.Cron.RemoveAsync(bob, default)).Status);
+
+        Assert.Equal("keep me", File.ReadAllText(target));
+        Assert.Null(new FileInfo(_box.Layout.Crontab(bob)).LinkTarget);
+    }
+
+    [Fact]
+    public async Task ACertificateIsLaidOutLikeCertbotAndRemovedWhileLookAlikeDomainsKeepTheirs()
+    {
+        string[] neighbours = ["example.com.au", "sub.example.com", "xexample.com"];
+        foreach (var d in neighbours) await _box.Certificate.ProvisionAsync(NewAccount("bobby", d), default);
+        await _box.Certificate.ProvisionAsync(NewAccount("bob", "example.com"), default);
+        var letsencrypt = Path.Combine(_box.Root, "etc", "letsencrypt");
+        var bob = Identity("bob", "example.com");
+        var live = _box.Layout.CertLive(bob);
+
+        Assert.Equal("../../archive/example.com/fullchain1.pem", new FileInfo(Path.Combine(live, "fullchain.pem")).LinkTarget);
+        using (var cert = X509Certificate2.CreateFromPemFile(Path.Combine(live, "fullchain.pem"), Path.Combine(live, "privkey.pem")))
+        {
+            Assert.True(cert.HasPrivateKey);
+            Assert.True(cert.MatchesHostname("www.example.com"));
+        }
+        Assert.Equal("600 0:0", Stat(Path.Combine(_box.Layout.CertArchive(bob), "privkey1.pem")));
+        var plan = await _box.Certificate.InspectAsync(bob, default);
+        Assert.Equal(9, plan.Count); // four links, four PEM files, the renewal file
+        static bool IsBobs(string path) => path.Contains("/example.com/") || path.EndsWith("/example.com") || path.EndsWith("/example.com.conf");
+        var others = Snapshot(letsencrypt).Where(e => !IsBobs(e.Key)).ToList();
+        Assert.Equal(9 + 2, Snapshot(letsencrypt).Count(e => IsBobs(e.Key))); // and its live and archive folders
+
+        Assert.Equal(StepStatus.Done, (await _box.Certificate.RemoveAsync(bob, default)).Status);
+
+        Assert.False(Path.Exists(live));
+        Assert.False(Path.Exists(_box.Layout.CertArchive(bob)));
+        Assert.False(Path.Exists(_box.Layout.CertRenewal(bob)));
+        Assert.Equal(others, Snapshot(letsencrypt).ToList());
+        Assert.Equal(StepStatus.Skipped, (await _box.Certificate.RemoveAsync(bob, default)).Status);
+    }
+}
