@@ -10,8 +10,9 @@ namespace Opterius.Web.Tests.Daemons;
 /// </summary>
 public sealed class ProcessesTests : IDisposable
 {
-    // Twenty uids per test process, apart from those of other test runs on the machine.
-    private static int _nextUid = 200000 + Environment.ProcessId % 4000 * 20;
+    // Twenty uids per test process, apart from other test runs' and far above the uids useradd hands
+    // sandbox users (from 200000 up), whose deletion tests kill by uid.
+    private static int _nextUid = 300000 + Environment.ProcessId % 4000 * 20;
     private readonly List<Process> _started = [];
     private readonly ServiceProvider _services = DaemonKit.Services();
     private ProcessesResource Processes => _services.GetRequiredService<ProcessesResource>();
