@@ -47,7 +47,8 @@ public sealed class DnsZoneResource(PowerDnsDb powerDns, ServiceReloader reloade
     {
         var (username, domain) = (account.Identity.Username, account.Identity.Domain);
         await using var c = await powerDns.OpenAsync(ct);
-        await using var tx = await c.BeginTransactionAsync(ct);
+        // Read committed: no gap locks, so zones created side by side (a batch of new accounts) never deadlock.
+        await using var tx = await c.BeginTransactionAsync(System.Data.IsolationLevel.ReadCommitted, ct);
         var zone = await FindAsync(c, tx, domain, ct);
         if (zone is not null && zone.Owner != username)
             throw new ResourceException($"a DNS zone {domain} already exists and belongs to '{zone.Owner}'");
@@ -93,7 +94,7 @@ public sealed class DnsZoneResource(PowerDnsDb powerDns, ServiceReloader reloade
         {
             try
             {
-                await using var tx = await c.BeginTransactionAsync(ct);
+                await using var tx = await c.BeginTransactionAsync(System.Data.IsolationLevel.ReadCommitted, ct);
                 var zone = await FindAsync(c, tx, account.Domain, ct, forUpdate: true);
                 if (zone is null) return RemoveOutcome.Skipped($"no zone {account.Domain}");
                 var counts = new List<int>();
