@@ -41,7 +41,7 @@ public sealed class AccountStore(PanelDb db)
         {
             owner = viewer.OwnerFilter,
             status = q.Status,
-            search = string.IsNullOrEmpty(q.Search) ? null : SqlLike.Escape(q.Search) + "%",
+            search = string.IsNullOrEmpty(q.Search) ? null : SqlNames.LikePrefix(q.Search),
             limit = q.PerPage,
             offset = (long)(q.Page - 1) * q.PerPage,
         };

@@ -63,7 +63,7 @@ public static class CliVerbs
                     throw new CliException($"unknown command '{command}'");
             }
         }
-        catch (Exception e) when (e is CliException or ArgumentException or FormatException)
+        catch (Exception e) when (e is CliException or ArgumentException or FormatException or TokenRequestException)
         {
             Console.Error.WriteLine($"error: {e.Message}");
             Console.Error.WriteLine(Usage);

@@ -1,0 +1,241 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
+using Opterius.Services.Accounts;
+using Opterius.Services.Audit;
+using Opterius.Services.Commands;
+using Opterius.Services.Deletion;
+using Opterius.Services.Licensing;
+using Opterius.Services.Resources;
+using Opterius.Web.Tests.Infrastructure;
+
+namespace Opterius.Web.Tests.Deletion;
+
+public sealed class DeletionServiceTests(PanelApp app) : IClassFixture<PanelApp>
+{
+    private static readonly Viewer Admin = new(0, true);
+
+    private AccountDeletionService Service => app.Get<AccountDeletionService>();
+
+    /// <summary>The same service with one real resource wrapped (an injected failure or a gate).</summary>
+    private AccountDeletionService ServiceWith(string key, Func<IAccountResource, IAccountResource> wrap) =>
+        new(app.Get<AccountStore>(), app.Get<DeletionJobStore>(), app.Get<DeletionEvents>(),
+            app.Services.GetServices<IAccountResource>().Select(r => r.Key == key ? wrap(r) : r).ToList(),
+            app.Get<LicenseService>(), app.Get<AuditLog>(), NullLogger<AccountDeletionService>.Instance);
+
+    private async Task<Dictionary<string, ResourceInspection>> InspectAllAsync(Account account)
+    {
+        var identity = AccountIdentity.From(account);
+        var all = await Task.WhenAll(app.Services.GetServices<IAccountResource>().Select(r => r.InspectAsync(identity, default)));
+        return all.ToDictionary(i => i.Resource);
+    }
+
+    private async Task<DeletionJob> DeleteAsync(Account account, AccountDeletionService? service = null) =>
+        await (await (service ?? Service).StartAsync(app.AdminActor(), account.Id, default)).Completion;
+
+    [Fact]
+    public async Task CreatingThenDeletingRemovesEveryResourceTheRowAndFinishesTheJob()
+    {
+        var account = await app.CreateAsync(TestAccounts.NewPrefix());
+        var before = await InspectAllAsync(account);
+        var made = DeletionOrder.Keys.Where(k => k != "processes").ToList();
+        Assert.All(made, k => Assert.True(before[k].Exists, $"{k} should exist after creation: {before[k].Summary}"));
+
+        var plan = await Service.PlanAsync(Admin, account.Id, default);
+        Assert.Equal(DeletionOrder.Keys, plan.Resources.Select(r => r.Resource));
+        Assert.True(plan.Resources.Single(r => r.Resource == "home_directory").Count > 0);
+
+        var job = await DeleteAsync(account);
+
+        Assert.Equal(JobStatus.Succeeded, job.Status);
+        Assert.All(job.Steps, s => Assert.Contains(s.Status, new[] { StepStatus.Done, StepStatus.Skipped }));
+        var after = await InspectAllAsync(account);
+        Assert.All(after.Values, i => Assert.False(i.Exists, $"{i.Resource} is still there: {i.Summary}"));
+        Assert.Null(await app.Get<AccountStore>().FindAsync(Admin, account.Id, default));
+        var audit = await app.Get<AuditLog>().ListAsync(new AuditQuery(Account: account.Username, Action: "delete"), default);
+        Assert.Contains(audit.Items, e => e.Outcome == "started" && e.Detail!.Contains("home_directory"));
+        await WaitForAsync(async () => (await app.Get<AuditLog>().ListAsync(new AuditQuery(Account: account.Username, Outcome: JobStatus.Succeeded), default)).Total == 1);
+    }
+
+    [Fact]
+    public async Task DeletingAnAccountLeavesLookAlikeNeighboursExactlyAsTheyWere()
+    {
+        var p = TestAccounts.NewPrefix(4);
+        var target = await app.CreateAsync($"{p}bob", $"{p}example.test");
+        var neighbours = new[]
+        {
+            await app.CreateAsync($"{p}bobby", $"{p}example.test.au"),   // username has the target's as prefix; domain has it as prefix
+            await app.CreateAsync($"{p}bob2", $"sub.{p}example.test"),   // a sub-domain of the target's domain
+            await app.CreateAsync($"x{p}bob", $"x{p}example.test"),      // the target's names as a suffix
+        };
+        var before = new Dictionary<long, Dictionary<string, ResourceInspection>>();
+        foreach (var n in neighbours) before[n.Id] = await InspectAllAsync(n);
+        var homes = neighbours.ToDictionary(n => n.Id, n => TreeFingerprint(Path.Combine(PrivateServices.SandboxRoot, "home", n.Username)));
+
+        Assert.Equal(JobStatus.Succeeded, (await DeleteAsync(target)).Status);
+
+        foreach (var n in neighbours)
+        {
+            var after = await InspectAllAsync(n);
+            foreach (var (key, was) in before[n.Id])
+            {
+                var now = after[key];
+                Assert.True(was.Exists == now.Exists && was.Bytes == now.Bytes && was.Count == now.Count && was.Items.SequenceEqual(now.Items),
+                    $"{n.Username}'s {key} changed: {was.Summary} → {now.Summary}");
+            }
+            Assert.Equal(homes[n.Id], TreeFingerprint(Path.Combine(PrivateServices.SandboxRoot, "home", n.Username)));
+            Assert.NotNull(await app.Get<AccountStore>().FindAsync(Admin, n.Id, default));
+        }
+    }
+
+    public static TheoryData<string> EveryStep => new(DeletionOrder.Keys);
+
+    [Theory]
+    [MemberData(nameof(EveryStep))]
+    public async Task AFailureAtAnyStepStopsThereReportsItAndTheNextRequestResumesAndConverges(string key)
+    {
+        var account = await app.CreateAsync(TestAccounts.NewPrefix());
+        var service = ServiceWith(key, r => new FailOnceResource(r));
+
+        var failed = await DeleteAsync(account, service);
+
+        Assert.Equal(JobStatus.Failed, failed.Status);
+        var step = Assert.Single(failed.FailedSteps);
+        Assert.Equal(key, step.Resource);
+        Assert.Contains("injected failure", step.Detail);
+        var index = DeletionOrder.Keys.ToList().IndexOf(key);
+        Assert.All(failed.Steps.Take(index), s => Assert.Contains(s.Status, new[] { StepStatus.Done, StepStatus.Skipped }));
+        Assert.All(failed.Steps.Skip(index + 1), s => Assert.Equal(StepStatus.Pending, s.Status));
+        Assert.Equal(AccountStatus.DeletionFailed, (await app.Get<AccountStore>().FindAsync(Admin, account.Id, default))!.Status);
+
+        var resumed = await DeleteAsync(account, service);
+
+        Assert.Equal(failed.Id, resumed.Id);
+        Assert.Equal(JobStatus.Succeeded, resumed.Status);
+        Assert.All((await InspectAllAsync(account)).Values, i => Assert.False(i.Exists, $"{i.Resource} is still there"));
+    }
+
+    [Fact]
+    public async Task AJobLeftRunningByACrashIsResumedAtStartUp()
+    {
+        var account = await app.CreateAsync(TestAccounts.NewPrefix());
+        // What a crash leaves: a journal opened and the account marked deleting, but no executor.
+        var job = await app.Get<DeletionJobStore>().OpenAsync(account, "crashed panel", default);
+        await app.Get<DeletionJobStore>().SetStepAsync(job.Id, 1, StepStatus.Running, null, default);
+
+        await Service.ResumeInterruptedAsync(default);
+
+        var finished = await WaitForJobAsync(job.Id);
+        Assert.Equal(JobStatus.Succeeded, finished.Status);
+        Assert.Null(await app.Get<AccountStore>().FindAsync(Admin, account.Id, default));
+        Assert.All((await InspectAllAsync(account)).Values, i => Assert.False(i.Exists, $"{i.Resource} is still there"));
+    }
+
+    [Fact]
+    public async Task TwoConcurrentDeletionsOfOneAccountRunOneExecutor()
+    {
+        var account = await app.CreateAsync(TestAccounts.NewPrefix());
+        var gated = new GatedResource(app.Services.GetServices<IAccountResource>().Single(r => r.Key == "cron"));
+        var service = ServiceWith("cron", _ => gated);
+        var runs = new List<string>();
+        using var _ = app.Get<DeletionEvents>().Subscribe(account.Id, e =>
+        {
+            if (e.Status == StepStatus.Running && e.Resource != DeletionEvent.JobResource) lock (runs) runs.Add(e.Resource);
+        }, out var _);
+
+        var first = await service.StartAsync(app.AdminActor(), account.Id, default);
+        await gated.Entered.Task;
+        var second = await service.StartAsync(app.AdminActor(), account.Id, default);
+        gated.Gate.SetResult();
+        var results = await Task.WhenAll(first.Completion, second.Completion);
+
+        Assert.False(first.Joined);
+        Assert.True(second.Joined);
+        Assert.Equal(first.Job.Id, second.Job.Id);
+        Assert.All(results, r => Assert.Equal(JobStatus.Succeeded, r.Status));
+        lock (runs) Assert.Equal(DeletionOrder.Keys, runs); // each step ran exactly once, in order
+    }
+
+    [Fact]
+    public async Task TwentyAccountsDeletedConcurrentlyAllGoWithFarFewerReloadsThanAccounts()
+    {
+        var p = TestAccounts.NewPrefix(5);
+        var accounts = new List<Account>();
+        foreach (var chunk in Enumerable.Range(0, 20).Chunk(5))
+            accounts.AddRange(await Task.WhenAll(chunk.Select(i => app.CreateAsync($"{p}n{i}"))));
+        var reloader = app.Get<ServiceReloader>();
+        var nginxBefore = reloader.RunCount("nginx");
+
+        var handles = await Task.WhenAll(accounts.Select(a => Service.StartAsync(app.AdminActor(), a.Id, default)));
+        var jobs = await Task.WhenAll(handles.Select(h => h.Completion));
+
+        Assert.All(jobs, j => Assert.True(j.Status == JobStatus.Succeeded, string.Join("; ", j.FailedSteps.Select(s => $"{s.Resource}: {s.Detail}"))));
+        foreach (var a in accounts) Assert.Null(await app.Get<AccountStore>().FindAsync(Admin, a.Id, default));
+        var reloads = reloader.RunCount("nginx") - nginxBefore;
+        Assert.InRange(reloads, 1, 5);
+    }
+
+    [Fact]
+    public async Task ASubscriberSeesEveryTransitionInOrderAndALateOneGetsTheCurrentStateFirst()
+    {
+        var account = await app.CreateAsync(TestAccounts.NewPrefix());
+        var gated = new GatedResource(app.Services.GetServices<IAccountResource>().Single(r => r.Key == "mailboxes"));
+        var service = ServiceWith("mailboxes", _ => gated);
+        var events = app.Get<DeletionEvents>();
+        var early = new List<DeletionEvent>();
+        using var s1 = events.Subscribe(account.Id, e => { lock (early) early.Add(e); }, out _);
+
+        var handle = await service.StartAsync(app.AdminActor(), account.Id, default);
+        await gated.Entered.Task;
+        var late = new List<DeletionEvent>();
+        using var s2 = events.Subscribe(account.Id, e => { lock (late) late.Add(e); }, out var current);
+        gated.Gate.SetResult();
+        await handle.Completion;
+
+        // Early: each step goes pending → running → done/skipped, steps one after another, then the job ends.
+        var transitions = early.Where(e => e.Resource != DeletionEvent.JobResource && e.Status != StepStatus.Pending).ToList();
+        Assert.Equal(DeletionOrder.Keys.SelectMany(k => new[] { k, k }), transitions.Select(e => e.Resource));
+        Assert.All(transitions.Where((_, i) => i % 2 == 0), e => Assert.Equal(StepStatus.Running, e.Status));
+        Assert.True(early[^1].IsJobEnd);
+        Assert.Equal(JobStatus.Succeeded, early[^1].Status);
+
+        // Late: the state at subscription (mailboxes running, the steps before finished, the rest pending), then the rest.
+        var state = current.Where(e => e.Resource != DeletionEvent.JobResource).ToDictionary(e => e.Resource, e => e.Status);
+        Assert.Equal(StepStatus.Running, state["mailboxes"]);
+        Assert.Equal(StepStatus.Pending, state["system_user"]);
+        Assert.Contains(state["nginx_vhost"], new[] { StepStatus.Done, StepStatus.Skipped });
+        Assert.Equal("mailboxes", late[0].Resource);
+        Assert.True(late[^1].IsJobEnd);
+    }
+
+    private async Task<DeletionJob> WaitForJobAsync(long jobId)
+    {
+        DeletionJob? job = null;
+        await WaitForAsync(async () => (job = await app.Get<DeletionJobStore>().FindAsync(jobId, default))!.Finished);
+        return job!;
+    }
+
+    private static async Task WaitForAsync(Func<Task<bool>> condition)
+    {
+        for (var i = 0; i < 600; i++)
+        {
+            if (await condition()) return;
+            await Task.Delay(100);
+        }
+        throw new TimeoutException("the condition did not become true within a minute");
+    }
+
+    /// <summary>Every path under a folder with its type, size and content hash (links by their target text).</summary>
+    private static string TreeFingerprint(string root)
+    {
+        var lines = new List<string>();
+        foreach (var path in Directory.EnumerateFileSystemEntries(root, "*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0 }).Order(StringComparer.Ordinal))
+        {
+            var info = new FileInfo(path);
+            var rel = Path.GetRelativePath(root, path);
+            if (info.LinkTarget is { } target) lines.Add($"L {rel} -> {target}");
+            else if (Directory.Exists(path)) lines.Add($"D {rel}");
+            else lines.Add($"F {rel} {info.Length} {Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(path)))}");
+        }
+        return string.Join('\n', lines);
+    }
+}
