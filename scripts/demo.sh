@@ -13,6 +13,7 @@ scripts/install.sh
 scripts/sandbox.sh "$run/root" >/dev/null
 scripts/services.sh start "$run/services" "$run/root"
 trap 'echo; echo "stopping private services"; scripts/services.sh stop "$run/services"' EXIT
+trap 'exit 130' INT TERM
 # shellcheck disable=SC1091
 source "$run/services/services.env"
 
