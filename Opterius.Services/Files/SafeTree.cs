@@ -218,14 +218,16 @@ public static unsafe class SafeTree
                     throw Failure("cannot open", n, e);
                 }
             }
-            if (StatFd(fd, out var st) != 0 || st.Device != _device)
+            if (StatFd(fd, out var st) != 0)
             {
                 var e = Errno;
                 Close(fd);
-                fixed (byte* n = name)
-                    throw st.Device != _device
-                        ? Failure("is a mount point of another file system: not crossing it", n, 0)
-                        : Failure("cannot stat", n, e);
+                fixed (byte* n = name) throw Failure("cannot stat", n, e);
+            }
+            if (st.Device != _device)
+            {
+                Close(fd);
+                fixed (byte* n = name) throw Failure("is a mount point of another file system: not crossing it", n, 0);
             }
             var child = new Frame(fd, name, st.Ino);
             _stack.Add(child);

@@ -134,6 +134,27 @@ public sealed class SafeTreeTests : IDisposable
     }
 
     [Fact]
+    public void AFileSystemMountedInsideTheTreeIsNeverEntered()
+    {
+        var home = Path.Combine(_box.Root, "home", "bob");
+        var mount = Path.Combine(home, "mnt");
+        Directory.CreateDirectory(mount);
+        Make("home/bob/a.txt");
+        try { Run("mount", "-t", "tmpfs", "opterius-test", mount); }
+        catch (InvalidOperationException) { return; } // no privilege to mount here: nothing to check
+        try
+        {
+            File.WriteAllText(Path.Combine(mount, "other-fs.txt"), "keep");
+
+            var e = Assert.Throws<ResourceException>(() => SafeTree.Remove(home));
+
+            Assert.Contains("mount point", e.Message);
+            Assert.Equal("keep", File.ReadAllText(Path.Combine(mount, "other-fs.txt")));
+        }
+        finally { Run("umount", mount); }
+    }
+
+    [Fact]
     public void ATenantSwappingFoldersForLinksDuringRemovalNeverReachesOutside()
     {
         var (etc, otherHome) = Decoys();

@@ -1,0 +1,94 @@
+using System.Diagnostics;
+using Opterius.Services.Files;
+
+namespace Opterius.Bench;
+
+/// <summary>
+/// A home of many files in many folders removed by <see cref="SafeTree"/> and by <c>rm -rf</c>, on identical copies
+/// of one template, alternating which goes first, with the process's peak RSS during each SafeTree removal.
+/// </summary>
+internal static class HomeRemovalBench
+{
+    public static void Run(string work, int rounds, int files, int dirs)
+    {
+        var template = Path.Combine(work, "template");
+        var made = Make(template, files, dirs);
+        Console.WriteLine($"## Home directory removal: {made.Files} files in {made.Directories} folders, {made.Bytes / 1048576.0:0.0} MiB, {rounds} rounds");
+        Console.WriteLine();
+        Console.WriteLine("| round | first | SafeTree.Remove (s) | rm -rf (s) | ratio | RSS before (MiB) | peak RSS during (MiB) | RSS after (MiB) | allocated (MiB) |");
+        Console.WriteLine("|---|---|---|---|---|---|---|---|---|");
+        var safe = new List<double>();
+        var rm = new List<double>();
+        var peaks = new List<double>();
+        var measure = new List<double>();
+        for (var round = 1; round <= rounds; round++)
+        {
+            var a = Path.Combine(work, $"safe{round}");
+            var b = Path.Combine(work, $"rm{round}");
+            Shell.Run("cp", "-a", template, a);
+            Shell.Run("cp", "-a", template, b);
+            Shell.Run("sync");
+
+            var clock = Stopwatch.StartNew();
+            if (SafeTree.Measure(a) != made) throw new InvalidOperationException("copy differs from the template");
+            measure.Add(clock.Elapsed.TotalSeconds);
+
+            var safeFirst = round % 2 == 1;
+            double s = 0, r = 0;
+            (long Before, long Peak, long After, long Allocated) mem = default;
+            if (!safeFirst) r = Shell.Run("rm", "-rf", b).TotalSeconds;
+            (s, mem) = TimeSafe(a, made);
+            if (safeFirst) r = Shell.Run("rm", "-rf", b).TotalSeconds;
+            if (Path.Exists(a) || Path.Exists(b)) throw new InvalidOperationException("a tree was left behind");
+
+            safe.Add(s);
+            rm.Add(r);
+            peaks.Add(mem.Peak / 1024.0);
+            Console.WriteLine($"| {round} | {(safeFirst ? "SafeTree" : "rm")} | {s:0.000} | {r:0.000} | {s / r:0.00} | {mem.Before / 1024.0:0.0} | {mem.Peak / 1024.0:0.0} | {mem.After / 1024.0:0.0} | {mem.Allocated / 1048576.0:0.0} |");
+        }
+        var ms = Shell.Median(safe);
+        var mr = Shell.Median(rm);
+        Console.WriteLine();
+        Console.WriteLine($"Median SafeTree.Remove {ms:0.000} s, rm -rf {mr:0.000} s, ratio {ms / mr:0.00} (goal <= 1.15). " +
+                          $"Median SafeTree.Measure (inspection) {Shell.Median(measure):0.000} s. Peak RSS during removal: max {peaks.Max():0.0} MiB.");
+        Console.WriteLine();
+        Shell.Run("rm", "-rf", template);
+    }
+
+    private static (double Seconds, (long, long, long, long) Memory) TimeSafe(string path, TreeMeasure expected)
+    {
+        GC.Collect();
+        var before = Shell.StatusKiB("VmRSS");
+        var allocated = GC.GetTotalAllocatedBytes(precise: true);
+        Shell.ResetPeak();
+        var clock = Stopwatch.StartNew();
+        var removed = SafeTree.Remove(path);
+        clock.Stop();
+        var peak = Shell.StatusKiB("VmHWM");
+        var after = Shell.StatusKiB("VmRSS");
+        allocated = GC.GetTotalAllocatedBytes(precise: true) - allocated;
+        if (removed is null || removed.Files != expected.Files || removed.Directories != expected.Directories)
+            throw new InvalidOperationException($"removed {removed}, expected {expected}");
+        return (clock.Elapsed.TotalSeconds, (before, peak, after, allocated));
+    }
+
+    /// <summary>A site-like tree: folders two levels deep, files of a few hundred bytes to a few KiB spread over them.</summary>
+    private static TreeMeasure Make(string top, int files, int dirs)
+    {
+        var fanout = (int)Math.Ceiling(Math.Sqrt(dirs));
+        var leaves = new List<string>();
+        for (var i = 0; i < fanout && leaves.Count < dirs; i++)
+        for (var j = 0; j < fanout && leaves.Count < dirs; j++)
+        {
+            var dir = Path.Combine(top, "public_html", $"section{i:000}", $"page{j:000}");
+            Directory.CreateDirectory(dir);
+            leaves.Add(dir);
+        }
+        var random = new Random(42);
+        var content = new byte[4096];
+        random.NextBytes(content);
+        for (var f = 0; f < files; f++)
+            File.WriteAllBytes(Path.Combine(leaves[f % leaves.Count], $"file{f}.php"), content.AsSpan(0, 200 + random.Next(3800)).ToArray());
+        return SafeTree.Measure(top) ?? throw new InvalidOperationException("template missing");
+    }
+}
