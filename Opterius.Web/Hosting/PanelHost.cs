@@ -53,6 +53,8 @@ public static class PanelHost
     public static IServiceCollection AddPanelApi(this IServiceCollection services)
     {
         services.ConfigureHttpJsonOptions(o => Configure(o.SerializerOptions));
+        // A request the framework cannot bind is the caller's 400, in Development too (which would throw it as a 500).
+        services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = false);
         services.AddProblemDetails();
         services.AddOpenApi();
         services.AddRateLimiter(o =>

@@ -1,0 +1,62 @@
+using System.Net;
+using System.Text.RegularExpressions;
+using Microsoft.AspNetCore.Mvc.Testing;
+
+namespace Opterius.Web.Tests.Api;
+
+public sealed partial class ApiReferenceTests(ApiApp app) : IClassFixture<ApiApp>
+{
+    [Fact]
+    public async Task TheOpenApiDocumentDescribesEveryEndpointForATokenHolder()
+    {
+        var client = await app.ClientAsync(scopes: ["accounts:read"]);
+        var doc = await (await client.GetAsync("/api/openapi.json")).JsonOf();
+        var paths = doc.GetProperty("paths");
+        Assert.True(paths.GetProperty("/api/v1/accounts").TryGetProperty("post", out var create));
+        Assert.True(create.TryGetProperty("requestBody", out _));
+        Assert.True(paths.GetProperty("/api/v1/accounts/{id}").TryGetProperty("delete", out _));
+        Assert.True(paths.GetProperty("/api/v1/accounts/{id}/suspend").TryGetProperty("post", out _));
+        Assert.True(paths.GetProperty("/api/v1/accounts/{id}/unsuspend").TryGetProperty("post", out _));
+        Assert.True(paths.GetProperty("/api/v1/deletions/{job}").TryGetProperty("get", out _));
+        Assert.True(paths.GetProperty("/api/v1/packages").TryGetProperty("get", out _));
+    }
+
+    [Fact]
+    public async Task ASignedInPanelUserReadsTheReferencePageAndAnonymousVisitorsAreSentToSignIn()
+    {
+        var anonymous = app.CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = false });
+        var refused = await anonymous.GetAsync("/docs/api");
+        Assert.Equal(HttpStatusCode.Redirect, refused.StatusCode);
+        Assert.Contains("/login", refused.Headers.Location!.OriginalString);
+
+        var browser = app.CreateClient(new WebApplicationFactoryClientOptions { HandleCookies = true, AllowAutoRedirect = false });
+        var form = await browser.GetStringAsync("/login");
+        var field = AntiforgeryInput().Match(form).Value;
+        var antiforgery = InputValue().Match(field).Groups[1].Value;
+        var signIn = await browser.PostAsync("/auth/login", new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["__RequestVerificationToken"] = antiforgery,
+            ["username"] = app.Admin.Username,
+            ["password"] = "admin-password-1",
+            ["returnUrl"] = "/",
+        }));
+        Assert.True(signIn.StatusCode == HttpStatusCode.Redirect, $"sign-in answered {(int)signIn.StatusCode}");
+        Assert.DoesNotContain("failed", signIn.Headers.Location!.OriginalString);
+
+        var page = await browser.GetAsync("/docs/api");
+        Assert.Equal(HttpStatusCode.OK, page.StatusCode);
+        Assert.Equal("text/html", page.Content.Headers.ContentType?.MediaType);
+        var html = await page.Content.ReadAsStringAsync();
+        Assert.Contains("/api/v1/accounts/{id}/suspend", html);
+        Assert.Contains("Delete an account", html);
+        Assert.Contains("respond-async", html);
+        Assert.DoesNotContain("<script", html);
+    }
+
+    // Attribute order is the renderer's business: find the input, then its value.
+    [GeneratedRegex("<input[^>]*name=\"__RequestVerificationToken\"[^>]*>")]
+    private static partial Regex AntiforgeryInput();
+
+    [GeneratedRegex("value=\"([^\"]+)\"")]
+    private static partial Regex InputValue();
+}
