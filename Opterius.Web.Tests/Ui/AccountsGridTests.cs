@@ -1,0 +1,93 @@
+using System.Security.Claims;
+using Bunit;
+using MudBlazor;
+using Opterius.Services.Accounts;
+using Opterius.Services.Deletion;
+using Opterius.Services.Users;
+using Opterius.Web.Auth;
+using Opterius.Web.Components.Pages.Accounts;
+using Opterius.Web.Tests.Infrastructure;
+
+namespace Opterius.Web.Tests.Ui;
+
+/// <summary>The accounts page over the real account store and event stream.</summary>
+public sealed class AccountsGridTests : BunitContext, IAsyncLifetime, IClassFixture<PanelApp>
+{
+    private readonly PanelApp _app;
+    private readonly Bunit.TestDoubles.BunitAuthorizationContext _auth;
+    private readonly string _tag = UiKit.NewUsername("s"); // each test inserts its own rows into the class's database
+    private PanelUser _reseller = default!;
+    private readonly List<Account> _resellers = [];
+    private readonly List<Account> _foreign = [];
+
+    public AccountsGridTests(PanelApp app)
+    {
+        _app = app;
+        _auth = this.UsePanel(app);
+    }
+
+    public async Task InitializeAsync()
+    {
+        _reseller = await _app.NewResellerAsync();
+        var other = await _app.NewResellerAsync();
+        // Look-alike names on purpose: a prefix search or a sort must not bring a neighbour's account in.
+        for (var i = 0; i < 3; i++)
+        {
+            _resellers.Add(await _app.InsertAccountAsync($"{_tag}{i}mine", _reseller.Id));
+            _foreign.Add(await _app.InsertAccountAsync($"{_tag}{i}admin", _app.Admin.Id));
+            _foreign.Add(await _app.InsertAccountAsync($"{_tag}{i}other", other.Id));
+        }
+    }
+
+    Task IAsyncLifetime.DisposeAsync() => base.DisposeAsync().AsTask();
+
+    private IRenderedComponent<AccountsPage> RenderAs(PanelUser user)
+    {
+        _auth.SetAuthorized(user.Username);
+        _auth.SetClaims(new Claim(PanelClaims.UserId, user.Id.ToString()), new Claim(PanelClaims.Role, user.Role), new Claim(PanelClaims.Name, user.Username));
+        Render<MudPopoverProvider>();
+        Render<MudDialogProvider>();
+        return Render<AccountsPage>();
+    }
+
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(10);
+
+    /// <summary>What the grid shows now: username → status, row by row.</summary>
+    private static Dictionary<string, string> Rows(IRenderedComponent<AccountsPage> page) =>
+        page.FindAll("[data-testid=accounts-grid] tbody tr")
+            .Where(tr => tr.QuerySelector("[data-status]") is not null)
+            .ToDictionary(tr => tr.QuerySelector("td")!.TextContent.Trim(), tr => tr.QuerySelector("[data-status]")!.GetAttribute("data-status")!);
+
+    [Fact]
+    public void AResellersGridNeverShowsAForeignAccount()
+    {
+        var page = RenderAs(_reseller);
+
+        page.WaitForAssertion(() => Assert.Equal(_resellers.Select(a => a.Username).Order(), Rows(page).Keys.Order()), Patience);
+        var markup = page.Markup;
+        Assert.All(_foreign, a => Assert.DoesNotContain(a.Username, markup));
+
+        // Searched by a foreign name's prefix: still only their own.
+        page.FindComponents<MudTextField<string>>().Single().Find("input").Input($"{_tag}0");
+        page.WaitForAssertion(() => Assert.Equal([$"{_tag}0mine"], Rows(page).Keys), Patience);
+        Assert.All(_foreign, a => Assert.DoesNotContain(a.Username, page.Markup));
+    }
+
+    [Fact]
+    public async Task AnAccountBeingDeletedElsewhereTurnsDeletingThenLeavesTheOpenGrid()
+    {
+        var page = RenderAs(_app.Admin);
+        var target = _resellers[2];
+        page.WaitForAssertion(() => Assert.Equal(AccountStatus.Active, Rows(page).GetValueOrDefault(target.Username)), Patience);
+
+        // Another tab (or the API) starts the deletion: the journal marks the account, the stream announces it.
+        var job = await _app.Get<DeletionJobStore>().OpenAsync(target, "another tab", default);
+        var events = _app.Get<DeletionEvents>();
+        events.Publish(new DeletionEvent(target.Id, job.Id, DeletionEvent.JobResource, JobStatus.Running, null, DateTimeOffset.UtcNow));
+        page.WaitForAssertion(() => Assert.Equal(AccountStatus.Deleting, Rows(page)[target.Username]), Patience);
+
+        await _app.Get<DeletionJobStore>().SucceedAsync(job, default);
+        events.Publish(new DeletionEvent(target.Id, job.Id, DeletionEvent.JobResource, JobStatus.Succeeded, null, DateTimeOffset.UtcNow));
+        page.WaitForAssertion(() => Assert.DoesNotContain(target.Username, Rows(page).Keys), Patience);
+    }
+}

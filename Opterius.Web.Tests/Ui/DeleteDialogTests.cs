@@ -1,0 +1,130 @@
+using Bunit;
+using MudBlazor;
+using Opterius.Services.Accounts;
+using Opterius.Services.Audit;
+using Opterius.Services.Deletion;
+using Opterius.Services.Resources;
+using Opterius.Web.Tests.Infrastructure;
+
+namespace Opterius.Web.Tests.Ui;
+
+/// <summary>The delete dialog against the real deletion service, journal, event stream and password check.</summary>
+public sealed class DeleteDialogTests : BunitContext, IAsyncLifetime, IClassFixture<PanelApp>
+{
+    private const string AdminPassword = "admin-password-1"; // what PanelApp gives its admin
+    private readonly PanelApp _app;
+
+    public DeleteDialogTests(PanelApp app)
+    {
+        _app = app;
+        this.UsePanel(app);
+    }
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    Task IAsyncLifetime.DisposeAsync() => base.DisposeAsync().AsTask();
+
+    private static void Type(IRenderedComponent<MudDialogProvider> dialog, string label, string text) =>
+        dialog.FindComponents<MudTextField<string>>().Single(f => f.Instance.Label == label).Find("input").Input(text);
+
+    private static bool DeleteEnabled(IRenderedComponent<MudDialogProvider> dialog) =>
+        !dialog.Find("[data-testid=delete-submit]").HasAttribute("disabled");
+
+    private async Task<IRenderedComponent<MudDialogProvider>> PlanDialogAsync(Account account)
+    {
+        var dialog = await this.OpenDeleteDialogAsync(account, _app.Admin);
+        dialog.WaitForElement("[data-testid=delete-plan]", TimeSpan.FromSeconds(10));
+        return dialog;
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("partial")]
+    [InlineData("UPPER")]
+    [InlineData("leading")]
+    [InlineData("trailing")]
+    public async Task DeleteStaysDisabledUntilTheUsernameIsTypedExactly(string variant)
+    {
+        var account = await _app.InsertAccountAsync(UiKit.NewUsername("dlg"), _app.Admin.Id);
+        var almost = variant switch
+        {
+            "" => "",
+            "partial" => account.Username[..^2],
+            "UPPER" => account.Username.ToUpperInvariant(),
+            "leading" => " " + account.Username,
+            _ => account.Username + " ",
+        };
+        var dialog = await PlanDialogAsync(account);
+        Type(dialog, "Your password", AdminPassword);
+
+        Type(dialog, "Username to delete", almost);
+        Assert.False(DeleteEnabled(dialog));
+
+        Type(dialog, "Username to delete", account.Username);
+        Assert.True(DeleteEnabled(dialog));
+    }
+
+    [Fact]
+    public async Task TheDialogWarnsThatThereIsNoUndoAndShowsThePlan()
+    {
+        var account = await _app.InsertAccountAsync(UiKit.NewUsername("dlg"), _app.Admin.Id);
+        var dialog = await PlanDialogAsync(account);
+
+        Assert.Contains("no undo", dialog.Find("[data-testid=delete-warning]").TextContent);
+        Assert.Contains("backup", dialog.Find("[data-testid=delete-warning]").TextContent);
+        var planned = dialog.FindAll("[data-testid=delete-plan] tr[data-resource]").Select(r => r.GetAttribute("data-resource"));
+        Assert.Equal(DeletionOrder.Keys, planned);
+    }
+
+    [Fact]
+    public async Task AWrongPasswordIsRefusedAndNothingIsDeleted()
+    {
+        var account = await _app.InsertAccountAsync(UiKit.NewUsername("dlg"), _app.Admin.Id);
+        var dialog = await PlanDialogAsync(account);
+        Type(dialog, "Username to delete", account.Username);
+        Type(dialog, "Your password", "not-the-password");
+
+        await dialog.Find("[data-testid=delete-submit]").ClickAsync(new());
+
+        dialog.WaitForAssertion(() => Assert.Contains("Wrong password", dialog.Find("[data-testid=delete-error]").TextContent), TimeSpan.FromSeconds(10));
+        Assert.Empty(dialog.FindAll("[data-testid=delete-progress]"));
+        var still = await _app.Get<AccountStore>().FindAsync(new Viewer(0, true), account.Id, default);
+        Assert.Equal(AccountStatus.Active, still!.Status);
+        Assert.Null(await _app.Get<DeletionJobStore>().LatestForAccountAsync(account.Id, default));
+        var audit = await _app.Get<AuditLog>().ListAsync(new AuditQuery(Account: account.Username), default);
+        Assert.Equal("wrong_password", Assert.Single(audit.Items).Outcome);
+    }
+
+    [Fact]
+    public async Task ProgressEventsShowTheRightStatusForEachResource()
+    {
+        var account = await _app.InsertAccountAsync(UiKit.NewUsername("dlg"), _app.Admin.Id);
+        // A journalled job with no executor: the transitions below are the only ones the dialog sees.
+        var job = await _app.Get<DeletionJobStore>().OpenAsync(account, "tests", default);
+        var events = _app.Get<DeletionEvents>();
+        void Publish(string resource, string status, string? detail = null) =>
+            events.Publish(new DeletionEvent(account.Id, job.Id, resource, status, detail, DateTimeOffset.UtcNow));
+
+        var dialog = await this.OpenDeleteDialogAsync(account, _app.Admin);
+        dialog.WaitForElement("[data-testid=delete-progress]", TimeSpan.FromSeconds(10)); // a running job opens straight in progress
+
+        Publish(DeletionEvent.JobResource, JobStatus.Running);
+        Publish("nginx_vhost", StepStatus.Done);
+        Publish("php_fpm_pool", StepStatus.Skipped, "nothing there");
+        Publish("processes", StepStatus.Running);
+        Publish("processes", StepStatus.Done);
+        Publish("cron", StepStatus.Failed, "crontab is locked by another process");
+        Publish(DeletionEvent.JobResource, JobStatus.Failed, "cron: crontab is locked by another process");
+
+        string StatusOf(string key) => dialog.Find($"[data-testid=delete-progress] [data-resource={key}]").GetAttribute("data-status")!;
+        dialog.WaitForAssertion(() => Assert.Equal(JobStatus.Failed, dialog.Find("[data-testid=delete-progress]").GetAttribute("data-job-status")), TimeSpan.FromSeconds(10));
+        Assert.Equal(StepStatus.Done, StatusOf("nginx_vhost"));
+        Assert.Equal(StepStatus.Skipped, StatusOf("php_fpm_pool"));
+        Assert.Equal(StepStatus.Done, StatusOf("processes"));
+        Assert.Equal(StepStatus.Failed, StatusOf("cron"));
+        Assert.Contains("crontab is locked", dialog.Find("[data-testid=delete-progress] [data-resource=cron]").TextContent);
+        Assert.All(DeletionOrder.Keys.Skip(4), k => Assert.Equal(StepStatus.Pending, StatusOf(k)));
+        Assert.Contains("Retry", dialog.Find("[data-testid=delete-retry]").TextContent);
+        Assert.Contains($"3 of {DeletionOrder.Keys.Count}", dialog.Find("[data-testid=delete-progress-bar]").TextContent);
+    }
+}

@@ -1,0 +1,81 @@
+using System.Security.Claims;
+using Bunit;
+using Dapper;
+using Microsoft.AspNetCore.Components;
+using Microsoft.Extensions.DependencyInjection;
+using MudBlazor;
+using MudBlazor.Services;
+using MySqlConnector;
+using Opterius.Services.Accounts;
+using Opterius.Services.Users;
+using Opterius.Web.Auth;
+using Opterius.Web.Tests.Infrastructure;
+
+namespace Opterius.Web.Tests.Ui;
+
+/// <summary>What the UI tests share: a bUnit context over the real panel's services, signed-in users, account rows.</summary>
+public static class UiKit
+{
+    /// <summary>
+    /// MudBlazor's own services; every panel service comes from the running app (real databases, real files).
+    /// Returns the signed-in state to set before rendering a page.
+    /// </summary>
+    public static Bunit.TestDoubles.BunitAuthorizationContext UsePanel(this BunitContext context, PanelApp app)
+    {
+        var auth = context.AddAuthorization();
+        context.Services.AddMudServices();
+        context.JSInterop.Mode = JSRuntimeMode.Loose;
+        context.Services.AddFallbackServiceProvider(new DomainServicesOf(app.Services));
+        context.SetRendererInfo(new RendererInfo("Server", true));
+        return auth;
+    }
+
+    /// <summary>The principal the sign-in endpoint issues for this panel user.</summary>
+    public static ClaimsPrincipal Principal(PanelUser user) => new(new ClaimsIdentity(
+        [
+            new Claim(PanelClaims.UserId, user.Id.ToString()),
+            new Claim(PanelClaims.Name, user.Username),
+            new Claim(PanelClaims.Role, user.Role),
+            new Claim(PanelClaims.Kind, "user"),
+        ], "test", PanelClaims.Name, PanelClaims.Role));
+
+    /// <summary>A bare account row (no resources on the server): enough for what the UI reads and refuses.</summary>
+    public static async Task<Account> InsertAccountAsync(this PanelApp app, string username, long ownerId, string status = AccountStatus.Active)
+    {
+        await using var c = new MySqlConnection(app.Databases.Panel);
+        var id = await c.ExecuteScalarAsync<long>("""
+            INSERT INTO accounts (username, domain, email, package_id, owner_id, php_version, status)
+            VALUES (@username, @domain, @email, 1, @ownerId, '8.2', @status);
+            SELECT LAST_INSERT_ID();
+            """, new { username, domain = $"{username}.test", email = $"owner@{username}.test", ownerId, status });
+        return (await app.Get<AccountStore>().FindAsync(new Viewer(0, true), id, default))!;
+    }
+
+    /// <summary>A username no other test class or run can hold: the sandbox's Linux users are shared by the run.</summary>
+    public static string NewUsername(string prefix) =>
+        prefix + new string(Enumerable.Range(0, 8).Select(_ => (char)('a' + Random.Shared.Next(26))).ToArray());
+
+    /// <summary>Opens the delete dialog the way the accounts page does, inside a rendered dialog provider.</summary>
+    public static async Task<IRenderedComponent<MudDialogProvider>> OpenDeleteDialogAsync(this BunitContext context, Account account, PanelUser user)
+    {
+        var provider = context.Render<MudDialogProvider>();
+        var dialogs = context.Services.GetRequiredService<IDialogService>();
+        var parameters = new DialogParameters<Components.Pages.Accounts.DeleteAccountDialog>
+        {
+            { d => d.Account, account },
+            { d => d.User, Principal(user) },
+            { d => d.SourceIp, "192.0.2.10" },
+        };
+        await provider.InvokeAsync(() => dialogs.ShowAsync<Components.Pages.Accounts.DeleteAccountDialog>("Delete", parameters));
+        return provider;
+    }
+}
+
+/// <summary>
+/// The app's domain services (Opterius.Services) only: the app's Blazor services are scoped to its own circuits
+/// and must not stand in for bUnit's renderer's.
+/// </summary>
+file sealed class DomainServicesOf(IServiceProvider app) : IServiceProvider
+{
+    public object? GetService(Type type) => type.Assembly == typeof(AccountStore).Assembly ? app.GetService(type) : null;
+}
