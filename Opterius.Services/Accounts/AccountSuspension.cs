@@ -13,13 +13,15 @@ public sealed class AccountSuspension(AccountStore accounts, IEnumerable<IAccoun
     private readonly IReadOnlyList<ISuspendableResource> _suspendable = resources.OfType<ISuspendableResource>().ToList();
 
     public Task<Account> SuspendAsync(Actor actor, long id, CancellationToken ct) =>
-        ChangeAsync(actor, id, "suspend", AccountStatus.Active, AccountStatus.Suspended, (r, a) => r.SuspendAsync(a, ct), ct);
+        ChangeAsync(actor, id, "suspend", AccountStatus.Active, AccountStatus.Suspended,
+            (r, a) => r.SuspendAsync(a, CancellationToken.None), (r, a) => r.UnsuspendAsync(a, CancellationToken.None), ct);
 
     public Task<Account> UnsuspendAsync(Actor actor, long id, CancellationToken ct) =>
-        ChangeAsync(actor, id, "unsuspend", AccountStatus.Suspended, AccountStatus.Active, (r, a) => r.UnsuspendAsync(a, ct), ct);
+        ChangeAsync(actor, id, "unsuspend", AccountStatus.Suspended, AccountStatus.Active,
+            (r, a) => r.UnsuspendAsync(a, CancellationToken.None), (r, a) => r.SuspendAsync(a, CancellationToken.None), ct);
 
     private async Task<Account> ChangeAsync(Actor actor, long id, string action, string from, string to,
-        Func<ISuspendableResource, AccountIdentity, Task> apply, CancellationToken ct)
+        Func<ISuspendableResource, AccountIdentity, Task> apply, Func<ISuspendableResource, AccountIdentity, Task> undo, CancellationToken ct)
     {
         license.EnsureValid();
         var viewer = new Viewer(actor.UserId, actor.IsAdmin);
@@ -27,7 +29,26 @@ public sealed class AccountSuspension(AccountStore accounts, IEnumerable<IAccoun
         if (account.Status != from)
             throw new AccountConflictException($"Account '{account.Username}' is {account.Status}; only a {from} account can be {action}ed.");
         var identity = AccountIdentity.From(account);
-        foreach (var resource in _suspendable) await apply(resource, identity);
+        var applied = new List<ISuspendableResource>();
+        try
+        {
+            foreach (var resource in _suspendable)
+            {
+                await apply(resource, identity);
+                applied.Add(resource);
+            }
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // All or nothing: put back what already changed, so the account is exactly as it was.
+            foreach (var resource in applied.AsEnumerable().Reverse())
+            {
+                try { await undo(resource, identity); }
+                catch (Exception) { /* the original failure is the one to report */ }
+            }
+            await audit.WriteAsync(actor, action, id, account.Username, "failed", e.Message, CancellationToken.None);
+            throw new ResourceException($"Could not {action} '{account.Username}': {e.Message}. Nothing was changed.", e);
+        }
         if (!await accounts.TransitionAsync(id, [from], to, ct))
             throw new AccountConflictException($"Account '{account.Username}' changed while it was being {action}ed; try again.");
         await audit.WriteAsync(actor, action, id, account.Username, to, null, ct);

@@ -23,7 +23,7 @@ public static class PanelHttps
         return builder;
     }
 
-    private static X509Certificate2 LoadOrCreate(IConfigurationSection section, string contentRoot)
+    internal static X509Certificate2 LoadOrCreate(IConfigurationSection section, string contentRoot)
     {
         var certPath = section["CertificatePath"];
         if (!string.IsNullOrEmpty(certPath))
