@@ -1,0 +1,44 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using Opterius.Bench.Deletions;
+using Opterius.Services;
+
+// dotnet run -c Release --project bench/Opterius.Bench.Deletions -- [--rounds N] [--accounts N] [--dir PATH]
+string Opt(string name, string fallback)
+{
+    var i = Array.IndexOf(args, "--" + name);
+    return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
+}
+var rounds = int.Parse(Opt("rounds", "5"));
+var batch = int.Parse(Opt("accounts", "50"));
+var folder = Opt("dir", Path.Combine(Path.GetTempPath(), $"opterius-bench-del-{Environment.ProcessId}"));
+
+Console.Error.WriteLine($"starting the private services in {folder}");
+using var stack = new PrivateStack(folder);
+// SIGTERM ends the process without unwinding the using above; Ctrl-C only stops after the current round.
+AppDomain.CurrentDomain.ProcessExit += (_, _) => stack.Dispose();
+using var cancel = new CancellationTokenSource();
+Console.CancelKeyPress += (_, e) => { e.Cancel = true; cancel.Cancel(); };
+
+var (services, admin) = await Panel.StartAsync(stack);
+await using (services)
+{
+    var bench = new DeletionBench(services, admin);
+    Console.Error.WriteLine("warm-up (JIT, connection pools, first nginx/php-fpm reloads)");
+    await bench.RunAsync(1);
+    await bench.RunAsync(5);
+
+    var samples = new List<(int Round, Sample Sample)>();
+    for (var round = 1; round <= rounds && !cancel.IsCancellationRequested; round++)
+    {
+        // Alternate which goes first, so neither always runs on the warmer (or busier) machine.
+        foreach (var count in round % 2 == 1 ? new[] { 1, batch } : [batch, 1])
+        {
+            var s = await bench.RunAsync(count);
+            samples.Add((round, s));
+            Console.Error.WriteLine($"round {round}: {count} account(s) in {s.Seconds:0.000} s, reloads " +
+                string.Join(", ", s.Reloads.Select(kv => $"{kv.Key} {kv.Value}")));
+        }
+    }
+    Report.Print(samples, batch, stack.Env, services.GetRequiredService<IOptions<OpteriusOptions>>().Value.ReloadCoalesceMilliseconds);
+}
