@@ -51,6 +51,7 @@ public sealed class BrowserDeletionTests(BrowserApp app) : IClassFixture<Browser
         await Assertions.Expect(Row(watcher, username)).ToBeVisibleAsync(Visible);
         await Assertions.Expect(Row(page, username)).ToBeVisibleAsync(Visible);
 
+        await app.ScreenshotAsync(page, "0-accounts");
         await Row(page, username).Locator("[data-action=delete]").ClickAsync();
         var dialog = page.Locator(".mud-dialog");
         await Assertions.Expect(dialog.Locator("[data-testid=delete-plan]")).ToBeVisibleAsync(Visible);

@@ -21,7 +21,7 @@ public sealed partial class TokensPage
 
     private IReadOnlyList<TokenInfo>? _tokens;
     private string? _name;
-    private string _role = TokenRoles.Admin;
+    private string _role = Roles.Admin;
     private string? _owner;
     private int? _expiresDays;
     private readonly HashSet<string> _scopes = [.. TokenScopes.All];
@@ -47,7 +47,7 @@ public sealed partial class TokensPage
         try
         {
             long ownerId;
-            if (_role == TokenRoles.Admin) ownerId = (await AuthState).User.UserIdOf();
+            if (_role == Roles.Admin) ownerId = (await AuthState).User.UserIdOf();
             else
             {
                 var owner = string.IsNullOrWhiteSpace(_owner) ? null : await Users.FindAsync(_owner.Trim(), CancellationToken.None);
