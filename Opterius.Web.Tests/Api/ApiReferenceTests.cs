@@ -22,6 +22,18 @@ public sealed partial class ApiReferenceTests(ApiApp app) : IClassFixture<ApiApp
     }
 
     [Fact]
+    public async Task WhoamiAndServerStatsAnswerTheConnectionTest()
+    {
+        var client = await app.ClientAsync(scopes: ["accounts:read", "accounts:delete"]);
+        var me = (await (await client.GetAsync("/api/v1/whoami")).JsonOf()).GetProperty("data");
+        Assert.Equal("admin", me.GetProperty("role").GetString());
+        Assert.Equal(["accounts:read", "accounts:delete"], me.GetProperty("scopes").EnumerateArray().Select(s => s.GetString()!));
+        var stats = (await (await client.GetAsync("/api/server/stats")).JsonOf()).GetProperty("data");
+        Assert.True(stats.GetProperty("license_valid").GetBoolean());
+        Assert.True(stats.GetProperty("accounts").GetInt64() >= 0);
+    }
+
+    [Fact]
     public async Task ASignedInPanelUserReadsTheReferencePageAndAnonymousVisitorsAreSentToSignIn()
     {
         var anonymous = app.CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = false });

@@ -107,6 +107,7 @@ public static class PanelHost
         api.MapAccountWritesApi();
         api.MapDeletionsApi();
         api.MapPackagesApi();
+        app.MapServerApi(api);
         app.MapOpenApi("/api/openapi.json").RequireAuthorization(ApiAuth.Read);
         app.MapApiReference();
         app.MapHub<DeletionsHub>(DeletionsHub.Path);
