@@ -13,14 +13,15 @@ internal sealed class PrivateStack : IDisposable
     public string SandboxRoot => Path.Combine(Folder, "root");
     public IReadOnlyDictionary<string, string> Env { get; }
 
-    public PrivateStack(string folder)
+    private readonly bool _keep;
+
+    public PrivateStack(string folder, bool keep)
     {
         Folder = folder;
+        _keep = keep;
         try
         {
-            Run("start", Folder, SandboxRoot);
-            Env = File.ReadAllLines(Path.Combine(Folder, "services.env"))
-                .Select(l => l.Split('=', 2)).Where(p => p.Length == 2).ToDictionary(p => p[0], p => p[1]);
+            Env = Start();
         }
         catch
         {
@@ -28,6 +29,24 @@ internal sealed class PrivateStack : IDisposable
             throw;
         }
     }
+
+    /// <summary>Starts whatever is not running (services.sh start is idempotent); returns services.env.</summary>
+    public IReadOnlyDictionary<string, string> Start()
+    {
+        Run("start", Folder, SandboxRoot);
+        return File.ReadAllLines(Path.Combine(Folder, "services.env"))
+            .Select(l => l.Split('=', 2)).Where(p => p.Length == 2).ToDictionary(p => p[0], p => p[1]);
+    }
+
+    private static readonly (string Name, string EnvKey, string PidFile)[] Daemons =
+        [("nginx", "NGINX_PID", "nginx/nginx.pid"), ("php-fpm", "FPM_PID", "php-fpm/php-fpm.pid"), ("pdns", "PDNS_PID", "pdns/pdns.pid")];
+
+    /// <summary>The daemons this run started whose master process is no longer running.</summary>
+    public IReadOnlyList<string> Dead() =>
+        Daemons.Where(d => Env.ContainsKey(d.EnvKey) && !Alive(Path.Combine(Folder, d.PidFile))).Select(d => d.Name).ToList();
+
+    private static bool Alive(string pidFile) =>
+        File.Exists(pidFile) && int.TryParse(File.ReadAllText(pidFile).Trim(), out var pid) && Directory.Exists($"/proc/{pid}");
 
     public string MariaDbSocket => Env["MARIADB_SOCKET"];
     public string CommandsJson => Env["COMMANDS_JSON"];
@@ -42,6 +61,11 @@ internal sealed class PrivateStack : IDisposable
     {
         if (Interlocked.Exchange(ref _disposed, 1) == 1) return; // from both the using and ProcessExit
         Run("stop", Folder);
+        if (_keep)
+        {
+            Console.Error.WriteLine($"kept {Folder} (daemon logs and the sandbox root); remove it with rm -rf");
+            return;
+        }
         // Sandbox homes belong to sandbox uids; never cross into another file system while clearing them.
         Run2("rm", "-rf", "--one-file-system", Folder);
     }
