@@ -24,9 +24,3 @@ public static class TokenScopes
     public static IReadOnlyList<string> All { get; } = [AccountsRead, AccountsWrite, AccountsDelete];
 }
 
-/// <summary>The two roles a token (and a panel user) can have.</summary>
-public static class TokenRoles
-{
-    public const string Admin = "admin";
-    public const string Reseller = "reseller";
-}

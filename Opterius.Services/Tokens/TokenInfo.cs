@@ -1,3 +1,4 @@
+using Opterius.Services.Users;
 namespace Opterius.Services.Tokens;
 
 /// <summary>A stored API token: everything but the token itself, which is shown once and never kept.</summary>
@@ -36,6 +37,6 @@ public sealed class TokenRequestException(TokenError error, string message) : Ex
 /// <summary>Who is calling, as read from a validated token's claims.</summary>
 public sealed record TokenCaller(string Jti, string Name, string Role, long OwnerId, IReadOnlyList<string> Scopes)
 {
-    public bool IsAdmin => Role == TokenRoles.Admin;
+    public bool IsAdmin => Role == Roles.Admin;
     public bool Has(string scope) => Scopes.Contains(scope);
 }

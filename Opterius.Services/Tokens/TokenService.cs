@@ -1,3 +1,4 @@
+using Opterius.Services.Users;
 using System.Collections.Concurrent;
 using System.Security.Claims;
 using System.Security.Cryptography;
@@ -48,8 +49,8 @@ public sealed partial class TokenService(TokenStore store, IOptions<JwtOptions> 
     {
         if (!IsValidName(name))
             throw Invalid("A token name is 1-64 characters: letters, digits, spaces, '.', '_' or '-', starting with a letter or digit.");
-        if (role is not (TokenRoles.Admin or TokenRoles.Reseller))
-            throw Invalid($"Role '{role}' is not one of: {TokenRoles.Admin}, {TokenRoles.Reseller}.");
+        if (role is not (Roles.Admin or Roles.Reseller))
+            throw Invalid($"Role '{role}' is not one of: {Roles.Admin}, {Roles.Reseller}.");
         var granted = CheckScopes(scopes);
         if (expiresDays is < 1 or > MaxExpiryDays)
             throw Invalid($"A token expires after 1 to {MaxExpiryDays} days, or never (no expiry).");
@@ -139,7 +140,7 @@ public sealed partial class TokenService(TokenStore store, IOptions<JwtOptions> 
     {
         var jti = principal.FindFirst(TokenClaims.Jti)?.Value;
         var role = principal.FindFirst(TokenClaims.Role)?.Value;
-        if (jti is null || role is not (TokenRoles.Admin or TokenRoles.Reseller)
+        if (jti is null || role is not (Roles.Admin or Roles.Reseller)
             || !long.TryParse(principal.FindFirst(TokenClaims.OwnerId)?.Value, out var owner)) return null;
         var scopes = principal.FindFirst(TokenClaims.Scope)?.Value.Split(' ', StringSplitOptions.RemoveEmptyEntries) ?? [];
         return new TokenCaller(jti, principal.FindFirst(TokenClaims.Name)?.Value ?? "", role, owner, scopes);
