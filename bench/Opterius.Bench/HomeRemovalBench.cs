@@ -11,15 +11,22 @@ internal static class HomeRemovalBench
 {
     public static void Run(string work, int rounds, int files, int dirs)
     {
+        // Warm-up: the first walk would otherwise pay for JIT compilation.
+        var warm = Path.Combine(work, "warm-up");
+        Make(warm, 3000, 300);
+        SafeTree.Remove(warm);
+
         var template = Path.Combine(work, "template");
         var made = Make(template, files, dirs);
         Console.WriteLine($"## Home directory removal: {made.Files} files in {made.Directories} folders, {made.Bytes / 1048576.0:0.0} MiB, {rounds} rounds");
         Console.WriteLine();
-        Console.WriteLine("| round | first | SafeTree.Remove (s) | rm -rf (s) | ratio | RSS before (MiB) | peak RSS during (MiB) | RSS after (MiB) | allocated (MiB) |");
-        Console.WriteLine("|---|---|---|---|---|---|---|---|---|");
+        Console.WriteLine("| round | first | SafeTree wall (s) | rm -rf wall (s) | wall ratio | SafeTree CPU (s) | rm -rf CPU (s) | CPU ratio | RSS before (MiB) | peak RSS during (MiB) | RSS after (MiB) | allocated (MiB) |");
+        Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|---|---|");
         var safe = new List<double>();
         var rm = new List<double>();
         var peaks = new List<double>();
+        var safeCpu = new List<double>();
+        var rmCpu = new List<double>();
         var measure = new List<double>();
         for (var round = 1; round <= rounds; round++)
         {
@@ -34,25 +41,37 @@ internal static class HomeRemovalBench
             measure.Add(clock.Elapsed.TotalSeconds);
 
             var safeFirst = round % 2 == 1;
-            double s = 0, r = 0;
+            double s = 0, r = 0, sc = 0, rc = 0;
             (long Before, long Peak, long After, long Allocated) mem = default;
-            if (!safeFirst) r = Shell.Run("rm", "-rf", b).TotalSeconds;
+            if (!safeFirst) (r, rc) = TimeRm(b);
+            var cpu = Shell.Cpu(children: false);
             (s, mem) = TimeSafe(a, made);
-            if (safeFirst) r = Shell.Run("rm", "-rf", b).TotalSeconds;
+            sc = (Shell.Cpu(children: false) - cpu).TotalSeconds;
+            if (safeFirst) (r, rc) = TimeRm(b);
             if (Path.Exists(a) || Path.Exists(b)) throw new InvalidOperationException("a tree was left behind");
 
             safe.Add(s);
             rm.Add(r);
+            safeCpu.Add(sc);
+            rmCpu.Add(rc);
             peaks.Add(mem.Peak / 1024.0);
-            Console.WriteLine($"| {round} | {(safeFirst ? "SafeTree" : "rm")} | {s:0.000} | {r:0.000} | {s / r:0.00} | {mem.Before / 1024.0:0.0} | {mem.Peak / 1024.0:0.0} | {mem.After / 1024.0:0.0} | {mem.Allocated / 1048576.0:0.0} |");
+            Console.WriteLine($"| {round} | {(safeFirst ? "SafeTree" : "rm")} | {s:0.000} | {r:0.000} | {s / r:0.00} | {sc:0.000} | {rc:0.000} | {sc / rc:0.00} | {mem.Before / 1024.0:0.0} | {mem.Peak / 1024.0:0.0} | {mem.After / 1024.0:0.0} | {mem.Allocated / 1048576.0:0.0} |");
         }
         var ms = Shell.Median(safe);
         var mr = Shell.Median(rm);
         Console.WriteLine();
-        Console.WriteLine($"Median SafeTree.Remove {ms:0.000} s, rm -rf {mr:0.000} s, ratio {ms / mr:0.00} (goal <= 1.15). " +
+        Console.WriteLine($"Median wall: SafeTree.Remove {ms:0.000} s, rm -rf {mr:0.000} s, ratio {ms / mr:0.00} (goal <= 1.15). " +
+                          $"Median CPU: SafeTree.Remove {Shell.Median(safeCpu):0.000} s, rm -rf {Shell.Median(rmCpu):0.000} s, ratio {Shell.Median(safeCpu) / Shell.Median(rmCpu):0.00}. " +
                           $"Median SafeTree.Measure (inspection) {Shell.Median(measure):0.000} s. Peak RSS during removal: max {peaks.Max():0.0} MiB.");
         Console.WriteLine();
         Shell.Run("rm", "-rf", template);
+    }
+
+    private static (double Wall, double Cpu) TimeRm(string path)
+    {
+        var cpu = Shell.Cpu(children: true);
+        var wall = Shell.Run("rm", "-rf", path).TotalSeconds;
+        return (wall, (Shell.Cpu(children: true) - cpu).TotalSeconds);
     }
 
     private static (double Seconds, (long, long, long, long) Memory) TimeSafe(string path, TreeMeasure expected)

@@ -1,9 +1,21 @@
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 
 namespace Opterius.Bench;
 
-internal static class Shell
+internal static partial class Shell
 {
+    [LibraryImport("libc.so.6", EntryPoint = "getrusage")]
+    private static unsafe partial int GetRusage(int who, long* usage);
+
+    /// <summary>User + system CPU of this process, or of its finished children: a figure other load on the machine barely moves.</summary>
+    public static unsafe TimeSpan Cpu(bool children)
+    {
+        var usage = stackalloc long[18]; // struct rusage; the first four longs are ru_utime and ru_stime (timeval)
+        if (GetRusage(children ? -1 : 0, usage) != 0) throw new InvalidOperationException("getrusage failed");
+        return TimeSpan.FromSeconds(usage[0] + usage[1] / 1e6 + usage[2] + usage[3] / 1e6);
+    }
+
     /// <summary>Runs a command with arguments as a list; returns its wall time.</summary>
     public static TimeSpan Run(string file, params string[] args)
     {
