@@ -50,7 +50,7 @@ panel license issue --signing-key "$work/license-signing.pem" --out "$work/licen
 token=$(panel tokens create --name bench --role admin --owner admin | tail -n 1)
 
 echo "seeding $accounts accounts by SQL" >&2
-owner=$(sql -N opterius_bench -e "SELECT id FROM users WHERE username = 'admin'")
+owner=$(sql -N opterius_bench -e "SELECT id FROM panel_users WHERE username = 'admin'")
 sql opterius_bench -e "
   INSERT INTO accounts (username, domain, email, package_id, owner_id, php_version, status)
   SELECT CONCAT('user', LPAD(seq, 6, '0')), CONCAT('site', LPAD(seq, 6, '0'), '.example'),
@@ -80,7 +80,7 @@ for n in "${names[@]}"; do wrk -t2 -c"$connections" -d3s -H "Authorization: Bear
 declare -A rps p99
 for r in $(seq 1 "$rounds"); do
   for n in "${names[@]}"; do
-    out=$(wrk -t2 -c"$connections" -d"${seconds}s" --latency -H "Authorization: Bearer $token" "$base${urls[$n]}")
+    out=$(wrk -t2 -c"$connections" -d"${seconds}s" --timeout 30s --latency -H "Authorization: Bearer $token" "$base${urls[$n]}")
     if echo "$out" | grep -q "Non-2xx"; then echo "$n: non-2xx answers" >&2; echo "$out" >&2; exit 1; fi
     rps[$n]+="$(echo "$out" | awk '/Requests\/sec/ {print $2}') "
     p99[$n]+="$(echo "$out" | awk '$1 == "99%" {print $2}') "
