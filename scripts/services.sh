@@ -149,7 +149,7 @@ CONF
 # The Opterius section a panel using this DIR needs (tests and the demo load it with AddJsonFile).
 write_commands() {
   local n=$dir/nginx f=$dir/php-fpm p=$dir/pdns
-  ROOT=$root NGINX=$n FPM=$f PDNS=$p HAS_NGINX=$has_nginx HAS_FPM=$has_fpm HAS_PDNS=$has_pdns python3 - >"$dir/commands.json" <<'PY'
+  REPO=$repo ROOT=$root NGINX=$n FPM=$f PDNS=$p HAS_NGINX=$has_nginx HAS_FPM=$has_fpm HAS_PDNS=$has_pdns python3 - >"$dir/commands.json" <<'PY'
 import json, os
 e = os.environ
 n, f, p = e["NGINX"], e["FPM"], e["PDNS"]
@@ -163,10 +163,10 @@ c = {
 if e["HAS_NGINX"] == "1":
     base = ["nginx", "-p", n, "-c", "nginx.conf", "-e", n + "/logs/error.log"]
     c["NginxTest"] = base + ["-t", "-q"]
-    c["NginxReload"] = base + ["-s", "reload"]
+    c["NginxReload"] = ["bash", e["REPO"] + "/scripts/nginx-reload.sh", n + "/nginx.pid"]
 if e["HAS_FPM"] == "1":
     c["PhpFpmTest"] = ["php-fpm8.2", "-t", "-y", f + "/php-fpm.conf"]
-    c["PhpFpmReload"] = ["pkill", "--signal", "USR2", "--pidfile", f + "/php-fpm.pid"]
+    c["PhpFpmReload"] = ["bash", e["REPO"] + "/scripts/fpm-reload.sh", f + "/php-fpm.pid"]
 if e["HAS_PDNS"] == "1":
     c["PdnsPurge"] = ["pdns_control", "--config-dir=" + p, "--socket-dir=" + p, "purge"]
 # Pools of a private php-fpm run as a host user (it resolves names from the host's passwd); sandbox

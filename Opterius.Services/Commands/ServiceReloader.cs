@@ -13,6 +13,9 @@ public sealed record ReloadOutcome(bool Ran, string? NotConfigured)
 /// Tests and reloads a shared service (nginx, php-fpm, the Postfix map, the PowerDNS cache) once for a
 /// burst of callers: requests arriving within the coalescing window share one run and its outcome, so
 /// a batch of terminations does not reload nginx once per account.
+/// Files a service includes change only under <see cref="EditAsync"/>, which excludes a running test and
+/// reload: nginx and php-fpm list their include folders and then open each file, so a file removed in
+/// between fails the test, and a php-fpm master re-reading its configuration exits (every site down).
 /// </summary>
 public sealed class ServiceReloader(CommandRunner commands, IOptions<OpteriusOptions> options)
 {
@@ -58,6 +61,21 @@ public sealed class ServiceReloader(CommandRunner commands, IOptions<OpteriusOpt
         finally { Gate(service).Release(); }
     }
 
-    private readonly ConcurrentDictionary<string, SemaphoreSlim> _gates = new();
-    private SemaphoreSlim Gate(string service) => _gates.GetOrAdd(service, _ => new SemaphoreSlim(1, 1));
+    /// <summary>Holds the service's gate while its files change; dispose to release.</summary>
+    public async Task<IDisposable> EditAsync(string service, CancellationToken ct)
+    {
+        var gate = Gate(service);
+        await gate.WaitAsync(ct);
+        return new Release(gate);
+    }
+
+    private sealed class Release(SemaphoreSlim gate) : IDisposable
+    {
+        private int _done;
+        public void Dispose() { if (Interlocked.Exchange(ref _done, 1) == 0) gate.Release(); }
+    }
+
+    // Static: the daemons are the machine's, shared by every reloader in this process (one per test host).
+    private static readonly ConcurrentDictionary<string, SemaphoreSlim> Gates = new();
+    private static SemaphoreSlim Gate(string service) => Gates.GetOrAdd(service, _ => new SemaphoreSlim(1, 1));
 }

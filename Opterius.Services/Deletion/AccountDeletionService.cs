@@ -67,6 +67,8 @@ public sealed class AccountDeletionService(
             throw new AccountNotFoundException(accountId);
         }
 
+        // Planned outside the gate: inspecting a large home takes a while, and other accounts' starts must not wait.
+        var summary = _running.ContainsKey(account.Id) ? null : await PlanSummaryAsync(account, ct);
         DeletionHandle handle;
         await _startGate.WaitAsync(ct);
         try
@@ -78,7 +80,7 @@ public sealed class AccountDeletionService(
             }
             else
             {
-                var summary = await PlanSummaryAsync(account, ct);
+                summary ??= await PlanSummaryAsync(account, ct);
                 var job = await jobs.OpenAsync(account, actor.Name, ct);
                 await audit.WriteAsync(actor, "delete", account.Id, account.Username, "started", $"job {job.Id}; {summary}", ct);
                 // Registered before it runs, so the executor's own clean-up always finds its entry.

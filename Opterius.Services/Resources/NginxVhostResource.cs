@@ -26,15 +26,21 @@ public sealed class NginxVhostResource(ServerLayout layout, ServiceReloader relo
     {
         var a = account.Identity;
         var (available, enabled) = (layout.NginxAvailable(a), layout.NginxEnabled(a));
-        await EnsureSharedFilesAsync(ct);
-        await WriteAtomicAsync(available, Vhost(a), ct);
-        Link(enabled, available);
+        using (await reloader.EditAsync("nginx", ct))
+        {
+            await EnsureSharedFilesAsync(ct);
+            await WriteAtomicAsync(available, Vhost(a), ct);
+            Link(enabled, available);
+        }
         try { await ReloadAsync(reloader, "nginx", $"adding {a.Domain}", ct); }
         catch (ResourceException)
         {
             // A vhost nginx refuses must not stay enabled: it would block every other site's reload.
-            File.Delete(enabled);
-            File.Delete(available);
+            using (await reloader.EditAsync("nginx", CancellationToken.None))
+            {
+                File.Delete(enabled);
+                File.Delete(available);
+            }
             throw;
         }
     }
@@ -52,7 +58,8 @@ public sealed class NginxVhostResource(ServerLayout layout, ServiceReloader relo
     public async Task<RemoveOutcome> RemoveAsync(AccountIdentity account, CancellationToken ct)
     {
         var present = Paths(account).Where(IsPresent).ToList();
-        foreach (var path in present) File.Delete(path);
+        using (await reloader.EditAsync("nginx", ct))
+            foreach (var path in present) File.Delete(path);
         // Reloaded even when nothing was left: a run interrupted between the delete and the reload must still
         // leave nginx without the site.
         var notReloaded = await ReloadAsync(reloader, "nginx", $"removing {account.Domain}", ct);
@@ -67,10 +74,13 @@ public sealed class NginxVhostResource(ServerLayout layout, ServiceReloader relo
         var available = layout.NginxAvailable(account);
         var original = available + OriginalSuffix;
         if (!File.Exists(available) && !File.Exists(original)) return;
-        await EnsureSharedFilesAsync(ct);
-        // Copied, not moved: the enabled link must point at a file at every moment.
-        if (!File.Exists(original)) await WriteAtomicAsync(original, await File.ReadAllBytesAsync(available, ct), ct);
-        await WriteAtomicAsync(available, SuspendedVhost(account), ct);
+        using (await reloader.EditAsync("nginx", ct))
+        {
+            await EnsureSharedFilesAsync(ct);
+            // Copied, not moved: the enabled link must point at a file at every moment.
+            if (!File.Exists(original)) await WriteAtomicAsync(original, await File.ReadAllBytesAsync(available, ct), ct);
+            await WriteAtomicAsync(available, SuspendedVhost(account), ct);
+        }
         await ReloadAsync(reloader, "nginx", $"suspending {account.Domain}", ct);
     }
 
@@ -78,8 +88,11 @@ public sealed class NginxVhostResource(ServerLayout layout, ServiceReloader relo
     {
         var available = layout.NginxAvailable(account);
         var original = available + OriginalSuffix;
-        if (File.Exists(original)) File.Move(original, available, overwrite: true);
-        else if (!File.Exists(available)) return;
+        using (await reloader.EditAsync("nginx", ct))
+        {
+            if (File.Exists(original)) File.Move(original, available, overwrite: true);
+            else if (!File.Exists(available)) return;
+        }
         await ReloadAsync(reloader, "nginx", $"unsuspending {account.Domain}", ct);
     }
 

@@ -25,12 +25,12 @@ public sealed class PhpFpmPoolResource(ServerLayout layout, ServiceReloader relo
         var a = account.Identity;
         var pool = layout.FpmPool(a);
         Directory.CreateDirectory(Path.GetDirectoryName(FpmSocket(layout, Options, a))!);
-        await WriteAtomicAsync(pool, Pool(a), ct);
+        using (await reloader.EditAsync("php-fpm", ct)) await WriteAtomicAsync(pool, Pool(a), ct);
         try { await ReloadAsync(reloader, "php-fpm", $"adding the pool of {a.Domain}", ct); }
         catch (ResourceException)
         {
             // A pool php-fpm refuses must not stay: the next reload of any account would fail on it.
-            File.Delete(pool);
+            using (await reloader.EditAsync("php-fpm", CancellationToken.None)) File.Delete(pool);
             throw;
         }
     }
@@ -47,7 +47,8 @@ public sealed class PhpFpmPoolResource(ServerLayout layout, ServiceReloader relo
     public async Task<RemoveOutcome> RemoveAsync(AccountIdentity account, CancellationToken ct)
     {
         var present = Paths(account).Where(IsPresent).ToList();
-        foreach (var path in present) File.Delete(path);
+        using (await reloader.EditAsync("php-fpm", ct))
+            foreach (var path in present) File.Delete(path);
         // Reloaded even when nothing was left: a run interrupted between the delete and the reload must still
         // leave php-fpm without the pool.
         var notReloaded = await ReloadAsync(reloader, "php-fpm", $"removing the pool of {account.Domain}", ct);
@@ -59,16 +60,22 @@ public sealed class PhpFpmPoolResource(ServerLayout layout, ServiceReloader relo
     public async Task SuspendAsync(AccountIdentity account, CancellationToken ct)
     {
         var pool = layout.FpmPool(account);
-        if (File.Exists(pool)) File.Move(pool, pool + SuspendedSuffix, overwrite: true);
-        else if (!File.Exists(pool + SuspendedSuffix)) return;
+        using (await reloader.EditAsync("php-fpm", ct))
+        {
+            if (File.Exists(pool)) File.Move(pool, pool + SuspendedSuffix, overwrite: true);
+            else if (!File.Exists(pool + SuspendedSuffix)) return;
+        }
         await ReloadAsync(reloader, "php-fpm", $"suspending the pool of {account.Domain}", ct);
     }
 
     public async Task UnsuspendAsync(AccountIdentity account, CancellationToken ct)
     {
         var pool = layout.FpmPool(account);
-        if (File.Exists(pool + SuspendedSuffix)) File.Move(pool + SuspendedSuffix, pool, overwrite: true);
-        else if (!File.Exists(pool)) return;
+        using (await reloader.EditAsync("php-fpm", ct))
+        {
+            if (File.Exists(pool + SuspendedSuffix)) File.Move(pool + SuspendedSuffix, pool, overwrite: true);
+            else if (!File.Exists(pool)) return;
+        }
         await ReloadAsync(reloader, "php-fpm", $"unsuspending the pool of {account.Domain}", ct);
     }
 
