@@ -26,6 +26,11 @@ public sealed class ServingApp : PanelApp, IAsyncLifetime
         foreach (var (key, package) in new[] { ("NGINX_PORT", "nginx"), ("PDNS_PORT", "pdns-server and pdns-backend-mysql"), ("FPM_CONF", "php8.2-fpm") })
             if (PrivateServices.Get(key) is null)
                 throw new InvalidOperationException($"The private {package} is not running ({key} missing from services.env): install it with scripts/install.sh.");
+        // A daemon that died earlier in the run (e.g. php-fpm whose reload met a pool file deleted under it)
+        // would fail every assertion here: name it instead.
+        foreach (var (key, name, log) in new[] { ("NGINX_PID", "nginx", "nginx/logs/error.log"), ("FPM_PID", "php-fpm", "php-fpm/php-fpm.log"), ("PDNS_PID", "PowerDNS", "pdns/pdns.log") })
+            if (!Directory.Exists($"/proc/{PrivateServices.Get(key)}"))
+                throw new InvalidOperationException($"The private {name} (pid {PrivateServices.Get(key)}) is no longer running; see {Path.Combine(PrivateServices.Folder, log)}.");
         foreach (var tool in new[] { "postmap", "dig" })
             if (!OnPath(tool))
                 throw new InvalidOperationException($"'{tool}' is not installed: scripts/install.sh installs it (postfix, dnsutils).");

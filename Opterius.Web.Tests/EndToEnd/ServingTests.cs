@@ -13,6 +13,7 @@ namespace Opterius.Web.Tests.EndToEnd;
 /// PowerDNS and Postfix map, while accounts made by the real create path are suspended, unsuspended and
 /// deleted (cleanly, or after a real command failed half-way and the deletion was resumed).
 /// </summary>
+[Collection(nameof(ServingTests))]
 public sealed class ServingTests(ServingApp app) : IClassFixture<ServingApp>
 {
     private static readonly Viewer Admin = new(0, true);
@@ -197,3 +198,11 @@ public sealed class ServingTests(ServingApp app) : IClassFixture<ServingApp>
         };
     }
 }
+
+/// <summary>
+/// Run alone, after the parallel classes: the run's nginx and php-fpm are shared, and another class's pool or
+/// vhost removed while one of them re-reads its configuration makes that reload fail (php-fpm then exits), which
+/// would make "stopped serving" unprovable here.
+/// </summary>
+[CollectionDefinition(nameof(ServingTests), DisableParallelization = true)]
+public sealed class ServingCollection;
