@@ -7,7 +7,7 @@
 set -euo pipefail
 pidfile=${1:?usage: nginx-reload.sh PIDFILE}
 pid=$(cat "$pidfile" 2>/dev/null) && kill -0 "$pid" 2>/dev/null || { echo "nginx ($pidfile) is not running" >&2; exit 1; }
-workers() { awk -v p="$pid" '$4 == p {print $1}' /proc/[0-9]*/stat 2>/dev/null | sort; }
+workers() { ps -o pid= --ppid "$pid" | sort || true; }
 before=$(workers)
 kill -HUP "$pid"
 for _ in $(seq 1 200); do
