@@ -61,7 +61,7 @@ public sealed class DeleteDialogTests : BunitContext, IAsyncLifetime, IClassFixt
         Assert.False(DeleteEnabled(dialog));
 
         Type(dialog, "Username to delete", account.Username);
-        Assert.True(DeleteEnabled(dialog));
+        dialog.WaitForAssertion(() => Assert.True(DeleteEnabled(dialog)), TimeSpan.FromSeconds(10));
     }
 
     [Fact]
