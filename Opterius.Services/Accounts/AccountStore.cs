@@ -34,6 +34,11 @@ public sealed class AccountStore(PanelDb db)
           AND (@search IS NULL OR username LIKE @search OR domain LIKE @search OR email LIKE @search)
         """;
 
+    private const string CountFromTotals = """
+        SELECT COALESCE(SUM(n), 0) FROM account_counts
+        WHERE (@owner IS NULL OR owner_id = @owner) AND (@status IS NULL OR status = @status)
+        """;
+
     public async Task<AccountPage> ListAsync(Viewer viewer, AccountQuery q, CancellationToken ct)
     {
         if (!AccountQuery.SortColumns.Contains(q.Sort)) throw new ArgumentException($"cannot sort by '{q.Sort}'");
@@ -45,10 +50,19 @@ public sealed class AccountStore(PanelDb db)
             limit = q.PerPage,
             offset = (long)(q.Page - 1) * q.PerPage,
         };
-        // The sort column comes from the fixed list above, never from the caller's text.
-        var order = $"{q.Sort} {(q.Descending ? "DESC" : "ASC")}, id {(q.Descending ? "DESC" : "ASC")}";
+        var direction = q.Descending ? "DESC" : "ASC";
+        // The sort column comes from the fixed list above, never from the caller's text. Unique columns need no
+        // tie-break; the others end in one their index already holds, so a page is an index walk, not a filesort.
+        var order = q.Sort switch
+        {
+            "username" or "domain" or "id" => $"{q.Sort} {direction}",
+            "status" => $"status {direction}, username {direction}",
+            _ => $"{q.Sort} {direction}, id {direction}",
+        };
         await using var c = await db.OpenAsync(ct);
-        var total = await c.ExecuteScalarAsync<long>(new CommandDefinition($"SELECT COUNT(*) FROM accounts {Filter}", args, cancellationToken: ct));
+        // Without a search, the trigger-kept totals answer exactly; a search counts its (prefix-indexed) matches.
+        var total = await c.ExecuteScalarAsync<long>(new CommandDefinition(
+            args.search is null ? CountFromTotals : $"SELECT COUNT(*) FROM accounts {Filter}", args, cancellationToken: ct));
         var items = total == 0 ? [] : (await c.QueryAsync<Account>(new CommandDefinition(
             $"SELECT {Columns} FROM accounts {Filter} ORDER BY {order} LIMIT @limit OFFSET @offset", args, cancellationToken: ct))).AsList();
         return new(items, total);

@@ -20,7 +20,8 @@ public static class PanelClaims
     public static Services.Accounts.Viewer Viewer(this ClaimsPrincipal user) => new(user.UserIdOf(), user.IsAdmin());
 
     public static Actor Actor(this ClaimsPrincipal user, string? sourceIp) =>
-        new(user.FindFirst(Name)?.Value ?? "unknown", user.FindFirst(Kind)?.Value ?? "user", sourceIp, user.UserIdOf(), user.IsAdmin());
+        new(user.FindFirst(Name)?.Value ?? "unknown", user.FindFirst(Kind)?.Value ?? (user.HasClaim(c => c.Type == "jti") ? "token" : "user"),
+            sourceIp, user.UserIdOf(), user.IsAdmin());
 
     public static Actor Actor(this HttpContext http) => http.User.Actor(http.Connection.RemoteIpAddress?.ToString());
 }
