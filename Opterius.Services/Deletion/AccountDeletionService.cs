@@ -82,6 +82,12 @@ public sealed class AccountDeletionService(
             {
                 summary ??= await PlanSummaryAsync(account, ct);
                 var job = await jobs.OpenAsync(account, actor.Name, ct);
+                if (job is null)
+                {
+                    // The deletion this request meant to join finished in between: its outcome is the answer.
+                    var finished = await jobs.LatestForAccountAsync(account.Id, ct) ?? throw new AccountNotFoundException(accountId);
+                    return new(finished, Task.FromResult(finished), Joined: true);
+                }
                 await audit.WriteAsync(actor, "delete", account.Id, account.Username, "started", $"job {job.Id}; {summary}", ct);
                 // Registered before it runs, so the executor's own clean-up always finds its entry.
                 var go = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);

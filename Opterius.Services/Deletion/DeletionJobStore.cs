@@ -20,10 +20,14 @@ public sealed class DeletionJobStore(PanelDb db)
     /// Opens the account's job: its unfinished one (a failed step goes back to pending so it runs again) or a
     /// new one, and marks the account <c>deleting</c>, in one transaction.
     /// </summary>
-    public async Task<DeletionJob> OpenAsync(Account account, string requestedBy, CancellationToken ct)
+    /// <returns>The job, or null when the account row is already gone (a deletion just finished it).</returns>
+    public async Task<DeletionJob?> OpenAsync(Account account, string requestedBy, CancellationToken ct)
     {
         await using var c = await db.OpenAsync(ct);
         await using var tx = await c.BeginTransactionAsync(ct);
+        var exists = await c.ExecuteScalarAsync<long?>(new CommandDefinition(
+            "SELECT id FROM accounts WHERE id = @Id FOR UPDATE", account, tx, cancellationToken: ct));
+        if (exists is null) return null;
         var jobId = await c.ExecuteScalarAsync<long?>(new CommandDefinition(
             "SELECT id FROM deletion_jobs WHERE account_id = @Id AND status IN ('running','failed') ORDER BY id DESC LIMIT 1 FOR UPDATE",
             account, tx, cancellationToken: ct));

@@ -119,7 +119,7 @@ public sealed class DeletionServiceTests(PanelApp app) : IClassFixture<PanelApp>
     {
         var account = await app.CreateAsync(TestAccounts.NewPrefix());
         // What a crash leaves: a journal opened and the account marked deleting, but no executor.
-        var job = await app.Get<DeletionJobStore>().OpenAsync(account, "crashed panel", default);
+        var job = await app.Get<DeletionJobStore>().OpenAsync(account, "crashed panel", default) ?? throw new InvalidOperationException("account row missing");
         await app.Get<DeletionJobStore>().SetStepAsync(job.Id, 1, StepStatus.Running, null, default);
 
         await Service.ResumeInterruptedAsync(default);
@@ -128,6 +128,19 @@ public sealed class DeletionServiceTests(PanelApp app) : IClassFixture<PanelApp>
         Assert.Equal(JobStatus.Succeeded, finished.Status);
         Assert.Null(await app.Get<AccountStore>().FindAsync(Admin, account.Id, default));
         Assert.All((await InspectAllAsync(account)).Values, i => Assert.False(i.Exists, $"{i.Resource} is still there"));
+    }
+
+    [Fact]
+    public async Task ARequestThatFoundTheAccountJustBeforeItsDeletionFinishedOpensNoSecondJob()
+    {
+        var account = await app.CreateAsync(TestAccounts.NewPrefix());
+        var first = await DeleteAsync(account);
+
+        // What a late request holds: the account as it was read before the deletion finished.
+        var late = await app.Get<DeletionJobStore>().OpenAsync(account, "late request", default);
+
+        Assert.Null(late);
+        Assert.Equal(first.Id, (await app.Get<DeletionJobStore>().LatestForAccountAsync(account.Id, default))!.Id);
     }
 
     [Fact]

@@ -81,7 +81,7 @@ public sealed class AccountsGridTests : BunitContext, IAsyncLifetime, IClassFixt
         page.WaitForAssertion(() => Assert.Equal(AccountStatus.Active, Rows(page).GetValueOrDefault(target.Username)), Patience);
 
         // Another tab (or the API) starts the deletion: the journal marks the account, the stream announces it.
-        var job = await _app.Get<DeletionJobStore>().OpenAsync(target, "another tab", default);
+        var job = await _app.Get<DeletionJobStore>().OpenAsync(target, "another tab", default) ?? throw new InvalidOperationException("account row missing");
         var events = _app.Get<DeletionEvents>();
         events.Publish(new DeletionEvent(target.Id, job.Id, DeletionEvent.JobResource, JobStatus.Running, null, DateTimeOffset.UtcNow));
         page.WaitForAssertion(() => Assert.Equal(AccountStatus.Deleting, Rows(page)[target.Username]), Patience);

@@ -100,7 +100,7 @@ public sealed class DeleteDialogTests : BunitContext, IAsyncLifetime, IClassFixt
     {
         var account = await _app.InsertAccountAsync(UiKit.NewUsername("dlg"), _app.Admin.Id);
         // A journalled job with no executor: the transitions below are the only ones the dialog sees.
-        var job = await _app.Get<DeletionJobStore>().OpenAsync(account, "tests", default);
+        var job = await _app.Get<DeletionJobStore>().OpenAsync(account, "tests", default) ?? throw new InvalidOperationException("account row missing");
         var events = _app.Get<DeletionEvents>();
         void Publish(string resource, string status, string? detail = null) =>
             events.Publish(new DeletionEvent(account.Id, job.Id, resource, status, detail, DateTimeOffset.UtcNow));

@@ -61,7 +61,7 @@ public static class AccountWritesApi
         try
         {
             // The owner is the caller: a reseller's token creates accounts that reseller owns.
-            var account = await creation.CreateAsync(http.ApiActor(), http.User.UserIdOf(), request, ct);
+            var account = await creation.CreateAsync(http.Actor(), http.User.UserIdOf(), request, ct);
             return TypedResults.Created($"/api/v1/accounts/{account.Id}", new Envelope<AccountDto>(AccountDto.From(account)));
         }
         catch (AccountValidationException e)
@@ -97,7 +97,7 @@ public static class AccountWritesApi
         }
         try
         {
-            var account = await change(http.ApiActor(), accountId);
+            var account = await change(http.Actor(), accountId);
             return TypedResults.Ok(new Envelope<AccountStateDto>(new(account.Id, account.Username, account.Status)));
         }
         catch (Exception e) when (Refusal(e) is { } refusal)

@@ -10,14 +10,6 @@ public sealed record AuditedWrite(string Action);
 /// <summary>Who is calling the API, and the audit rows for the refusals the services do not write themselves.</summary>
 public static class ApiCaller
 {
-    /// <summary>The caller as an audit actor: the token's name, kind <c>token</c>, and the source IP.</summary>
-    public static Actor ApiActor(this HttpContext http)
-    {
-        var actor = http.Actor();
-        // Bearer principals carry a jti and no panel "kind" claim; the audit log must say it was a token.
-        return http.User.FindFirst(TokenClaims.Jti) is null ? actor : actor with { Kind = "token" };
-    }
-
     /// <summary>
     /// Audits a write the API refused before any service ran (bad body, bad id, conflict, license...).
     /// The services audit what they do themselves; callers use this only for the rest, so each request has one row.
@@ -28,6 +20,6 @@ public static class ApiCaller
         // Column limits: a hostile username or message must not turn an audit write into a 500.
         var name = username is { Length: > 0 and <= 32 } ? username : null;
         var text = detail is { Length: > 1000 } ? detail[..1000] + "…" : detail;
-        return audit.WriteAsync(http.ApiActor(), action, accountId, name, outcome, text, CancellationToken.None);
+        return audit.WriteAsync(http.Actor(), action, accountId, name, outcome, text, CancellationToken.None);
     }
 }

@@ -57,7 +57,7 @@ public static class DeletionsApi
         if (dryRun.Value) return await PlanAsync(http, deletions, accountId, ct);
 
         DeletionHandle handle;
-        try { handle = await deletions.StartAsync(http.ApiActor(), accountId, ct); }
+        try { handle = await deletions.StartAsync(http.Actor(), accountId, ct); }
         // Both refusals are audited by the deletion service itself.
         catch (Exception e) when (e is LicenseRequiredException or AccountNotFoundException) { return AccountWritesApi.Refusal(e)!; }
 
