@@ -39,7 +39,12 @@ public static class PrivateServices
     private static IReadOnlyDictionary<string, string> Start()
     {
         // Registered first: a start that fails half-way still stops what it had started.
-        AppDomain.CurrentDomain.ProcessExit += (_, _) => Run("stop");
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            Run("stop");
+            // Keep the folder (daemon logs, sandbox) when asked, e.g. to read why a test failed.
+            if (Environment.GetEnvironmentVariable("OPTERIUS_KEEP_TEST_FOLDER") != "1") Directory.Delete(Folder, recursive: true);
+        };
         Run("start");
         return File.ReadAllLines(Path.Combine(Folder, "services.env"))
             .Select(l => l.Split('=', 2))
