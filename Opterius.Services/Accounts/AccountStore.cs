@@ -59,12 +59,14 @@ public sealed class AccountStore(PanelDb db)
             "status" => $"status {direction}, username {direction}",
             _ => $"{q.Sort} {direction}, id {direction}",
         };
-        await using var c = await db.OpenAsync(ct);
         // Without a search, the trigger-kept totals answer exactly; a search counts its (prefix-indexed) matches.
-        var total = await c.ExecuteScalarAsync<long>(new CommandDefinition(
-            args.search is null ? CountFromTotals : $"SELECT COUNT(*) FROM accounts {Filter}", args, cancellationToken: ct));
-        var items = total == 0 ? [] : (await c.QueryAsync<Account>(new CommandDefinition(
-            $"SELECT {Columns} FROM accounts {Filter} ORDER BY {order} LIMIT @limit OFFSET @offset", args, cancellationToken: ct))).AsList();
+        // Both statements travel in one round trip.
+        var count = args.search is null ? CountFromTotals : $"SELECT COUNT(*) FROM accounts {Filter}";
+        await using var c = await db.OpenAsync(ct);
+        await using var results = await c.QueryMultipleAsync(new CommandDefinition(
+            $"{count}; SELECT {Columns} FROM accounts {Filter} ORDER BY {order} LIMIT @limit OFFSET @offset", args, cancellationToken: ct));
+        var total = await results.ReadSingleAsync<long>();
+        var items = (await results.ReadAsync<Account>()).AsList();
         return new(items, total);
     }
 
