@@ -59,7 +59,8 @@ sql opterius_bench -e "
   FROM seq_1_to_$accounts;
   ANALYZE TABLE accounts;" >/dev/null
 
-panel >"$work/panel.log" 2>&1 &
+# exec: $! is then the panel itself, so the clean-up stops it and not just a subshell around it.
+(exec dotnet "$work/app/Opterius.Web.dll" >"$work/panel.log" 2>&1) &
 panel_pid=$!
 base=https://127.0.0.1:$port
 for _ in $(seq 1 200); do

@@ -56,7 +56,5 @@ cat <<INFO
   Ctrl-C stops the panel and the private services.
 
 INFO
-panel &
-panel_pid=$!
-trap 'kill $panel_pid 2>/dev/null; wait $panel_pid 2>/dev/null; echo; echo "stopping private services"; scripts/services.sh stop "$run/services"' EXIT
-wait $panel_pid
+# In the foreground: Ctrl-C reaches the panel, which shuts down, and then the EXIT trap stops the services.
+panel
