@@ -52,7 +52,12 @@ public static class ServiceCollectionExtensions
     }
 
     // Read when first needed, so a test host's configuration is the one that counts.
-    private static MySqlDataSource DataSource(IServiceProvider services, string name) =>
-        new(services.GetRequiredService<IConfiguration>().GetConnectionString(name)
-            ?? throw new InvalidOperationException($"ConnectionStrings:{name} is not set"));
+    private static MySqlDataSource DataSource(IServiceProvider services, string name)
+    {
+        var configured = services.GetRequiredService<IConfiguration>().GetConnectionString(name)
+            ?? throw new InvalidOperationException($"ConnectionStrings:{name} is not set");
+        // The panel keeps no session state on its connections (no variables, temporary tables or session
+        // settings), so a pooled connection need not be reset, and its character set re-sent, on every open.
+        return new(new MySqlConnectionStringBuilder(configured) { ConnectionReset = false }.ConnectionString);
+    }
 }
