@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Dapper;
 using Opterius.Services.Data;
 
@@ -19,9 +20,18 @@ public sealed record AccountQuery(int Page = 1, int PerPage = 25, string? Search
 
 public sealed record AccountPage(IReadOnlyList<Account> Items, long Total);
 
-/// <summary>The accounts table. Search is a prefix match on username, domain or email, which the indexes serve.</summary>
+/// <summary>
+/// The accounts table. Search is a prefix match on username, domain or email, which the indexes serve.
+/// Pages of the list are kept and served again while <c>accounts_version</c> (bumped by triggers in the same
+/// transaction as every write, whoever makes it) stands, so a page is exact and usually one tiny read.
+/// </summary>
 public sealed class AccountStore(PanelDb db)
 {
+    private const int MaxKeptPages = 2000;
+    private readonly ConcurrentDictionary<(long? Owner, AccountQuery Query), (long Version, AccountPage Page)> _pages = new();
+    private readonly Lock _pagesGate = new();
+    private long _pagesVersion = -1;
+
     private const string Columns = """
         id AS Id, username AS Username, domain AS Domain, email AS Email, package_id AS PackageId,
         owner_id AS OwnerId, php_version AS PhpVersion, uid AS Uid, status AS Status,
@@ -63,11 +73,30 @@ public sealed class AccountStore(PanelDb db)
         // Both statements travel in one round trip.
         var count = args.search is null ? CountFromTotals : $"SELECT COUNT(*) FROM accounts {Filter}";
         await using var c = await db.OpenAsync(ct);
+        var version = await c.ExecuteScalarAsync<long>(new CommandDefinition("SELECT v FROM accounts_version WHERE id = 1", cancellationToken: ct));
+        var key = (viewer.OwnerFilter, q);
+        KeepPagesOf(version);
+        if (_pages.TryGetValue(key, out var kept) && kept.Version == version) return kept.Page;
+
         await using var results = await c.QueryMultipleAsync(new CommandDefinition(
             $"{count}; SELECT {Columns} FROM accounts {Filter} ORDER BY {order} LIMIT @limit OFFSET @offset", args, cancellationToken: ct));
         var total = await results.ReadSingleAsync<long>();
-        var items = (await results.ReadAsync<Account>()).AsList();
-        return new(items, total);
+        var page = new AccountPage((await results.ReadAsync<Account>()).AsList(), total);
+        // Read after the version, so the page is at least as new as it; kept only while that version is the newest.
+        lock (_pagesGate)
+            if (_pagesVersion == version && _pages.Count < MaxKeptPages) _pages[key] = (version, page);
+        return page;
+    }
+
+    /// <summary>Drops the kept pages when a newer version is seen.</summary>
+    private void KeepPagesOf(long version)
+    {
+        lock (_pagesGate)
+        {
+            if (version <= _pagesVersion) return;
+            _pages.Clear();
+            _pagesVersion = version;
+        }
     }
 
     /// <summary>The account, or null when it does not exist or the viewer may not see it.</summary>

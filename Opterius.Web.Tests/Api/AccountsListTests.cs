@@ -79,6 +79,22 @@ public sealed class AccountsListTests(AccountsListApp app) : IClassFixture<Accou
     }
 
     [Fact]
+    public async Task AChangeMadeOutsideThePanelShowsOnTheNextListEvenThoughPagesAreKept()
+    {
+        var client = await app.ClientAsync();
+        const string url = "/api/v1/accounts?search=user2500&per_page=5";
+        Assert.Equal("owner2500@mail1.example", (await Json(await client.GetAsync(url))).GetProperty("data")[0].GetProperty("email").GetString());
+        await client.GetAsync(url); // served from the kept page now
+
+        await using (var c = new MySqlConnection(app.Databases.Panel))
+            await c.ExecuteAsync("UPDATE accounts SET email = 'changed@elsewhere.example' WHERE username = 'user2500'");
+
+        Assert.Equal("changed@elsewhere.example", (await Json(await client.GetAsync(url))).GetProperty("data")[0].GetProperty("email").GetString());
+        await using (var c = new MySqlConnection(app.Databases.Panel))
+            await c.ExecuteAsync("UPDATE accounts SET email = 'owner2500@mail1.example' WHERE username = 'user2500'");
+    }
+
+    [Fact]
     public async Task AResellerSeesOnlyItsOwnAccountsInTheListAndById()
     {
         var client = await app.ClientAsync(Roles.Reseller, app.Reseller.Id);
