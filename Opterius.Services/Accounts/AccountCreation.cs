@@ -53,15 +53,16 @@ public sealed class AccountCreation(
             foreach (var resource in _order)
             {
                 made.Add(resource);
-                await resource.ProvisionAsync(new NewAccount(identity, request.Email!, request.Password!), ct);
+                // Not cancelled by a caller who went away: a started create completes or is undone.
+                await resource.ProvisionAsync(new NewAccount(identity, request.Email!, request.Password!), CancellationToken.None);
                 if (resource == systemUser)
                 {
-                    identity = identity with { Uid = await systemUser.FindUidAsync(username, ct) };
-                    await accounts.SetUidAsync(id, identity.Uid, ct);
+                    identity = identity with { Uid = await systemUser.FindUidAsync(username, CancellationToken.None) };
+                    await accounts.SetUidAsync(id, identity.Uid, CancellationToken.None);
                 }
             }
         }
-        catch (Exception e) when (e is not OperationCanceledException)
+        catch (Exception e)
         {
             var failed = made[^1].Key;
             log.LogError(e, "Creating account {Username} failed at {Resource}; removing what was made", username, failed);
@@ -71,9 +72,11 @@ public sealed class AccountCreation(
             throw new ProvisioningFailedException(failed, e.Message);
         }
 
-        await accounts.TransitionAsync(id, [AccountStatus.Creating], AccountStatus.Active, ct);
-        await audit.WriteAsync(actor, "create", id, username, "created", $"{domain}, package {package.Name}", ct);
-        return (await accounts.FindAsync(new Viewer(0, true), id, ct))!;
+        if (!await accounts.TransitionAsync(id, [AccountStatus.Creating], AccountStatus.Active, CancellationToken.None))
+            throw new AccountConflictException($"Account '{username}' changed while it was being created.");
+        await audit.WriteAsync(actor, "create", id, username, "created", $"{domain}, package {package.Name}", CancellationToken.None);
+        return await accounts.FindAsync(new Viewer(0, true), id, CancellationToken.None)
+            ?? throw new AccountConflictException($"Account '{username}' was removed while it was being created.");
     }
 
     private async Task UndoAsync(AccountIdentity identity, List<IAccountResource> made, CancellationToken ct)

@@ -37,20 +37,23 @@ public sealed class AccountSuspension(AccountStore accounts, IEnumerable<IAccoun
                 await apply(resource, identity);
                 applied.Add(resource);
             }
+            if (!await accounts.TransitionAsync(id, [from], to, CancellationToken.None))
+                throw new AccountConflictException($"Account '{account.Username}' changed while it was being {action}ed; try again.");
         }
-        catch (Exception e) when (e is not OperationCanceledException)
+        catch (Exception e)
         {
             // All or nothing: put back what already changed, so the account is exactly as it was.
+            var notUndone = new List<string>();
             foreach (var resource in applied.AsEnumerable().Reverse())
             {
                 try { await undo(resource, identity); }
-                catch (Exception) { /* the original failure is the one to report */ }
+                catch (Exception u) { notUndone.Add($"{((IAccountResource)resource).Key}: {u.Message}"); }
             }
-            await audit.WriteAsync(actor, action, id, account.Username, "failed", e.Message, CancellationToken.None);
-            throw new ResourceException($"Could not {action} '{account.Username}': {e.Message}. Nothing was changed.", e);
+            var outcome = notUndone.Count == 0 ? "Nothing was changed." : $"Could not put back: {string.Join("; ", notUndone)}.";
+            await audit.WriteAsync(actor, action, id, account.Username, "failed", $"{e.Message} {outcome}", CancellationToken.None);
+            if (e is AccountConflictException && notUndone.Count == 0) throw;
+            throw new ResourceException($"Could not {action} '{account.Username}': {e.Message} {outcome}", e);
         }
-        if (!await accounts.TransitionAsync(id, [from], to, ct))
-            throw new AccountConflictException($"Account '{account.Username}' changed while it was being {action}ed; try again.");
         await audit.WriteAsync(actor, action, id, account.Username, to, null, ct);
         return (await accounts.FindAsync(viewer, id, ct))!;
     }

@@ -40,18 +40,25 @@ public sealed class CommandRunner(IOptions<OpteriusOptions> options)
         try { process.Start(); }
         catch (Exception e) { throw new CommandFailedException($"{name}: cannot start '{psi.FileName}': {e.Message}"); }
         process.StandardInput.Close();
-        var stdout = process.StandardOutput.ReadToEndAsync(ct);
-        var stderr = process.StandardError.ReadToEndAsync(ct);
+        // One deadline for the exit and the output: a child that leaves the pipes open must not hang the step.
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(TimeSpan.FromSeconds(_options.CommandTimeoutSeconds));
-        try { await process.WaitForExitAsync(timeout.Token); }
+        string stdout, stderr;
+        try
+        {
+            var output = process.StandardOutput.ReadToEndAsync(timeout.Token);
+            var errors = process.StandardError.ReadToEndAsync(timeout.Token);
+            await process.WaitForExitAsync(timeout.Token);
+            (stdout, stderr) = (await output, await errors);
+        }
         catch (OperationCanceledException)
         {
-            process.Kill(entireProcessTree: true);
+            try { process.Kill(entireProcessTree: true); }
+            catch (InvalidOperationException) { } // it exited meanwhile
             ct.ThrowIfCancellationRequested();
             throw new CommandFailedException($"{name}: timed out after {_options.CommandTimeoutSeconds} s");
         }
-        var result = new CommandResult(name, process.ExitCode, await stdout, await stderr);
+        var result = new CommandResult(name, process.ExitCode, stdout, stderr);
         if (result.ExitCode != 0)
         {
             var why = string.IsNullOrWhiteSpace(result.StandardError) ? result.StandardOutput : result.StandardError;

@@ -67,6 +67,16 @@ public sealed class AccountDeletionService(
             throw new AccountNotFoundException(accountId);
         }
 
+        try { return await StartOrJoinAsync(actor, account, ct); }
+        catch (Exception e) when (e is AccountConflictException or InvalidAccountNameException)
+        {
+            await audit.WriteAsync(actor, "delete", account.Id, account.Username, "refused", e.Message, CancellationToken.None);
+            throw;
+        }
+    }
+
+    private async Task<DeletionHandle> StartOrJoinAsync(Actor actor, Account account, CancellationToken ct)
+    {
         // Planned outside the gate: inspecting a large home takes a while, and other accounts' starts must not wait.
         var summary = _running.ContainsKey(account.Id) ? null : await PlanSummaryAsync(account, ct);
         DeletionHandle handle;
@@ -85,7 +95,7 @@ public sealed class AccountDeletionService(
                 if (job is null)
                 {
                     // The deletion this request meant to join finished in between: its outcome is the answer.
-                    var finished = await jobs.LatestForAccountAsync(account.Id, ct) ?? throw new AccountNotFoundException(accountId);
+                    var finished = await jobs.LatestForAccountAsync(account.Id, ct) ?? throw new AccountNotFoundException(account.Id);
                     return new(finished, Task.FromResult(finished), Joined: true);
                 }
                 await audit.WriteAsync(actor, "delete", account.Id, account.Username, "started", $"job {job.Id}; {summary}", ct);
@@ -109,21 +119,33 @@ public sealed class AccountDeletionService(
     public async Task<int> ResumeInterruptedAsync(CancellationToken ct)
     {
         var ids = await jobs.RunningAccountIdsAsync(ct);
+        var resumed = 0;
         foreach (var id in ids)
         {
-            var account = await accounts.FindAsync(new Viewer(0, true), id, ct);
-            var job = await jobs.LatestForAccountAsync(id, ct);
-            if (job is null) continue;
-            if (account is null)
+            try { resumed += await ResumeAsync(id, ct) ? 1 : 0; }
+            catch (Exception e) when (e is not OperationCanceledException)
             {
-                // The account row went in the same transaction that finishes a job, so this job had nothing left.
-                await jobs.SucceedAsync(job, ct);
-                continue;
+                // One account's refusal (license, bad record) must not keep the others half-deleted.
+                log.LogError(e, "Could not resume the deletion of account {Account}; the next DELETE of it resumes it", id);
             }
-            log.LogWarning("Resuming deletion job {Job} of account {Account} left running by a restart", job.Id, account.Username);
-            await StartAsync(Actor.System("panel (resume after restart)"), id, ct);
         }
-        return ids.Count;
+        return resumed;
+    }
+
+    private async Task<bool> ResumeAsync(long id, CancellationToken ct)
+    {
+        var account = await accounts.FindAsync(new Viewer(0, true), id, ct);
+        var job = await jobs.LatestForAccountAsync(id, ct);
+        if (job is null) return false;
+        if (account is null)
+        {
+            // The account row went in the same transaction that finishes a job, so this job had nothing left.
+            await jobs.SucceedAsync(job, ct);
+            return false;
+        }
+        log.LogWarning("Resuming deletion job {Job} of account {Account} left running by a restart", job.Id, account.Username);
+        await StartAsync(Actor.System("panel (resume after restart)"), id, ct);
+        return true;
     }
 
     private async Task<string> PlanSummaryAsync(Account account, CancellationToken ct)

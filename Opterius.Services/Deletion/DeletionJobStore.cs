@@ -25,9 +25,11 @@ public sealed class DeletionJobStore(PanelDb db)
     {
         await using var c = await db.OpenAsync(ct);
         await using var tx = await c.BeginTransactionAsync(ct);
-        var exists = await c.ExecuteScalarAsync<long?>(new CommandDefinition(
-            "SELECT id FROM accounts WHERE id = @Id FOR UPDATE", account, tx, cancellationToken: ct));
-        if (exists is null) return null;
+        var status = await c.ExecuteScalarAsync<string?>(new CommandDefinition(
+            "SELECT status FROM accounts WHERE id = @Id FOR UPDATE", account, tx, cancellationToken: ct));
+        if (status is null) return null;
+        if (status == AccountStatus.Creating)
+            throw new AccountConflictException($"Account '{account.Username}' is still being created: delete it once it is active.");
         var jobId = await c.ExecuteScalarAsync<long?>(new CommandDefinition(
             "SELECT id FROM deletion_jobs WHERE account_id = @Id AND status IN ('running','failed') ORDER BY id DESC LIMIT 1 FOR UPDATE",
             account, tx, cancellationToken: ct));
@@ -89,14 +91,16 @@ public sealed class DeletionJobStore(PanelDb db)
             """, new { jobId, position, status, detail }, cancellationToken: ct));
     }
 
-    /// <summary>The job failed: it and the account say so.</summary>
+    /// <summary>The job failed: it and the account say so, together.</summary>
     public async Task FailAsync(DeletionJob job, CancellationToken ct)
     {
         await using var c = await db.OpenAsync(ct);
+        await using var tx = await c.BeginTransactionAsync(ct);
         await c.ExecuteAsync(new CommandDefinition("""
             UPDATE deletion_jobs SET status = 'failed', finished_at = CURRENT_TIMESTAMP(6), updated_at = CURRENT_TIMESTAMP(6) WHERE id = @Id;
             UPDATE accounts SET status = 'deletion_failed' WHERE id = @AccountId;
-            """, job, cancellationToken: ct));
+            """, job, tx, cancellationToken: ct));
+        await tx.CommitAsync(ct);
     }
 
     /// <summary>Every resource is gone: the account row goes and the job is finished, together.</summary>

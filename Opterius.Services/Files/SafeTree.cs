@@ -240,9 +240,12 @@ public static unsafe class SafeTree
         {
             _stack.RemoveAt(_stack.Count - 1);
             var parent = _stack.Count > 0 ? _stack[^1] : null;
-            if (parent is { Fd: < 0 }) Reopen(parent, frame);
-            Close(frame.Fd);
-            frame.Fd = -1;
+            try { if (parent is { Fd: < 0 }) Reopen(parent, frame); }
+            finally
+            {
+                Close(frame.Fd);
+                frame.Fd = -1;
+            }
             if (!_remove) { _dirs++; return; }
 
             var dirFd = parent?.Fd ?? _parentFd;

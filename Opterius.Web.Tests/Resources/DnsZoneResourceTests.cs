@@ -131,7 +131,9 @@ public sealed class DnsZoneResourceTests : IAsyncLifetime
     public async Task TheRealPowerDnsAnswersForAProvisionedZoneAndStopsAnsweringOnceItIsRemoved()
     {
         // The served database is shared by the run, so this zone has a name of its own.
-        if (PrivateServices.PowerDnsDatabase is not { } served || PrivateServices.Get("PDNS_SOCKET_DIR") is not { } socketDir) return;
+        // scripts/install.sh installs PowerDNS: a run without it is a broken run, not a pass.
+        var served = PrivateServices.PowerDnsDatabase ?? throw new InvalidOperationException("the private PowerDNS is not running (scripts/install.sh)");
+        var socketDir = PrivateServices.Get("PDNS_SOCKET_DIR") ?? throw new InvalidOperationException("the private PowerDNS has no socket folder");
         var kit = await SqlResourceKit.CreateAsync(new(StringComparer.OrdinalIgnoreCase)
         {
             ["PdnsPurge"] = ["pdns_control", $"--config-dir={socketDir}", $"--socket-dir={socketDir}", "purge"],

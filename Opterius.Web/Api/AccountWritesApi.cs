@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Opterius.Services.Accounts;
+using Opterius.Services.Resources;
 using Opterius.Services.Licensing;
 using Opterius.Web.Auth;
 
@@ -114,6 +115,9 @@ public static class AccountWritesApi
         AccountLimitReachedException => ApiErrors.Forbidden("account_limit_reached", e.Message),
         AccountNotFoundException => ApiErrors.NotFound(e.Message),
         AccountConflictException => ApiErrors.Conflict(e.Message),
+        InvalidAccountNameException => ApiErrors.Json(500, "invalid_account_record",
+            $"The stored account cannot be acted on safely: {e.Message}. Correct the record in the panel database."),
+        ResourceException => ApiErrors.Json(500, "operation_failed", e.Message),
         _ => null,
     };
 

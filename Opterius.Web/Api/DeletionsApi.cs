@@ -58,8 +58,8 @@ public static class DeletionsApi
 
         DeletionHandle handle;
         try { handle = await deletions.StartAsync(http.Actor(), accountId, ct); }
-        // Both refusals are audited by the deletion service itself.
-        catch (Exception e) when (e is LicenseRequiredException or AccountNotFoundException) { return AccountWritesApi.Refusal(e)!; }
+        // Refusals are audited by the deletion service itself.
+        catch (Exception e) when (AccountWritesApi.Refusal(e) is { } refusal) { return refusal; }
 
         if (PrefersAsync(http))
         {
@@ -92,10 +92,10 @@ public static class DeletionsApi
                 string.Join("; ", plan.Resources.Where(r => r.Exists).Select(r => $"{r.Resource}: {r.Summary}")));
             return TypedResults.Ok(new Envelope<DeletionPlan>(plan));
         }
-        catch (AccountNotFoundException e)
+        catch (Exception e) when (AccountWritesApi.Refusal(e) is { } refusal)
         {
-            await http.AuditRefusalAsync("delete_plan", accountId, null, "not_found", e.Message);
-            return ApiErrors.NotFound(e.Message);
+            await http.AuditRefusalAsync("delete_plan", accountId, null, refusal.Value!.Error, e.Message);
+            return refusal;
         }
     }
 
