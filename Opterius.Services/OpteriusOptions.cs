@@ -11,7 +11,7 @@ public sealed class OpteriusOptions
     [Required]
     public string Root { get; set; } = "/";
 
-    /// <summary>External commands as argument lists; placeholders such as {root}, {username}, {uid}, {file} are substituted per argument.</summary>
+    /// <summary>External commands as argument lists; placeholders such as {root}, {username}, {uid} and {shell} are substituted per argument.</summary>
     public Dictionary<string, string[]> Commands { get; set; } = new(StringComparer.OrdinalIgnoreCase);
 
     /// <summary>Seconds an external command may run before it is killed and its step fails.</summary>

@@ -144,6 +144,19 @@ public sealed class DeletionServiceTests(PanelApp app) : IClassFixture<PanelApp>
     }
 
     [Fact]
+    public async Task AnAccountStillBeingCreatedCannotBeDeletedYet()
+    {
+        var name = TestAccounts.NewPrefix();
+        var id = await app.Get<AccountStore>().InsertAsync(name, $"{name}.test", $"owner@{name}.test", 1, app.Admin.Id, "8.2", default);
+
+        await Assert.ThrowsAsync<AccountConflictException>(() => Service.StartAsync(app.AdminActor(), id, default));
+
+        Assert.Null(await app.Get<DeletionJobStore>().LatestForAccountAsync(id, default));
+        Assert.Equal(AccountStatus.Creating, (await app.Get<AccountStore>().FindAsync(Admin, id, default))!.Status);
+        await app.Get<AccountStore>().DeleteRowAsync(id, default);
+    }
+
+    [Fact]
     public async Task TwoConcurrentDeletionsOfOneAccountRunOneExecutor()
     {
         var account = await app.CreateAsync(TestAccounts.NewPrefix());

@@ -16,8 +16,9 @@ public sealed record DeletionEventDto(long AccountId, long JobId, string Resourc
 
 /// <summary>
 /// <c>/hubs/deletions</c>: streams an account's deletion to API clients (bearer token with accounts:read),
-/// admins for any account, resellers for their own only. Resource <c>job</c> carries the job's own status;
-/// its <c>succeeded</c> or <c>failed</c> event is the last one of a stream (<c>none</c>: no deletion yet).
+/// admins for any account, resellers for their own only. Resource <c>job</c> carries the job's own status
+/// (<c>none</c>: no deletion yet). A live job's <c>succeeded</c> or <c>failed</c> event ends the stream; a finished
+/// job replayed from the journal ends it only when the account is gone, else the stream waits for the next job.
 /// </summary>
 [Authorize(Policy = ApiAuth.Read)]
 public sealed class DeletionsHub(AccountStore accounts, DeletionJobStore jobs, DeletionEvents events) : Hub
