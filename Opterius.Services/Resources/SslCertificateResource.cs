@@ -51,7 +51,7 @@ public sealed class SslCertificateResource(ServerLayout layout) : IAccountResour
         {
             FileWriter.Write(Path.Join(archive, $"{part}1.pem"), files[part].Pem, files[part].Mode);
             var link = Path.Join(live, $"{part}.pem");
-            if (File.Exists(link) || new FileInfo(link).LinkTarget is not null) File.Delete(link);
+            if (ServiceConfigFiles.IsPresent(link)) File.Delete(link);
             File.CreateSymbolicLink(link, $"../../archive/{a.Domain}/{part}1.pem");
         }
         FileWriter.Write(renewal, RenewalConf(a, live, archive), Readable);
