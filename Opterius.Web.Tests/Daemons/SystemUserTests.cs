@@ -267,4 +267,42 @@ public sealed class SystemUserTests : IDisposable
         Assert.Contains("not configured: set Opterius:Commands:", e.Message);
         Assert.NotNull(await Users.FindUidAsync(user));
     }
+
+    [Fact]
+    public async Task LoginsAreLockedWithShellPasswordAndExpiryAndLockingTwiceIsSkipped()
+    {
+        var user = DaemonKit.Username("lock");
+        var uid = await ProvisionAsync(user);
+        var a = DaemonKit.Account(user, $"{user}.test", uid);
+        var logins = _services.GetRequiredService<LoginsResource>();
+
+        var open = await logins.InspectAsync(a, default);
+        var outcome = await logins.RemoveAsync(a, default);
+
+        Assert.Equal("logins", Opterius.Services.Deletion.DeletionOrder.Keys[0]);
+        Assert.True(open.Exists, open.Summary);
+        Assert.Contains("shell /bin/bash", open.Summary);
+        Assert.Equal(StepStatus.Done, outcome.Status);
+        Assert.Equal(SystemUserResource.SuspendedShell, Shell(user));
+        var shadow = Lines("shadow", user).Single().Split(':');
+        Assert.StartsWith("!", shadow[1]);
+        Assert.Equal("1", shadow[7]);
+        Assert.False((await logins.InspectAsync(a, default)).Exists);
+        Assert.Equal(StepStatus.Skipped, (await logins.RemoveAsync(a, default)).Status);
+        Assert.Equal(StepStatus.Skipped, (await logins.RemoveAsync(DaemonKit.Account("nosuch" + user, "nosuch.test"), default)).Status);
+    }
+
+    [Fact]
+    public async Task WithoutAUserLockCommandLockingFailsNamingTheKeyAndTheShellStays()
+    {
+        var user = DaemonKit.Username("nolock");
+        var uid = await ProvisionAsync(user);
+        using var withoutCommands = DaemonKit.Services(new Dictionary<string, string?> { ["Opterius:Root"] = _root }, privateDaemons: false);
+
+        var e = await Assert.ThrowsAsync<ResourceException>(() =>
+            withoutCommands.GetRequiredService<LoginsResource>().RemoveAsync(DaemonKit.Account(user, $"{user}.test", uid), default));
+
+        Assert.Contains("not configured: set Opterius:Commands:UserLock", e.Message);
+        Assert.Equal(SystemUserResource.DefaultShell, Shell(user));
+    }
 }

@@ -1,0 +1,70 @@
+using Opterius.Services.Accounts;
+
+namespace Opterius.Services.Resources;
+
+/// <summary>A line of the root's /etc/passwd.</summary>
+public sealed record PasswdEntry(string Name, int Uid, int Gid, string Home, string Shell);
+
+/// <summary>A line of the root's /etc/group.</summary>
+public sealed record GroupEntry(string Name, int Gid, IReadOnlyList<string> Members);
+
+/// <summary>
+/// Reads the root's user database (/etc/passwd, /etc/group, /etc/shadow, /etc/login.defs). It never writes
+/// them: the configured useradd, usermod, userdel and groupdel do. Every step that acts on a uid asks
+/// <see cref="CheckedUid"/> first, so a uid that now belongs to another name is never touched.
+/// </summary>
+public static class UserDatabase
+{
+    public static IReadOnlyList<PasswdEntry> Users(ServerLayout layout) =>
+        Fields(layout.Passwd, 7)
+            .Where(f => int.TryParse(f[2], out _) && int.TryParse(f[3], out _))
+            .Select(f => new PasswdEntry(f[0], int.Parse(f[2]), int.Parse(f[3]), f[5], f[6]))
+            .ToList();
+
+    public static IReadOnlyList<GroupEntry> Groups(ServerLayout layout) =>
+        Fields(layout.Group, 4)
+            .Where(f => int.TryParse(f[2], out _))
+            .Select(f => new GroupEntry(f[0], int.Parse(f[2]), f[3].Split(',', StringSplitOptions.RemoveEmptyEntries)))
+            .ToList();
+
+    public static PasswdEntry? Find(ServerLayout layout, string username) => Users(layout).FirstOrDefault(u => u.Name == username);
+
+    /// <summary>The password field of the user's /etc/shadow line; null when it has none.</summary>
+    public static string? ShadowPassword(ServerLayout layout, string username) =>
+        Fields(layout.Shadow, 2).FirstOrDefault(f => f[0] == username)?[1];
+
+    /// <summary>A number from login.defs (UID_MIN, UID_MAX...), or <paramref name="fallback"/> (useradd's own default).</summary>
+    public static int LoginDefs(ServerLayout layout, string key, int fallback)
+    {
+        if (!File.Exists(layout.LoginDefs)) return fallback;
+        foreach (var line in File.ReadLines(layout.LoginDefs))
+        {
+            var f = line.Split((char[])[' ', '\t'], StringSplitOptions.RemoveEmptyEntries);
+            if (f.Length >= 2 && f[0] == key && int.TryParse(f[1], out var value)) return value;
+        }
+        return fallback;
+    }
+
+    /// <summary>
+    /// The account's uid, once it is certain the uid is still the account's: the stored uid (or, for an account
+    /// that has none stored, the one /etc/passwd gives its name). Null when neither knows one. Throws when the
+    /// uid now belongs to another name, or the name to another uid: then nothing may be done in the uid's name.
+    /// </summary>
+    public static int? CheckedUid(ServerLayout layout, AccountIdentity account)
+    {
+        var users = Users(layout);
+        var byName = users.FirstOrDefault(u => u.Name == account.Username);
+        if (account.Uid is not { } uid) return byName?.Uid;
+        if (users.FirstOrDefault(u => u.Uid == uid && u.Name != account.Username) is { } other)
+            throw new ResourceException($"uid {uid} now belongs to '{other.Name}', not to '{account.Username}': refusing to act on it");
+        if (byName is not null && byName.Uid != uid)
+            throw new ResourceException($"'{account.Username}' now has uid {byName.Uid}, not the account's uid {uid}: refusing to act on either");
+        // No passwd line holds the uid any more (the user is gone): it is still the account's, as uids are never handed out twice.
+        return uid;
+    }
+
+    private static IEnumerable<string[]> Fields(string path, int count) =>
+        File.Exists(path)
+            ? File.ReadLines(path).Select(l => l.Split(':')).Where(f => f.Length >= count && f[0].Length > 0)
+            : [];
+}
