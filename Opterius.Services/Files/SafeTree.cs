@@ -9,6 +9,12 @@ public sealed record TreeMeasure(long Bytes, long Files, long Directories)
 {
     /// <summary>Mount points met inside (never entered, so nothing behind them is counted).</summary>
     public IReadOnlyList<string> MountPoints { get; init; } = [];
+
+    // Two measures are equal when they say the same, whichever list holds the mount points.
+    public bool Equals(TreeMeasure? other) =>
+        other is not null && (Bytes, Files, Directories) == (other.Bytes, other.Files, other.Directories) && MountPoints.SequenceEqual(other.MountPoints);
+
+    public override int GetHashCode() => HashCode.Combine(Bytes, Files, Directories, MountPoints.Count);
 }
 
 /// <summary>An entry directly in a folder: its path and whether it is a folder (a tree) or anything else.</summary>

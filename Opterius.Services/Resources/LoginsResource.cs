@@ -15,15 +15,14 @@ public sealed class LoginsResource(ServerLayout layout, CommandRunner commands) 
 
     public Task ProvisionAsync(NewAccount account, CancellationToken ct) => Task.CompletedTask;
 
-    public Task<ResourceInspection> InspectAsync(AccountIdentity account, CancellationToken ct)
+    public Task<ResourceInspection> InspectAsync(AccountIdentity account, CancellationToken ct) => Task.Run(() =>
     {
         UserDatabase.CheckedUid(layout, account);
-        return Task.FromResult(UserDatabase.Find(layout, account.Username) is not { } user
-            ? ResourceInspection.Nothing(Key, $"no system user {account.Username}")
-            : OpenWays(user) is { Count: > 0 } open
-                ? new ResourceInspection(Key, true, [user.Name], 0, 1, $"logins of {user.Name} open: {string.Join(", ", open)}")
-                : ResourceInspection.Nothing(Key, $"logins of {user.Name} locked"));
-    }
+        if (UserDatabase.Find(layout, account.Username) is not { } user) return ResourceInspection.Nothing(Key, $"no system user {account.Username}");
+        return OpenWays(user) is { Count: > 0 } open
+            ? new ResourceInspection(Key, true, [user.Name], 0, 1, $"logins of {user.Name} open: {string.Join(", ", open)}")
+            : ResourceInspection.Nothing(Key, $"logins of {user.Name} locked");
+    }, ct);
 
     public async Task<RemoveOutcome> RemoveAsync(AccountIdentity account, CancellationToken ct)
     {

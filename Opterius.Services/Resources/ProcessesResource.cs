@@ -24,17 +24,16 @@ public sealed class ProcessesResource(ServerLayout layout, CommandRunner command
 
     public Task ProvisionAsync(NewAccount account, CancellationToken ct) => Task.CompletedTask;
 
-    public Task<ResourceInspection> InspectAsync(AccountIdentity account, CancellationToken ct)
+    public Task<ResourceInspection> InspectAsync(AccountIdentity account, CancellationToken ct) => Task.Run(() =>
     {
         var uid = UserDatabase.CheckedUid(layout, account);
-        if (uid is null) return Task.FromResult(ResourceInspection.Nothing(Key, $"no uid for {account.Username}"));
+        if (uid is null) return ResourceInspection.Nothing(Key, $"no uid for {account.Username}");
         if (uid < options.Value.MinUid)
-            return Task.FromResult(ResourceInspection.Nothing(Key, $"uid {uid} is below Opterius:MinUid {options.Value.MinUid}; its processes are never touched"));
+            return ResourceInspection.Nothing(Key, $"uid {uid} is below Opterius:MinUid {options.Value.MinUid}; its processes are never touched");
         var found = Running(uid.Value);
-        if (found.Count == 0) return Task.FromResult(ResourceInspection.Nothing(Key, $"no processes of uid {uid}"));
-        return Task.FromResult(new ResourceInspection(Key, true, found.Select(p => $"{p.Pid} {p.Name}").ToList(), 0, found.Count,
-            $"{Count(found.Count)} of uid {uid}"));
-    }
+        if (found.Count == 0) return ResourceInspection.Nothing(Key, $"no processes of uid {uid}");
+        return new ResourceInspection(Key, true, found.Select(p => $"{p.Pid} {p.Name}").ToList(), 0, found.Count, $"{Count(found.Count)} of uid {uid}");
+    }, ct);
 
     public async Task<RemoveOutcome> RemoveAsync(AccountIdentity account, CancellationToken ct)
     {

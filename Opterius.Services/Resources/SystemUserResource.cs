@@ -47,7 +47,7 @@ public sealed class SystemUserResource(ServerLayout layout, CommandRunner comman
         if (made.Uid != uid) throw new ResourceException($"UserAdd gave '{username}' uid {made.Uid}, not the uid {uid} it was asked for");
     }
 
-    public Task<ResourceInspection> InspectAsync(AccountIdentity account, CancellationToken ct)
+    public Task<ResourceInspection> InspectAsync(AccountIdentity account, CancellationToken ct) => Task.Run(() =>
     {
         var uid = UserDatabase.CheckedUid(layout, account);
         var entry = UserDatabase.Find(layout, account.Username);
@@ -55,12 +55,12 @@ public sealed class SystemUserResource(ServerLayout layout, CommandRunner comman
         var items = new List<string>();
         if (entry is not null) items.Add($"{entry.Name} (uid {entry.Uid})");
         if (group is not null) items.Add($"group {group.Name} (gid {group.Gid})");
-        if (items.Count == 0) return Task.FromResult(ResourceInspection.Nothing(Key, $"no system user {account.Username}"));
+        if (items.Count == 0) return ResourceInspection.Nothing(Key, $"no system user {account.Username}");
         var summary = entry is null
             ? $"system user {account.Username} (uid {uid}) gone, its group {group!.Name} left"
             : $"system user {entry.Name}, uid {entry.Uid}{(entry.Shell == SuspendedShell ? ", login disabled" : "")}";
-        return Task.FromResult(new ResourceInspection(Key, true, items, 0, items.Count, summary));
-    }
+        return new ResourceInspection(Key, true, items, 0, items.Count, summary);
+    }, ct);
 
     public async Task<RemoveOutcome> RemoveAsync(AccountIdentity account, CancellationToken ct)
     {

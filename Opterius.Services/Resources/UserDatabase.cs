@@ -46,15 +46,19 @@ public static class UserDatabase
     }
 
     /// <summary>
-    /// The account's uid, once it is certain the uid is still the account's: the stored uid (or, for an account
-    /// that has none stored, the one /etc/passwd gives its name). Null when neither knows one. Throws when the
-    /// uid now belongs to another name, or the name to another uid: then nothing may be done in the uid's name.
+    /// The account's stored uid, once it is certain it is still the account's; null when the account has none
+    /// and no user has its name. Throws when the uid now belongs to another name, the name to another uid, or a
+    /// user has the name of an account that stored no uid (it was not made by this account, e.g. an existing
+    /// user a create refused): then nothing may be done in the uid's or the name's name.
     /// </summary>
     public static int? CheckedUid(ServerLayout layout, AccountIdentity account)
     {
         var users = Users(layout);
         var byName = users.FirstOrDefault(u => u.Name == account.Username);
-        if (account.Uid is not { } uid) return byName?.Uid;
+        if (account.Uid is not { } uid)
+            return byName is null
+                ? null
+                : throw new ResourceException($"the account stored no uid, so system user '{byName.Name}' (uid {byName.Uid}) is not provably its own: refusing to act on it");
         if (users.FirstOrDefault(u => u.Uid == uid && u.Name != account.Username) is { } other)
             throw new ResourceException($"uid {uid} now belongs to '{other.Name}', not to '{account.Username}': refusing to act on it");
         if (byName is not null && byName.Uid != uid)

@@ -85,7 +85,7 @@ public sealed class SystemUserTests : IDisposable
         Assert.Equal($"{user}:x:{uid}:", Assert.Single(Lines("group", user)));
         Assert.Single(Lines("shadow", user));
         Assert.False(Directory.Exists(Path.Combine(_root, "home", user)), "home_directory makes the home, not system_user");
-        var inspection = await Users.InspectAsync(a, default);
+        var inspection = await Users.InspectAsync(a with { Uid = uid }, default);
         Assert.True(inspection.Exists);
         Assert.Contains($"uid {uid}", inspection.Summary);
         await Assert.ThrowsAsync<ResourceException>(() => Users.ProvisionAsync(new(a, "o@example.com", "unused"), default));
@@ -235,10 +235,9 @@ public sealed class SystemUserTests : IDisposable
     public async Task RemovalDeletesOnlyThatUserAndGroupAndLeavesALookAlikeNeighbourByteForByte()
     {
         var user = DaemonKit.Username("rem");
-        var a = DaemonKit.Account(user, $"{user}.test");
+        var a = DaemonKit.Account(user, $"{user}.test", await ProvisionAsync(user));
+        await ProvisionAsync(user + "x");
         var b = DaemonKit.Account(user + "x", $"x{user}.test");
-        await Users.ProvisionAsync(new(a, "o@example.com", "unused"), default);
-        await Users.ProvisionAsync(new(b, "o@example.com", "unused"), default);
         var neighbour = new[] { "passwd", "group", "shadow", "gshadow" }.ToDictionary(f => f, f => Lines(f, b.Username));
 
         var outcome = await Users.RemoveAsync(a, default);
@@ -258,8 +257,7 @@ public sealed class SystemUserTests : IDisposable
     public async Task WithoutAUserDelCommandRemovalFailsNamingTheKeyAndTheUserStays()
     {
         var user = DaemonKit.Username("keep");
-        var a = DaemonKit.Account(user, $"{user}.test");
-        await Users.ProvisionAsync(new(a, "o@example.com", "unused"), default);
+        var a = DaemonKit.Account(user, $"{user}.test", await ProvisionAsync(user));
         using var withoutCommands = DaemonKit.Services(new Dictionary<string, string?> { ["Opterius:Root"] = _root }, privateDaemons: false);
 
         var e = await Assert.ThrowsAsync<ResourceException>(() => withoutCommands.GetRequiredService<SystemUserResource>().RemoveAsync(a, default));
@@ -304,5 +302,21 @@ public sealed class SystemUserTests : IDisposable
 
         Assert.Contains("not configured: set Opterius:Commands:UserLock", e.Message);
         Assert.Equal(SystemUserResource.DefaultShell, Shell(user));
+    }
+
+    [Fact]
+    public async Task AnExistingUserOfAnAccountThatStoredNoUidIsNeverRemovedNorItsProcessesKilled()
+    {
+        var user = DaemonKit.Username("foreign");
+        var uid = await ProvisionAsync(user);
+        var process = await SleepAsAsync(uid);
+        var before = new[] { "passwd", "group", "shadow", "gshadow" }.ToDictionary(f => f, f => Lines(f, user));
+
+        // What the undo of a create refused for an existing name would ask: no uid was ever stored for it.
+        var e = await Assert.ThrowsAsync<ResourceException>(() => Users.RemoveAsync(DaemonKit.Account(user, $"{user}.test"), default));
+
+        Assert.Contains("not provably its own", e.Message);
+        Assert.False(process.HasExited);
+        Assert.Equal(before, new[] { "passwd", "group", "shadow", "gshadow" }.ToDictionary(f => f, f => Lines(f, user)));
     }
 }
