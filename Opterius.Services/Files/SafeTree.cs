@@ -34,7 +34,8 @@ public sealed record TreeRemoval(long Files, long Directories);
 /// The walk stays on the top's mount, compared by mount id (statx <c>STATX_MNT_ID</c>), not by device: a bind
 /// mount of the same file system (another home, /etc) has the same device. A mount point met inside is never
 /// entered nor removed: the walk leaves it and the folders above it, removes everything else, then fails
-/// naming each mount point, so the operator unmounts them and runs the step again.
+/// naming each mount point, so the operator unmounts them and runs the step again. A top that is itself a
+/// mount point is refused before anything is touched.
 /// </remarks>
 public static unsafe class SafeTree
 {
@@ -237,6 +238,12 @@ public static unsafe class SafeTree
                 {
                     Close(fd);
                     throw new ResourceException($"{full} belongs to uid {st.Uid}, not {uid}: refusing to remove it");
+                }
+                // A top that is itself a mount point holds another mount's files (a bind mount of someone else's folder).
+                if (StatFd(parentFd, out var parentSt) != 0 || parentSt.MountId != mount)
+                {
+                    Close(fd);
+                    throw new ResourceException($"{full} is a mount point: refusing to walk another mount's files; unmount it, then run the step again");
                 }
                 return new Walk(full, remove, parentFd, topName, fd, st, mount);
             }

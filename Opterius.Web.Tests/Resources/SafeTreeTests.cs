@@ -195,6 +195,25 @@ public sealed class SafeTreeTests : IDisposable
     }
 
     [Fact]
+    public void ATopThatIsItselfAMountPointIsRefusedAndWhatIsMountedThereIsKept()
+    {
+        var (_, otherHome) = Decoys();
+        var home = Path.Combine(_box.Root, "home", "bob");
+        Directory.CreateDirectory(home);
+        Mount("--bind", otherHome, home);
+        var neighbour = Snapshot(otherHome);
+        try
+        {
+            var e = Assert.Throws<ResourceException>(() => SafeTree.Remove(home));
+
+            Assert.Contains("is a mount point", e.Message);
+            Assert.Equal(neighbour, Snapshot(otherHome));
+        }
+        finally { Run("umount", home); }
+        Assert.Equal(neighbour, Snapshot(otherHome));
+    }
+
+    [Fact]
     public void ATenantSwappingFoldersForLinksDuringRemovalNeverReachesOutside()
     {
         var (etc, otherHome) = Decoys();
