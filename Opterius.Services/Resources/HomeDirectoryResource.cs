@@ -60,9 +60,11 @@ public sealed class HomeDirectoryResource(ServerLayout layout) : IAccountResourc
         foreach (var user in UserDatabase.Users(layout).Where(u => u.Name != account.Username && u.Home.StartsWith('/')))
         {
             var theirs = Path.TrimEndingDirectorySeparator(Path.GetFullPath(layout.Under(user.Home)));
-            var inside = theirs == home || theirs.StartsWith(home + "/", StringComparison.Ordinal);
-            if (inside || (here is not null && Identify(theirs) == here))
-                throw new ResourceException($"{home} is also the home of '{user.Name}' (uid {user.Uid}, home {user.Home}){(theirs == home || !inside ? "" : " inside it")}: refusing to remove it");
+            var who = $"'{user.Name}' (uid {user.Uid}, home {user.Home})";
+            if (theirs == home || (here is not null && Identify(theirs) == here))
+                throw new ResourceException($"{home} is also the home of {who}: refusing to remove it");
+            if (theirs.StartsWith(home + "/", StringComparison.Ordinal))
+                throw new ResourceException($"{home} holds the home of {who}: refusing to remove it");
         }
     }
 

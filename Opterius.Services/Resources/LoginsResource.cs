@@ -6,8 +6,8 @@ namespace Opterius.Services.Resources;
 /// <summary>
 /// Whether the account's Linux user can still log in: the first step of a deletion, so no tenant gets a new
 /// process in while the rest is removed. Locking runs <c>UserLock</c> (<c>usermod -L -e 1 -s /usr/sbin/nologin</c>):
-/// password locked, account expired (refuses SSH keys too) and shell <c>nologin</c>. Logins count as open while
-/// the shell is a real one or the password is not locked. The user itself goes in <c>system_user</c>.
+/// password locked, account expired (PAM then refuses SSH keys too) and shell <c>nologin</c>. Logins count as
+/// open while any of the three is missing. The user itself goes in <c>system_user</c>.
 /// </summary>
 public sealed class LoginsResource(ServerLayout layout, CommandRunner commands) : IAccountResource
 {
@@ -36,14 +36,17 @@ public sealed class LoginsResource(ServerLayout layout, CommandRunner commands) 
         catch (CommandFailedException e) { throw new ResourceException(e.Message, e); }
         if (UserDatabase.Find(layout, user.Name) is { } after && OpenWays(after) is { Count: > 0 } still)
             throw new ResourceException($"UserLock finished but logins of {user.Name} are still open: {string.Join(", ", still)}");
-        return RemoveOutcome.Done($"logins of {user.Name} locked: password locked, shell {SystemUserResource.SuspendedShell}");
+        return RemoveOutcome.Done($"logins of {user.Name} locked: password locked, account expired, shell {SystemUserResource.SuspendedShell} (was: {string.Join(", ", open)})");
     }
 
     private List<string> OpenWays(PasswdEntry user)
     {
         var open = new List<string>();
         if (Path.GetFileName(user.Shell) is not ("nologin" or "false")) open.Add($"shell {user.Shell}");
-        if (UserDatabase.ShadowPassword(layout, user.Name) is not { } password || !password.StartsWith('!')) open.Add("password not locked");
+        var shadow = UserDatabase.Shadow(layout, user.Name);
+        if (shadow is not { Password: var password } || !password.StartsWith('!')) open.Add("password not locked");
+        // An expired account is refused by PAM for every way in, SSH keys included, which a locked password alone is not.
+        if (shadow?.ExpiresOnDay is not { } day || day > DateTimeOffset.UtcNow.ToUnixTimeSeconds() / 86400) open.Add("account not expired");
         return open;
     }
 }

@@ -29,9 +29,11 @@ public static class UserDatabase
 
     public static PasswdEntry? Find(ServerLayout layout, string username) => Users(layout).FirstOrDefault(u => u.Name == username);
 
-    /// <summary>The password field of the user's /etc/shadow line; null when it has none.</summary>
-    public static string? ShadowPassword(ServerLayout layout, string username) =>
-        Fields(layout.Shadow, 2).FirstOrDefault(f => f[0] == username)?[1];
+    /// <summary>The user's /etc/shadow password field and expiry (days since 1970, null when none); null when it has no line.</summary>
+    public static (string Password, long? ExpiresOnDay)? Shadow(ServerLayout layout, string username) =>
+        Fields(layout.Shadow, 2).FirstOrDefault(f => f[0] == username) is { } f
+            ? (f[1], f.Length > 7 && long.TryParse(f[7], out var day) ? day : null)
+            : null;
 
     /// <summary>A number from login.defs (UID_MIN, UID_MAX...), or <paramref name="fallback"/> (useradd's own default).</summary>
     public static int LoginDefs(ServerLayout layout, string key, int fallback)

@@ -291,6 +291,24 @@ public sealed class SystemUserTests : IDisposable
     }
 
     [Fact]
+    public async Task ASuspendedAccountsLoginsAreStillOpenUntilTheAccountIsExpiredToo()
+    {
+        var user = DaemonKit.Username("half");
+        var uid = await ProvisionAsync(user);
+        var a = DaemonKit.Account(user, $"{user}.test", uid);
+        await Users.SuspendAsync(a, default); // nologin, and useradd left the password locked: SSH keys still get in
+        var logins = _services.GetRequiredService<LoginsResource>();
+
+        var open = await logins.InspectAsync(a, default);
+        var outcome = await logins.RemoveAsync(a, default);
+
+        Assert.True(open.Exists, open.Summary);
+        Assert.Equal("logins of " + user + " open: account not expired", open.Summary);
+        Assert.Equal(StepStatus.Done, outcome.Status);
+        Assert.Equal("1", Lines("shadow", user).Single().Split(':')[7]);
+    }
+
+    [Fact]
     public async Task WithoutAUserLockCommandLockingFailsNamingTheKeyAndTheShellStays()
     {
         var user = DaemonKit.Username("nolock");
