@@ -9,7 +9,10 @@ mkdir -p "$root"
 cd "$root"
 mkdir -p home etc/skel var/spool/cron/crontabs var/mail/vdomains etc/dovecot etc/postfix \
   etc/nginx/sites-available etc/nginx/sites-enabled etc/letsencrypt/live etc/letsencrypt/archive \
-  etc/letsencrypt/renewal etc/php/8.2/fpm/pool.d run/php var/www/suspended
+  etc/letsencrypt/renewal etc/php/8.2/fpm/pool.d run/php var/www/suspended var/lib/opterius
+# The shared temp folders, world-writable with the sticky bit as on a real server.
+mkdir -p tmp var/tmp dev/shm
+chmod 1777 tmp var/tmp dev/shm
 [ -f etc/passwd ] || printf 'root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n' >etc/passwd
 [ -f etc/group ] || printf 'root:x:0:\nnogroup:x:65534:\n' >etc/group
 [ -f etc/shadow ] || printf 'root:*:19000:0:99999:7:::\nnobody:*:19000:0:99999:7:::\n' >etc/shadow

@@ -155,9 +155,11 @@ e = os.environ
 n, f, p = e["NGINX"], e["FPM"], e["PDNS"]
 c = {
     "Postmap": ["postmap", "hash:{root}/etc/postfix/vmailbox"],
-    "UserAdd": ["useradd", "-R", "{root}", "-M", "-d", "/home/{username}", "-s", "/bin/bash", "-U", "{username}"],
+    "UserAdd": ["useradd", "-R", "{root}", "-M", "-d", "/home/{username}", "-s", "/bin/bash", "-U", "-u", "{uid}", "{username}"],
     "UserDel": ["userdel", "-R", "{root}", "{username}"],
     "UserMod": ["usermod", "-R", "{root}", "-s", "{shell}", "{username}"],
+    "UserLock": ["usermod", "-R", "{root}", "-L", "-e", "1", "-s", "/usr/sbin/nologin", "{username}"],
+    "GroupDel": ["groupdel", "-R", "{root}", "{username}"],
     "KillProcesses": ["pkill", "--signal", "KILL", "--uid", "{uid}"],
 }
 if e["HAS_NGINX"] == "1":

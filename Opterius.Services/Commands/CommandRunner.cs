@@ -21,6 +21,10 @@ public sealed class CommandRunner(IOptions<OpteriusOptions> options)
     public bool IsConfigured(string name) =>
         _options.Commands.TryGetValue(name, out var argv) && argv is { Length: > 0 } && !string.IsNullOrWhiteSpace(argv[0]);
 
+    /// <summary>Whether the configured command fills <paramref name="placeholder"/> (e.g. <c>{uid}</c>) in one of its arguments.</summary>
+    public bool Uses(string name, string placeholder) =>
+        IsConfigured(name) && _options.Commands[name].Any(a => a.Contains(placeholder, StringComparison.Ordinal));
+
     /// <summary>Runs the command; returns null when it is not configured. Throws <see cref="CommandFailedException"/> on failure.</summary>
     public async Task<CommandResult?> RunAsync(string name, IReadOnlyDictionary<string, string>? values, CancellationToken ct)
     {

@@ -24,7 +24,7 @@ internal static unsafe partial class Libc
 
     public const int LOCK_EX = 2, LOCK_NB = 4, LOCK_UN = 8;
 
-    public const int EPERM = 1, ENOENT = 2, EINTR = 4, EAGAIN = 11, EEXIST = 17, ENOTDIR = 20, EISDIR = 21,
+    public const int EPERM = 1, ENOENT = 2, EINTR = 4, EAGAIN = 11, EBUSY = 16, EEXIST = 17, ENOTDIR = 20, EISDIR = 21,
         ENOTEMPTY = 39, ELOOP = 40;
 
     public const byte DT_UNKNOWN = 0, DT_DIR = 4, DT_LNK = 10;
@@ -33,12 +33,14 @@ internal static unsafe partial class Libc
 
     private const uint STATX_TYPE = 0x1, STATX_MODE = 0x2, STATX_UID = 0x8, STATX_GID = 0x10, STATX_INO = 0x100,
         STATX_SIZE = 0x200, STATX_MTIME = 0x40;
-    private const uint StatxMask = STATX_TYPE | STATX_MODE | STATX_UID | STATX_GID | STATX_INO | STATX_SIZE | STATX_MTIME;
+    public const uint STATX_MNT_ID = 0x1000;
+    private const uint StatxMask = STATX_TYPE | STATX_MODE | STATX_UID | STATX_GID | STATX_INO | STATX_SIZE | STATX_MTIME | STATX_MNT_ID;
 
     /// <summary>struct statx: the same layout on every Linux architecture, unlike struct stat.</summary>
     [StructLayout(LayoutKind.Explicit, Size = 256)]
     public struct Statx
     {
+        [FieldOffset(0)] public uint Mask;
         [FieldOffset(20)] public uint Uid;
         [FieldOffset(24)] public uint Gid;
         [FieldOffset(28)] public ushort Mode;
@@ -48,11 +50,18 @@ internal static unsafe partial class Libc
         [FieldOffset(120)] public uint MtimeNanoseconds;
         [FieldOffset(136)] public uint DevMajor;
         [FieldOffset(140)] public uint DevMinor;
+        [FieldOffset(144)] public ulong MountIdField;
 
         public readonly uint Type => Mode & S_IFMT;
         public readonly bool IsDirectory => Type == S_IFDIR;
         public readonly bool IsSymlink => Type == S_IFLNK;
         public readonly ulong Device => ((ulong)DevMajor << 32) | DevMinor;
+
+        /// <summary>
+        /// The mount the entry is on (Linux 5.8+). Unlike <see cref="Device"/> it tells a bind mount of the same file
+        /// system apart; null when the kernel did not report it.
+        /// </summary>
+        public readonly ulong? MountId => (Mask & STATX_MNT_ID) != 0 ? MountIdField : null;
     }
 
     [LibraryImport(Lib, EntryPoint = "openat", SetLastError = true)]
@@ -91,6 +100,13 @@ internal static unsafe partial class Libc
     public static int StatAt(int dirfd, byte* name, out Statx st)
     {
         fixed (Statx* p = &st) return StatxCall(dirfd, name, AT_SYMLINK_NOFOLLOW, StatxMask, p);
+    }
+
+    /// <summary>statx of a path, following links (for comparing identities only, never to act on what it finds).</summary>
+    public static int StatFollowing(string path, out Statx st)
+    {
+        fixed (byte* p = Z(path))
+        fixed (Statx* b = &st) return StatxCall(AT_FDCWD, p, 0, StatxMask, b);
     }
 
     /// <summary>statx of an open descriptor.</summary>

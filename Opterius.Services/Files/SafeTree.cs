@@ -1,10 +1,24 @@
+using System.Runtime.InteropServices;
 using Opterius.Services.Resources;
 using static Opterius.Services.Files.Libc;
 
 namespace Opterius.Services.Files;
 
 /// <summary>What a directory tree holds: bytes of its non-directory entries, their number, and its folders (the top included).</summary>
-public sealed record TreeMeasure(long Bytes, long Files, long Directories);
+public sealed record TreeMeasure(long Bytes, long Files, long Directories)
+{
+    /// <summary>Mount points met inside (never entered, so nothing behind them is counted).</summary>
+    public IReadOnlyList<string> MountPoints { get; init; } = [];
+
+    // Two measures are equal when they say the same, whichever list holds the mount points.
+    public bool Equals(TreeMeasure? other) =>
+        other is not null && (Bytes, Files, Directories) == (other.Bytes, other.Files, other.Directories) && MountPoints.SequenceEqual(other.MountPoints);
+
+    public override int GetHashCode() => HashCode.Combine(Bytes, Files, Directories, MountPoints.Count);
+}
+
+/// <summary>An entry directly in a folder: its path and whether it is a folder (a tree) or anything else.</summary>
+public sealed record FolderEntry(string Path, bool IsFolder);
 
 /// <summary>What a removal took away: non-directory entries (files, links, sockets...) and folders (the top included).</summary>
 public sealed record TreeRemoval(long Files, long Directories);
@@ -16,6 +30,13 @@ public sealed record TreeRemoval(long Files, long Directories);
 /// unlink the link instead of entering it. The walk is iterative; memory is one frame per level of depth
 /// holding only the names of that folder's subfolders, so a home of millions of files stays flat.
 /// </summary>
+/// <remarks>
+/// The walk stays on the top's mount, compared by mount id (statx <c>STATX_MNT_ID</c>), not by device: a bind
+/// mount of the same file system (another home, /etc) has the same device. A mount point met inside is never
+/// entered nor removed: the walk leaves it and the folders above it, removes everything else, then fails
+/// naming each mount point, so the operator unmounts them and runs the step again. A top that is itself a
+/// mount point is refused before anything is touched.
+/// </remarks>
 public static unsafe class SafeTree
 {
     /// <summary>Deeper trees are refused rather than walked: nothing a real site needs, and it bounds the stack.</summary>
@@ -32,20 +53,104 @@ public static unsafe class SafeTree
     /// <summary>Measures the tree at <paramref name="path"/>; null when nothing is there.</summary>
     public static TreeMeasure? Measure(string path)
     {
-        using var walk = Walk.Open(path, remove: false);
+        using var walk = Walk.Open(path, remove: false, owner: null);
         if (walk is null) return null;
         var (bytes, files, dirs) = walk.Run();
-        return new TreeMeasure(bytes, files, dirs);
+        return new TreeMeasure(bytes, files, dirs) { MountPoints = walk.MountPoints };
     }
 
-    /// <summary>Removes the tree at <paramref name="path"/>, the top folder included; null when nothing was there.</summary>
-    /// <exception cref="ResourceException">The top is a link or not a folder, a mount point is inside, or a removal failed.</exception>
-    public static TreeRemoval? Remove(string path)
+    /// <summary>
+    /// Removes the tree at <paramref name="path"/>, the top folder included; null when nothing was there. With
+    /// <paramref name="owner"/>, a top folder that uid does not own is refused before anything is removed.
+    /// </summary>
+    /// <exception cref="ResourceException">The top is a link, not a folder or not the owner's, a mount point is inside, or a removal failed.</exception>
+    public static TreeRemoval? Remove(string path, uint? owner = null)
     {
-        using var walk = Walk.Open(path, remove: true);
+        using var walk = Walk.Open(path, remove: true, owner);
         if (walk is null) return null;
         var (_, files, dirs) = walk.Run();
+        if (walk.MountPoints.Count > 0)
+            throw new ResourceException($"{walk.Top}: {walk.MountPoints.Count} mount point(s) inside never entered and left in place: "
+                + $"{string.Join(", ", walk.MountPoints)}; everything else removed ({files} files, {dirs} folders); unmount them, then run the step again");
         return new TreeRemoval(files, dirs);
+    }
+
+    /// <summary>The entries directly in <paramref name="folder"/> that <paramref name="uid"/> owns (never following a link); empty when it is absent.</summary>
+    public static IReadOnlyList<FolderEntry> EntriesOwnedBy(string folder, uint uid)
+    {
+        var fd = Libc.Open(AT_FDCWD, folder, O_RDONLY | O_DIRECTORY);
+        if (fd < 0)
+        {
+            if (Errno is ENOENT or ENOTDIR) return [];
+            throw new ResourceException($"{folder}: cannot open: {Describe(Errno)}");
+        }
+        var found = new List<FolderEntry>();
+        var buffer = GC.AllocateUninitializedArray<byte>(BufferSize, pinned: true);
+        try
+        {
+            fixed (byte* buf = buffer)
+                while (true)
+                {
+                    var n = GetDents64(fd, buf, BufferSize);
+                    if (n == 0) return found;
+                    if (n < 0)
+                    {
+                        if (Errno == EINTR) continue;
+                        throw new ResourceException($"{folder}: cannot read folder: {Describe(Errno)}");
+                    }
+                    for (nint off = 0; off < n;)
+                    {
+                        var entry = buf + off;
+                        off += *(ushort*)(entry + 16);
+                        var name = entry + 19;
+                        if (name[0] == '.' && (name[1] == 0 || (name[1] == '.' && name[2] == 0))) continue;
+                        if (StatAt(fd, name, out var st) == 0 && st.Uid == uid)
+                            found.Add(new(Path.Join(folder, Marshal.PtrToStringUTF8((nint)name)), st.IsDirectory));
+                    }
+                }
+        }
+        finally { Close(fd); }
+    }
+
+    /// <summary>
+    /// Removes one entry: a folder as a tree (<see cref="Remove"/>), anything else unlinked (a link itself, never
+    /// what it points at). With <paramref name="owner"/>, an entry that uid does not own is refused. Null when absent.
+    /// </summary>
+    public static TreeRemoval? RemoveEntry(string path, uint? owner = null)
+    {
+        var full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(path));
+        var parentFd = Libc.Open(AT_FDCWD, Path.GetDirectoryName(full)!, O_RDONLY | O_DIRECTORY);
+        if (parentFd < 0)
+        {
+            if (Errno is ENOENT or ENOTDIR) return null;
+            throw new ResourceException($"{full}: cannot open its folder: {Describe(Errno)}");
+        }
+        try
+        {
+            fixed (byte* n = Z(Path.GetFileName(full)))
+            {
+                if (StatAt(parentFd, n, out var st) != 0)
+                    return Errno == ENOENT ? null : throw new ResourceException($"{full}: cannot stat: {Describe(Errno)}");
+                if (owner is { } uid && st.Uid != uid)
+                    throw new ResourceException($"{full} belongs to uid {st.Uid}, not {uid}: refusing to remove it");
+                if (st.IsDirectory) return Remove(full, owner);
+                if (UnlinkAt(parentFd, n, 0) == 0) return new TreeRemoval(1, 0);
+                return Errno == ENOENT ? null : throw new ResourceException($"{full}: cannot remove: {Describe(Errno)}");
+            }
+        }
+        finally { Close(parentFd); }
+    }
+
+    /// <summary>What one entry holds: a folder's tree, or one file and its size. Null when absent.</summary>
+    public static TreeMeasure? MeasureEntry(string path)
+    {
+        var full = Path.GetFullPath(path);
+        fixed (byte* p = Z(full))
+        {
+            if (StatAt(AT_FDCWD, p, out var st) != 0)
+                return Errno is ENOENT or ENOTDIR ? null : throw new ResourceException($"{full}: cannot stat: {Describe(Errno)}");
+            return st.IsDirectory ? Measure(full) : new TreeMeasure((long)st.Size, 1, 0);
+        }
     }
 
     private sealed class Frame(int fd, byte[]? name, ulong ino)
@@ -56,6 +161,7 @@ public static unsafe class SafeTree
         public readonly List<byte[]> Subfolders = [];
         public int Next;
         public int Retries;
+        public bool HoldsMountPoint; // kept with every folder above it: a mount point inside is never removed
     }
 
     private sealed class Walk : IDisposable
@@ -64,23 +170,29 @@ public static unsafe class SafeTree
         private readonly bool _remove;
         private readonly int _parentFd;
         private readonly byte[] _topName;
-        private readonly ulong _device;
+        private readonly ulong _mount;
         private readonly List<Frame> _stack = [];
+        private readonly List<string> _mountPoints = [];
         private readonly byte[] _buffer = GC.AllocateUninitializedArray<byte>(BufferSize, pinned: true);
         private long _bytes, _files, _dirs;
 
-        private Walk(string top, bool remove, int parentFd, byte[] topName, int topFd, in Statx st)
+        private Walk(string top, bool remove, int parentFd, byte[] topName, int topFd, in Statx st, ulong mount)
         {
             _top = top;
             _remove = remove;
             _parentFd = parentFd;
             _topName = topName;
-            _device = st.Device;
+            _mount = mount;
             _stack.Add(new Frame(topFd, null, st.Ino));
         }
 
+        public string Top => _top;
+
+        /// <summary>The mount points met, by path: never entered, and left in place with the folders above them.</summary>
+        public IReadOnlyList<string> MountPoints => _mountPoints;
+
         /// <summary>Opens the top as a real directory; null when absent. The parent (e.g. /home) is the operator's, so it may be a link.</summary>
-        public static Walk? Open(string path, bool remove)
+        public static Walk? Open(string path, bool remove, uint? owner)
         {
             var full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(path));
             var parent = Path.GetDirectoryName(full);
@@ -117,7 +229,23 @@ public static unsafe class SafeTree
                     Close(fd);
                     throw new ResourceException($"{full}: cannot stat: {Describe(e)}");
                 }
-                return new Walk(full, remove, parentFd, topName, fd, st);
+                if (st.MountId is not { } mount)
+                {
+                    Close(fd);
+                    throw new ResourceException($"{full}: the kernel does not report mount ids (statx STATX_MNT_ID, Linux 5.8+): refusing to walk a tree whose bind mounts cannot be told apart");
+                }
+                if (owner is { } uid && st.Uid != uid)
+                {
+                    Close(fd);
+                    throw new ResourceException($"{full} belongs to uid {st.Uid}, not {uid}: refusing to remove it");
+                }
+                // A top that is itself a mount point holds another mount's files (a bind mount of someone else's folder).
+                if (StatFd(parentFd, out var parentSt) != 0 || parentSt.MountId != mount)
+                {
+                    Close(fd);
+                    throw new ResourceException($"{full} is a mount point: refusing to walk another mount's files; unmount it, then run the step again");
+                }
+                return new Walk(full, remove, parentFd, topName, fd, st, mount);
             }
             catch
             {
@@ -182,6 +310,7 @@ public static unsafe class SafeTree
             var e = Errno;
             if (e == ENOENT) return;
             if (e == EISDIR && mayBeFolder) { frame.Subfolders.Add(Copy(name)); return; } // became a folder meanwhile
+            if (e == EBUSY) { LeaveMountPoint(name); return; } // a file bind-mounted over this one
             throw Failure("cannot remove", name, e);
         }
 
@@ -193,6 +322,7 @@ public static unsafe class SafeTree
                 throw Failure("cannot stat", name, Errno);
             }
             if (st.IsDirectory) { frame.Subfolders.Add(Copy(name)); return; }
+            if (st.MountId != _mount) { LeaveMountPoint(name); return; }
             _files++;
             _bytes += (long)st.Size;
         }
@@ -224,10 +354,11 @@ public static unsafe class SafeTree
                 Close(fd);
                 fixed (byte* n = name) throw Failure("cannot stat", n, e);
             }
-            if (st.Device != _device)
+            if (st.MountId != _mount)
             {
                 Close(fd);
-                fixed (byte* n = name) throw Failure("is a mount point of another file system: not crossing it", n, 0);
+                fixed (byte* n = name) LeaveMountPoint(n);
+                return;
             }
             var child = new Frame(fd, name, st.Ino);
             _stack.Add(child);
@@ -245,6 +376,11 @@ public static unsafe class SafeTree
             {
                 Close(frame.Fd);
                 frame.Fd = -1;
+            }
+            if (frame.HoldsMountPoint)
+            {
+                if (parent is not null) parent.HoldsMountPoint = true;
+                return;
             }
             if (!_remove) { _dirs++; return; }
 
@@ -286,12 +422,20 @@ public static unsafe class SafeTree
         {
             var dotdot = stackalloc byte[] { (byte)'.', (byte)'.', 0 };
             var fd = OpenAt(child.Fd, dotdot, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
-            if (fd < 0 || StatFd(fd, out var st) != 0 || st.Ino != parent.Ino || st.Device != _device)
+            if (fd < 0 || StatFd(fd, out var st) != 0 || st.Ino != parent.Ino || st.MountId != _mount)
             {
                 if (fd >= 0) Close(fd);
                 throw Failure("a folder was moved during the walk: stopping", null, 0);
             }
             parent.Fd = fd;
+        }
+
+        /// <summary>Records a mount point met in the current folder; it and the folders above it stay.</summary>
+        private void LeaveMountPoint(byte* name)
+        {
+            var path = PathOf(name);
+            if (!_mountPoints.Contains(path)) _mountPoints.Add(path);
+            _stack[^1].HoldsMountPoint = true;
         }
 
         private static byte[] Copy(byte* name)
@@ -302,10 +446,15 @@ public static unsafe class SafeTree
 
         private ResourceException Failure(string what, byte* name, int errno)
         {
+            var where = PathOf(name);
+            return new ResourceException(errno == 0 ? $"{where} {what}" : $"{where}: {what}: {Describe(errno)}");
+        }
+
+        private string PathOf(byte* name)
+        {
             var parts = _stack.Skip(1).Select(f => NameOf(f.Name!)).ToList();
             if (name is not null) parts.Add(NameOf(Copy(name)));
-            var where = parts.Count == 0 ? _top : Path.Join(_top, string.Join('/', parts));
-            return new ResourceException(errno == 0 ? $"{where} {what}" : $"{where}: {what}: {Describe(errno)}");
+            return parts.Count == 0 ? _top : Path.Join(_top, string.Join('/', parts));
         }
 
         private static string NameOf(byte[] z) => System.Text.Encoding.UTF8.GetString(z, 0, z.Length - 1);

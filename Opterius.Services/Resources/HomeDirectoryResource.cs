@@ -36,17 +36,41 @@ public sealed class HomeDirectoryResource(ServerLayout layout) : IAccountResourc
     {
         var home = layout.Home(account);
         if (SafeTree.Measure(home) is not { } m) return ResourceInspection.Nothing(Key, $"nothing there: {home} does not exist");
+        var mounts = m.MountPoints.Count == 0 ? "" : $"; {m.MountPoints.Count} mount point(s) inside will not be crossed: {string.Join(", ", m.MountPoints)}";
         return new ResourceInspection(Key, true, [home], m.Bytes, m.Files,
-            $"{home}: {m.Files} files in {m.Directories} folders, {ByteSize.Human(m.Bytes)}");
+            $"{home}: {m.Files} files in {m.Directories} folders, {ByteSize.Human(m.Bytes)}{mounts}");
     }, ct);
 
     public Task<RemoveOutcome> RemoveAsync(AccountIdentity account, CancellationToken ct) => Task.Run(() =>
     {
         var home = layout.Home(account);
-        return SafeTree.Remove(home) is { } r
+        if (!Path.Exists(home) && new FileInfo(home).LinkTarget is null) return RemoveOutcome.Skipped($"nothing there: {home} does not exist");
+        var uid = UserDatabase.CheckedUid(layout, account)
+            ?? throw new ResourceException($"no uid is known for {account.Username}: cannot tell that {home} is its own, refusing to remove it");
+        RefuseIfAnotherAccountsHome(account, home);
+        return SafeTree.Remove(home, owner: (uint)uid) is { } r
             ? RemoveOutcome.Done($"removed {home}: {r.Files} files, {r.Directories} folders")
             : RemoveOutcome.Skipped($"nothing there: {home} does not exist");
     }, ct);
+
+    /// <summary>Another passwd entry whose home is this folder (by path or by inode) or lies inside it: removing it would remove theirs.</summary>
+    private void RefuseIfAnotherAccountsHome(AccountIdentity account, string home)
+    {
+        var here = Identify(home);
+        foreach (var user in UserDatabase.Users(layout).Where(u => u.Name != account.Username && u.Home.StartsWith('/')))
+        {
+            var theirs = Path.TrimEndingDirectorySeparator(Path.GetFullPath(layout.Under(user.Home)));
+            var who = $"'{user.Name}' (uid {user.Uid}, home {user.Home})";
+            if (theirs == home || (here is not null && Identify(theirs) == here))
+                throw new ResourceException($"{home} is also the home of {who}: refusing to remove it");
+            if (theirs.StartsWith(home + "/", StringComparison.Ordinal))
+                throw new ResourceException($"{home} holds the home of {who}: refusing to remove it");
+        }
+    }
+
+    /// <summary>The device and inode a path leads to (following links: only compared, never acted on); null when absent.</summary>
+    private static (ulong Device, ulong Ino)? Identify(string path) =>
+        Libc.StatFollowing(path, out var st) == 0 ? (st.Device, st.Ino) : null;
 
     private static string IndexPhp(AccountIdentity a) => $$"""
         <?php

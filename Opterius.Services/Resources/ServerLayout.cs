@@ -25,4 +25,12 @@ public sealed class ServerLayout(IOptions<OpteriusOptions> options)
     public string CertArchive(AccountIdentity a) => Under($"/etc/letsencrypt/archive/{a.Domain}");
     public string CertRenewal(AccountIdentity a) => Under($"/etc/letsencrypt/renewal/{a.Domain}.conf");
     public string Passwd => Under("/etc/passwd");
+    public string Group => Under("/etc/group");
+    public string Shadow => Under("/etc/shadow");
+    public string LoginDefs => Under("/etc/login.defs");
+    /// <summary>One file per uid ever handed to an account, named by the uid: a uid is never handed out twice.</summary>
+    public string UidLedger => Under("/var/lib/opterius/uids");
+    public string MailSpool(AccountIdentity a) => Under($"/var/mail/{a.Username}");
+    /// <summary>The world-writable folders where any uid leaves files of its own.</summary>
+    public IReadOnlyList<string> SharedTempFolders => [Under("/tmp"), Under("/var/tmp"), Under("/dev/shm")];
 }

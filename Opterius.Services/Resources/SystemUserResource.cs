@@ -1,15 +1,25 @@
+using Microsoft.Extensions.Options;
 using Opterius.Services.Accounts;
 using Opterius.Services.Commands;
 
 namespace Opterius.Services.Resources;
 
 /// <summary>
-/// The account's Linux user and its group, made and removed by the configured <c>UserAdd</c> and
-/// <c>UserDel</c> commands (<c>useradd -R {root}</c> in a sandbox) and read back from the root's
-/// <c>/etc/passwd</c>. The home directory is the <c>home_directory</c> resource's, never created here.
-/// Suspended users get <see cref="SuspendedShell"/>; unsuspend gives back <see cref="DefaultShell"/>.
+/// The account's Linux user and its private group, made and removed by the configured <c>UserAdd</c>,
+/// <c>UserDel</c> and <c>GroupDel</c> commands (<c>useradd -R {root}</c> in a sandbox) and read back from the
+/// root's <c>/etc/passwd</c> and <c>/etc/group</c>. The home directory is the <c>home_directory</c> resource's,
+/// never created here. Suspended users get <see cref="SuspendedShell"/>; unsuspend gives back <see cref="DefaultShell"/>.
 /// </summary>
-public sealed class SystemUserResource(ServerLayout layout, CommandRunner commands) : IAccountResource, ISuspendableResource
+/// <remarks>
+/// A uid is handed out once: <c>UserAdd</c> gets <c>{uid}</c>, chosen above every uid and gid of the root's
+/// range (login.defs, <see cref="OpteriusOptions.MinUid"/>) and above every uid ever handed out, each of which
+/// stays reserved as a file in <see cref="ServerLayout.UidLedger"/>. So files and processes a deleted account
+/// left anywhere can never become a later account's. Removal kills the uid's processes right before
+/// <c>userdel</c> and never runs it while one lives; the group named like the user goes with it whatever
+/// login.defs says, unless it is another user's primary group.
+/// </remarks>
+public sealed class SystemUserResource(ServerLayout layout, CommandRunner commands, ProcessesResource processes, IOptions<OpteriusOptions> options)
+    : IAccountResource, ISuspendableResource
 {
     public string Key => "system_user";
 
@@ -18,42 +28,71 @@ public sealed class SystemUserResource(ServerLayout layout, CommandRunner comman
     /// <summary>The shell every account is created with (the UserAdd command's <c>-s</c>), restored on unsuspend.</summary>
     public const string DefaultShell = "/bin/bash";
 
-    private sealed record PasswdEntry(string Name, int Uid, int Gid, string Home, string Shell);
-
     /// <summary>The user's uid in the root's /etc/passwd, or null when there is no such user.</summary>
-    public async Task<int?> FindUidAsync(string username, CancellationToken ct = default) =>
-        (await FindAsync(username, ct))?.Uid;
+    public Task<int?> FindUidAsync(string username, CancellationToken ct = default) =>
+        Task.FromResult(UserDatabase.Find(layout, username)?.Uid);
 
-    /// <summary>Adds the user (no home: home_directory makes it). An existing user of that name is refused, never adopted.</summary>
+    /// <summary>Adds the user with a uid never handed out before (no home: home_directory makes it). An existing user of that name is refused, never adopted.</summary>
     public async Task ProvisionAsync(NewAccount account, CancellationToken ct)
     {
         var username = account.Identity.Username;
         if (!commands.IsConfigured("UserAdd")) return;
-        if (await FindAsync(username, ct) is { } existing)
+        if (UserDatabase.Find(layout, username) is { } existing)
             throw new ResourceException($"a system user '{username}' (uid {existing.Uid}) already exists");
-        await RunAsync("UserAdd", username, null, ct);
-        if (await FindAsync(username, ct) is null)
-            throw new ResourceException($"UserAdd finished but '{username}' is not in {layout.Passwd}");
+        if (!commands.Uses("UserAdd", "{uid}"))
+            throw new ResourceException("Opterius:Commands:UserAdd must pass the uid the panel chose ('-u', '{uid}'), so no uid is ever handed out twice");
+        var uid = ReserveUid(username);
+        await RunAsync("UserAdd", new() { ["username"] = username, ["uid"] = uid.ToString() }, ct);
+        var made = UserDatabase.Find(layout, username) ?? throw new ResourceException($"UserAdd finished but '{username}' is not in {layout.Passwd}");
+        if (made.Uid != uid) throw new ResourceException($"UserAdd gave '{username}' uid {made.Uid}, not the uid {uid} it was asked for");
     }
 
-    public async Task<ResourceInspection> InspectAsync(AccountIdentity account, CancellationToken ct)
+    public Task<ResourceInspection> InspectAsync(AccountIdentity account, CancellationToken ct) => Task.Run(() =>
     {
-        var entry = await FindAsync(account.Username, ct);
-        if (entry is null) return ResourceInspection.Nothing(Key, $"no system user {account.Username}");
-        return new(Key, true, [$"{entry.Name} (uid {entry.Uid})"], 0, 1,
-            $"system user {entry.Name}, uid {entry.Uid}{(entry.Shell == SuspendedShell ? ", login disabled" : "")}");
-    }
+        var uid = UserDatabase.CheckedUid(layout, account);
+        var entry = UserDatabase.Find(layout, account.Username);
+        var group = PrivateGroup(account.Username);
+        var items = new List<string>();
+        if (entry is not null) items.Add($"{entry.Name} (uid {entry.Uid})");
+        if (group is not null) items.Add($"group {group.Name} (gid {group.Gid})");
+        if (items.Count == 0) return ResourceInspection.Nothing(Key, $"no system user {account.Username}");
+        var summary = entry is null
+            ? $"system user {account.Username} (uid {uid}) gone, its group {group!.Name} left"
+            : $"system user {entry.Name}, uid {entry.Uid}{(entry.Shell == SuspendedShell ? ", login disabled" : "")}";
+        return new ResourceInspection(Key, true, items, 0, items.Count, summary);
+    }, ct);
 
     public async Task<RemoveOutcome> RemoveAsync(AccountIdentity account, CancellationToken ct)
     {
-        var entry = await FindAsync(account.Username, ct);
-        if (entry is null) return RemoveOutcome.Skipped($"no system user {account.Username}");
-        if (!commands.IsConfigured("UserDel"))
-            return RemoveOutcome.Skipped($"Opterius:Commands:UserDel not set; system user {entry.Name} (uid {entry.Uid}) left in place");
-        await RunAsync("UserDel", entry.Name, null, ct);
-        if (await FindAsync(entry.Name, ct) is not null)
-            throw new ResourceException($"UserDel finished but '{entry.Name}' is still in {layout.Passwd}");
-        return RemoveOutcome.Done($"system user {entry.Name} (uid {entry.Uid}) and its group removed");
+        var uid = UserDatabase.CheckedUid(layout, account);
+        var name = account.Username;
+        var entry = UserDatabase.Find(layout, name);
+        // Right before userdel, and never userdel while one lives: KillAllAsync throws when any outlives it.
+        var killed = uid is { } u ? await processes.KillAllAsync(u, ct) : 0;
+        var done = new List<string>();
+        if (killed > 0) done.Add($"{ProcessesResource.Count(killed)} of uid {uid} killed before userdel");
+        if (entry is not null)
+        {
+            if (!commands.IsConfigured("UserDel"))
+                throw new ResourceException($"not configured: set Opterius:Commands:UserDel; system user {name} (uid {entry.Uid}) left in place");
+            await RunAsync("UserDel", new() { ["username"] = name }, ct);
+            if (UserDatabase.Find(layout, name) is not null)
+                throw new ResourceException($"UserDel finished but '{name}' is still in {layout.Passwd}");
+            done.Insert(0, $"system user {name} (uid {entry.Uid}) removed");
+            // userdel -R cannot see the real machine's processes; one that slipped in meanwhile goes now.
+            if (await processes.KillAllAsync(entry.Uid, ct) is > 0 and var late) done.Add($"{ProcessesResource.Count(late)} that appeared during userdel killed");
+        }
+        if (PrivateGroup(name) is { } group)
+        {
+            if (!commands.IsConfigured("GroupDel"))
+                throw new ResourceException($"not configured: set Opterius:Commands:GroupDel; group {name} (gid {group.Gid}) left in place");
+            await RunAsync("GroupDel", new() { ["username"] = name }, ct);
+            if (UserDatabase.Groups(layout).Any(g => g.Name == name))
+                throw new ResourceException($"GroupDel finished but group '{name}' is still in {layout.Group}");
+            done.Add($"group {name} (gid {group.Gid}) removed" + (group.Members.Count > 0 ? $"; it had members {string.Join(", ", group.Members)}" : ""));
+        }
+        else if (entry is not null) done.Add($"group {name} removed by userdel");
+        return done.Count == 0 ? RemoveOutcome.Skipped($"no system user {name}") : RemoveOutcome.Done(string.Join("; ", done));
     }
 
     public Task SuspendAsync(AccountIdentity account, CancellationToken ct) => SetShellAsync(account, SuspendedShell, ct);
@@ -62,31 +101,61 @@ public sealed class SystemUserResource(ServerLayout layout, CommandRunner comman
 
     private async Task SetShellAsync(AccountIdentity account, string shell, CancellationToken ct)
     {
-        var entry = await FindAsync(account.Username, ct);
+        var entry = UserDatabase.Find(layout, account.Username);
         // Unsuspend only undoes a suspension: a shell someone else chose since is left alone.
         if (entry is null || entry.Shell == shell || (shell == DefaultShell && entry.Shell != SuspendedShell)) return;
         if (!commands.IsConfigured("UserMod"))
             throw new ResourceException($"Opterius:Commands:UserMod not set; cannot set the shell of {entry.Name} to {shell}");
-        await RunAsync("UserMod", entry.Name, shell, ct);
+        await RunAsync("UserMod", new() { ["username"] = entry.Name, ["shell"] = shell }, ct);
     }
 
-    private async Task RunAsync(string command, string username, string? shell, CancellationToken ct)
+    /// <summary>
+    /// The group named like the user, unless it is another user's primary group (then it is theirs, not the
+    /// account's: it stays). useradd refuses to make a user whose name a group already has, so this group was
+    /// made with the account or after it under its name; members it was given go with it.
+    /// </summary>
+    private GroupEntry? PrivateGroup(string username) =>
+        UserDatabase.Groups(layout).FirstOrDefault(g => g.Name == username) is { } group
+        && !UserDatabase.Users(layout).Any(u => u.Gid == group.Gid && u.Name != username)
+            ? group
+            : null;
+
+    /// <summary>
+    /// Reserves the next uid: above every uid and gid of the root's range and above every uid ever reserved,
+    /// by creating its ledger file (O_EXCL), so two creates at once never get the same one.
+    /// </summary>
+    private int ReserveUid(string username)
     {
-        var values = new Dictionary<string, string> { ["username"] = username };
-        if (shell is not null) values["shell"] = shell;
+        var low = Math.Max(options.Value.MinUid, Math.Max(UserDatabase.LoginDefs(layout, "UID_MIN", 1000), UserDatabase.LoginDefs(layout, "GID_MIN", 1000)));
+        var high = Math.Min(UserDatabase.LoginDefs(layout, "UID_MAX", 60000), UserDatabase.LoginDefs(layout, "GID_MAX", 60000));
+        Directory.CreateDirectory(layout.UidLedger, (UnixFileMode)0b111_000_000);
+        var used = UserDatabase.Users(layout).Select(u => u.Uid)
+            .Concat(UserDatabase.Groups(layout).Select(g => g.Gid))
+            .Concat(Directory.EnumerateFileSystemEntries(layout.UidLedger).Select(p => int.TryParse(Path.GetFileName(p), out var n) ? n : 0))
+            .Where(n => n >= low && n <= high)
+            .DefaultIfEmpty(low - 1)
+            .Max();
+        for (var uid = used + 1; uid <= high; uid++)
+        {
+            var path = Path.Join(layout.UidLedger, uid.ToString());
+            try
+            {
+                using var reserved = new FileStream(path, new FileStreamOptions
+                {
+                    Mode = FileMode.CreateNew, Access = FileAccess.Write, UnixCreateMode = (UnixFileMode)0b110_000_000,
+                });
+                reserved.Write(System.Text.Encoding.UTF8.GetBytes(username + "\n"));
+                reserved.Flush(flushToDisk: true);
+                return uid;
+            }
+            catch (IOException) when (Path.Exists(path) || new FileInfo(path).LinkTarget is not null) { } // reserved by a create running at the same time
+        }
+        throw new ResourceException($"no uid left for '{username}': every uid from {low} to {high} (login.defs UID_MAX/GID_MAX) is or was in use");
+    }
+
+    private async Task RunAsync(string command, Dictionary<string, string> values, CancellationToken ct)
+    {
         try { await commands.RunAsync(command, values, ct); }
         catch (CommandFailedException e) { throw new ResourceException(e.Message, e); }
-    }
-
-    private async Task<PasswdEntry?> FindAsync(string username, CancellationToken ct)
-    {
-        if (!File.Exists(layout.Passwd)) return null;
-        foreach (var line in await File.ReadAllLinesAsync(layout.Passwd, ct))
-        {
-            var f = line.Split(':');
-            if (f.Length >= 7 && f[0] == username && int.TryParse(f[2], out var uid) && int.TryParse(f[3], out var gid))
-                return new(f[0], uid, gid, f[5], f[6]);
-        }
-        return null;
     }
 }

@@ -89,17 +89,35 @@ public sealed class ProcessesTests : IDisposable
     }
 
     [Fact]
-    public async Task WithoutAKillProcessesCommandRemovalIsSkippedNamingTheKeyAndNothingIsKilled()
+    public async Task WithoutAKillProcessesCommandRemovalFailsNamingTheKeyAndNothingIsKilled()
     {
         var uid = NewUid();
         var user = DaemonKit.Username("nokill");
         var process = await SleepAsAsync(uid);
         using var withoutCommands = DaemonKit.Services(new Dictionary<string, string?> { ["Opterius:MinUid"] = "200000" }, privateDaemons: false);
 
-        var outcome = await withoutCommands.GetRequiredService<ProcessesResource>().RemoveAsync(DaemonKit.Account(user, $"{user}.test", uid), default);
+        var e = await Assert.ThrowsAsync<ResourceException>(() =>
+            withoutCommands.GetRequiredService<ProcessesResource>().RemoveAsync(DaemonKit.Account(user, $"{user}.test", uid), default));
 
-        Assert.Equal(StepStatus.Skipped, outcome.Status);
-        Assert.Contains("Opterius:Commands:KillProcesses", outcome.Detail);
+        Assert.Contains("not configured: set Opterius:Commands:KillProcesses", e.Message);
         Assert.False(process.HasExited);
+    }
+
+    [Fact]
+    public async Task AUidThatNowBelongsToAnotherNameIsRefusedAndNothingIsKilled()
+    {
+        var uid = NewUid();
+        var user = DaemonKit.Username("old");
+        var root = DaemonKit.NewSandboxRoot();
+        File.AppendAllText(Path.Combine(root, "etc", "passwd"), $"newowner:x:{uid}:{uid}::/home/newowner:/bin/bash\n");
+        using var services = DaemonKit.Services(new Dictionary<string, string?> { ["Opterius:Root"] = root });
+        var process = await SleepAsAsync(uid);
+
+        var e = await Assert.ThrowsAsync<ResourceException>(() =>
+            services.GetRequiredService<ProcessesResource>().RemoveAsync(DaemonKit.Account(user, $"{user}.test", uid), default));
+
+        Assert.Contains("newowner", e.Message);
+        Assert.False(process.HasExited);
+        Assert.Contains(ProcessesResource.Running(uid), r => r.Pid == process.Id);
     }
 }

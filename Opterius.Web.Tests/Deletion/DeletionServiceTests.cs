@@ -37,7 +37,7 @@ public sealed class DeletionServiceTests(PanelApp app) : IClassFixture<PanelApp>
     {
         var account = await app.CreateAsync(TestAccounts.NewPrefix());
         var before = await InspectAllAsync(account);
-        var made = DeletionOrder.Keys.Where(k => k != "processes").ToList();
+        var made = DeletionOrder.Keys.Where(k => k is not ("processes" or "user_files")).ToList();
         Assert.All(made, k => Assert.True(before[k].Exists, $"{k} should exist after creation: {before[k].Summary}"));
 
         var plan = await Service.PlanAsync(Admin, account.Id, default);

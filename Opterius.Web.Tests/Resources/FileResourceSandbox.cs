@@ -21,6 +21,8 @@ public sealed class FileResourceSandbox : IDisposable
     /// <summary>Outside the server root: stands for /etc and other folders a tenant must never reach.</summary>
     public string Outside => Path.Combine(Folder, "outside");
 
+    private readonly IOptions<OpteriusOptions> _options;
+
     public ServerLayout Layout { get; }
     public ServiceReloader Reloader { get; }
     public CommandRunner Commands { get; }
@@ -31,7 +33,8 @@ public sealed class FileResourceSandbox : IDisposable
         Run("bash", Path.Combine(PrivateServices.RepoRoot, "scripts", "sandbox.sh"), Root);
         var commands = new Dictionary<string, string[]>(StringComparer.OrdinalIgnoreCase);
         if (postmap) commands["Postmap"] = ["postmap", "hash:{root}/etc/postfix/vmailbox"];
-        var options = Options.Create(new OpteriusOptions { Root = Root, ReloadCoalesceMilliseconds = 0, Commands = commands });
+        var options = Options.Create(new OpteriusOptions { Root = Root, ReloadCoalesceMilliseconds = 0, Commands = commands, MinUid = 200000 });
+        _options = options;
         Layout = new ServerLayout(options);
         Commands = new CommandRunner(options);
         Reloader = new ServiceReloader(Commands, options);
@@ -42,6 +45,7 @@ public sealed class FileResourceSandbox : IDisposable
     public MailUsersResource MailUsers => new(Layout, Mailboxes);
     public MailRoutesResource MailRoutes => new(Layout, Reloader);
     public CronResource Cron => new(Layout);
+    public UserFilesResource UserFiles => new(Layout, _options);
     public SslCertificateResource Certificate => new(Layout);
 
     public static AccountIdentity Identity(string username, string domain, int? uid = null) => new(0, username, domain, "8.2", uid);

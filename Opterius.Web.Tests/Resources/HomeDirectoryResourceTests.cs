@@ -50,12 +50,12 @@ public sealed class HomeDirectoryResourceTests : IDisposable
     [Fact]
     public async Task RemovingBobLeavesBobbyByteForByte()
     {
-        await _box.Home.ProvisionAsync(NewAccount("bob", "example.com"), default);
-        await _box.Home.ProvisionAsync(NewAccount("bobby", "example.com.au"), default);
+        await _box.Home.ProvisionAsync(NewAccount("bob", "example.com", uid: 200001), default);
+        await _box.Home.ProvisionAsync(NewAccount("bobby", "example.com.au", uid: 200002), default);
         File.WriteAllText(Path.Combine(HomeOf("bobby"), "public_html", "data.txt"), "bobby's data");
         var bobby = Snapshot(HomeOf("bobby"));
 
-        await _box.Home.RemoveAsync(Identity("bob", "example.com"), default);
+        await _box.Home.RemoveAsync(Identity("bob", "example.com", uid: 200001), default);
 
         Assert.False(Path.Exists(HomeOf("bob")));
         Assert.Equal(bobby, Snapshot(HomeOf("bobby")));
@@ -67,8 +67,8 @@ public sealed class HomeDirectoryResourceTests : IDisposable
         var etc = Path.Combine(_box.Outside, "etc");
         Directory.CreateDirectory(etc);
         File.WriteAllText(Path.Combine(etc, "shadow"), "root:*:19000:0:99999:7:::\n");
-        await _box.Home.ProvisionAsync(NewAccount("bob", "example.com"), default);
-        await _box.Home.ProvisionAsync(NewAccount("bobby", "bobby.net"), default);
+        await _box.Home.ProvisionAsync(NewAccount("bob", "example.com", uid: 200001), default);
+        await _box.Home.ProvisionAsync(NewAccount("bobby", "bobby.net", uid: 200002), default);
         var home = HomeOf("bob");
         File.CreateSymbolicLink(Path.Combine(home, "public_html", "etc"), etc);
         File.CreateSymbolicLink(Path.Combine(home, "shadow"), Path.Combine(etc, "shadow"));
@@ -84,7 +84,7 @@ public sealed class HomeDirectoryResourceTests : IDisposable
         var neighbour = Snapshot(HomeOf("bobby"));
         var sandboxEtc = Snapshot(Path.Combine(_box.Root, "etc"));
 
-        var outcome = await _box.Home.RemoveAsync(Identity("bob", "example.com"), default);
+        var outcome = await _box.Home.RemoveAsync(Identity("bob", "example.com", uid: 200001), default);
 
         Assert.Equal(StepStatus.Done, outcome.Status);
         Assert.False(Path.Exists(home));
@@ -96,13 +96,53 @@ public sealed class HomeDirectoryResourceTests : IDisposable
     [Fact]
     public async Task AHomeThatIsALinkIsRefusedWithAClearReasonAndItsTargetKept()
     {
-        await _box.Home.ProvisionAsync(NewAccount("bobby", "bobby.net"), default);
+        await _box.Home.ProvisionAsync(NewAccount("bobby", "bobby.net", uid: 200002), default);
         File.CreateSymbolicLink(HomeOf("bob"), HomeOf("bobby"));
         var neighbour = Snapshot(HomeOf("bobby"));
 
-        var e = await Assert.ThrowsAsync<ResourceException>(() => _box.Home.RemoveAsync(Identity("bob", "example.com"), default));
+        var e = await Assert.ThrowsAsync<ResourceException>(() => _box.Home.RemoveAsync(Identity("bob", "example.com", uid: 200001), default));
 
         Assert.Contains("symbolic link", e.Message);
         Assert.Equal(neighbour, Snapshot(HomeOf("bobby")));
+    }
+
+    [Fact]
+    public async Task AHomeOwnedByAnotherUidIsRefusedAndKeptByteForByte()
+    {
+        File.AppendAllText(_box.Layout.Passwd, "bob:x:200001:200001::/home/bob:/bin/bash\ncarol:x:200003:200003::/home/carol:/bin/bash\n");
+        await _box.Home.ProvisionAsync(NewAccount("bob", "example.com", uid: 200003), default); // made for carol's uid
+        var before = Snapshot(HomeOf("bob"));
+
+        var e = await Assert.ThrowsAsync<ResourceException>(() => _box.Home.RemoveAsync(Identity("bob", "example.com", uid: 200001), default));
+
+        Assert.Contains("200003", e.Message);
+        Assert.Equal(before, Snapshot(HomeOf("bob")));
+    }
+
+    [Fact]
+    public async Task AHomeThatIsAlsoAnotherAccountsHomeIsRefusedAndKeptByteForByte()
+    {
+        File.AppendAllText(_box.Layout.Passwd, "bob:x:200001:200001::/home/bob:/bin/bash\ndave:x:200004:200004::/home//bob/:/bin/bash\n");
+        await _box.Home.ProvisionAsync(NewAccount("bob", "example.com", uid: 200001), default);
+        var before = Snapshot(HomeOf("bob"));
+
+        var e = await Assert.ThrowsAsync<ResourceException>(() => _box.Home.RemoveAsync(Identity("bob", "example.com", uid: 200001), default));
+
+        Assert.Contains("dave", e.Message);
+        Assert.Equal(before, Snapshot(HomeOf("bob")));
+    }
+
+    [Fact]
+    public async Task AHomeHoldingAnotherAccountsHomeIsRefusedAndKeptByteForByte()
+    {
+        File.AppendAllText(_box.Layout.Passwd, "bob:x:200001:200001::/home/bob:/bin/bash\nerin:x:200005:200005::/home/bob/public_html/erin:/bin/bash\n");
+        await _box.Home.ProvisionAsync(NewAccount("bob", "example.com", uid: 200001), default);
+        Directory.CreateDirectory(Path.Combine(HomeOf("bob"), "public_html", "erin"));
+        var before = Snapshot(HomeOf("bob"));
+
+        var e = await Assert.ThrowsAsync<ResourceException>(() => _box.Home.RemoveAsync(Identity("bob", "example.com", uid: 200001), default));
+
+        Assert.Contains("erin", e.Message);
+        Assert.Equal(before, Snapshot(HomeOf("bob")));
     }
 }

@@ -133,15 +133,22 @@ public sealed class SafeTreeTests : IDisposable
         Assert.Equal("root:x:0:0::/root:/bin/bash\n", File.ReadAllText(Path.Combine(etc, "passwd")));
     }
 
+    /// <summary>Mounts with the real mount(8); a test of mount points proves nothing without one, so it fails naming why.</summary>
+    private static void Mount(params string[] args)
+    {
+        try { Run("mount", args); }
+        catch (InvalidOperationException e) { Assert.Fail($"this test needs to mount (run the tests as root): {e.Message}"); }
+    }
+
     [Fact]
-    public void AFileSystemMountedInsideTheTreeIsNeverEntered()
+    public void AFileSystemMountedInsideTheTreeIsNeverEnteredAndEverythingElseGoes()
     {
         var home = Path.Combine(_box.Root, "home", "bob");
-        var mount = Path.Combine(home, "mnt");
+        var mount = Path.Combine(home, "site", "mnt");
         Directory.CreateDirectory(mount);
         Make("home/bob/a.txt");
-        try { Run("mount", "-t", "tmpfs", "opterius-test", mount); }
-        catch (InvalidOperationException) { return; } // no privilege to mount here: nothing to check
+        Make("home/bob/site/b.txt");
+        Mount("-t", "tmpfs", "opterius-test", mount);
         try
         {
             File.WriteAllText(Path.Combine(mount, "other-fs.txt"), "keep");
@@ -149,9 +156,61 @@ public sealed class SafeTreeTests : IDisposable
             var e = Assert.Throws<ResourceException>(() => SafeTree.Remove(home));
 
             Assert.Contains("mount point", e.Message);
+            Assert.Contains(mount, e.Message);
             Assert.Equal("keep", File.ReadAllText(Path.Combine(mount, "other-fs.txt")));
+            Assert.Equal([Path.Combine(home, "site")], Directory.GetFileSystemEntries(home));
+            Assert.Equal([mount], Directory.GetFileSystemEntries(Path.Combine(home, "site")));
         }
         finally { Run("umount", mount); }
+        Assert.NotNull(SafeTree.Remove(home)); // unmounted: the next run finishes the job
+        Assert.False(Path.Exists(home));
+    }
+
+    [Fact]
+    public void ABindMountOfTheSameFileSystemInsideTheTreeIsNeverEntered()
+    {
+        var (etc, otherHome) = Decoys();
+        var home = Path.Combine(_box.Root, "home", "bob");
+        var mount = Path.Combine(home, "neighbour");
+        Directory.CreateDirectory(mount);
+        Make("home/bob/a.txt");
+        Mount("--bind", otherHome, mount);
+        var outside = Snapshot(_box.Outside);
+        var neighbour = Snapshot(otherHome);
+        try
+        {
+            var measured = SafeTree.Measure(home);
+            var e = Assert.Throws<ResourceException>(() => SafeTree.Remove(home));
+
+            Assert.Equal(1, measured!.Files); // a.txt; nothing behind the mount point is counted
+            Assert.Contains("mount point", e.Message);
+            Assert.Contains(mount, e.Message);
+            Assert.Equal(neighbour, Snapshot(otherHome));
+            Assert.Equal(outside, Snapshot(_box.Outside));
+            Assert.False(File.Exists(Path.Combine(home, "a.txt")));
+        }
+        finally { Run("umount", mount); }
+        Assert.Equal(neighbour, Snapshot(otherHome));
+        Assert.True(Directory.Exists(etc));
+    }
+
+    [Fact]
+    public void ATopThatIsItselfAMountPointIsRefusedAndWhatIsMountedThereIsKept()
+    {
+        var (_, otherHome) = Decoys();
+        var home = Path.Combine(_box.Root, "home", "bob");
+        Directory.CreateDirectory(home);
+        Mount("--bind", otherHome, home);
+        var neighbour = Snapshot(otherHome);
+        try
+        {
+            var e = Assert.Throws<ResourceException>(() => SafeTree.Remove(home));
+
+            Assert.Contains("is a mount point", e.Message);
+            Assert.Equal(neighbour, Snapshot(otherHome));
+        }
+        finally { Run("umount", home); }
+        Assert.Equal(neighbour, Snapshot(otherHome));
     }
 
     [Fact]

@@ -5,6 +5,7 @@ public static class ResourceNames
 {
     public static string Label(string key) => key switch
     {
+        "logins" => "Logins (locked first)",
         "nginx_vhost" => "Web server vhost (nginx)",
         "php_fpm_pool" => "PHP-FPM pool",
         "processes" => "Running processes",
@@ -17,6 +18,7 @@ public static class ResourceNames
         "database_users" => "Database users",
         "ssl_certificate" => "SSL certificate",
         "home_directory" => "Home directory",
+        "user_files" => "Mail spool and temp files",
         "system_user" => "Linux user and group",
         _ => key,
     };
