@@ -25,4 +25,5 @@ public sealed class ServerLayout(IOptions<OpteriusOptions> options)
     public string CertArchive(AccountIdentity a) => Under($"/etc/letsencrypt/archive/{a.Domain}");
     public string CertRenewal(AccountIdentity a) => Under($"/etc/letsencrypt/renewal/{a.Domain}.conf");
     public string Passwd => Under("/etc/passwd");
+    public string Group => Under("/etc/group");
 }

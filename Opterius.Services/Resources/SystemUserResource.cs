@@ -31,6 +31,8 @@ public sealed class SystemUserResource(ServerLayout layout, CommandRunner comman
         if (!commands.IsConfigured("UserAdd")) return;
         if (await FindAsync(username, ct) is { } existing)
             throw new ResourceException($"a system user '{username}' (uid {existing.Uid}) already exists");
+        if (await FindGroupIdAsync(username, ct) is { } gid)
+            throw new ResourceException($"a group '{username}' (gid {gid}) already exists");
         await RunAsync("UserAdd", username, null, ct);
         if (await FindAsync(username, ct) is null)
             throw new ResourceException($"UserAdd finished but '{username}' is not in {layout.Passwd}");
@@ -76,6 +78,18 @@ public sealed class SystemUserResource(ServerLayout layout, CommandRunner comman
         if (shell is not null) values["shell"] = shell;
         try { await commands.RunAsync(command, values, ct); }
         catch (CommandFailedException e) { throw new ResourceException(e.Message, e); }
+    }
+
+    /// <summary>The gid of the group of that name in the root's /etc/group, or null when there is none.</summary>
+    public async Task<int?> FindGroupIdAsync(string name, CancellationToken ct = default)
+    {
+        if (!File.Exists(layout.Group)) return null;
+        foreach (var line in await File.ReadAllLinesAsync(layout.Group, ct))
+        {
+            var f = line.Split(':');
+            if (f.Length >= 3 && f[0] == name && int.TryParse(f[2], out var gid)) return gid;
+        }
+        return null;
     }
 
     private async Task<PasswdEntry?> FindAsync(string username, CancellationToken ct)
