@@ -55,7 +55,7 @@ public sealed class DnsZoneResource(PowerDnsDb powerDns, ServiceReloader reloade
         // One transaction: a failure half-way leaves no zone behind (nothing to clean up), never half a zone.
         await using var tx = await c.BeginTransactionAsync(System.Data.IsolationLevel.ReadCommitted, ct);
         if (await FindAsync(c, tx, domain, ct) is { } existing)
-            throw new ResourceException($"a DNS zone {domain} already exists (account '{existing.Owner}'); it is left as it is");
+            throw new AlreadyThereException($"a DNS zone {domain} already exists (account '{existing.Owner}'); it is left as it is");
         await c.ExecuteAsync(new CommandDefinition(InsertZoneSql, new { Domain = domain, Owner = username }, tx, cancellationToken: ct));
         var zone = await FindAsync(c, tx, domain, ct) ?? throw new ResourceException($"zone {domain} vanished while being created");
         await c.ExecuteAsync(new CommandDefinition(InsertRecordSql, Records(zone.Id, domain), tx, cancellationToken: ct));

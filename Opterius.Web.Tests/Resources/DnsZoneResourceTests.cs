@@ -109,7 +109,7 @@ public sealed class DnsZoneResourceTests : IAsyncLifetime
         await CreateZoneAsync(Domain, owner: "someoneelse");
         var before = await SnapshotAsync(exceptDomainId: -1);
 
-        await Assert.ThrowsAsync<ResourceException>(() => Zones(_kit).ProvisionAsync(SqlResourceKit.NewAccount(_bob, Domain), default));
+        await Assert.ThrowsAsync<AlreadyThereException>(() => Zones(_kit).ProvisionAsync(SqlResourceKit.NewAccount(_bob, Domain), default));
 
         Assert.Equal(before, await SnapshotAsync(exceptDomainId: -1));
     }
