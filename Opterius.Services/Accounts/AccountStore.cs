@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Dapper;
+using MySqlConnector;
 using Opterius.Services.Data;
 
 namespace Opterius.Services.Accounts;
@@ -157,16 +158,20 @@ public sealed class AccountStore(PanelDb db)
     public async Task<AccountClaims> ClaimsAsync(string username, string domain, CancellationToken ct)
     {
         await using var c = await db.OpenAsync(ct);
-        return await ReadClaimsAsync(c, null, username, domain, ct);
+        return await ReadClaimsAsync(c, username, domain, ct);
     }
 
-    // Every insert of an account goes through this lock on the one accounts_version row (which the insert trigger
-    // takes anyway), so two creates never both see room under the license's limit, or both see a domain free.
-    private const string LockSql = "SELECT v FROM accounts_version WHERE id = 1 FOR UPDATE";
+    // Every insert of an account happens under this named lock (per panel database), so two creates never both
+    // see room under the license's limit, or both see a domain free. A named lock, not a row lock: a row lock taken
+    // first would reverse the order in which the accounts triggers lock account_counts and accounts_version, and a
+    // status change running beside the insert would deadlock with it.
+    private const string LockSql = "SELECT GET_LOCK(CONCAT('opterius:create:', DATABASE()), @seconds)";
+    private const string UnlockSql = "DO RELEASE_LOCK(CONCAT('opterius:create:', DATABASE()))";
+    private const int LockSeconds = 30;
 
     /// <summary>
-    /// Inserts the row (status <c>creating</c>) in one transaction with the checks: <paramref name="refuse"/> sees the
-    /// claims read under the lock that serialises every create and throws to refuse; nothing is inserted then.
+    /// Inserts the row (status <c>creating</c>) with the checks, under the lock every create takes: <paramref name="refuse"/>
+    /// sees the claims read under it and throws to refuse; nothing is inserted then.
     /// </summary>
     public async Task<long> InsertCheckedAsync(string username, string domain, string email, long packageId, long ownerId, string phpVersion,
         Action<AccountClaims> refuse, CancellationToken ct)
@@ -177,13 +182,19 @@ public sealed class AccountStore(PanelDb db)
             SELECT LAST_INSERT_ID();
             """;
         await using var c = await db.OpenAsync(ct);
-        // Read committed: each read after the lock sees every create committed before it was granted.
-        await using var tx = await c.BeginTransactionAsync(System.Data.IsolationLevel.ReadCommitted, ct);
-        await c.ExecuteScalarAsync<long>(new CommandDefinition(LockSql, transaction: tx, cancellationToken: ct));
-        refuse(await ReadClaimsAsync(c, tx, username, domain, ct));
-        var id = await c.ExecuteScalarAsync<long>(new CommandDefinition(sql, new { username, domain, email, packageId, ownerId, phpVersion }, tx, cancellationToken: ct));
-        await tx.CommitAsync(ct);
-        return id;
+        if (await c.ExecuteScalarAsync<long?>(new CommandDefinition(LockSql, new { seconds = LockSeconds }, cancellationToken: ct)) != 1)
+            throw new AccountConflictException($"Other accounts were being created for {LockSeconds} seconds; nothing was changed, try again.");
+        try
+        {
+            // Autocommit reads: each sees every create committed before the lock was granted.
+            refuse(await ReadClaimsAsync(c, username, domain, ct));
+            return await c.ExecuteScalarAsync<long>(new CommandDefinition(sql, new { username, domain, email, packageId, ownerId, phpVersion }, cancellationToken: ct));
+        }
+        finally
+        {
+            // Released on this connection before it goes back to the pool (the server also frees it if the connection drops).
+            await c.ExecuteAsync(new CommandDefinition(UnlockSql, cancellationToken: CancellationToken.None));
+        }
     }
 
     // The trigger-kept totals (db/002) count every account in every status without reading the accounts.
@@ -199,17 +210,16 @@ public sealed class AccountStore(PanelDb db)
         LIMIT 10
         """;
 
-    private static async Task<AccountClaims> ReadClaimsAsync(MySqlConnector.MySqlConnection c, MySqlConnector.MySqlTransaction? tx,
-        string username, string domain, CancellationToken ct)
+    private static async Task<AccountClaims> ReadClaimsAsync(MySqlConnection c, string username, string domain, CancellationToken ct)
     {
         var labels = domain.Split('.');
         var parents = Enumerable.Range(0, labels.Length).Select(i => string.Join('.', labels[i..])).ToList();
         var reversed = new string(domain.Reverse().ToArray());
-        var count = await c.ExecuteScalarAsync<long>(new CommandDefinition(CountSql, transaction: tx, cancellationToken: ct));
-        var taken = await c.ExecuteScalarAsync<long>(new CommandDefinition(UsernameSql, new { username }, tx, cancellationToken: ct));
+        var count = await c.ExecuteScalarAsync<long>(new CommandDefinition(CountSql, cancellationToken: ct));
+        var taken = await c.ExecuteScalarAsync<long>(new CommandDefinition(UsernameSql, new { username }, cancellationToken: ct));
         var related = await c.QueryAsync<AccountDomain>(new CommandDefinition(RelatedSql,
             // '/' is the byte after '.': the range holds exactly the reversed names that begin with "{reversed}.".
-            new { parents, below = reversed + ".", above = reversed + "/" }, tx, cancellationToken: ct));
+            new { parents, below = reversed + ".", above = reversed + "/" }, cancellationToken: ct));
         return new(count, taken > 0, related.AsList());
     }
 }
