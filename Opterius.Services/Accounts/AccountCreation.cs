@@ -36,7 +36,7 @@ public sealed class AccountCreation(
     /// mailboxes whose logins use the account password (and their Dovecot and Postfix lines), a cron job. The rest is
     /// what a hosting account is: user, home with a placeholder page, database login, zone, certificate, pool, vhost.
     /// </summary>
-    public static readonly IReadOnlySet<string> StarterOnly = new HashSet<string> { "databases", "mailboxes", "mail_users", "mail_routes", "cron" };
+    private static readonly IReadOnlySet<string> StarterOnly = new HashSet<string> { "databases", "mailboxes", "mail_users", "mail_routes", "cron" };
 
     // Running processes need a uid, and a uid exists only for a user in passwd, which system_user already reports.
     private const string NeedsAUid = "processes";
@@ -93,6 +93,9 @@ public sealed class AccountCreation(
             await UndoAsync(identity, made);
             await accounts.DeleteRowAsync(id, CancellationToken.None);
             await audit.WriteAsync(actor, "create", id, username, "failed", $"{failed}: {e.Message}", CancellationToken.None);
+            // A part that appeared on the server after the check above (another tool racing this create) is a
+            // conflict like any other, not a failure of the server.
+            if (e is AlreadyThereException) throw new AccountConflictException($"{failed}: {e.Message}. Nothing was kept; remove it or choose other names.");
             throw new ProvisioningFailedException(failed, e.Message);
         }
 

@@ -1,5 +1,13 @@
 using System.Net;
 using System.Net.Http.Json;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using Opterius.Services.Accounts;
+using Opterius.Services.Audit;
+using Opterius.Services.Licensing;
+using Opterius.Services.Packages;
+using Opterius.Services.Resources;
 using Opterius.Web.Tests.Infrastructure;
 using Opterius.Web.Tests.Resources;
 
@@ -250,5 +258,34 @@ public sealed class CreateNeverHarmsTests(ProductionLikeApp app) : IClassFixture
             File.Delete(available);
             Directory.Move(aside, available);
         }
+    }
+
+    /// <summary>A real resource that, just before it is made, finds its part put there by someone else (a race past the check).</summary>
+    private sealed class PlantedFirst(IAccountResource inner, Action plant) : IAccountResource
+    {
+        public string Key => inner.Key;
+        public Task ProvisionAsync(NewAccount account, CancellationToken ct) { plant(); return inner.ProvisionAsync(account, ct); }
+        public Task<ResourceInspection> InspectAsync(AccountIdentity account, CancellationToken ct) => inner.InspectAsync(account, ct);
+        public Task<RemoveOutcome> RemoveAsync(AccountIdentity account, CancellationToken ct) => inner.RemoveAsync(account, ct);
+    }
+
+    [Fact]
+    public async Task APartThatAppearsAfterTheCheckIsAConflictItSurvivesAndEverythingThisCreateMadeGoes()
+    {
+        var username = ApiKit.NewUsername();
+        var domain = $"{username}.test";
+        var vhost = app.Under($"/etc/nginx/sites-available/{domain}.conf");
+        var creation = new AccountCreation(app.Get<AccountStore>(), app.Get<PackageStore>(),
+            app.Services.GetServices<IAccountResource>().Select(r => r.Key == "nginx_vhost" ? new PlantedFirst(r, () => File.WriteAllText(vhost, "# the operator's own\n")) : r).ToList(),
+            app.Get<SystemUserResource>(), app.Get<LicenseService>(), app.Get<AuditLog>(), app.Get<IOptions<ProvisioningOptions>>(), NullLogger<AccountCreation>.Instance);
+        var before = await app.ServerStateAsync(username);
+
+        var refused = await Assert.ThrowsAsync<AccountConflictException>(() => creation.CreateAsync(app.AdminActor(), app.Admin.Id,
+            new CreateAccountRequest(username, domain, $"owner@{domain}", Password, 1), default));
+
+        Assert.Contains($"nginx_vhost: {vhost} already exists", refused.Message);
+        Assert.Equal("# the operator's own\n", File.ReadAllText(vhost));
+        File.Delete(vhost);
+        Assert.Equal(before, await app.ServerStateAsync(username));
     }
 }
