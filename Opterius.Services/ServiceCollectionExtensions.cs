@@ -19,6 +19,7 @@ public static class ServiceCollectionExtensions
     public static IServiceCollection AddOpteriusServices(this IServiceCollection services)
     {
         services.AddOptions<OpteriusOptions>().BindConfiguration(OpteriusOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<ProvisioningOptions>().BindConfiguration(ProvisioningOptions.Section).ValidateDataAnnotations().ValidateOnStart();
 
         services.AddSingleton(sp => new PanelDb(DataSource(sp, "Panel")));
         services.AddSingleton(sp => new PowerDnsDb(DataSource(sp, "PowerDns")));

@@ -172,9 +172,12 @@ if e["HAS_FPM"] == "1":
 if e["HAS_PDNS"] == "1":
     c["PdnsPurge"] = ["pdns_control", "--config-dir=" + p, "--socket-dir=" + p, "purge"]
 # Pools of a private php-fpm run as a host user (it resolves names from the host's passwd); sandbox
-# uids start at 200000 (scripts/sandbox.sh).
+# uids start at 200000 (scripts/sandbox.sh). Zones point at 127.0.0.1, where the private daemons answer, and
+# accounts get the demo's sample databases, mailboxes and cron job (StarterContent; off in production).
+provisioning = {"Addresses": ["127.0.0.1"], "Nameservers": ["ns1.opterius.test", "ns2.opterius.test"],
+                "SoaContact": "hostmaster@opterius.test", "StarterContent": True}
 print(json.dumps({"Opterius": {"Root": e["ROOT"], "MinUid": 200000, "PoolUser": "nobody", "PoolGroup": "nogroup",
-                               "Commands": c}}, indent=2))
+                               "Commands": c, "Provisioning": provisioning}}, indent=2))
 PY
 }
 

@@ -1,5 +1,6 @@
 using System.Net.Mail;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using MySqlConnector;
 using Opterius.Services.Audit;
 using Opterius.Services.Deletion;
@@ -12,9 +13,10 @@ namespace Opterius.Services.Accounts;
 public sealed record CreateAccountRequest(string? Username, string? Domain, string? Email, string? Password, long? PackageId);
 
 /// <summary>
-/// The create path: validates, reserves the row (status <c>creating</c>), provisions every resource through
-/// the same classes a deletion removes, then marks it active. A failure half-way removes what was made and
-/// the row, so no half account is ever listed as active.
+/// The create path: validates, refuses names that are taken or that something on the server already uses,
+/// reserves the row (status <c>creating</c>), provisions every resource through the same classes a deletion
+/// removes, then marks it active. A failure half-way removes what this create made, and only that, and the row,
+/// so no half account is ever listed as active and nothing that was there before is ever touched.
 /// </summary>
 public sealed class AccountCreation(
     AccountStore accounts,
@@ -23,38 +25,60 @@ public sealed class AccountCreation(
     SystemUserResource systemUser,
     LicenseService license,
     AuditLog audit,
+    IOptions<ProvisioningOptions> provisioning,
     ILogger<AccountCreation> log)
 {
     private readonly IReadOnlyList<IAccountResource> _order =
         DeletionOrder.Keys.Reverse().Select(k => resources.Single(r => r.Key == k)).ToList();
 
+    /// <summary>
+    /// The demo's samples, provisioned only with <see cref="ProvisioningOptions.StarterContent"/>: databases with rows,
+    /// mailboxes whose logins use the account password (and their Dovecot and Postfix lines), a cron job. The rest is
+    /// what a hosting account is: user, home with a placeholder page, database login, zone, certificate, pool, vhost.
+    /// </summary>
+    private static readonly IReadOnlySet<string> StarterOnly = new HashSet<string> { "databases", "mailboxes", "mail_users", "mail_routes", "cron" };
+
+    // Running processes need a uid, and a uid exists only for a user in passwd, which system_user already reports.
+    private const string NeedsAUid = "processes";
+
     public async Task<Account> CreateAsync(Actor actor, long ownerId, CreateAccountRequest request, CancellationToken ct)
     {
         license.EnsureValid();
         var package = await ValidateAsync(request, ct);
-        var max = license.Current.MaxAccounts;
-        if (max is { } limit && await accounts.CountAsync(ct) >= limit)
-            throw new AccountLimitReachedException($"The license allows {limit} accounts and all are in use: delete an account or upgrade the license.");
-
         var username = request.Username!;
         var domain = request.Domain!.ToLowerInvariant();
-        await ThrowIfTakenAsync(username, domain, ct);
+        var identity = new AccountIdentity(0, username, domain, package.PhpVersion, null);
+
+        // Quick refusals first (no lock), then what exists on the server, then the same checks again under the
+        // lock with the insert: the row reserves the names for the provisioning that follows.
+        ThrowIfClaimed(await accounts.ClaimsAsync(username, domain, ct), username, domain, ownerId);
+        ThrowIfServerName(domain);
+        await ThrowIfOnServerAsync(identity, ct);
         long id;
-        try { id = await accounts.InsertAsync(username, domain, request.Email!, package.Id, ownerId, package.PhpVersion, ct); }
+        try
+        {
+            id = await accounts.InsertCheckedAsync(username, domain, request.Email!, package.Id, ownerId, package.PhpVersion,
+                claims => ThrowIfClaimed(claims, username, domain, ownerId), ct);
+        }
         catch (MySqlException e) when (e.ErrorCode == MySqlErrorCode.DuplicateKeyEntry)
         {
             throw new AccountConflictException($"The username '{username}' or the domain '{domain}' is already in use.");
         }
 
-        var identity = new AccountIdentity(id, username, domain, package.PhpVersion, null);
+        identity = identity with { Id = id };
+        var newAccount = new NewAccount(identity, request.Email!, request.Password!);
         var made = new List<IAccountResource>();
+        IAccountResource? current = null;
         try
         {
-            foreach (var resource in _order)
+            foreach (var resource in _order.Where(r => provisioning.Value.StarterContent || !StarterOnly.Contains(r.Key)))
             {
-                made.Add(resource);
+                current = resource;
                 // Not cancelled by a caller who went away: a started create completes or is undone.
-                await resource.ProvisionAsync(new NewAccount(identity, request.Email!, request.Password!), CancellationToken.None);
+                await resource.ProvisionAsync(newAccount with { Identity = identity }, CancellationToken.None);
+                // Journalled only once made: a resource that refused or failed cleaned up its own partial work,
+                // and whatever made it refuse was not this create's to remove.
+                made.Add(resource);
                 if (resource == systemUser)
                 {
                     identity = identity with { Uid = await systemUser.FindUidAsync(username, CancellationToken.None) };
@@ -64,11 +88,14 @@ public sealed class AccountCreation(
         }
         catch (Exception e)
         {
-            var failed = made[^1].Key;
+            var failed = current?.Key ?? "create";
             log.LogError(e, "Creating account {Username} failed at {Resource}; removing what was made", username, failed);
-            await UndoAsync(identity, made, ct);
+            await UndoAsync(identity, made);
             await accounts.DeleteRowAsync(id, CancellationToken.None);
             await audit.WriteAsync(actor, "create", id, username, "failed", $"{failed}: {e.Message}", CancellationToken.None);
+            // A part that appeared on the server after the check above (another tool racing this create) is a
+            // conflict like any other, not a failure of the server.
+            if (e is AlreadyThereException) throw new AccountConflictException($"{failed}: {e.Message}. Nothing was kept; remove it or choose other names.");
             throw new ProvisioningFailedException(failed, e.Message);
         }
 
@@ -79,7 +106,7 @@ public sealed class AccountCreation(
             ?? throw new AccountConflictException($"Account '{username}' was removed while it was being created.");
     }
 
-    private async Task UndoAsync(AccountIdentity identity, List<IAccountResource> made, CancellationToken ct)
+    private async Task UndoAsync(AccountIdentity identity, List<IAccountResource> made)
     {
         foreach (var resource in made.AsEnumerable().Reverse())
         {
@@ -88,13 +115,62 @@ public sealed class AccountCreation(
         }
     }
 
+    /// <summary>
+    /// The license's limit, a taken username or domain, and a domain related to another owner's: equal, a parent
+    /// (the new zone would be the other tenant's parent) or under it (PowerDNS would answer the more specific new
+    /// zone, e.g. <c>mail.{their domain}</c>). An owner may add names under its own domains.
+    /// </summary>
+    private void ThrowIfClaimed(AccountClaims claims, string username, string domain, long ownerId)
+    {
+        if (license.Current.MaxAccounts is { } limit && claims.Count >= limit)
+            throw new AccountLimitReachedException($"The license allows {limit} accounts and all are in use: delete an account or upgrade the license.");
+        if (claims.UsernameTaken) throw new AccountConflictException($"The username '{username}' is already in use.");
+        if (claims.RelatedDomains.Any(d => d.Domain == domain)) throw new AccountConflictException($"The domain '{domain}' is already in use.");
+        if (claims.RelatedDomains.FirstOrDefault(d => d.OwnerId != ownerId) is { } other)
+            throw new AccountConflictException(domain.EndsWith("." + other.Domain, StringComparison.Ordinal)
+                ? $"The domain '{domain}' is under '{other.Domain}', which belongs to another owner's account."
+                : $"The domain '{domain}' is a parent of '{other.Domain}', which belongs to another owner's account.");
+    }
+
+    /// <summary>The server's own name (and names under it) belongs to the server, not to a tenant.</summary>
+    private void ThrowIfServerName(string domain)
+    {
+        var host = provisioning.Value.EffectiveHostname();
+        if (domain == host || domain.EndsWith("." + host, StringComparison.Ordinal))
+            throw new AccountConflictException($"The domain '{domain}' is the server's own host name '{host}' (Opterius:Provisioning:Hostname) or under it.");
+    }
+
+    /// <summary>
+    /// Every resource inspected for the new names before anything is made: whatever already exists (a system user
+    /// or group, a zone, vhost, pool, certificate, mail folder or lines, home, crontab, databases, database users)
+    /// belongs to no account, since the names are free in the accounts table, and is never adopted or overwritten.
+    /// </summary>
+    private async Task ThrowIfOnServerAsync(AccountIdentity identity, CancellationToken ct)
+    {
+        var found = new List<string>();
+        if (await systemUser.FindGroupIdAsync(identity.Username, ct) is { } gid) found.Add($"group {identity.Username} (gid {gid})");
+        foreach (var resource in _order.Where(r => r.Key != NeedsAUid))
+        {
+            // A resource that refuses to inspect the names (e.g. a user of that name the account cannot own) found something.
+            try
+            {
+                var inspection = await resource.InspectAsync(identity, ct);
+                if (inspection.Exists) found.Add(inspection.Summary);
+            }
+            catch (ResourceException e) { found.Add($"{resource.Key}: {e.Message}"); }
+        }
+        if (found.Count > 0)
+            throw new AccountConflictException(
+                $"'{identity.Username}' / '{identity.Domain}' already exist on the server without an account: {string.Join("; ", found)}. Nothing was changed; remove them or choose other names.");
+    }
+
     private async Task<HostingPackage> ValidateAsync(CreateAccountRequest r, CancellationToken ct)
     {
         var errors = new Dictionary<string, string>();
         if (!AccountNames.IsValidUsername(r.Username))
-            errors["username"] = "username must be 3-32 lower-case letters and digits, starting with a letter, and not a system name";
+            errors["username"] = "username must be 3-32 lower-case letters and digits, starting with a letter, and not a reserved system name (such as vmail or postmaster)";
         if (!AccountNames.IsValidDomain(r.Domain?.ToLowerInvariant()))
-            errors["domain"] = "domain must be a fully qualified domain name such as example.com";
+            errors["domain"] = "domain must be a public fully qualified domain name such as example.com: a top-level label of letters (or xn--), no label beginning or ending with '-'";
         if (!IsEmail(r.Email)) errors["email"] = "email must be a valid address such as owner@example.com";
         if (r.Password is null || r.Password.Length is < 8 or > 128) errors["password"] = "password must be 8-128 characters";
         else if (r.Password.Any(char.IsControl) || r.Password.Contains(':')) errors["password"] = "password must not contain ':' or control characters";
@@ -106,11 +182,4 @@ public sealed class AccountCreation(
 
     private static bool IsEmail(string? email) =>
         email is { Length: <= 254 } && MailAddress.TryCreate(email, out var a) && a.Address == email && !email.Any(char.IsControl) && email.Contains('.');
-
-    private async Task ThrowIfTakenAsync(string username, string domain, CancellationToken ct)
-    {
-        var (u, d) = await accounts.TakenAsync(username, domain, ct);
-        if (u || d)
-            throw new AccountConflictException(u ? $"The username '{username}' is already in use." : $"The domain '{domain}' is already in use.");
-    }
 }

@@ -8,34 +8,50 @@ namespace Opterius.Services.Accounts;
 /// </summary>
 public static partial class AccountNames
 {
-    [GeneratedRegex("^[a-z][a-z0-9]{2,31}$")]
+    // \z, not $: '$' also matches before a final newline, which would let "bob\n" into passwd and configuration files.
+    [GeneratedRegex("^[a-z][a-z0-9]{2,31}\\z")]
     private static partial Regex UsernamePattern();
 
     // One label: letters, digits, inner hyphens; at most 63 characters.
-    [GeneratedRegex("^(?!-)[a-z0-9-]{1,63}(?<!-)$")]
+    [GeneratedRegex("^(?!-)[a-z0-9-]{1,63}(?<!-)\\z")]
     private static partial Regex LabelPattern();
 
-    [GeneratedRegex("^[0-9]\\.[0-9]$")]
+    [GeneratedRegex("^([a-z]{2,63}|xn--[a-z0-9-]{1,59})\\z")]
+    private static partial Regex TopLevelPattern();
+
+    [GeneratedRegex("^[0-9]\\.[0-9]\\z")]
     private static partial Regex PhpVersionPattern();
 
-    // Names the Linux user database or MariaDB already use for themselves.
+    // Names the Linux user database, MariaDB or mail already use for themselves (Debian's base users and
+    // those of the packages a hosting server runs), and role names mail and web conventions reserve.
     private static readonly HashSet<string> Reserved =
     [
         "root", "daemon", "bin", "sys", "sync", "games", "man", "lp", "mail", "news", "uucp", "proxy",
-        "backup", "list", "irc", "gnats", "nobody", "systemd", "messagebus", "sshd", "mysql", "postfix",
-        "dovecot", "nginx", "pdns", "admin", "opterius", "information", "performance", "test",
+        "backup", "list", "irc", "gnats", "nobody", "nogroup", "systemd", "messagebus", "sshd", "mysql", "postfix",
+        "dovecot", "dovenull", "nginx", "pdns", "admin", "opterius", "information", "performance", "test",
+        "vmail", "www", "wwwdata", "postmaster", "hostmaster", "webmaster", "abuse", "security", "noreply",
+        "ftp", "sftp", "ssh", "smtp", "imap", "pop", "pop3", "dns", "named", "bind", "apache", "httpd", "php",
+        "phpmyadmin", "mariadb", "postgres", "redis", "memcache", "certbot", "letsencrypt", "clamav", "amavis",
+        "spamd", "debian", "ubuntu", "halt", "shutdown", "operator", "staff", "users", "adm", "wheel", "sudo",
+        "tty", "disk", "kmem", "dialout", "cdrom", "floppy", "audio", "video", "plugdev", "netdev", "shadow",
+        "utmp", "crontab", "ntp", "chrony", "polkitd", "tss", "uuidd", "tcpdump", "localhost", "mailer",
     ];
 
     public static bool IsValidUsername(string? value) =>
         value is not null && UsernamePattern().IsMatch(value) && !Reserved.Contains(value);
 
+    /// <summary>
+    /// A public-looking FQDN, lower-case: at least two labels of letters, digits and inner hyphens, and a top-level
+    /// label of letters only or an IDN <c>xn--</c> label, so names such as <c>php8.2-fpm</c> (whose pool socket would
+    /// be Debian's own) or <c>10.0.0.1</c> are no domain.
+    /// </summary>
     public static bool IsValidDomain(string? value)
     {
         if (value is null || value.Length is < 3 or > 253) return false;
         var labels = value.Split('.');
         return labels.Length >= 2
             && labels.All(l => LabelPattern().IsMatch(l))
-            && labels[^1].Any(char.IsAsciiLetter);
+            && TopLevelPattern().IsMatch(labels[^1]);
     }
 
     public static bool IsValidPhpVersion(string? value) => value is not null && PhpVersionPattern().IsMatch(value);

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Dapper;
+using MySqlConnector;
 using Opterius.Services.Data;
 
 namespace Opterius.Services.Accounts;
@@ -143,12 +144,6 @@ public sealed class AccountStore(PanelDb db)
         await c.ExecuteAsync(new CommandDefinition("DELETE FROM accounts WHERE id = @id", new { id }, cancellationToken: ct));
     }
 
-    public async Task<long> CountAsync(CancellationToken ct)
-    {
-        await using var c = await db.OpenAsync(ct);
-        return await c.ExecuteScalarAsync<long>(new CommandDefinition("SELECT COUNT(*) FROM accounts", cancellationToken: ct));
-    }
-
     /// <summary>True when the username or the domain is already taken by another account.</summary>
     public async Task<(bool Username, bool Domain)> TakenAsync(string username, string domain, CancellationToken ct)
     {
@@ -158,4 +153,82 @@ public sealed class AccountStore(PanelDb db)
             new { username, domain }, cancellationToken: ct));
         return (row.U > 0, row.D > 0);
     }
+
+    /// <summary>What a new account's names would collide with, read without a lock (a quick refusal before any work).</summary>
+    public async Task<AccountClaims> ClaimsAsync(string username, string domain, CancellationToken ct)
+    {
+        await using var c = await db.OpenAsync(ct);
+        return await ReadClaimsAsync(c, username, domain, ct);
+    }
+
+    // Every insert of an account happens under this named lock (per panel database), so two creates never both
+    // see room under the license's limit, or both see a domain free. A named lock, not a row lock: a row lock taken
+    // first would reverse the order in which the accounts triggers lock account_counts and accounts_version, and a
+    // status change running beside the insert would deadlock with it.
+    private const string LockSql = "SELECT GET_LOCK(CONCAT('opterius:create:', DATABASE()), @seconds)";
+    private const string UnlockSql = "DO RELEASE_LOCK(CONCAT('opterius:create:', DATABASE()))";
+    private const int LockSeconds = 30;
+
+    /// <summary>
+    /// Inserts the row (status <c>creating</c>) with the checks, under the lock every create takes: <paramref name="refuse"/>
+    /// sees the claims read under it and throws to refuse; nothing is inserted then.
+    /// </summary>
+    public async Task<long> InsertCheckedAsync(string username, string domain, string email, long packageId, long ownerId, string phpVersion,
+        Action<AccountClaims> refuse, CancellationToken ct)
+    {
+        const string sql = """
+            INSERT INTO accounts (username, domain, email, package_id, owner_id, php_version, status)
+            VALUES (@username, @domain, @email, @packageId, @ownerId, @phpVersion, 'creating');
+            SELECT LAST_INSERT_ID();
+            """;
+        await using var c = await db.OpenAsync(ct);
+        if (await c.ExecuteScalarAsync<long?>(new CommandDefinition(LockSql, new { seconds = LockSeconds }, cancellationToken: ct)) != 1)
+            throw new AccountConflictException($"Other accounts were being created for {LockSeconds} seconds; nothing was changed, try again.");
+        try
+        {
+            // Autocommit reads: each sees every create committed before the lock was granted.
+            refuse(await ReadClaimsAsync(c, username, domain, ct));
+            return await c.ExecuteScalarAsync<long>(new CommandDefinition(sql, new { username, domain, email, packageId, ownerId, phpVersion }, cancellationToken: ct));
+        }
+        finally
+        {
+            // Released on this connection before it goes back to the pool (the server also frees it if the connection drops).
+            await c.ExecuteAsync(new CommandDefinition(UnlockSql, cancellationToken: CancellationToken.None));
+        }
+    }
+
+    // The trigger-kept totals (db/002) count every account in every status without reading the accounts.
+    private const string CountSql = "SELECT CAST(COALESCE(SUM(n), 0) AS SIGNED) FROM account_counts";
+    private const string UsernameSql = "SELECT COUNT(*) FROM accounts WHERE username = @username";
+
+    // The domain itself and each parent by equality on the unique index; children as one range of the reversed
+    // domain's index (db/004). No LIKE: nothing here depends on wildcards or on how backslashes are read.
+    private const string RelatedSql = """
+        SELECT domain AS Domain, owner_id AS OwnerId FROM accounts WHERE domain IN @parents
+        UNION ALL
+        SELECT domain, owner_id FROM accounts WHERE domain_reversed > @below AND domain_reversed < @above
+        LIMIT 10
+        """;
+
+    private static async Task<AccountClaims> ReadClaimsAsync(MySqlConnection c, string username, string domain, CancellationToken ct)
+    {
+        var labels = domain.Split('.');
+        var parents = Enumerable.Range(0, labels.Length).Select(i => string.Join('.', labels[i..])).ToList();
+        var reversed = new string(domain.Reverse().ToArray());
+        var count = await c.ExecuteScalarAsync<long>(new CommandDefinition(CountSql, cancellationToken: ct));
+        var taken = await c.ExecuteScalarAsync<long>(new CommandDefinition(UsernameSql, new { username }, cancellationToken: ct));
+        var related = await c.QueryAsync<AccountDomain>(new CommandDefinition(RelatedSql,
+            // '/' is the byte after '.': the range holds exactly the reversed names that begin with "{reversed}.".
+            new { parents, below = reversed + ".", above = reversed + "/" }, cancellationToken: ct));
+        return new(count, taken > 0, related.AsList());
+    }
 }
+
+/// <summary>An account's domain and who owns it.</summary>
+public sealed record AccountDomain(string Domain, long OwnerId);
+
+/// <summary>
+/// What a new account's names meet in the accounts table: how many accounts exist, whether the username is taken,
+/// and the accounts whose domain is the new one, a parent of it or under it.
+/// </summary>
+public sealed record AccountClaims(long Count, bool UsernameTaken, IReadOnlyList<AccountDomain> RelatedDomains);

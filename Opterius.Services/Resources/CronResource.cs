@@ -11,11 +11,25 @@ public sealed class CronResource(ServerLayout layout) : IAccountResource
 {
     public string Key => "cron";
 
+    /// <summary>The demo's sample job; an existing crontab is refused, never replaced.</summary>
     public Task ProvisionAsync(NewAccount account, CancellationToken ct)
     {
         var a = account.Identity;
         var path = layout.Crontab(a);
+        if (ServiceConfigFiles.IsPresent(path) || Directory.Exists(path))
+            throw new AlreadyThereException($"{path} already exists; it is left as it is");
         Directory.CreateDirectory(Path.GetDirectoryName(path)!); // the spool's own mode and group are the system's
+        // One write of a file that was not there: if it fails, what it left is this create's, so it goes.
+        try { Write(a, path); }
+        catch
+        {
+            if (ServiceConfigFiles.IsPresent(path)) File.Delete(path);
+            throw;
+        }
+        return Task.CompletedTask;
+    }
+
+    private void Write(AccountIdentity a, string path) =>
         FileWriter.Write(path, $"""
             # crontab of {a.Username} ({a.Domain}), made by Opterius Panel
             MAILTO=""
@@ -23,8 +37,6 @@ public sealed class CronResource(ServerLayout layout) : IAccountResource
             */15 * * * * php {layout.Home(a)}/public_html/index.php > /dev/null 2>&1
 
             """, (UnixFileMode)0b110_000_000, FileOwner.ForAccount(layout.Passwd, a.Username, a.Uid));
-        return Task.CompletedTask;
-    }
 
     public async Task<ResourceInspection> InspectAsync(AccountIdentity account, CancellationToken ct)
     {

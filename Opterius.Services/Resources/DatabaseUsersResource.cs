@@ -19,19 +19,31 @@ public sealed class DatabaseUsersResource(MariaDbAdmin admin) : IAccountResource
 {
     public string Key => "database_users";
 
-    // Account management statements take no parameters: names and passwords go through SqlNames.Literal.
+    /// <summary>
+    /// The account's MariaDB login, <c>{username}@localhost</c> with the account password, allowed everything on its
+    /// own <c>{username}_*</c> databases. CREATE USER without IF NOT EXISTS: an existing user's password and grants are
+    /// never changed; a failure after the user was made drops it (DROP USER takes its grants along).
+    /// </summary>
     public async Task ProvisionAsync(NewAccount account, CancellationToken ct)
     {
+        // Account management statements take no parameters: names and passwords go through SqlNames.Literal.
         var username = account.Identity.Username;
         var user = $"{SqlNames.Literal(username)}@'localhost'";
         var password = SqlNames.Literal(account.Password);
         // The grant pattern is itself a LIKE pattern: bob\_% covers bob_wp but not bobby_x or bobxwp.
         var databases = SqlNames.Identifier(SqlNames.LikePrefix(username + "_"));
         await using var c = await admin.OpenAsync(ct);
-        // IF NOT EXISTS then ALTER: a retried create converges on the account's current password.
-        await c.ExecuteAsync(new CommandDefinition($"CREATE USER IF NOT EXISTS {user} IDENTIFIED BY {password}", cancellationToken: ct));
-        await c.ExecuteAsync(new CommandDefinition($"ALTER USER {user} IDENTIFIED BY {password}", cancellationToken: ct));
-        await c.ExecuteAsync(new CommandDefinition($"GRANT ALL PRIVILEGES ON {databases}.* TO {user}", cancellationToken: ct));
+        try { await c.ExecuteAsync(new CommandDefinition($"CREATE USER {user} IDENTIFIED BY {password}", cancellationToken: ct)); }
+        catch (MySqlException e) when (e.ErrorCode == MySqlErrorCode.CannotUser)
+        {
+            throw new AlreadyThereException($"a database user {username}@localhost already exists; it is left as it is");
+        }
+        try { await c.ExecuteAsync(new CommandDefinition($"GRANT ALL PRIVILEGES ON {databases}.* TO {user}", cancellationToken: ct)); }
+        catch
+        {
+            await c.ExecuteAsync(new CommandDefinition($"DROP USER IF EXISTS {user}", cancellationToken: CancellationToken.None));
+            throw;
+        }
     }
 
     public async Task<ResourceInspection> InspectAsync(AccountIdentity account, CancellationToken ct)

@@ -24,20 +24,39 @@ public sealed class DatabasesResource(MariaDbAdmin admin) : IAccountResource
         ("shop", "products", ["Coffee mug", "T-shirt", "Sticker pack"]),
     ];
 
+    /// <summary>
+    /// The demo's sample databases. CREATE DATABASE without IF NOT EXISTS: a database of that name that exists is
+    /// refused, never filled; a failure half-way drops the databases this call created, and only those.
+    /// </summary>
     public async Task ProvisionAsync(NewAccount account, CancellationToken ct)
     {
         await using var c = await admin.OpenAsync(ct);
-        foreach (var (suffix, table, rows) in Starter)
+        var created = new List<string>();
+        try
         {
-            var db = SqlNames.Identifier($"{account.Identity.Username}_{suffix}");
-            var qualified = $"{db}.{SqlNames.Identifier(table)}";
-            // Idempotent, so a create that is retried after a failure converges instead of failing here.
-            await c.ExecuteAsync(new CommandDefinition($"CREATE DATABASE IF NOT EXISTS {db} CHARACTER SET utf8mb4", cancellationToken: ct));
-            await c.ExecuteAsync(new CommandDefinition(
-                $"CREATE TABLE IF NOT EXISTS {qualified} (id INT PRIMARY KEY, title VARCHAR(200) NOT NULL) ENGINE=InnoDB", cancellationToken: ct));
-            await c.ExecuteAsync(new CommandDefinition(
-                $"INSERT IGNORE INTO {qualified} (id, title) VALUES (@Id, @Title)",
-                rows.Select((title, i) => new { Id = i + 1, Title = title }), cancellationToken: ct));
+            foreach (var (suffix, table, rows) in Starter)
+            {
+                var name = $"{account.Identity.Username}_{suffix}";
+                var db = SqlNames.Identifier(name);
+                var qualified = $"{db}.{SqlNames.Identifier(table)}";
+                try { await c.ExecuteAsync(new CommandDefinition($"CREATE DATABASE {db} CHARACTER SET utf8mb4", cancellationToken: ct)); }
+                catch (MySqlException e) when (e.ErrorCode == MySqlErrorCode.DatabaseCreateExists)
+                {
+                    throw new AlreadyThereException($"a database {name} already exists; it is left as it is");
+                }
+                created.Add(name);
+                await c.ExecuteAsync(new CommandDefinition(
+                    $"CREATE TABLE {qualified} (id INT PRIMARY KEY, title VARCHAR(200) NOT NULL) ENGINE=InnoDB", cancellationToken: ct));
+                await c.ExecuteAsync(new CommandDefinition(
+                    $"INSERT INTO {qualified} (id, title) VALUES (@Id, @Title)",
+                    rows.Select((title, i) => new { Id = i + 1, Title = title }), cancellationToken: ct));
+            }
+        }
+        catch
+        {
+            foreach (var name in created)
+                await c.ExecuteAsync(new CommandDefinition($"DROP DATABASE IF EXISTS {SqlNames.Identifier(name)}", cancellationToken: CancellationToken.None));
+            throw;
         }
     }
 

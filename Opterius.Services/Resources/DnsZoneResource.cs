@@ -1,4 +1,7 @@
+using System.Net;
+using System.Net.Sockets;
 using Dapper;
+using Microsoft.Extensions.Options;
 using MySqlConnector;
 using Opterius.Services.Accounts;
 using Opterius.Services.Commands;
@@ -12,7 +15,7 @@ namespace Opterius.Services.Resources;
 /// by its <c>domain_id</c>, so <c>sub.{domain}</c> (its own zone), <c>x{domain}</c> and <c>{domain}.au</c>
 /// are never touched.
 /// </summary>
-public sealed class DnsZoneResource(PowerDnsDb powerDns, ServiceReloader reloader) : IAccountResource
+public sealed class DnsZoneResource(PowerDnsDb powerDns, ServiceReloader reloader, IOptions<ProvisioningOptions> provisioning) : IAccountResource
 {
     public string Key => "dns_zone";
 
@@ -40,39 +43,37 @@ public sealed class DnsZoneResource(PowerDnsDb powerDns, ServiceReloader reloade
     private sealed record Zone(int Id, string Name, string? Owner);
 
     /// <summary>
-    /// A NATIVE zone with SOA, two NS, A records for the apex, www and mail, MX and SPF. The zone's
-    /// <c>account</c> column names the owner; a zone of that name owned by anyone else is refused.
+    /// A NATIVE zone: SOA and NS from <see cref="ProvisioningOptions"/>, A/AAAA records of the server's addresses for
+    /// the apex, www and mail, MX and SPF. The zone's <c>account</c> column names the owner. A zone of that name that
+    /// exists already, whoever it names, is refused and left as it is: it is not this create's.
     /// </summary>
     public async Task ProvisionAsync(NewAccount account, CancellationToken ct)
     {
         var (username, domain) = (account.Identity.Username, account.Identity.Domain);
         await using var c = await powerDns.OpenAsync(ct);
         // Read committed: no gap locks, so zones created side by side (a batch of new accounts) never deadlock.
+        // One transaction: a failure half-way leaves no zone behind (nothing to clean up), never half a zone.
         await using var tx = await c.BeginTransactionAsync(System.Data.IsolationLevel.ReadCommitted, ct);
-        var zone = await FindAsync(c, tx, domain, ct);
-        if (zone is not null && zone.Owner != username)
-            throw new ResourceException($"a DNS zone {domain} already exists and belongs to '{zone.Owner}'");
-        if (zone is null)
-        {
-            await c.ExecuteAsync(new CommandDefinition(InsertZoneSql, new { Domain = domain, Owner = username }, tx, cancellationToken: ct));
-            zone = await FindAsync(c, tx, domain, ct) ?? throw new ResourceException($"zone {domain} vanished while being created");
-        }
-        // A retried create replaces the records instead of doubling them.
-        await c.ExecuteAsync(new CommandDefinition(DeleteSql[0], new { zone.Id }, tx, cancellationToken: ct));
-        await c.ExecuteAsync(new CommandDefinition(InsertRecordSql, StarterRecords(zone.Id, domain), tx, cancellationToken: ct));
+        if (await FindAsync(c, tx, domain, ct) is { } existing)
+            throw new AlreadyThereException($"a DNS zone {domain} already exists (account '{existing.Owner}'); it is left as it is");
+        await c.ExecuteAsync(new CommandDefinition(InsertZoneSql, new { Domain = domain, Owner = username }, tx, cancellationToken: ct));
+        var zone = await FindAsync(c, tx, domain, ct) ?? throw new ResourceException($"zone {domain} vanished while being created");
+        await c.ExecuteAsync(new CommandDefinition(InsertRecordSql, Records(zone.Id, domain), tx, cancellationToken: ct));
         await tx.CommitAsync(ct);
     }
 
-    private static IEnumerable<object> StarterRecords(int id, string domain)
+    private IEnumerable<object> Records(int id, string domain)
     {
+        var p = provisioning.Value;
         var serial = DateTime.UtcNow.ToString("yyyyMMdd") + "01";
         object R(string name, string type, string content, int prio = 0) => new { DomainId = id, Name = name, Type = type, Content = content, Ttl, Prio = prio };
-        yield return R(domain, "SOA", $"ns1.{domain} hostmaster.{domain} {serial} 10800 3600 604800 3600");
-        yield return R(domain, "NS", $"ns1.{domain}");
-        yield return R(domain, "NS", $"ns2.{domain}");
-        yield return R(domain, "A", "127.0.0.1");
-        yield return R($"www.{domain}", "A", "127.0.0.1");
-        yield return R($"mail.{domain}", "A", "127.0.0.1");
+        yield return R(domain, "SOA", $"{p.Nameservers[0].ToLowerInvariant()} {p.SoaRname()} {serial} 10800 3600 604800 3600");
+        foreach (var ns in p.Nameservers) yield return R(domain, "NS", ns.ToLowerInvariant());
+        foreach (var address in p.Addresses.Select(IPAddress.Parse))
+        {
+            var type = address.AddressFamily == AddressFamily.InterNetworkV6 ? "AAAA" : "A";
+            foreach (var name in new[] { domain, $"www.{domain}", $"mail.{domain}" }) yield return R(name, type, address.ToString());
+        }
         // gmysql puts the prio column in front of an MX's content when it answers; "10 mail..." here would become "0 10 mail...".
         yield return R(domain, "MX", $"mail.{domain}", prio: 10);
         yield return R(domain, "TXT", "\"v=spf1 a mx -all\"");

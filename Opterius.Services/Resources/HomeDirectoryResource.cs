@@ -17,10 +17,24 @@ public sealed class HomeDirectoryResource(ServerLayout layout) : IAccountResourc
     private const UnixFileMode Private = (UnixFileMode)0b111_000_000;       // 0700
     private const UnixFileMode Readable = (UnixFileMode)0b110_100_100;      // 0644
 
+    /// <summary>Makes the home with its placeholder site; an existing home is refused, a failure half-way removes it.</summary>
     public Task ProvisionAsync(NewAccount account, CancellationToken ct)
     {
         var a = account.Identity;
         var home = layout.Home(a);
+        if (Path.Exists(home) || new FileInfo(home).LinkTarget is not null)
+            throw new AlreadyThereException($"{home} already exists; it is left as it is");
+        try { Make(a, home); }
+        catch
+        {
+            SafeTree.Remove(home);
+            throw;
+        }
+        return Task.CompletedTask;
+    }
+
+    private void Make(AccountIdentity a, string home)
+    {
         var owner = FileOwner.ForAccount(layout.Passwd, a.Username, a.Uid);
         FileWriter.MakeDirectory(home, Traversable, owner);
         FileWriter.MakeDirectory(Path.Join(home, "public_html"), Public, owner);
@@ -29,7 +43,6 @@ public sealed class HomeDirectoryResource(ServerLayout layout) : IAccountResourc
         FileWriter.Write(Path.Join(home, "public_html", "index.php"), IndexPhp(a), Readable, owner);
         FileWriter.Write(Path.Join(home, "public_html", "robots.txt"), "User-agent: *\nDisallow:\n", Readable, owner);
         FileWriter.Write(Path.Join(home, ".profile"), "# ~/.profile of a hosting account\nexport PATH=\"$HOME/bin:$PATH\"\n", Readable, owner);
-        return Task.CompletedTask;
     }
 
     public Task<ResourceInspection> InspectAsync(AccountIdentity account, CancellationToken ct) => Task.Run(() =>

@@ -50,6 +50,12 @@ public sealed record RemoveOutcome(string Status, string? Detail)
 public class ResourceException(string message, Exception? inner = null) : Exception(message, inner);
 
 /// <summary>
+/// A provision refused because its part already exists on the server: nothing was made, so there is nothing of
+/// this create's to clean up, and what is there is not this create's to remove.
+/// </summary>
+public sealed class AlreadyThereException(string message) : ResourceException(message);
+
+/// <summary>
 /// A resource that changes while an account is suspended (vhost answers 503, pool stopped, shell nologin,
 /// mail login refused) and is restored exactly on unsuspend. Both are idempotent.
 /// </summary>

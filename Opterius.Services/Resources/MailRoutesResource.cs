@@ -16,7 +16,15 @@ public sealed class MailRoutesResource(ServerLayout layout, ServiceReloader relo
     {
         var a = account.Identity;
         var lines = MailboxesResource.DefaultMailboxes.Select(u => $"{u}@{a.Domain}  {a.Domain}/{u}/").ToList();
-        if (LineFile.Append(layout.PostfixVmailbox, lines, (UnixFileMode)0b110_100_100) > 0) await RebuildAsync(ct);
+        var hadLines = LineFile.Matching(layout.PostfixVmailbox, a.Domain).Count > 0;
+        if (LineFile.Append(layout.PostfixVmailbox, lines, (UnixFileMode)0b110_100_100) == 0) return;
+        try { await RebuildAsync(ct); }
+        catch (ResourceException) when (!hadLines)
+        {
+            // Every line of the domain is this call's: take them out again, so the file and the map agree.
+            LineFile.RemoveDomain(layout.PostfixVmailbox, a.Domain);
+            throw;
+        }
     }
 
     public Task<ResourceInspection> InspectAsync(AccountIdentity account, CancellationToken ct)

@@ -27,9 +27,24 @@ public sealed class MailboxesResource(ServerLayout layout) : IAccountResource
 
     public string Mailbox(AccountIdentity a, string user) => Path.Join(layout.Mailboxes(a), user);
 
+    /// <summary>The demo's sample mailboxes; an existing mail folder is refused, a failure half-way removes it.</summary>
     public Task ProvisionAsync(NewAccount account, CancellationToken ct)
     {
         var a = account.Identity;
+        var dir = layout.Mailboxes(a);
+        if (Path.Exists(dir) || new FileInfo(dir).LinkTarget is not null)
+            throw new AlreadyThereException($"{dir} already exists; it is left as it is");
+        try { Make(a); }
+        catch
+        {
+            SafeTree.Remove(dir);
+            throw;
+        }
+        return Task.CompletedTask;
+    }
+
+    private void Make(AccountIdentity a)
+    {
         var owner = MailOwner(a);
         Directory.CreateDirectory(layout.MailDomainsParent);
         FileWriter.MakeDirectory(layout.Mailboxes(a), Private, owner);
@@ -44,7 +59,6 @@ public sealed class MailboxesResource(ServerLayout layout) : IAccountResource
             var name = $"{now.ToUnixTimeSeconds()}.M{now.Millisecond}P{Environment.ProcessId}.opterius,S={System.Text.Encoding.UTF8.GetByteCount(body)}";
             FileWriter.Write(Path.Join(box, "new", name), body, Message, owner);
         }
-        return Task.CompletedTask;
     }
 
     public Task<ResourceInspection> InspectAsync(AccountIdentity account, CancellationToken ct) => Task.Run(() =>

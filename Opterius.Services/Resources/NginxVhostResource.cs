@@ -22,18 +22,27 @@ public sealed class NginxVhostResource(ServerLayout layout, ServiceReloader relo
     public string ListenSnippet => layout.Under("/etc/nginx/snippets/opterius-listen.conf");
     public string SuspensionPage => layout.Under("/var/www/suspended/index.html");
 
+    /// <summary>
+    /// Writes the vhost and enables it, refusing when any of its files exists already (someone else's site is never
+    /// overwritten). A failure half-way, including a configuration nginx rejects, removes exactly what this wrote.
+    /// </summary>
     public async Task ProvisionAsync(NewAccount account, CancellationToken ct)
     {
         var a = account.Identity;
         var (available, enabled) = (layout.NginxAvailable(a), layout.NginxEnabled(a));
-        using (await reloader.EditAsync("nginx", ct))
+        try
         {
-            await EnsureSharedFilesAsync(ct);
-            await WriteAtomicAsync(available, Vhost(a), ct);
-            Link(enabled, available);
+            using (await reloader.EditAsync("nginx", ct))
+            {
+                if (Paths(a).FirstOrDefault(IsPresent) is { } present)
+                    throw new AlreadyThereException($"{present} already exists; it is left as it is");
+                await EnsureSharedFilesAsync(ct);
+                await WriteAtomicAsync(available, Vhost(a), ct);
+                Link(enabled, available);
+            }
+            await ReloadAsync(reloader, "nginx", $"adding {a.Domain}", ct);
         }
-        try { await ReloadAsync(reloader, "nginx", $"adding {a.Domain}", ct); }
-        catch (ResourceException)
+        catch (Exception e) when (e is not AlreadyThereException)
         {
             // A vhost nginx refuses must not stay enabled: it would block every other site's reload.
             using (await reloader.EditAsync("nginx", CancellationToken.None))

@@ -20,14 +20,23 @@ public sealed class PhpFpmPoolResource(ServerLayout layout, ServiceReloader relo
 
     private OpteriusOptions Options => options.Value;
 
+    /// <summary>Writes the pool, refusing when it (or its suspended copy) exists already; a failure half-way removes it again.</summary>
     public async Task ProvisionAsync(NewAccount account, CancellationToken ct)
     {
         var a = account.Identity;
         var pool = layout.FpmPool(a);
         Directory.CreateDirectory(Path.GetDirectoryName(FpmSocket(layout, Options, a))!);
-        using (await reloader.EditAsync("php-fpm", ct)) await WriteAtomicAsync(pool, Pool(a), ct);
-        try { await ReloadAsync(reloader, "php-fpm", $"adding the pool of {a.Domain}", ct); }
-        catch (ResourceException)
+        try
+        {
+            using (await reloader.EditAsync("php-fpm", ct))
+            {
+                if (Paths(a).FirstOrDefault(IsPresent) is { } present)
+                    throw new AlreadyThereException($"{present} already exists; it is left as it is");
+                await WriteAtomicAsync(pool, Pool(a), ct);
+            }
+            await ReloadAsync(reloader, "php-fpm", $"adding the pool of {a.Domain}", ct);
+        }
+        catch (Exception e) when (e is not AlreadyThereException)
         {
             // A pool php-fpm refuses must not stay: the next reload of any account would fail on it.
             using (await reloader.EditAsync("php-fpm", CancellationToken.None)) File.Delete(pool);

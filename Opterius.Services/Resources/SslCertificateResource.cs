@@ -21,9 +21,25 @@ public sealed class SslCertificateResource(ServerLayout layout) : IAccountResour
     private const UnixFileMode Readable = (UnixFileMode)0b110_100_100;  // 0644
     private const UnixFileMode Secret = (UnixFileMode)0b110_000_000;    // 0600
 
-    public Task ProvisionAsync(NewAccount account, CancellationToken ct)
+    /// <summary>
+    /// Lays out a self-signed certificate, refusing when any of live, archive or renewal exists already (a real
+    /// certificate is never replaced). A failure half-way removes what this wrote.
+    /// </summary>
+    public async Task ProvisionAsync(NewAccount account, CancellationToken ct)
     {
         var a = account.Identity;
+        if ((await InspectAsync(a, ct)).Exists)
+            throw new AlreadyThereException($"a certificate of {a.Domain} already exists under {Path.GetDirectoryName(layout.CertLive(a))}; it is left as it is");
+        try { Write(a); }
+        catch
+        {
+            await RemoveAsync(a, CancellationToken.None);
+            throw;
+        }
+    }
+
+    private void Write(AccountIdentity a)
+    {
         var (live, archive, renewal) = (layout.CertLive(a), layout.CertArchive(a), layout.CertRenewal(a));
         foreach (var top in new[] { Path.GetDirectoryName(live)!, Path.GetDirectoryName(archive)! })
             if (!Directory.Exists(top)) FileWriter.MakeDirectory(top, Private);
@@ -55,7 +71,6 @@ public sealed class SslCertificateResource(ServerLayout layout) : IAccountResour
             File.CreateSymbolicLink(link, $"../../archive/{a.Domain}/{part}1.pem");
         }
         FileWriter.Write(renewal, RenewalConf(a, live, archive), Readable);
-        return Task.CompletedTask;
     }
 
     public Task<ResourceInspection> InspectAsync(AccountIdentity account, CancellationToken ct) => Task.Run(() =>

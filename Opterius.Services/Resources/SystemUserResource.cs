@@ -39,6 +39,8 @@ public sealed class SystemUserResource(ServerLayout layout, CommandRunner comman
         if (!commands.IsConfigured("UserAdd")) return;
         if (UserDatabase.Find(layout, username) is { } existing)
             throw new ResourceException($"a system user '{username}' (uid {existing.Uid}) already exists");
+        if (UserDatabase.Groups(layout).FirstOrDefault(g => g.Name == username) is { } group)
+            throw new ResourceException($"a group '{username}' (gid {group.Gid}) already exists");
         if (!commands.Uses("UserAdd", "{uid}"))
             throw new ResourceException("Opterius:Commands:UserAdd must pass the uid the panel chose ('-u', '{uid}'), so no uid is ever handed out twice");
         var uid = ReserveUid(username);
@@ -158,4 +160,8 @@ public sealed class SystemUserResource(ServerLayout layout, CommandRunner comman
         try { await commands.RunAsync(command, values, ct); }
         catch (CommandFailedException e) { throw new ResourceException(e.Message, e); }
     }
+
+    /// <summary>The gid of the group of that name in the root's /etc/group, or null when there is none.</summary>
+    public Task<int?> FindGroupIdAsync(string name, CancellationToken ct = default) =>
+        Task.FromResult(UserDatabase.Groups(layout).FirstOrDefault(g => g.Name == name)?.Gid);
 }

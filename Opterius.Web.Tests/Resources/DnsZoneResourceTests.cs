@@ -22,7 +22,7 @@ public sealed class DnsZoneResourceTests : IAsyncLifetime
         return Task.CompletedTask;
     }
 
-    private DnsZoneResource Zones(SqlResourceKit kit) => new(kit.PowerDns, kit.Reloader);
+    private DnsZoneResource Zones(SqlResourceKit kit) => new(kit.PowerDns, kit.Reloader, SqlResourceKit.Provisioning);
 
     [Fact]
     public async Task AProvisionedZoneIsInspectedThenRemovedWithAllItsRowsWhileLikeNamedZonesKeepTheirs()
@@ -109,21 +109,23 @@ public sealed class DnsZoneResourceTests : IAsyncLifetime
         await CreateZoneAsync(Domain, owner: "someoneelse");
         var before = await SnapshotAsync(exceptDomainId: -1);
 
-        await Assert.ThrowsAsync<ResourceException>(() => Zones(_kit).ProvisionAsync(SqlResourceKit.NewAccount(_bob, Domain), default));
+        await Assert.ThrowsAsync<AlreadyThereException>(() => Zones(_kit).ProvisionAsync(SqlResourceKit.NewAccount(_bob, Domain), default));
 
         Assert.Equal(before, await SnapshotAsync(exceptDomainId: -1));
     }
 
     [Fact]
-    public async Task ProvisioningTwiceKeepsOneZoneWithOneSetOfRecords()
+    public async Task AZoneLeftUnderTheSameAccountNameIsRefusedNeverAdoptedAndKeepsEveryRecord()
     {
         var zones = Zones(_kit);
         await zones.ProvisionAsync(SqlResourceKit.NewAccount(_bob, Domain), default);
-        await zones.ProvisionAsync(SqlResourceKit.NewAccount(_bob, Domain), default);
+        await AddSideRowsAsync(Domain);
+        var before = await SnapshotAsync(exceptDomainId: -1);
 
-        var plan = await zones.InspectAsync(SqlResourceKit.Identity(_bob, Domain), default);
+        var refused = await Assert.ThrowsAsync<AlreadyThereException>(() => zones.ProvisionAsync(SqlResourceKit.NewAccount(_bob, Domain), default));
 
-        Assert.Equal(8, plan.Count);
+        Assert.Contains($"a DNS zone {Domain} already exists", refused.Message);
+        Assert.Equal(before, await SnapshotAsync(exceptDomainId: -1));
         Assert.Single(await _kit.QueryAsync<string>(_kit.Databases.PowerDns, "SELECT name FROM domains"));
     }
 

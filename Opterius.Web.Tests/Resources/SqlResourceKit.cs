@@ -40,6 +40,12 @@ public sealed class SqlResourceKit
         };
     }
 
+    /// <summary>What the zones of these tests point at: the run's own loopback, as the demo's configuration has it.</summary>
+    public static IOptions<ProvisioningOptions> Provisioning { get; } = Options.Create(new ProvisioningOptions
+    {
+        Addresses = ["127.0.0.1"], Nameservers = ["ns1.opterius.test", "ns2.opterius.test"], SoaContact = "hostmaster@opterius.test",
+    });
+
     /// <summary>A valid username nobody else in this run uses: a letter and five random ones.</summary>
     public static string UniqueUsername() =>
         "q" + string.Concat(Enumerable.Range(0, 5).Select(_ => (char)('a' + Random.Shared.Next(26))));

@@ -24,7 +24,7 @@ public static class AccountWritesApi
             .Accepts<CreateAccountBody>("application/json")
             .Fails(422, 409, 403, 415, 413)
             .WithSummary("Create an account")
-            .WithDescription("Provisions every resource synchronously. 201 with the account; 422 validation_failed (details name each bad field), 409 conflict, 403 license_required or account_limit_reached.");
+            .WithDescription("Provisions every resource synchronously. 201 with the account; 422 validation_failed (details name each bad field: a reserved system username, a domain that is no public FQDN); 409 conflict (the username or domain is taken, the domain is under or above another owner's account domain or is the server's host name, or something already exists on the server for these names: it is named, never adopted or overwritten); 403 license_required or account_limit_reached.");
         group.MapPost("/{id}/suspend", (HttpContext http, AccountSuspension s, string id, CancellationToken ct) =>
                 ChangeAsync(http, id, "suspend", (actor, accountId) => s.SuspendAsync(actor, accountId, ct)))
             .WithMetadata(new AuditedWrite("suspend")).Fails(404, 409, 403)

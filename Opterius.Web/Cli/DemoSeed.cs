@@ -7,7 +7,8 @@ namespace Opterius.Web.Cli;
 
 /// <summary>
 /// `demo seed`: an admin, a reseller, packages and demo accounts, each made by the real create path (so
-/// each has a home, databases, mailboxes, a zone, a vhost, a pool and a certificate). Safe to run twice.
+/// each has a home, a zone, a vhost, a pool and a certificate, and, with the demo's
+/// <c>Opterius:Provisioning:StarterContent</c> on, sample databases, mailboxes and a cron job). Safe to run twice.
 /// </summary>
 public static class DemoSeed
 {

@@ -1,0 +1,291 @@
+using System.Net;
+using System.Net.Http.Json;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using Opterius.Services.Accounts;
+using Opterius.Services.Audit;
+using Opterius.Services.Licensing;
+using Opterius.Services.Packages;
+using Opterius.Services.Resources;
+using Opterius.Web.Tests.Infrastructure;
+using Opterius.Web.Tests.Resources;
+
+namespace Opterius.Web.Tests.Api;
+
+/// <summary>
+/// DESIGN section 2, "Create never harms what was there", through POST /api/v1/accounts on a production-like
+/// panel: every refusal is a precise 409 or 422 naming the reason, and the whole server (every byte of the root,
+/// every PowerDNS row, the tenant databases and users, the accounts) is exactly as it was.
+/// </summary>
+public sealed class CreateNeverHarmsTests(ProductionLikeApp app) : IClassFixture<ProductionLikeApp>
+{
+    private const string Password = "account-password-1";
+
+    private static object Body(string username, string domain) =>
+        new { username, domain, email = $"owner@{domain}", password = Password, package_id = 1 };
+
+    /// <summary>Posts the create and asserts the refusal: status, error code, a message naming <paramref name="reason"/>, nothing changed.</summary>
+    private async Task AssertRefusedAsync(string username, string domain, HttpStatusCode status, string code, string reason)
+    {
+        var client = await app.ClientAsync();
+        var before = await app.ServerStateAsync(username);
+
+        var response = await client.PostAsJsonAsync("/api/v1/accounts", Body(username, domain));
+
+        var body = await response.JsonOf();
+        Assert.True(response.StatusCode == status, $"expected {(int)status}, got {(int)response.StatusCode}: {body}");
+        Assert.Equal(code, body.Error());
+        Assert.Contains(reason, body.GetProperty("message").GetString());
+        Assert.Equal(before, await app.ServerStateAsync(username));
+    }
+
+    [Fact]
+    public async Task AnExistingSystemUserIsRefusedWith409AndKeepsItsPasswdEntryWhileNothingElseChanges()
+    {
+        var username = "l" + TestAccounts.NewPrefix(8);
+        FileResourceSandbox.Run("useradd", "-R", app.Root, "-M", "-s", "/bin/bash", username);
+
+        await AssertRefusedAsync(username, $"{username}.test", HttpStatusCode.Conflict, "conflict", $"system user {username}");
+
+        Assert.Contains(File.ReadAllLines(app.Under("/etc/passwd")), l => l.StartsWith(username + ":", StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("vmail")]
+    [InlineData("postmaster")]
+    [InlineData("hostmaster")]
+    [InlineData("abuse")]
+    [InlineData("ftp")]
+    [InlineData("www")]
+    public async Task ReservedSystemNamesAreRefusedWith422AndTheHostsVmailUserSurvives(string username)
+    {
+        var vmail = File.ReadAllLines(app.Under("/etc/passwd")).Single(l => l.StartsWith("vmail:", StringComparison.Ordinal));
+
+        await AssertRefusedAsync(username, $"{TestAccounts.NewPrefix(8)}.test", HttpStatusCode.UnprocessableEntity, "validation_failed", "reserved system name");
+
+        Assert.Contains(vmail, File.ReadAllLines(app.Under("/etc/passwd")));
+    }
+
+    [Fact]
+    public async Task AZoneWithNoAccountIsRefusedWith409AndSurvivesRowForRow()
+    {
+        var username = ApiKit.NewUsername();
+        var domain = $"{username}.test";
+        await app.ExecAsync(app.Databases.PowerDns, """
+            INSERT INTO domains (name, type, account) VALUES (@domain, 'NATIVE', NULL);
+            INSERT INTO records (domain_id, name, type, content, ttl, prio, disabled, auth)
+              VALUES (LAST_INSERT_ID(), @domain, 'A', '198.51.100.7', 300, 0, 0, 1);
+            """, new { domain });
+
+        await AssertRefusedAsync(username, domain, HttpStatusCode.Conflict, "conflict", $"zone {domain}");
+    }
+
+    /// <summary>Something of the domain or the username that an operator or another tool put on the server.</summary>
+    public static TheoryData<string, string> ServerParts => new()
+    {
+        { "sites-available", "vhost " },
+        { "sites-enabled", "vhost " },
+        { "pool", "PHP 8.2 pool " },
+        { "live", "certificate of " },
+        { "archive", "certificate of " },
+        { "renewal", "certificate of " },
+        { "mail folder", "mailbox" },
+        { "dovecot", "mail user" },
+        { "vmailbox", "mail route" },
+        { "home", "/home/" },
+        { "crontab", "crontab of " },
+        { "group", "group " },
+    };
+
+    [Theory]
+    [MemberData(nameof(ServerParts))]
+    public async Task WhatExistsOnTheServerForTheNamesIsRefusedWith409NamingItAndSurvivesByteForByte(string part, string reason)
+    {
+        var username = ApiKit.NewUsername();
+        var domain = $"{username}.test";
+        void Write(string path, string text)
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(app.Under(path))!);
+            File.WriteAllText(app.Under(path), text);
+        }
+        switch (part)
+        {
+            case "sites-available": Write($"/etc/nginx/sites-available/{domain}.conf", "# the operator's own site\n"); break;
+            case "sites-enabled": File.CreateSymbolicLink(app.Under($"/etc/nginx/sites-enabled/{domain}.conf"), "/etc/nginx/sites-available/legacy.conf"); break;
+            case "pool": Write($"/etc/php/8.2/fpm/pool.d/{domain}.conf", "; the operator's own pool\n"); break;
+            case "live": Write($"/etc/letsencrypt/live/{domain}/README", "a real certificate\n"); break;
+            case "archive": Write($"/etc/letsencrypt/archive/{domain}/privkey1.pem", "a real private key\n"); break;
+            case "renewal": Write($"/etc/letsencrypt/renewal/{domain}.conf", "version = 2.1.0\n"); break;
+            case "mail folder": Write($"/var/mail/vdomains/{domain}/info/new/1.msg", "Subject: kept\r\n\r\nmail\r\n"); break;
+            case "dovecot": File.AppendAllText(app.Under("/etc/dovecot/users"), $"info@{domain}:{{PLAIN}}old-pass:5000:5000::/var/mail/vdomains/{domain}/info::\n"); break;
+            case "vmailbox": File.AppendAllText(app.Under("/etc/postfix/vmailbox"), $"info@{domain}  {domain}/info/\n"); break;
+            case "home": Write($"/home/{username}/public_html/index.html", "the old site\n"); break;
+            case "crontab": Write($"/var/spool/cron/crontabs/{username}", "0 * * * * backup\n"); break;
+            case "group": FileResourceSandbox.Run("groupadd", "-R", app.Root, username); break;
+        }
+
+        await AssertRefusedAsync(username, domain, HttpStatusCode.Conflict, "conflict", reason);
+    }
+
+    [Theory]
+    [InlineData("database")]
+    [InlineData("database user")]
+    public async Task ExistingTenantDatabasesAndUsersAreRefusedWith409AndKeepTheirRowsAndPassword(string part)
+    {
+        var username = ApiKit.NewUsername();
+        var admin = app.Databases.Admin;
+        if (part == "database")
+            await app.ExecAsync(admin, $"CREATE DATABASE `{username}_legacy`; CREATE TABLE `{username}_legacy`.t (id INT PRIMARY KEY); INSERT INTO `{username}_legacy`.t VALUES (1);");
+        else
+            await app.ExecAsync(admin, $"CREATE USER '{username}'@'localhost' IDENTIFIED BY 'the-old-password'");
+        try
+        {
+            await AssertRefusedAsync(username, $"{username}.test", HttpStatusCode.Conflict, "conflict", part == "database" ? $"{username}_legacy" : $"{username}@localhost");
+        }
+        finally
+        {
+            await app.ExecAsync(admin, $"DROP DATABASE IF EXISTS `{username}_legacy`; DROP USER IF EXISTS '{username}'@'localhost';");
+        }
+    }
+
+    [Theory]
+    [InlineData("php8.2-fpm")]
+    [InlineData("10.0.0.1")]
+    [InlineData("example.123")]
+    [InlineData("-bad.example.com")]
+    [InlineData("bad-.example.com")]
+    [InlineData("example.com-")]
+    [InlineData("localhost")]
+    [InlineData("example.com\n")]
+    public async Task NamesThatAreNoPublicDomainAreRefusedWith422(string domain)
+    {
+        await AssertRefusedAsync(ApiKit.NewUsername(), domain, HttpStatusCode.UnprocessableEntity, "validation_failed", "public fully qualified domain name");
+    }
+
+    [Theory]
+    [InlineData(ProductionLikeApp.Hostname)]
+    [InlineData("www." + ProductionLikeApp.Hostname)]
+    public async Task TheServersOwnHostNameAndNamesUnderItAreRefusedWith409(string domain)
+    {
+        await AssertRefusedAsync(ApiKit.NewUsername(), domain, HttpStatusCode.Conflict, "conflict", "host name");
+    }
+
+    [Fact]
+    public async Task WithoutStarterContentAnAccountGetsAZoneOfTheConfiguredServerAndNoSampleDatabasesMailOrCron()
+    {
+        var client = await app.ClientAsync();
+        var made = await client.CreateOverApiAsync();
+        var (u, d) = (made.Username, made.Domain);
+
+        var records = await ProductionLikeApp.DumpAsync(app.Databases.PowerDns, $"""
+            SELECT r.name, r.type, r.content, r.prio FROM records r JOIN domains z ON z.id = r.domain_id
+            WHERE z.name = '{d}' ORDER BY r.type, r.name, r.content
+            """);
+        var serial = DateTime.UtcNow.ToString("yyyyMMdd") + "01";
+        Assert.Equal(string.Join('\n',
+            $"mail.{d} | A | {ProductionLikeApp.IPv4} | 0",
+            $"{d} | A | {ProductionLikeApp.IPv4} | 0",
+            $"www.{d} | A | {ProductionLikeApp.IPv4} | 0",
+            $"mail.{d} | AAAA | {ProductionLikeApp.IPv6} | 0",
+            $"{d} | AAAA | {ProductionLikeApp.IPv6} | 0",
+            $"www.{d} | AAAA | {ProductionLikeApp.IPv6} | 0",
+            $"{d} | MX | mail.{d} | 10",
+            $"{d} | NS | ns1.example.net | 0",
+            $"{d} | NS | ns2.example.net | 0",
+            $"{d} | SOA | ns1.example.net dns\\.admin.example.net {serial} 10800 3600 604800 3600 | 0",
+            $"{d} | TXT | \"v=spf1 a mx -all\" | 0"), records);
+
+        Assert.Equal("", await ProductionLikeApp.DumpAsync(app.Databases.Admin, "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA", u + "_"));
+        Assert.False(Path.Exists(app.Under($"/var/mail/vdomains/{d}")));
+        Assert.DoesNotContain(File.ReadAllLines(app.Under("/etc/dovecot/users")), l => l.Contains("@" + d));
+        Assert.DoesNotContain(File.ReadAllLines(app.Under("/etc/postfix/vmailbox")), l => l.Contains("@" + d));
+        Assert.False(Path.Exists(app.Under($"/var/spool/cron/crontabs/{u}")));
+        // What a hosting account is, samples or not: its user, its site, its database login.
+        Assert.Contains(File.ReadAllLines(app.Under("/etc/passwd")), l => l.StartsWith(u + ":", StringComparison.Ordinal));
+        Assert.True(File.Exists(app.Under($"/home/{u}/public_html/index.php")));
+        Assert.True(File.Exists(app.Under($"/etc/nginx/sites-available/{d}.conf")));
+        Assert.NotEqual("", await ProductionLikeApp.DumpAsync(app.Databases.Admin, $"SELECT User FROM mysql.global_priv WHERE User = '{u}'"));
+    }
+
+    [Fact]
+    public async Task ConcurrentCreatesAtTheLicensesLimitMakeExactlyTheAccountsItAllows()
+    {
+        var client = await app.ClientAsync();
+        var count = await app.Databases.PanelScalarAsync<long>("SELECT COUNT(*) FROM accounts");
+        app.IssueLicense(maxAccounts: (int)count + 2, expiresDays: 30);
+        try
+        {
+            var names = Enumerable.Range(0, 8).Select(_ => ApiKit.NewUsername()).ToList();
+            var responses = await Task.WhenAll(names.Select(n => client.PostAsJsonAsync("/api/v1/accounts", ApiKit.NewAccountBody(n))));
+
+            var outcomes = new List<string>();
+            foreach (var r in responses)
+                outcomes.Add(r.StatusCode == HttpStatusCode.Created ? "created" : $"{(int)r.StatusCode} {(await r.JsonOf()).Error()}");
+            Assert.Equal(2, outcomes.Count(o => o == "created"));
+            Assert.Equal(6, outcomes.Count(o => o == "403 account_limit_reached"));
+            Assert.Equal(count + 2, await app.Databases.PanelScalarAsync<long>("SELECT COUNT(*) FROM accounts"));
+            var refused = names.Where((_, i) => responses[i].StatusCode != HttpStatusCode.Created);
+            Assert.All(refused, n => Assert.False(Path.Exists(app.Under($"/home/{n}")), $"{n} was refused but has a home"));
+        }
+        finally { app.IssueLicense(maxAccounts: null, expiresDays: 30); }
+    }
+
+    [Fact]
+    public async Task AProvisionFailingHalfWayUndoesEverythingItMadeAndLeavesTheServerAsBefore()
+    {
+        var username = ApiKit.NewUsername();
+        // sites-available is a file for a moment: the vhost, made last, cannot be written, after every other part was made.
+        var available = app.Under("/etc/nginx/sites-available");
+        var aside = available + ".aside";
+        Directory.Move(available, aside);
+        File.WriteAllText(available, "not a folder\n");
+        try
+        {
+            var client = await app.ClientAsync();
+            var before = await app.ServerStateAsync(username);
+
+            var response = await client.PostAsJsonAsync("/api/v1/accounts", ApiKit.NewAccountBody(username));
+
+            Assert.Equal(HttpStatusCode.InternalServerError, response.StatusCode);
+            var body = await response.JsonOf();
+            Assert.Equal("provisioning_failed", body.Error());
+            Assert.Equal("nginx_vhost", body.GetProperty("details").GetProperty("resource").GetString());
+            Assert.Equal(before, await app.ServerStateAsync(username));
+        }
+        finally
+        {
+            File.Delete(available);
+            Directory.Move(aside, available);
+        }
+    }
+
+    /// <summary>A real resource that, just before it is made, finds its part put there by someone else (a race past the check).</summary>
+    private sealed class PlantedFirst(IAccountResource inner, Action plant) : IAccountResource
+    {
+        public string Key => inner.Key;
+        public Task ProvisionAsync(NewAccount account, CancellationToken ct) { plant(); return inner.ProvisionAsync(account, ct); }
+        public Task<ResourceInspection> InspectAsync(AccountIdentity account, CancellationToken ct) => inner.InspectAsync(account, ct);
+        public Task<RemoveOutcome> RemoveAsync(AccountIdentity account, CancellationToken ct) => inner.RemoveAsync(account, ct);
+    }
+
+    [Fact]
+    public async Task APartThatAppearsAfterTheCheckIsAConflictItSurvivesAndEverythingThisCreateMadeGoes()
+    {
+        var username = ApiKit.NewUsername();
+        var domain = $"{username}.test";
+        var vhost = app.Under($"/etc/nginx/sites-available/{domain}.conf");
+        var creation = new AccountCreation(app.Get<AccountStore>(), app.Get<PackageStore>(),
+            app.Services.GetServices<IAccountResource>().Select(r => r.Key == "nginx_vhost" ? new PlantedFirst(r, () => File.WriteAllText(vhost, "# the operator's own\n")) : r).ToList(),
+            app.Get<SystemUserResource>(), app.Get<LicenseService>(), app.Get<AuditLog>(), app.Get<IOptions<ProvisioningOptions>>(), NullLogger<AccountCreation>.Instance);
+        var before = await app.ServerStateAsync(username);
+
+        var refused = await Assert.ThrowsAsync<AccountConflictException>(() => creation.CreateAsync(app.AdminActor(), app.Admin.Id,
+            new CreateAccountRequest(username, domain, $"owner@{domain}", Password, 1), default));
+
+        Assert.Contains($"nginx_vhost: {vhost} already exists", refused.Message);
+        Assert.Equal("# the operator's own\n", File.ReadAllText(vhost));
+        File.Delete(vhost);
+        Assert.Equal(before, await app.ServerStateAsync(username));
+    }
+}
