@@ -51,7 +51,7 @@ public sealed class SystemUserResource(ServerLayout layout, CommandRunner comman
 
     public Task<ResourceInspection> InspectAsync(AccountIdentity account, CancellationToken ct) => Task.Run(() =>
     {
-        var uid = UserDatabase.CheckedUid(layout, account);
+        // What is there is reported as it is; whether it is provably the account's is the removal's to check.
         var entry = UserDatabase.Find(layout, account.Username);
         var group = PrivateGroup(account.Username);
         var items = new List<string>();
@@ -59,7 +59,7 @@ public sealed class SystemUserResource(ServerLayout layout, CommandRunner comman
         if (group is not null) items.Add($"group {group.Name} (gid {group.Gid})");
         if (items.Count == 0) return ResourceInspection.Nothing(Key, $"no system user {account.Username}");
         var summary = entry is null
-            ? $"system user {account.Username} (uid {uid}) gone, its group {group!.Name} left"
+            ? $"system user {account.Username} (uid {UserDatabase.CheckedUid(layout, account)}) gone, its group {group!.Name} left"
             : $"system user {entry.Name}, uid {entry.Uid}{(entry.Shell == SuspendedShell ? ", login disabled" : "")}";
         return new ResourceInspection(Key, true, items, 0, items.Count, summary);
     }, ct);

@@ -60,8 +60,11 @@ public sealed class ProductionLikeApp : ApiApp
     public async Task<string> ServerStateAsync(string username)
     {
         // useradd and userdel keep a copy of the previous user database (passwd-, shadow-, group-, gshadow-): the
-        // tools' own backups, not state of the server, so they are left out.
-        var files = FileResourceSandbox.Snapshot(Root).Where(kv => !(kv.Key.StartsWith(Under("/etc/"), StringComparison.Ordinal) && kv.Key.EndsWith('-')));
+        // tools' own backups, not state of the server, so they are left out. So is the panel's uid ledger: a uid
+        // handed out once (even to a create that was undone) is never handed out again, by design.
+        var files = FileResourceSandbox.Snapshot(Root).Where(kv =>
+            !(kv.Key.StartsWith(Under("/etc/"), StringComparison.Ordinal) && kv.Key.EndsWith('-'))
+            && !kv.Key.StartsWith(Under("/var/lib/opterius"), StringComparison.Ordinal));
         var parts = new List<string> { string.Join('\n', files.Select(kv => $"{kv.Key} {kv.Value}")) };
         foreach (var table in new[] { "domains", "records", "comments", "domainmetadata", "cryptokeys" })
             parts.Add(await DumpAsync(Databases.PowerDns, $"SELECT * FROM {table} ORDER BY id"));
