@@ -68,10 +68,10 @@ public sealed class DeletionJobStore(PanelDb db, IOptions<DeletionOptions> optio
                 await tx.CommitAsync(ct);
                 return await FindAsync(existing, ct);
             }
-            await c.ExecuteAsync(new CommandDefinition("""
-                UPDATE deletion_steps SET status = 'pending', updated_at = CURRENT_TIMESTAMP(6) WHERE job_id = @existing AND status IN ('failed','running');
-                DELETE FROM deletion_checks WHERE job_id = @existing;
-                """, new { existing }, tx, cancellationToken: ct));
+            // The last run's checks stay until the next verification overwrites them; verified_at = NULL hides them.
+            await c.ExecuteAsync(new CommandDefinition(
+                "UPDATE deletion_steps SET status = 'pending', updated_at = CURRENT_TIMESTAMP(6) WHERE job_id = @existing AND status IN ('failed','running')",
+                new { existing }, tx, cancellationToken: ct));
         }
         else
         {
@@ -164,18 +164,23 @@ public sealed class DeletionJobStore(PanelDb db, IOptions<DeletionOptions> optio
         return await c.ExecuteAsync(new CommandDefinition(SetStep, new { jobId, position, status, detail, Holder }, cancellationToken: ct)) > 0;
     }
 
+    private const string SaveCheck = """
+        INSERT INTO deletion_checks (job_id, position, resource, status, summary) VALUES (@jobId, @position, @Resource, @Status, @Summary)
+        ON DUPLICATE KEY UPDATE resource = VALUES(resource), status = VALUES(status), summary = VALUES(summary)
+        """;
+
     /// <summary>Stores what inspecting every resource after the last step found (replacing an earlier run's); false without the lease.</summary>
     public async Task<bool> SaveVerificationAsync(long jobId, IReadOnlyList<ResourceCheck> checks, CancellationToken ct)
     {
         await using var c = await db.OpenAsync(ct);
         await using var tx = await c.BeginTransactionAsync(ct);
         if (!await HoldsAsync(c, tx, jobId, ct)) return false;
-        await c.ExecuteAsync(new CommandDefinition("""
-            DELETE FROM deletion_checks WHERE job_id = @jobId;
-            UPDATE deletion_jobs SET verified_at = CURRENT_TIMESTAMP(6), updated_at = CURRENT_TIMESTAMP(6) WHERE id = @jobId;
-            """, new { jobId }, tx, cancellationToken: ct));
         await c.ExecuteAsync(new CommandDefinition(
-            "INSERT INTO deletion_checks (job_id, position, resource, status, summary) VALUES (@jobId, @position, @Resource, @Status, @Summary)",
+            "UPDATE deletion_jobs SET verified_at = CURRENT_TIMESTAMP(6), updated_at = CURRENT_TIMESTAMP(6) WHERE id = @jobId",
+            new { jobId }, tx, cancellationToken: ct));
+        // One row per step, overwritten in place: a DELETE of the old rows would take gap locks that deadlock
+        // with another job's verification inserting its own rows at the same moment.
+        await c.ExecuteAsync(new CommandDefinition(SaveCheck,
             checks.Select((k, i) => new { jobId, position = i + 1, k.Resource, k.Status, k.Summary }), tx, cancellationToken: ct));
         await tx.CommitAsync(ct);
         return true;
