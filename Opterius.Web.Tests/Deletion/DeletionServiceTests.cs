@@ -34,10 +34,13 @@ public sealed class DeletionServiceTests(PanelApp app) : IClassFixture<PanelApp>
     /// A second panel process over the same panel database and server: its own service provider, so its own
     /// connection pools, event stream, in-process registry of running deletions and lease holder.
     /// </summary>
-    private ServiceProvider SecondPanel()
+    private ServiceProvider SecondPanel(int? leaseSeconds = null)
     {
         var services = new ServiceCollection();
-        services.AddSingleton(app.Services.GetRequiredService<IConfiguration>());
+        var configuration = new ConfigurationBuilder().AddConfiguration(app.Services.GetRequiredService<IConfiguration>());
+        if (leaseSeconds is { } seconds)
+            configuration.AddInMemoryCollection(new Dictionary<string, string?> { [$"{DeletionOptions.Section}:LeaseSeconds"] = seconds.ToString() });
+        services.AddSingleton<IConfiguration>(configuration.Build());
         services.AddLogging();
         services.AddOpteriusServices().AddOpteriusTokensAndLicensing();
         return services.BuildServiceProvider();
@@ -379,6 +382,37 @@ public sealed class DeletionServiceTests(PanelApp app) : IClassFixture<PanelApp>
         Assert.All(DeletionOrder.Keys, k => Assert.True(removals.GetValueOrDefault(k) == 1, $"{k} was removed {removals.GetValueOrDefault(k)} times"));
         Assert.Equal(1, await app.Databases.PanelScalarAsync<long>("SELECT COUNT(*) FROM deletion_jobs WHERE account_id = @id", new { id = account.Id }));
         Assert.All((await InspectAllAsync(account)).Values, i => Assert.False(i.Exists, $"{i.Resource} is still there"));
+    }
+
+    [Fact]
+    public async Task AHolderBusyWithOneLongStepKeepsItsLeaseAliveAndTheOtherProcessWaitsInsteadOfTakingOver()
+    {
+        var account = await app.CreateAsync(TestAccounts.NewPrefix());
+        // The holder's lease lasts 3 s without a heartbeat; its home step is held for three times that.
+        await using var holderPanel = SecondPanel(leaseSeconds: 3);
+        var removals = new ConcurrentDictionary<string, int>();
+        var gated = new GatedResource(new CountingResource(holderPanel.GetServices<IAccountResource>().Single(r => r.Key == "home_directory"), removals));
+        var holder = ServiceOf(holderPanel, r => r.Key == "home_directory" ? gated : new CountingResource(r, removals));
+        var waiter = ServiceOf(app.Services, r => new CountingResource(r, removals));
+
+        var running = await holder.StartAsync(app.AdminActor(), account.Id, default);
+        await gated.Entered.Task;
+        var expiresAtFirst = (await app.Get<DeletionJobStore>().FindAsync(running.Job.Id, default))!.LeaseExpiresAt;
+        var joined = await waiter.StartAsync(app.AdminActor(), account.Id, default);
+        await Task.Delay(TimeSpan.FromSeconds(9));
+
+        var midway = (await app.Get<DeletionJobStore>().FindAsync(running.Job.Id, default))!;
+        Assert.Equal(holderPanel.GetRequiredService<DeletionJobStore>().Holder, midway.LeaseHolder);
+        Assert.True(midway.LeaseExpiresAt > expiresAtFirst!.Value.AddSeconds(5), $"the lease was not renewed: {expiresAtFirst} then {midway.LeaseExpiresAt}");
+        Assert.Equal(StepStatus.Running, midway.Steps.Single(s => s.Resource == "home_directory").Status);
+        Assert.False(joined.Completion.IsCompleted);
+        gated.Gate.SetResult();
+        var results = await Task.WhenAll(running.Completion, joined.Completion);
+
+        Assert.False(running.Joined);
+        Assert.True(joined.Joined);
+        Assert.All(results, r => Assert.Equal(JobStatus.Succeeded, r.Status));
+        Assert.All(DeletionOrder.Keys, k => Assert.True(removals.GetValueOrDefault(k) == 1, $"{k} was removed {removals.GetValueOrDefault(k)} times"));
     }
 
     [Fact]
