@@ -229,8 +229,8 @@ public sealed class AccountDeletionService(
         }
         catch (Exception e)
         {
-            // The journal itself could not be written: the job stays 'running'; once its lease runs out it is
-            // resumed by the next DELETE, a waiting process or the next start.
+            // The journal itself could not be written: the job stays 'running', resumed by the next DELETE in this
+            // process (its lease is still ours) or, once the lease runs out, by a waiting process or the next start.
             log.LogError(e, "Deletion job {Job} stopped: the journal could not be written", job.Id);
             Publish(job, DeletionEvent.JobResource, JobStatus.Failed, $"the deletion journal could not be written: {e.Message}");
             throw;
