@@ -32,6 +32,7 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<AuditLog>();
         services.AddSingleton<AccountCreation>();
         services.AddSingleton<AccountSuspension>();
+        services.AddOptions<DeletionOptions>().BindConfiguration(DeletionOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<DeletionJobStore>();
         services.AddSingleton<DeletionEvents>();
         services.AddSingleton<AccountDeletionService>();

@@ -14,7 +14,9 @@ public sealed record DeletionHandle(DeletionJob Job, Task<DeletionJob> Completio
 /// The one deletion service behind the REST API, the UI and the CLI. It plans (inspects every resource),
 /// journals a job with one step per resource, runs the steps in <see cref="DeletionOrder"/>, stops at the
 /// first failure (the account becomes <c>deletion_failed</c>; the next request resumes at that step), runs
-/// one executor per account (a second request joins it) and streams each transition.
+/// one executor per account (a second request joins it; across panel processes a lease in the journal holds it),
+/// checks after the last step that every resource is gone (else the job fails naming what is left), and
+/// streams each transition.
 /// </summary>
 public sealed class AccountDeletionService(
     AccountStore accounts,
@@ -98,13 +100,16 @@ public sealed class AccountDeletionService(
                     var finished = await jobs.LatestForAccountAsync(account.Id, ct) ?? throw new AccountNotFoundException(account.Id);
                     return new(finished, Task.FromResult(finished), Joined: true);
                 }
-                await audit.WriteAsync(actor, "delete", account.Id, account.Username, "started", $"job {job.Id}; {summary}", ct);
-                // Registered before it runs, so the executor's own clean-up always finds its entry.
+                // Not ours when another panel process holds a live lease on it: then this request waits for that
+                // process's outcome (and takes the job over if its holder stops renewing), never running it twice.
+                var held = job.LeaseHolder == jobs.Holder;
+                if (held) await audit.WriteAsync(actor, "delete", account.Id, account.Username, "started", $"job {job.Id}; {summary}", ct);
+                // Registered before it runs, so the driver's own clean-up always finds its entry.
                 var go = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                var completion = Task.Run(async () => { await go.Task; return await ExecuteAsync(job, account); });
+                var completion = Task.Run(async () => { await go.Task; return await DriveAsync(job, account, held); });
                 _running[account.Id] = completion;
                 go.SetResult();
-                handle = new(job, completion, Joined: false);
+                handle = new(job, completion, Joined: !held);
             }
         }
         finally { _startGate.Release(); }
@@ -139,8 +144,10 @@ public sealed class AccountDeletionService(
         if (job is null) return false;
         if (account is null)
         {
-            // The account row went in the same transaction that finishes a job, so this job had nothing left.
-            await jobs.SucceedAsync(job, ct);
+            // The row goes in the transaction that finishes a job, so only a change by hand removed it: what the
+            // account left on the server can no longer be inspected, and the job must not claim it is gone.
+            if (await jobs.TryTakeOverAsync(job.Id, ct) && await jobs.FailAsync(job, ct))
+                log.LogError("Deletion job {Job} of {Username} was left running and its account row is gone: marked failed, check the server by hand", job.Id, job.Username);
             return false;
         }
         log.LogWarning("Resuming deletion job {Job} of account {Account} left running by a restart", job.Id, account.Username);
@@ -154,9 +161,27 @@ public sealed class AccountDeletionService(
         return string.Join("; ", plan.Resources.Where(r => r.Exists).Select(r => $"{r.Resource}: {r.Summary}"));
     }
 
-    private async Task<DeletionJob> ExecuteAsync(DeletionJob job, Account account)
+    /// <summary>Runs the job while this process holds its lease, follows it while another does; ends with the finished job.</summary>
+    private async Task<DeletionJob> DriveAsync(DeletionJob job, Account account, bool held)
+    {
+        try
+        {
+            while (true)
+            {
+                if (held && await ExecuteAsync(job, account) is { } done) return done;
+                (job, held) = await FollowAsync(job);
+                if (job.Finished) return job;
+            }
+        }
+        finally { _running.TryRemove(account.Id, out _); }
+    }
+
+    /// <returns>The finished job, or null when another process took the lease over (it carries on from the journal).</returns>
+    private async Task<DeletionJob?> ExecuteAsync(DeletionJob job, Account account)
     {
         var ct = CancellationToken.None; // a deletion, once started, is not abandoned because a caller went away
+        using var stop = new CancellationTokenSource();
+        var heartbeat = HeartbeatAsync(job.Id, stop.Token);
         try
         {
             Publish(job, DeletionEvent.JobResource, JobStatus.Running, null);
@@ -164,7 +189,7 @@ public sealed class AccountDeletionService(
 
             foreach (var step in job.Steps.Where(s => s.Status is not (StepStatus.Done or StepStatus.Skipped)))
             {
-                await SetStepAsync(job, step, StepStatus.Running, null);
+                if (!await SetStepAsync(job, step, StepStatus.Running, null)) return LeaseLost(job);
                 RemoveOutcome outcome;
                 try
                 {
@@ -176,32 +201,133 @@ public sealed class AccountDeletionService(
                 catch (Exception e)
                 {
                     log.LogError(e, "Deletion job {Job}: {Resource} failed", job.Id, step.Resource);
-                    await SetStepAsync(job, step, StepStatus.Failed, Describe(e));
-                    await jobs.FailAsync(job, ct);
+                    if (!await SetStepAsync(job, step, StepStatus.Failed, Describe(e)) || !await jobs.FailAsync(job, ct)) return LeaseLost(job);
                     Publish(job, DeletionEvent.JobResource, JobStatus.Failed, $"{step.Resource}: {Describe(e)}");
                     return (await jobs.FindAsync(job.Id, ct))!;
                 }
-                await SetStepAsync(job, step, outcome.Status, outcome.Detail);
+                if (!await SetStepAsync(job, step, outcome.Status, outcome.Detail)) return LeaseLost(job);
             }
 
-            await jobs.SucceedAsync(job, ct);
+            // A step's own word is not enough: only inspecting everything again says nothing is left.
+            var checks = await Task.WhenAll(job.Steps.Select(s => CheckAsync(s.Resource, account)));
+            if (!await jobs.SaveVerificationAsync(job.Id, checks, ct)) return LeaseLost(job);
+            var left = checks.Where(c => c.Status != CheckStatus.Gone).ToList();
+            if (left.Count > 0)
+            {
+                // Failed steps are what the next DELETE runs again: exactly the resources still there.
+                foreach (var check in left)
+                    if (!await SetStepAsync(job, job.Steps.Single(s => s.Resource == check.Resource), StepStatus.Failed, LeftDetail(check))) return LeaseLost(job);
+                if (!await jobs.FailAsync(job, ct)) return LeaseLost(job);
+                Publish(job, DeletionEvent.JobResource, JobStatus.Failed,
+                    "still there after the last step: " + string.Join("; ", left.Select(c => $"{c.Resource} ({c.Summary})")));
+                return (await jobs.FindAsync(job.Id, ct))!;
+            }
+
+            if (!await jobs.SucceedAsync(job, ct)) return LeaseLost(job);
             Publish(job, DeletionEvent.JobResource, JobStatus.Succeeded, null);
             return (await jobs.FindAsync(job.Id, ct))!;
         }
         catch (Exception e)
         {
-            // The journal itself could not be written: the job stays 'running' and is resumed at the next start.
+            // The journal itself could not be written: the job stays 'running', resumed by the next DELETE in this
+            // process (its lease is still ours) or, once the lease runs out, by a waiting process or the next start.
             log.LogError(e, "Deletion job {Job} stopped: the journal could not be written", job.Id);
             Publish(job, DeletionEvent.JobResource, JobStatus.Failed, $"the deletion journal could not be written: {e.Message}");
             throw;
         }
-        finally { _running.TryRemove(account.Id, out _); }
+        finally
+        {
+            await stop.CancelAsync();
+            await heartbeat;
+        }
     }
 
-    private async Task SetStepAsync(DeletionJob job, DeletionStep step, string status, string? detail)
+    private DeletionJob? LeaseLost(DeletionJob job)
     {
-        await jobs.SetStepAsync(job.Id, step.Position, status, detail, CancellationToken.None);
+        log.LogWarning("Deletion job {Job}: another panel process took its lease over; following it instead", job.Id);
+        return null;
+    }
+
+    /// <summary>Renews the lease while the job runs here; never throws (a missed renewal is retried at the next beat).</summary>
+    private async Task HeartbeatAsync(long jobId, CancellationToken stop)
+    {
+        using var timer = new PeriodicTimer(jobs.HeartbeatInterval);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stop))
+            {
+                try
+                {
+                    if (await jobs.RenewLeaseAsync(jobId, stop)) continue;
+                    log.LogWarning("Deletion job {Job}: the lease is no longer this process's", jobId);
+                    return;
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    log.LogWarning(e, "Deletion job {Job}: could not renew the lease; trying again", jobId);
+                }
+            }
+        }
+        catch (OperationCanceledException) { }
+    }
+
+    /// <summary>
+    /// Follows a job another process holds: publishes what its journal shows to this process's subscribers, and
+    /// returns when it finishes or when its holder stopped renewing and this process took the lease over.
+    /// </summary>
+    private async Task<(DeletionJob Job, bool Held)> FollowAsync(DeletionJob job)
+    {
+        var ct = CancellationToken.None;
+        var seen = new Dictionary<string, (string, string?)>();
+        Publish(job, DeletionEvent.JobResource, JobStatus.Running, null);
+        while (true)
+        {
+            foreach (var step in job.Steps.Where(s => !seen.TryGetValue(s.Resource, out var was) || was != (s.Status, s.Detail)))
+            {
+                seen[step.Resource] = (step.Status, step.Detail);
+                Publish(job, step.Resource, step.Status, step.Detail);
+            }
+            if (job.Finished)
+            {
+                Publish(job, DeletionEvent.JobResource, job.Status, job.Status == JobStatus.Failed ? FailureSummary(job) : null);
+                return (job, false);
+            }
+            await Task.Delay(jobs.PollInterval, ct);
+            if (await jobs.TryTakeOverAsync(job.Id, ct))
+            {
+                log.LogWarning("Deletion job {Job}: its holder {Holder} stopped renewing the lease; this process takes it over", job.Id, job.LeaseHolder);
+                return ((await jobs.FindAsync(job.Id, ct))!, true);
+            }
+            job = await jobs.FindAsync(job.Id, ct) ?? throw new InvalidOperationException($"deletion job {job.Id} vanished from the journal");
+        }
+    }
+
+    private async Task<ResourceCheck> CheckAsync(string key, Account account)
+    {
+        if (!_resources.TryGetValue(key, out var resource)) return new(key, CheckStatus.Unverified, "no handler for this resource on this server");
+        try
+        {
+            var found = await resource.InspectAsync(AccountIdentity.From(account), CancellationToken.None);
+            return new(key, found.Exists ? CheckStatus.Left : CheckStatus.Gone, found.Summary);
+        }
+        catch (Exception e)
+        {
+            log.LogError(e, "Verifying the deletion of {Username}: {Resource} could not be inspected", account.Username, key);
+            return new(key, CheckStatus.Unverified, $"could not be inspected: {Describe(e)}");
+        }
+    }
+
+    private static string LeftDetail(ResourceCheck check) => check.Status == CheckStatus.Left
+        ? $"still there after the last step: {check.Summary}"
+        : $"not verified after the last step: {check.Summary}";
+
+    private static string FailureSummary(DeletionJob job) => string.Join("; ", job.FailedSteps.Select(s => $"{s.Resource}: {s.Detail}"));
+
+    private async Task<bool> SetStepAsync(DeletionJob job, DeletionStep step, string status, string? detail)
+    {
+        if (!await jobs.SetStepAsync(job.Id, step.Position, status, detail, CancellationToken.None)) return false;
         Publish(job, step.Resource, status, detail);
+        return true;
     }
 
     private void Publish(DeletionJob job, string resource, string status, string? detail) =>

@@ -1,12 +1,16 @@
+using Microsoft.Extensions.Logging;
+
 namespace Opterius.Services.Deletion;
 
 /// <summary>
 /// Fans deletion transitions out to subscribers (Blazor circuits in process, SignalR hub connections). It
 /// keeps the live state of running jobs so a subscriber gets the current state of every step first and
 /// then each later transition, with nothing lost or reordered in between (both happen under one lock).
-/// Handlers run under that lock: they must only hand the event on (post to a channel or the renderer).
+/// Handlers run under that lock: they must only hand the event on (post to a channel or the renderer). A handler
+/// that throws is logged and skipped: it is one subscriber's bug, and must neither stop the deletion that
+/// published the event nor keep it from the other subscribers.
 /// </summary>
-public sealed class DeletionEvents
+public sealed class DeletionEvents(ILogger<DeletionEvents> log)
 {
     private readonly Lock _gate = new();
     private readonly Dictionary<long, Dictionary<string, DeletionEvent>> _live = new();
@@ -41,7 +45,14 @@ public sealed class DeletionEvents
                 state[e.Resource] = e;
             }
             foreach (var s in _subscriptions)
-                if (s.AccountId is null || s.AccountId == e.AccountId) s.Handler(e);
+            {
+                if (s.AccountId is not null && s.AccountId != e.AccountId) continue;
+                try { s.Handler(e); }
+                catch (Exception error)
+                {
+                    log.LogError(error, "A deletion subscriber failed on {Resource} {Status} of job {Job}; the others still get it", e.Resource, e.Status, e.JobId);
+                }
+            }
         }
     }
 

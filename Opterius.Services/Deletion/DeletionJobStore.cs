@@ -1,24 +1,50 @@
 using Dapper;
+using Microsoft.Extensions.Options;
 using Opterius.Services.Accounts;
 using Opterius.Services.Data;
-using Opterius.Services.Resources;
 
 namespace Opterius.Services.Deletion;
 
-/// <summary>The persisted journal: deletion_jobs and one deletion_steps row per resource.</summary>
-public sealed class DeletionJobStore(PanelDb db)
+/// <summary>
+/// The persisted journal: deletion_jobs, one deletion_steps row per resource, and the deletion_checks of the
+/// verification after the last step. A running job is leased to one panel process (<see cref="Holder"/>): every
+/// write of its journal is fenced by that lease, so a process that lost it can never overwrite the new holder's.
+/// Lease times are the database's clock, the one clock every panel process shares.
+/// </summary>
+public sealed class DeletionJobStore(PanelDb db, IOptions<DeletionOptions> options)
 {
+    /// <summary>This process's name in a lease; new at every start, so a restarted panel never mistakes its predecessor's lease for its own.</summary>
+    public string Holder { get; } = $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid():N}";
+
+    /// <summary>How often the holder renews its lease: three renewals fit in one lease.</summary>
+    public TimeSpan HeartbeatInterval => TimeSpan.FromSeconds(options.Value.LeaseSeconds / 3.0);
+
+    /// <summary>How often a process waiting for another holder's job reads its journal.</summary>
+    public TimeSpan PollInterval => TimeSpan.FromSeconds(Math.Min(1, options.Value.LeaseSeconds / 3.0));
+
+    private long LeaseMicroseconds => options.Value.LeaseSeconds * 1_000_000L;
+
     private const string JobColumns = """
         id AS Id, account_id AS AccountId, username AS Username, domain AS Domain, owner_id AS OwnerId, status AS Status,
-        requested_by AS RequestedBy, created_at AS CreatedAt, finished_at AS FinishedAt
+        requested_by AS RequestedBy, created_at AS CreatedAt, finished_at AS FinishedAt,
+        lease_holder AS LeaseHolder, lease_expires_at AS LeaseExpiresAt, verified_at AS VerifiedAt
         """;
 
     private sealed record JobRow(long Id, long AccountId, string Username, string Domain, long OwnerId, string Status,
-        string RequestedBy, DateTime CreatedAt, DateTime? FinishedAt);
+        string RequestedBy, DateTime CreatedAt, DateTime? FinishedAt, string? LeaseHolder, DateTime? LeaseExpiresAt, DateTime? VerifiedAt);
+
+    private const string OpenJob = """
+        UPDATE deletion_jobs SET status = 'running', finished_at = NULL, updated_at = CURRENT_TIMESTAMP(6), verified_at = NULL,
+            lease_holder = @Holder, lease_heartbeat = CURRENT_TIMESTAMP(6), lease_expires_at = CURRENT_TIMESTAMP(6) + INTERVAL @micros MICROSECOND
+        WHERE id = @existing AND (status <> 'running' OR lease_holder IS NULL OR lease_holder = @Holder
+            OR lease_expires_at IS NULL OR lease_expires_at <= CURRENT_TIMESTAMP(6))
+        """;
 
     /// <summary>
-    /// Opens the account's job: its unfinished one (a failed step goes back to pending so it runs again) or a
-    /// new one, and marks the account <c>deleting</c>, in one transaction.
+    /// Opens the account's job and leases it to this process: its unfinished one (a failed step goes back to
+    /// pending so it runs again) or a new one, and marks the account <c>deleting</c>, in one transaction. A job
+    /// another process holds a live lease on is returned unchanged (its <see cref="DeletionJob.LeaseHolder"/> is
+    /// not <see cref="Holder"/>): the caller waits for it.
     /// </summary>
     /// <returns>The job, or null when the account row is already gone (a deletion just finished it).</returns>
     public async Task<DeletionJob?> OpenAsync(Account account, string requestedBy, CancellationToken ct)
@@ -33,20 +59,27 @@ public sealed class DeletionJobStore(PanelDb db)
         var jobId = await c.ExecuteScalarAsync<long?>(new CommandDefinition(
             "SELECT id FROM deletion_jobs WHERE account_id = @Id AND status IN ('running','failed') ORDER BY id DESC LIMIT 1 FOR UPDATE",
             account, tx, cancellationToken: ct));
+        var micros = LeaseMicroseconds;
         if (jobId is { } existing)
         {
-            await c.ExecuteAsync(new CommandDefinition("""
-                UPDATE deletion_jobs SET status = 'running', finished_at = NULL, updated_at = CURRENT_TIMESTAMP(6) WHERE id = @existing;
-                UPDATE deletion_steps SET status = 'pending', updated_at = CURRENT_TIMESTAMP(6) WHERE job_id = @existing AND status IN ('failed','running');
-                """, new { existing }, tx, cancellationToken: ct));
+            var leased = await c.ExecuteAsync(new CommandDefinition(OpenJob, new { existing, Holder, micros }, tx, cancellationToken: ct));
+            if (leased == 0)
+            {
+                await tx.CommitAsync(ct);
+                return await FindAsync(existing, ct);
+            }
+            // The last run's checks stay until the next verification overwrites them; verified_at = NULL hides them.
+            await c.ExecuteAsync(new CommandDefinition(
+                "UPDATE deletion_steps SET status = 'pending', updated_at = CURRENT_TIMESTAMP(6) WHERE job_id = @existing AND status IN ('failed','running')",
+                new { existing }, tx, cancellationToken: ct));
         }
         else
         {
             jobId = await c.ExecuteScalarAsync<long>(new CommandDefinition("""
-                INSERT INTO deletion_jobs (account_id, username, domain, owner_id, status, requested_by)
-                VALUES (@Id, @Username, @Domain, @OwnerId, 'running', @requestedBy);
+                INSERT INTO deletion_jobs (account_id, username, domain, owner_id, status, requested_by, lease_holder, lease_heartbeat, lease_expires_at)
+                VALUES (@Id, @Username, @Domain, @OwnerId, 'running', @requestedBy, @Holder, CURRENT_TIMESTAMP(6), CURRENT_TIMESTAMP(6) + INTERVAL @micros MICROSECOND);
                 SELECT LAST_INSERT_ID();
-                """, new { account.Id, account.Username, account.Domain, account.OwnerId, requestedBy }, tx, cancellationToken: ct));
+                """, new { account.Id, account.Username, account.Domain, account.OwnerId, requestedBy, Holder, micros }, tx, cancellationToken: ct));
             var steps = DeletionOrder.Keys.Select((key, i) => new { jobId, position = i + 1, key });
             await c.ExecuteAsync(new CommandDefinition(
                 "INSERT INTO deletion_steps (job_id, position, resource, status) VALUES (@jobId, @position, @key, 'pending')",
@@ -55,6 +88,40 @@ public sealed class DeletionJobStore(PanelDb db)
         await c.ExecuteAsync(new CommandDefinition("UPDATE accounts SET status = 'deleting' WHERE id = @Id", account, tx, cancellationToken: ct));
         await tx.CommitAsync(ct);
         return (await FindAsync(jobId.Value, ct))!;
+    }
+
+    private const string RenewLease = """
+        UPDATE deletion_jobs SET lease_heartbeat = CURRENT_TIMESTAMP(6), lease_expires_at = CURRENT_TIMESTAMP(6) + INTERVAL @micros MICROSECOND
+        WHERE id = @jobId AND status = 'running' AND lease_holder = @Holder
+        """;
+
+    /// <summary>The holder's heartbeat; false when the lease is no longer this process's (another took the job over).</summary>
+    public async Task<bool> RenewLeaseAsync(long jobId, CancellationToken ct)
+    {
+        await using var c = await db.OpenAsync(ct);
+        return await c.ExecuteAsync(new CommandDefinition(RenewLease, new { jobId, Holder, micros = LeaseMicroseconds }, cancellationToken: ct)) > 0;
+    }
+
+    private const string TakeOver = """
+        UPDATE deletion_jobs SET lease_holder = @Holder, lease_heartbeat = CURRENT_TIMESTAMP(6),
+            lease_expires_at = CURRENT_TIMESTAMP(6) + INTERVAL @micros MICROSECOND, updated_at = CURRENT_TIMESTAMP(6)
+        WHERE id = @jobId AND status = 'running' AND (lease_holder IS NULL OR lease_expires_at IS NULL OR lease_expires_at <= CURRENT_TIMESTAMP(6))
+        """;
+
+    /// <summary>
+    /// Leases a running job whose holder stopped renewing to this process; the step it was in goes back to
+    /// pending (every step is idempotent, so running it again is safe). False when the lease is still live.
+    /// </summary>
+    public async Task<bool> TryTakeOverAsync(long jobId, CancellationToken ct)
+    {
+        await using var c = await db.OpenAsync(ct);
+        await using var tx = await c.BeginTransactionAsync(ct);
+        if (await c.ExecuteAsync(new CommandDefinition(TakeOver, new { jobId, Holder, micros = LeaseMicroseconds }, tx, cancellationToken: ct)) == 0) return false;
+        await c.ExecuteAsync(new CommandDefinition(
+            "UPDATE deletion_steps SET status = 'pending', updated_at = CURRENT_TIMESTAMP(6) WHERE job_id = @jobId AND status = 'running'",
+            new { jobId }, tx, cancellationToken: ct));
+        await tx.CommitAsync(ct);
+        return true;
     }
 
     public async Task<DeletionJob?> FindAsync(long jobId, CancellationToken ct)
@@ -74,52 +141,93 @@ public sealed class DeletionJobStore(PanelDb db)
         return job is null ? null : await WithStepsAsync(c, job, ct);
     }
 
-    /// <summary>Jobs a crash or restart left running.</summary>
+    /// <summary>Jobs a crash or restart left running: running, and no process holds a live lease on them.</summary>
     public async Task<IReadOnlyList<long>> RunningAccountIdsAsync(CancellationToken ct)
     {
         await using var c = await db.OpenAsync(ct);
-        return (await c.QueryAsync<long>(new CommandDefinition(
-            "SELECT DISTINCT account_id FROM deletion_jobs WHERE status = 'running'", cancellationToken: ct))).AsList();
+        return (await c.QueryAsync<long>(new CommandDefinition("""
+            SELECT DISTINCT account_id FROM deletion_jobs
+            WHERE status = 'running' AND (lease_holder IS NULL OR lease_expires_at IS NULL OR lease_expires_at <= CURRENT_TIMESTAMP(6))
+            """, cancellationToken: ct))).AsList();
     }
 
-    public async Task SetStepAsync(long jobId, int position, string status, string? detail, CancellationToken ct)
+    private const string SetStep = """
+        UPDATE deletion_steps s JOIN deletion_jobs j ON j.id = s.job_id
+        SET s.status = @status, s.detail = @detail, s.updated_at = CURRENT_TIMESTAMP(6), j.updated_at = CURRENT_TIMESTAMP(6)
+        WHERE s.job_id = @jobId AND s.position = @position AND j.lease_holder = @Holder
+        """;
+
+    /// <summary>Records a step's transition; false (nothing written) when this process no longer holds the job's lease.</summary>
+    public async Task<bool> SetStepAsync(long jobId, int position, string status, string? detail, CancellationToken ct)
     {
         await using var c = await db.OpenAsync(ct);
-        await c.ExecuteAsync(new CommandDefinition("""
-            UPDATE deletion_steps SET status = @status, detail = @detail, updated_at = CURRENT_TIMESTAMP(6) WHERE job_id = @jobId AND position = @position;
-            UPDATE deletion_jobs SET updated_at = CURRENT_TIMESTAMP(6) WHERE id = @jobId;
-            """, new { jobId, position, status, detail }, cancellationToken: ct));
+        return await c.ExecuteAsync(new CommandDefinition(SetStep, new { jobId, position, status, detail, Holder }, cancellationToken: ct)) > 0;
     }
 
-    /// <summary>The job failed: it and the account say so, together.</summary>
-    public async Task FailAsync(DeletionJob job, CancellationToken ct)
+    private const string SaveCheck = """
+        INSERT INTO deletion_checks (job_id, position, resource, status, summary) VALUES (@jobId, @position, @Resource, @Status, @Summary)
+        ON DUPLICATE KEY UPDATE resource = VALUES(resource), status = VALUES(status), summary = VALUES(summary)
+        """;
+
+    /// <summary>Stores what inspecting every resource after the last step found (replacing an earlier run's); false without the lease.</summary>
+    public async Task<bool> SaveVerificationAsync(long jobId, IReadOnlyList<ResourceCheck> checks, CancellationToken ct)
     {
         await using var c = await db.OpenAsync(ct);
         await using var tx = await c.BeginTransactionAsync(ct);
-        await c.ExecuteAsync(new CommandDefinition("""
-            UPDATE deletion_jobs SET status = 'failed', finished_at = CURRENT_TIMESTAMP(6), updated_at = CURRENT_TIMESTAMP(6) WHERE id = @Id;
-            UPDATE accounts SET status = 'deletion_failed' WHERE id = @AccountId;
-            """, job, tx, cancellationToken: ct));
+        if (!await HoldsAsync(c, tx, jobId, ct)) return false;
+        await c.ExecuteAsync(new CommandDefinition(
+            "UPDATE deletion_jobs SET verified_at = CURRENT_TIMESTAMP(6), updated_at = CURRENT_TIMESTAMP(6) WHERE id = @jobId",
+            new { jobId }, tx, cancellationToken: ct));
+        // One row per step, overwritten in place: a DELETE of the old rows would take gap locks that deadlock
+        // with another job's verification inserting its own rows at the same moment.
+        await c.ExecuteAsync(new CommandDefinition(SaveCheck,
+            checks.Select((k, i) => new { jobId, position = i + 1, k.Resource, k.Status, k.Summary }), tx, cancellationToken: ct));
         await tx.CommitAsync(ct);
+        return true;
     }
 
-    /// <summary>Every resource is gone: the account row goes and the job is finished, together.</summary>
-    public async Task SucceedAsync(DeletionJob job, CancellationToken ct)
+    /// <summary>The job failed: it and the account say so, together, and the lease is released. False without the lease.</summary>
+    public async Task<bool> FailAsync(DeletionJob job, CancellationToken ct) =>
+        await FinishAsync(job, JobStatus.Failed, "UPDATE accounts SET status = 'deletion_failed' WHERE id = @AccountId", ct);
+
+    /// <summary>Every resource is gone: the account row goes and the job is finished, together. False without the lease.</summary>
+    public async Task<bool> SucceedAsync(DeletionJob job, CancellationToken ct) =>
+        await FinishAsync(job, JobStatus.Succeeded, "DELETE FROM accounts WHERE id = @AccountId", ct);
+
+    private const string Finish = """
+        UPDATE deletion_jobs SET status = @status, finished_at = CURRENT_TIMESTAMP(6), updated_at = CURRENT_TIMESTAMP(6), lease_expires_at = NULL
+        WHERE id = @Id AND lease_holder = @Holder
+        """;
+
+    // The holder stays on the finished job: it names the process that ran it last.
+    private async Task<bool> FinishAsync(DeletionJob job, string status, string accountChange, CancellationToken ct)
     {
         await using var c = await db.OpenAsync(ct);
         await using var tx = await c.BeginTransactionAsync(ct);
-        await c.ExecuteAsync(new CommandDefinition("""
-            DELETE FROM accounts WHERE id = @AccountId;
-            UPDATE deletion_jobs SET status = 'succeeded', finished_at = CURRENT_TIMESTAMP(6), updated_at = CURRENT_TIMESTAMP(6) WHERE id = @Id;
-            """, job, tx, cancellationToken: ct));
+        if (await c.ExecuteAsync(new CommandDefinition(Finish, new { job.Id, status, Holder }, tx, cancellationToken: ct)) == 0) return false;
+        await c.ExecuteAsync(new CommandDefinition(accountChange, job, tx, cancellationToken: ct));
         await tx.CommitAsync(ct);
+        return true;
     }
+
+    private async Task<bool> HoldsAsync(MySqlConnector.MySqlConnection c, MySqlConnector.MySqlTransaction tx, long jobId, CancellationToken ct) =>
+        await c.ExecuteScalarAsync<string?>(new CommandDefinition(
+            "SELECT lease_holder FROM deletion_jobs WHERE id = @jobId FOR UPDATE", new { jobId }, tx, cancellationToken: ct)) == Holder;
 
     private static async Task<DeletionJob> WithStepsAsync(MySqlConnector.MySqlConnection c, JobRow job, CancellationToken ct)
     {
         var steps = await c.QueryAsync<DeletionStep>(new CommandDefinition(
             "SELECT position AS Position, resource AS Resource, status AS Status, detail AS Detail, updated_at AS UpdatedAt FROM deletion_steps WHERE job_id = @Id ORDER BY position",
             job, cancellationToken: ct));
-        return new(job.Id, job.AccountId, job.Username, job.Domain, job.OwnerId, job.Status, job.RequestedBy, job.CreatedAt, job.FinishedAt, steps.AsList());
+        DeletionVerification? verification = null;
+        if (job.VerifiedAt is { } at)
+        {
+            var checks = await c.QueryAsync<ResourceCheck>(new CommandDefinition(
+                "SELECT resource AS Resource, status AS Status, summary AS Summary FROM deletion_checks WHERE job_id = @Id ORDER BY position",
+                job, cancellationToken: ct));
+            verification = new(at, checks.AsList());
+        }
+        return new(job.Id, job.AccountId, job.Username, job.Domain, job.OwnerId, job.Status, job.RequestedBy, job.CreatedAt, job.FinishedAt,
+            steps.AsList(), job.LeaseHolder, job.LeaseExpiresAt, verification);
     }
 }

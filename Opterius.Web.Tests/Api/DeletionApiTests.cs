@@ -1,6 +1,14 @@
 using System.Net;
 using System.Net.Http.Json;
+using System.Text.Json;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.TestHost;
+using Microsoft.Extensions.DependencyInjection;
+using Opterius.Services.Deletion;
+using Opterius.Services.Resources;
 using Opterius.Services.Users;
+using Opterius.Web.Tests.Deletion;
+using Opterius.Web.Tests.Infrastructure;
 
 namespace Opterius.Web.Tests.Api;
 
@@ -94,8 +102,14 @@ public sealed class DeletionApiTests(ApiApp app) : IClassFixture<ApiApp>
         Assert.Equal("succeeded", job.GetProperty("status").GetString());
         Assert.Equal(made.Id, job.GetProperty("account_id").GetInt64());
         var steps = job.GetProperty("steps").EnumerateArray().ToList();
-        Assert.Equal(Opterius.Services.Deletion.DeletionOrder.Keys.Count, steps.Count);
-        Assert.All(steps, s => Assert.Contains(s.GetProperty("status").GetString(), new[] { "done", "skipped" }));
+        Assert.Equal(DeletionOrder.Keys, steps.Select(s => s.GetProperty("resource").GetString()));
+        Assert.All(steps, s => Assert.Equal(s.GetProperty("resource").GetString() is "processes" or "user_files" ? "skipped" : "done", s.GetProperty("status").GetString()));
+        var verification = job.GetProperty("verification");
+        Assert.True(verification.GetProperty("passed").GetBoolean());
+        Assert.Equal(JsonValueKind.String, verification.GetProperty("checked_at").ValueKind);
+        var checks = verification.GetProperty("resources").EnumerateArray().ToList();
+        Assert.Equal(DeletionOrder.Keys, checks.Select(c => c.GetProperty("resource").GetString()));
+        Assert.All(checks, c => Assert.Equal("gone", c.GetProperty("status").GetString()));
         Assert.False(Directory.Exists(ApiKit.HomeOf(made.Username)));
     }
 
@@ -183,5 +197,67 @@ public sealed class DeletionApiTests(ApiApp app) : IClassFixture<ApiApp>
         var response = await client.SendAsync(request);
         Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
         return response.Headers.Location!.OriginalString;
+    }
+}
+
+/// <summary>The panel with one resource whose first removal says "done" and removes nothing: what only the verification can catch.</summary>
+public sealed class LyingCronApp : ApiApp
+{
+    protected override void ConfigureWebHost(IWebHostBuilder builder)
+    {
+        base.ConfigureWebHost(builder);
+        builder.ConfigureTestServices(services =>
+        {
+            var kinds = services.Where(d => d.ServiceType == typeof(IAccountResource)).ToList();
+            foreach (var d in kinds) services.Remove(d);
+            foreach (var d in kinds)
+            {
+                var make = d.ImplementationFactory!;
+                services.AddSingleton(sp => (IAccountResource)make(sp) is { Key: "cron" } cron ? new LyingOnceResource(cron) : (IAccountResource)make(sp));
+            }
+        });
+    }
+}
+
+public sealed class DeletionVerificationApiTests(LyingCronApp app) : IClassFixture<LyingCronApp>
+{
+    [Fact]
+    public async Task WhatIsStillThereAfterTheLastStepIsA500NamingItTheJobShowsTheVerificationAndTheNextDeleteFinishesIt()
+    {
+        var client = await app.ClientAsync();
+        var made = await client.CreateOverApiAsync();
+        var crontab = Path.Combine(PrivateServices.SandboxRoot, "var", "spool", "cron", "crontabs", made.Username);
+        Assert.True(File.Exists(crontab), $"the account's crontab {crontab} should exist after creation");
+
+        var failed = await client.DeleteAsync($"/api/v1/accounts/{made.Id}");
+
+        Assert.Equal(HttpStatusCode.InternalServerError, failed.StatusCode);
+        var body = await failed.JsonOf();
+        Assert.Equal("deletion_failed", body.Error());
+        Assert.Contains("cron: still there after the last step", body.GetProperty("message").GetString());
+        var details = body.GetProperty("details");
+        var step = Assert.Single(details.GetProperty("failed_steps").EnumerateArray());
+        Assert.Equal("cron", step.GetProperty("resource").GetString());
+        Assert.StartsWith("still there after the last step: ", step.GetProperty("detail").GetString());
+        Assert.False(details.GetProperty("verification").GetProperty("passed").GetBoolean());
+        Assert.Equal("deletion_failed", await app.StatusOf(made.Id));
+        Assert.True(File.Exists(crontab));
+
+        var job = (await (await client.GetAsync($"/api/v1/deletions/{details.GetProperty("job_id").GetInt64()}")).JsonOf()).GetProperty("data");
+        Assert.Equal("failed", job.GetProperty("status").GetString());
+        var checks = job.GetProperty("verification").GetProperty("resources").EnumerateArray().ToList();
+        Assert.Equal(DeletionOrder.Keys, checks.Select(c => c.GetProperty("resource").GetString()));
+        Assert.All(checks, c => Assert.Equal(c.GetProperty("resource").GetString() == "cron" ? "left" : "gone", c.GetProperty("status").GetString()));
+        Assert.False(string.IsNullOrWhiteSpace(checks.Single(c => c.GetProperty("resource").GetString() == "cron").GetProperty("summary").GetString()));
+
+        Assert.Equal(HttpStatusCode.NoContent, (await client.DeleteAsync($"/api/v1/accounts/{made.Id}")).StatusCode);
+
+        Assert.False(File.Exists(crontab));
+        Assert.Null(await app.StatusOf(made.Id));
+        var finished = (await (await client.GetAsync($"/api/v1/deletions/{job.GetProperty("id").GetInt64()}")).JsonOf()).GetProperty("data");
+        Assert.Equal("succeeded", finished.GetProperty("status").GetString());
+        Assert.True(finished.GetProperty("verification").GetProperty("passed").GetBoolean());
+        Assert.All(finished.GetProperty("steps").EnumerateArray(),
+            s => Assert.Equal(s.GetProperty("resource").GetString() is "processes" or "user_files" ? "skipped" : "done", s.GetProperty("status").GetString()));
     }
 }

@@ -1,5 +1,9 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
+using Opterius.Services;
 using Opterius.Services.Accounts;
 using Opterius.Services.Audit;
 using Opterius.Services.Commands;
@@ -18,9 +22,38 @@ public sealed class DeletionServiceTests(PanelApp app) : IClassFixture<PanelApp>
 
     /// <summary>The same service with one real resource wrapped (an injected failure or a gate).</summary>
     private AccountDeletionService ServiceWith(string key, Func<IAccountResource, IAccountResource> wrap) =>
-        new(app.Get<AccountStore>(), app.Get<DeletionJobStore>(), app.Get<DeletionEvents>(),
-            app.Services.GetServices<IAccountResource>().Select(r => r.Key == key ? wrap(r) : r).ToList(),
-            app.Get<LicenseService>(), app.Get<AuditLog>(), NullLogger<AccountDeletionService>.Instance);
+        ServiceOf(app.Services, r => r.Key == key ? wrap(r) : r);
+
+    /// <summary>A deletion service made of one panel's services, every resource passed through <paramref name="wrap"/>.</summary>
+    private static AccountDeletionService ServiceOf(IServiceProvider panel, Func<IAccountResource, IAccountResource> wrap) =>
+        new(panel.GetRequiredService<AccountStore>(), panel.GetRequiredService<DeletionJobStore>(), panel.GetRequiredService<DeletionEvents>(),
+            panel.GetServices<IAccountResource>().Select(wrap).ToList(),
+            panel.GetRequiredService<LicenseService>(), panel.GetRequiredService<AuditLog>(), NullLogger<AccountDeletionService>.Instance);
+
+    /// <summary>
+    /// A second panel process over the same panel database and server: its own service provider, so its own
+    /// connection pools, event stream, in-process registry of running deletions and lease holder.
+    /// </summary>
+    private ServiceProvider SecondPanel(int? leaseSeconds = null)
+    {
+        var services = new ServiceCollection();
+        var configuration = new ConfigurationBuilder().AddConfiguration(app.Services.GetRequiredService<IConfiguration>());
+        if (leaseSeconds is { } seconds)
+            configuration.AddInMemoryCollection(new Dictionary<string, string?> { [$"{DeletionOptions.Section}:LeaseSeconds"] = seconds.ToString() });
+        services.AddSingleton<IConfiguration>(configuration.Build());
+        services.AddLogging();
+        services.AddOpteriusServices().AddOpteriusTokensAndLicensing();
+        return services.BuildServiceProvider();
+    }
+
+    /// <summary>Hands a job's lease to another (made-up) holder until <paramref name="from"/> from now, in the database's clock.</summary>
+    private Task LeaseToAsync(long jobId, string holder, TimeSpan from) =>
+        app.Databases.PanelScalarAsync<object?>(
+            "UPDATE deletion_jobs SET lease_holder = @holder, lease_expires_at = CURRENT_TIMESTAMP(6) + INTERVAL @micros MICROSECOND WHERE id = @jobId",
+            new { jobId, holder, micros = (long)from.TotalMicroseconds });
+
+    /// <summary>What each step of a deletion of a freshly created account reports: only its processes were never there.</summary>
+    private static string ExpectedStatus(string key) => key == "processes" ? StepStatus.Skipped : StepStatus.Done;
 
     private async Task<Dictionary<string, ResourceInspection>> InspectAllAsync(Account account)
     {
@@ -47,7 +80,11 @@ public sealed class DeletionServiceTests(PanelApp app) : IClassFixture<PanelApp>
         var job = await DeleteAsync(account);
 
         Assert.Equal(JobStatus.Succeeded, job.Status);
-        Assert.All(job.Steps, s => Assert.Contains(s.Status, new[] { StepStatus.Done, StepStatus.Skipped }));
+        Assert.All(job.Steps, s => Assert.Equal(ExpectedStatus(s.Resource), s.Status));
+        Assert.NotNull(job.Verification);
+        Assert.True(job.Verification.Passed);
+        Assert.Equal(DeletionOrder.Keys, job.Verification.Resources.Select(r => r.Resource));
+        Assert.All(job.Verification.Resources, r => Assert.Equal(CheckStatus.Gone, r.Status));
         var after = await InspectAllAsync(account);
         Assert.All(after.Values, i => Assert.False(i.Exists, $"{i.Resource} is still there: {i.Summary}"));
         Assert.Null(await app.Get<AccountStore>().FindAsync(Admin, account.Id, default));
@@ -103,7 +140,7 @@ public sealed class DeletionServiceTests(PanelApp app) : IClassFixture<PanelApp>
         Assert.Equal(key, step.Resource);
         Assert.Contains("injected failure", step.Detail);
         var index = DeletionOrder.Keys.ToList().IndexOf(key);
-        Assert.All(failed.Steps.Take(index), s => Assert.Contains(s.Status, new[] { StepStatus.Done, StepStatus.Skipped }));
+        Assert.All(failed.Steps.Take(index), s => Assert.Equal(ExpectedStatus(s.Resource), s.Status));
         Assert.All(failed.Steps.Skip(index + 1), s => Assert.Equal(StepStatus.Pending, s.Status));
         Assert.Equal(AccountStatus.DeletionFailed, (await app.Get<AccountStore>().FindAsync(Admin, account.Id, default))!.Status);
 
@@ -111,6 +148,8 @@ public sealed class DeletionServiceTests(PanelApp app) : IClassFixture<PanelApp>
 
         Assert.Equal(failed.Id, resumed.Id);
         Assert.Equal(JobStatus.Succeeded, resumed.Status);
+        Assert.All(resumed.Steps, s => Assert.Equal(ExpectedStatus(s.Resource), s.Status));
+        Assert.True(resumed.Verification!.Passed);
         Assert.All((await InspectAllAsync(account)).Values, i => Assert.False(i.Exists, $"{i.Resource} is still there"));
     }
 
@@ -118,9 +157,10 @@ public sealed class DeletionServiceTests(PanelApp app) : IClassFixture<PanelApp>
     public async Task AJobLeftRunningByACrashIsResumedAtStartUp()
     {
         var account = await app.CreateAsync(TestAccounts.NewPrefix());
-        // What a crash leaves: a journal opened and the account marked deleting, but no executor.
+        // What a crash leaves: a journal opened, the account marked deleting and a lease nobody renews any more.
         var job = await app.Get<DeletionJobStore>().OpenAsync(account, "crashed panel", default) ?? throw new InvalidOperationException("account row missing");
         await app.Get<DeletionJobStore>().SetStepAsync(job.Id, 1, StepStatus.Running, null, default);
+        await LeaseToAsync(job.Id, "crashed-host/4242/gone", TimeSpan.FromSeconds(-1));
 
         await Service.ResumeInterruptedAsync(default);
 
@@ -228,9 +268,210 @@ public sealed class DeletionServiceTests(PanelApp app) : IClassFixture<PanelApp>
         var state = current.Where(e => e.Resource != DeletionEvent.JobResource).ToDictionary(e => e.Resource, e => e.Status);
         Assert.Equal(StepStatus.Running, state["mailboxes"]);
         Assert.Equal(StepStatus.Pending, state["system_user"]);
-        Assert.Contains(state["nginx_vhost"], new[] { StepStatus.Done, StepStatus.Skipped });
+        Assert.Equal(StepStatus.Done, state["nginx_vhost"]);
         Assert.Equal("mailboxes", late[0].Resource);
         Assert.True(late[^1].IsJobEnd);
+    }
+
+    [Fact]
+    public async Task AStepThatSaysDoneButLeavesItsResourceFailsTheJobNamingItAndTheNextRequestRunsOnlyThatStepAgain()
+    {
+        var account = await app.CreateAsync(TestAccounts.NewPrefix());
+        var removals = new ConcurrentDictionary<string, int>();
+        var service = ServiceOf(app.Services, r => new CountingResource(r.Key == "cron" ? new LyingOnceResource(r) : r, removals));
+
+        var failed = await DeleteAsync(account, service);
+
+        Assert.Equal(JobStatus.Failed, failed.Status);
+        Assert.All(failed.Steps.Where(s => s.Resource != "cron"), s => Assert.Equal(ExpectedStatus(s.Resource), s.Status));
+        var step = Assert.Single(failed.FailedSteps);
+        Assert.Equal("cron", step.Resource);
+        Assert.StartsWith("still there after the last step: ", step.Detail);
+        Assert.NotNull(failed.Verification);
+        Assert.False(failed.Verification.Passed);
+        Assert.Equal(DeletionOrder.Keys, failed.Verification.Resources.Select(r => r.Resource));
+        Assert.All(failed.Verification.Resources, r => Assert.Equal(r.Resource == "cron" ? CheckStatus.Left : CheckStatus.Gone, r.Status));
+        Assert.True((await InspectAllAsync(account))["cron"].Exists);
+        Assert.Equal(AccountStatus.DeletionFailed, (await app.Get<AccountStore>().FindAsync(Admin, account.Id, default))!.Status);
+        await WaitForAsync(async () => (await app.Get<AuditLog>().ListAsync(new AuditQuery(Account: account.Username, Outcome: JobStatus.Failed), default)).Total == 1);
+
+        var resumed = await DeleteAsync(account, service);
+
+        Assert.Equal(failed.Id, resumed.Id);
+        Assert.Equal(JobStatus.Succeeded, resumed.Status);
+        Assert.All(resumed.Steps, s => Assert.Equal(ExpectedStatus(s.Resource), s.Status));
+        Assert.All(DeletionOrder.Keys, k => Assert.Equal(k == "cron" ? 2 : 1, removals.GetValueOrDefault(k)));
+        Assert.True(resumed.Verification!.Passed);
+        Assert.True(resumed.Verification.CheckedAt >= failed.Verification.CheckedAt);
+        Assert.All((await InspectAllAsync(account)).Values, i => Assert.False(i.Exists, $"{i.Resource} is still there: {i.Summary}"));
+        Assert.Null(await app.Get<AccountStore>().FindAsync(Admin, account.Id, default));
+    }
+
+    [Fact]
+    public async Task AResourceThatCannotBeInspectedAfterTheLastStepIsUnverifiedAndTheJobDoesNotSucceed()
+    {
+        var account = await app.CreateAsync(TestAccounts.NewPrefix());
+        var service = ServiceWith("mail_users", r => new BlindOnceAfterRemovalResource(r));
+
+        var failed = await DeleteAsync(account, service);
+
+        Assert.Equal(JobStatus.Failed, failed.Status);
+        var step = Assert.Single(failed.FailedSteps);
+        Assert.Equal("mail_users", step.Resource);
+        Assert.Equal("not verified after the last step: could not be inspected: IOException: injected: mail_users cannot be read", step.Detail);
+        Assert.All(failed.Steps.Where(s => s.Resource != "mail_users"), s => Assert.Equal(ExpectedStatus(s.Resource), s.Status));
+        Assert.All(failed.Verification!.Resources, r => Assert.Equal(r.Resource == "mail_users" ? CheckStatus.Unverified : CheckStatus.Gone, r.Status));
+        Assert.Equal(AccountStatus.DeletionFailed, (await app.Get<AccountStore>().FindAsync(Admin, account.Id, default))!.Status);
+
+        var resumed = await DeleteAsync(account, service);
+
+        Assert.Equal(JobStatus.Succeeded, resumed.Status);
+        Assert.True(resumed.Verification!.Passed);
+        Assert.Null(await app.Get<AccountStore>().FindAsync(Admin, account.Id, default));
+    }
+
+    [Fact]
+    public async Task AThrowingSubscriberNeitherStopsTheDeletionNorKeepsAnyEventFromAnotherSubscriber()
+    {
+        var account = await app.CreateAsync(TestAccounts.NewPrefix());
+        var events = app.Get<DeletionEvents>();
+        using var broken = events.Subscribe(account.Id, _ => throw new InvalidOperationException("a subscriber's own bug"), out _);
+        var seen = new List<(string, string)>();
+        using var listening = events.Subscribe(account.Id, e => { lock (seen) seen.Add((e.Resource, e.Status)); }, out _);
+
+        var job = await DeleteAsync(account);
+
+        Assert.Equal(JobStatus.Succeeded, job.Status);
+        Assert.Null(await app.Get<AccountStore>().FindAsync(Admin, account.Id, default));
+        var expected = new List<(string, string)> { (DeletionEvent.JobResource, JobStatus.Running) };
+        expected.AddRange(DeletionOrder.Keys.Select(k => (k, StepStatus.Pending)));
+        expected.AddRange(DeletionOrder.Keys.SelectMany(k => new[] { (k, StepStatus.Running), (k, ExpectedStatus(k)) }));
+        expected.Add((DeletionEvent.JobResource, JobStatus.Succeeded));
+        lock (seen) Assert.Equal(expected, seen);
+    }
+
+    [Fact]
+    public async Task TwoPanelProcessesDeletingOneAccountAtTheSameMomentRunOneExecutorAndBothGetItsOutcome()
+    {
+        var account = await app.CreateAsync(TestAccounts.NewPrefix());
+        await using var second = SecondPanel();
+        Assert.NotEqual(app.Get<DeletionJobStore>().Holder, second.GetRequiredService<DeletionJobStore>().Holder);
+        var removals = new ConcurrentDictionary<string, int>();
+        // Each process holds its cron step until both requests are in, so the two deletions overlap for sure.
+        var gates = new List<GatedResource>();
+        IAccountResource Wrap(IAccountResource r)
+        {
+            if (r.Key != "cron") return new CountingResource(r, removals);
+            var gated = new GatedResource(new CountingResource(r, removals));
+            lock (gates) gates.Add(gated);
+            return gated;
+        }
+        var first = ServiceOf(app.Services, Wrap);
+        var other = ServiceOf(second, Wrap);
+
+        var handles = await Task.WhenAll(
+            Task.Run(() => first.StartAsync(app.AdminActor(), account.Id, default)),
+            Task.Run(() => other.StartAsync(app.AdminActor(), account.Id, default)));
+        foreach (var g in gates) g.Gate.SetResult();
+        var results = await Task.WhenAll(handles.Select(h => h.Completion));
+
+        Assert.Single(handles, h => !h.Joined);
+        Assert.Equal(handles[0].Job.Id, handles[1].Job.Id);
+        Assert.All(results, r => Assert.Equal(JobStatus.Succeeded, r.Status));
+        Assert.All(results, r => Assert.Equal(handles[0].Job.Id, r.Id));
+        Assert.All(DeletionOrder.Keys, k => Assert.True(removals.GetValueOrDefault(k) == 1, $"{k} was removed {removals.GetValueOrDefault(k)} times"));
+        Assert.Equal(1, await app.Databases.PanelScalarAsync<long>("SELECT COUNT(*) FROM deletion_jobs WHERE account_id = @id", new { id = account.Id }));
+        Assert.All((await InspectAllAsync(account)).Values, i => Assert.False(i.Exists, $"{i.Resource} is still there"));
+    }
+
+    [Fact]
+    public async Task AHolderBusyWithOneLongStepKeepsItsLeaseAliveAndTheOtherProcessWaitsInsteadOfTakingOver()
+    {
+        var account = await app.CreateAsync(TestAccounts.NewPrefix());
+        // The holder's lease lasts 3 s without a heartbeat; its home step is held for three times that.
+        await using var holderPanel = SecondPanel(leaseSeconds: 3);
+        var removals = new ConcurrentDictionary<string, int>();
+        var gated = new GatedResource(new CountingResource(holderPanel.GetServices<IAccountResource>().Single(r => r.Key == "home_directory"), removals));
+        var holder = ServiceOf(holderPanel, r => r.Key == "home_directory" ? gated : new CountingResource(r, removals));
+        var waiter = ServiceOf(app.Services, r => new CountingResource(r, removals));
+
+        var running = await holder.StartAsync(app.AdminActor(), account.Id, default);
+        await gated.Entered.Task;
+        var expiresAtFirst = (await app.Get<DeletionJobStore>().FindAsync(running.Job.Id, default))!.LeaseExpiresAt;
+        var joined = await waiter.StartAsync(app.AdminActor(), account.Id, default);
+        await Task.Delay(TimeSpan.FromSeconds(9));
+
+        var midway = (await app.Get<DeletionJobStore>().FindAsync(running.Job.Id, default))!;
+        Assert.Equal(holderPanel.GetRequiredService<DeletionJobStore>().Holder, midway.LeaseHolder);
+        Assert.True(midway.LeaseExpiresAt > expiresAtFirst!.Value.AddSeconds(5), $"the lease was not renewed: {expiresAtFirst} then {midway.LeaseExpiresAt}");
+        Assert.Equal(StepStatus.Running, midway.Steps.Single(s => s.Resource == "home_directory").Status);
+        Assert.False(joined.Completion.IsCompleted);
+        gated.Gate.SetResult();
+        var results = await Task.WhenAll(running.Completion, joined.Completion);
+
+        Assert.False(running.Joined);
+        Assert.True(joined.Joined);
+        Assert.All(results, r => Assert.Equal(JobStatus.Succeeded, r.Status));
+        Assert.All(DeletionOrder.Keys, k => Assert.True(removals.GetValueOrDefault(k) == 1, $"{k} was removed {removals.GetValueOrDefault(k)} times"));
+    }
+
+    [Fact]
+    public async Task AJobWhoseHolderStoppedRenewingIsWaitedForUntilItsLeaseRunsOutThenTakenOverAndRunOnce()
+    {
+        var account = await app.CreateAsync(TestAccounts.NewPrefix());
+        var store = app.Get<DeletionJobStore>();
+        // What a panel that died mid-step leaves: its lease, still live for a few seconds, on a running step.
+        var job = await store.OpenAsync(account, "a panel that died", default) ?? throw new InvalidOperationException("account row missing");
+        await store.SetStepAsync(job.Id, 1, StepStatus.Running, null, default);
+        await LeaseToAsync(job.Id, "gone-host/4242/dead", TimeSpan.FromSeconds(3));
+        var removals = new ConcurrentDictionary<string, int>();
+        var service = ServiceOf(app.Services, r => new CountingResource(r, removals));
+        var clock = Stopwatch.StartNew();
+
+        var handle = await service.StartAsync(app.AdminActor(), account.Id, default);
+
+        Assert.True(handle.Joined, "a job another process holds a live lease on is waited for, not run");
+        await Task.Delay(TimeSpan.FromSeconds(1.5));
+        Assert.Empty(removals);
+        var waiting = (await store.FindAsync(job.Id, default))!;
+        Assert.Equal("gone-host/4242/dead", waiting.LeaseHolder);
+        Assert.Equal(StepStatus.Running, waiting.Steps[0].Status);
+
+        var done = await handle.Completion;
+
+        Assert.True(clock.Elapsed >= TimeSpan.FromSeconds(2.5), $"taken over after {clock.Elapsed}, before the lease ran out");
+        Assert.Equal(JobStatus.Succeeded, done.Status);
+        Assert.Equal(job.Id, done.Id);
+        Assert.Equal(store.Holder, done.LeaseHolder);
+        Assert.All(DeletionOrder.Keys, k => Assert.True(removals.GetValueOrDefault(k) == 1, $"{k} was removed {removals.GetValueOrDefault(k)} times"));
+        Assert.True(done.Verification!.Passed);
+        Assert.Null(await app.Get<AccountStore>().FindAsync(Admin, account.Id, default));
+    }
+
+    [Fact]
+    public async Task StartUpResumeLeavesAJobWithALiveLeaseToItsHolderAndTakesItOnceTheLeaseRanOut()
+    {
+        var account = await app.CreateAsync(TestAccounts.NewPrefix());
+        var store = app.Get<DeletionJobStore>();
+        var job = await store.OpenAsync(account, "another panel process", default) ?? throw new InvalidOperationException("account row missing");
+        await LeaseToAsync(job.Id, "other-host/77/alive", TimeSpan.FromMinutes(1));
+
+        await Service.ResumeInterruptedAsync(default);
+
+        await Task.Delay(TimeSpan.FromSeconds(1));
+        var untouched = (await store.FindAsync(job.Id, default))!;
+        Assert.Equal(JobStatus.Running, untouched.Status);
+        Assert.Equal("other-host/77/alive", untouched.LeaseHolder);
+        Assert.All(untouched.Steps, s => Assert.Equal(StepStatus.Pending, s.Status));
+        Assert.True(Directory.Exists(Path.Combine(PrivateServices.SandboxRoot, "home", account.Username)));
+
+        await LeaseToAsync(job.Id, "other-host/77/alive", TimeSpan.FromSeconds(-1));
+        await Service.ResumeInterruptedAsync(default);
+
+        var finished = await WaitForJobAsync(job.Id);
+        Assert.Equal(JobStatus.Succeeded, finished.Status);
+        Assert.Equal(store.Holder, finished.LeaseHolder);
+        Assert.Null(await app.Get<AccountStore>().FindAsync(Admin, account.Id, default));
     }
 
     private async Task<DeletionJob> WaitForJobAsync(long jobId)

@@ -33,3 +33,49 @@ public sealed class GatedResource(IAccountResource inner) : IAccountResource
         return await inner.RemoveAsync(account, ct);
     }
 }
+
+/// <summary>A real resource whose first removal says "done" and removes nothing (a step that lies); later ones run for real.</summary>
+public sealed class LyingOnceResource(IAccountResource inner) : IAccountResource
+{
+    private int _calls;
+    public string Key => inner.Key;
+    public Task ProvisionAsync(NewAccount account, CancellationToken ct) => inner.ProvisionAsync(account, ct);
+    public Task<ResourceInspection> InspectAsync(AccountIdentity account, CancellationToken ct) => inner.InspectAsync(account, ct);
+
+    public Task<RemoveOutcome> RemoveAsync(AccountIdentity account, CancellationToken ct) =>
+        Interlocked.Increment(ref _calls) == 1 ? Task.FromResult(RemoveOutcome.Done("claimed, but nothing was removed")) : inner.RemoveAsync(account, ct);
+}
+
+/// <summary>A real resource whose first inspection after a removal throws (the check after the last step cannot see it).</summary>
+public sealed class BlindOnceAfterRemovalResource(IAccountResource inner) : IAccountResource
+{
+    private int _removed;
+    private int _blinded;
+    public string Key => inner.Key;
+    public Task ProvisionAsync(NewAccount account, CancellationToken ct) => inner.ProvisionAsync(account, ct);
+
+    public Task<ResourceInspection> InspectAsync(AccountIdentity account, CancellationToken ct) =>
+        Volatile.Read(ref _removed) > 0 && Interlocked.Exchange(ref _blinded, 1) == 0
+            ? throw new IOException($"injected: {Key} cannot be read")
+            : inner.InspectAsync(account, ct);
+
+    public Task<RemoveOutcome> RemoveAsync(AccountIdentity account, CancellationToken ct)
+    {
+        Interlocked.Increment(ref _removed);
+        return inner.RemoveAsync(account, ct);
+    }
+}
+
+/// <summary>A real resource that counts its removals in a table shared by every wrapper of a test (across service instances).</summary>
+public sealed class CountingResource(IAccountResource inner, System.Collections.Concurrent.ConcurrentDictionary<string, int> removals) : IAccountResource
+{
+    public string Key => inner.Key;
+    public Task ProvisionAsync(NewAccount account, CancellationToken ct) => inner.ProvisionAsync(account, ct);
+    public Task<ResourceInspection> InspectAsync(AccountIdentity account, CancellationToken ct) => inner.InspectAsync(account, ct);
+
+    public Task<RemoveOutcome> RemoveAsync(AccountIdentity account, CancellationToken ct)
+    {
+        removals.AddOrUpdate(Key, 1, (_, n) => n + 1);
+        return inner.RemoveAsync(account, ct);
+    }
+}

@@ -1,9 +1,13 @@
 using Bunit;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
 using MudBlazor;
 using Opterius.Services.Accounts;
 using Opterius.Services.Audit;
 using Opterius.Services.Deletion;
+using Opterius.Services.Licensing;
 using Opterius.Services.Resources;
+using Opterius.Web.Tests.Deletion;
 using Opterius.Web.Tests.Infrastructure;
 
 namespace Opterius.Web.Tests.Ui;
@@ -127,4 +131,69 @@ public sealed class DeleteDialogTests : BunitContext, IAsyncLifetime, IClassFixt
         Assert.Contains("Retry", dialog.Find("[data-testid=delete-retry]").TextContent);
         Assert.Contains($"3 of {DeletionOrder.Keys.Count}", dialog.Find("[data-testid=delete-progress-bar]").TextContent);
     }
+
+    private static string OutcomeOf(IRenderedComponent<MudDialogProvider> dialog) => dialog.Find("[data-testid=delete-outcome]").TextContent;
+
+    [Fact]
+    public async Task ADeletionStartedHereSaysTheAccountIsGoneOnlyWithTheVerificationThatFoundNothingLeft()
+    {
+        var account = await _app.CreateAsync(UiKit.NewUsername("dlg"));
+        var dialog = await PlanDialogAsync(account);
+        Type(dialog, "Username to delete", account.Username);
+        Type(dialog, "Your password", AdminPassword);
+
+        await dialog.Find("[data-testid=delete-submit]").ClickAsync(new());
+
+        dialog.WaitForAssertion(() => Assert.Equal("true", dialog.Find("[data-testid=delete-verification]").GetAttribute("data-passed")), TimeSpan.FromSeconds(60));
+        Assert.Equal(JobStatus.Succeeded, dialog.Find("[data-testid=delete-progress]").GetAttribute("data-job-status"));
+        Assert.Contains("inspected again", OutcomeOf(dialog));
+        Assert.Contains("nothing of it is left", OutcomeOf(dialog));
+        Assert.Contains($"{DeletionOrder.Keys.Count} of {DeletionOrder.Keys.Count} resources gone", dialog.Find("[data-testid=delete-verification]").TextContent);
+        Assert.Empty(dialog.FindAll("[data-testid=delete-verification] [data-check]"));
+        Assert.Null(await _app.Get<AccountStore>().FindAsync(new Viewer(0, true), account.Id, default));
+    }
+
+    [Fact]
+    public async Task WhenTheVerificationFindsSomethingLeftTheDialogNamesItAndNeverSaysEveryResourceIsGone()
+    {
+        var account = await _app.CreateAsync(UiKit.NewUsername("dlg"));
+        var lying = LyingAboutCron();
+        var dialog = await PlanDialogAsync(account);
+
+        // Started elsewhere (the API, another tab) while this dialog is open: it follows the job live.
+        var job = await (await lying.StartAsync(_app.AdminActor(), account.Id, default)).Completion;
+
+        Assert.Equal(JobStatus.Failed, job.Status);
+        dialog.WaitForAssertion(() => Assert.Equal("false", dialog.Find("[data-testid=delete-verification]").GetAttribute("data-passed")), TimeSpan.FromSeconds(10));
+        Assert.Equal(JobStatus.Failed, dialog.Find("[data-testid=delete-progress]").GetAttribute("data-job-status"));
+        Assert.DoesNotContain("every resource is gone", dialog.Markup);
+        Assert.Contains("found some of the account still there", OutcomeOf(dialog));
+        var left = Assert.Single(dialog.FindAll("[data-testid=delete-verification] [data-check]"));
+        Assert.Equal("cron", left.GetAttribute("data-resource"));
+        Assert.Equal(CheckStatus.Left, left.GetAttribute("data-check"));
+        Assert.Equal(StepStatus.Failed, dialog.Find("[data-testid=delete-progress] [data-resource=cron]").GetAttribute("data-status"));
+        Assert.Contains("Retry", dialog.Find("[data-testid=delete-retry]").TextContent);
+    }
+
+    [Fact]
+    public async Task OpenedAfterTheVerificationFoundSomethingLeftTheDialogShowsItFromTheJournal()
+    {
+        var account = await _app.CreateAsync(UiKit.NewUsername("dlg"));
+        var job = await (await LyingAboutCron().StartAsync(_app.AdminActor(), account.Id, default)).Completion;
+        Assert.Equal(JobStatus.Failed, job.Status);
+
+        var dialog = await this.OpenDeleteDialogAsync(account, _app.Admin);
+
+        dialog.WaitForAssertion(() => Assert.Equal("false", dialog.Find("[data-testid=delete-verification]").GetAttribute("data-passed")), TimeSpan.FromSeconds(10));
+        Assert.Contains("found some of the account still there", OutcomeOf(dialog));
+        var left = Assert.Single(dialog.FindAll("[data-testid=delete-verification] [data-check]"));
+        Assert.Equal("cron", left.GetAttribute("data-resource"));
+        Assert.Contains("still there", left.TextContent);
+    }
+
+    /// <summary>The real deletion service on this app, with a cron step that says "done" the first time and removes nothing.</summary>
+    private AccountDeletionService LyingAboutCron() =>
+        new(_app.Get<AccountStore>(), _app.Get<DeletionJobStore>(), _app.Get<DeletionEvents>(),
+            _app.Services.GetServices<IAccountResource>().Select(r => r.Key == "cron" ? new LyingOnceResource(r) : r).ToList(),
+            _app.Get<LicenseService>(), _app.Get<AuditLog>(), NullLogger<AccountDeletionService>.Instance);
 }

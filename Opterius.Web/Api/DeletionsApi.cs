@@ -8,11 +8,18 @@ namespace Opterius.Web.Api;
 
 public sealed record DeletionStepDto(int Position, string Resource, string Status, string? Detail, DateTime UpdatedAt);
 
+/// <summary>Every resource inspected again after the last step: <c>gone</c>, <c>left</c> or <c>unverified</c> (its inspection failed).</summary>
+public sealed record DeletionVerificationDto(DateTime CheckedAt, bool Passed, IReadOnlyList<ResourceCheck> Resources)
+{
+    public static DeletionVerificationDto? From(DeletionVerification? v) => v is null ? null : new(v.CheckedAt, v.Passed, v.Resources);
+}
+
 public sealed record DeletionJobDto(long Id, long AccountId, string Username, string Domain, long OwnerId, string Status,
-    string RequestedBy, DateTime CreatedAt, DateTime? FinishedAt, IReadOnlyList<DeletionStepDto> Steps)
+    string RequestedBy, DateTime CreatedAt, DateTime? FinishedAt, IReadOnlyList<DeletionStepDto> Steps, DeletionVerificationDto? Verification)
 {
     public static DeletionJobDto From(DeletionJob j) => new(j.Id, j.AccountId, j.Username, j.Domain, j.OwnerId, j.Status,
-        j.RequestedBy, j.CreatedAt, j.FinishedAt, j.Steps.Select(s => new DeletionStepDto(s.Position, s.Resource, s.Status, s.Detail, s.UpdatedAt)).ToList());
+        j.RequestedBy, j.CreatedAt, j.FinishedAt, j.Steps.Select(s => new DeletionStepDto(s.Position, s.Resource, s.Status, s.Detail, s.UpdatedAt)).ToList(),
+        DeletionVerificationDto.From(j.Verification));
 }
 
 public sealed record FailedStepDto(string Resource, string? Detail);
@@ -26,11 +33,12 @@ public static class DeletionsApi
             .RequireAuthorization(ApiAuth.Delete).RequireRateLimiting(ApiLimits.Writes).WithMetadata(new AuditedWrite("delete"))
             .Produces(204).Produces<Envelope<DeletionPlan>>(200).Produces<Envelope<DeletionJobDto>>(202).Fails(404, 403, 422, 500)
             .WithSummary("Delete an account")
-            .WithDescription("Removes every resource of the account; 204 when all are gone, 500 deletion_failed with the failed steps (calling again resumes). "
+            .WithDescription("Removes every resource of the account, then inspects every resource again; 204 when that finds nothing left, "
+                + "500 deletion_failed with the failed steps (a resource found still there is a failed step; calling again resumes). "
                 + "?dry_run=true returns the plan and changes nothing. 'Prefer: respond-async' returns 202 with Location: /api/v1/deletions/{job}. "
                 + "A second call while one runs joins it.");
         api.MapGet("/deletions/{job}", GetJob).WithTags("Deletions").RequireAuthorization(ApiAuth.Read)
-            .Fails(404).WithSummary("A deletion job and its steps");
+            .Fails(404).WithSummary("A deletion job, its steps and the verification after the last step");
         return api;
     }
 
@@ -80,7 +88,7 @@ public static class DeletionsApi
         var failed = job.FailedSteps.Select(s => new FailedStepDto(s.Resource, s.Detail)).ToList();
         return ApiErrors.Json(500, "deletion_failed",
             $"The account was not fully deleted: {string.Join("; ", failed.Select(f => $"{f.Resource}: {f.Detail}"))}. Call DELETE again to resume from the failed step.",
-            new { job_id = job.Id, failed_steps = failed });
+            new { job_id = job.Id, failed_steps = failed, verification = DeletionVerificationDto.From(job.Verification) });
     }
 
     private static async Task<IResult> PlanAsync(HttpContext http, AccountDeletionService deletions, long accountId, CancellationToken ct)

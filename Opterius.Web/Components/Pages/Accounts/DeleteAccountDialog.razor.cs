@@ -47,6 +47,7 @@ public sealed partial class DeleteAccountDialog : IDisposable
     private int _wrongPasswords;
     private string _jobStatus = JobStatus.Running;
     private string? _jobDetail;
+    private DeletionVerification? _verification;
     private IDisposable? _subscription;
 
     private readonly Dictionary<string, (string Status, string? Detail)> _steps =
@@ -69,7 +70,12 @@ public sealed partial class DeleteAccountDialog : IDisposable
     protected override async Task OnInitializedAsync()
     {
         // Subscribed before the journal is read, so no transition falls between the two.
-        _subscription = Events.Subscribe(Account.Id, e => _ = InvokeAsync(() => { Apply(e); StateHasChanged(); }), out var current);
+        _subscription = Events.Subscribe(Account.Id, e => _ = InvokeAsync(async () =>
+        {
+            Apply(e);
+            StateHasChanged();
+            if (e.IsJobEnd) await ReadVerificationAsync(e.JobId);
+        }), out var current);
         foreach (var e in current) Apply(e);
 
         var job = await Jobs.LatestForAccountAsync(Account.Id, CancellationToken.None);
@@ -89,6 +95,7 @@ public sealed partial class DeleteAccountDialog : IDisposable
         _live.Add(e.Resource);
         if (e.Resource == DeletionEvent.JobResource)
         {
+            if (e.Status == JobStatus.Running) _verification = null; // a new run: the last check no longer holds
             _jobStatus = e.Status;
             _jobDetail = e.Detail;
             _stage = Stage.Progress; // started here, in another tab, by the API or by a restart: follow it
@@ -96,8 +103,17 @@ public sealed partial class DeleteAccountDialog : IDisposable
         else _steps[e.Resource] = (e.Status, e.Detail);
     }
 
+    /// <summary>The outcome says what the check after the last step found, and that is in the journal, not in the event.</summary>
+    private async Task ReadVerificationAsync(long jobId)
+    {
+        try { _verification = (await Jobs.FindAsync(jobId, CancellationToken.None))?.Verification; }
+        catch (Exception e) { _error = $"Could not read the deletion's verification: {e.Message}"; }
+        StateHasChanged();
+    }
+
     private void Merge(DeletionJob job)
     {
+        _verification = job.Status == JobStatus.Running ? null : job.Verification;
         if (!_live.Contains(DeletionEvent.JobResource))
         {
             _jobStatus = job.Status;
