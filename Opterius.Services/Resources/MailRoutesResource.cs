@@ -36,10 +36,10 @@ public sealed class MailRoutesResource(ServerLayout layout, ServiceReloader relo
             return RemoveOutcome.Skipped($"nothing there: no @{account.Domain} lines in {layout.PostfixVmailbox}");
         var what = removed == 0 ? $"no @{account.Domain} lines left in {layout.PostfixVmailbox}"
             : $"removed {removed} line{(removed == 1 ? "" : "s")} from {layout.PostfixVmailbox}";
-        var notRebuilt = await RebuildAsync(ct);
-        return notRebuilt is null
-            ? RemoveOutcome.Done($"{what}; map rebuilt")
-            : RemoveOutcome.Skipped($"{what}; map not rebuilt: {notRebuilt}");
+        // The lines stay removed; the stale map is what a resumed step finds, and rebuilds.
+        if (await RebuildAsync(ct) is { } notConfigured)
+            throw new ResourceException($"{notConfigured}; {what}, but Postfix still routes @{account.Domain} from the old map until postmap rebuilds it");
+        return RemoveOutcome.Done($"{what}; map rebuilt");
     }
 
     /// <summary>Runs postmap; returns why it did not run (the command is not configured), or null when it did.</summary>
