@@ -1,6 +1,8 @@
 using Microsoft.Extensions.DependencyInjection;
+using Opterius.Services.Commands;
 using Opterius.Services.Resources;
 using Opterius.Web.Tests.Infrastructure;
+using static Opterius.Web.Tests.Resources.FileResourceSandbox;
 
 namespace Opterius.Web.Tests.Daemons;
 
@@ -85,6 +87,47 @@ public sealed class VhostAndPoolConfigurationTests
 
         Assert.False(ServiceConfigFiles.IsPresent(layout.NginxEnabled(a)));
         Assert.False(File.Exists(layout.NginxAvailable(a)));
+    }
+
+    [Fact]
+    public async Task ACertificateAnotherVhostStillUsesIsLeftInPlaceAndTheStepFailsNamingThatVhost()
+    {
+        var root = DaemonKit.NewSandboxRoot();
+        using var services = DaemonKit.Services(NginxTestOnly(root), privateDaemons: false);
+        var (certificate, runner) = (services.GetRequiredService<SslCertificateResource>(), services.GetRequiredService<CommandRunner>());
+        var user = DaemonKit.Username("crt");
+        var a = DaemonKit.Account(user, $"{user}.test");
+        await certificate.ProvisionAsync(new(a, "o@example.com", "unused"), default);
+        var live = services.GetRequiredService<ServerLayout>().CertLive(a);
+        // An operator's site serving TLS with this account's certificate; a comment naming it does not count.
+        var other = Path.Combine(root, "etc/nginx/sites-available/other.test.conf");
+        await File.WriteAllTextAsync(other, $$"""
+            server {
+                listen 127.0.0.1:1 ssl;
+                server_name other.test;
+                ssl_certificate {{live}}/fullchain.pem;
+                ssl_certificate_key {{live}}/privkey.pem;
+            }
+
+            """);
+        File.CreateSymbolicLink(Path.Combine(root, "etc/nginx/sites-enabled/other.test.conf"), other);
+        await File.WriteAllTextAsync(Path.Combine(root, "etc/nginx/sites-available/notes.conf"), $"# was: ssl_certificate {live}/fullchain.pem;\n");
+        await runner.RunAsync("NginxTest", null, default);
+        var before = Snapshot(Path.Combine(root, "etc/letsencrypt"));
+
+        var plan = await certificate.InspectAsync(a, default);
+        var failure = await Assert.ThrowsAsync<ResourceException>(() => certificate.RemoveAsync(a, default));
+
+        Assert.Contains("still used by sites-available/other.test.conf, sites-enabled/other.test.conf", plan.Summary);
+        Assert.Contains("still used by sites-available/other.test.conf, sites-enabled/other.test.conf:", failure.Message);
+        Assert.DoesNotContain("notes.conf", failure.Message);
+        Assert.Equal(before, Snapshot(Path.Combine(root, "etc/letsencrypt")));
+        await runner.RunAsync("NginxTest", null, default); // every site still passes nginx -t
+
+        File.Delete(Path.Combine(root, "etc/nginx/sites-enabled/other.test.conf"));
+        File.Delete(other);
+        Assert.Equal(StepStatus.Done, (await certificate.RemoveAsync(a, default)).Status);
+        Assert.False(Path.Exists(live));
     }
 
     /// <summary>
