@@ -117,6 +117,29 @@ public sealed class MailFilesResourceTests : IDisposable
     }
 
     [Fact]
+    public async Task CommentLinesThatLookLikeTheDomainsEntriesStayAndItsSuspendedUsersGo()
+    {
+        await ProvisionMailAsync("bob", "example.com");
+        var bob = Identity("bob", "example.com");
+        await _box.MailUsers.SuspendAsync(bob, default);
+        const string comment = "#x@example.com:{SSHA512}old:5000:5000::/var/mail/vdomains/example.com/x::";
+        File.AppendAllText(_box.Layout.DovecotUsers, comment + "\n");
+        File.AppendAllText(_box.Layout.PostfixVmailbox, "#x@example.com  example.com/x/\n");
+
+        var users = await _box.MailUsers.InspectAsync(bob, default);
+        var routes = await _box.MailRoutes.InspectAsync(bob, default);
+        Assert.Equal(StepStatus.Done, (await _box.MailUsers.RemoveAsync(bob, default)).Status);
+        Assert.Equal(StepStatus.Done, (await _box.MailRoutes.RemoveAsync(bob, default)).Status);
+
+        Assert.Equal(["admin@example.com", "info@example.com"], users.Items);
+        Assert.Equal(["admin@example.com", "info@example.com"], routes.Items);
+        Assert.Equal([comment], File.ReadAllLines(_box.Layout.DovecotUsers));
+        Assert.Equal(["#x@example.com  example.com/x/"], File.ReadAllLines(_box.Layout.PostfixVmailbox));
+        Assert.Equal(StepStatus.Skipped, (await _box.MailUsers.RemoveAsync(bob, default)).Status);
+        Assert.Equal(StepStatus.Skipped, (await _box.MailRoutes.RemoveAsync(bob, default)).Status);
+    }
+
+    [Fact]
     public async Task WithoutAPostmapCommandTheStepFailsNamingTheKeyAndTheResumedStepRebuildsTheMap()
     {
         await ProvisionMailAsync("bob", "example.com");
