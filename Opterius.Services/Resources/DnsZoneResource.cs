@@ -133,7 +133,8 @@ public sealed class DnsZoneResource(PowerDnsDb powerDns, ServiceReloader reloade
         {
             throw new ResourceException($"{removed}, but the PowerDNS cache purge failed: {e.Message}", e);
         }
-        await c.ExecuteAsync(new CommandDefinition(ClearPurgeSql, new { Domain = domain }, cancellationToken: ct));
+        try { await c.ExecuteAsync(new CommandDefinition(ClearPurgeSql, new { Domain = domain }, cancellationToken: ct)); }
+        catch (MySqlException e) { throw new ResourceException($"{removed} and the cache purged, but its pending mark stays: {e.Message}", e); }
         return RemoveOutcome.Done($"{removed}; cache purged");
     }
 

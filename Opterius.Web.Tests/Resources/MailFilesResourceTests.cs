@@ -154,6 +154,7 @@ public sealed class MailFilesResourceTests : IDisposable
         Assert.Equal(["admin@example.com.au  example.com.au/admin/", "info@example.com.au  example.com.au/info/"],
             File.ReadAllLines(_box.Layout.PostfixVmailbox));
         Assert.Equal("example.com/admin/", Postmap("admin@example.com")); // what Postfix still routes
+        Assert.True((await _box.MailRoutes.InspectAsync(bob, default)).Exists);
 
         var resumed = await _box.MailRoutes.RemoveAsync(bob, default);
 
