@@ -50,8 +50,9 @@ public sealed class NginxVhostResource(ServerLayout layout, ServiceReloader relo
         var present = Paths(account).Where(IsPresent).ToList();
         if (present.Count == 0) return Task.FromResult(ResourceInspection.Nothing(Key, $"no vhost for {account.Domain}"));
         var suspended = IsPresent(layout.NginxAvailable(account) + OriginalSuffix);
+        var enabled = IsPresent(layout.NginxEnabled(account));
         return Task.FromResult(new ResourceInspection(Key, true, present, present.Sum(SizeOf), present.Count,
-            $"vhost {account.Domain}{(suspended ? " (suspended)" : "")}"));
+            $"vhost {account.Domain}{(suspended ? " (suspended)" : "")}{(enabled ? "" : " (not enabled)")}"));
     }
 
     /// <summary>
