@@ -46,9 +46,12 @@ public sealed class NoBackslashEscapesTests : IAsyncLifetime
         await _kit.ExecAsync(_kit.Databases.Admin, $"CREATE USER {SqlNames.Literal(_bob + "_ro")}@'%' IDENTIFIED BY 'pw'");
         await databases.ProvisionAsync(SqlResourceKit.NewAccount(Bobby), default);
         await users.ProvisionAsync(SqlResourceKit.NewAccount(Bobby), default);
-        await _kit.ExecAsync(_kit.Databases.Admin, $"CREATE DATABASE {SqlNames.Identifier(_bob + "xwp")}");
-        await _kit.ExecAsync(_kit.Databases.Admin, $"CREATE TABLE {SqlNames.Identifier(_bob + "xwp")}.t (id INT PRIMARY KEY)");
-        await _kit.ExecAsync(_kit.Databases.Admin, $"INSERT INTO {SqlNames.Identifier(_bob + "xwp")}.t VALUES (7)");
+        foreach (var lookAlike in new[] { _bob + "xwp", Bobby + "_x" })
+        {
+            await _kit.ExecAsync(_kit.Databases.Admin, $"CREATE DATABASE {SqlNames.Identifier(lookAlike)}");
+            await _kit.ExecAsync(_kit.Databases.Admin, $"CREATE TABLE {SqlNames.Identifier(lookAlike)}.t (id INT PRIMARY KEY)");
+            await _kit.ExecAsync(_kit.Databases.Admin, $"INSERT INTO {SqlNames.Identifier(lookAlike)}.t VALUES (7)");
+        }
         var neighboursBefore = await NeighboursAsync();
 
         await SetNoBackslashEscapesAsync();
@@ -118,7 +121,7 @@ public sealed class NoBackslashEscapesTests : IAsyncLifetime
                          "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = BINARY @name ORDER BY TABLE_NAME", new { name }))
                 lines.Add($"{name}.{table}: " + await _kit.SnapshotAsync(_kit.Databases.Admin, $"CHECKSUM TABLE {SqlNames.Identifier(name)}.{SqlNames.Identifier(table)}"));
         lines.Add(await _kit.SnapshotAsync(_kit.Databases.Admin, $"SHOW GRANTS FOR {SqlNames.Literal(Bobby)}@'localhost'"));
-        Assert.Equal(4, lines.Count); // bobby_shop.products, bobby_wp.posts, bobxwp.t and the grants
+        Assert.Equal(5, lines.Count); // bobby_shop.products, bobby_wp.posts, bobby_x.t, bobxwp.t and the grants
         return string.Join("\n", lines);
     }
 
