@@ -3,7 +3,7 @@ using Microsoft.Extensions.Options;
 
 namespace Opterius.Services.Commands;
 
-/// <summary>How a coalesced reload ended for one caller.</summary>
+/// <summary>How a coalesced reload ended for one caller; <see cref="NotConfigured"/> is "not configured: set Opterius:Commands:X".</summary>
 public sealed record ReloadOutcome(bool Ran, string? NotConfigured)
 {
     public static readonly ReloadOutcome Success = new(true, null);
@@ -39,7 +39,7 @@ public sealed class ServiceReloader(CommandRunner commands, IOptions<OpteriusOpt
         var names = Services[service];
         var missing = names.Where(n => !commands.IsConfigured(n)).ToArray();
         if (missing.Length > 0)
-            return new(false, string.Join(", ", missing.Select(n => $"Opterius:Commands:{n}")) + " not set");
+            return new(false, "not configured: set " + string.Join(", ", missing.Select(n => $"Opterius:Commands:{n}")));
 
         // Join the batch that has not started running yet, or open a new one.
         var batch = _pending.GetOrAdd(service, s => new Lazy<Task>(() => RunBatchAsync(s)));

@@ -16,9 +16,10 @@ public static class SqlNames
     }
 
     /// <summary>
-    /// A single-quoted string literal with <c>\</c> and <c>'</c> escaped (and NUL spelled <c>\0</c>). With the
-    /// default sql_mode it reads back as exactly <paramref name="value"/>; even under NO_BACKSLASH_ESCAPES the
-    /// doubled quote keeps the value inside its literal, so hostile input can never end the statement early.
+    /// A single-quoted string literal with <c>\</c> and <c>'</c> escaped (and NUL spelled <c>\0</c>). It reads back
+    /// as exactly <paramref name="value"/> on a session without NO_BACKSLASH_ESCAPES, which is every
+    /// <see cref="MariaDbAdmin"/> connection; even under that mode the doubled quote keeps the value inside its
+    /// literal, so hostile input can never end the statement early.
     /// </summary>
     public static string Literal(string value) =>
         "'" + value.Replace("\\", "\\\\", StringComparison.Ordinal)
@@ -31,6 +32,10 @@ public static class SqlNames
              .Replace("%", "\\%", StringComparison.Ordinal)
              .Replace("_", "\\_", StringComparison.Ordinal);
 
-    /// <summary>A LIKE pattern (also a GRANT database pattern) matching names that start with <paramref name="prefix"/> literally.</summary>
+    /// <summary>
+    /// A LIKE pattern (also a GRANT database pattern) matching names that start with <paramref name="prefix"/> literally.
+    /// A GRANT pattern reads <c>\</c> as its escape whatever the sql_mode; LIKE does only without NO_BACKSLASH_ESCAPES,
+    /// so tenant matching compares prefixes exactly instead (<c>LEFT(name, CHAR_LENGTH(@Prefix)) = @Prefix</c>).
+    /// </summary>
     public static string LikePrefix(string prefix) => EscapeLike(prefix) + "%";
 }

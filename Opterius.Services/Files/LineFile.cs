@@ -18,7 +18,9 @@ namespace Opterius.Services.Files;
 /// A line belongs to a domain when its key (the text before the first ':' or blank) holds an '@' and the part
 /// after the last '@' is exactly that domain (ASCII case-insensitive): <c>example.com</c> never matches
 /// <c>example.com.au</c>, <c>sub.example.com</c> or <c>xexample.com</c>. A line starting with a blank continues
-/// the previous entry (Postfix map syntax) and goes with it.
+/// the previous entry (Postfix map syntax) and goes with it. A line starting with '#' is a comment, nobody's entry
+/// (<c>#x@example.com</c> included), unless it starts with the caller's own prefix for entries it commented out
+/// (a suspended mail user's <c>#suspended#</c>): those are the domain's and are matched after the prefix.
 /// </remarks>
 public static class LineFile
 {
@@ -29,16 +31,17 @@ public static class LineFile
     private static readonly SearchValues<byte> KeyEnd = SearchValues.Create(": \t\r"u8);
 
     /// <summary>Removes every line of <paramref name="domain"/>; returns how many were removed (0: the file is left alone).</summary>
-    public static int RemoveDomain(string path, string domain) => EditDomain(path, domain, _ => null);
+    public static int RemoveDomain(string path, string domain, string? commentedEntryPrefix = null) =>
+        EditDomain(path, domain, _ => null, commentedEntryPrefix);
 
     /// <summary>
     /// Passes each line of <paramref name="domain"/> (without its newline) to <paramref name="edit"/>, which returns
     /// the replacement or null to drop it. Returns how many lines changed; with none, the file is not rewritten.
     /// </summary>
-    public static int EditDomain(string path, string domain, Func<byte[], byte[]?> edit)
+    public static int EditDomain(string path, string domain, Func<byte[], byte[]?> edit, string? commentedEntryPrefix = null)
     {
-        var d = Encoding.ASCII.GetBytes(domain);
-        return Transform(path, line => IsForDomain(line, d), edit, tail: null, modeIfNew: 0);
+        var (d, prefix) = (Encoding.ASCII.GetBytes(domain), Encoding.ASCII.GetBytes(commentedEntryPrefix ?? ""));
+        return Transform(path, line => IsForDomain(line, d, prefix), edit, tail: null, modeIfNew: 0);
     }
 
     /// <summary>
@@ -60,23 +63,28 @@ public static class LineFile
     }
 
     /// <summary>The lines of <paramref name="domain"/>, for inspection; empty when the file is absent.</summary>
-    public static IReadOnlyList<string> Matching(string path, string domain)
+    public static IReadOnlyList<string> Matching(string path, string domain, string? commentedEntryPrefix = null)
     {
-        var d = Encoding.ASCII.GetBytes(domain);
+        var (d, prefix) = (Encoding.ASCII.GetBytes(domain), Encoding.ASCII.GetBytes(commentedEntryPrefix ?? ""));
         var found = new List<string>();
         using var src = OpenSource(Path.GetFullPath(path));
         if (src is null) return found;
         Stream(src, (line, _) =>
         {
-            if (IsForDomain(line, d)) found.Add(Encoding.UTF8.GetString(line));
+            if (IsForDomain(line, d, prefix)) found.Add(Encoding.UTF8.GetString(line));
             return null;
         });
         return found;
     }
 
     /// <summary>Whether a line (without its newline) is an entry of exactly <paramref name="domain"/>.</summary>
-    public static bool IsForDomain(ReadOnlySpan<byte> line, ReadOnlySpan<byte> domain)
+    public static bool IsForDomain(ReadOnlySpan<byte> line, ReadOnlySpan<byte> domain, ReadOnlySpan<byte> commentedEntryPrefix = default)
     {
+        if (line.Length > 0 && line[0] == (byte)'#')
+        {
+            if (commentedEntryPrefix.IsEmpty || !line.StartsWith(commentedEntryPrefix)) return false;
+            line = line[commentedEntryPrefix.Length..];
+        }
         var key = KeyOf(line);
         var at = key.LastIndexOf((byte)'@');
         return at >= 0 && Ascii.EqualsIgnoreCase(key[(at + 1)..], domain);

@@ -13,7 +13,8 @@ public sealed record DatabaseUser(string User, string Host)
 
 /// <summary>
 /// The account's MariaDB users: <c>{username}</c> and <c>{username}_*</c> at every host, with their grants.
-/// Names come back from an escaped LIKE and are checked again exactly, so <c>bobby</c> never belongs to <c>bob</c>.
+/// Names are matched by exact prefix (no LIKE, whose escapes depend on the sql_mode) and checked again byte for
+/// byte, so <c>bobby</c> never belongs to <c>bob</c>.
 /// </summary>
 public sealed class DatabaseUsersResource(MariaDbAdmin admin) : IAccountResource
 {
@@ -71,7 +72,7 @@ public sealed class DatabaseUsersResource(MariaDbAdmin admin) : IAccountResource
             foreach (var table in GrantTables)
             {
                 var rows = await c.QueryAsync<DatabaseUser>(new CommandDefinition(
-                    $"SELECT DISTINCT x.User, x.Host FROM {table} x WHERE (x.User = @Username OR x.User LIKE @Pattern) " +
+                    $"SELECT DISTINCT x.User, x.Host FROM {table} x WHERE (x.User = @Username OR LEFT(x.User, CHAR_LENGTH(@Prefix)) = @Prefix) " +
                     "AND NOT EXISTS (SELECT 1 FROM mysql.global_priv g WHERE g.User = x.User AND g.Host = x.Host)",
                     Filter(account), cancellationToken: ct));
                 foreach (var row in rows.Where(r => Owns(account.Username, r.User)))
@@ -91,15 +92,15 @@ public sealed class DatabaseUsersResource(MariaDbAdmin admin) : IAccountResource
 
     private const string UsersSql = """
         SELECT User, Host FROM mysql.global_priv
-        WHERE User = @Username OR User LIKE @Pattern
+        WHERE User = @Username OR LEFT(User, CHAR_LENGTH(@Prefix)) = @Prefix
         ORDER BY User, Host
         """;
 
     // Every table DROP USER cleans; fixed names, never input.
-    private static readonly string[] GrantTables = ["mysql.db", "mysql.tables_priv", "mysql.columns_priv", "mysql.procs_priv"];
+    internal static readonly string[] GrantTables = ["mysql.db", "mysql.tables_priv", "mysql.columns_priv", "mysql.procs_priv"];
 
     private static object Filter(AccountIdentity account) =>
-        new { account.Username, Pattern = SqlNames.LikePrefix(account.Username + "_") };
+        new { account.Username, Prefix = account.Username + "_" };
 
     /// <summary>The account's MariaDB users at every host, exact owners only.</summary>
     public async Task<IReadOnlyList<DatabaseUser>> ListAsync(AccountIdentity account, CancellationToken ct)
@@ -114,6 +115,7 @@ public sealed class DatabaseUsersResource(MariaDbAdmin admin) : IAccountResource
         return rows.Where(r => Owns(account.Username, r.User)).ToList();
     }
 
-    private static bool Owns(string username, string user) =>
+    /// <summary>Whether a MariaDB user name is one of the account's: <c>{username}</c> or <c>{username}_*</c>.</summary>
+    internal static bool Owns(string username, string user) =>
         user == username || user.StartsWith(username + "_", StringComparison.Ordinal);
 }

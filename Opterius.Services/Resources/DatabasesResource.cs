@@ -9,9 +9,11 @@ namespace Opterius.Services.Resources;
 public sealed record TenantDatabase(string Name, long Bytes);
 
 /// <summary>
-/// The account's MariaDB databases: every database named <c>{username}_*</c>. <c>_</c> is a LIKE wildcard,
-/// so the pattern is escaped (<c>bob\_%</c>) and every name the server returns is checked again with an exact
-/// ordinal prefix test: <c>bobby_x</c> or <c>bobxwp</c> never belong to <c>bob</c>.
+/// The account's MariaDB databases: every database named <c>{username}_*</c>, and the grants other users hold on
+/// them (a later account of the same name would otherwise hand its new <c>bob_wp</c> to them). Names are matched by
+/// exact prefix, never LIKE (whose escape character depends on the server's sql_mode), and every name the server
+/// returns is checked again with an ordinal prefix test: <c>bobby_x</c> or <c>bobxwp</c> never belong to <c>bob</c>.
+/// The account's own users' grants go with those users (database_users).
 /// </summary>
 public sealed class DatabasesResource(MariaDbAdmin admin) : IAccountResource
 {
@@ -63,17 +65,19 @@ public sealed class DatabasesResource(MariaDbAdmin admin) : IAccountResource
     public async Task<ResourceInspection> InspectAsync(AccountIdentity account, CancellationToken ct)
     {
         var databases = await ListAsync(account, ct);
-        if (databases.Count == 0) return ResourceInspection.Nothing(Key, "no databases");
-        var bytes = databases.Sum(d => d.Bytes);
-        return new(Key, true, databases.Select(d => d.Name).ToList(), bytes, databases.Count,
-            $"{databases.Count} database(s): " + string.Join(", ", databases.Select(d => $"{d.Name} ({d.Bytes} bytes)")));
+        IReadOnlyList<ForeignGrant> grants;
+        await using (var c = await admin.OpenAsync(ct)) grants = await ForeignGrantsAsync(c, account, ct);
+        if (databases.Count == 0 && grants.Count == 0) return ResourceInspection.Nothing(Key, "no databases");
+        var summary = $"{databases.Count} database(s): " + string.Join(", ", databases.Select(d => $"{d.Name} ({d.Bytes} bytes)"));
+        if (grants.Count > 0) summary += $"; {grants.Count} grant(s) other users hold on them: {string.Join(", ", grants)}";
+        return new(Key, true, [.. databases.Select(d => d.Name), .. grants.Select(g => g.ToString())], databases.Sum(d => d.Bytes),
+            databases.Count + grants.Count, summary);
     }
 
     public async Task<RemoveOutcome> RemoveAsync(AccountIdentity account, CancellationToken ct)
     {
         await using var c = await admin.OpenAsync(ct);
         var names = await NamesAsync(c, account, ct);
-        if (names.Count == 0) return RemoveOutcome.Skipped("no databases");
         foreach (var name in names)
         {
             try
@@ -86,10 +90,26 @@ public sealed class DatabasesResource(MariaDbAdmin admin) : IAccountResource
                 throw new ResourceException($"cannot drop database {name}: {e.Message}", e);
             }
         }
-        return RemoveOutcome.Done($"dropped {string.Join(", ", names)}");
+        IReadOnlyList<ForeignGrant> grants;
+        try
+        {
+            // DROP DATABASE keeps every grant on it: deleted here, as rows, then loaded by FLUSH PRIVILEGES.
+            grants = await ForeignGrantsAsync(c, account, ct);
+            foreach (var g in grants)
+                await c.ExecuteAsync(new CommandDefinition($"DELETE FROM {g.Table} WHERE Host = @Host AND Db = @Db AND User = @User", g, cancellationToken: ct));
+            if (grants.Count > 0) await c.ExecuteAsync(new CommandDefinition("FLUSH PRIVILEGES", cancellationToken: ct));
+        }
+        catch (MySqlException e)
+        {
+            throw new ResourceException($"cannot remove other users' grants on the databases of {account.Username}: {e.Message}", e);
+        }
+        if (names.Count == 0 && grants.Count == 0) return RemoveOutcome.Skipped("no databases");
+        var detail = names.Count > 0 ? $"dropped {string.Join(", ", names)}" : "no databases";
+        return RemoveOutcome.Done(grants.Count > 0 ? $"{detail}; removed {grants.Count} grant(s) of other users: {string.Join(", ", grants)}" : detail);
     }
 
-    private const string NamesSql = "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE @Pattern ORDER BY SCHEMA_NAME";
+    private const string NamesSql =
+        "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE LEFT(SCHEMA_NAME, CHAR_LENGTH(@Prefix)) = @Prefix ORDER BY SCHEMA_NAME";
 
     // Equality on TABLE_SCHEMA lets the server read one database's tables, not every table on the server;
     // the BINARY test keeps a case twin (BOB_wp beside bob_wp) out of the sum.
@@ -111,8 +131,50 @@ public sealed class DatabasesResource(MariaDbAdmin admin) : IAccountResource
     private static async Task<IReadOnlyList<string>> NamesAsync(MySqlConnection c, AccountIdentity account, CancellationToken ct)
     {
         var prefix = account.Username + "_";
-        var rows = await c.QueryAsync<string>(new CommandDefinition(NamesSql, new { Pattern = SqlNames.LikePrefix(prefix) }, cancellationToken: ct));
+        var rows = await c.QueryAsync<string>(new CommandDefinition(NamesSql, new { Prefix = prefix }, cancellationToken: ct));
         // The server's comparison may ignore case; ownership is decided here, byte for byte.
         return rows.Where(name => name.StartsWith(prefix, StringComparison.Ordinal)).ToList();
+    }
+
+    /// <summary>A grant row of a user who is not the account's, on one of the account's databases.</summary>
+    private sealed record ForeignGrant(string Table, string Host, string Db, string User)
+    {
+        public override string ToString() => $"{User}@{Host} on {Db} ({Table})";
+    }
+
+    private sealed record GrantRow(string Host, string Db, string User);
+
+    // A cheap superset (every Db starting with the username, escaped or not); ownership is decided in C#.
+    private const string GrantRowsSql = "SELECT DISTINCT Host, Db, User FROM {0} WHERE LEFT(Db, CHAR_LENGTH(@Username)) = @Username ORDER BY User, Host, Db";
+
+    private static async Task<IReadOnlyList<ForeignGrant>> ForeignGrantsAsync(MySqlConnection c, AccountIdentity account, CancellationToken ct)
+    {
+        var grants = new List<ForeignGrant>();
+        foreach (var table in DatabaseUsersResource.GrantTables)
+        {
+            var rows = await c.QueryAsync<GrantRow>(new CommandDefinition(string.Format(GrantRowsSql, table), new { account.Username }, cancellationToken: ct));
+            grants.AddRange(rows
+                .Where(r => !DatabaseUsersResource.Owns(account.Username, r.User) && IsAccountsDatabase(account.Username, r.Db, isPattern: table == "mysql.db"))
+                .Select(r => new ForeignGrant(table, r.Host, r.Db, r.User)));
+        }
+        return grants;
+    }
+
+    /// <summary>
+    /// Whether a grant's database is the account's. tables_priv, columns_priv and procs_priv name one database;
+    /// mysql.db holds a pattern (<c>_</c>, <c>%</c> wildcards, <c>\</c> escape). A pattern is the account's when it
+    /// can only match <c>{username}_*</c> names (<c>bob\_%</c>, <c>bob\_wp</c>), or when it is one of those names
+    /// written without escapes or <c>%</c> (<c>GRANT ... ON bob_wp.*</c>). A pattern that also spans other accounts'
+    /// names (<c>bob_%</c>, <c>bob%</c>) is an operator's grant across tenants and stays.
+    /// </summary>
+    internal static bool IsAccountsDatabase(string username, string db, bool isPattern)
+    {
+        var prefix = username + "_";
+        if (!isPattern) return db.StartsWith(prefix, StringComparison.Ordinal);
+        if (!db.Contains('%') && !db.Contains('\\')) return db.StartsWith(prefix, StringComparison.Ordinal);
+        var literal = new System.Text.StringBuilder();
+        for (var i = 0; i < db.Length && db[i] is not ('_' or '%'); i++)
+            literal.Append(db[i] == '\\' && i + 1 < db.Length ? db[++i] : db[i]);
+        return literal.ToString().StartsWith(prefix, StringComparison.Ordinal);
     }
 }

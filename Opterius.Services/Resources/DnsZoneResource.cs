@@ -83,49 +83,68 @@ public sealed class DnsZoneResource(PowerDnsDb powerDns, ServiceReloader reloade
     {
         await using var c = await powerDns.OpenAsync(ct);
         var zone = await FindAsync(c, null, account.Domain, ct);
-        if (zone is null) return ResourceInspection.Nothing(Key, $"no zone {account.Domain}");
+        if (zone is null)
+            return await IsPurgePendingAsync(c, null, account.Domain, ct)
+                ? new(Key, true, [account.Domain], 0, 0, $"zone {account.Domain} removed; the PowerDNS cache purge has not run yet")
+                : ResourceInspection.Nothing(Key, $"no zone {account.Domain}");
         var records = await c.ExecuteScalarAsync<long>(new CommandDefinition(CountRecordsSql, new { zone.Id }, cancellationToken: ct));
         return new(Key, true, [zone.Name], 0, records, $"zone {zone.Name}, {records} record(s)");
     }
 
+    /// <summary>
+    /// The rows go in one transaction that also marks the zone's cache purge as pending; the mark is cleared once
+    /// the purge ran. So a purge that failed or is not configured fails the step with the rows already gone (the zone
+    /// stops answering once PowerDNS's caches expire), and the resumed step finds the mark, purges and reports done.
+    /// </summary>
     public async Task<RemoveOutcome> RemoveAsync(AccountIdentity account, CancellationToken ct)
     {
-        int records;
-        await using (var c = await powerDns.OpenAsync(ct))
+        var domain = account.Domain;
+        int? records = null;
+        await using var c = await powerDns.OpenAsync(ct);
+        try
         {
-            try
+            await using var tx = await c.BeginTransactionAsync(System.Data.IsolationLevel.ReadCommitted, ct);
+            var zone = await FindAsync(c, tx, domain, ct, forUpdate: true);
+            if (zone is null)
             {
-                await using var tx = await c.BeginTransactionAsync(System.Data.IsolationLevel.ReadCommitted, ct);
-                var zone = await FindAsync(c, tx, account.Domain, ct, forUpdate: true);
-                if (zone is null) return RemoveOutcome.Skipped($"no zone {account.Domain}");
+                if (!await IsPurgePendingAsync(c, tx, domain, ct)) return RemoveOutcome.Skipped($"nothing there: no zone {domain}");
+            }
+            else
+            {
                 var counts = new List<int>();
                 foreach (var sql in DeleteSql)
                     counts.Add(await c.ExecuteAsync(new CommandDefinition(sql, new { zone.Id }, tx, cancellationToken: ct)));
+                await c.ExecuteAsync(new CommandDefinition(MarkPurgeSql, new { Domain = domain }, tx, cancellationToken: ct));
                 await tx.CommitAsync(ct);
                 records = counts[0];
             }
-            catch (MySqlException e)
-            {
-                throw new ResourceException($"cannot remove zone {account.Domain}: {e.Message}", e);
-            }
+        }
+        catch (MySqlException e)
+        {
+            throw new ResourceException($"cannot remove zone {domain}: {e.Message}", e);
         }
 
-        // The rows are gone for good at this point; what remains is PowerDNS's cache, which expires on its own
-        // (query and packet caches live seconds to a minute). So an unset PdnsPurge does not fail the step:
-        // it is reported as skipped, naming the setting, because the purge itself did not happen. A purge that
-        // was configured and failed does fail the step; a resumed step then finds no zone and skips.
+        var removed = records is { } n ? $"zone {domain} and its {n} record(s) removed" : $"zone {domain} had been removed by an earlier run";
         try
         {
-            var purge = await reloader.ReloadAsync("pdns", ct);
-            if (!purge.Ran)
-                return RemoveOutcome.Skipped($"zone {account.Domain} and its {records} record(s) removed; cache not purged: {purge.NotConfigured}");
+            if ((await reloader.ReloadAsync("pdns", ct)).NotConfigured is { } notConfigured)
+                throw new ResourceException($"{notConfigured}; {removed}, but PowerDNS may answer from its cache until it expires or is purged");
         }
         catch (CommandFailedException e)
         {
-            throw new ResourceException($"zone {account.Domain} removed but the PowerDNS cache purge failed: {e.Message}", e);
+            throw new ResourceException($"{removed}, but the PowerDNS cache purge failed: {e.Message}", e);
         }
-        return RemoveOutcome.Done($"zone {account.Domain} and its {records} record(s) removed; cache purged");
+        try { await c.ExecuteAsync(new CommandDefinition(ClearPurgeSql, new { Domain = domain }, cancellationToken: ct)); }
+        catch (MySqlException e) { throw new ResourceException($"{removed} and the cache purged, but its pending mark stays: {e.Message}", e); }
+        return RemoveOutcome.Done($"{removed}; cache purged");
     }
+
+    private const string MarkPurgeSql = "INSERT IGNORE INTO opterius_pending_purges (name) VALUES (@Domain)";
+    private const string ClearPurgeSql = "DELETE FROM opterius_pending_purges WHERE name = @Domain";
+    private const string PurgePendingSql = "SELECT COUNT(*) FROM opterius_pending_purges WHERE name = @Domain";
+
+    private static async Task<bool> IsPurgePendingAsync(MySqlConnection c, MySqlTransaction? tx, string domain, CancellationToken ct) =>
+        await c.ExecuteScalarAsync<long>(new CommandDefinition(PurgePendingSql, new { Domain = domain }, tx, cancellationToken: ct)) > 0;
 
     private const string FindZoneForUpdateSql = FindZoneSql + " FOR UPDATE";
 

@@ -30,24 +30,32 @@ public sealed class MailRoutesResource(ServerLayout layout, ServiceReloader relo
     public Task<ResourceInspection> InspectAsync(AccountIdentity account, CancellationToken ct)
     {
         var lines = LineFile.Matching(layout.PostfixVmailbox, account.Domain);
-        if (lines.Count == 0) return Task.FromResult(ResourceInspection.Nothing(Key, $"nothing there: no @{account.Domain} lines in {layout.PostfixVmailbox}"));
+        if (lines.Count == 0)
+            return Task.FromResult(File.Exists(RebuildMark(account))
+                ? new ResourceInspection(Key, true, [$"@{account.Domain} in the map of {layout.PostfixVmailbox}"], 0, 0, $"@{account.Domain} lines removed; the map is not rebuilt yet")
+                : ResourceInspection.Nothing(Key, $"nothing there: no @{account.Domain} lines in {layout.PostfixVmailbox}"));
         return Task.FromResult(new ResourceInspection(Key, true, lines.Select(l => l.Split(' ', '\t')[0]).ToList(),
             lines.Sum(l => System.Text.Encoding.UTF8.GetByteCount(l) + 1L), lines.Count,
             $"{lines.Count} mail route{(lines.Count == 1 ? "" : "s")} in {layout.PostfixVmailbox}"));
     }
 
+    /// <summary>
+    /// The lines go, then the map is rebuilt. A mark beside the file, made before the lines go and removed once
+    /// postmap ran, is what a resumed step (after a failed or unconfigured postmap) finds: it rebuilds and says done.
+    /// </summary>
     public async Task<RemoveOutcome> RemoveAsync(AccountIdentity account, CancellationToken ct)
     {
+        var mark = RebuildMark(account);
+        if (LineFile.Matching(layout.PostfixVmailbox, account.Domain).Count > 0) await File.WriteAllBytesAsync(mark, [], ct);
         var removed = LineFile.RemoveDomain(layout.PostfixVmailbox, account.Domain);
-        // A run that removed the lines but failed to rebuild the map leaves it older than the file: rebuild on resume.
-        if (removed == 0 && !MapIsStale())
+        if (removed == 0 && !File.Exists(mark))
             return RemoveOutcome.Skipped($"nothing there: no @{account.Domain} lines in {layout.PostfixVmailbox}");
         var what = removed == 0 ? $"no @{account.Domain} lines left in {layout.PostfixVmailbox}"
             : $"removed {removed} line{(removed == 1 ? "" : "s")} from {layout.PostfixVmailbox}";
-        var notRebuilt = await RebuildAsync(ct);
-        return notRebuilt is null
-            ? RemoveOutcome.Done($"{what}; map rebuilt")
-            : RemoveOutcome.Skipped($"{what}; map not rebuilt: {notRebuilt}");
+        if (await RebuildAsync(ct) is { } notConfigured)
+            throw new ResourceException($"{notConfigured}; {what}, but Postfix still routes @{account.Domain} from the old map until postmap rebuilds it");
+        File.Delete(mark);
+        return RemoveOutcome.Done($"{what}; map rebuilt");
     }
 
     /// <summary>Runs postmap; returns why it did not run (the command is not configured), or null when it did.</summary>
@@ -57,11 +65,7 @@ public sealed class MailRoutesResource(ServerLayout layout, ServiceReloader relo
         catch (CommandFailedException e) { throw new ResourceException($"postmap failed: {e.Message}", e); }
     }
 
-    private bool MapIsStale()
-    {
-        var source = new FileInfo(layout.PostfixVmailbox);
-        if (!source.Exists) return false;
-        return new[] { ".db", ".lmdb", ".cdb" }.Select(ext => new FileInfo(source.FullName + ext))
-            .Any(map => map.Exists && map.LastWriteTimeUtc < source.LastWriteTimeUtc);
-    }
+    // A dot file of its own per domain beside the map: postfix never reads it, and one domain's rebuild never clears another's mark.
+    private string RebuildMark(AccountIdentity a) =>
+        Path.Join(Path.GetDirectoryName(layout.PostfixVmailbox)!, $".{Path.GetFileName(layout.PostfixVmailbox)}.{a.Domain}.postmap-pending");
 }

@@ -32,7 +32,7 @@ public sealed class MailUsersResource(ServerLayout layout, MailboxesResource mai
 
     public Task<ResourceInspection> InspectAsync(AccountIdentity account, CancellationToken ct)
     {
-        var lines = LineFile.Matching(layout.DovecotUsers, account.Domain);
+        var lines = LineFile.Matching(layout.DovecotUsers, account.Domain, SuspendedPrefix);
         if (lines.Count == 0) return Task.FromResult(ResourceInspection.Nothing(Key, $"nothing there: no @{account.Domain} lines in {layout.DovecotUsers}"));
         // The user names only: the lines hold password hashes.
         var users = lines.Select(l => l.Split(':')[0]).ToList();
@@ -44,7 +44,7 @@ public sealed class MailUsersResource(ServerLayout layout, MailboxesResource mai
 
     public Task<RemoveOutcome> RemoveAsync(AccountIdentity account, CancellationToken ct)
     {
-        var removed = LineFile.RemoveDomain(layout.DovecotUsers, account.Domain);
+        var removed = LineFile.RemoveDomain(layout.DovecotUsers, account.Domain, SuspendedPrefix);
         return Task.FromResult(removed == 0
             ? RemoveOutcome.Skipped($"nothing there: no @{account.Domain} lines in {layout.DovecotUsers}")
             : RemoveOutcome.Done($"removed {removed} line{(removed == 1 ? "" : "s")} from {layout.DovecotUsers}"));
@@ -52,13 +52,13 @@ public sealed class MailUsersResource(ServerLayout layout, MailboxesResource mai
 
     public Task SuspendAsync(AccountIdentity account, CancellationToken ct)
     {
-        LineFile.EditDomain(layout.DovecotUsers, account.Domain, line => line.AsSpan().StartsWith(Prefix) ? line : [.. Prefix, .. line]);
+        LineFile.EditDomain(layout.DovecotUsers, account.Domain, line => line.AsSpan().StartsWith(Prefix) ? line : [.. Prefix, .. line], SuspendedPrefix);
         return Task.CompletedTask;
     }
 
     public Task UnsuspendAsync(AccountIdentity account, CancellationToken ct)
     {
-        LineFile.EditDomain(layout.DovecotUsers, account.Domain, line => line.AsSpan().StartsWith(Prefix) ? line[Prefix.Length..] : line);
+        LineFile.EditDomain(layout.DovecotUsers, account.Domain, line => line.AsSpan().StartsWith(Prefix) ? line[Prefix.Length..] : line, SuspendedPrefix);
         return Task.CompletedTask;
     }
 

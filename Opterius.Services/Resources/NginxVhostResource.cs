@@ -59,22 +59,27 @@ public sealed class NginxVhostResource(ServerLayout layout, ServiceReloader relo
         var present = Paths(account).Where(IsPresent).ToList();
         if (present.Count == 0) return Task.FromResult(ResourceInspection.Nothing(Key, $"no vhost for {account.Domain}"));
         var suspended = IsPresent(layout.NginxAvailable(account) + OriginalSuffix);
+        var enabled = IsPresent(layout.NginxEnabled(account));
         return Task.FromResult(new ResourceInspection(Key, true, present, present.Sum(SizeOf), present.Count,
-            $"vhost {account.Domain}{(suspended ? " (suspended)" : "")}"));
+            $"vhost {account.Domain}{(suspended ? " (suspended)" : "")}{(enabled ? "" : " (not enabled)")}"));
     }
 
-    /// <summary>The link first, then the files, then the reload: no moment leaves a dangling sites-enabled link.</summary>
+    /// <summary>
+    /// The sites-enabled link, then the reload, then the files. The vhost files outlive the link until nginx has
+    /// reloaded without the site: they are what a resumed step (after a failed or unconfigured reload) finds, so
+    /// it reloads and reports done instead of "nothing there". A link never dangles: it goes first.
+    /// </summary>
     public async Task<RemoveOutcome> RemoveAsync(AccountIdentity account, CancellationToken ct)
     {
         var present = Paths(account).Where(IsPresent).ToList();
+        var enabled = layout.NginxEnabled(account);
         using (await reloader.EditAsync("nginx", ct))
-            foreach (var path in present) File.Delete(path);
-        // Reloaded even when nothing was left: a run interrupted between the delete and the reload must still
-        // leave nginx without the site.
-        var notReloaded = await ReloadAsync(reloader, "nginx", $"removing {account.Domain}", ct);
-        var what = present.Count == 0 ? $"no vhost for {account.Domain}" : $"removed {string.Join(", ", present)}";
-        if (notReloaded is not null) return RemoveOutcome.Skipped($"{what}; {notReloaded}");
-        return present.Count == 0 ? RemoveOutcome.Skipped(what) : RemoveOutcome.Done(what);
+            if (IsPresent(enabled)) File.Delete(enabled);
+        await ReloadAfterRemovalAsync(reloader, "nginx", account.Domain, present.Count > 0, ct);
+        if (present.Count == 0) return RemoveOutcome.Skipped($"nothing there: no vhost for {account.Domain}");
+        using (await reloader.EditAsync("nginx", ct))
+            foreach (var path in present.Where(IsPresent)) File.Delete(path);
+        return RemoveOutcome.Done($"removed {string.Join(", ", present)}; nginx reloaded");
     }
 
     /// <summary>Keeps the vhost beside itself and answers every request with 503 and the suspension page.</summary>

@@ -18,6 +18,9 @@ public sealed class PhpFpmPoolResource(ServerLayout layout, ServiceReloader relo
 
     public const string SuspendedSuffix = ".suspended";
 
+    /// <summary>Where a removed pool waits, outside the <c>*.conf</c> include glob, until php-fpm has reloaded without it.</summary>
+    public const string RemovingSuffix = ".removing";
+
     private OpteriusOptions Options => options.Value;
 
     /// <summary>Writes the pool, refusing when it (or its suspended copy) exists already; a failure half-way removes it again.</summary>
@@ -48,22 +51,27 @@ public sealed class PhpFpmPoolResource(ServerLayout layout, ServiceReloader relo
     {
         var present = Paths(account).Where(IsPresent).ToList();
         if (present.Count == 0) return Task.FromResult(ResourceInspection.Nothing(Key, $"no PHP {account.PhpVersion} pool for {account.Domain}"));
-        var suspended = !File.Exists(layout.FpmPool(account));
+        var pool = layout.FpmPool(account);
+        var state = IsPresent(pool + RemovingSuffix) ? " (removed; php-fpm not reloaded yet)" : !File.Exists(pool) ? " (suspended)" : "";
         return Task.FromResult(new ResourceInspection(Key, true, present, present.Sum(SizeOf), present.Count,
-            $"PHP {account.PhpVersion} pool {account.Domain}{(suspended ? " (suspended)" : "")}"));
+            $"PHP {account.PhpVersion} pool {account.Domain}{state}"));
     }
 
+    /// <summary>
+    /// The pool is moved out of the include glob, php-fpm reloaded, then the files deleted. The moved pool is what a
+    /// resumed step (after a failed or unconfigured reload) finds, so it reloads and reports done, never "nothing there".
+    /// </summary>
     public async Task<RemoveOutcome> RemoveAsync(AccountIdentity account, CancellationToken ct)
     {
         var present = Paths(account).Where(IsPresent).ToList();
+        var pool = layout.FpmPool(account);
         using (await reloader.EditAsync("php-fpm", ct))
-            foreach (var path in present) File.Delete(path);
-        // Reloaded even when nothing was left: a run interrupted between the delete and the reload must still
-        // leave php-fpm without the pool.
-        var notReloaded = await ReloadAsync(reloader, "php-fpm", $"removing the pool of {account.Domain}", ct);
-        var what = present.Count == 0 ? $"no pool for {account.Domain}" : $"removed {string.Join(", ", present)}";
-        if (notReloaded is not null) return RemoveOutcome.Skipped($"{what}; {notReloaded}");
-        return present.Count == 0 ? RemoveOutcome.Skipped(what) : RemoveOutcome.Done(what);
+            if (IsPresent(pool)) File.Move(pool, pool + RemovingSuffix, overwrite: true);
+        await ReloadAfterRemovalAsync(reloader, "php-fpm", $"the pool of {account.Domain}", present.Count > 0, ct);
+        if (present.Count == 0) return RemoveOutcome.Skipped($"nothing there: no pool for {account.Domain}");
+        using (await reloader.EditAsync("php-fpm", ct))
+            foreach (var path in Paths(account).Where(IsPresent)) File.Delete(path);
+        return RemoveOutcome.Done($"removed {string.Join(", ", present)}; php-fpm reloaded");
     }
 
     public async Task SuspendAsync(AccountIdentity account, CancellationToken ct)
@@ -92,6 +100,7 @@ public sealed class PhpFpmPoolResource(ServerLayout layout, ServiceReloader relo
     {
         yield return layout.FpmPool(a);
         yield return layout.FpmPool(a) + SuspendedSuffix;
+        yield return layout.FpmPool(a) + RemovingSuffix;
     }
 
     // listen.owner is the web server's user so nginx can connect; the pool itself runs as the account

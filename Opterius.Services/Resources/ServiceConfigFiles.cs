@@ -64,20 +64,30 @@ internal static partial class ServiceConfigFiles
     }
 
     /// <summary>
-    /// Tests and reloads a service (coalesced). Returns null when it ran, the "not set" text when its commands
-    /// are not configured; a configuration the service rejects becomes a <see cref="ResourceException"/>.
+    /// Tests and reloads a service (coalesced). Returns null when it ran, the "not configured: set ..." text when its
+    /// commands are not configured; a configuration the service rejects becomes a <see cref="ResourceException"/>.
     /// </summary>
     public static async Task<string?> ReloadAsync(ServiceReloader reloader, string service, string after, CancellationToken ct)
     {
         try
         {
-            var outcome = await reloader.ReloadAsync(service, ct);
-            return outcome.NotConfigured is null ? null : $"{service} not reloaded: {outcome.NotConfigured}";
+            return (await reloader.ReloadAsync(service, ct)).NotConfigured;
         }
         catch (CommandFailedException e)
         {
             throw new ResourceException($"{service} rejected the configuration after {after}: {e.Message}", e);
         }
+    }
+
+    /// <summary>
+    /// The reload that finishes a removal. With nothing removed it still runs when configured (harmless, and it
+    /// takes in a change an interrupted run left). With something removed, commands that are not configured fail
+    /// the step: the service still runs with the account's configuration until it is reloaded.
+    /// </summary>
+    public static async Task ReloadAfterRemovalAsync(ServiceReloader reloader, string service, string what, bool removedSomething, CancellationToken ct)
+    {
+        if (await ReloadAsync(reloader, service, $"removing {what}", ct) is { } notConfigured && removedSomething)
+            throw new ResourceException($"{notConfigured}; {service} keeps {what} until it is reloaded");
     }
 
     public static long SizeOf(string path) => File.Exists(path) && new FileInfo(path).LinkTarget is null ? new FileInfo(path).Length : 0;

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
+using System.Text.RegularExpressions;
 using Opterius.Services.Accounts;
 using Opterius.Services.Files;
 
@@ -8,9 +9,10 @@ namespace Opterius.Services.Resources;
 /// <summary>
 /// The domain's certificate laid out as certbot does: PEM files in <c>archive/{domain}/</c> (<c>cert1.pem</c>,
 /// <c>chain1.pem</c>, <c>fullchain1.pem</c>, <c>privkey1.pem</c>), relative links to them in <c>live/{domain}/</c>
-/// and <c>renewal/{domain}.conf</c>. The create path writes a self-signed certificate until a real one is issued.
+/// and <c>renewal/{domain}.conf</c>; certbot's later lineages <c>{domain}-0001</c>... are the domain's too. The create
+/// path writes a self-signed certificate until a real one is issued.
 /// </summary>
-public sealed class SslCertificateResource(ServerLayout layout) : IAccountResource
+public sealed partial class SslCertificateResource(ServerLayout layout) : IAccountResource
 {
     public string Key => "ssl_certificate";
 
@@ -75,32 +77,100 @@ public sealed class SslCertificateResource(ServerLayout layout) : IAccountResour
 
     public Task<ResourceInspection> InspectAsync(AccountIdentity account, CancellationToken ct) => Task.Run(() =>
     {
-        var (live, archive, renewal) = (layout.CertLive(account), layout.CertArchive(account), layout.CertRenewal(account));
         var items = new List<string>();
         long bytes = 0, files = 0;
-        foreach (var dir in new[] { live, archive })
-            if (SafeTree.Measure(dir) is { } m) { items.Add(dir); bytes += m.Bytes; files += m.Files; }
-        var conf = new FileInfo(renewal);
-        if (conf.Exists || conf.LinkTarget is not null) { items.Add(renewal); bytes += conf.Exists ? conf.Length : 0; files++; }
-        return items.Count == 0
-            ? ResourceInspection.Nothing(Key, $"nothing there: no certificate for {account.Domain}")
-            : new ResourceInspection(Key, true, items, bytes, files, $"certificate of {account.Domain}: {files} files");
+        foreach (var lineage in Lineages(account))
+        {
+            foreach (var dir in new[] { lineage.Live, lineage.Archive })
+                if (SafeTree.Measure(dir) is { } m) { items.Add(dir); bytes += m.Bytes; files += m.Files; }
+            var conf = new FileInfo(lineage.Renewal);
+            if (ServiceConfigFiles.IsPresent(lineage.Renewal)) { items.Add(lineage.Renewal); bytes += conf.Exists ? conf.Length : 0; files++; }
+        }
+        if (items.Count == 0) return ResourceInspection.Nothing(Key, $"nothing there: no certificate for {account.Domain}");
+        var users = VhostsUsing(account);
+        var summary = $"certificate of {account.Domain}: {files} files" + (users.Count == 0 ? "" :
+            $"; still used by {string.Join(", ", users)}: its removal will fail until no other vhost references it");
+        return new ResourceInspection(Key, true, items, bytes, files, summary);
     }, ct);
 
+    /// <summary>
+    /// Every lineage of the domain goes: live and archive folders (links, then the files they point at) and the
+    /// renewal file. A certificate another vhost still names is left in place and the step fails: without it the
+    /// next <c>nginx -t</c> fails, and with it every site's reload.
+    /// </summary>
     public Task<RemoveOutcome> RemoveAsync(AccountIdentity account, CancellationToken ct) => Task.Run(() =>
     {
-        var (live, archive, renewal) = (layout.CertLive(account), layout.CertArchive(account), layout.CertRenewal(account));
+        var lineages = Lineages(account);
+        if (lineages.Count > 0 && VhostsUsing(account) is { Count: > 0 } users)
+            throw new ResourceException($"the certificate of {account.Domain} is still used by {string.Join(", ", users)}: " +
+                "removing it would make nginx -t fail for every site, so it is left in place; change those vhosts, then resume");
         var removed = new List<string>();
-        // live holds links into archive: removed as links, then their targets with archive.
-        foreach (var dir in new[] { live, archive })
-            if (SafeTree.Remove(dir) is not null) removed.Add(dir);
-        var conf = new FileInfo(renewal);
-        if (Directory.Exists(renewal) && conf.LinkTarget is null) throw new ResourceException($"{renewal} is a folder, not a renewal file");
-        if (conf.Exists || conf.LinkTarget is not null) { File.Delete(renewal); removed.Add(renewal); }
+        foreach (var lineage in lineages)
+        {
+            foreach (var dir in new[] { lineage.Live, lineage.Archive })
+                if (SafeTree.Remove(dir) is not null) removed.Add(dir);
+            if (Directory.Exists(lineage.Renewal) && new FileInfo(lineage.Renewal).LinkTarget is null)
+                throw new ResourceException($"{lineage.Renewal} is a folder, not a renewal file");
+            if (ServiceConfigFiles.IsPresent(lineage.Renewal)) { File.Delete(lineage.Renewal); removed.Add(lineage.Renewal); }
+        }
         return removed.Count == 0
             ? RemoveOutcome.Skipped($"nothing there: no certificate for {account.Domain}")
             : RemoveOutcome.Done($"removed {string.Join(", ", removed)}");
     }, ct);
+
+    private sealed record Lineage(string Live, string Archive, string Renewal);
+
+    /// <summary>
+    /// The domain's certbot lineages: <c>{domain}</c> and the <c>{domain}-NNNN</c> (four digits) certbot makes beside
+    /// an existing one, found in live/, archive/ or renewal/. <c>{domain}x</c>, <c>sub.{domain}</c> and
+    /// <c>{domain}.au</c> are other domains' names.
+    /// </summary>
+    private IReadOnlyList<Lineage> Lineages(AccountIdentity a)
+    {
+        var (live, archive, renewal) = (Path.GetDirectoryName(layout.CertLive(a))!, Path.GetDirectoryName(layout.CertArchive(a))!,
+            Path.GetDirectoryName(layout.CertRenewal(a))!);
+        var names = new SortedSet<string>(StringComparer.Ordinal) { a.Domain };
+        foreach (var (dir, suffix) in new[] { (live, ""), (archive, ""), (renewal, ".conf") })
+            if (Directory.Exists(dir))
+                foreach (var entry in Directory.EnumerateFileSystemEntries(dir))
+                {
+                    var name = Path.GetFileName(entry);
+                    if (name.EndsWith(suffix, StringComparison.Ordinal) && IsLineageName(a.Domain, name[..^suffix.Length])) names.Add(name[..^suffix.Length]);
+                }
+        static bool Exists(string path) => ServiceConfigFiles.IsPresent(path) || Directory.Exists(path);
+        return names.Select(n => new Lineage(Path.Join(live, n), Path.Join(archive, n), Path.Join(renewal, $"{n}.conf")))
+            .Where(l => Exists(l.Live) || Exists(l.Archive) || Exists(l.Renewal))
+            .ToList();
+    }
+
+    private static bool IsLineageName(string domain, string name) =>
+        name == domain || (name.Length == domain.Length + 5 && name.StartsWith(domain + "-", StringComparison.Ordinal)
+                           && name[(domain.Length + 1)..].All(char.IsAsciiDigit));
+
+    // A path in a vhost naming a certificate folder: /etc/letsencrypt/live/NAME or archive/NAME (under any root).
+    [GeneratedRegex(@"/etc/letsencrypt/(?:live|archive)/(?<name>[^/\s;'""{}]+)")]
+    private static partial Regex CertificatePath();
+
+    /// <summary>
+    /// The other vhosts (any file in sites-available, sites-enabled or conf.d but the account's own) whose
+    /// configuration names one of the domain's lineages; comment lines do not count.
+    /// </summary>
+    private IReadOnlyList<string> VhostsUsing(AccountIdentity a)
+    {
+        var own = new HashSet<string>(StringComparer.Ordinal)
+            { layout.NginxAvailable(a), layout.NginxEnabled(a), layout.NginxAvailable(a) + NginxVhostResource.OriginalSuffix };
+        var folders = new[] { Path.GetDirectoryName(layout.NginxAvailable(a))!, Path.GetDirectoryName(layout.NginxEnabled(a))!, layout.Under("/etc/nginx/conf.d") };
+        var users = new List<string>();
+        foreach (var folder in folders.Where(Directory.Exists))
+            foreach (var file in Directory.EnumerateFiles(folder).Order(StringComparer.Ordinal))
+            {
+                if (own.Contains(file) || Path.GetFileName(file).StartsWith('.')) continue;
+                var names = File.ReadLines(file).Where(l => !l.TrimStart().StartsWith('#'))
+                    .SelectMany(l => CertificatePath().Matches(l)).Select(m => m.Groups["name"].Value);
+                if (names.Any(n => IsLineageName(a.Domain, n))) users.Add(Path.GetRelativePath(layout.Under("/etc/nginx"), file));
+            }
+        return users;
+    }
 
     private string RenewalConf(AccountIdentity a, string live, string archive) => $"""
         # renew_before_expiry = 30 days

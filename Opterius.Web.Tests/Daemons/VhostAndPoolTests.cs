@@ -128,6 +128,38 @@ public sealed class VhostAndPoolTests : IDisposable
         Assert.Equal(HttpStatusCode.OK, (await DaemonKit.GetAsync(b.Domain)).Status);
     }
 
+    [Fact]
+    public async Task WithoutReloadCommandsTheStepsFailAndTheResumedStepsReloadAndAreDone()
+    {
+        var (a, b) = await TwoServedAccountsAsync();
+        var neighbourVhost = await File.ReadAllBytesAsync(Layout.NginxAvailable(b));
+        using var unconfigured = DaemonKit.Services(new Dictionary<string, string?>
+        {
+            ["Opterius:Commands:NginxReload:0"] = "", ["Opterius:Commands:PhpFpmReload:0"] = "",
+        });
+
+        var vhostFailure = await Assert.ThrowsAsync<ResourceException>(() => unconfigured.GetRequiredService<NginxVhostResource>().RemoveAsync(a, default));
+        var poolFailure = await Assert.ThrowsAsync<ResourceException>(() => unconfigured.GetRequiredService<PhpFpmPoolResource>().RemoveAsync(a, default));
+        Assert.StartsWith("not configured: set Opterius:Commands:NginxReload;", vhostFailure.Message);
+        Assert.StartsWith("not configured: set Opterius:Commands:PhpFpmReload;", poolFailure.Message);
+        Assert.True((await Vhost.InspectAsync(a, default)).Exists);
+        Assert.True((await Pool.InspectAsync(a, default)).Exists);
+
+        var vhostResumed = await Vhost.RemoveAsync(a, default);
+        var poolResumed = await Pool.RemoveAsync(a, default);
+
+        Assert.Equal(StepStatus.Done, vhostResumed.Status);
+        Assert.Equal(StepStatus.Done, poolResumed.Status);
+        Assert.Contains("reloaded", vhostResumed.Detail);
+        Assert.Equal(HttpStatusCode.NotFound, (await DaemonKit.GetUntilAsync(a.Domain, HttpStatusCode.NotFound)).Status);
+        Assert.Empty(Directory.GetFiles(Path.GetDirectoryName(Layout.NginxAvailable(a))!, a.Domain + ".conf*"));
+        Assert.Empty(Directory.GetFiles(Path.GetDirectoryName(Layout.FpmPool(a))!, a.Domain + ".conf*"));
+        Assert.False((await Vhost.InspectAsync(a, default)).Exists);
+        Assert.False((await Pool.InspectAsync(a, default)).Exists);
+        Assert.Equal((HttpStatusCode.OK, $"site {b.Domain} by PHP 8.2"), await DaemonKit.GetAsync(b.Domain));
+        Assert.Equal(neighbourVhost, await File.ReadAllBytesAsync(Layout.NginxAvailable(b)));
+    }
+
     private static IEnumerable<string> DanglingLinks() =>
         new DirectoryInfo(Path.Combine(Root, "etc/nginx/sites-enabled")).EnumerateFileSystemInfos()
             .Where(f => f.LinkTarget is not null && !File.Exists(f.FullName))

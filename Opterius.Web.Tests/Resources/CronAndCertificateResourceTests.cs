@@ -76,4 +76,49 @@ public sealed class CronAndCertificateResourceTests : IDisposable
         Assert.Equal(others, Snapshot(letsencrypt).ToList());
         Assert.Equal(StepStatus.Skipped, (await _box.Certificate.RemoveAsync(bob, default)).Status);
     }
+
+    [Fact]
+    public async Task CertbotLineagesOfTheDomainGoWithItAndLookAlikeLineagesAndTheirVhostsStay()
+    {
+        await _box.Certificate.ProvisionAsync(NewAccount("bob", "example.com"), default);
+        foreach (var d in new[] { "example.com.au", "sub.example.com", "example.comx" }) await _box.Certificate.ProvisionAsync(NewAccount("bobby", d), default);
+        string[] bobs = ["example.com-0001", "example.com-0002"];
+        string[] lookAlikes = ["example.com-01", "example.com-00011", "example.comx-0001", "example.com.au-0001", "sub.example.com-0001"];
+        foreach (var name in bobs.Concat(lookAlikes)) MakeLineage(name);
+        // Another site using a look-alike's certificate: it does not hold bob's back.
+        File.WriteAllText(Path.Combine(_box.Root, "etc/nginx/sites-enabled/shop.conf"),
+            $"server {{ ssl_certificate {_box.Root}/etc/letsencrypt/live/example.com.au-0001/fullchain.pem; }}\n");
+        var letsencrypt = Path.Combine(_box.Root, "etc", "letsencrypt");
+        static bool IsBobs(string path) => new[] { "example.com", "example.com-0001", "example.com-0002" }
+            .Any(n => path.Contains($"/{n}/") || path.EndsWith($"/{n}") || path.EndsWith($"/{n}.conf"));
+        var others = Snapshot(letsencrypt).Where(e => !IsBobs(e.Key)).ToList();
+        var bob = Identity("bob", "example.com");
+
+        var plan = await _box.Certificate.InspectAsync(bob, default);
+        var outcome = await _box.Certificate.RemoveAsync(bob, default);
+
+        Assert.Equal(27, plan.Count); // three lineages of four links, four PEM files and a renewal file
+        Assert.Contains(Path.Combine(letsencrypt, "archive", "example.com-0002"), plan.Items);
+        Assert.Contains(Path.Combine(letsencrypt, "renewal", "example.com-0001.conf"), plan.Items);
+        Assert.DoesNotContain("still used", plan.Summary);
+        Assert.Equal(StepStatus.Done, outcome.Status);
+        Assert.DoesNotContain(Snapshot(letsencrypt), e => IsBobs(e.Key));
+        Assert.Equal(others, Snapshot(letsencrypt).ToList());
+        Assert.False((await _box.Certificate.InspectAsync(bob, default)).Exists);
+    }
+
+    /// <summary>A lineage as certbot leaves it: archive/NAME/*1.pem, live/NAME/*.pem links to them, renewal/NAME.conf.</summary>
+    private void MakeLineage(string name)
+    {
+        var letsencrypt = Path.Combine(_box.Root, "etc", "letsencrypt");
+        var (live, archive) = (Path.Combine(letsencrypt, "live", name), Path.Combine(letsencrypt, "archive", name));
+        Directory.CreateDirectory(live);
+        Directory.CreateDirectory(archive);
+        foreach (var part in new[] { "cert", "chain", "fullchain", "privkey" })
+        {
+            File.WriteAllText(Path.Combine(archive, $"{part}1.pem"), $"{part} of {name}\n");
+            File.CreateSymbolicLink(Path.Combine(live, $"{part}.pem"), $"../../archive/{name}/{part}1.pem");
+        }
+        File.WriteAllText(Path.Combine(letsencrypt, "renewal", $"{name}.conf"), $"archive_dir = {archive}\n");
+    }
 }

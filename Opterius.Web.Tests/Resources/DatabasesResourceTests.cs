@@ -19,6 +19,7 @@ public sealed class DatabasesResourceTests : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
+        await _kit.ExecAsync(_kit.Databases.Admin, $"DROP USER IF EXISTS {SqlNames.Literal(Bobby)}@'%'");
         foreach (var name in await _kit.QueryAsync<string>(_kit.Databases.Admin,
                      "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE LOWER(SCHEMA_NAME) LIKE @p", new { p = SqlNames.LikePrefix(_bob) }))
             await _kit.ExecAsync(_kit.Databases.Admin, $"DROP DATABASE IF EXISTS {SqlNames.Identifier(name)}");
@@ -83,6 +84,52 @@ public sealed class DatabasesResourceTests : IAsyncLifetime
         Assert.Empty((await AllDatabasesAsync()).Intersect(hostile));
         Assert.Contains("mysql", await AllDatabasesAsync());
         Assert.Equal(before, await NeighbourSnapshotAsync());
+    }
+
+    [Fact]
+    public async Task GrantsOtherUsersHoldOnTheAccountsDatabasesGoWithThemAndTheirOtherGrantsStay()
+    {
+        await _databases.ProvisionAsync(SqlResourceKit.NewAccount(_bob), default);
+        await CreateDatabaseWithARowAsync($"{Bobby}_x");
+        await CreateDatabaseWithARowAsync($"{_bob}xwp");
+        var (wp, shop) = (SqlNames.Identifier($"{_bob}_wp"), SqlNames.Identifier($"{_bob}_shop"));
+        var friend = $"{SqlNames.Literal(Bobby)}@'%'";
+        await _kit.ExecAsync(_kit.Databases.Admin, $"CREATE USER {friend} IDENTIFIED BY 'pw'");
+        await _kit.ExecAsync(_kit.Databases.Admin, $"CREATE PROCEDURE {wp}.p() SELECT 1");
+        foreach (var grant in new[]
+                 {
+                     // On the account's databases: a plain name, its escaped pattern, a table, a column, a routine.
+                     $"SELECT ON {wp}.*", $"SELECT ON {SqlNames.Identifier($"{_bob}\\_%")}.*", $"UPDATE ON {wp}.posts",
+                     $"SELECT (title) ON {shop}.products", $"EXECUTE ON PROCEDURE {wp}.p",
+                     // Not the account's: look-alike names, and a pattern that spans other accounts too.
+                     $"SELECT ON {SqlNames.Identifier($"{Bobby}_x")}.*", $"SELECT ON {SqlNames.Identifier($"{_bob}xwp")}.*",
+                     $"UPDATE ON {SqlNames.Identifier($"{_bob}xwp")}.t", $"SELECT ON {SqlNames.Identifier($"{_bob}_%")}.*",
+                 })
+            await _kit.ExecAsync(_kit.Databases.Admin, $"GRANT {grant} TO {friend}");
+        var theirs = new[] { $"{Bobby}_x", $"{_bob}xwp", $"{_bob}_%" };
+        var before = await GrantRowsAsync();
+        var bob = SqlResourceKit.Identity(_bob);
+
+        var plan = await _databases.InspectAsync(bob, default);
+        var outcome = await _databases.RemoveAsync(bob, default);
+
+        Assert.Equal(8, plan.Count); // two databases, six grant rows (a column grant is also a tables_priv row)
+        Assert.Contains("other users", plan.Summary);
+        Assert.Equal(StepStatus.Done, outcome.Status);
+        Assert.Equal(before.Where(r => theirs.Contains(r.Split(' ')[1])), await GrantRowsAsync());
+        Assert.Equal(6, before.Count - (await GrantRowsAsync()).Count);
+        Assert.False((await _databases.InspectAsync(bob, default)).Exists);
+        Assert.Equal(StepStatus.Skipped, (await _databases.RemoveAsync(bob, default)).Status);
+    }
+
+    /// <summary>Every grant row of bobby in the four privilege tables: "table db user host [object]".</summary>
+    private async Task<List<string>> GrantRowsAsync()
+    {
+        var rows = new List<string>();
+        foreach (var (table, detail) in new[] { ("db", "''"), ("tables_priv", "Table_name"), ("columns_priv", "CONCAT(Table_name, '.', Column_name)"), ("procs_priv", "Routine_name") })
+            rows.AddRange(await _kit.QueryAsync<string>(_kit.Databases.Admin,
+                $"SELECT CONCAT('{table} ', Db, ' ', User, ' ', Host, ' ', {detail}) FROM mysql.{table} WHERE User = @u ORDER BY Db, 1", new { u = Bobby }));
+        return rows;
     }
 
     private async Task CreateDatabaseWithARowAsync(string name)

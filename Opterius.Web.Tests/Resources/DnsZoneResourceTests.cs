@@ -42,11 +42,10 @@ public sealed class DnsZoneResourceTests : IAsyncLifetime
         var types = await _kit.QueryAsync<string>(_kit.Databases.PowerDns, "SELECT DISTINCT type FROM records WHERE domain_id = @id ORDER BY type", new { id });
         Assert.Equal(new[] { "A", "MX", "NS", "SOA", "TXT" }, types);
 
-        var outcome = await zones.RemoveAsync(SqlResourceKit.Identity(_bob, Domain), default);
+        var failure = await Assert.ThrowsAsync<ResourceException>(() => zones.RemoveAsync(SqlResourceKit.Identity(_bob, Domain), default));
 
-        // No PdnsPurge in this kit: the rows are gone, and the step says the cache was not purged and why.
-        Assert.Equal(StepStatus.Skipped, outcome.Status);
-        Assert.Contains("Opterius:Commands:PdnsPurge", outcome.Detail);
+        // No PdnsPurge in this kit: the rows are gone, and the step fails saying the cache was not purged and why.
+        Assert.StartsWith("not configured: set Opterius:Commands:PdnsPurge;", failure.Message);
         Assert.Null(await ZoneIdOrNullAsync(Domain));
         foreach (var table in ZoneTables)
             Assert.Empty(await _kit.QueryAsync<long>(_kit.Databases.PowerDns, $"SELECT id FROM {table} WHERE domain_id = @id", new { id }));
@@ -84,7 +83,8 @@ public sealed class DnsZoneResourceTests : IAsyncLifetime
         Assert.Equal(before, await SnapshotAsync(exceptDomainId: -1));
 
         await _kit.ExecAsync(_kit.Databases.PowerDns, "DROP TRIGGER refuse_zone_delete");
-        await zones.RemoveAsync(SqlResourceKit.Identity(_bob, Domain), default);
+        // This kit has no PdnsPurge: the rows go, and the step fails on the purge alone.
+        await Assert.ThrowsAsync<ResourceException>(() => zones.RemoveAsync(SqlResourceKit.Identity(_bob, Domain), default));
 
         Assert.Equal("", await SnapshotAsync(exceptDomainId: -1));
     }
@@ -101,6 +101,31 @@ public sealed class DnsZoneResourceTests : IAsyncLifetime
         Assert.Equal(StepStatus.Done, outcome.Status);
         Assert.True(File.Exists(_purgeMark));
         Assert.False((await zones.InspectAsync(SqlResourceKit.Identity(_bob, Domain), default)).Exists);
+    }
+
+    [Fact]
+    public async Task AResumeAfterAnUnconfiguredPurgeFindsThePendingPurgeRunsItAndIsDone()
+    {
+        var zones = Zones(_kit);
+        var bob = SqlResourceKit.Identity(_bob, Domain);
+        await zones.ProvisionAsync(SqlResourceKit.NewAccount(_bob, Domain), default);
+        await CreateNeighbourZonesAsync();
+        await Assert.ThrowsAsync<ResourceException>(() => zones.RemoveAsync(bob, default));
+        var neighbours = await SnapshotAsync(exceptDomainId: -1);
+
+        var pending = await zones.InspectAsync(bob, default);
+        var configured = await SqlResourceKit.CreateAsync(new(StringComparer.OrdinalIgnoreCase) { ["PdnsPurge"] = ["touch", _purgeMark] },
+            powerDnsDatabase: new MySqlConnector.MySqlConnectionStringBuilder(_kit.Databases.PowerDns).Database);
+        var resumed = await Zones(configured).RemoveAsync(bob, default);
+
+        Assert.True(pending.Exists);
+        Assert.Contains("purge has not run", pending.Summary);
+        Assert.Equal(StepStatus.Done, resumed.Status);
+        Assert.Contains("earlier run", resumed.Detail);
+        Assert.True(File.Exists(_purgeMark));
+        Assert.False((await zones.InspectAsync(bob, default)).Exists);
+        Assert.Equal(StepStatus.Skipped, (await Zones(configured).RemoveAsync(bob, default)).Status);
+        Assert.Equal(neighbours, await SnapshotAsync(exceptDomainId: -1));
     }
 
     [Fact]

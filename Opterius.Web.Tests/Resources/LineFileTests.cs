@@ -49,6 +49,29 @@ public sealed class LineFileTests : IDisposable
     }
 
     [Fact]
+    public void ACommentThatLooksLikeAnEntryIsNobodysAndStaysByteForByte()
+    {
+        File.WriteAllText(Vmailbox, """
+            #x@example.com  example.com/x/
+            #old@example.com:{SSHA512}abc:5000:5000::/var/mail/vdomains/example.com/old::
+            admin@example.com  example.com/admin/
+            #suspended#info@example.com  example.com/info/
+
+            """);
+
+        Assert.Equal(["admin@example.com  example.com/admin/"], LineFile.Matching(Vmailbox, "example.com"));
+        Assert.Equal(["admin@example.com  example.com/admin/", "#suspended#info@example.com  example.com/info/"],
+            LineFile.Matching(Vmailbox, "example.com", "#suspended#"));
+        Assert.Equal(2, LineFile.RemoveDomain(Vmailbox, "example.com", "#suspended#"));
+        Assert.Equal("""
+            #x@example.com  example.com/x/
+            #old@example.com:{SSHA512}abc:5000:5000::/var/mail/vdomains/example.com/old::
+
+            """, File.ReadAllText(Vmailbox));
+        Assert.Equal(0, LineFile.RemoveDomain(Vmailbox, "example.com"));
+    }
+
+    [Fact]
     public void MatchingListsOnlyTheExactDomain()
     {
         File.WriteAllText(Vmailbox, LookAlikes);
@@ -107,9 +130,9 @@ public sealed class LineFileTests : IDisposable
         File.WriteAllText(Vmailbox, original);
         var prefix = "#x#"u8.ToArray();
 
-        LineFile.EditDomain(Vmailbox, "example.com", l => [.. prefix, .. l]);
+        LineFile.EditDomain(Vmailbox, "example.com", l => [.. prefix, .. l], "#x#");
         var edited = File.ReadAllText(Vmailbox);
-        LineFile.EditDomain(Vmailbox, "example.com", l => l.AsSpan().StartsWith(prefix) ? l[prefix.Length..] : l);
+        LineFile.EditDomain(Vmailbox, "example.com", l => l.AsSpan().StartsWith(prefix) ? l[prefix.Length..] : l, "#x#");
 
         Assert.Contains("#x#admin@example.com  example.com/admin/\r\n", edited);
         Assert.Contains("admin@example.com.au  example.com.au/admin/\r\n", edited);

@@ -1,4 +1,7 @@
 using System.Text;
+using Microsoft.Extensions.Options;
+using Opterius.Services;
+using Opterius.Services.Commands;
 using Opterius.Services.Resources;
 using static Opterius.Web.Tests.Resources.FileResourceSandbox;
 
@@ -114,19 +117,52 @@ public sealed class MailFilesResourceTests : IDisposable
     }
 
     [Fact]
-    public async Task WithoutAPostmapCommandTheRoutesGoAndTheStepSaysTheMapWasNotRebuilt()
+    public async Task CommentLinesThatLookLikeTheDomainsEntriesStayAndItsSuspendedUsersGo()
     {
-        using var box = new FileResourceSandbox(postmap: false);
-        var routes = new MailRoutesResource(box.Layout, box.Reloader);
-        await routes.ProvisionAsync(NewAccount("bob", "example.com"), default);
-        await routes.ProvisionAsync(NewAccount("bobby", "example.com.au"), default);
+        await ProvisionMailAsync("bob", "example.com");
+        var bob = Identity("bob", "example.com");
+        await _box.MailUsers.SuspendAsync(bob, default);
+        const string comment = "#x@example.com:{SSHA512}old:5000:5000::/var/mail/vdomains/example.com/x::";
+        File.AppendAllText(_box.Layout.DovecotUsers, comment + "\n");
+        File.AppendAllText(_box.Layout.PostfixVmailbox, "#x@example.com  example.com/x/\n");
 
-        var outcome = await routes.RemoveAsync(Identity("bob", "example.com"), default);
+        var users = await _box.MailUsers.InspectAsync(bob, default);
+        var routes = await _box.MailRoutes.InspectAsync(bob, default);
+        Assert.Equal(StepStatus.Done, (await _box.MailUsers.RemoveAsync(bob, default)).Status);
+        Assert.Equal(StepStatus.Done, (await _box.MailRoutes.RemoveAsync(bob, default)).Status);
 
-        Assert.Equal(StepStatus.Skipped, outcome.Status);
-        Assert.Contains("Opterius:Commands:Postmap", outcome.Detail);
+        Assert.Equal(["admin@example.com", "info@example.com"], users.Items);
+        Assert.Equal(["admin@example.com", "info@example.com"], routes.Items);
+        Assert.Equal([comment], File.ReadAllLines(_box.Layout.DovecotUsers));
+        Assert.Equal(["#x@example.com  example.com/x/"], File.ReadAllLines(_box.Layout.PostfixVmailbox));
+        Assert.Equal(StepStatus.Skipped, (await _box.MailUsers.RemoveAsync(bob, default)).Status);
+        Assert.Equal(StepStatus.Skipped, (await _box.MailRoutes.RemoveAsync(bob, default)).Status);
+    }
+
+    [Fact]
+    public async Task WithoutAPostmapCommandTheStepFailsNamingTheKeyAndTheResumedStepRebuildsTheMap()
+    {
+        await ProvisionMailAsync("bob", "example.com");
+        await ProvisionMailAsync("bobby", "example.com.au");
+        var options = Options.Create(new OpteriusOptions { Root = _box.Root, ReloadCoalesceMilliseconds = 0 });
+        var unconfigured = new MailRoutesResource(_box.Layout, new ServiceReloader(new CommandRunner(options), options));
+        var bob = Identity("bob", "example.com");
+
+        var failure = await Assert.ThrowsAsync<ResourceException>(() => unconfigured.RemoveAsync(bob, default));
+
+        Assert.StartsWith("not configured: set Opterius:Commands:Postmap;", failure.Message);
         Assert.Equal(["admin@example.com.au  example.com.au/admin/", "info@example.com.au  example.com.au/info/"],
-            File.ReadAllLines(box.Layout.PostfixVmailbox));
+            File.ReadAllLines(_box.Layout.PostfixVmailbox));
+        Assert.Equal("example.com/admin/", Postmap("admin@example.com")); // what Postfix still routes
+        Assert.True((await _box.MailRoutes.InspectAsync(bob, default)).Exists);
+
+        var resumed = await _box.MailRoutes.RemoveAsync(bob, default);
+
+        Assert.Equal(StepStatus.Done, resumed.Status);
+        Assert.Contains("map rebuilt", resumed.Detail);
+        Assert.Equal("", Postmap("admin@example.com"));
+        Assert.Equal("example.com.au/admin/", Postmap("admin@example.com.au"));
+        Assert.Equal(StepStatus.Skipped, (await _box.MailRoutes.RemoveAsync(bob, default)).Status);
     }
 
     [Fact]
