@@ -16,7 +16,7 @@ public sealed class MailRoutesResource(ServerLayout layout, ServiceReloader relo
     {
         var a = account.Identity;
         var lines = MailboxesResource.DefaultMailboxes.Select(u => $"{u}@{a.Domain}  {a.Domain}/{u}/").ToList();
-        if (LineFile.Append(layout.PostfixVmailbox, lines, (UnixFileMode)0b110_100_100) > 0) await RebuildAsync(ct);
+        if (await LineFile.AppendAsync(layout.PostfixVmailbox, lines, (UnixFileMode)0b110_100_100, ct) > 0) await RebuildAsync(ct);
     }
 
     public Task<ResourceInspection> InspectAsync(AccountIdentity account, CancellationToken ct)
@@ -30,7 +30,7 @@ public sealed class MailRoutesResource(ServerLayout layout, ServiceReloader relo
 
     public async Task<RemoveOutcome> RemoveAsync(AccountIdentity account, CancellationToken ct)
     {
-        var removed = LineFile.RemoveDomain(layout.PostfixVmailbox, account.Domain);
+        var removed = await LineFile.RemoveDomainAsync(layout.PostfixVmailbox, account.Domain, ct);
         // A run that removed the lines but failed to rebuild the map leaves it older than the file: rebuild on resume.
         if (removed == 0 && !MapIsStale())
             return RemoveOutcome.Skipped($"nothing there: no @{account.Domain} lines in {layout.PostfixVmailbox}");

@@ -4,6 +4,7 @@ using Opterius.Services.Accounts;
 using Opterius.Services.Audit;
 using Opterius.Services.Deletion;
 using Opterius.Services.Resources;
+using Opterius.Services.Users;
 using Opterius.Web.Tests.Infrastructure;
 
 namespace Opterius.Web.Tests.Ui;
@@ -93,6 +94,38 @@ public sealed class DeleteDialogTests : BunitContext, IAsyncLifetime, IClassFixt
         Assert.Null(await _app.Get<DeletionJobStore>().LatestForAccountAsync(account.Id, default));
         var audit = await _app.Get<AuditLog>().ListAsync(new AuditQuery(Account: account.Username), default);
         Assert.Equal("wrong_password", Assert.Single(audit.Items).Outcome);
+    }
+
+    [Fact]
+    public async Task FiveWrongPasswordsLockTheUserOutOfEveryDeleteDialogNotJustTheOneTheyTypedIn()
+    {
+        // A panel user of its own: the count is server-wide, per user, and must not lock out the other tests' admin.
+        const string Password = "locked-out-admin-1";
+        var user = await _app.Users.CreateAsync(UiKit.NewUsername("adm"), Password, Roles.Admin, default);
+        var account = await _app.InsertAccountAsync(UiKit.NewUsername("dlg"), user.Id);
+        var first = await this.OpenDeleteDialogAsync(account, user);
+        first.WaitForElement("[data-testid=delete-plan]", TimeSpan.FromSeconds(10));
+        Type(first, "Username to delete", account.Username);
+        for (var attempt = 1; attempt <= 5; attempt++)
+        {
+            Type(first, "Your password", $"wrong-password-{attempt}");
+            await first.Find("[data-testid=delete-submit]").ClickAsync(new());
+            var expected = attempt < 5 ? "Enter the password you signed in with" : "too many times";
+            first.WaitForAssertion(() => Assert.Contains(expected, first.Find("[data-testid=delete-error]").TextContent), TimeSpan.FromSeconds(10));
+        }
+
+        // Closed and opened again, as a user who wants five more guesses would.
+        await DisposeComponentsAsync();
+        var second = await this.OpenDeleteDialogAsync(account, user);
+        second.WaitForElement("[data-testid=delete-plan]", TimeSpan.FromSeconds(10));
+        Type(second, "Username to delete", account.Username);
+        Type(second, "Your password", Password);
+
+        second.WaitForAssertion(() => Assert.Contains("too many times", second.Find("[data-testid=delete-error]").TextContent), TimeSpan.FromSeconds(10));
+        Assert.False(DeleteEnabled(second));
+        var still = await _app.Get<AccountStore>().FindAsync(new Viewer(0, true), account.Id, default);
+        Assert.Equal(AccountStatus.Active, still!.Status);
+        Assert.Null(await _app.Get<DeletionJobStore>().LatestForAccountAsync(account.Id, default));
     }
 
     [Fact]

@@ -33,6 +33,7 @@ public static class ApiAuth
             })
             .AddJwtBearer(JwtBearerDefaults.AuthenticationScheme, _ => { });
         services.AddSingleton<IConfigureOptions<JwtBearerOptions>, ConfigureBearer>();
+        services.AddSingleton<PasswordRechecks>();
 
         services.AddAuthorizationBuilder()
             .AddPolicy(Read, p => Scope(p, Read))
