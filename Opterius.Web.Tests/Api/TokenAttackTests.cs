@@ -7,6 +7,7 @@ using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
 using Opterius.Services.Tokens;
 using Opterius.Services.Users;
+using Opterius.Web.Tests.Infrastructure;
 
 namespace Opterius.Web.Tests.Api;
 
@@ -24,6 +25,8 @@ public sealed class TokenAttackTests(ApiApp app) : IClassFixture<ApiApp>
     {
         var admin = await app.ClientAsync();
         var victim = await admin.CreateOverApiAsync();
+        var before = await app.SnapshotAsync(victim.Id);
+        var accounts = await app.Databases.PanelScalarAsync<long>("SELECT COUNT(*) FROM accounts");
         var token = await ForgeAsync(attack);
         var client = app.CreateClient();
         client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
@@ -42,9 +45,22 @@ public sealed class TokenAttackTests(ApiApp app) : IClassFixture<ApiApp>
             Assert.Equal(HttpStatusCode.Unauthorized, r.StatusCode);
             Assert.Equal("unauthenticated", (await r.JsonOf()).Error());
         }
-        Assert.Equal("active", await app.StatusOf(victim.Id));
-        Assert.True(Directory.Exists(ApiKit.HomeOf(victim.Username)));
-        Assert.Equal(0, await app.Databases.PanelScalarAsync<long>("SELECT COUNT(*) FROM deletion_jobs WHERE account_id = @id", new { id = victim.Id }));
+        Assert.Equal(before, await app.SnapshotAsync(victim.Id));
+        Assert.Equal(accounts, await app.Databases.PanelScalarAsync<long>("SELECT COUNT(*) FROM accounts"));
+    }
+
+    /// <summary>The positive control of the theory above: the forging kit with nothing wrong makes a token that is accepted.</summary>
+    [Fact]
+    public async Task TheForgingKitsUnflawedTokenIsAccepted()
+    {
+        var admin = await app.ClientAsync();
+        var victim = await admin.CreateOverApiAsync();
+        var client = Bearer(await ForgeAsync("none"));
+
+        var read = await client.GetAsync($"/api/v1/accounts/{victim.Id}");
+
+        Assert.Equal(HttpStatusCode.OK, read.StatusCode);
+        Assert.Equal(victim.Username, (await read.JsonOf()).GetProperty("data").GetProperty("username").GetString());
     }
 
     public static TheoryData<string> ClaimChanges => ["role", "owner", "scope", "name", "second_role"];
@@ -71,6 +87,7 @@ public sealed class TokenAttackTests(ApiApp app) : IClassFixture<ApiApp>
     {
         var admin = await app.ClientAsync();
         var victim = await admin.CreateOverApiAsync();
+        var before = await app.SnapshotAsync(victim.Id);
         var (_, claims) = await ResellerClaimsAsync();
         // Signed with the panel's own key and carrying a live reseller jti: only the claim differs from the row.
         switch (change)
@@ -95,9 +112,7 @@ public sealed class TokenAttackTests(ApiApp app) : IClassFixture<ApiApp>
             Assert.Equal(HttpStatusCode.Unauthorized, r.StatusCode);
             Assert.Equal("unauthenticated", (await r.JsonOf()).Error());
         }
-        Assert.Equal("active", await app.StatusOf(victim.Id));
-        Assert.True(Directory.Exists(ApiKit.HomeOf(victim.Username)));
-        Assert.Equal(0, await app.Databases.PanelScalarAsync<long>("SELECT COUNT(*) FROM deletion_jobs WHERE account_id = @id", new { id = victim.Id }));
+        Assert.Equal(before, await app.SnapshotAsync(victim.Id));
     }
 
     /// <summary>A live read-only reseller token's claims, ready to be changed and re-signed.</summary>
@@ -137,6 +152,7 @@ public sealed class TokenAttackTests(ApiApp app) : IClassFixture<ApiApp>
     {
         var admin = await app.ClientAsync();
         var victim = await admin.CreateOverApiAsync();
+        var before = await app.SnapshotAsync(victim.Id);
         var reseller = await app.NewResellerAsync();
         var client = await app.ClientAsync(Roles.Reseller, reseller.Id);
 
@@ -154,10 +170,7 @@ public sealed class TokenAttackTests(ApiApp app) : IClassFixture<ApiApp>
             Assert.Equal(HttpStatusCode.NotFound, r.StatusCode);
             Assert.Equal("not_found", (await r.JsonOf()).Error());
         }
-        Assert.Equal("active", await app.StatusOf(victim.Id));
-        Assert.True(Directory.Exists(ApiKit.HomeOf(victim.Username)));
-        Assert.True(File.Exists(ApiKit.VhostOf(victim.Domain)));
-        Assert.Equal(0, await app.Databases.PanelScalarAsync<long>("SELECT COUNT(*) FROM deletion_jobs WHERE account_id = @id", new { id = victim.Id }));
+        Assert.Equal(before, await app.SnapshotAsync(victim.Id));
     }
 
     private async Task<string> ForgeAsync(string attack)
@@ -171,6 +184,8 @@ public sealed class TokenAttackTests(ApiApp app) : IClassFixture<ApiApp>
             return live;
         }
         var parts = live.Split('.');
+        if (attack == "none") return Sign(new JsonWebToken(live).Claims.Where(c => c.Type is "jti" or "sub" or "name" or "role" or "scope")
+            .ToDictionary(c => c.Type, c => (object)c.Value));
         if (attack == "tampered")
         {
             // The signature stays; the payload claims another owner.

@@ -31,6 +31,22 @@ public sealed class DeleteDialogTests : BunitContext, IAsyncLifetime, IClassFixt
     private static bool DeleteEnabled(IRenderedComponent<MudDialogProvider> dialog) =>
         !dialog.Find("[data-testid=delete-submit]").HasAttribute("disabled");
 
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// "Still disabled", checked fairly: first wait (as long as an "enabled" check may) until the dialog shows it took
+    /// the input, then Delete must stay disabled for a while. A check made before the dialog reacted would prove nothing.
+    /// </summary>
+    private static async Task AssertStaysDisabledAsync(IRenderedComponent<MudDialogProvider> dialog, Action inputTaken)
+    {
+        dialog.WaitForAssertion(inputTaken, Patience);
+        for (var clock = System.Diagnostics.Stopwatch.StartNew(); clock.Elapsed < TimeSpan.FromSeconds(1); await Task.Delay(50))
+            Assert.False(DeleteEnabled(dialog));
+    }
+
+    private static string? ValueOf(IRenderedComponent<MudDialogProvider> dialog, string label) =>
+        dialog.FindComponents<MudTextField<string>>().Single(f => f.Instance.Label == label).Find("input").GetAttribute("value");
+
     private async Task<IRenderedComponent<MudDialogProvider>> PlanDialogAsync(Account account)
     {
         var dialog = await this.OpenDeleteDialogAsync(account, _app.Admin);
@@ -59,10 +75,14 @@ public sealed class DeleteDialogTests : BunitContext, IAsyncLifetime, IClassFixt
         Type(dialog, "Your password", AdminPassword);
 
         Type(dialog, "Username to delete", almost);
-        Assert.False(DeleteEnabled(dialog));
+        await AssertStaysDisabledAsync(dialog, () =>
+        {
+            Assert.Equal(AdminPassword, ValueOf(dialog, "Your password"));
+            if (almost.Length > 0) Assert.Contains("Does not match the username exactly", dialog.Markup);
+        });
 
         Type(dialog, "Username to delete", account.Username);
-        dialog.WaitForAssertion(() => Assert.True(DeleteEnabled(dialog)), TimeSpan.FromSeconds(10));
+        dialog.WaitForAssertion(() => Assert.True(DeleteEnabled(dialog)), Patience);
     }
 
     [Fact]
@@ -121,8 +141,9 @@ public sealed class DeleteDialogTests : BunitContext, IAsyncLifetime, IClassFixt
         Type(second, "Username to delete", account.Username);
         Type(second, "Your password", Password);
 
-        second.WaitForAssertion(() => Assert.Contains("too many times", second.Find("[data-testid=delete-error]").TextContent), TimeSpan.FromSeconds(10));
-        Assert.False(DeleteEnabled(second));
+        second.WaitForAssertion(() => Assert.Contains("too many times", second.Find("[data-testid=delete-error]").TextContent), Patience);
+        await AssertStaysDisabledAsync(second, () => Assert.Equal((account.Username, Password),
+            (ValueOf(second, "Username to delete"), ValueOf(second, "Your password"))));
         var still = await _app.Get<AccountStore>().FindAsync(new Viewer(0, true), account.Id, default);
         Assert.Equal(AccountStatus.Active, still!.Status);
         Assert.Null(await _app.Get<DeletionJobStore>().LatestForAccountAsync(account.Id, default));
