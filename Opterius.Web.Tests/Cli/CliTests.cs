@@ -194,6 +194,23 @@ public sealed class CliTests(PanelApp app) : IClassFixture<PanelApp>
         finally { Directory.Delete(folder, recursive: true); }
     }
 
+    [Theory]
+    [InlineData("ConnectionStrings__Panel", "Server=/nonexistent/mysqld.sock;Protocol=Unix;User ID=root;Connection Timeout=2")]
+    [InlineData("Opterius__Jwt__SigningKey", "")]
+    [InlineData("Opterius__Jwt__SigningKey", "too-short")]
+    public async Task ABrokenConfigurationIsOneClearLineWithExitOneNotAStackTrace(string key, string value)
+    {
+        var before = await CountAsync();
+
+        var run = await PanelAsync(new Dictionary<string, string> { [key] = value }, "tokens", "create", "--name", "cfg", "--role", "admin");
+
+        Assert.True(run.ExitCode == 1, $"exit {run.ExitCode}; stderr: {run.Error}");
+        Assert.StartsWith("error: ", run.Error);
+        Assert.Single(run.Error.TrimEnd().Split('\n'));
+        Assert.DoesNotContain("   at ", run.Error + run.Out);
+        Assert.Equal(before, await CountAsync());
+    }
+
     [Fact]
     public async Task AnAdminTokenWithoutOwnerBelongsToTheOnlyAdmin()
     {

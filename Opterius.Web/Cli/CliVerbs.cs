@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Options;
+using MySqlConnector;
 using Opterius.Services.Data;
 using Opterius.Services.Licensing;
 using Opterius.Services.Tokens;
@@ -68,6 +70,12 @@ public static class CliVerbs
             Console.Error.WriteLine($"error: {e.Message.ReplaceLineEndings(" ")}");
             Console.Error.WriteLine(Usage);
             return 2;
+        }
+        catch (Exception e) when (e is MySqlException or OptionsValidationException or InvalidOperationException)
+        {
+            // The input was fine but the configuration or the database is not (no usage then): still one line, exit 1.
+            Console.Error.WriteLine($"error: {e.Message.ReplaceLineEndings(" ")}");
+            return 1;
         }
     }
 
