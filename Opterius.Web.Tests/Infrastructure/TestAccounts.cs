@@ -49,11 +49,16 @@ public static class TestAccounts
     public static async Task<string> SnapshotAsync(this PanelApp app, long accountId)
     {
         await using var c = new MySqlConnection(app.Databases.Panel);
-        var row = (IDictionary<string, object?>)await c.QuerySingleAsync("SELECT * FROM accounts WHERE id = @accountId", new { accountId });
+        await c.OpenAsync();
+        var columns = new List<string>();
+        // Every column, whatever the schema has grown to: a column a refused request changed must show.
+        await using (var reader = await new MySqlCommand("SELECT * FROM accounts WHERE id = @id", c) { Parameters = { new("@id", accountId) } }.ExecuteReaderAsync())
+            while (await reader.ReadAsync())
+                for (var i = 0; i < reader.FieldCount; i++) columns.Add($"{reader.GetName(i)}={reader.GetValue(i)}");
         var jobs = await c.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM deletion_jobs WHERE account_id = @accountId", new { accountId });
         var inspections = (await app.InspectAllAsync(accountId))
             .Select(i => $"{i.Resource}: {i.Exists} {i.Bytes} B {i.Count} [{string.Join(", ", i.Items)}]");
-        return string.Join("\n", [.. row.Select(kv => $"{kv.Key}={kv.Value}"), $"deletion jobs: {jobs}", .. inspections]);
+        return string.Join("\n", [.. columns, $"deletion jobs: {jobs}", .. inspections]);
     }
 
     public static Actor AdminActor(this PanelApp app) => new(app.Admin.Username, "user", "127.0.0.1", app.Admin.Id, true);

@@ -46,7 +46,7 @@ public sealed class PasswordRechecks(TimeProvider time)
     {
         var now = time.GetUtcNow();
         if (_windows.TryGetValue(userId, out var w) && now - w.Start < Window) return w;
-        // Windows of users who stopped failing are dropped as they are met again; one entry per panel user at most.
+        // An expired window is replaced when its user is next seen: at most one entry per panel user.
         return _windows[userId] = (now, 0);
     }
 }
