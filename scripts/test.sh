@@ -7,14 +7,22 @@ scripts/install.sh
 results=$(mktemp -d)
 status=0
 dotnet test Opterius.Web.Tests --logger "trx;LogFileName=results.trx" --results-directory "$results" "$@" || status=$?
-python3 - "$results/results.trx" <<'PY'
+# Only a run that executed tests and had none go wrong passes: a missing or unreadable results file, a run that
+# executed nothing, and tests that aborted, timed out or could not run count as failed.
+counted=0
+python3 - "$results/results.trx" <<'PY' || counted=$?
 import sys, xml.etree.ElementTree as ET
 try:
-    c = ET.parse(sys.argv[1]).getroot().find('.//{*}Counters')
-    passed, failed = int(c.get('passed')), int(c.get('failed')) + int(c.get('error', 0)) + int(c.get('timeout', 0))
-    skipped = int(c.get('notExecuted', 0))
+    summary = ET.parse(sys.argv[1]).getroot().find('.//{*}ResultSummary')
+    c = {k: int(v) for k, v in summary.find('{*}Counters').attrib.items()}
+    bad = ('failed', 'error', 'timeout', 'aborted', 'notRunnable', 'passedButRunAborted', 'disconnected', 'inconclusive')
+    passed, failed, skipped = c.get('passed', 0), sum(c.get(k, 0) for k in bad), c.get('notExecuted', 0)
+    if c.get('executed', 0) == 0 or summary.get('outcome') in ('Aborted', 'Error', 'Timeout'):
+        failed = max(failed, 1)
 except Exception:
     passed, failed, skipped = 0, 1, 0
 print(f"{passed} passed, {failed} failed, {skipped} skipped")
+sys.exit(1 if failed else 0)
 PY
-exit $status
+[ "$status" -ne 0 ] && exit "$status"
+exit "$counted"

@@ -12,7 +12,8 @@ public sealed class CommandFailedException(string message) : Exception(message);
 /// <summary>
 /// Runs the external commands named in <c>Opterius:Commands</c>. Arguments are passed as a list (never
 /// through a shell); each argument may hold placeholders such as <c>{root}</c> or <c>{username}</c>, filled
-/// only with values the caller has validated.
+/// only with values the caller has validated. A command's environment is <c>PATH</c>, <c>LANG=C</c> and
+/// <c>OPTERIUS_ROOT</c>, nothing of the panel's.
 /// </summary>
 public sealed class CommandRunner(IOptions<OpteriusOptions> options)
 {
@@ -38,6 +39,11 @@ public sealed class CommandRunner(IOptions<OpteriusOptions> options)
             UseShellExecute = false,
         };
         foreach (var arg in argv.Skip(1)) psi.ArgumentList.Add(Fill(arg, values));
+        // The panel's own environment holds its JWT key and connection strings: a command gets only what it needs.
+        var path = Environment.GetEnvironmentVariable("PATH");
+        psi.Environment.Clear();
+        psi.Environment["PATH"] = string.IsNullOrEmpty(path) ? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" : path;
+        psi.Environment["LANG"] = "C";
         psi.Environment["OPTERIUS_ROOT"] = Path.GetFullPath(_options.Root);
 
         using var process = new Process { StartInfo = psi };

@@ -31,24 +31,25 @@ public static class LineFile
     private static readonly SearchValues<byte> KeyEnd = SearchValues.Create(": \t\r"u8);
 
     /// <summary>Removes every line of <paramref name="domain"/>; returns how many were removed (0: the file is left alone).</summary>
-    public static int RemoveDomain(string path, string domain, string? commentedEntryPrefix = null) =>
-        EditDomain(path, domain, _ => null, commentedEntryPrefix);
+    public static Task<int> RemoveDomainAsync(string path, string domain, string? commentedEntryPrefix = null, CancellationToken ct = default) =>
+        EditDomainAsync(path, domain, _ => null, commentedEntryPrefix, ct);
 
     /// <summary>
     /// Passes each line of <paramref name="domain"/> (without its newline) to <paramref name="edit"/>, which returns
     /// the replacement or null to drop it. Returns how many lines changed; with none, the file is not rewritten.
     /// </summary>
-    public static int EditDomain(string path, string domain, Func<byte[], byte[]?> edit, string? commentedEntryPrefix = null)
+    public static Task<int> EditDomainAsync(string path, string domain, Func<byte[], byte[]?> edit, string? commentedEntryPrefix = null, CancellationToken ct = default)
     {
         var (d, prefix) = (Encoding.ASCII.GetBytes(domain), Encoding.ASCII.GetBytes(commentedEntryPrefix ?? ""));
-        return Transform(path, line => IsForDomain(line, d, prefix), edit, tail: null, modeIfNew: 0);
+        return UnderLockAsync(path, full => Transform(full, line => IsForDomain(line, d, prefix), edit, tail: null, modeIfNew: 0), ct);
     }
 
     /// <summary>
     /// Appends the lines whose key is not in the file yet (so provisioning twice adds nothing); creates the file with
     /// <paramref name="modeIfNew"/> when absent. Returns how many lines were added.
     /// </summary>
-    public static int Append(string path, IReadOnlyList<string> lines, UnixFileMode modeIfNew = (UnixFileMode)0b110_100_000)
+    public static Task<int> AppendAsync(string path, IReadOnlyList<string> lines, UnixFileMode modeIfNew = (UnixFileMode)0b110_100_000,
+        CancellationToken ct = default)
     {
         var wanted = lines.ToDictionary(l => Encoding.UTF8.GetString(KeyOf(Encoding.UTF8.GetBytes(l))), l => l);
         var domains = wanted.Keys.Select(k => Encoding.UTF8.GetBytes(k[(k.LastIndexOf('@') + 1)..])).Distinct().ToList();
@@ -59,7 +60,8 @@ public static class LineFile
                 if (IsForDomain(line, d)) { present.Add(Encoding.UTF8.GetString(KeyOf(line))); break; }
             return false;
         }
-        return Transform(path, Seen, _ => null, () => wanted.Where(w => !present.Contains(w.Key)).Select(w => w.Value).ToList(), modeIfNew);
+        return UnderLockAsync(path, full => Transform(full, Seen, _ => null,
+            () => wanted.Where(w => !present.Contains(w.Key)).Select(w => w.Value).ToList(), modeIfNew), ct);
     }
 
     /// <summary>The lines of <paramref name="domain"/>, for inspection; empty when the file is absent.</summary>
@@ -96,12 +98,19 @@ public static class LineFile
         return end < 0 ? line : line[..end];
     }
 
-    private static int Transform(string path, Func<ReadOnlySpan<byte>, bool> selects, Func<byte[], byte[]?> edit,
-        Func<IReadOnlyList<string>>? tail, UnixFileMode modeIfNew)
+    /// <summary>Runs <paramref name="transform"/> on the full path while holding the file's lock, waited for without holding a thread.</summary>
+    private static async Task<int> UnderLockAsync(string path, Func<string, int> transform, CancellationToken ct)
     {
         var full = Path.GetFullPath(path);
+        using var fileLock = await LockAsync(full + ".lock", ct);
+        return transform(full);
+    }
+
+    /// <summary>Rewrites the file; the caller holds its lock.</summary>
+    private static int Transform(string full, Func<ReadOnlySpan<byte>, bool> selects, Func<byte[], byte[]?> edit,
+        Func<IReadOnlyList<string>>? tail, UnixFileMode modeIfNew)
+    {
         var dir = Path.GetDirectoryName(full)!;
-        using var fileLock = Lock(full + ".lock");
         using var src = OpenSource(full);
         if (src is null && tail is null) return 0;
 
@@ -258,7 +267,11 @@ public static class LineFile
         finally { Close(fd); }
     }
 
-    private static SafeFileHandle Lock(string lockPath)
+    /// <summary>
+    /// Takes the lock file's flock. A busy lock is polled with a timer, not a sleeping thread: request paths (the API,
+    /// the UI's circuits) wait here while another account's mail lines are rewritten.
+    /// </summary>
+    private static async Task<SafeFileHandle> LockAsync(string lockPath, CancellationToken ct)
     {
         var fd = Libc.Open(AT_FDCWD, lockPath, O_RDWR | O_CREAT | O_NOFOLLOW, 0b110_000_000);
         if (fd < 0) throw Fail(lockPath, "cannot open lock", Errno);
@@ -273,7 +286,8 @@ public static class LineFile
                 handle.Dispose();
                 throw new ResourceException($"{lockPath} is held by another writer for more than {LockTimeout.TotalSeconds:0} s");
             }
-            Thread.Sleep(5);
+            try { await Task.Delay(5, ct); }
+            catch (OperationCanceledException) { handle.Dispose(); throw; }
         }
         return handle;
     }

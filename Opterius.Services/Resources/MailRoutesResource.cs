@@ -17,12 +17,12 @@ public sealed class MailRoutesResource(ServerLayout layout, ServiceReloader relo
         var a = account.Identity;
         var lines = MailboxesResource.DefaultMailboxes.Select(u => $"{u}@{a.Domain}  {a.Domain}/{u}/").ToList();
         var hadLines = LineFile.Matching(layout.PostfixVmailbox, a.Domain).Count > 0;
-        if (LineFile.Append(layout.PostfixVmailbox, lines, (UnixFileMode)0b110_100_100) == 0) return;
+        if (await LineFile.AppendAsync(layout.PostfixVmailbox, lines, (UnixFileMode)0b110_100_100, ct) == 0) return;
         try { await RebuildAsync(ct); }
         catch (ResourceException) when (!hadLines)
         {
             // Every line of the domain is this call's: take them out again, so the file and the map agree.
-            LineFile.RemoveDomain(layout.PostfixVmailbox, a.Domain);
+            await LineFile.RemoveDomainAsync(layout.PostfixVmailbox, a.Domain, ct: CancellationToken.None);
             throw;
         }
     }
@@ -47,7 +47,7 @@ public sealed class MailRoutesResource(ServerLayout layout, ServiceReloader relo
     {
         var mark = RebuildMark(account);
         if (LineFile.Matching(layout.PostfixVmailbox, account.Domain).Count > 0) await File.WriteAllBytesAsync(mark, [], ct);
-        var removed = LineFile.RemoveDomain(layout.PostfixVmailbox, account.Domain);
+        var removed = await LineFile.RemoveDomainAsync(layout.PostfixVmailbox, account.Domain, ct: ct);
         if (removed == 0 && !File.Exists(mark))
             return RemoveOutcome.Skipped($"nothing there: no @{account.Domain} lines in {layout.PostfixVmailbox}");
         var what = removed == 0 ? $"no @{account.Domain} lines left in {layout.PostfixVmailbox}"

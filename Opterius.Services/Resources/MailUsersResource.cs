@@ -19,15 +19,14 @@ public sealed class MailUsersResource(ServerLayout layout, MailboxesResource mai
 
     private static readonly byte[] Prefix = Encoding.ASCII.GetBytes(SuspendedPrefix);
 
-    public Task ProvisionAsync(NewAccount account, CancellationToken ct)
+    public async Task ProvisionAsync(NewAccount account, CancellationToken ct)
     {
         var a = account.Identity;
         var owner = mailboxes.MailOwner(a);
         var lines = MailboxesResource.DefaultMailboxes
             .Select(u => $"{u}@{a.Domain}:{Ssha512(account.Password)}:{owner.Uid}:{owner.Gid}::{mailboxes.Mailbox(a, u)}::")
             .ToList();
-        LineFile.Append(layout.DovecotUsers, lines, (UnixFileMode)0b110_100_000);
-        return Task.CompletedTask;
+        await LineFile.AppendAsync(layout.DovecotUsers, lines, (UnixFileMode)0b110_100_000, ct);
     }
 
     public Task<ResourceInspection> InspectAsync(AccountIdentity account, CancellationToken ct)
@@ -42,25 +41,19 @@ public sealed class MailUsersResource(ServerLayout layout, MailboxesResource mai
             $"{lines.Count} mail user{(lines.Count == 1 ? "" : "s")} in {layout.DovecotUsers}{(suspended > 0 ? $" ({suspended} suspended)" : "")}"));
     }
 
-    public Task<RemoveOutcome> RemoveAsync(AccountIdentity account, CancellationToken ct)
+    public async Task<RemoveOutcome> RemoveAsync(AccountIdentity account, CancellationToken ct)
     {
-        var removed = LineFile.RemoveDomain(layout.DovecotUsers, account.Domain, SuspendedPrefix);
-        return Task.FromResult(removed == 0
+        var removed = await LineFile.RemoveDomainAsync(layout.DovecotUsers, account.Domain, SuspendedPrefix, ct);
+        return removed == 0
             ? RemoveOutcome.Skipped($"nothing there: no @{account.Domain} lines in {layout.DovecotUsers}")
-            : RemoveOutcome.Done($"removed {removed} line{(removed == 1 ? "" : "s")} from {layout.DovecotUsers}"));
+            : RemoveOutcome.Done($"removed {removed} line{(removed == 1 ? "" : "s")} from {layout.DovecotUsers}");
     }
 
-    public Task SuspendAsync(AccountIdentity account, CancellationToken ct)
-    {
-        LineFile.EditDomain(layout.DovecotUsers, account.Domain, line => line.AsSpan().StartsWith(Prefix) ? line : [.. Prefix, .. line], SuspendedPrefix);
-        return Task.CompletedTask;
-    }
+    public Task SuspendAsync(AccountIdentity account, CancellationToken ct) =>
+        LineFile.EditDomainAsync(layout.DovecotUsers, account.Domain, line => line.AsSpan().StartsWith(Prefix) ? line : [.. Prefix, .. line], SuspendedPrefix, ct);
 
-    public Task UnsuspendAsync(AccountIdentity account, CancellationToken ct)
-    {
-        LineFile.EditDomain(layout.DovecotUsers, account.Domain, line => line.AsSpan().StartsWith(Prefix) ? line[Prefix.Length..] : line, SuspendedPrefix);
-        return Task.CompletedTask;
-    }
+    public Task UnsuspendAsync(AccountIdentity account, CancellationToken ct) =>
+        LineFile.EditDomainAsync(layout.DovecotUsers, account.Domain, line => line.AsSpan().StartsWith(Prefix) ? line[Prefix.Length..] : line, SuspendedPrefix, ct);
 
     /// <summary>Dovecot's SSHA512 scheme: base64(SHA-512(password + salt) + salt).</summary>
     public static string Ssha512(string password)

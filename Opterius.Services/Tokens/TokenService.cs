@@ -117,13 +117,36 @@ public sealed partial class TokenService(TokenStore store, IOptions<JwtOptions> 
     /// against the database on every call so a revocation counts on the next request. Records the use,
     /// at most once per <see cref="JwtOptions.LastUsedWriteSeconds"/> per token.
     /// </summary>
-    public async Task<bool> IsActiveAsync(string jti, string? sourceIp, CancellationToken ct)
+    public async Task<bool> IsActiveAsync(string jti, string? sourceIp, CancellationToken ct) =>
+        await ActiveAsync(jti, stored => stored, sourceIp, ct) is not null;
+
+    /// <summary>
+    /// The caller behind a validated token, read from its stored row: null when the token is not active, or when any
+    /// of its claims (name, role, owner, scopes) disagrees with the row. The signature proves only that the panel's
+    /// key signed the claims; the row is what the panel actually granted, so a claim that differs means a forgery
+    /// (or a leaked key) and the token is worth nothing. Records the use like <see cref="IsActiveAsync"/>.
+    /// </summary>
+    public async Task<TokenCaller?> CallerAsync(ClaimsPrincipal principal, string? sourceIp, CancellationToken ct)
+    {
+        // One of each: a second role or scope claim would let another reader see a different token.
+        if (Caller(principal) is not { } claimed || SignedClaims.Any(type => principal.FindAll(type).Count() != 1)) return null;
+        return await ActiveAsync(claimed.Jti, stored =>
+            stored.Name == claimed.Name && stored.Role == claimed.Role && stored.OwnerId == claimed.OwnerId
+            && stored.Scopes.SequenceEqual(claimed.Scopes)
+                ? new TokenCaller(stored.Jti, stored.Name, stored.Role, stored.OwnerId, stored.Scopes)
+                : null, sourceIp, ct);
+    }
+
+    private static readonly string[] SignedClaims = [TokenClaims.Jti, TokenClaims.OwnerId, TokenClaims.Name, TokenClaims.Role, TokenClaims.Scope];
+
+    private async Task<T?> ActiveAsync<T>(string jti, Func<TokenInfo, T?> accept, string? sourceIp, CancellationToken ct) where T : class
     {
         var now = time.GetUtcNow();
-        if (!await store.IsActiveAsync(jti, now, ct)) return false;
+        var stored = await store.FindAsync(jti, ct);
+        if (stored is null || !stored.IsActiveAt(now) || accept(stored) is not { } accepted) return null;
         if (ShouldRecordUse(jti, now.UtcTicks))
             await store.TouchAsync(jti, now, sourceIp is { Length: <= 45 } ? sourceIp : null, ct);
-        return true;
+        return accepted;
     }
 
     /// <summary>Revokes the token with this name; false when no unrevoked token has it.</summary>

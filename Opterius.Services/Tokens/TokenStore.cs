@@ -43,14 +43,18 @@ public sealed class TokenStore(PanelDb db)
         }
     }
 
-    private const string SelectState = "SELECT revoked_at AS RevokedAt, expires_at AS ExpiresAt FROM api_tokens WHERE jti = @Jti";
+    private const string SelectByJti = """
+        SELECT jti AS Jti, name AS Name, role AS Role, owner_id AS OwnerId, scopes AS Scopes, created_at AS CreatedAt,
+               expires_at AS ExpiresAt, revoked_at AS RevokedAt, last_used_at AS LastUsedAt, last_used_ip AS LastUsedIp
+        FROM api_tokens WHERE jti = @Jti
+        """;
 
-    /// <summary>Whether a token with this id exists, is not revoked and has not expired.</summary>
-    public async Task<bool> IsActiveAsync(string jti, DateTimeOffset now, CancellationToken ct)
+    /// <summary>The stored token with this id, revoked and expired ones included; null when there is none.</summary>
+    public async Task<TokenInfo?> FindAsync(string jti, CancellationToken ct)
     {
         await using var c = await db.OpenAsync(ct);
-        var state = await c.QuerySingleOrDefaultAsync<StateRow>(new CommandDefinition(SelectState, new { Jti = jti }, cancellationToken: ct));
-        return state is { RevokedAt: null } && (state.ExpiresAt is null || Utc(state.ExpiresAt.Value) > now);
+        var row = await c.QuerySingleOrDefaultAsync<TokenRow>(new CommandDefinition(SelectByJti, new { Jti = jti }, cancellationToken: ct));
+        return row is null ? null : Info(row);
     }
 
     private const string Touch = "UPDATE api_tokens SET last_used_at = @At, last_used_ip = @Ip WHERE jti = @Jti";
@@ -85,10 +89,12 @@ public sealed class TokenStore(PanelDb db)
     {
         await using var c = await db.OpenAsync(ct);
         var rows = await c.QueryAsync<TokenRow>(new CommandDefinition(List, new { OwnerId = ownerId }, cancellationToken: ct));
-        return rows.Select(r => new TokenInfo(
-            r.Jti, r.Name, r.Role, r.OwnerId, r.Scopes.Split(' ', StringSplitOptions.RemoveEmptyEntries),
-            Utc(r.CreatedAt), Utc(r.ExpiresAt), Utc(r.RevokedAt), Utc(r.LastUsedAt), r.LastUsedIp)).ToList();
+        return rows.Select(Info).ToList();
     }
+
+    private static TokenInfo Info(TokenRow r) => new(
+        r.Jti, r.Name, r.Role, r.OwnerId, r.Scopes.Split(' ', StringSplitOptions.RemoveEmptyEntries),
+        Utc(r.CreatedAt), Utc(r.ExpiresAt), Utc(r.RevokedAt), Utc(r.LastUsedAt), r.LastUsedIp);
 
     private const string SelectUserRole = "SELECT role FROM panel_users WHERE id = @Id";
 
@@ -99,11 +105,18 @@ public sealed class TokenStore(PanelDb db)
         return await c.QuerySingleOrDefaultAsync<string>(new CommandDefinition(SelectUserRole, new { Id = userId }, cancellationToken: ct));
     }
 
+    private const string SelectAdmins = "SELECT id AS Id, username AS Username FROM panel_users WHERE role = 'admin' ORDER BY id";
+
+    /// <summary>The admin panel users, who may own an admin token.</summary>
+    public async Task<IReadOnlyList<(long Id, string Username)>> AdminsAsync(CancellationToken ct)
+    {
+        await using var c = await db.OpenAsync(ct);
+        return (await c.QueryAsync<(long Id, string Username)>(new CommandDefinition(SelectAdmins, cancellationToken: ct))).ToList();
+    }
+
     private static DateTimeOffset Utc(DateTime value) => new(DateTime.SpecifyKind(value, DateTimeKind.Utc));
 
     private static DateTimeOffset? Utc(DateTime? value) => value is { } v ? Utc(v) : null;
-
-    private sealed record StateRow(DateTime? RevokedAt, DateTime? ExpiresAt);
 
     private sealed record TokenRow(
         string Jti, string Name, string Role, long OwnerId, string Scopes, DateTime CreatedAt,

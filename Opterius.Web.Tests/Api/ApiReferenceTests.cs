@@ -1,6 +1,10 @@
 using System.Net;
 using System.Text.RegularExpressions;
+using Bunit;
 using Microsoft.AspNetCore.Mvc.Testing;
+using Opterius.Services.Users;
+using Opterius.Web.Components.Layout;
+using Opterius.Web.Tests.Ui;
 
 namespace Opterius.Web.Tests.Api;
 
@@ -41,6 +45,36 @@ public sealed partial class ApiReferenceTests(ApiApp app) : IClassFixture<ApiApp
         Assert.Equal(HttpStatusCode.Redirect, refused.StatusCode);
         Assert.Contains("/login", refused.Headers.Location!.OriginalString);
 
+        var browser = await SignedInAdminAsync();
+
+        var page = await browser.GetAsync("/docs/api");
+        Assert.Equal(HttpStatusCode.OK, page.StatusCode);
+        Assert.Equal("text/html", page.Content.Headers.ContentType?.MediaType);
+        var html = await page.Content.ReadAsStringAsync();
+        Assert.Contains("/api/v1/accounts/{id}/suspend", html);
+        Assert.Contains("Delete an account", html);
+        Assert.Contains("respond-async", html);
+        Assert.DoesNotContain("<script", html);
+    }
+
+    [Fact]
+    public async Task TheNavigationsApiReferenceLinkOpensForASignedInAdmin()
+    {
+        await using var ui = new BunitContext();
+        ui.UsePanel(app).SetAuthorized(app.Admin.Username).SetRoles(Roles.Admin);
+        var nav = ui.Render<NavMenu>();
+        var href = nav.FindAll("a").Single(a => a.TextContent.Contains("API reference")).GetAttribute("href")!;
+        var browser = await SignedInAdminAsync();
+
+        var page = await browser.GetAsync(href);
+
+        Assert.True(page.StatusCode == HttpStatusCode.OK, $"{href} answered {(int)page.StatusCode} to a signed-in admin");
+        Assert.Contains("Opterius Panel API reference", await page.Content.ReadAsStringAsync());
+    }
+
+    /// <summary>A cookie client signed in through the real sign-in form, as the browser is.</summary>
+    private async Task<HttpClient> SignedInAdminAsync()
+    {
         var browser = app.CreateClient(new WebApplicationFactoryClientOptions { HandleCookies = true, AllowAutoRedirect = false });
         var form = await browser.GetStringAsync("/login");
         var field = AntiforgeryInput().Match(form).Value;
@@ -54,15 +88,7 @@ public sealed partial class ApiReferenceTests(ApiApp app) : IClassFixture<ApiApp
         }));
         Assert.True(signIn.StatusCode == HttpStatusCode.Redirect, $"sign-in answered {(int)signIn.StatusCode}");
         Assert.DoesNotContain("failed", signIn.Headers.Location!.OriginalString);
-
-        var page = await browser.GetAsync("/docs/api");
-        Assert.Equal(HttpStatusCode.OK, page.StatusCode);
-        Assert.Equal("text/html", page.Content.Headers.ContentType?.MediaType);
-        var html = await page.Content.ReadAsStringAsync();
-        Assert.Contains("/api/v1/accounts/{id}/suspend", html);
-        Assert.Contains("Delete an account", html);
-        Assert.Contains("respond-async", html);
-        Assert.DoesNotContain("<script", html);
+        return browser;
     }
 
     // Attribute order is the renderer's business: find the input, then its value.

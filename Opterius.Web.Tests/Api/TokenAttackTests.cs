@@ -7,6 +7,7 @@ using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
 using Opterius.Services.Tokens;
 using Opterius.Services.Users;
+using Opterius.Web.Tests.Infrastructure;
 
 namespace Opterius.Web.Tests.Api;
 
@@ -24,6 +25,8 @@ public sealed class TokenAttackTests(ApiApp app) : IClassFixture<ApiApp>
     {
         var admin = await app.ClientAsync();
         var victim = await admin.CreateOverApiAsync();
+        var before = await app.SnapshotAsync(victim.Id);
+        var accounts = await app.Databases.PanelScalarAsync<long>("SELECT COUNT(*) FROM accounts");
         var token = await ForgeAsync(attack);
         var client = app.CreateClient();
         client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
@@ -42,9 +45,106 @@ public sealed class TokenAttackTests(ApiApp app) : IClassFixture<ApiApp>
             Assert.Equal(HttpStatusCode.Unauthorized, r.StatusCode);
             Assert.Equal("unauthenticated", (await r.JsonOf()).Error());
         }
-        Assert.Equal("active", await app.StatusOf(victim.Id));
-        Assert.True(Directory.Exists(ApiKit.HomeOf(victim.Username)));
-        Assert.Equal(0, await app.Databases.PanelScalarAsync<long>("SELECT COUNT(*) FROM deletion_jobs WHERE account_id = @id", new { id = victim.Id }));
+        Assert.Equal(before, await app.SnapshotAsync(victim.Id));
+        Assert.Equal(accounts, await app.Databases.PanelScalarAsync<long>("SELECT COUNT(*) FROM accounts"));
+    }
+
+    /// <summary>The positive control of the theory above: the forging kit with nothing wrong makes a token that is accepted.</summary>
+    [Fact]
+    public async Task TheForgingKitsUnflawedTokenIsAccepted()
+    {
+        var admin = await app.ClientAsync();
+        var victim = await admin.CreateOverApiAsync();
+        var client = Bearer(await ForgeAsync("none"));
+
+        var read = await client.GetAsync($"/api/v1/accounts/{victim.Id}");
+
+        Assert.Equal(HttpStatusCode.OK, read.StatusCode);
+        Assert.Equal(victim.Username, (await read.JsonOf()).GetProperty("data").GetProperty("username").GetString());
+    }
+
+    public static TheoryData<string> ClaimChanges => ["role", "owner", "scope", "name", "second_role"];
+
+    /// <summary>The positive control of the theory below: the same re-signing with no claim changed is accepted.</summary>
+    [Fact]
+    public async Task AReSignedTokenWhoseClaimsMatchItsStoredRowIsAccepted()
+    {
+        var (reseller, claims) = await ResellerClaimsAsync();
+        var client = Bearer(Sign(claims));
+
+        var me = await client.GetAsync("/api/v1/whoami");
+
+        Assert.Equal(HttpStatusCode.OK, me.StatusCode);
+        var data = (await me.JsonOf()).GetProperty("data");
+        Assert.Equal(Roles.Reseller, data.GetProperty("role").GetString());
+        Assert.Equal(reseller.Id, data.GetProperty("owner_id").GetInt64());
+        Assert.Equal(["accounts:read"], data.GetProperty("scopes").EnumerateArray().Select(s => s.GetString()!));
+    }
+
+    [Theory]
+    [MemberData(nameof(ClaimChanges))]
+    public async Task AReSignedTokenWhoseClaimsDisagreeWithItsStoredRowIsUnauthenticatedAndChangesNothing(string change)
+    {
+        var admin = await app.ClientAsync();
+        var victim = await admin.CreateOverApiAsync();
+        var before = await app.SnapshotAsync(victim.Id);
+        var (_, claims) = await ResellerClaimsAsync();
+        // Signed with the panel's own key and carrying a live reseller jti: only the claim differs from the row.
+        switch (change)
+        {
+            case "role": claims["role"] = Roles.Admin; break;
+            case "owner": claims["sub"] = app.Admin.Id.ToString(System.Globalization.CultureInfo.InvariantCulture); break;
+            case "scope": claims["scope"] = "accounts:read accounts:write accounts:delete"; break;
+            case "name": claims["name"] = "someone-else"; break;
+            case "second_role": claims["role"] = new[] { Roles.Reseller, Roles.Admin }; break;
+        }
+        var client = Bearer(Sign(claims));
+
+        var responses = new[]
+        {
+            await client.GetAsync("/api/v1/whoami"),
+            await client.GetAsync("/api/v1/accounts"),
+            await client.DeleteAsync($"/api/v1/accounts/{victim.Id}"),
+        };
+
+        foreach (var r in responses)
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, r.StatusCode);
+            Assert.Equal("unauthenticated", (await r.JsonOf()).Error());
+        }
+        Assert.Equal(before, await app.SnapshotAsync(victim.Id));
+    }
+
+    /// <summary>A live read-only reseller token's claims, ready to be changed and re-signed.</summary>
+    private async Task<(PanelUser Reseller, Dictionary<string, object> Claims)> ResellerClaimsAsync()
+    {
+        var reseller = await app.NewResellerAsync();
+        var live = await app.TokenAsync(Roles.Reseller, reseller.Id, ["accounts:read"]);
+        return (reseller, new JsonWebToken(live).Claims.Where(c => c.Type is "jti" or "sub" or "name" or "role" or "scope")
+            .ToDictionary(c => c.Type, c => (object)c.Value));
+    }
+
+    private string Sign(Dictionary<string, object> claims)
+    {
+        var options = app.Get<IOptions<JwtOptions>>().Value;
+        var now = DateTime.UtcNow;
+        return new JsonWebTokenHandler { SetDefaultTimesOnTokenCreation = false }.CreateToken(new SecurityTokenDescriptor
+        {
+            Issuer = options.Issuer,
+            Audience = options.Audience,
+            IssuedAt = now.AddMinutes(-1),
+            NotBefore = now.AddMinutes(-1),
+            Expires = now.AddHours(1),
+            Claims = claims,
+            SigningCredentials = new SigningCredentials(new SymmetricSecurityKey(options.SigningKeyBytes()), SecurityAlgorithms.HmacSha256),
+        });
+    }
+
+    private HttpClient Bearer(string token)
+    {
+        var client = app.CreateClient();
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        return client;
     }
 
     [Fact]
@@ -52,6 +152,7 @@ public sealed class TokenAttackTests(ApiApp app) : IClassFixture<ApiApp>
     {
         var admin = await app.ClientAsync();
         var victim = await admin.CreateOverApiAsync();
+        var before = await app.SnapshotAsync(victim.Id);
         var reseller = await app.NewResellerAsync();
         var client = await app.ClientAsync(Roles.Reseller, reseller.Id);
 
@@ -69,10 +170,7 @@ public sealed class TokenAttackTests(ApiApp app) : IClassFixture<ApiApp>
             Assert.Equal(HttpStatusCode.NotFound, r.StatusCode);
             Assert.Equal("not_found", (await r.JsonOf()).Error());
         }
-        Assert.Equal("active", await app.StatusOf(victim.Id));
-        Assert.True(Directory.Exists(ApiKit.HomeOf(victim.Username)));
-        Assert.True(File.Exists(ApiKit.VhostOf(victim.Domain)));
-        Assert.Equal(0, await app.Databases.PanelScalarAsync<long>("SELECT COUNT(*) FROM deletion_jobs WHERE account_id = @id", new { id = victim.Id }));
+        Assert.Equal(before, await app.SnapshotAsync(victim.Id));
     }
 
     private async Task<string> ForgeAsync(string attack)
@@ -86,6 +184,8 @@ public sealed class TokenAttackTests(ApiApp app) : IClassFixture<ApiApp>
             return live;
         }
         var parts = live.Split('.');
+        if (attack == "none") return Sign(new JsonWebToken(live).Claims.Where(c => c.Type is "jti" or "sub" or "name" or "role" or "scope")
+            .ToDictionary(c => c.Type, c => (object)c.Value));
         if (attack == "tampered")
         {
             // The signature stays; the payload claims another owner.

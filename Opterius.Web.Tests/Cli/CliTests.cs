@@ -19,7 +19,10 @@ public sealed class CliTests(PanelApp app) : IClassFixture<PanelApp>
     private readonly string _signingKey = app.Services.GetService(typeof(Microsoft.Extensions.Options.IOptions<JwtOptions>)) is Microsoft.Extensions.Options.IOptions<JwtOptions> o
         ? o.Value.SigningKey : throw new InvalidOperationException();
 
-    private async Task<Run> PanelAsync(params string[] args)
+    private Task<Run> PanelAsync(params string[] args) => PanelAsync(new Dictionary<string, string>(), args);
+
+    /// <summary>Runs the binary; a run still going after a minute (a server, when a CLI was meant) is killed and reported as exit -1.</summary>
+    private async Task<Run> PanelAsync(Dictionary<string, string> environment, params string[] args)
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
         psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Opterius.Web.dll"));
@@ -29,11 +32,31 @@ public sealed class CliTests(PanelApp app) : IClassFixture<PanelApp>
         psi.Environment["ConnectionStrings__MariaDbAdmin"] = app.Databases.Admin;
         psi.Environment["Opterius__Jwt__SigningKey"] = _signingKey;
         psi.Environment["Opterius__Root"] = PrivateServices.SandboxRoot;
+        psi.Environment["Opterius__Https__Port"] = "0"; // a run that serves by mistake must not take a real port
+        foreach (var (key, value) in environment) psi.Environment[key] = value;
         using var p = Process.Start(psi)!;
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
-        await p.WaitForExitAsync();
+        using var deadline = new CancellationTokenSource(TimeSpan.FromMinutes(1));
+        try { await p.WaitForExitAsync(deadline.Token); }
+        catch (OperationCanceledException)
+        {
+            p.Kill(entireProcessTree: true);
+            await p.WaitForExitAsync();
+            return new(-1, await stdout, await stderr);
+        }
         return new(p.ExitCode, await stdout, await stderr);
+    }
+
+    /// <summary>What every refusal looks like: exit 2, one "error: ..." line with no stack trace, then the usage.</summary>
+    private static void AssertRefused(Run run, string? saying = null)
+    {
+        Assert.True(run.ExitCode == 2, $"exit {run.ExitCode}; stdout: {run.Out}; stderr: {run.Error}");
+        Assert.StartsWith("error: ", run.Error);
+        if (saying is not null) Assert.Contains(saying, run.Error.Split('\n')[0]);
+        Assert.Contains("usage: Opterius.Web VERB", run.Error);
+        Assert.DoesNotContain("   at ", run.Error + run.Out);
+        Assert.DoesNotContain("Exception", run.Error + run.Out);
     }
 
     [Fact]
@@ -95,9 +118,165 @@ public sealed class CliTests(PanelApp app) : IClassFixture<PanelApp>
         Assert.Equal(before, await CountAsync());
     }
 
-    private async Task<(long, long)> CountAsync()
+    [Theory]
+    [InlineData("tokns", "create", "--name", "x", "--role", "admin")]
+    [InlineData("migrat")]
+    [InlineData("license", "isue", "--signing-key", "k", "--out", "l")]
+    [InlineData("token")]
+    public async Task AMisspeltVerbExitsWithTwoAndTheUsageInsteadOfServing(params string[] args)
+    {
+        var before = await CountAsync();
+        var run = await PanelAsync(args);
+        AssertRefused(run, "unknown command");
+        Assert.Equal(before, await CountAsync());
+    }
+
+    [Theory]
+    [InlineData("tokens", "create", "--name", "typo1", "--role", "admin", "--owner", "ADMIN", "--scope", "accounts:read")]
+    [InlineData("tokens", "create", "--name", "typo2", "--role", "admin", "--owner", "ADMIN", "--expires-day", "7")]
+    [InlineData("tokens", "create", "--name", "typo3", "--role", "admin", "--owner", "ADMIN", "--name", "typo4")]
+    [InlineData("tokens", "create", "--name", "--role", "admin")]
+    [InlineData("tokens", "create", "--name", "typo5", "--role")]
+    [InlineData("tokens", "revoke", "--name", "x", "--force", "yes")]
+    [InlineData("users", "create", "--username", "typo6", "--password", "long-enough-1", "--role", "admin", "--admin", "yes")]
+    [InlineData("migrate", "--force", "yes")]
+    [InlineData("demo", "seed", "now")]
+    public async Task AnUnknownRepeatedOrValuelessOptionIsRefusedAndNothingIsMade(params string[] args)
+    {
+        var before = await CountAsync();
+        // With a real owner, so that nothing but the bad option can be the reason for the refusal.
+        var run = await PanelAsync([.. args.Select(a => a == "ADMIN" ? app.Admin.Username : a)]);
+        AssertRefused(run);
+        Assert.Equal(before, await CountAsync());
+    }
+
+    [Fact]
+    public async Task ALicenseWithAMisspeltLimitIsRefusedAndNoLicenseIsWritten()
+    {
+        var folder = Directory.CreateTempSubdirectory("opterius-cli-").FullName;
+        try
+        {
+            var license = Path.Combine(folder, "license.json");
+            var run = await PanelAsync("license", "issue", "--signing-key", Path.Combine(folder, "key.pem"), "--out", license, "--max-account", "5");
+            AssertRefused(run, "--max-account");
+            Assert.Empty(Directory.EnumerateFileSystemEntries(folder));
+        }
+        finally { Directory.Delete(folder, recursive: true); }
+    }
+
+    [Theory]
+    [InlineData("key-is-a-folder")]
+    [InlineData("key-is-not-a-key")]
+    [InlineData("out-under-a-file")]
+    [InlineData("key-under-a-file")]
+    public async Task ALicenseFileErrorIsOneClearLineWithExitTwo(string problem)
+    {
+        var folder = Directory.CreateTempSubdirectory("opterius-cli-").FullName;
+        try
+        {
+            var key = Path.Combine(folder, "key.pem");
+            var license = Path.Combine(folder, "license.json");
+            var aFile = Path.Combine(folder, "plain-file");
+            File.WriteAllText(aFile, "not a folder\n");
+            switch (problem)
+            {
+                case "key-is-a-folder": Directory.CreateDirectory(key); break;
+                case "key-is-not-a-key": File.WriteAllText(key, "not a PEM key\n"); break;
+                case "out-under-a-file": license = Path.Combine(aFile, "license.json"); break;
+                case "key-under-a-file": key = Path.Combine(aFile, "key.pem"); break;
+            }
+
+            var run = await PanelAsync("license", "issue", "--signing-key", key, "--out", license);
+
+            AssertRefused(run);
+            Assert.False(File.Exists(license));
+        }
+        finally { Directory.Delete(folder, recursive: true); }
+    }
+
+    [Theory]
+    [InlineData("ConnectionStrings__Panel", "Server=/nonexistent/mysqld.sock;Protocol=Unix;User ID=root;Connection Timeout=2")]
+    [InlineData("Opterius__Jwt__SigningKey", "")]
+    [InlineData("Opterius__Jwt__SigningKey", "too-short")]
+    public async Task ABrokenConfigurationIsOneClearLineWithExitOneNotAStackTrace(string key, string value)
+    {
+        var before = await CountAsync();
+
+        var run = await PanelAsync(new Dictionary<string, string> { [key] = value }, "tokens", "create", "--name", "cfg", "--role", "admin");
+
+        Assert.True(run.ExitCode == 1, $"exit {run.ExitCode}; stderr: {run.Error}");
+        Assert.StartsWith("error: ", run.Error);
+        Assert.Single(run.Error.TrimEnd().Split('\n'));
+        Assert.DoesNotContain("   at ", run.Error + run.Out);
+        Assert.Equal(before, await CountAsync());
+    }
+
+    [Fact]
+    public async Task AnAdminTokenWithoutOwnerBelongsToTheOnlyAdmin()
+    {
+        Assert.Equal(1, await app.Databases.PanelScalarAsync<long>("SELECT COUNT(*) FROM panel_users WHERE role = 'admin'"));
+        var name = $"own-{Guid.NewGuid():N}"[..20];
+
+        var run = await PanelAsync("tokens", "create", "--name", name, "--role", "admin");
+
+        Assert.True(run.ExitCode == 0, run.Error);
+        Assert.Equal(app.Admin.Id, await app.Databases.PanelScalarAsync<long>("SELECT owner_id FROM api_tokens WHERE name = @name", new { name }));
+        var client = app.CreateClient();
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", run.LastLine);
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/api/v1/accounts")).StatusCode);
+    }
+
+    [Fact]
+    public async Task WithSeveralAdminsAnAdminTokenWithoutOwnerAsksForOwnerAndMakesNothing()
+    {
+        var second = await app.Users.CreateAsync($"adm{Guid.NewGuid():N}"[..16], "second-admin-1", Opterius.Services.Users.Roles.Admin, default);
+        try
+        {
+            var before = await CountAsync();
+            var run = await PanelAsync("tokens", "create", "--name", "no-owner", "--role", "admin");
+            AssertRefused(run, "--owner");
+            Assert.Contains(second.Username, run.Error);
+            Assert.Equal(before, await CountAsync());
+        }
+        finally
+        {
+            await using var c = new MySqlConnection(app.Databases.Panel);
+            await c.ExecuteAsync("DELETE FROM panel_users WHERE id = @Id", new { second.Id });
+        }
+    }
+
+    [Fact]
+    public async Task DemoSeedRefusesAProductionRootAndMakesNothing()
+    {
+        var before = await CountAsync();
+        var accounts = await app.Databases.PanelScalarAsync<long>("SELECT COUNT(*) FROM accounts");
+
+        var run = await PanelAsync(new Dictionary<string, string> { ["Opterius__Root"] = "/" }, "demo", "seed");
+
+        AssertRefused(run, "production root");
+        Assert.Equal(before, await CountAsync());
+        Assert.Equal(accounts, await app.Databases.PanelScalarAsync<long>("SELECT COUNT(*) FROM accounts"));
+    }
+
+    [Fact]
+    public async Task HelpPrintsTheUsageOfEveryVerb()
+    {
+        var run = await PanelAsync("help");
+        Assert.Equal(0, run.ExitCode);
+        foreach (var verb in new[] { "migrate", "users create", "tokens create", "tokens revoke", "license issue", "demo seed" })
+            Assert.Contains("  " + verb, run.Out);
+    }
+
+    /// <summary>What the CLI can change, row by row: tokens (revocation included), panel users, accounts.</summary>
+    private async Task<string> CountAsync()
     {
         await using var c = new MySqlConnection(app.Databases.Panel);
-        return await c.QuerySingleAsync<(long, long)>("SELECT (SELECT COUNT(*) FROM api_tokens), (SELECT COUNT(*) FROM panel_users)");
+        var rows = await c.QueryAsync<string>("""
+            SELECT CONCAT_WS(' ', 'token', jti, name, role, owner_id, scopes, expires_at, COALESCE(revoked_at, '-')) FROM api_tokens
+            UNION ALL SELECT CONCAT_WS(' ', 'user', id, username, role, password_hash) FROM panel_users
+            UNION ALL SELECT CONCAT_WS(' ', 'account', id, username, status) FROM accounts
+            ORDER BY 1
+            """);
+        return string.Join("\n", rows);
     }
 }

@@ -46,10 +46,17 @@ public static class PrivateServices
             if (Environment.GetEnvironmentVariable("OPTERIUS_KEEP_TEST_FOLDER") != "1") Directory.Delete(Folder, recursive: true);
         };
         Run("start");
-        return File.ReadAllLines(Path.Combine(Folder, "services.env"))
+        var env = File.ReadAllLines(Path.Combine(Folder, "services.env"))
             .Select(l => l.Split('=', 2))
             .Where(p => p.Length == 2)
             .ToDictionary(p => p[0], p => p[1]);
+        // services.sh starts a daemon only when it is installed, and leaves its commands out otherwise: every test would
+        // then run with those steps unconfigured. Fail, naming what is missing, instead of testing less than it says.
+        var missing = new[] { ("NGINX_PORT", "nginx"), ("FPM_CONF", "php8.2-fpm"), ("PDNS_PORT", "pdns-server and pdns-backend-mysql") }
+            .Where(d => !env.ContainsKey(d.Item1)).Select(d => d.Item2).ToList();
+        if (missing.Count > 0)
+            throw new InvalidOperationException($"The test run's private daemons are incomplete: {string.Join(", ", missing)} not installed (scripts/install.sh installs them).");
+        return env;
     }
 
     private static void Run(string verb)

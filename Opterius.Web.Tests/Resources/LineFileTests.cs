@@ -29,11 +29,11 @@ public sealed class LineFileTests : IDisposable
         """;
 
     [Fact]
-    public void RemovingADomainDropsExactlyItsLinesAndKeepsLookAlikesByteForByte()
+    public async Task RemovingADomainDropsExactlyItsLinesAndKeepsLookAlikesByteForByte()
     {
         File.WriteAllText(Vmailbox, LookAlikes);
 
-        var removed = LineFile.RemoveDomain(Vmailbox, "example.com");
+        var removed = await LineFile.RemoveDomainAsync(Vmailbox, "example.com");
 
         Assert.Equal(5, removed); // four entries and one continuation line
         Assert.Equal("""
@@ -45,11 +45,11 @@ public sealed class LineFileTests : IDisposable
             web@example.com.au  example.com.au/web/
 
             """, File.ReadAllText(Vmailbox));
-        Assert.Equal(0, LineFile.RemoveDomain(Vmailbox, "example.com"));
+        Assert.Equal(0, await LineFile.RemoveDomainAsync(Vmailbox, "example.com"));
     }
 
     [Fact]
-    public void ACommentThatLooksLikeAnEntryIsNobodysAndStaysByteForByte()
+    public async Task ACommentThatLooksLikeAnEntryIsNobodysAndStaysByteForByte()
     {
         File.WriteAllText(Vmailbox, """
             #x@example.com  example.com/x/
@@ -62,13 +62,13 @@ public sealed class LineFileTests : IDisposable
         Assert.Equal(["admin@example.com  example.com/admin/"], LineFile.Matching(Vmailbox, "example.com"));
         Assert.Equal(["admin@example.com  example.com/admin/", "#suspended#info@example.com  example.com/info/"],
             LineFile.Matching(Vmailbox, "example.com", "#suspended#"));
-        Assert.Equal(2, LineFile.RemoveDomain(Vmailbox, "example.com", "#suspended#"));
+        Assert.Equal(2, await LineFile.RemoveDomainAsync(Vmailbox, "example.com", "#suspended#"));
         Assert.Equal("""
             #x@example.com  example.com/x/
             #old@example.com:{SSHA512}abc:5000:5000::/var/mail/vdomains/example.com/old::
 
             """, File.ReadAllText(Vmailbox));
-        Assert.Equal(0, LineFile.RemoveDomain(Vmailbox, "example.com"));
+        Assert.Equal(0, await LineFile.RemoveDomainAsync(Vmailbox, "example.com"));
     }
 
     [Fact]
@@ -83,14 +83,14 @@ public sealed class LineFileTests : IDisposable
     }
 
     [Fact]
-    public void ARewriteKeepsTheOwnerAndModeAndLeavesNoTempFileOrOtherFile()
+    public async Task ARewriteKeepsTheOwnerAndModeAndLeavesNoTempFileOrOtherFile()
     {
         File.WriteAllText(Vmailbox, LookAlikes);
         Run("chown", "1234:5678", Vmailbox);
         Run("chmod", "640", Vmailbox);
         var folder = Directory.GetFiles(Path.GetDirectoryName(Vmailbox)!).Order().ToList();
 
-        LineFile.RemoveDomain(Vmailbox, "example.com.au");
+        await LineFile.RemoveDomainAsync(Vmailbox, "example.com.au");
 
         Assert.Equal("640 1234:5678", Stat(Vmailbox));
         Assert.Equal(folder.Append(Vmailbox + ".lock").Distinct().Order(), Directory.GetFiles(Path.GetDirectoryName(Vmailbox)!).Order());
@@ -98,12 +98,12 @@ public sealed class LineFileTests : IDisposable
     }
 
     [Fact]
-    public void AppendingAddsOnlyMissingLinesAndEndsTheLastLineFirst()
+    public async Task AppendingAddsOnlyMissingLinesAndEndsTheLastLineFirst()
     {
         File.WriteAllText(Vmailbox, "keep@other.org  other.org/keep/");
 
-        Assert.Equal(2, LineFile.Append(Vmailbox, ["a@example.com  example.com/a/", "b@example.com  example.com/b/"]));
-        Assert.Equal(1, LineFile.Append(Vmailbox, ["a@example.com  example.com/a/", "c@example.com  example.com/c/"]));
+        Assert.Equal(2, await LineFile.AppendAsync(Vmailbox, ["a@example.com  example.com/a/", "b@example.com  example.com/b/"]));
+        Assert.Equal(1, await LineFile.AppendAsync(Vmailbox, ["a@example.com  example.com/a/", "c@example.com  example.com/c/"]));
 
         Assert.Equal("""
             keep@other.org  other.org/keep/
@@ -115,24 +115,24 @@ public sealed class LineFileTests : IDisposable
     }
 
     [Fact]
-    public void AppendingToAnAbsentFileCreatesItWithTheGivenMode()
+    public async Task AppendingToAnAbsentFileCreatesItWithTheGivenMode()
     {
         var path = Path.Combine(_box.Root, "etc", "postfix", "new-map");
-        LineFile.Append(path, ["a@example.com  example.com/a/"], (UnixFileMode)0b110_100_000);
+        await LineFile.AppendAsync(path, ["a@example.com  example.com/a/"], (UnixFileMode)0b110_100_000);
         Assert.Equal("640 0:0", Stat(path));
         Assert.Equal("a@example.com  example.com/a/\n", File.ReadAllText(path));
     }
 
     [Fact]
-    public void EditingChangesOnlyTheDomainsLinesAndCanBeUndoneExactly()
+    public async Task EditingChangesOnlyTheDomainsLinesAndCanBeUndoneExactly()
     {
         var original = LookAlikes.Replace("\n", "\r\n") + "last@example.com  no-newline";
         File.WriteAllText(Vmailbox, original);
         var prefix = "#x#"u8.ToArray();
 
-        LineFile.EditDomain(Vmailbox, "example.com", l => [.. prefix, .. l], "#x#");
+        await LineFile.EditDomainAsync(Vmailbox, "example.com", l => [.. prefix, .. l], "#x#");
         var edited = File.ReadAllText(Vmailbox);
-        LineFile.EditDomain(Vmailbox, "example.com", l => l.AsSpan().StartsWith(prefix) ? l[prefix.Length..] : l, "#x#");
+        await LineFile.EditDomainAsync(Vmailbox, "example.com", l => l.AsSpan().StartsWith(prefix) ? l[prefix.Length..] : l, "#x#");
 
         Assert.Contains("#x#admin@example.com  example.com/admin/\r\n", edited);
         Assert.Contains("admin@example.com.au  example.com.au/admin/\r\n", edited);
@@ -141,23 +141,42 @@ public sealed class LineFileTests : IDisposable
     }
 
     [Fact]
-    public void ALineFileThatIsASymbolicLinkIsNotRewritten()
+    public async Task ALineFileThatIsASymbolicLinkIsNotRewritten()
     {
         var target = Path.Combine(_box.Outside, "vmailbox");
         File.WriteAllText(target, "admin@example.com  example.com/admin/\n");
         File.Delete(Vmailbox);
         File.CreateSymbolicLink(Vmailbox, target);
 
-        Assert.Throws<ResourceException>(() => LineFile.RemoveDomain(Vmailbox, "example.com"));
+        await Assert.ThrowsAsync<ResourceException>(() => LineFile.RemoveDomainAsync(Vmailbox, "example.com"));
         Assert.Equal("admin@example.com  example.com/admin/\n", File.ReadAllText(target));
         Assert.NotNull(new FileInfo(Vmailbox).LinkTarget);
+    }
+
+    [Fact]
+    public async Task AWriterWaitingForABusyLockReturnsAtOnceHoldingNoThreadAndWritesWhenTheLockIsFreed()
+    {
+        File.WriteAllText(Vmailbox, "admin@example.com  example.com/admin/\nkeep@example.org  example.org/keep/\n");
+        Task<int> pending;
+        // Another writer: .NET takes flock(LOCK_EX) on the lock file for FileShare.None, the very lock LineFile waits for.
+        using (new FileStream(Vmailbox + ".lock", FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None))
+        {
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            pending = LineFile.RemoveDomainAsync(Vmailbox, "example.com");
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(1), $"the caller's thread was held {clock.Elapsed.TotalSeconds:0.0} s");
+            await Task.Delay(500);
+            Assert.False(pending.IsCompleted);
+            Assert.Contains("admin@example.com", File.ReadAllText(Vmailbox));
+        }
+        Assert.Equal(1, await pending.WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.Equal("keep@example.org  example.org/keep/\n", File.ReadAllText(Vmailbox));
     }
 
     [Fact]
     public async Task ConcurrentWritersNeverLoseEachOthersLines()
     {
         var writers = Enumerable.Range(0, 16).Select(i => Task.Run(() =>
-            LineFile.Append(Vmailbox, [$"u@d{i}.example.org  d{i}.example.org/u/"])));
+            LineFile.AppendAsync(Vmailbox, [$"u@d{i}.example.org  d{i}.example.org/u/"])));
         await Task.WhenAll(writers);
         var lines = File.ReadAllLines(Vmailbox);
         Assert.Equal(16, lines.Length);

@@ -3,6 +3,7 @@ using Microsoft.Playwright;
 using Opterius.Services.Accounts;
 using Opterius.Services.Audit;
 using Opterius.Services.Deletion;
+using Opterius.Web.Tests.Infrastructure;
 
 namespace Opterius.Web.Tests.Ui;
 
@@ -59,11 +60,14 @@ public sealed class BrowserDeletionTests(BrowserApp app) : IClassFixture<Browser
         var delete = dialog.Locator("[data-testid=delete-submit]");
         await dialog.GetByLabel("Username to delete").FillAsync(username.ToUpperInvariant());
         await dialog.GetByLabel("Your password").FillAsync(AdminPassword);
+        // Disabled only counts once the circuit took the input: its mismatch message says so (same patience as enabled).
+        await Assertions.Expect(dialog.GetByText("Does not match the username exactly")).ToBeVisibleAsync(Visible);
         await Assertions.Expect(delete).ToBeDisabledAsync();
         await dialog.GetByLabel("Username to delete").FillAsync(username);
         await Assertions.Expect(delete).ToBeEnabledAsync();
         await app.ScreenshotAsync(page, "1-delete-dialog-before");
 
+        var expected = await app.ExpectedStepStatusesAsync(account.Id);
         await delete.ClickAsync();
         var progress = dialog.Locator("[data-testid=delete-progress]");
         await Assertions.Expect(progress).ToBeVisibleAsync(Visible);
@@ -71,7 +75,7 @@ public sealed class BrowserDeletionTests(BrowserApp app) : IClassFixture<Browser
 
         await Assertions.Expect(progress).ToHaveAttributeAsync("data-job-status", JobStatus.Succeeded, new() { Timeout = 120_000 });
         foreach (var key in DeletionOrder.Keys)
-            await Assertions.Expect(progress.Locator($"[data-resource={key}]")).ToHaveAttributeAsync("data-status", new Regex("^(done|skipped)$"));
+            await Assertions.Expect(progress.Locator($"[data-resource={key}]")).ToHaveAttributeAsync("data-status", expected[key]);
         await Assertions.Expect(dialog.Locator("[data-testid=delete-outcome]")).ToContainTextAsync("deleted");
         await app.ScreenshotAsync(page, "3-delete-dialog-after");
 

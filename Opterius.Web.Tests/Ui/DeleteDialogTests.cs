@@ -7,6 +7,7 @@ using Opterius.Services.Audit;
 using Opterius.Services.Deletion;
 using Opterius.Services.Licensing;
 using Opterius.Services.Resources;
+using Opterius.Services.Users;
 using Opterius.Web.Tests.Deletion;
 using Opterius.Web.Tests.Infrastructure;
 
@@ -33,6 +34,22 @@ public sealed class DeleteDialogTests : BunitContext, IAsyncLifetime, IClassFixt
 
     private static bool DeleteEnabled(IRenderedComponent<MudDialogProvider> dialog) =>
         !dialog.Find("[data-testid=delete-submit]").HasAttribute("disabled");
+
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// "Still disabled", checked fairly: first wait (as long as an "enabled" check may) until the dialog shows it took
+    /// the input, then Delete must stay disabled for a while. A check made before the dialog reacted would prove nothing.
+    /// </summary>
+    private static async Task AssertStaysDisabledAsync(IRenderedComponent<MudDialogProvider> dialog, Action inputTaken)
+    {
+        dialog.WaitForAssertion(inputTaken, Patience);
+        for (var clock = System.Diagnostics.Stopwatch.StartNew(); clock.Elapsed < TimeSpan.FromSeconds(1); await Task.Delay(50))
+            Assert.False(DeleteEnabled(dialog));
+    }
+
+    private static string? ValueOf(IRenderedComponent<MudDialogProvider> dialog, string label) =>
+        dialog.FindComponents<MudTextField<string>>().Single(f => f.Instance.Label == label).Find("input").GetAttribute("value");
 
     private async Task<IRenderedComponent<MudDialogProvider>> PlanDialogAsync(Account account)
     {
@@ -62,10 +79,14 @@ public sealed class DeleteDialogTests : BunitContext, IAsyncLifetime, IClassFixt
         Type(dialog, "Your password", AdminPassword);
 
         Type(dialog, "Username to delete", almost);
-        Assert.False(DeleteEnabled(dialog));
+        await AssertStaysDisabledAsync(dialog, () =>
+        {
+            Assert.Equal(AdminPassword, ValueOf(dialog, "Your password"));
+            if (almost.Length > 0) Assert.Contains("Does not match the username exactly", dialog.Markup);
+        });
 
         Type(dialog, "Username to delete", account.Username);
-        dialog.WaitForAssertion(() => Assert.True(DeleteEnabled(dialog)), TimeSpan.FromSeconds(10));
+        dialog.WaitForAssertion(() => Assert.True(DeleteEnabled(dialog)), Patience);
     }
 
     [Fact]
@@ -97,6 +118,39 @@ public sealed class DeleteDialogTests : BunitContext, IAsyncLifetime, IClassFixt
         Assert.Null(await _app.Get<DeletionJobStore>().LatestForAccountAsync(account.Id, default));
         var audit = await _app.Get<AuditLog>().ListAsync(new AuditQuery(Account: account.Username), default);
         Assert.Equal("wrong_password", Assert.Single(audit.Items).Outcome);
+    }
+
+    [Fact]
+    public async Task FiveWrongPasswordsLockTheUserOutOfEveryDeleteDialogNotJustTheOneTheyTypedIn()
+    {
+        // A panel user of its own: the count is server-wide, per user, and must not lock out the other tests' admin.
+        const string Password = "locked-out-admin-1";
+        var user = await _app.Users.CreateAsync(UiKit.NewUsername("adm"), Password, Roles.Admin, default);
+        var account = await _app.InsertAccountAsync(UiKit.NewUsername("dlg"), user.Id);
+        var first = await this.OpenDeleteDialogAsync(account, user);
+        first.WaitForElement("[data-testid=delete-plan]", TimeSpan.FromSeconds(10));
+        Type(first, "Username to delete", account.Username);
+        for (var attempt = 1; attempt <= 5; attempt++)
+        {
+            Type(first, "Your password", $"wrong-password-{attempt}");
+            await first.Find("[data-testid=delete-submit]").ClickAsync(new());
+            var expected = attempt < 5 ? "Enter the password you signed in with" : "too many times";
+            first.WaitForAssertion(() => Assert.Contains(expected, first.Find("[data-testid=delete-error]").TextContent), TimeSpan.FromSeconds(10));
+        }
+
+        // Closed and opened again, as a user who wants five more guesses would.
+        await DisposeComponentsAsync();
+        var second = await this.OpenDeleteDialogAsync(account, user);
+        second.WaitForElement("[data-testid=delete-plan]", TimeSpan.FromSeconds(10));
+        Type(second, "Username to delete", account.Username);
+        Type(second, "Your password", Password);
+
+        second.WaitForAssertion(() => Assert.Contains("too many times", second.Find("[data-testid=delete-error]").TextContent), Patience);
+        await AssertStaysDisabledAsync(second, () => Assert.Equal((account.Username, Password),
+            (ValueOf(second, "Username to delete"), ValueOf(second, "Your password"))));
+        var still = await _app.Get<AccountStore>().FindAsync(new Viewer(0, true), account.Id, default);
+        Assert.Equal(AccountStatus.Active, still!.Status);
+        Assert.Null(await _app.Get<DeletionJobStore>().LatestForAccountAsync(account.Id, default));
     }
 
     [Fact]

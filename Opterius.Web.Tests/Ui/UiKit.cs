@@ -25,6 +25,8 @@ public static class UiKit
         var auth = context.AddAuthorization();
         context.Services.AddMudServices();
         context.JSInterop.Mode = JSRuntimeMode.Loose;
+        // Server-wide state of the web app the dialogs share with every other circuit of the same server.
+        context.Services.AddSingleton(app.Services.GetRequiredService<PasswordRechecks>());
         context.Services.AddFallbackServiceProvider(new DomainServicesOf(app.Services));
         context.SetRendererInfo(new RendererInfo("Server", true));
         return auth;

@@ -33,6 +33,7 @@ public static class ApiAuth
             })
             .AddJwtBearer(JwtBearerDefaults.AuthenticationScheme, _ => { });
         services.AddSingleton<IConfigureOptions<JwtBearerOptions>, ConfigureBearer>();
+        services.AddSingleton<PasswordRechecks>();
 
         services.AddAuthorizationBuilder()
             .AddPolicy(Read, p => Scope(p, Read))
@@ -65,11 +66,11 @@ public static class ApiAuth
                         c.Token = t;
                     return Task.CompletedTask;
                 },
+                // The stored row, not the signed claims, says what a token may do: claims that differ from it fail.
                 OnTokenValidated = async c =>
                 {
-                    var jti = c.Principal?.FindFirst(TokenClaims.Jti)?.Value;
-                    if (jti is null || !await tokens.IsActiveAsync(jti, c.HttpContext.Connection.RemoteIpAddress?.ToString(), c.HttpContext.RequestAborted))
-                        c.Fail("the token was revoked or is unknown");
+                    if (c.Principal is null || await tokens.CallerAsync(c.Principal, c.HttpContext.Connection.RemoteIpAddress?.ToString(), c.HttpContext.RequestAborted) is null)
+                        c.Fail("the token was revoked, is unknown, or its claims differ from the stored token");
                 },
                 OnChallenge = async c =>
                 {

@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Options;
+using MySqlConnector;
 using Opterius.Services.Data;
 using Opterius.Services.Licensing;
 using Opterius.Services.Tokens;
@@ -7,68 +9,86 @@ using Opterius.Web.Hosting;
 namespace Opterius.Web.Cli;
 
 /// <summary>
-/// The panel's command line: same binary, same configuration as the server. Bad input prints what to do
-/// and exits with 2; nothing is changed.
+/// The panel's command line: same binary, same configuration as the server. Bad input (a misspelt verb, an
+/// unknown or repeated option, a missing value, a file that cannot be read or written) prints what is wrong
+/// and the usage, exits with 2, and changes nothing.
 /// </summary>
 public static class CliVerbs
 {
-    private static readonly string[] Verbs = ["migrate", "users", "tokens", "license", "demo", "help", "--help"];
+    /// <summary>One option of a verb: its name without the dashes, the value it takes (for the usage), whether it is required.</summary>
+    private sealed record Option(string Name, string Value, bool Required = false)
+    {
+        public override string ToString() => Required ? $"--{Name} {Value}" : $"[--{Name} {Value}]";
+    }
 
-    public static bool IsVerb(string arg) => Verbs.Contains(arg);
+    /// <summary>A verb ("tokens create"), what it takes and does; <see cref="Run"/> gets services only when <see cref="NeedsServices"/>.</summary>
+    private sealed record Verb(string Name, Option[] Options, string Does, Func<Context, Task<int>> Run, bool NeedsServices = true);
 
-    private const string Usage = """
-        usage: Opterius.Web VERB ...
-          migrate                                       create or upgrade the panel and PowerDNS schemas
-          users create --username U --password P --role admin|reseller
-          tokens create --name N --role admin|reseller [--owner U] [--scopes a,b] [--expires-days D]
-          tokens revoke --name N
-          license issue --signing-key FILE --out FILE [--plan P] [--max-accounts N] [--expires-days D]
-          demo seed                                     demo users, packages and accounts (real create path)
-        with no verb, serves the panel
-        """;
+    private sealed record Context(IServiceProvider Services, CliOptions Options, CancellationToken Ct);
+
+    // The one table of verbs: the parser, the usage and the dispatch all read it. Add a verb here.
+    private static readonly Verb[] Table =
+    [
+        new("migrate", [], "create or upgrade the panel and PowerDNS schemas", async c => { await MigrateAsync(c.Services, c.Ct); return 0; }),
+        new("users create", [new("username", "U", true), new("password", "P", true), new("role", "admin|reseller", true)],
+            "a panel user", CreateUserAsync),
+        new("tokens create", [new("name", "N", true), new("role", "admin|reseller", true), new("owner", "U"), new("scopes", "a,b"), new("expires-days", "D")],
+            "mint an API token (an admin token's owner defaults to the only admin)", CreateTokenAsync),
+        new("tokens revoke", [new("name", "N", true)], "revoke a token", RevokeTokenAsync),
+        new("license issue", [new("signing-key", "FILE", true), new("out", "FILE", true), new("plan", "P"), new("max-accounts", "N"), new("expires-days", "D")],
+            "sign a license (makes the key pair when FILE does not exist)", c => Task.FromResult(IssueLicense(c.Options)), NeedsServices: false),
+        new("demo seed", [], "demo users, packages and accounts (real create path; refused on a production root)",
+            async c => { await DemoSeed.RunAsync(c.Services, c.Ct); return 0; }),
+        new("help", [], "this text", _ => { Console.WriteLine(Usage); return Task.FromResult(0); }, NeedsServices: false),
+    ];
+
+    private static readonly string Usage = "usage: Opterius.Web VERB ...\n"
+        + string.Concat(Table.Select(v => $"  {string.Join(' ', [v.Name, .. v.Options.Select(o => o.ToString())])}\n      {v.Does}\n"))
+        + "with no verb (or only --Key=value settings), serves the panel";
+
+    /// <summary>
+    /// Whether a first argument is for the CLI rather than the server: any word (a misspelt verb too: it exits 2,
+    /// it never starts a server) or a help flag. ASP.NET's own <c>--Key=value</c> settings still serve.
+    /// </summary>
+    public static bool IsVerb(string arg) => !arg.StartsWith('-') || arg is "--help" or "-h";
 
     public static async Task<int> RunAsync(string[] args)
     {
         try
         {
-            var options = CliOptions.Parse(args.Skip(args.Length > 1 && !args[1].StartsWith("--") ? 2 : 1));
-            var command = string.Join(' ', args.Take(args.Length > 1 && !args[1].StartsWith("--") ? 2 : 1));
-            if (command is "help" or "--help") { Console.WriteLine(Usage); return 0; }
-            if (command == "license issue") return IssueLicense(options);
-
+            var (verb, rest) = Find(args);
+            var options = CliOptions.Parse(rest, verb.Options.Select(o => o.Name).ToHashSet());
+            foreach (var required in verb.Options.Where(o => o.Required)) options.Required(required.Name);
+            if (!verb.NeedsServices) return await verb.Run(new Context(EmptyServices.Instance, options, CancellationToken.None));
             await using var services = BuildServices();
-            var ct = CancellationToken.None;
-            switch (command)
-            {
-                case "migrate":
-                    await MigrateAsync(services, ct);
-                    return 0;
-                case "users create":
-                    var user = await services.GetRequiredService<PanelUsers>().CreateAsync(
-                        options.Required("username"), options.Required("password"), options.Required("role"), ct);
-                    Console.WriteLine($"created {user.Role} '{user.Username}' (id {user.Id})");
-                    return 0;
-                case "tokens create":
-                    return await CreateTokenAsync(services, options, ct);
-                case "tokens revoke":
-                    var name = options.Required("name");
-                    if (!await services.GetRequiredService<TokenService>().RevokeAsync(name, ct))
-                        throw new CliException($"no active token named '{name}'");
-                    Console.WriteLine($"revoked token '{name}'");
-                    return 0;
-                case "demo seed":
-                    await DemoSeed.RunAsync(services, ct);
-                    return 0;
-                default:
-                    throw new CliException($"unknown command '{command}'");
-            }
+            return await verb.Run(new Context(services, options, CancellationToken.None));
         }
-        catch (Exception e) when (e is CliException or ArgumentException or FormatException or TokenRequestException)
+        catch (Exception e) when (e is CliException or ArgumentException or FormatException or TokenRequestException
+                                      or IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException)
         {
-            Console.Error.WriteLine($"error: {e.Message}");
+            // One line that says what is wrong (file errors included), never a stack trace.
+            Console.Error.WriteLine($"error: {e.Message.ReplaceLineEndings(" ")}");
             Console.Error.WriteLine(Usage);
             return 2;
         }
+        catch (Exception e) when (e is MySqlException or OptionsValidationException or InvalidOperationException)
+        {
+            // The input was fine but the configuration or the database is not (no usage then): still one line, exit 1.
+            Console.Error.WriteLine($"error: {e.Message.ReplaceLineEndings(" ")}");
+            return 1;
+        }
+    }
+
+    private static (Verb Verb, string[] Arguments) Find(string[] args)
+    {
+        if (args is ["--help" or "-h", ..]) return (Table.Single(v => v.Name == "help"), []);
+        foreach (var verb in Table.OrderByDescending(v => v.Name.Count(c => c == ' ')))
+        {
+            var words = verb.Name.Split(' ');
+            if (args.Length >= words.Length && args.Take(words.Length).SequenceEqual(words)) return (verb, args[words.Length..]);
+        }
+        var typed = string.Join(' ', args.TakeWhile(a => !a.StartsWith('-')).Take(2));
+        throw new CliException($"unknown command '{typed}'");
     }
 
     /// <summary>Creates the databases when missing, then applies the schema files.</summary>
@@ -81,23 +101,51 @@ public static class CliVerbs
         Console.WriteLine(applied.Count == 0 ? "schema is up to date" : $"applied {string.Join(", ", applied)}");
     }
 
-    private static async Task<int> CreateTokenAsync(ServiceProvider services, CliOptions options, CancellationToken ct)
+    private static async Task<int> CreateUserAsync(Context c)
     {
+        var user = await c.Services.GetRequiredService<PanelUsers>().CreateAsync(
+            c.Options.Required("username"), c.Options.Required("password"), c.Options.Required("role"), c.Ct);
+        Console.WriteLine($"created {user.Role} '{user.Username}' (id {user.Id})");
+        return 0;
+    }
+
+    private static async Task<int> RevokeTokenAsync(Context c)
+    {
+        var name = c.Options.Required("name");
+        if (!await c.Services.GetRequiredService<TokenService>().RevokeAsync(name, c.Ct))
+            throw new CliException($"no active token named '{name}'");
+        Console.WriteLine($"revoked token '{name}'");
+        return 0;
+    }
+
+    private static async Task<int> CreateTokenAsync(Context c)
+    {
+        var (options, ct) = (c.Options, c.Ct);
         var role = options.Required("role");
-        var users = services.GetRequiredService<PanelUsers>();
         var ownerName = options.Optional("owner");
         if (role == Roles.Reseller && ownerName is null) throw new CliException("a reseller token needs --owner RESELLER");
         long ownerId = 0;
         if (ownerName is not null)
         {
-            var owner = await users.FindAsync(ownerName, ct) ?? throw new CliException($"no panel user named '{ownerName}'");
+            var owner = await c.Services.GetRequiredService<PanelUsers>().FindAsync(ownerName, ct) ?? throw new CliException($"no panel user named '{ownerName}'");
             if (owner.Role != role) throw new CliException($"'{ownerName}' is a {owner.Role}, not a {role}");
             ownerId = owner.Id;
+        }
+        else if (role == Roles.Admin)
+        {
+            // The usual case, one admin: the token is theirs. With several, which one is the operator's call.
+            var admins = await c.Services.GetRequiredService<TokenStore>().AdminsAsync(ct);
+            ownerId = admins switch
+            {
+                [var only] => only.Id,
+                [] => throw new CliException("there is no admin panel user to own the token: create one with `users create --role admin` first"),
+                _ => throw new CliException($"there are {admins.Count} admin panel users: name the token's owner with --owner ({string.Join(", ", admins.Select(a => a.Username))})"),
+            };
         }
         var scopes = options.Optional("scopes")?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
                      ?? TokenScopes.All.ToArray();
         var expires = options.OptionalInt("expires-days", 1, 3650);
-        var minted = await services.GetRequiredService<TokenService>().CreateAsync(options.Required("name"), role, ownerId, scopes, expires, ct);
+        var minted = await c.Services.GetRequiredService<TokenService>().CreateAsync(options.Required("name"), role, ownerId, scopes, expires, ct);
         Console.WriteLine($"token '{minted.Info.Name}' ({role}; {string.Join(",", minted.Info.Scopes)}) — shown once, store it now:");
         Console.WriteLine(minted.Token);
         return 0;
@@ -118,14 +166,20 @@ public static class CliVerbs
         builder.Services.AddPanelServices();
         return builder.Services.BuildServiceProvider();
     }
+
+    private sealed class EmptyServices : IServiceProvider
+    {
+        public static readonly EmptyServices Instance = new();
+        public object? GetService(Type serviceType) => null;
+    }
 }
 
 public sealed class CliException(string message) : Exception(message);
 
-/// <summary>`--key value` pairs after the verb.</summary>
+/// <summary>`--key value` pairs after the verb, each one of the verb's own options, each at most once.</summary>
 public sealed class CliOptions(Dictionary<string, string> values)
 {
-    public static CliOptions Parse(IEnumerable<string> args)
+    public static CliOptions Parse(IEnumerable<string> args, IReadOnlySet<string> known)
     {
         var values = new Dictionary<string, string>();
         using var e = args.GetEnumerator();
@@ -133,8 +187,12 @@ public sealed class CliOptions(Dictionary<string, string> values)
         {
             var key = e.Current;
             if (!key.StartsWith("--") || key.Length < 3) throw new CliException($"expected an option like --name, got '{key}'");
-            if (!e.MoveNext()) throw new CliException($"{key} needs a value");
-            values[key[2..]] = e.Current;
+            // A typo (--scope, --expires-day) must not be dropped silently: it would widen what the command makes.
+            if (!known.Contains(key[2..]))
+                throw new CliException(known.Count == 0 ? $"this command takes no options, got '{key}'"
+                    : $"unknown option '{key}': this command takes {string.Join(", ", known.Select(k => "--" + k))}");
+            if (!e.MoveNext() || e.Current.StartsWith("--")) throw new CliException($"{key} needs a value");
+            if (!values.TryAdd(key[2..], e.Current)) throw new CliException($"{key} is given twice");
         }
         return new(values);
     }

@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Options;
+using Opterius.Services;
 using Opterius.Services.Accounts;
 using Opterius.Services.Audit;
 using Opterius.Services.Packages;
@@ -25,6 +27,11 @@ public static class DemoSeed
 
     public static async Task RunAsync(IServiceProvider services, CancellationToken ct)
     {
+        // Demo accounts are real Linux users, sites, zones and mailboxes with a published password: never on a real server.
+        var root = Path.GetFullPath(services.GetRequiredService<IOptions<OpteriusOptions>>().Value.Root);
+        if (root == "/")
+            throw new CliException("demo seed refuses to run on a production root (Opterius:Root is \"/\"): it makes demo users, sites and "
+                + "zones with a published password. Point Opterius:Root at a sandbox folder (scripts/demo.sh does).");
         var users = services.GetRequiredService<PanelUsers>();
         var admin = await users.FindAsync(AdminName, ct) ?? await users.CreateAsync(AdminName, Password, Roles.Admin, ct);
         var reseller = await users.FindAsync(ResellerName, ct) ?? await users.CreateAsync(ResellerName, Password, Roles.Reseller, ct);

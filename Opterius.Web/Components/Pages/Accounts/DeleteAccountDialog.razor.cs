@@ -18,8 +18,6 @@ namespace Opterius.Web.Components.Pages.Accounts;
 /// </summary>
 public sealed partial class DeleteAccountDialog : IDisposable
 {
-    private const int MaxPasswordAttempts = 5;
-
     [CascadingParameter] private IMudDialogInstance Dialog { get; set; } = default!;
 
     [Parameter, EditorRequired] public Account Account { get; set; } = default!;
@@ -35,6 +33,7 @@ public sealed partial class DeleteAccountDialog : IDisposable
     [Inject] private PanelUsers Users { get; set; } = default!;
     [Inject] private LicenseService License { get; set; } = default!;
     [Inject] private AuditLog Audit { get; set; } = default!;
+    [Inject] private PasswordRechecks Rechecks { get; set; } = default!;
 
     private enum Stage { Loading, Plan, Progress }
 
@@ -44,7 +43,6 @@ public sealed partial class DeleteAccountDialog : IDisposable
     private string _password = "";
     private string? _error;
     private bool _busy;
-    private int _wrongPasswords;
     private string _jobStatus = JobStatus.Running;
     private string? _jobDetail;
     private DeletionVerification? _verification;
@@ -61,7 +59,7 @@ public sealed partial class DeleteAccountDialog : IDisposable
     /// <summary>Exactly the username (ordinal: case and whitespace count) and some password.</summary>
     private bool UsernameMatches => string.Equals(_typed, Account.Username, StringComparison.Ordinal);
 
-    private bool CanDelete => !_busy && LicenseValid && UsernameMatches && _password.Length > 0 && _wrongPasswords < MaxPasswordAttempts;
+    private bool CanDelete => !_busy && LicenseValid && UsernameMatches && _password.Length > 0 && Rechecks.MayTry(User.UserIdOf());
 
     private int Finished => _steps.Values.Count(s => s.Status is StepStatus.Done or StepStatus.Skipped);
 
@@ -77,6 +75,7 @@ public sealed partial class DeleteAccountDialog : IDisposable
             if (e.IsJobEnd) await ReadVerificationAsync(e.JobId);
         }), out var current);
         foreach (var e in current) Apply(e);
+        if (!Rechecks.MayTry(User.UserIdOf())) _error = TooManyWrongPasswords;
 
         var job = await Jobs.LatestForAccountAsync(Account.Id, CancellationToken.None);
         if (job is { Status: JobStatus.Running or JobStatus.Failed })
@@ -133,14 +132,14 @@ public sealed partial class DeleteAccountDialog : IDisposable
             var password = _password;
             _password = "";
             var name = User.FindFirst(PanelClaims.Name)?.Value;
+            if (!Rechecks.TryBegin(User.UserIdOf())) { _error = TooManyWrongPasswords; return; }
             var user = name is null ? null : await Users.CheckPasswordAsync(name, password, CancellationToken.None);
+            Rechecks.End(User.UserIdOf(), passwordWasRight: user is not null && user.Id == User.UserIdOf());
             if (user is null || user.Id != User.UserIdOf())
             {
-                _wrongPasswords++;
+                var mayRetry = Rechecks.MayTry(User.UserIdOf());
                 await Audit.WriteAsync(User.Actor(SourceIp), "delete", Account.Id, Account.Username, "wrong_password", null, CancellationToken.None);
-                _error = _wrongPasswords < MaxPasswordAttempts
-                    ? "Wrong password: nothing was deleted. Enter the password you signed in with."
-                    : "Wrong password too many times: nothing was deleted. Close this dialog and sign in again.";
+                _error = mayRetry ? "Wrong password: nothing was deleted. Enter the password you signed in with." : TooManyWrongPasswords;
                 return;
             }
             await StartAsync();
@@ -164,6 +163,10 @@ public sealed partial class DeleteAccountDialog : IDisposable
         catch (AccountNotFoundException) { _error = $"Account {Account.Username} no longer exists."; }
         finally { _busy = false; }
     }
+
+    // Counted per panel user on the server (PasswordRechecks), so reopening the dialog does not reset it.
+    private static readonly string TooManyWrongPasswords =
+        $"Wrong password too many times: nothing was deleted. Try again in {PasswordRechecks.Window.TotalMinutes:0} minutes.";
 
     private void Close() => Dialog.Close(DialogResult.Ok(_jobStatus));
 

@@ -1,0 +1,52 @@
+namespace Opterius.Web.Auth;
+
+/// <summary>
+/// Counts wrong passwords at the re-checks that guard destructive actions (the delete dialog), per panel user and
+/// server-wide: closing and reopening a dialog, or opening it in another tab or circuit, gives no new guesses.
+/// Like the sign-in limiter, a fixed window: at most <see cref="MaxFailures"/> wrong passwords per <see cref="Window"/>.
+/// </summary>
+/// <remarks>
+/// A check holds its place while it runs (<see cref="TryBegin"/>) and gives it back when the password was right, so
+/// concurrent checks from several circuits cannot together pass the limit.
+/// </remarks>
+public sealed class PasswordRechecks(TimeProvider time)
+{
+    public const int MaxFailures = 5;
+    public static readonly TimeSpan Window = TimeSpan.FromMinutes(15);
+
+    private readonly Dictionary<long, (DateTimeOffset Start, int Count)> _windows = [];
+
+    /// <summary>Whether this panel user may try a password now.</summary>
+    public bool MayTry(long userId)
+    {
+        lock (_windows) return Current(userId).Count < MaxFailures;
+    }
+
+    /// <summary>Takes a place for one check; false when the user has no guesses left. End it with <see cref="End"/>.</summary>
+    public bool TryBegin(long userId)
+    {
+        lock (_windows)
+        {
+            var (start, count) = Current(userId);
+            if (count >= MaxFailures) return false;
+            _windows[userId] = (start, count + 1);
+            return true;
+        }
+    }
+
+    /// <summary>Ends a check begun with <see cref="TryBegin"/>: a right password gives its place back, a wrong one keeps it.</summary>
+    public void End(long userId, bool passwordWasRight)
+    {
+        if (!passwordWasRight) return;
+        lock (_windows)
+            if (_windows.TryGetValue(userId, out var w) && w.Count > 0) _windows[userId] = (w.Start, w.Count - 1);
+    }
+
+    private (DateTimeOffset Start, int Count) Current(long userId)
+    {
+        var now = time.GetUtcNow();
+        if (_windows.TryGetValue(userId, out var w) && now - w.Start < Window) return w;
+        // An expired window is replaced when its user is next seen: at most one entry per panel user.
+        return _windows[userId] = (now, 0);
+    }
+}
