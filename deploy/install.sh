@@ -140,6 +140,8 @@ for d in /etc/nginx/sites-available /etc/nginx/sites-enabled /etc/nginx/snippets
 done
 # Debian's cron makes it 1730 root:crontab; made the same way when cron is not installed yet.
 [ -d "$(R /var/spool/cron/crontabs)" ] || install -d -m 1730 "$(R /var/spool/cron/crontabs)"
+# The agent's unit binds php-fpm's log read-write (`php-fpm8.2 -t` opens it): it must exist at its start.
+[ -f "$(R /var/log/php8.2-fpm.log)" ] || { install -d -m 0755 "$(R /var/log)"; install -m 0600 /dev/null "$(R /var/log/php8.2-fpm.log)"; }
 for f in /etc/postfix/vmailbox /etc/dovecot/users; do [ -f "$(R $f)" ] || install -m 0640 /dev/null "$(R $f)"; done
 command -v postmap >/dev/null && postmap "hash:$(R /etc/postfix/vmailbox)"
 # Every vhost includes this for its listen lines; kept when the operator has changed it.
