@@ -84,6 +84,7 @@ for c in python3 useradd; do command -v $c >/dev/null || { echo "$c is missing" 
 [ -x /usr/bin/dotnet ] || { echo "/usr/bin/dotnet is missing: install the .NET 10 SDK, or the ASP.NET Core 10 runtime with --app (the units run /usr/bin/dotnet)" >&2; exit 1; }
 
 host=${host:-$(hostname -f 2>/dev/null || hostname)}
+[[ $host == *.* ]] || echo "warning: the hostname '$host' is no FQDN; new zones and the SOA use it (--hostname FQDN)" >&2
 if [ ${#addresses[@]} -eq 0 ]; then
   for target in 1.1.1.1 2606:4700:4700::1111; do
     a=$(ip route get "$target" 2>/dev/null | sed -n 's/.* src \([^ ]*\).*/\1/p' | head -n 1) || true
@@ -331,6 +332,8 @@ if [ $systemd = 1 ]; then
   systemctl enable pdns opterius-agent opterius-panel
   # Restarted, not just started: an upgrade must run the new binaries and read the new configuration.
   systemctl restart pdns opterius-agent opterius-panel
+  for _ in $(seq 1 60); do curl -sk -o /dev/null https://127.0.0.1:8443/ && break; sleep 1; done
+  curl -sk -o /dev/null https://127.0.0.1:8443/ || echo "the panel does not answer on 8443 yet: journalctl -u opterius-panel" >&2
 fi
 
 # 9. The first admin, once: its password is shown here and nowhere else.
@@ -339,6 +342,7 @@ if [ $mariadb = 1 ]; then
   admins=$(mariadb --no-defaults -S "$socket" -uroot -N "$panel_db" -e "SELECT COUNT(*) FROM panel_users WHERE role = 'admin'")
   if [ "$admins" = 0 ]; then
     password=$(python3 -c 'import secrets, string; print("".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(20)))')
+    # The password is an argument for the second this takes: a fresh server has no tenants to see it in ps.
     OPTERIUS_CONFIG=$(R /etc/opterius/panel.json) panel users create --username "$admin" --password "$password" --role admin >/dev/null
   fi
 fi
@@ -349,8 +353,10 @@ echo "  Sign in:  https://$host:8443   (self-signed certificate until Opterius:H
 if [ -n "$password" ]; then
   echo "  Admin:    $admin"
   echo "  Password: $password   (shown once: store it now)"
-else
+elif [ $mariadb = 1 ]; then
   echo "  Admin:    unchanged (the panel already has an admin)"
+else
+  echo "  Admin:    none made (--no-mariadb)"
 fi
 echo "  Config:   /etc/opterius/panel.json (opterius, 0600), /etc/opterius/agent.json (root, 0600)"
 echo "  Upgrade:  git pull && deploy/install.sh   (keeps every secret and user)"

@@ -229,6 +229,24 @@ public sealed partial class InstallTests(ScratchInstall install) : IClassFixture
         Assert.True(await root.ExecuteScalarAsync<int>($"SELECT COUNT(*) FROM `{install.PowerDnsDatabase}`.schema_migrations") > 0);
     }
 
+    [Fact]
+    public void PowerDnsReadingDebiansConfigurationAndOursLaunchesOnlyGmysql()
+    {
+        // Debian's pdns.conf and bind.conf (pdns-server's), with our file beside them, read by the real pdns_server.
+        var dir = Path.Combine(install.Folder, "pdns-check");
+        Directory.CreateDirectory(Path.Combine(dir, "pdns.d"));
+        File.WriteAllText(Path.Combine(dir, "pdns.conf"),
+            File.ReadAllText("/etc/powerdns/pdns.conf").Replace("include-dir=/etc/powerdns/pdns.d", $"include-dir={dir}/pdns.d"));
+        File.Copy("/etc/powerdns/pdns.d/bind.conf", Path.Combine(dir, "pdns.d", "bind.conf"));
+        File.Copy(install.Under("/etc/powerdns/pdns.d/opterius.conf"), Path.Combine(dir, "pdns.d", "opterius.conf"));
+
+        var current = FileResourceSandbox.Run("pdns_server", $"--config-dir={dir}", "--config=current").Split('\n')
+            .Where(l => l.StartsWith("launch="));
+
+        // Debian's bind backend is gone; the gmysql settings themselves are proven by logging in with them.
+        Assert.Equal(["launch=gmysql"], current);
+    }
+
     private string PdnsSetting(string key) =>
         File.ReadLines(install.Under("/etc/powerdns/pdns.d/opterius.conf")).Single(l => l.StartsWith(key + "="))[(key.Length + 1)..];
 
