@@ -80,6 +80,8 @@ if [ $apt = 1 ]; then
   apt-get install -y -qq mariadb-server mariadb-client nginx php8.2-fpm pdns-server pdns-backend-mysql \
     postfix cron passwd procps python3 openssl curl >/dev/null
 fi
+# MariaDB must answer before its users are made (apt starts it on a real server; this makes sure).
+[ $systemd = 0 ] || systemctl enable --now mariadb
 for c in python3 useradd; do command -v $c >/dev/null || { echo "$c is missing" >&2; exit 1; }; done
 [ -x /usr/bin/dotnet ] || { echo "/usr/bin/dotnet is missing: install the .NET 10 SDK, or the ASP.NET Core 10 runtime with --app (the units run /usr/bin/dotnet)" >&2; exit 1; }
 
@@ -328,7 +330,7 @@ install -d -m 0755 "$(R /etc/systemd/system)"
 install -m 0644 -o 0 -g 0 "$repo/deploy/opterius-panel.service" "$repo/deploy/opterius-agent.service" "$(R /etc/systemd/system)/"
 if [ $systemd = 1 ]; then
   systemctl daemon-reload
-  systemctl enable --now mariadb nginx php8.2-fpm postfix cron
+  systemctl enable --now nginx php8.2-fpm postfix cron
   systemctl enable pdns opterius-agent opterius-panel
   # Restarted, not just started: an upgrade must run the new binaries and read the new configuration.
   systemctl restart pdns opterius-agent opterius-panel
