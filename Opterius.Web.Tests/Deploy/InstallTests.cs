@@ -27,6 +27,13 @@ public sealed partial class InstallTests(ScratchInstall install) : IClassFixture
     private string AgentConnection => (string)Json("/etc/opterius/agent.json")["ConnectionStrings"]!["MariaDbAdmin"]!;
 
     [Fact]
+    public void AScratchRootInstallLeavesTheHostsUsersAndFilesAlone()
+    {
+        Assert.Equal("absent", install.Host.Before["/etc/opterius"]);
+        Assert.Equal(install.Host.Before, install.Host.After);
+    }
+
+    [Fact]
     public void TheOpteriusUserIsASystemUserWithNoLoginWhoseHomeIsItsStateFolder()
     {
         var fields = Passwd("opterius").Split(':');

@@ -24,6 +24,9 @@ public sealed class ScratchInstall : IAsyncLifetime
     public string PowerDnsDatabase => Prefix + "powerdns";
     public string[] MariaDbUsers => [Prefix + "opterius-panel", Prefix + "opterius-agent", Prefix + "opterius-pdns"];
 
+    /// <summary>The host's own user database and PowerDNS folder, and whether /etc/opterius and /opt/opterius exist: before, and after both runs.</summary>
+    public (IReadOnlyDictionary<string, string> Before, IReadOnlyDictionary<string, string> After) Host { get; private set; }
+
     public InstallRun First { get; private set; } = null!;
     public InstallRun Second { get; private set; } = null!;
 
@@ -36,10 +39,23 @@ public sealed class ScratchInstall : IAsyncLifetime
         FileResourceSandbox.Run("bash", Path.Combine(PrivateServices.RepoRoot, "scripts", "sandbox.sh"), Root);
         FileResourceSandbox.Run("useradd", "-R", Root, "--system", "--user-group", "--no-create-home", "--shell", "/usr/sbin/nologin", "pdns");
 
+        var hostBefore = HostState();
         First = await RunAsync();
         var given = Path.Combine(Folder, "published");
         FileResourceSandbox.Run("cp", "-a", Under("/opt/opterius"), given);
         Second = await RunAsync("--app", given);
+        Host = (hostBefore, HostState());
+    }
+
+    private static Dictionary<string, string> HostState()
+    {
+        var state = new Dictionary<string, string>();
+        foreach (var top in new[] { "/etc/passwd", "/etc/group", "/etc/shadow", "/etc/gshadow", "/etc/powerdns" })
+            foreach (var (path, what) in FileResourceSandbox.Snapshot(top))
+                state[path] = what;
+        foreach (var path in new[] { "/etc/opterius", "/opt/opterius", "/etc/systemd/system/opterius-panel.service", "/var/lib/opterius" })
+            state[path] = Path.Exists(path) ? "exists" : "absent";
+        return state;
     }
 
     private async Task<InstallRun> RunAsync(params string[] extra)
