@@ -254,6 +254,24 @@ public sealed partial class InstallTests(ScratchInstall install) : IClassFixture
         Assert.Equal(["launch=gmysql"], current);
     }
 
+    [Fact]
+    public async Task TheInstalledPanelSignsInTheFirstAdminWhileRunningUnprivilegedWithoutCapabilitiesOnAReadOnlySystem()
+    {
+        var password = PrintedPassword().Match(install.First.Out).Groups[1].Value;
+        await using var panel = await SandboxedPanel.StartAsync(install);
+        Assert.Equal((SandboxedPanel.Uid.ToString(), "0000000000000000", "0000000000000000", "1"),
+            (panel.Status("Uid").Split('\t')[0], panel.Status("CapEff"), panel.Status("CapBnd"), panel.Status("NoNewPrivs")));
+
+        using var client = panel.Client();
+        var token = AntiforgeryToken().Match(await client.GetStringAsync("/login")).Groups[1].Value;
+        FormUrlEncodedContent Form(string pw) => new([new("username", "admin"), new("password", pw), new("__RequestVerificationToken", token)]);
+        var wrong = await client.PostAsync("/auth/login", Form(password + "x"));
+        Assert.Equal("/login?failed=1", wrong.Headers.Location?.OriginalString);
+        var right = await client.PostAsync("/auth/login", Form(password));
+        Assert.Equal("/", right.Headers.Location?.OriginalString);
+        Assert.Equal(System.Net.HttpStatusCode.OK, (await client.GetAsync("/")).StatusCode);
+    }
+
     private string PdnsSetting(string key) =>
         File.ReadLines(install.Under("/etc/powerdns/pdns.d/opterius.conf")).Single(l => l.StartsWith(key + "="))[(key.Length + 1)..];
 
@@ -267,6 +285,9 @@ public sealed partial class InstallTests(ScratchInstall install) : IClassFixture
 
     [GeneratedRegex(" IDENTIFIED BY PASSWORD '[^']*'")]
     private static partial Regex PasswordHash();
+
+    [GeneratedRegex("name=\"__RequestVerificationToken\"[^>]*value=\"([^\"]+)\"")]
+    private static partial Regex AntiforgeryToken();
 
     [GeneratedRegex(@"Password: (\S+)")]
     private static partial Regex PrintedPassword();
