@@ -9,7 +9,8 @@ namespace Opterius.Web.Tests.Deploy;
 /// <summary>
 /// The installed panel (a scratch root's /opt/opterius and panel.json) started the way opterius-panel.service
 /// starts it, as far as a test can without systemd: its own mount namespace where / is read-only but its state
-/// folder (ProtectSystem=strict, StateDirectory), a fresh /tmp (PrivateTmp), a uid that is not root, no
+/// folder (ProtectSystem=strict, StateDirectory), a fresh /tmp (PrivateTmp), a /proc of its own processes
+/// (ProtectProc=invisible), a uid that is not root, no
 /// capability in any set and no_new_privs (CapabilityBoundingSet=, NoNewPrivileges=yes). The test run's folder
 /// is seen at /mnt inside, because the fresh /tmp hides it.
 /// </summary>
@@ -38,6 +39,7 @@ public sealed class SandboxedPanel : IAsyncDisposable
             set -e
             mount --bind '{PrivateServices.Folder}' /mnt
             mount -t tmpfs -o mode=1777 tmpfs /tmp
+            mount -t proc -o hidepid=invisible proc /proc
             mount --bind '{inside(state)}' '{inside(state)}'
             mount -o remount,bind,ro /
             cd '{inside(install.Under("/opt/opterius"))}'

@@ -39,7 +39,7 @@ public sealed class UnitFilesTests
         Assert.Contains("OPTERIUS_CONFIG=/etc/opterius/panel.json", s["Environment"]);
         foreach (var (key, value) in new[] { ("NoNewPrivileges", "yes"), ("ProtectSystem", "strict"), ("ProtectHome", "yes"), ("PrivateTmp", "yes"),
                      ("CapabilityBoundingSet", ""), ("AmbientCapabilities", ""), ("RestrictAddressFamilies", "AF_UNIX AF_INET AF_INET6"),
-                     ("StateDirectory", "opterius") })
+                     ("StateDirectory", "opterius"), ("ProtectProc", "invisible") })
             Assert.True(s[key].SequenceEqual([value]), $"{key}={string.Join(" | ", s[key])}, expected {value}");
         // Its one writable place is its state folder: no ReadWritePaths at all.
         Assert.Empty(s["ReadWritePaths"]);
