@@ -341,7 +341,7 @@ fi
 # 9. The first admin, once: its password is shown here and nowhere else.
 password=""
 if [ $mariadb = 1 ]; then
-  admins=$(mariadb --no-defaults -S "$socket" -uroot -N "$panel_db" -e "SELECT COUNT(*) FROM panel_users WHERE role = 'admin'")
+  admins=$(sql -N "$panel_db" -e "SELECT COUNT(*) FROM panel_users WHERE role = 'admin'")
   if [ "$admins" = 0 ]; then
     password=$(python3 -c 'import secrets, string; print("".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(20)))')
     # The password is an argument for the second this takes: a fresh server has no tenants to see it in ps.
