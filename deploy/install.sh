@@ -93,14 +93,19 @@ if [ ${#addresses[@]} -eq 0 ]; then
     [ -n "$a" ] && addresses+=("$a")
   done
 fi
+# Both processes refuse to start without them (Opterius:Provisioning:Addresses, validated at start).
+[ ${#addresses[@]} -gt 0 ] || { echo "no address found for the zones of new accounts: give --address IP" >&2; exit 2; }
 [ ${#nameservers[@]} -gt 0 ] || nameservers=("ns1.$host" "ns2.$host")
 
 # 2. The panel's user: a system user with no login and no home of its own but its state folder.
 say "system user opterius"
 ra=(); [ "$root" = / ] || ra=(-R "$root")
+home=/var/lib/opterius/panel
 if ! grep -q '^opterius:' "$(R /etc/passwd)"; then
-  useradd "${ra[@]}" --system --user-group --home-dir /var/lib/opterius --no-create-home \
+  useradd "${ra[@]}" --system --user-group --home-dir "$home" --no-create-home \
     --shell /usr/sbin/nologin --comment "Opterius Panel" opterius
+elif [ "$(awk -F: '$1 == "opterius" { print $6 ":" $7 }' "$(R /etc/passwd)")" != "$home:/usr/sbin/nologin" ]; then
+  usermod "${ra[@]}" --home "$home" --shell /usr/sbin/nologin opterius
 fi
 # Numeric ids from the root's own files: in a scratch root the host's names mean nothing.
 id_of() { awk -F: -v n="$2" '$1 == n { print $3 }' "$(R "$1")"; }
@@ -134,7 +139,10 @@ panel() { dotnet "$(R /opt/opterius)/Opterius.Web.dll" "$@"; }
 # 4. Folders: the panel's, and the server layout the agent's resources write into.
 say "folders"
 install -d -m 0750 -o 0 -g "$gid" "$(R /etc/opterius)"
-install -d -m 0750 -o "$uid" -g "$gid" "$(R /var/lib/opterius)"
+# The agent's state (its uid ledger, uids/) is root's; the panel's is a folder inside that only it writes:
+# the panel must not be able to rename or remove what the agent keeps.
+install -d -m 0755 -o 0 -g 0 "$(R /var/lib/opterius)"
+install -d -m 0750 -o "$uid" -g "$gid" "$(R /var/lib/opterius/panel)"
 install -d -m 0700 -o 0 -g 0 "$(R /var/backups/opterius)" "$(R /var/backups/opterius/final)"
 for d in /etc/nginx/sites-available /etc/nginx/sites-enabled /etc/nginx/snippets /etc/php/8.2/fpm/pool.d \
          /etc/letsencrypt/live /etc/letsencrypt/archive /etc/letsencrypt/renewal /etc/postfix /etc/dovecot \
@@ -206,7 +214,7 @@ pdns_pw = pdns_pw or new_password()
 uri = e["SOCKET_URI"]
 # No secrets here: both processes read it (the panel refuses the server's own name, the agent makes zones).
 provisioning = {"Hostname": e["HOST"], "Addresses": e["ADDRESSES"].split(), "Nameservers": e["NAMESERVERS"].split(),
-                "SoaContact": f"hostmaster.{e['HOST']}", "StarterContent": False}
+                "SoaContact": f"hostmaster@{e['HOST']}", "StarterContent": False}
 defaults = {"Opterius": {"Provisioning": provisioning}}
 
 panel = merge(merge(defaults, old_panel), {
@@ -215,11 +223,12 @@ panel = merge(merge(defaults, old_panel), {
         "Agent": {"Socket": e["AGENT_SOCKET"]},
         "Jwt": {"SigningKey": jwt},
         "License": {"Path": "/etc/opterius/license.json", "PublicKey": "/etc/opterius/license-signing.pem.pub"},
-        "Https": {"Port": 8443, "ListenAddress": "0.0.0.0", "SelfSignedPath": "/var/lib/opterius/selfsigned.pfx"},
+        "Https": {"Port": 8443, "ListenAddress": "0.0.0.0", "SelfSignedPath": "/var/lib/opterius/panel/selfsigned.pfx"},
     },
 })
 
-# Debian's command set; the agent fills {username}, {uid} and {shell} with values it has validated.
+# Debian's command set (the keys and placeholders of scripts/services.sh's sandbox set); the agent fills
+# {username}, {uid} and {shell} with values it has validated.
 commands = {
     "NginxTest": ["/usr/sbin/nginx", "-t", "-q"],
     "NginxReload": ["/usr/bin/systemctl", "reload", "nginx"],
@@ -227,9 +236,10 @@ commands = {
     "PhpFpmReload": ["/usr/bin/systemctl", "reload", "php8.2-fpm"],
     "Postmap": ["/usr/sbin/postmap", "hash:/etc/postfix/vmailbox"],
     "PdnsPurge": ["/usr/bin/pdns_control", "purge"],
-    "UserAdd": ["/usr/sbin/useradd", "-M", "-d", "/home/{username}", "-s", "/bin/bash", "-U", "{username}"],
+    "UserAdd": ["/usr/sbin/useradd", "-M", "-d", "/home/{username}", "-s", "/bin/bash", "-U", "-u", "{uid}", "{username}"],
     "UserDel": ["/usr/sbin/userdel", "{username}"],
     "UserMod": ["/usr/sbin/usermod", "-s", "{shell}", "{username}"],
+    "UserLock": ["/usr/sbin/usermod", "-L", "-e", "1", "-s", "/usr/sbin/nologin", "{username}"],
     "GroupDel": ["/usr/sbin/groupdel", "{username}"],
     "KillProcesses": ["/usr/bin/pkill", "--signal", "KILL", "--uid", "{uid}"],
 }

@@ -39,7 +39,7 @@ public sealed partial class InstallTests(ScratchInstall install) : IClassFixture
         var fields = Passwd("opterius").Split(':');
         Assert.InRange(int.Parse(fields[2]), 100, 999); // login.defs' SYS_UID range
         Assert.Equal(fields[3], IdOf("/etc/group", "opterius").ToString());
-        Assert.Equal("/var/lib/opterius", fields[5]);
+        Assert.Equal("/var/lib/opterius/panel", fields[5]);
         Assert.Equal("/usr/sbin/nologin", fields[6]);
         Assert.Single(File.ReadLines(install.Under("/etc/passwd")), l => l.StartsWith("opterius:"));
     }
@@ -59,7 +59,8 @@ public sealed partial class InstallTests(ScratchInstall install) : IClassFixture
             ["/etc/powerdns/pdns.d/opterius.conf"] = $"640 0:{pdns}",
             ["/etc/systemd/system/opterius-panel.service"] = "644 0:0",
             ["/etc/systemd/system/opterius-agent.service"] = "644 0:0",
-            ["/var/lib/opterius"] = $"750 {uid}:{gid}",
+            ["/var/lib/opterius"] = "755 0:0",
+            ["/var/lib/opterius/panel"] = $"750 {uid}:{gid}",
             ["/var/backups/opterius"] = "700 0:0",
             ["/var/backups/opterius/final"] = "700 0:0",
             ["/opt/opterius"] = "755 0:0",
@@ -141,9 +142,10 @@ public sealed partial class InstallTests(ScratchInstall install) : IClassFixture
             ["PhpFpmReload"] = "/usr/bin/systemctl reload php8.2-fpm",
             ["Postmap"] = "/usr/sbin/postmap hash:/etc/postfix/vmailbox",
             ["PdnsPurge"] = "/usr/bin/pdns_control purge",
-            ["UserAdd"] = "/usr/sbin/useradd -M -d /home/{username} -s /bin/bash -U {username}",
+            ["UserAdd"] = "/usr/sbin/useradd -M -d /home/{username} -s /bin/bash -U -u {uid} {username}",
             ["UserDel"] = "/usr/sbin/userdel {username}",
             ["UserMod"] = "/usr/sbin/usermod -s {shell} {username}",
+            ["UserLock"] = "/usr/sbin/usermod -L -e 1 -s /usr/sbin/nologin {username}",
             ["GroupDel"] = "/usr/sbin/groupdel {username}",
             ["KillProcesses"] = "/usr/bin/pkill --signal KILL --uid {uid}",
         }, commands);

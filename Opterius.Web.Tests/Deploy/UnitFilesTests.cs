@@ -39,7 +39,7 @@ public sealed class UnitFilesTests
         Assert.Contains("OPTERIUS_CONFIG=/etc/opterius/panel.json", s["Environment"]);
         foreach (var (key, value) in new[] { ("NoNewPrivileges", "yes"), ("ProtectSystem", "strict"), ("ProtectHome", "yes"), ("PrivateTmp", "yes"),
                      ("CapabilityBoundingSet", ""), ("AmbientCapabilities", ""), ("RestrictAddressFamilies", "AF_UNIX AF_INET AF_INET6"),
-                     ("StateDirectory", "opterius"), ("ProtectProc", "invisible") })
+                     ("StateDirectory", "opterius/panel"), ("ProtectProc", "invisible") })
             Assert.True(s[key].SequenceEqual([value]), $"{key}={string.Join(" | ", s[key])}, expected {value}");
         // Its one writable place is its state folder: no ReadWritePaths at all.
         Assert.Empty(s["ReadWritePaths"]);
@@ -53,6 +53,7 @@ public sealed class UnitFilesTests
         Assert.Equal(["/usr/bin/dotnet /opt/opterius/Opterius.Web.dll agent"], s["ExecStart"]);
         Assert.Contains("OPTERIUS_CONFIG=/etc/opterius/agent.json", s["Environment"]);
         Assert.Equal(["opterius"], s["RuntimeDirectory"]);
+        Assert.Equal(["opterius"], s["StateDirectory"]); // root's /var/lib/opterius: the uid ledger
         Assert.Equal(["strict"], s["ProtectSystem"]);
         Assert.Empty(s["PrivateTmp"]); // a deleted uid's files in the real /tmp go with the account
         Assert.Equal(
