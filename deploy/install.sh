@@ -28,7 +28,7 @@
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
-root=/ app="" admin=admin host="" addresses=() nameservers=() license="" license_pub=""
+root=/ app="" admin=admin host="" addresses=() nameservers=() license="" license_pub="" given=""
 apt=1 systemd=1 mariadb=1 socket=/run/mysqld/mysqld.sock prefix=""
 usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
 while [ $# -gt 0 ]; do
@@ -36,9 +36,9 @@ while [ $# -gt 0 ]; do
     --root) root=${2:?}; shift ;;
     --app) app=${2:?}; shift ;;
     --admin) admin=${2:?}; shift ;;
-    --hostname) host=${2:?}; shift ;;
-    --address) addresses+=("${2:?}"); shift ;;
-    --nameserver) nameservers+=("${2:?}"); shift ;;
+    --hostname) host=${2:?}; given+=" Hostname SoaContact"; shift ;;
+    --address) addresses+=("${2:?}"); given+=" Addresses"; shift ;;
+    --nameserver) nameservers+=("${2:?}"); given+=" Nameservers"; shift ;;
     --license) license=${2:?}; shift ;;
     --license-public-key) license_pub=${2:?}; shift ;;
     --no-apt) apt=0 ;;
@@ -163,7 +163,7 @@ command -v postmap >/dev/null && postmap "hash:$(R /etc/postfix/vmailbox)"
 say "configuration in /etc/opterius"
 ETC=$(R /etc/opterius) PDNS_CONF=$(R /etc/powerdns/pdns.d/opterius.conf) UID_=$uid GID_=$gid PDNS_GID=$pdns_gid \
 SOCKET_URI=$socket_uri AGENT_SOCKET=$agent_socket PANEL_DB=$panel_db PDNS_DB=$pdns_db PANEL_USER=$panel_user \
-AGENT_USER=$agent_user PDNS_USER=$pdns_user HOST=$host ADDRESSES="${addresses[*]}" NAMESERVERS="${nameservers[*]}" \
+AGENT_USER=$agent_user PDNS_USER=$pdns_user HOST=$host GIVEN=$given ADDRESSES="${addresses[*]}" NAMESERVERS="${nameservers[*]}" \
 SOCKET=$socket python3 - <<'PY'
 import base64, json, os, re, secrets, string
 e = os.environ
@@ -215,9 +215,11 @@ uri = e["SOCKET_URI"]
 # No secrets here: both processes read it (the panel refuses the server's own name, the agent makes zones).
 provisioning = {"Hostname": e["HOST"], "Addresses": e["ADDRESSES"].split(), "Nameservers": e["NAMESERVERS"].split(),
                 "SoaContact": f"hostmaster@{e['HOST']}", "StarterContent": False}
+# What was detected is a default (an operator's edit stays); what was given on the command line wins.
 defaults = {"Opterius": {"Provisioning": provisioning}}
+given = {"Opterius": {"Provisioning": {k: v for k, v in provisioning.items() if k in e["GIVEN"].split()}}}
 
-panel = merge(merge(defaults, old_panel), {
+panel = merge(merge(merge(defaults, old_panel), given), {
     "ConnectionStrings": {"Panel": f"{uri};User ID={e['PANEL_USER']};Password={panel_pw};Database={e['PANEL_DB']}"},
     "Opterius": {
         "Agent": {"Socket": e["AGENT_SOCKET"]},
@@ -243,7 +245,7 @@ commands = {
     "GroupDel": ["/usr/sbin/groupdel", "{username}"],
     "KillProcesses": ["/usr/bin/pkill", "--signal", "KILL", "--uid", "{uid}"],
 }
-agent = merge(merge(defaults, old_agent), {
+agent = merge(merge(merge(defaults, old_agent), given), {
     "ConnectionStrings": {
         "MariaDbAdmin": f"{uri};User ID={e['AGENT_USER']};Password={agent_pw}",
         "PowerDns": f"{uri};User ID={e['AGENT_USER']};Password={agent_pw};Database={e['PDNS_DB']}",

@@ -100,6 +100,23 @@ public sealed partial class InstallTests(ScratchInstall install) : IClassFixture
     }
 
     [Fact]
+    public void ARunWithAnotherAddressMovesTheZonesThereAndKeepsEverySecret()
+    {
+        foreach (var file in new[] { "/etc/opterius/panel.json", "/etc/opterius/agent.json" })
+        {
+            Assert.Equal([ScratchInstall.NewAddress],
+                Json(file)["Opterius"]!["Provisioning"]!["Addresses"]!.AsArray().Select(a => (string)a!));
+            Assert.Equal(ScratchInstall.Hostname, (string)Json(file)["Opterius"]!["Provisioning"]!["Hostname"]!);
+        }
+        var kept = new[] { "/etc/opterius/license-signing.pem", "/etc/opterius/license.json", "/etc/powerdns/pdns.d/opterius.conf", "/etc/passwd" }.Select(install.Under);
+        Assert.All(kept, path => Assert.Equal(install.Second.State[path], install.Moved.State[path]));
+        var (panel, agent) = (JsonNode.Parse(install.BeforeMove.Panel)!, JsonNode.Parse(install.BeforeMove.Agent)!);
+        Assert.Equal(panel["Opterius"]!["Jwt"]!.ToJsonString(), Json("/etc/opterius/panel.json")["Opterius"]!["Jwt"]!.ToJsonString());
+        Assert.Equal(panel["ConnectionStrings"]!.ToJsonString(), Json("/etc/opterius/panel.json")["ConnectionStrings"]!.ToJsonString());
+        Assert.Equal(agent["ConnectionStrings"]!.ToJsonString(), Json("/etc/opterius/agent.json")["ConnectionStrings"]!.ToJsonString());
+    }
+
+    [Fact]
     public void TheSecretsAreGeneratedStrongAndEachProcessGetsOnlyItsOwn()
     {
         var panel = Json("/etc/opterius/panel.json");

@@ -9,8 +9,8 @@ namespace Opterius.Web.Tests.Deploy;
 /// <summary>
 /// <c>deploy/install.sh</c> run twice on a scratch root, as CI can run it: no apt, no systemd, MariaDB users
 /// made on the run's private MariaDB under a prefix of its own. The first run publishes the app itself; the
-/// second upgrades from a given published folder (a copy of the first one's). What each run left is kept
-/// for the tests to compare.
+/// second upgrades from a given published folder (a copy of the first one's); a third moves the server to
+/// another address. What each run left is kept for the tests to compare.
 /// </summary>
 public sealed class ScratchInstall : IAsyncLifetime
 {
@@ -30,6 +30,13 @@ public sealed class ScratchInstall : IAsyncLifetime
     public InstallRun First { get; private set; } = null!;
     public InstallRun Second { get; private set; } = null!;
 
+    /// <summary>A third run, after the comparison, that moves the server to another address.</summary>
+    public InstallRun Moved { get; private set; } = null!;
+    public const string NewAddress = "192.0.2.11";
+
+    /// <summary>panel.json and agent.json as the second run left them.</summary>
+    public (string Panel, string Agent) BeforeMove { get; private set; }
+
     /// <summary>A path of the scratch root, given as its production path (<c>/etc/opterius</c>).</summary>
     public string Under(string productionPath) => Path.Join(Root, productionPath);
 
@@ -45,6 +52,8 @@ public sealed class ScratchInstall : IAsyncLifetime
         FileResourceSandbox.Run("cp", "-a", Under("/opt/opterius"), given);
         Second = await RunAsync("--app", given);
         Host = (hostBefore, HostState());
+        BeforeMove = (Read("/etc/opterius/panel.json"), Read("/etc/opterius/agent.json"));
+        Moved = await RunAsync("--app", given, "--address", NewAddress);
     }
 
     private static Dictionary<string, string> HostState()
@@ -62,7 +71,7 @@ public sealed class ScratchInstall : IAsyncLifetime
     {
         var psi = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var a in (string[])[Path.Combine(PrivateServices.RepoRoot, "deploy", "install.sh"), "--root", Root, "--no-apt", "--no-systemd",
-                     "--mariadb-socket", PrivateServices.MariaDbSocket, "--db-prefix", Prefix, "--hostname", Hostname, "--address", Address, .. extra])
+                     "--mariadb-socket", PrivateServices.MariaDbSocket, "--db-prefix", Prefix, "--hostname", Hostname, .. extra.Contains("--address") ? extra : [.. extra, "--address", Address]])
             psi.ArgumentList.Add(a);
         using var p = Process.Start(psi)!;
         var stdout = p.StandardOutput.ReadToEndAsync();
