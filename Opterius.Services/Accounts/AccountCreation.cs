@@ -20,7 +20,7 @@ public sealed class AccountCreation(
     AccountStore accounts,
     PackageStore packages,
     IEnumerable<IAccountResource> resources,
-    SystemUserResource systemUser,
+    ISystemUsers systemUser,
     LicenseService license,
     AuditLog audit,
     ILogger<AccountCreation> log)
@@ -55,7 +55,7 @@ public sealed class AccountCreation(
                 made.Add(resource);
                 // Not cancelled by a caller who went away: a started create completes or is undone.
                 await resource.ProvisionAsync(new NewAccount(identity, request.Email!, request.Password!), CancellationToken.None);
-                if (resource == systemUser)
+                if (resource.Key == systemUser.Key)
                 {
                     identity = identity with { Uid = await systemUser.FindUidAsync(username, CancellationToken.None) };
                     await accounts.SetUidAsync(id, identity.Uid, CancellationToken.None);

@@ -9,7 +9,7 @@ namespace Opterius.Services.Resources;
 /// <c>/etc/passwd</c>. The home directory is the <c>home_directory</c> resource's, never created here.
 /// Suspended users get <see cref="SuspendedShell"/>; unsuspend gives back <see cref="DefaultShell"/>.
 /// </summary>
-public sealed class SystemUserResource(ServerLayout layout, CommandRunner commands) : IAccountResource, ISuspendableResource
+public sealed class SystemUserResource(ServerLayout layout, CommandRunner commands) : IAccountResource, ISuspendableResource, ISystemUsers
 {
     public string Key => "system_user";
 
@@ -23,6 +23,10 @@ public sealed class SystemUserResource(ServerLayout layout, CommandRunner comman
     /// <summary>The user's uid in the root's /etc/passwd, or null when there is no such user.</summary>
     public async Task<int?> FindUidAsync(string username, CancellationToken ct = default) =>
         (await FindAsync(username, ct))?.Uid;
+
+    /// <summary>The name that has <paramref name="uid"/> in the root's /etc/passwd, or null when none has.</summary>
+    public async Task<string?> FindNameAsync(int uid, CancellationToken ct = default) =>
+        (await EntriesAsync(ct)).FirstOrDefault(e => e.Uid == uid)?.Name;
 
     /// <summary>Adds the user (no home: home_directory makes it). An existing user of that name is refused, never adopted.</summary>
     public async Task ProvisionAsync(NewAccount account, CancellationToken ct)
@@ -78,15 +82,31 @@ public sealed class SystemUserResource(ServerLayout layout, CommandRunner comman
         catch (CommandFailedException e) { throw new ResourceException(e.Message, e); }
     }
 
-    private async Task<PasswdEntry?> FindAsync(string username, CancellationToken ct)
+    private async Task<PasswdEntry?> FindAsync(string username, CancellationToken ct) =>
+        (await EntriesAsync(ct)).FirstOrDefault(e => e.Name == username);
+
+    private async Task<IEnumerable<PasswdEntry>> EntriesAsync(CancellationToken ct)
     {
-        if (!File.Exists(layout.Passwd)) return null;
+        if (!File.Exists(layout.Passwd)) return [];
+        var entries = new List<PasswdEntry>();
         foreach (var line in await File.ReadAllLinesAsync(layout.Passwd, ct))
         {
             var f = line.Split(':');
-            if (f.Length >= 7 && f[0] == username && int.TryParse(f[2], out var uid) && int.TryParse(f[3], out var gid))
-                return new(f[0], uid, gid, f[5], f[6]);
+            if (f.Length >= 7 && int.TryParse(f[2], out var uid) && int.TryParse(f[3], out var gid))
+                entries.Add(new(f[0], uid, gid, f[5], f[6]));
         }
-        return null;
+        return entries;
     }
+}
+
+/// <summary>
+/// The server's user database as the create path needs it: the uid a new account's user was given. In process it
+/// is <see cref="SystemUserResource"/>; a panel that uses the agent asks the agent.
+/// </summary>
+public interface ISystemUsers
+{
+    /// <summary>The key of the resource that makes the users (the create path asks once that step has run).</summary>
+    string Key { get; }
+
+    Task<int?> FindUidAsync(string username, CancellationToken ct = default);
 }

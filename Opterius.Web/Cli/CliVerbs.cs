@@ -2,6 +2,7 @@ using Opterius.Services.Data;
 using Opterius.Services.Licensing;
 using Opterius.Services.Tokens;
 using Opterius.Services.Users;
+using Opterius.Web.Agent;
 using Opterius.Web.Hosting;
 
 namespace Opterius.Web.Cli;
@@ -12,7 +13,7 @@ namespace Opterius.Web.Cli;
 /// </summary>
 public static class CliVerbs
 {
-    private static readonly string[] Verbs = ["migrate", "users", "tokens", "license", "demo", "help", "--help"];
+    private static readonly string[] Verbs = ["migrate", "users", "tokens", "license", "demo", "agent", "help", "--help"];
 
     public static bool IsVerb(string arg) => Verbs.Contains(arg);
 
@@ -24,6 +25,7 @@ public static class CliVerbs
           tokens revoke --name N
           license issue --signing-key FILE --out FILE [--plan P] [--max-accounts N] [--expires-days D]
           demo seed                                     demo users, packages and accounts (real create path)
+          agent                                         the privileged agent on Opterius:Agent:Socket (root)
         with no verb, serves the panel
         """;
 
@@ -35,6 +37,7 @@ public static class CliVerbs
             var command = string.Join(' ', args.Take(args.Length > 1 && !args[1].StartsWith("--") ? 2 : 1));
             if (command is "help" or "--help") { Console.WriteLine(Usage); return 0; }
             if (command == "license issue") return IssueLicense(options);
+            if (command == "agent") return await AgentHost.RunAsync(args[1..]);
 
             await using var services = BuildServices();
             var ct = CancellationToken.None;
