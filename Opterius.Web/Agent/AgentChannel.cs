@@ -46,6 +46,9 @@ public sealed class AgentChannel : IDisposable
 
     public Protocol.Agent.AgentClient Client { get; }
 
+    /// <summary>The channel's raw invoker (for a call the contract does not name).</summary>
+    public CallInvoker Invoker => _channel.CreateCallInvoker();
+
     public async Task<T> CallAsync<T>(Func<Protocol.Agent.AgentClient, Task<T>> call)
     {
         try { return await call(Client); }

@@ -1,0 +1,92 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Opterius.Services.Accounts;
+using Opterius.Web.Tests.Daemons;
+using Opterius.Web.Tests.EndToEnd;
+using Opterius.Web.Tests.Infrastructure;
+
+namespace Opterius.Web.Tests.Agent;
+
+/// <summary>
+/// Every serving scenario again with the panel on the agent (a real child process as root), then what only the split
+/// has: the API's whole lifecycle through the agent, and a deletion whose agent died half-way.
+/// Running the panel itself as an unprivileged user is not done here yet: the panel runs in the test process.
+/// </summary>
+[Collection(nameof(ServingTests))]
+public sealed class ServingThroughTheAgentTests(AgentServingApp app) : ServingScenarios(app), IClassFixture<AgentServingApp>
+{
+    [Fact]
+    public async Task AnAccountIsCreatedSuspendedUnsuspendedAndDeletedThroughTheApiWithEveryResourceOnTheAgent()
+    {
+        var client = await app.ClientAsync();
+        var p = TestAccounts.NewPrefix(7);
+        var domain = $"{p}.test";
+
+        var created = await client.PostAsJsonAsync("/api/v1/accounts",
+            new { username = p, domain, email = $"owner@{domain}", password = "account-password-1", package_id = 1 });
+
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        var id = (await created.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("data").GetProperty("id").GetInt64();
+        var served = await DaemonKit.GetUntilAsync(domain, HttpStatusCode.OK);
+        Assert.Contains($"<h1>{domain}</h1>", served.Body);
+        // The uid the agent's useradd gave the user is recorded, as in process.
+        var uid = await app.Databases.PanelScalarAsync<int?>("SELECT uid FROM accounts WHERE id = @id", new { id });
+        Assert.Equal(PasswdUid(p), uid);
+
+        Assert.Equal(HttpStatusCode.OK, (await client.PostAsync($"/api/v1/accounts/{id}/suspend", null)).StatusCode);
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, (await DaemonKit.GetUntilAsync(domain, HttpStatusCode.ServiceUnavailable)).Status);
+
+        Assert.Equal(HttpStatusCode.OK, (await client.PostAsync($"/api/v1/accounts/{id}/unsuspend", null)).StatusCode);
+        Assert.Contains($"<h1>{domain}</h1>", (await DaemonKit.GetUntilAsync(domain, HttpStatusCode.OK)).Body);
+
+        var deleted = await client.DeleteAsync($"/api/v1/accounts/{id}");
+
+        Assert.Equal(HttpStatusCode.NoContent, deleted.StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await DaemonKit.GetUntilAsync(domain, HttpStatusCode.NotFound)).Status);
+        Assert.Null(PasswdUid(p));
+        Assert.False(Directory.Exists(Path.Combine(PrivateServices.SandboxRoot, "home", p)));
+        Assert.Equal(HttpStatusCode.NotFound, (await client.GetAsync($"/api/v1/accounts/{id}")).StatusCode);
+    }
+
+    [Fact]
+    public async Task TheAgentKilledMidDeletionFailsThatStepAsNotReachableAndTheNextDeleteAfterItIsBackFinishes()
+    {
+        var p = TestAccounts.NewPrefix(7);
+        var account = await app.CreateAsync(p, $"{p}.test");
+        var client = await app.ClientAsync();
+        // Postmap runs in the mail_routes step, half-way through: this one kills the agent that runs it.
+        var killer = Path.Combine(Path.GetDirectoryName(app.Socket)!, "kill-agent.sh");
+        File.WriteAllText(killer, "#!/bin/sh\nkill -KILL $PPID\nsleep 2\n");
+        File.SetUnixFileMode(killer, (UnixFileMode)0b111_101_101);
+        await app.RestartAgentAsync(new Dictionary<string, string?> { ["Opterius:Commands:Postmap:0"] = killer });
+
+        var failed = await client.DeleteAsync($"/api/v1/accounts/{account.Id}");
+
+        Assert.Equal(HttpStatusCode.InternalServerError, failed.StatusCode);
+        var error = await failed.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal("deletion_failed", error.GetProperty("error").GetString());
+        var step = Assert.Single(error.GetProperty("details").GetProperty("failed_steps").EnumerateArray());
+        Assert.Equal("mail_routes", step.GetProperty("resource").GetString());
+        Assert.StartsWith($"agent not reachable at {app.Socket}: ", step.GetProperty("detail").GetString());
+        Assert.True(app.Agent.HasExited, "the agent was meant to die during the mail_routes step");
+        Assert.Equal(AccountStatus.DeletionFailed,
+            await app.Databases.PanelScalarAsync<string>("SELECT status FROM accounts WHERE id = @id", new { id = account.Id }));
+        var steps = await app.Databases.PanelScalarAsync<string>(
+            "SELECT GROUP_CONCAT(CONCAT(resource, '=', status) ORDER BY position) FROM deletion_steps s JOIN deletion_jobs j ON j.id = s.job_id WHERE j.account_id = @id",
+            new { id = account.Id });
+        Assert.Contains("nginx_vhost=done,php_fpm_pool=done,", steps);
+        Assert.Contains(",mail_users=done,mail_routes=failed,dns_zone=pending,", steps);
+
+        await app.RestartAgentAsync();
+        var resumed = await client.DeleteAsync($"/api/v1/accounts/{account.Id}");
+
+        Assert.Equal(HttpStatusCode.NoContent, resumed.StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await DaemonKit.GetUntilAsync(account.Domain, HttpStatusCode.NotFound)).Status);
+        Assert.Null(PasswdUid(p));
+    }
+
+    private static int? PasswdUid(string username) =>
+        File.ReadLines(Path.Combine(PrivateServices.SandboxRoot, "etc", "passwd")).Select(l => l.Split(':'))
+            .Where(f => f[0] == username).Select(f => (int?)int.Parse(f[2])).FirstOrDefault();
+}
