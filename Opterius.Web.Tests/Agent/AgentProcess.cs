@@ -48,6 +48,15 @@ public sealed class AgentProcess : IAsyncDisposable
         return Log.Contains(text);
     }
 
+    /// <summary>Whether the agent exits within <paramref name="seconds"/> (its death is seen a moment after its socket closes).</summary>
+    public async Task<bool> ExitsWithinAsync(int seconds)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(seconds));
+        try { await _process.WaitForExitAsync(timeout.Token); }
+        catch (OperationCanceledException) { }
+        return _process.HasExited;
+    }
+
     /// <summary>Stops this agent (it was started by this test run: killed by its own pid).</summary>
     public async Task StopAsync()
     {
