@@ -19,14 +19,14 @@ public sealed class AgentServingApp : ServingApp, IAsyncLifetime
 
     public string Socket => Path.Combine(_folder, "agent.sock");
 
-    public AgentProcess Agent { get; private set; } = default!;
+    public BinaryProcess Agent { get; private set; } = default!;
 
     public override async Task InitializeAsync()
     {
         // Other users must reach the socket itself, so that the agent's own peer check is what refuses them.
         File.SetUnixFileMode(_folder, (UnixFileMode)0b111_101_101);
         await base.InitializeAsync();
-        Agent = await AgentProcess.StartAsync(AgentSettings());
+        Agent = await BinaryProcess.StartAgentAsync(AgentSettings());
     }
 
     /// <summary>Starts the agent again (after a test stopped it), with <paramref name="overrides"/> on top.</summary>
@@ -35,7 +35,7 @@ public sealed class AgentServingApp : ServingApp, IAsyncLifetime
         await Agent.DisposeAsync();
         var settings = AgentSettings();
         foreach (var (key, value) in overrides ?? new Dictionary<string, string?>()) settings[key] = value;
-        Agent = await AgentProcess.StartAsync(settings);
+        Agent = await BinaryProcess.StartAgentAsync(settings);
     }
 
     public new async Task DisposeAsync()

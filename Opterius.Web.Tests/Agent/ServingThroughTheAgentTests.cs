@@ -17,37 +17,8 @@ namespace Opterius.Web.Tests.Agent;
 public sealed class ServingThroughTheAgentTests(AgentServingApp app) : ServingScenarios(app), IClassFixture<AgentServingApp>
 {
     [Fact]
-    public async Task AnAccountIsCreatedSuspendedUnsuspendedAndDeletedThroughTheApiWithEveryResourceOnTheAgent()
-    {
-        var client = await app.ClientAsync();
-        var p = TestAccounts.NewPrefix(7);
-        var domain = $"{p}.test";
-
-        var created = await client.PostAsJsonAsync("/api/v1/accounts",
-            new { username = p, domain, email = $"owner@{domain}", password = "account-password-1", package_id = 1 });
-
-        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
-        var id = (await created.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("data").GetProperty("id").GetInt64();
-        var served = await DaemonKit.GetUntilAsync(domain, HttpStatusCode.OK);
-        Assert.Contains($"<h1>{domain}</h1>", served.Body);
-        // The uid the agent's useradd gave the user is recorded, as in process.
-        var uid = await app.Databases.PanelScalarAsync<int?>("SELECT uid FROM accounts WHERE id = @id", new { id });
-        Assert.Equal(PasswdUid(p), uid);
-
-        Assert.Equal(HttpStatusCode.OK, (await client.PostAsync($"/api/v1/accounts/{id}/suspend", null)).StatusCode);
-        Assert.Equal(HttpStatusCode.ServiceUnavailable, (await DaemonKit.GetUntilAsync(domain, HttpStatusCode.ServiceUnavailable)).Status);
-
-        Assert.Equal(HttpStatusCode.OK, (await client.PostAsync($"/api/v1/accounts/{id}/unsuspend", null)).StatusCode);
-        Assert.Contains($"<h1>{domain}</h1>", (await DaemonKit.GetUntilAsync(domain, HttpStatusCode.OK)).Body);
-
-        var deleted = await client.DeleteAsync($"/api/v1/accounts/{id}");
-
-        Assert.Equal(HttpStatusCode.NoContent, deleted.StatusCode);
-        Assert.Equal(HttpStatusCode.NotFound, (await DaemonKit.GetUntilAsync(domain, HttpStatusCode.NotFound)).Status);
-        Assert.Null(PasswdUid(p));
-        Assert.False(Directory.Exists(Path.Combine(PrivateServices.SandboxRoot, "home", p)));
-        Assert.Equal(HttpStatusCode.NotFound, (await client.GetAsync($"/api/v1/accounts/{id}")).StatusCode);
-    }
+    public async Task AnAccountIsCreatedSuspendedUnsuspendedAndDeletedThroughTheApiWithEveryResourceOnTheAgent() =>
+        await ApiLifecycle.RunAsync(app, await app.ClientAsync());
 
     [Fact]
     public async Task TheAgentKilledMidDeletionFailsThatStepAsNotReachableAndTheNextDeleteAfterItIsBackFinishes()
@@ -89,10 +60,7 @@ public sealed class ServingThroughTheAgentTests(AgentServingApp app) : ServingSc
 
         Assert.Equal(HttpStatusCode.NoContent, resumed.StatusCode);
         Assert.Equal(HttpStatusCode.NotFound, (await DaemonKit.GetUntilAsync(account.Domain, HttpStatusCode.NotFound)).Status);
-        Assert.Null(PasswdUid(p));
+        Assert.Null(ApiLifecycle.PasswdUid(p));
     }
 
-    private static int? PasswdUid(string username) =>
-        File.ReadLines(Path.Combine(PrivateServices.SandboxRoot, "etc", "passwd")).Select(l => l.Split(':'))
-            .Where(f => f[0] == username).Select(f => (int?)int.Parse(f[2])).FirstOrDefault();
 }
