@@ -22,18 +22,24 @@ public sealed class BinaryProcess : IAsyncDisposable
 
     public bool HasExited => _process.HasExited;
 
+    /// <summary>Runs the binary with <paramref name="args"/> to its end: its exit code and what it wrote to stderr.</summary>
+    public static async Task<(int ExitCode, string Error)> RunToEndAsync(string[] args, IReadOnlyDictionary<string, string?> settings)
+    {
+        var psi = StartInfo([], args, settings);
+        using var p = Process.Start(psi)!;
+        var stderr = p.StandardError.ReadToEndAsync();
+        await p.StandardOutput.ReadToEndAsync();
+        await p.WaitForExitAsync();
+        return (p.ExitCode, await stderr);
+    }
+
     public static Task<BinaryProcess> StartAgentAsync(IReadOnlyDictionary<string, string?> settings) =>
         StartAsync([], ["agent"], settings, "Agent listening on");
 
     /// <summary>The binary with <paramref name="args"/>, run through <paramref name="prefix"/> (e.g. setpriv) when given.</summary>
     public static async Task<BinaryProcess> StartAsync(string[] prefix, string[] args, IReadOnlyDictionary<string, string?> settings, string ready)
     {
-        var psi = new ProcessStartInfo(prefix.Length > 0 ? prefix[0] : "dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in prefix.Skip(1).Concat(prefix.Length > 0 ? ["dotnet"] : [])) psi.ArgumentList.Add(a);
-        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Opterius.Web.dll"));
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        foreach (var (key, value) in settings) psi.Environment[key.Replace(":", "__")] = value;
-        var child = new BinaryProcess(Process.Start(psi)!);
+        var child = new BinaryProcess(Process.Start(StartInfo(prefix, args, settings))!);
         child._process.OutputDataReceived += (_, e) => child.Append(e.Data);
         child._process.ErrorDataReceived += (_, e) => child.Append(e.Data);
         child._process.BeginOutputReadLine();
@@ -47,6 +53,16 @@ public sealed class BinaryProcess : IAsyncDisposable
             await Task.Delay(50);
         }
         return child;
+    }
+
+    private static ProcessStartInfo StartInfo(string[] prefix, string[] args, IReadOnlyDictionary<string, string?> settings)
+    {
+        var psi = new ProcessStartInfo(prefix.Length > 0 ? prefix[0] : "dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in prefix.Skip(1).Concat(prefix.Length > 0 ? ["dotnet"] : [])) psi.ArgumentList.Add(a);
+        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Opterius.Web.dll"));
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        foreach (var (key, value) in settings) psi.Environment[key.Replace(":", "__")] = value;
+        return psi;
     }
 
     /// <summary>Waits until the process has logged <paramref name="text"/> (console logs are written asynchronously).</summary>

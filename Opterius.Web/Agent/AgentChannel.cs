@@ -22,6 +22,8 @@ public sealed class AgentChannel : IDisposable
         var handler = new SocketsHttpHandler
         {
             ConnectTimeout = TimeSpan.FromSeconds(5),
+            // A batch of terminations is many concurrent calls: past one connection's stream limit, open another.
+            EnableMultipleHttp2Connections = true,
             ConnectCallback = async (_, ct) =>
             {
                 var socket = new System.Net.Sockets.Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);

@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Options;
 using Opterius.Services;
 using Opterius.Web.Cli;
 using Opterius.Web.Hosting;
@@ -22,7 +23,7 @@ public static class AgentHost
     }
 
     /// <summary>The agent's host on its socket; <see cref="CliException"/> when its configuration cannot work.</summary>
-    public static WebApplication Build(WebApplicationBuilder builder)
+    private static WebApplication Build(WebApplicationBuilder builder)
     {
         var options = builder.Configuration.GetSection(AgentOptions.Section).Get<AgentOptions>() ?? new();
         if (options.Socket.Length == 0)
@@ -37,7 +38,7 @@ public static class AgentHost
             var log = k.ApplicationServices.GetRequiredService<ILogger<AgentService>>();
             listen.Use(next => connection => ServePeerAsync(next, connection, options, panel, log));
         }));
-        builder.Services.AddSingleton(Microsoft.Extensions.Options.Options.Create(options));
+        builder.Services.AddSingleton(Options.Create(options));
         builder.Services.AddOpteriusResources();
         builder.Services.AddGrpc();
 
@@ -47,10 +48,10 @@ public static class AgentHost
     }
 
     /// <summary>Starts listening, then gives the socket its mode (0660) and the panel user's group.</summary>
-    public static async Task StartAsync(WebApplication app)
+    private static async Task StartAsync(WebApplication app)
     {
         await app.StartAsync();
-        var options = app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<AgentOptions>>().Value;
+        var options = app.Services.GetRequiredService<IOptions<AgentOptions>>().Value;
         // Kestrel made the socket with the process umask; until this line only root can connect to it.
         File.SetUnixFileMode(options.Socket, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.GroupWrite);
         if (options.PanelUser.Length > 0) UnixUsers.SetGroup(options.Socket, UnixUsers.Find(options.PanelUser)!.Gid);
