@@ -32,6 +32,24 @@ public sealed class AgentVerbTests
         finally { Directory.Delete(folder, recursive: true); }
     }
 
+    [Fact]
+    public async Task TheAgentWhoseSocketPathHoldsAFileRefusesToStartAndLeavesTheFile()
+    {
+        var folder = Directory.CreateTempSubdirectory("opterius-agent-verb-").FullName;
+        try
+        {
+            var path = Path.Combine(folder, "passwd");
+            File.WriteAllText(path, "root:x:0:0::/root:/bin/sh\n");
+
+            var run = await RunAsync(new Dictionary<string, string?> { ["Opterius:Agent:Socket"] = path });
+
+            Assert.Equal(2, run.ExitCode);
+            Assert.Contains($"{path} exists and is not a socket", run.Error);
+            Assert.Equal("root:x:0:0::/root:/bin/sh\n", File.ReadAllText(path));
+        }
+        finally { Directory.Delete(folder, recursive: true); }
+    }
+
     private static Task<(int ExitCode, string Error)> RunAsync(IReadOnlyDictionary<string, string?> settings) =>
         BinaryProcess.RunToEndAsync(["agent"], settings);
 }

@@ -22,14 +22,24 @@ public sealed class BinaryProcess : IAsyncDisposable
 
     public bool HasExited => _process.HasExited;
 
-    /// <summary>Runs the binary with <paramref name="args"/> to its end: its exit code and what it wrote to stderr.</summary>
+    /// <summary>
+    /// Runs the binary with <paramref name="args"/> to its end: its exit code and what it wrote to stderr. One still
+    /// running after 30 s (an agent that started when it should have refused) is killed and fails the test.
+    /// </summary>
     public static async Task<(int ExitCode, string Error)> RunToEndAsync(string[] args, IReadOnlyDictionary<string, string?> settings)
     {
-        var psi = StartInfo([], args, settings);
-        using var p = Process.Start(psi)!;
+        using var p = Process.Start(StartInfo([], args, settings))!;
         var stderr = p.StandardError.ReadToEndAsync();
-        await p.StandardOutput.ReadToEndAsync();
-        await p.WaitForExitAsync();
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        try { await p.WaitForExitAsync(timeout.Token); }
+        catch (OperationCanceledException)
+        {
+            p.Kill();
+            await p.WaitForExitAsync();
+            throw new TimeoutException($"{string.Join(' ', args)} was still running after 30 s:\n{await stdout}{await stderr}");
+        }
+        await stdout;
         return (p.ExitCode, await stderr);
     }
 

@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Options;
 using Opterius.Services;
+using Opterius.Services.Files;
 using Opterius.Web.Cli;
 using Opterius.Web.Hosting;
 
@@ -72,14 +73,23 @@ public static class AgentHost
             options.Socket, peer?.Uid.ToString() ?? "unknown", peer?.Pid.ToString() ?? "unknown", panel?.Name ?? "no other user");
     }
 
-    // A socket left by an agent that did not stop cleanly would make the bind fail. The path is root's (its folder
-    // is the agent's runtime directory), so what is there is that socket; a link or a folder is refused, never followed.
-    private static void ClearStaleSocket(string path)
+    // A socket left by an agent that did not stop cleanly would make the bind fail, so it goes; anything else at
+    // the path (a file, a link, a folder: a wrong setting) is refused, never removed.
+    private static unsafe void ClearStaleSocket(string path)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        var existing = new FileInfo(path);
-        if (existing.LinkTarget is not null || Directory.Exists(path))
-            throw new CliException($"{path} is a link or a folder: refusing to replace it with the agent's socket");
-        if (existing.Exists) existing.Delete();
+        fixed (byte* name = Libc.Z(path))
+        {
+            if (Libc.StatAt(Libc.AT_FDCWD, name, out var st) != 0)
+            {
+                if (Libc.Errno == Libc.ENOENT) return;
+                throw new CliException($"cannot inspect {path}: errno {Libc.Errno}");
+            }
+            if (st.Type != SocketType)
+                throw new CliException($"{path} exists and is not a socket: refusing to replace it with the agent's socket");
+            if (Libc.UnlinkAt(Libc.AT_FDCWD, name, 0) != 0) throw new CliException($"cannot remove the stale socket {path}: errno {Libc.Errno}");
+        }
     }
+
+    private const uint SocketType = 0xC000; // S_IFSOCK
 }
