@@ -40,6 +40,7 @@ public static class AgentHost
             listen.Use(next => connection => ServePeerAsync(next, connection, options, panel, log));
         }));
         builder.Services.AddSingleton(Options.Create(options));
+        if (panel is not null) builder.Services.AddSingleton(panel);
         builder.Services.AddOpteriusResources();
         builder.Services.AddGrpc();
 
@@ -53,9 +54,10 @@ public static class AgentHost
     {
         await app.StartAsync();
         var options = app.Services.GetRequiredService<IOptions<AgentOptions>>().Value;
-        // Kestrel made the socket with the process umask; until this line only root can connect to it.
+        // Kestrel made the socket with the process umask. Whatever the mode, the peer check refuses other uids; the
+        // mode and group keep them from even connecting.
         File.SetUnixFileMode(options.Socket, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.GroupWrite);
-        if (options.PanelUser.Length > 0) UnixUsers.SetGroup(options.Socket, UnixUsers.Find(options.PanelUser)!.Gid);
+        if (app.Services.GetService<UnixUsers.UnixUser>() is { } panel) UnixUsers.SetGroup(options.Socket, panel.Gid);
         app.Logger.LogInformation("Agent listening on {Socket} for root and {PanelUser}", options.Socket, options.PanelUser is { Length: > 0 } u ? u : "no other user");
     }
 
