@@ -18,12 +18,8 @@ public static class ServiceCollectionExtensions
     /// <summary>The domain services: databases, server layout, commands and resources.</summary>
     public static IServiceCollection AddOpteriusServices(this IServiceCollection services)
     {
-        services.AddOptions<OpteriusOptions>().BindConfiguration(OpteriusOptions.Section).ValidateDataAnnotations().ValidateOnStart();
-        services.AddOptions<ProvisioningOptions>().BindConfiguration(ProvisioningOptions.Section).ValidateDataAnnotations().ValidateOnStart();
-
+        services.AddOpteriusResources();
         services.AddSingleton(sp => new PanelDb(DataSource(sp, "Panel")));
-        services.AddSingleton(sp => new PowerDnsDb(DataSource(sp, "PowerDns")));
-        services.AddSingleton(sp => new MariaDbAdmin(DataSource(sp, "MariaDbAdmin")));
         services.AddSingleton<Migrator>();
 
         services.AddSingleton<AccountStore>();
@@ -37,6 +33,19 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<DeletionEvents>();
         services.AddSingleton<AccountDeletionService>();
         services.AddHostedService<DeletionResumer>();
+        return services;
+    }
+
+    /// <summary>
+    /// What does the system work: the server layout, commands, reload batching, the PowerDNS and MariaDB admin
+    /// databases and every resource. The agent hosts only these; the panel hosts them too unless it uses the agent.
+    /// </summary>
+    public static IServiceCollection AddOpteriusResources(this IServiceCollection services)
+    {
+        services.AddOptions<OpteriusOptions>().BindConfiguration(OpteriusOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<ProvisioningOptions>().BindConfiguration(ProvisioningOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton(sp => new PowerDnsDb(DataSource(sp, "PowerDns")));
+        services.AddSingleton(sp => new MariaDbAdmin(DataSource(sp, "MariaDbAdmin")));
         services.TryAddSingleton(TimeProvider.System);
 
         services.AddSingleton<ServerLayout>();
@@ -44,14 +53,19 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<ServiceReloader>();
 
         // Every resource kind is one class in Resources/; each is registered as itself and as IAccountResource.
-        foreach (var type in typeof(IAccountResource).Assembly.GetTypes()
-                     .Where(t => t is { IsClass: true, IsAbstract: false } && typeof(IAccountResource).IsAssignableFrom(t)))
+        foreach (var type in ResourceTypes)
         {
             services.AddSingleton(type);
             services.AddSingleton(sp => (IAccountResource)sp.GetRequiredService(type));
         }
+        services.AddSingleton<ISystemUsers>(sp => sp.GetRequiredService<SystemUserResource>());
         return services;
     }
+
+    /// <summary>Every resource kind: each concrete <see cref="IAccountResource"/> class of this assembly.</summary>
+    public static IReadOnlyList<Type> ResourceTypes { get; } = typeof(IAccountResource).Assembly.GetTypes()
+        .Where(t => t is { IsClass: true, IsAbstract: false } && typeof(IAccountResource).IsAssignableFrom(t))
+        .ToList();
 
     // Read when first needed, so a test host's configuration is the one that counts.
     private static MySqlDataSource DataSource(IServiceProvider services, string name)

@@ -22,7 +22,7 @@ public sealed class AccountCreation(
     AccountStore accounts,
     PackageStore packages,
     IEnumerable<IAccountResource> resources,
-    SystemUserResource systemUser,
+    ISystemUsers systemUser,
     LicenseService license,
     AuditLog audit,
     IOptions<ProvisioningOptions> provisioning,
@@ -79,7 +79,7 @@ public sealed class AccountCreation(
                 // Journalled only once made: a resource that refused or failed cleaned up its own partial work,
                 // and whatever made it refuse was not this create's to remove.
                 made.Add(resource);
-                if (resource == systemUser)
+                if (resource.Key == systemUser.Key)
                 {
                     identity = identity with { Uid = await systemUser.FindUidAsync(username, CancellationToken.None) };
                     await accounts.SetUidAsync(id, identity.Uid, CancellationToken.None);
@@ -148,7 +148,6 @@ public sealed class AccountCreation(
     private async Task ThrowIfOnServerAsync(AccountIdentity identity, CancellationToken ct)
     {
         var found = new List<string>();
-        if (await systemUser.FindGroupIdAsync(identity.Username, ct) is { } gid) found.Add($"group {identity.Username} (gid {gid})");
         foreach (var resource in _order.Where(r => r.Key != NeedsAUid))
         {
             // A resource that refuses to inspect the names (e.g. a user of that name the account cannot own) found something.

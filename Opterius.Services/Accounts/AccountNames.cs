@@ -60,15 +60,19 @@ public static partial class AccountNames
 /// <summary>An account's names after re-validation: the only input resources build paths and identifiers from.</summary>
 public sealed record AccountIdentity(long Id, string Username, string Domain, string PhpVersion, int? Uid)
 {
-    public static AccountIdentity From(Account account)
+    public static AccountIdentity From(Account account) =>
+        Create(account.Id, account.Username, account.Domain, account.PhpVersion, account.Uid, "stored");
+
+    /// <summary>Builds an identity only from names that pass the rules; <paramref name="source"/> says where they came from.</summary>
+    public static AccountIdentity Create(long id, string username, string domain, string phpVersion, int? uid, string source)
     {
-        if (!AccountNames.IsValidUsername(account.Username))
-            throw new InvalidAccountNameException($"stored username '{account.Username}' is not a valid account name");
-        if (!AccountNames.IsValidDomain(account.Domain))
-            throw new InvalidAccountNameException($"stored domain '{account.Domain}' is not a valid domain");
-        if (!AccountNames.IsValidPhpVersion(account.PhpVersion))
-            throw new InvalidAccountNameException($"stored PHP version '{account.PhpVersion}' is not valid");
-        return new(account.Id, account.Username, account.Domain, account.PhpVersion, account.Uid);
+        if (!AccountNames.IsValidUsername(username))
+            throw new InvalidAccountNameException($"{source} username '{username}' is not a valid account name");
+        if (!AccountNames.IsValidDomain(domain))
+            throw new InvalidAccountNameException($"{source} domain '{domain}' is not a valid domain");
+        if (!AccountNames.IsValidPhpVersion(phpVersion))
+            throw new InvalidAccountNameException($"{source} PHP version '{phpVersion}' is not valid");
+        return new(id, username, domain, phpVersion, uid);
     }
 }
 

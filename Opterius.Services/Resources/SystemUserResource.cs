@@ -19,7 +19,7 @@ namespace Opterius.Services.Resources;
 /// login.defs says, unless it is another user's primary group.
 /// </remarks>
 public sealed class SystemUserResource(ServerLayout layout, CommandRunner commands, ProcessesResource processes, IOptions<OpteriusOptions> options)
-    : IAccountResource, ISuspendableResource
+    : IAccountResource, ISuspendableResource, ISystemUsers
 {
     public string Key => "system_user";
 
@@ -31,6 +31,10 @@ public sealed class SystemUserResource(ServerLayout layout, CommandRunner comman
     /// <summary>The user's uid in the root's /etc/passwd, or null when there is no such user.</summary>
     public Task<int?> FindUidAsync(string username, CancellationToken ct = default) =>
         Task.FromResult(UserDatabase.Find(layout, username)?.Uid);
+
+    /// <summary>The name that has <paramref name="uid"/> in the root's /etc/passwd, or null when none has.</summary>
+    public Task<string?> FindNameAsync(int uid, CancellationToken ct = default) =>
+        Task.FromResult(UserDatabase.Users(layout).FirstOrDefault(u => u.Uid == uid)?.Name);
 
     /// <summary>Adds the user with a uid never handed out before (no home: home_directory makes it). An existing user of that name is refused, never adopted.</summary>
     public async Task ProvisionAsync(NewAccount account, CancellationToken ct)
@@ -161,7 +165,16 @@ public sealed class SystemUserResource(ServerLayout layout, CommandRunner comman
         catch (CommandFailedException e) { throw new ResourceException(e.Message, e); }
     }
 
-    /// <summary>The gid of the group of that name in the root's /etc/group, or null when there is none.</summary>
-    public Task<int?> FindGroupIdAsync(string name, CancellationToken ct = default) =>
-        Task.FromResult(UserDatabase.Groups(layout).FirstOrDefault(g => g.Name == name)?.Gid);
+}
+
+/// <summary>
+/// The server's user database as the create path needs it: the uid a new account's user was given. In process it
+/// is <see cref="SystemUserResource"/>; a panel that uses the agent asks the agent.
+/// </summary>
+public interface ISystemUsers
+{
+    /// <summary>The key of the resource that makes the users (the create path asks once that step has run).</summary>
+    string Key { get; }
+
+    Task<int?> FindUidAsync(string username, CancellationToken ct = default);
 }

@@ -11,7 +11,7 @@ namespace Opterius.Web.Tests.EndToEnd;
 /// armed (<see cref="FailNext"/>), exits 1 with a message instead of running it, and otherwise runs the
 /// real command with the same arguments. A failure is a genuine failing command, not a mock.
 /// </summary>
-public sealed class ServingApp : PanelApp, IAsyncLifetime
+public class ServingApp : PanelApp, IAsyncLifetime
 {
     /// <summary>The commands that can be armed: the first step's reload, steps half-way and the last step's.</summary>
     public static readonly string[] Armable = ["NginxReload", "PhpFpmReload", "Postmap", "PdnsPurge", "UserDel"];
@@ -68,7 +68,7 @@ public sealed class ServingApp : PanelApp, IAsyncLifetime
 
     // The run's own commands with the script and its marker in front; longer than the originals, so every
     // index of each array is replaced.
-    private Dictionary<string, string?> WrappedCommands()
+    protected Dictionary<string, string?> WrappedCommands()
     {
         using var json = JsonDocument.Parse(File.ReadAllText(PrivateServices.CommandsJson));
         var commands = json.RootElement.GetProperty("Opterius").GetProperty("Commands");

@@ -14,7 +14,10 @@ namespace Opterius.Web.Tests.EndToEnd;
 /// deleted (cleanly, or after a real command failed half-way and the deletion was resumed).
 /// </summary>
 [Collection(nameof(ServingTests))]
-public sealed class ServingTests(ServingApp app) : IClassFixture<ServingApp>
+public sealed class ServingTests(ServingApp app) : ServingScenarios(app), IClassFixture<ServingApp>;
+
+/// <summary>The serving scenarios, for the panel with its resources in process and for the panel on the agent.</summary>
+public abstract class ServingScenarios(ServingApp app)
 {
     private static readonly Viewer Admin = new(0, true);
 

@@ -4,6 +4,7 @@ using Opterius.Services.Data;
 using Opterius.Services.Licensing;
 using Opterius.Services.Tokens;
 using Opterius.Services.Users;
+using Opterius.Web.Agent;
 using Opterius.Web.Hosting;
 
 namespace Opterius.Web.Cli;
@@ -39,6 +40,8 @@ public static class CliVerbs
             "sign a license (makes the key pair when FILE does not exist)", c => Task.FromResult(IssueLicense(c.Options)), NeedsServices: false),
         new("demo seed", [], "demo users, packages and accounts (real create path; refused on a production root)",
             async c => { await DemoSeed.RunAsync(c.Services, c.Ct); return 0; }),
+        new("agent", [], "the privileged agent on Opterius:Agent:Socket (root); its settings come from OPTERIUS_CONFIG or the environment",
+            _ => AgentHost.RunAsync([]), NeedsServices: false),
         new("help", [], "this text", _ => { Console.WriteLine(Usage); return Task.FromResult(0); }, NeedsServices: false),
     ];
 

@@ -4,6 +4,7 @@ using System.Threading.RateLimiting;
 using MudBlazor.Services;
 using Opterius.Services;
 using Opterius.Services.Tokens;
+using Opterius.Web.Agent;
 using Opterius.Web.Api;
 using Opterius.Web.Auth;
 using Opterius.Web.Components;
@@ -45,6 +46,8 @@ public static class PanelHost
     public static IServiceCollection AddPanelServices(this IServiceCollection services)
     {
         services.AddOpteriusServices();
+        // With Opterius:Agent:Socket set, every resource is the root agent's, reached over its socket.
+        services.AddAgentClientsWhenConfigured();
         services.AddOpteriusTokensAndLicensing();
         services.AddPanelAuth();
         return services;

@@ -1,0 +1,150 @@
+using System.Diagnostics;
+using Grpc.Core;
+using Microsoft.Extensions.Options;
+using Opterius.Services.Accounts;
+using Opterius.Services.Deletion;
+using Opterius.Web.Agent;
+using Opterius.Web.Agent.Protocol;
+using Opterius.Web.Tests.Daemons;
+using Opterius.Web.Tests.EndToEnd;
+using Opterius.Web.Tests.Infrastructure;
+
+namespace Opterius.Web.Tests.Agent;
+
+/// <summary>
+/// The agent trusts nothing it is sent: another uid is refused at the socket, and a hostile identity, an unknown
+/// resource or an unknown operation gets a precise gRPC status with nothing changed on the server.
+/// </summary>
+[Collection(nameof(ServingTests))]
+public sealed class AgentRefusalTests(AgentServingApp app) : IClassFixture<AgentServingApp>
+{
+    public static TheoryData<string, string, string, string, string, int?, StatusCode, string> Hostile => new()
+    {
+        // operation, key, username, domain, php version, uid (2: b's), status, what the detail says ({a}, {b}: the
+        // accounts' usernames, {ad}: a's domain)
+        { "remove", "home_directory", "../etc", "{ad}", "8.2", null, StatusCode.InvalidArgument, "requested username '../etc' is not a valid account name" },
+        { "remove", "mailboxes", "{a}", "{ad};rm -rf x", "8.2", null, StatusCode.InvalidArgument, "is not a valid domain" },
+        { "inspect", "php_fpm_pool", "{a}", "{ad}", "8.2/../../../etc", null, StatusCode.InvalidArgument, "PHP version" },
+        { "remove", "processes", "{a}", "{ad}", "8.2", 2, StatusCode.FailedPrecondition, "belongs to '{b}', not to '{a}'" },
+        { "remove", "system_user", "nosuch{a}", "{ad}", "8.2", 2, StatusCode.FailedPrecondition, "belongs to '{b}', not to 'nosuch{a}'" },
+        { "remove", "../../etc/passwd", "{a}", "{ad}", "8.2", null, StatusCode.NotFound, "no resource '../../etc/passwd'" },
+        { "suspend", "cron", "{a}", "{ad}", "8.2", null, StatusCode.NotFound, "resource 'cron' has nothing to suspend" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Hostile))]
+    public async Task AHostileRequestGetsAPreciseStatusAndChangesNothing(
+        string operation, string key, string username, string domain, string php, int? uid, StatusCode expected, string detail)
+    {
+        var (a, b) = await TwoAccountsAsync();
+        string Fill(string s) => s.Replace("{ad}", a.Domain).Replace("{a}", a.Username).Replace("{b}", b.Username);
+        var identity = new Identity { Id = a.Id, Username = Fill(username), Domain = Fill(domain), PhpVersion = php };
+        if (uid is not null) identity.Uid = b.Uid!.Value;
+        var before = await SnapshotAsync(a, b);
+
+        var status = await StatusOfAsync(operation, new ResourceRequest { Key = key, Identity = identity });
+
+        Assert.Equal(expected, status.StatusCode);
+        Assert.Contains(Fill(detail), status.Detail);
+        Assert.Equal(before, await SnapshotAsync(a, b));
+    }
+
+    [Fact]
+    public async Task AnOperationTheContractDoesNotHaveIsUnimplementedAndChangesNothing()
+    {
+        var (a, b) = await TwoAccountsAsync();
+        var before = await SnapshotAsync(a, b);
+        var method = new Method<ResourceRequest, Changed>(MethodType.Unary, "opterius.agent.v1.Agent", "RunCommand",
+            Marshallers.Create(r => Google.Protobuf.MessageExtensions.ToByteArray(r), ResourceRequest.Parser.ParseFrom),
+            Marshallers.Create(r => Google.Protobuf.MessageExtensions.ToByteArray(r), Changed.Parser.ParseFrom));
+        using var agent = Channel();
+
+        var e = await Assert.ThrowsAsync<RpcException>(() =>
+            agent.Invoker.AsyncUnaryCall(method, null, new CallOptions(), new ResourceRequest { Key = "home_directory" }).ResponseAsync);
+
+        Assert.Equal(StatusCode.Unimplemented, e.StatusCode);
+        Assert.Equal(before, await SnapshotAsync(a, b));
+    }
+
+    [Fact]
+    public async Task APeerOfAnotherUidIsRefusedBeforeAByteIsReadAndTheRefusalIsLogged()
+    {
+        var panel = AgentServingApp.PanelUser;
+        var gid = int.Parse(DaemonKit.Run("id", "-g", panel).Trim());
+        var uid = int.Parse(DaemonKit.Run("id", "-u", panel).Trim());
+        Assert.Equal((UnixFileMode)0b110_110_000, File.GetUnixFileMode(app.Socket));
+        Assert.Equal(gid.ToString(), DaemonKit.Run("stat", "-c", "%g", app.Socket).Trim());
+
+        // Both clients are in the socket's group, so the file's mode lets both connect: the agent's peer check decides.
+        var stranger = Curl(65534, gid);
+        var panelUser = Curl(uid, gid);
+
+        Assert.NotEqual(0, stranger.ExitCode);
+        Assert.Equal("000", stranger.Out);
+        Assert.True(await app.Agent.LoggedAsync($"Refused a connection to {app.Socket} from uid 65534"), app.Agent.Log);
+        Assert.Equal(0, panelUser.ExitCode);
+        Assert.Equal("200", panelUser.Out); // served: a gRPC answer (its status is in the trailers)
+    }
+
+    private (int ExitCode, string Out) Curl(int uid, int gid)
+    {
+        var psi = new ProcessStartInfo("setpriv") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in new[] { $"--reuid={uid}", $"--regid={gid}", "--clear-groups", "curl", "-s", "--max-time", "10", "--http2-prior-knowledge",
+                     "--unix-socket", app.Socket, "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", "-H", "content-type: application/grpc",
+                     "--data-binary", "", "http://agent/opterius.agent.v1.Agent/FindUid" })
+            psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        var output = p.StandardOutput.ReadToEnd();
+        p.WaitForExit();
+        return (p.ExitCode, output.Trim());
+    }
+
+    private async Task<(Account A, Account B)> TwoAccountsAsync()
+    {
+        var p = TestAccounts.NewPrefix(6);
+        return (await app.CreateAsync(p, $"{p}.test"), await app.CreateAsync($"{p}b", $"x{p}.test"));
+    }
+
+    private AgentChannel Channel() => new(Options.Create(new AgentOptions { Socket = app.Socket }));
+
+    /// <summary>The status the agent answers <paramref name="request"/> with (OK when it ran).</summary>
+    private async Task<Status> StatusOfAsync(string operation, ResourceRequest request)
+    {
+        using var agent = Channel();
+        try
+        {
+            switch (operation)
+            {
+                case "inspect": await agent.Client.InspectAsync(request); break;
+                case "suspend": await agent.Client.SuspendAsync(request); break;
+                default:
+                    using (var call = agent.Client.Remove(request))
+                        while (await call.ResponseStream.MoveNext(CancellationToken.None)) { }
+                    break;
+            }
+            return Status.DefaultSuccess;
+        }
+        catch (RpcException e) { return e.Status; }
+    }
+
+    /// <summary>Both accounts as the agent inspects every resource, and their lines and files in the sandbox root.</summary>
+    private async Task<string> SnapshotAsync(params Account[] accounts)
+    {
+        using var agent = Channel();
+        var root = PrivateServices.SandboxRoot;
+        var lines = new List<string>();
+        foreach (var account in accounts)
+        {
+            var a = AccountIdentity.From(account);
+            foreach (var key in DeletionOrder.Keys)
+                lines.Add((await new AgentResource(key, agent).InspectAsync(a, default)).ToString());
+            foreach (var file in new[] { "etc/passwd", "etc/group", "etc/dovecot/users", "etc/postfix/vmailbox" })
+                lines.AddRange(File.ReadLines(Path.Combine(root, file)).Where(l => l.Contains(a.Username) || l.Contains(a.Domain)));
+            foreach (var tree in new[] { $"home/{a.Username}", $"var/mail/vdomains/{a.Domain}" })
+                if (Directory.Exists(Path.Combine(root, tree)))
+                    lines.AddRange(Directory.EnumerateFileSystemEntries(Path.Combine(root, tree), "*", SearchOption.AllDirectories)
+                        .Order().Select(f => $"{f} {new FileInfo(f).LastWriteTimeUtc.Ticks}"));
+        }
+        return string.Join('\n', lines);
+    }
+}

@@ -1,0 +1,66 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Opterius.Services.Accounts;
+using Opterius.Web.Tests.Daemons;
+using Opterius.Web.Tests.EndToEnd;
+using Opterius.Web.Tests.Infrastructure;
+
+namespace Opterius.Web.Tests.Agent;
+
+/// <summary>
+/// Every serving scenario again with the panel on the agent (a real child process as root), then what only the split
+/// has: the API's whole lifecycle through the agent, and a deletion whose agent died half-way.
+/// Running the panel itself as an unprivileged user is not done here yet: the panel runs in the test process.
+/// </summary>
+[Collection(nameof(ServingTests))]
+public sealed class ServingThroughTheAgentTests(AgentServingApp app) : ServingScenarios(app), IClassFixture<AgentServingApp>
+{
+    [Fact]
+    public async Task AnAccountIsCreatedSuspendedUnsuspendedAndDeletedThroughTheApiWithEveryResourceOnTheAgent() =>
+        await ApiLifecycle.RunAsync(app, await app.ClientAsync());
+
+    [Fact]
+    public async Task TheAgentKilledMidDeletionFailsThatStepAsNotReachableAndTheNextDeleteAfterItIsBackFinishes()
+    {
+        var p = TestAccounts.NewPrefix(7);
+        var account = await app.CreateAsync(p, $"{p}.test");
+        var client = await app.ClientAsync();
+        // Postmap runs in the mail_routes step, half-way through: this one kills the agent that runs it.
+        var killer = Path.Combine(Path.GetDirectoryName(app.Socket)!, "kill-agent.sh");
+        File.WriteAllText(killer, "#!/bin/sh\nkill -KILL $PPID\nsleep 2\n");
+        File.SetUnixFileMode(killer, (UnixFileMode)0b111_101_101);
+        await app.RestartAgentAsync(new Dictionary<string, string?> { ["Opterius:Commands:Postmap:0"] = killer });
+
+        HttpResponseMessage failed;
+        bool died;
+        try { failed = await client.DeleteAsync($"/api/v1/accounts/{account.Id}"); }
+        finally
+        {
+            died = await app.Agent.ExitsWithinAsync(10);
+            await app.RestartAgentAsync(); // the next tests of this class need it whatever happened here
+        }
+
+        Assert.True(died, "the agent was meant to die during the mail_routes step");
+        Assert.Equal(HttpStatusCode.InternalServerError, failed.StatusCode);
+        var error = await failed.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal("deletion_failed", error.GetProperty("error").GetString());
+        var step = Assert.Single(error.GetProperty("details").GetProperty("failed_steps").EnumerateArray());
+        Assert.Equal("mail_routes", step.GetProperty("resource").GetString());
+        Assert.StartsWith($"agent not reachable at {app.Socket}: ", step.GetProperty("detail").GetString());
+        Assert.Equal(AccountStatus.DeletionFailed,
+            await app.Databases.PanelScalarAsync<string>("SELECT status FROM accounts WHERE id = @id", new { id = account.Id }));
+        var steps = await app.Databases.PanelScalarAsync<string>(
+            "SELECT GROUP_CONCAT(CONCAT(s.resource, '=', s.status) ORDER BY s.position) FROM deletion_steps s JOIN deletion_jobs j ON j.id = s.job_id WHERE j.account_id = @id",
+            new { id = account.Id });
+        Assert.Contains("nginx_vhost=done,php_fpm_pool=done,", steps);
+        Assert.Contains(",mail_users=done,mail_routes=failed,dns_zone=pending,", steps);
+
+        var resumed = await client.DeleteAsync($"/api/v1/accounts/{account.Id}");
+
+        Assert.Equal(HttpStatusCode.NoContent, resumed.StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await DaemonKit.GetUntilAsync(account.Domain, HttpStatusCode.NotFound)).Status);
+        Assert.Null(ApiLifecycle.PasswdUid(p));
+    }
+
+}

@@ -1,0 +1,111 @@
+using System.Runtime.CompilerServices;
+using Grpc.Core;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+using Opterius.Services;
+using Opterius.Services.Accounts;
+using Opterius.Services.Resources;
+using Opterius.Web.Agent.Protocol;
+using NewAccount = Opterius.Services.Resources.NewAccount;
+
+namespace Opterius.Web.Agent;
+
+/// <summary>
+/// One resource kind as the panel sees it when it uses the agent: the same <see cref="IAccountResource"/>, each
+/// operation one call to the agent, which runs the real resource as root.
+/// </summary>
+public class AgentResource(string key, AgentChannel agent) : IAccountResource
+{
+    public string Key => key;
+
+    protected AgentChannel Agent => agent;
+
+    public Task ProvisionAsync(NewAccount account, CancellationToken ct) =>
+        agent.CallAsync(async c => await c.ProvisionAsync(new ProvisionRequest
+        {
+            Key = key,
+            Account = new Protocol.NewAccount { Identity = Sent(account.Identity), Email = account.Email, Password = account.Password },
+        }, cancellationToken: ct));
+
+    public Task<ResourceInspection> InspectAsync(AccountIdentity account, CancellationToken ct) =>
+        agent.CallAsync(async c =>
+        {
+            var i = await c.InspectAsync(Request(account), cancellationToken: ct);
+            return new ResourceInspection(i.Resource, i.Exists, i.Items.ToList(), i.Bytes, i.Count, i.Summary);
+        });
+
+    public Task<RemoveOutcome> RemoveAsync(AccountIdentity account, CancellationToken ct) =>
+        agent.CallAsync(async c =>
+        {
+            using var call = c.Remove(Request(account), cancellationToken: ct);
+            await foreach (var e in call.ResponseStream.ReadAllAsync(ct))
+                if (e.EventCase == RemoveEvent.EventOneofCase.Outcome)
+                    return new RemoveOutcome(e.Outcome.Status, e.Outcome.HasDetail ? e.Outcome.Detail : null);
+            throw new ResourceException($"the agent ended the removal of {key} without saying how it went");
+        });
+
+    protected ResourceRequest Request(AccountIdentity account) => new() { Key = key, Identity = Sent(account) };
+
+    private static Identity Sent(AccountIdentity a)
+    {
+        var sent = new Identity { Id = a.Id, Username = a.Username, Domain = a.Domain, PhpVersion = a.PhpVersion };
+        if (a.Uid is { } uid) sent.Uid = uid;
+        return sent;
+    }
+}
+
+/// <summary>A resource kind that suspends (its in-process class is an <see cref="ISuspendableResource"/>).</summary>
+public sealed class SuspendableAgentResource(string key, AgentChannel agent) : AgentResource(key, agent), ISuspendableResource
+{
+    public Task SuspendAsync(AccountIdentity account, CancellationToken ct) =>
+        Agent.CallAsync(async c => await c.SuspendAsync(Request(account), cancellationToken: ct));
+
+    public Task UnsuspendAsync(AccountIdentity account, CancellationToken ct) =>
+        Agent.CallAsync(async c => await c.UnsuspendAsync(Request(account), cancellationToken: ct));
+}
+
+/// <summary>The server's user database, asked of the agent.</summary>
+public sealed class AgentSystemUsers(string key, AgentChannel agent) : ISystemUsers
+{
+    public string Key => key;
+
+    public Task<int?> FindUidAsync(string username, CancellationToken ct = default) =>
+        agent.CallAsync(async c => await c.FindUidAsync(new UidRequest { Username = username }, cancellationToken: ct) is { HasUid: true } r ? r.Uid : (int?)null);
+}
+
+public static class AgentResourceRegistration
+{
+    /// <summary>
+    /// When <c>Opterius:Agent:Socket</c> is set, every resource kind (and the user database) is an agent client;
+    /// otherwise the resources run in this process as before. Decided when first resolved, so a test host's
+    /// configuration is the one that counts. Each kind keeps its key and whether it suspends, read from its class.
+    /// </summary>
+    public static IServiceCollection AddAgentClientsWhenConfigured(this IServiceCollection services)
+    {
+        services.AddOptions<AgentOptions>().BindConfiguration(AgentOptions.Section);
+        services.TryAddSingleton<AgentChannel>();
+        services.RemoveAll<IAccountResource>();
+        services.RemoveAll<ISystemUsers>();
+        foreach (var type in ServiceCollectionExtensions.ResourceTypes)
+        {
+            var key = KeyOf(type);
+            var suspends = typeof(ISuspendableResource).IsAssignableFrom(type);
+            services.AddSingleton(sp => !UsesAgent(sp) ? (IAccountResource)sp.GetRequiredService(type)
+                : suspends ? new SuspendableAgentResource(key, sp.GetRequiredService<AgentChannel>())
+                : new AgentResource(key, sp.GetRequiredService<AgentChannel>()));
+        }
+        var users = ServiceCollectionExtensions.ResourceTypes.Single(typeof(ISystemUsers).IsAssignableFrom);
+        services.AddSingleton(sp => UsesAgent(sp)
+            ? new AgentSystemUsers(KeyOf(users), sp.GetRequiredService<AgentChannel>())
+            : (ISystemUsers)sp.GetRequiredService(users));
+        return services;
+    }
+
+    private static bool UsesAgent(IServiceProvider sp) => sp.GetRequiredService<IOptions<AgentOptions>>().Value.Socket.Length > 0;
+
+    // A resource's key is a constant of its class (`Key => "..."`): read without building it, since the panel holds
+    // none of the credentials its dependencies need.
+    private static string KeyOf(Type type) =>
+        ((IAccountResource)RuntimeHelpers.GetUninitializedObject(type)).Key
+        ?? throw new InvalidOperationException($"{type.Name}.Key must be a constant");
+}

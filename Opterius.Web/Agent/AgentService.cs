@@ -1,0 +1,124 @@
+using Grpc.Core;
+using Opterius.Services.Accounts;
+using Opterius.Services.Commands;
+using Opterius.Services.Resources;
+using Opterius.Web.Agent.Protocol;
+using NewAccount = Opterius.Services.Resources.NewAccount;
+
+namespace Opterius.Web.Agent;
+
+/// <summary>
+/// The agent's side of agent.proto: one call is one resource's operation for one account. Nothing the caller sends
+/// is trusted: names are re-validated with the API's rules, the resource builds every path and SQL identifier from
+/// them, and a uid must be that username's in the root's passwd. A refused call changes nothing.
+/// </summary>
+public sealed class AgentService(IEnumerable<IAccountResource> resources, SystemUserResource users, ILogger<AgentService> log)
+    : Protocol.Agent.AgentBase
+{
+    private readonly Dictionary<string, IAccountResource> _resources = resources.ToDictionary(r => r.Key);
+
+    public override Task<Inspection> Inspect(ResourceRequest request, ServerCallContext context) =>
+        GuardAsync("inspect", request.Key, async () =>
+        {
+            var (resource, identity) = await ResolveAsync(request.Key, request.Identity);
+            var found = await resource.InspectAsync(identity, context.CancellationToken);
+            return new Inspection
+            {
+                Resource = found.Resource, Exists = found.Exists, Items = { found.Items }, Bytes = found.Bytes, Count = found.Count,
+                Summary = found.Summary,
+            };
+        });
+
+    // Provisions, removals and suspensions are not cancelled by a caller that went away: a started step completes,
+    // and the panel's journal (or the create path's undo) decides what happens next.
+    public override Task<Provisioned> Provision(ProvisionRequest request, ServerCallContext context) =>
+        GuardAsync("provision", request.Key, async () =>
+        {
+            var account = request.Account ?? throw Refuse(StatusCode.InvalidArgument, "a provision needs the new account");
+            var (resource, identity) = await ResolveAsync(request.Key, account.Identity);
+            if (account.Email.Any(char.IsControl) || account.Password.Any(char.IsControl) || account.Password.Contains(':'))
+                throw Refuse(StatusCode.InvalidArgument, "the email and password must not contain ':' or control characters");
+            await resource.ProvisionAsync(new NewAccount(identity, account.Email, account.Password), CancellationToken.None);
+            return new Provisioned();
+        });
+
+    public override Task Remove(ResourceRequest request, IServerStreamWriter<RemoveEvent> stream, ServerCallContext context) =>
+        GuardAsync("remove", request.Key, async () =>
+        {
+            var (resource, identity) = await ResolveAsync(request.Key, request.Identity);
+            await stream.WriteAsync(new RemoveEvent { Progress = new Progress { Stage = "started" } });
+            var outcome = await resource.RemoveAsync(identity, CancellationToken.None);
+            var end = new Outcome { Status = outcome.Status };
+            if (outcome.Detail is not null) end.Detail = outcome.Detail;
+            await stream.WriteAsync(new RemoveEvent { Outcome = end });
+            return true;
+        });
+
+    public override Task<Changed> Suspend(ResourceRequest request, ServerCallContext context) =>
+        GuardAsync("suspend", request.Key, () => ChangeAsync(request, (r, a) => r.SuspendAsync(a, CancellationToken.None)));
+
+    public override Task<Changed> Unsuspend(ResourceRequest request, ServerCallContext context) =>
+        GuardAsync("unsuspend", request.Key, () => ChangeAsync(request, (r, a) => r.UnsuspendAsync(a, CancellationToken.None)));
+
+    public override Task<UidReply> FindUid(UidRequest request, ServerCallContext context) =>
+        GuardAsync("find uid", "", async () =>
+        {
+            if (!AccountNames.IsValidUsername(request.Username))
+                throw Refuse(StatusCode.InvalidArgument, $"requested username '{request.Username}' is not a valid account name");
+            var uid = await users.FindUidAsync(request.Username, context.CancellationToken);
+            return uid is { } u ? new UidReply { Uid = u } : new UidReply();
+        });
+
+    private async Task<Changed> ChangeAsync(ResourceRequest request, Func<ISuspendableResource, AccountIdentity, Task> change)
+    {
+        var (resource, identity) = await ResolveAsync(request.Key, request.Identity);
+        if (resource is not ISuspendableResource suspendable)
+            throw Refuse(StatusCode.NotFound, $"resource '{request.Key}' has nothing to suspend");
+        await change(suspendable, identity);
+        return new Changed();
+    }
+
+    /// <summary>The resource for <paramref name="key"/> and the identity rebuilt from re-validated names.</summary>
+    private async Task<(IAccountResource, AccountIdentity)> ResolveAsync(string key, Identity? sent)
+    {
+        var resource = _resources.GetValueOrDefault(key) ?? throw Refuse(StatusCode.NotFound, $"no resource '{key}' on this server");
+        if (sent is null) throw Refuse(StatusCode.InvalidArgument, "the request names no account");
+        AccountIdentity identity;
+        try { identity = AccountIdentity.Create(sent.Id, sent.Username, sent.Domain, sent.PhpVersion, sent.HasUid ? sent.Uid : null, "requested"); }
+        catch (InvalidAccountNameException e) { throw Refuse(StatusCode.InvalidArgument, e.Message); }
+
+        // A uid is acted on (its processes killed, files handed to it) only while it is this name's and no other's.
+        if (identity.Uid is { } uid)
+        {
+            var holder = await users.FindNameAsync(uid);
+            if (holder is not null && holder != identity.Username)
+                throw Refuse(StatusCode.FailedPrecondition, $"uid {uid} belongs to '{holder}', not to '{identity.Username}'");
+            if (await users.FindUidAsync(identity.Username) is { } actual && actual != uid)
+                throw Refuse(StatusCode.FailedPrecondition, $"'{identity.Username}' has uid {actual}, not {uid}");
+        }
+        return (resource, identity);
+    }
+
+    private static RpcException Refuse(StatusCode code, string message) => new(new Status(code, message));
+
+    // A resource's own failure keeps its text (the panel shows it as the step's detail); a refusal is logged.
+    private async Task<T> GuardAsync<T>(string operation, string key, Func<Task<T>> call)
+    {
+        try { return await call(); }
+        catch (RpcException e)
+        {
+            log.LogWarning("Refused {Operation} of '{Key}': {Status} {Detail}", operation, key, e.StatusCode, e.Status.Detail);
+            throw;
+        }
+        catch (Exception e) when (e is ResourceException or CommandFailedException or InvalidAccountNameException)
+        {
+            log.LogWarning(e, "{Operation} of '{Key}' failed", operation, key);
+            throw Refuse(StatusCode.Aborted, e.Message);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            log.LogError(e, "{Operation} of '{Key}' failed unexpectedly", operation, key);
+            throw Refuse(StatusCode.Internal, $"{e.GetType().Name}: {e.Message}");
+        }
+    }
+}
