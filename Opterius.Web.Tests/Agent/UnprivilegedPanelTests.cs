@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using Dapper;
 using Microsoft.Extensions.Options;
 using MySqlConnector;
+using Opterius.Services.Accounts;
 using Opterius.Services.Tokens;
 using Opterius.Web.Tests.Daemons;
 using Opterius.Web.Tests.EndToEnd;
@@ -38,7 +39,7 @@ public sealed class UnprivilegedPanelTests(AgentServingApp app) : IClassFixture<
             await root.ExecuteAsync($"CREATE USER '{_dbUser}'@'localhost' IDENTIFIED BY '{_dbPassword}'; GRANT ALL PRIVILEGES ON `{database}`.* TO '{_dbUser}'@'localhost'");
 
         _port = FreePort();
-        _panel = await BinaryProcess.StartAsync(["setpriv", $"--reuid={PanelUser}", $"--regid={PanelUser}", "--clear-groups"], [], new Dictionary<string, string?>
+        var settings = new Dictionary<string, string?>
         {
             ["HOME"] = _folder,
             ["ConnectionStrings:Panel"] = PanelConnectionString,
@@ -51,7 +52,15 @@ public sealed class UnprivilegedPanelTests(AgentServingApp app) : IClassFixture<
             ["Opterius:Https:Port"] = _port.ToString(),
             ["Opterius:Https:ListenAddress"] = "127.0.0.1",
             ["Opterius:Https:SelfSignedPath"] = Path.Combine(_folder, "selfsigned.pfx"),
-        }, "Now listening on");
+        };
+        // The panel decides what a create asks for (starter content, the server's names), so it reads the same Provisioning section as the agent.
+        var provisioning = app.Get<IOptions<ProvisioningOptions>>().Value;
+        settings[$"{ProvisioningOptions.Section}:SoaContact"] = provisioning.SoaContact;
+        settings[$"{ProvisioningOptions.Section}:StarterContent"] = provisioning.StarterContent.ToString();
+        settings[$"{ProvisioningOptions.Section}:Hostname"] = provisioning.Hostname;
+        for (var i = 0; i < provisioning.Addresses.Count; i++) settings[$"{ProvisioningOptions.Section}:Addresses:{i}"] = provisioning.Addresses[i];
+        for (var i = 0; i < provisioning.Nameservers.Count; i++) settings[$"{ProvisioningOptions.Section}:Nameservers:{i}"] = provisioning.Nameservers[i];
+        _panel = await BinaryProcess.StartAsync(["setpriv", $"--reuid={PanelUser}", $"--regid={PanelUser}", "--clear-groups"], [], settings, "Now listening on");
     }
 
     public async Task DisposeAsync()
