@@ -152,6 +152,21 @@ public sealed class DatabasesResourceTests : IAsyncLifetime
         Assert.Equal(StepStatus.Skipped, (await _databases.RemoveAsync(bob, default)).Status);
     }
 
+    [Theory]
+    [InlineData("bob_%", true)]
+    [InlineData("bob%", true)]
+    [InlineData("bo%x", true)]
+    [InlineData("b_b__x", true)]
+    [InlineData("bob_", true)]
+    [InlineData(@"bob\_%", true)]
+    [InlineData("bobx%", false)]
+    [InlineData("bobby_%", false)]
+    [InlineData(@"bob\%", false)]
+    [InlineData(@"bob\x_%", false)]
+    [InlineData("bob", false)]
+    public void ADatabasePatternIsTestedAgainstEveryNameTheAccountCouldHave(string pattern, bool matchesSomeName) =>
+        Assert.Equal(matchesSomeName, DatabasesResource.PatternMatchesSomeNameOf("bob", pattern));
+
     /// <summary>Every grant row of bobby in the four privilege tables: "table db user host [object]".</summary>
     private async Task<List<string>> GrantRowsAsync()
     {
