@@ -10,7 +10,7 @@ namespace Opterius.Services.Data;
 /// escaped <c>_</c> would silently change. The session mode is the client's to choose; the rest of the server's
 /// mode is kept. A pooled connection reused without a reset keeps its session, so the hot paths pay no round trip.
 /// </summary>
-public abstract class MariaDbSource(string connectionString)
+public abstract class MariaDbSource(string connectionString) : IAsyncDisposable
 {
     private const string BackslashEscapesSql = "SET SESSION sql_mode = REPLACE(@@SESSION.sql_mode, 'NO_BACKSLASH_ESCAPES', '')";
 
@@ -24,6 +24,12 @@ public abstract class MariaDbSource(string connectionString)
         .Build();
 
     public ValueTask<MySqlConnection> OpenAsync(CancellationToken ct) => _source.OpenConnectionAsync(ct);
+
+    public ValueTask DisposeAsync()
+    {
+        GC.SuppressFinalize(this);
+        return _source.DisposeAsync();
+    }
 }
 
 /// <summary>The panel's own database: accounts, users, tokens, jobs, audit.</summary>
