@@ -19,7 +19,7 @@ public static class ServiceCollectionExtensions
     public static IServiceCollection AddOpteriusServices(this IServiceCollection services)
     {
         services.AddOpteriusResources();
-        services.AddSingleton(sp => new PanelDb(DataSource(sp, "Panel")));
+        services.AddSingleton(sp => new PanelDb(ConnectionString(sp, "Panel")));
         services.AddSingleton<Migrator>();
 
         services.AddSingleton<AccountStore>();
@@ -44,8 +44,8 @@ public static class ServiceCollectionExtensions
     {
         services.AddOptions<OpteriusOptions>().BindConfiguration(OpteriusOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<ProvisioningOptions>().BindConfiguration(ProvisioningOptions.Section).ValidateDataAnnotations().ValidateOnStart();
-        services.AddSingleton(sp => new PowerDnsDb(DataSource(sp, "PowerDns")));
-        services.AddSingleton(sp => new MariaDbAdmin(DataSource(sp, "MariaDbAdmin")));
+        services.AddSingleton(sp => new PowerDnsDb(ConnectionString(sp, "PowerDns")));
+        services.AddSingleton(sp => new MariaDbAdmin(ConnectionString(sp, "MariaDbAdmin")));
         services.TryAddSingleton(TimeProvider.System);
 
         services.AddSingleton<ServerLayout>();
@@ -68,12 +68,12 @@ public static class ServiceCollectionExtensions
         .ToList();
 
     // Read when first needed, so a test host's configuration is the one that counts.
-    private static MySqlDataSource DataSource(IServiceProvider services, string name)
+    private static string ConnectionString(IServiceProvider services, string name)
     {
         var configured = services.GetRequiredService<IConfiguration>().GetConnectionString(name)
             ?? throw new InvalidOperationException($"ConnectionStrings:{name} is not set");
-        // The panel keeps no session state on its connections (no variables, temporary tables or session
-        // settings), so a pooled connection need not be reset, and its character set re-sent, on every open.
-        return new(new MySqlConnectionStringBuilder(configured) { ConnectionReset = false }.ConnectionString);
+        // The panel's only session state is the sql_mode MariaDbSource sets once per physical connection (no variables
+        // or temporary tables), so a pooled connection need not be reset, and its character set re-sent, on every open.
+        return new MySqlConnectionStringBuilder(configured) { ConnectionReset = false }.ConnectionString;
     }
 }

@@ -2,42 +2,41 @@ using MySqlConnector;
 
 namespace Opterius.Services.Data;
 
-/// <summary>The panel's own database: accounts, users, tokens, jobs, audit.</summary>
-public sealed class PanelDb(MySqlDataSource source)
-{
-    public ValueTask<MySqlConnection> OpenAsync(CancellationToken ct) => source.OpenConnectionAsync(ct);
-}
-
-/// <summary>The PowerDNS gmysql database.</summary>
-public sealed class PowerDnsDb(MySqlDataSource source)
-{
-    public ValueTask<MySqlConnection> OpenAsync(CancellationToken ct) => source.OpenConnectionAsync(ct);
-}
-
 /// <summary>
-/// A server account allowed to create and drop tenant databases and users. Every connection it hands out has
-/// NO_BACKSLASH_ESCAPES cleared from its session mode: a hardened server may set it globally, and then both
-/// MySqlConnector's parameter escaping and <see cref="SqlNames.Literal"/> (which double backslashes) would send
-/// a different string than the one meant, so a password, a grant's database pattern or a name would silently
-/// change. The session mode is the client's to choose; the rest of the server's mode is kept.
+/// A pool of connections to one MariaDB database. Every physical connection has NO_BACKSLASH_ESCAPES cleared from
+/// its session mode once, when it is opened (or reset): a hardened server may set it globally, and then
+/// MySqlConnector's parameter escaping and <see cref="SqlNames.Literal"/> (both double a backslash) would send a
+/// different string than the one meant — a password, a grant's pattern, a SOA contact's <c>\.</c>, a search's
+/// escaped <c>_</c> would silently change. The session mode is the client's to choose; the rest of the server's
+/// mode is kept. A pooled connection reused without a reset keeps its session, so the hot paths pay no round trip.
 /// </summary>
-public sealed class MariaDbAdmin(MySqlDataSource source)
+public abstract class MariaDbSource(string connectionString) : IAsyncDisposable
 {
     private const string BackslashEscapesSql = "SET SESSION sql_mode = REPLACE(@@SESSION.sql_mode, 'NO_BACKSLASH_ESCAPES', '')";
 
-    public async ValueTask<MySqlConnection> OpenAsync(CancellationToken ct)
-    {
-        var c = await source.OpenConnectionAsync(ct);
-        try
+    private readonly MySqlDataSource _source = new MySqlDataSourceBuilder(connectionString)
+        .UseConnectionOpenedCallback(async (context, ct) =>
         {
-            await using var command = new MySqlCommand(BackslashEscapesSql, c);
+            if (context.Conditions == MySqlConnectionOpenedConditions.None) return;
+            await using var command = new MySqlCommand(BackslashEscapesSql, context.Connection);
             await command.ExecuteNonQueryAsync(ct);
-            return c;
-        }
-        catch
-        {
-            await c.DisposeAsync();
-            throw;
-        }
+        })
+        .Build();
+
+    public ValueTask<MySqlConnection> OpenAsync(CancellationToken ct) => _source.OpenConnectionAsync(ct);
+
+    public ValueTask DisposeAsync()
+    {
+        GC.SuppressFinalize(this);
+        return _source.DisposeAsync();
     }
 }
+
+/// <summary>The panel's own database: accounts, users, tokens, jobs, audit.</summary>
+public sealed class PanelDb(string connectionString) : MariaDbSource(connectionString);
+
+/// <summary>The PowerDNS gmysql database.</summary>
+public sealed class PowerDnsDb(string connectionString) : MariaDbSource(connectionString);
+
+/// <summary>A server account allowed to create and drop tenant databases and users.</summary>
+public sealed class MariaDbAdmin(string connectionString) : MariaDbSource(connectionString);

@@ -18,7 +18,7 @@ public static class SqlNames
     /// <summary>
     /// A single-quoted string literal with <c>\</c> and <c>'</c> escaped (and NUL spelled <c>\0</c>). It reads back
     /// as exactly <paramref name="value"/> on a session without NO_BACKSLASH_ESCAPES, which is every
-    /// <see cref="MariaDbAdmin"/> connection; even under that mode the doubled quote keeps the value inside its
+    /// <see cref="MariaDbSource"/> connection; even under that mode the doubled quote keeps the value inside its
     /// literal, so hostile input can never end the statement early.
     /// </summary>
     public static string Literal(string value) =>

@@ -33,13 +33,29 @@ public static class FileWriter
     public static void Write(string path, string content, UnixFileMode mode, FileOwner? owner = null) =>
         Write(path, Encoding.UTF8.GetBytes(content), mode, owner);
 
-    public static void Write(string path, byte[] content, UnixFileMode mode, FileOwner? owner = null)
+    /// <summary>
+    /// Creates (or truncates) a file with this content, mode and owner. <paramref name="durable"/>: the file and its
+    /// folder are fsynced before this returns, for a mark a crash must not lose before the change it announces.
+    /// </summary>
+    public static void Write(string path, byte[] content, UnixFileMode mode, FileOwner? owner = null, bool durable = false)
     {
         var fd = Libc.Open(AT_FDCWD, path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, (uint)mode);
         if (fd < 0) throw Fail(path, Errno == ELOOP ? "is a symbolic link: refusing to write through it" : "cannot create", Errno);
         using var handle = new SafeFileHandle(fd, ownsHandle: true);
         Own(fd, path, mode, owner);
         RandomAccess.Write(handle, content, 0);
+        if (!durable) return;
+        if (Fsync(fd) != 0) throw Fail(path, "cannot fsync", Errno);
+        SyncFolder(Path.GetDirectoryName(Path.GetFullPath(path))!);
+    }
+
+    /// <summary>fsyncs a folder, so a file created, renamed or removed in it stays so after a crash.</summary>
+    public static void SyncFolder(string dir)
+    {
+        var fd = Libc.Open(AT_FDCWD, dir, O_RDONLY | O_DIRECTORY);
+        if (fd < 0) throw Fail(dir, "cannot open", Errno);
+        try { if (Fsync(fd) != 0) throw Fail(dir, "cannot fsync", Errno); }
+        finally { Close(fd); }
     }
 
     /// <summary>Creates a folder (parents as needed, as root) and gives it this mode and owner; an existing link is refused.</summary>

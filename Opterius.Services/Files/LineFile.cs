@@ -171,7 +171,7 @@ public static class LineFile
                 if (Fsync(fd) != 0) throw Fail(temp, "cannot fsync", Errno);
                 File.Move(temp, full, overwrite: true); // rename(2): atomic within the folder
                 renamed = true;
-                SyncFolder(dir);
+                FileWriter.SyncFolder(dir);
                 return changed;
             }
         }
@@ -257,14 +257,6 @@ public static class LineFile
         if (e == ENOENT) return null;
         if (e == ELOOP) throw new ResourceException($"{full} is a symbolic link: refusing to rewrite it");
         throw Fail(full, "cannot open", e);
-    }
-
-    private static void SyncFolder(string dir)
-    {
-        var fd = Libc.Open(AT_FDCWD, dir, O_RDONLY | O_DIRECTORY);
-        if (fd < 0) throw Fail(dir, "cannot open", Errno);
-        try { if (Fsync(fd) != 0) throw Fail(dir, "cannot fsync", Errno); }
-        finally { Close(fd); }
     }
 
     /// <summary>

@@ -65,15 +65,21 @@ public sealed class DatabasesResource(MariaDbAdmin admin) : IAccountResource
     public async Task<ResourceInspection> InspectAsync(AccountIdentity account, CancellationToken ct)
     {
         var databases = await ListAsync(account, ct);
-        IReadOnlyList<ForeignGrant> grants;
-        await using (var c = await admin.OpenAsync(ct)) grants = await ForeignGrantsAsync(c, account, ct);
+        OtherUsersGrants grants;
+        await using (var c = await admin.OpenAsync(ct)) grants = await OtherUsersGrantsAsync(c, account, ct);
         if (databases.Count == 0 && grants.Count == 0) return ResourceInspection.Nothing(Key, "no databases");
         var summary = $"{databases.Count} database(s): " + string.Join(", ", databases.Select(d => $"{d.Name} ({d.Bytes} bytes)"));
-        if (grants.Count > 0) summary += $"; {grants.Count} grant(s) other users hold on them: {string.Join(", ", grants)}";
-        return new(Key, true, [.. databases.Select(d => d.Name), .. grants.Select(g => g.ToString())], databases.Sum(d => d.Bytes),
-            databases.Count + grants.Count, summary);
+        if (grants.Confined.Count > 0) summary += $"; {grants.Confined.Count} grant(s) other users hold on them: {string.Join(", ", grants.Confined)}";
+        if (grants.Spanning.Count > 0) summary += "; " + string.Join("; ", grants.Spanning);
+        return new(Key, true, [.. databases.Select(d => d.Name), .. grants.Confined.Select(g => g.ToString()), .. grants.Spanning],
+            databases.Sum(d => d.Bytes), databases.Count + grants.Count, summary);
     }
 
+    /// <summary>
+    /// Drops the databases and the grants other users hold on them. A grant on a pattern that also spans other names
+    /// (<c>bob_%</c>) can neither be taken away without changing what its holder sees of other tenants, nor be left
+    /// for the next <c>bob</c> to inherit: the step does the rest, then fails naming it until the operator narrows it.
+    /// </summary>
     public async Task<RemoveOutcome> RemoveAsync(AccountIdentity account, CancellationToken ct)
     {
         await using var c = await admin.OpenAsync(ct);
@@ -90,22 +96,23 @@ public sealed class DatabasesResource(MariaDbAdmin admin) : IAccountResource
                 throw new ResourceException($"cannot drop database {name}: {e.Message}", e);
             }
         }
-        IReadOnlyList<ForeignGrant> grants;
+        OtherUsersGrants grants;
         try
         {
             // DROP DATABASE keeps every grant on it: deleted here, as rows, then loaded by FLUSH PRIVILEGES.
-            grants = await ForeignGrantsAsync(c, account, ct);
-            foreach (var g in grants)
+            grants = await OtherUsersGrantsAsync(c, account, ct);
+            foreach (var g in grants.Confined)
                 await c.ExecuteAsync(new CommandDefinition($"DELETE FROM {g.Table} WHERE Host = @Host AND Db = @Db AND User = @User", g, cancellationToken: ct));
-            if (grants.Count > 0) await c.ExecuteAsync(new CommandDefinition("FLUSH PRIVILEGES", cancellationToken: ct));
+            if (grants.Confined.Count > 0) await c.ExecuteAsync(new CommandDefinition("FLUSH PRIVILEGES", cancellationToken: ct));
         }
         catch (MySqlException e)
         {
             throw new ResourceException($"cannot remove other users' grants on the databases of {account.Username}: {e.Message}", e);
         }
-        if (names.Count == 0 && grants.Count == 0) return RemoveOutcome.Skipped("no databases");
         var detail = names.Count > 0 ? $"dropped {string.Join(", ", names)}" : "no databases";
-        return RemoveOutcome.Done(grants.Count > 0 ? $"{detail}; removed {grants.Count} grant(s) of other users: {string.Join(", ", grants)}" : detail);
+        if (grants.Confined.Count > 0) detail += $"; removed {grants.Confined.Count} grant(s) of other users: {string.Join(", ", grants.Confined)}";
+        if (grants.Spanning.Count > 0) throw new ResourceException($"{string.Join("; ", grants.Spanning)}; {detail}");
+        return names.Count == 0 && grants.Count == 0 ? RemoveOutcome.Skipped("no databases") : RemoveOutcome.Done(detail);
     }
 
     private const string NamesSql =
@@ -142,22 +149,50 @@ public sealed class DatabasesResource(MariaDbAdmin admin) : IAccountResource
         public override string ToString() => $"{User}@{Host} on {Db} ({Table})";
     }
 
+    /// <summary>
+    /// Other users' grants naming the account: those confined to its databases (they go with them), and descriptions
+    /// of database patterns matching its names and others' alike (<c>bob_%</c>, <c>bob%</c>), which only the operator
+    /// can narrow.
+    /// </summary>
+    private sealed record OtherUsersGrants(IReadOnlyList<ForeignGrant> Confined, IReadOnlyList<string> Spanning)
+    {
+        public int Count => Confined.Count + Spanning.Count;
+    }
+
     private sealed record GrantRow(string Host, string Db, string User);
 
     // A cheap superset (every Db starting with the username, escaped or not); ownership is decided in C#.
     private const string GrantRowsSql = "SELECT DISTINCT Host, Db, User FROM {0} WHERE LEFT(Db, CHAR_LENGTH(@Username)) = @Username ORDER BY User, Host, Db";
 
-    private static async Task<IReadOnlyList<ForeignGrant>> ForeignGrantsAsync(MySqlConnection c, AccountIdentity account, CancellationToken ct)
+    private static async Task<OtherUsersGrants> OtherUsersGrantsAsync(MySqlConnection c, AccountIdentity account, CancellationToken ct)
     {
-        var grants = new List<ForeignGrant>();
+        var (confined, spanning) = (new List<ForeignGrant>(), new List<string>());
         foreach (var table in DatabaseUsersResource.GrantTables)
         {
+            var isPattern = table == "mysql.db";
             var rows = await c.QueryAsync<GrantRow>(new CommandDefinition(string.Format(GrantRowsSql, table), new { account.Username }, cancellationToken: ct));
-            grants.AddRange(rows
-                .Where(r => !DatabaseUsersResource.Owns(account.Username, r.User) && IsAccountsDatabase(account.Username, r.Db, isPattern: table == "mysql.db"))
-                .Select(r => new ForeignGrant(table, r.Host, r.Db, r.User)));
+            foreach (var r in rows.Where(r => !DatabaseUsersResource.Owns(account.Username, r.User)))
+            {
+                if (IsAccountsDatabase(account.Username, r.Db, isPattern)) confined.Add(new ForeignGrant(table, r.Host, r.Db, r.User));
+                else if (isPattern && PatternMatchesSomeNameOf(account.Username, r.Db))
+                    spanning.Add($"{await DescribeAsync(c, r, ct)} also matches {account.Username}'s future databases: " +
+                                 $"remove or narrow it (e.g. `{account.Username}\\_%`)");
+            }
         }
-        return grants;
+        return new(confined, spanning);
+    }
+
+    /// <summary>The holder's GRANT statement on that database pattern, as SHOW GRANTS writes it.</summary>
+    private static async Task<string> DescribeAsync(MySqlConnection c, GrantRow r, CancellationToken ct)
+    {
+        var on = $" ON `{r.Db.Replace("`", "``", StringComparison.Ordinal)}`.* TO ";
+        try
+        {
+            var lines = await c.QueryAsync<string>(new CommandDefinition($"SHOW GRANTS FOR {SqlNames.Literal(r.User)}@{SqlNames.Literal(r.Host)}", cancellationToken: ct));
+            if (lines.FirstOrDefault(l => l.Contains(on, StringComparison.Ordinal)) is { } line) return line;
+        }
+        catch (MySqlException) { } // a row whose user is gone: described from the row itself
+        return $"the grant on `{r.Db}`.* to {r.User}@{r.Host}";
     }
 
     /// <summary>
@@ -165,7 +200,7 @@ public sealed class DatabasesResource(MariaDbAdmin admin) : IAccountResource
     /// mysql.db holds a pattern (<c>_</c>, <c>%</c> wildcards, <c>\</c> escape). A pattern is the account's when it
     /// can only match <c>{username}_*</c> names (<c>bob\_%</c>, <c>bob\_wp</c>), or when it is one of those names
     /// written without escapes or <c>%</c> (<c>GRANT ... ON bob_wp.*</c>). A pattern that also spans other accounts'
-    /// names (<c>bob_%</c>, <c>bob%</c>) is an operator's grant across tenants and stays.
+    /// names (<c>bob_%</c>, <c>bob%</c>) is not: see <see cref="PatternMatchesSomeNameOf"/>.
     /// </summary>
     internal static bool IsAccountsDatabase(string username, string db, bool isPattern)
     {
@@ -176,5 +211,38 @@ public sealed class DatabasesResource(MariaDbAdmin admin) : IAccountResource
         for (var i = 0; i < db.Length && db[i] is not ('_' or '%'); i++)
             literal.Append(db[i] == '\\' && i + 1 < db.Length ? db[++i] : db[i]);
         return literal.ToString().StartsWith(prefix, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// Whether a mysql.db pattern (<c>_</c> one character, <c>%</c> any run, <c>\</c> escape) matches some name
+    /// <c>{username}_*</c>: the pattern runs over that prefix as a set of positions, and any position left can be
+    /// completed by some suffix.
+    /// </summary>
+    internal static bool PatternMatchesSomeNameOf(string username, string pattern)
+    {
+        var tokens = new List<(char Char, bool Literal)>();
+        for (var i = 0; i < pattern.Length; i++)
+            tokens.Add(pattern[i] == '\\' && i + 1 < pattern.Length ? (pattern[++i], true) : (pattern[i], pattern[i] is not ('_' or '%')));
+        bool IsAnyRun(int j) => j < tokens.Count && tokens[j] is ('%', false);
+        HashSet<int> Closure(IEnumerable<int> positions)
+        {
+            var set = new HashSet<int>(positions);
+            foreach (var j in set.ToList())
+                for (var k = j; IsAnyRun(k); k++) set.Add(k + 1);
+            return set;
+        }
+        var states = Closure([0]);
+        foreach (var ch in username + "_")
+        {
+            states = Closure(states.Where(j => j < tokens.Count).SelectMany(j => tokens[j] switch
+            {
+                ('%', false) => new[] { j },
+                ('_', false) => [j + 1],
+                var (c, _) when c == ch => [j + 1],
+                _ => Array.Empty<int>(),
+            }));
+            if (states.Count == 0) return false;
+        }
+        return true;
     }
 }

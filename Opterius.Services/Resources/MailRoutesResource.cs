@@ -46,7 +46,8 @@ public sealed class MailRoutesResource(ServerLayout layout, ServiceReloader relo
     public async Task<RemoveOutcome> RemoveAsync(AccountIdentity account, CancellationToken ct)
     {
         var mark = RebuildMark(account);
-        if (LineFile.Matching(layout.PostfixVmailbox, account.Domain).Count > 0) await File.WriteAllBytesAsync(mark, [], ct);
+        // Durable before the lines go: after a crash the lines are there, or the mark is.
+        if (LineFile.Matching(layout.PostfixVmailbox, account.Domain).Count > 0) FileWriter.Write(mark, [], (UnixFileMode)0b110_000_000, durable: true);
         var removed = await LineFile.RemoveDomainAsync(layout.PostfixVmailbox, account.Domain, ct: ct);
         if (removed == 0 && !File.Exists(mark))
             return RemoveOutcome.Skipped($"nothing there: no @{account.Domain} lines in {layout.PostfixVmailbox}");

@@ -152,24 +152,40 @@ public sealed partial class SslCertificateResource(ServerLayout layout) : IAccou
     private static partial Regex CertificatePath();
 
     /// <summary>
-    /// The other vhosts (any file in sites-available, sites-enabled or conf.d but the account's own) whose
-    /// configuration names one of the domain's lineages; comment lines do not count.
+    /// The files of /etc/nginx (under the root, every folder down) other than the account's own vhost, its link and its
+    /// suspended original, whose configuration names one of the domain's lineages; full-line comments do not count.
+    /// nginx may include any of them (a snippet, a conf.d file). A link is read only as the file it leads to inside
+    /// /etc/nginx (an enabled site); a link to a folder, out of /etc/nginx, or to nothing is not followed. Names
+    /// starting with a dot (temporary files of atomic writes) are what no include pattern matches, and are passed over.
     /// </summary>
     private IReadOnlyList<string> VhostsUsing(AccountIdentity a)
     {
+        var nginx = Path.GetFullPath(layout.Under("/etc/nginx"));
         var own = new HashSet<string>(StringComparer.Ordinal)
             { layout.NginxAvailable(a), layout.NginxEnabled(a), layout.NginxAvailable(a) + NginxVhostResource.OriginalSuffix };
-        var folders = new[] { Path.GetDirectoryName(layout.NginxAvailable(a))!, Path.GetDirectoryName(layout.NginxEnabled(a))!, layout.Under("/etc/nginx/conf.d") };
+        own = own.Select(Path.GetFullPath).ToHashSet(StringComparer.Ordinal);
+        bool IsInside(string path) => path.StartsWith(nginx + "/", StringComparison.Ordinal);
         var users = new List<string>();
-        foreach (var folder in folders.Where(Directory.Exists))
-            foreach (var file in Directory.EnumerateFiles(folder).Order(StringComparer.Ordinal))
+        var folders = new Stack<string>();
+        if (Directory.Exists(nginx)) folders.Push(nginx);
+        while (folders.TryPop(out var folder))
+            foreach (var entry in new DirectoryInfo(folder).EnumerateFileSystemInfos())
             {
-                if (own.Contains(file) || Path.GetFileName(file).StartsWith('.')) continue;
-                var names = File.ReadLines(file).Where(l => !l.TrimStart().StartsWith('#'))
+                if (entry.Name.StartsWith('.') || own.Contains(entry.FullName)) continue;
+                if (entry is DirectoryInfo && entry.LinkTarget is null) { folders.Push(entry.FullName); continue; }
+                var read = entry.LinkTarget is null ? entry.FullName : LinkedFileInside(entry);
+                if (read is null || own.Contains(read)) continue;
+                var names = File.ReadLines(read).Where(l => !l.TrimStart().StartsWith('#'))
                     .SelectMany(l => CertificatePath().Matches(l)).Select(m => m.Groups["name"].Value);
-                if (names.Any(n => IsLineageName(a.Domain, n))) users.Add(Path.GetRelativePath(layout.Under("/etc/nginx"), file));
+                if (names.Any(n => IsLineageName(a.Domain, n))) users.Add(Path.GetRelativePath(nginx, entry.FullName));
             }
-        return users;
+        return users.Order(StringComparer.Ordinal).ToList();
+
+        string? LinkedFileInside(FileSystemInfo link)
+        {
+            try { return link.ResolveLinkTarget(returnFinalTarget: true) is FileInfo { Exists: true } file && IsInside(file.FullName) ? file.FullName : null; }
+            catch (IOException) { return null; } // a loop of links: nginx cannot read it either
+        }
     }
 
     private string RenewalConf(AccountIdentity a, string live, string archive) => $"""

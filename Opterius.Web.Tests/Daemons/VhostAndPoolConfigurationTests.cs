@@ -130,6 +130,40 @@ public sealed class VhostAndPoolConfigurationTests
         Assert.False(Path.Exists(live));
     }
 
+    [Fact]
+    public async Task ACertificateNamedOnlyInASnippetAnotherVhostIncludesIsLeftInPlaceAndTheStepFailsNamingTheSnippet()
+    {
+        var root = DaemonKit.NewSandboxRoot();
+        using var services = DaemonKit.Services(NginxTestOnly(root), privateDaemons: false);
+        var (certificate, runner) = (services.GetRequiredService<SslCertificateResource>(), services.GetRequiredService<CommandRunner>());
+        var user = DaemonKit.Username("snp");
+        var a = DaemonKit.Account(user, $"{user}.test");
+        await certificate.ProvisionAsync(new(a, "o@example.com", "unused"), default);
+        var live = services.GetRequiredService<ServerLayout>().CertLive(a);
+        // The operator's TLS settings in a snippet two folders down, included by a site that names no certificate itself.
+        var snippet = Path.Combine(root, "etc/nginx/snippets/tls/other.conf");
+        Directory.CreateDirectory(Path.GetDirectoryName(snippet)!);
+        await File.WriteAllTextAsync(snippet, $"ssl_certificate {live}/fullchain.pem;\nssl_certificate_key {live}/privkey.pem;\n");
+        var other = Path.Combine(root, "etc/nginx/sites-available/other.test.conf");
+        await File.WriteAllTextAsync(other, $"server {{ listen 127.0.0.1:1 ssl; server_name other.test; include {snippet}; }}\n");
+        File.CreateSymbolicLink(Path.Combine(root, "etc/nginx/sites-enabled/other.test.conf"), other);
+        await runner.RunAsync("NginxTest", null, default);
+        var before = Snapshot(Path.Combine(root, "etc/letsencrypt"));
+
+        var plan = await certificate.InspectAsync(a, default);
+        var failure = await Assert.ThrowsAsync<ResourceException>(() => certificate.RemoveAsync(a, default));
+
+        Assert.Contains("still used by snippets/tls/other.conf", plan.Summary);
+        Assert.Contains("still used by snippets/tls/other.conf:", failure.Message);
+        Assert.Equal(before, Snapshot(Path.Combine(root, "etc/letsencrypt")));
+        await runner.RunAsync("NginxTest", null, default); // every site still passes nginx -t
+
+        File.Delete(snippet);
+        File.Delete(Path.Combine(root, "etc/nginx/sites-enabled/other.test.conf"));
+        Assert.Equal(StepStatus.Done, (await certificate.RemoveAsync(a, default)).Status);
+        Assert.False(Path.Exists(live));
+    }
+
     /// <summary>
     /// Settings whose NginxTest is the real <c>nginx -t</c> of a configuration including the sandbox's enabled
     /// sites (no server runs it, so the reload is <c>true</c>).

@@ -199,7 +199,7 @@ public sealed partial class InstallTests(ScratchInstall install) : IClassFixture
     public async Task TheAgentsMariaDbUserDoesATenantsDatabaseWorkAndCannotTouchThePanelDatabase()
     {
         // The real resources, as the agent runs them, over the agent's own credentials.
-        var admin = new MariaDbAdmin(new MySqlDataSource(AgentConnection));
+        var admin = new MariaDbAdmin(AgentConnection);
         var (databases, users) = (new DatabasesResource(admin), new DatabaseUsersResource(admin));
         var tenant = FileResourceSandbox.NewAccount($"{install.Prefix}bob", $"{install.Prefix}bob.example");
         await using (var c = new MySqlConnection(AgentConnection))
@@ -246,7 +246,7 @@ public sealed partial class InstallTests(ScratchInstall install) : IClassFixture
         var password = PrintedPassword().Match(install.First.Out).Groups[1].Value;
         Assert.Matches("^[A-Za-z0-9]{20}$", password);
         var panelCs = (string)Json("/etc/opterius/panel.json")["ConnectionStrings"]!["Panel"]!;
-        var users = new PanelUsers(new PanelDb(new MySqlDataSource(panelCs)));
+        var users = new PanelUsers(new PanelDb(panelCs));
         Assert.NotNull(await users.CheckPasswordAsync("admin", password, default));
 
         await using var root = ScratchInstall.MariaDbRoot();

@@ -30,7 +30,7 @@ public sealed class TestDatabases
         var dbs = new TestDatabases(name, powerDnsDatabase);
         await Migrator.EnsureDatabaseAsync(dbs.Panel, default);
         await Migrator.EnsureDatabaseAsync(dbs.PowerDns, default);
-        var migrator = new Migrator(new PanelDb(new MySqlDataSource(dbs.Panel)), new PowerDnsDb(new MySqlDataSource(dbs.PowerDns)));
+        var migrator = new Migrator(new PanelDb(dbs.Panel), new PowerDnsDb(dbs.PowerDns));
         await migrator.MigrateAsync(default);
         return dbs;
     }

@@ -107,6 +107,21 @@ public sealed class CronAndCertificateResourceTests : IDisposable
         Assert.False((await _box.Certificate.InspectAsync(bob, default)).Exists);
     }
 
+    [Fact]
+    public async Task ACertificateGoesWhileAnotherSitesEnabledLinkPointsAtNothing()
+    {
+        // What the undo of a create that failed at the vhost meets: sites-available unusable, every enabled link dangling.
+        await _box.Certificate.ProvisionAsync(NewAccount("bob", "example.com"), default);
+        File.CreateSymbolicLink(Path.Combine(_box.Root, "etc/nginx/sites-enabled/gone.conf"), "../sites-available/gone.conf");
+        var bob = Identity("bob", "example.com");
+
+        var outcome = await _box.Certificate.RemoveAsync(bob, default);
+
+        Assert.Equal(StepStatus.Done, outcome.Status);
+        Assert.False((await _box.Certificate.InspectAsync(bob, default)).Exists);
+        Assert.False(Path.Exists(Path.Combine(_box.Root, "etc/letsencrypt/archive/example.com")));
+    }
+
     /// <summary>A lineage as certbot leaves it: archive/NAME/*1.pem, live/NAME/*.pem links to them, renewal/NAME.conf.</summary>
     private void MakeLineage(string name)
     {

@@ -101,12 +101,12 @@ public sealed class DatabasesResourceTests : IAsyncLifetime
                      // On the account's databases: a plain name, its escaped pattern, a table, a column, a routine.
                      $"SELECT ON {wp}.*", $"SELECT ON {SqlNames.Identifier($"{_bob}\\_%")}.*", $"UPDATE ON {wp}.posts",
                      $"SELECT (title) ON {shop}.products", $"EXECUTE ON PROCEDURE {wp}.p",
-                     // Not the account's: look-alike names, and a pattern that spans other accounts too.
+                     // Not the account's: look-alike names, and a pattern that can match no name of bob's.
                      $"SELECT ON {SqlNames.Identifier($"{Bobby}_x")}.*", $"SELECT ON {SqlNames.Identifier($"{_bob}xwp")}.*",
-                     $"UPDATE ON {SqlNames.Identifier($"{_bob}xwp")}.t", $"SELECT ON {SqlNames.Identifier($"{_bob}_%")}.*",
+                     $"UPDATE ON {SqlNames.Identifier($"{_bob}xwp")}.t", $"SELECT ON {SqlNames.Identifier($"{_bob}x%")}.*",
                  })
             await _kit.ExecAsync(_kit.Databases.Admin, $"GRANT {grant} TO {friend}");
-        var theirs = new[] { $"{Bobby}_x", $"{_bob}xwp", $"{_bob}_%" };
+        var theirs = new[] { $"{Bobby}_x", $"{_bob}xwp", $"{_bob}x%" };
         var before = await GrantRowsAsync();
         var bob = SqlResourceKit.Identity(_bob);
 
@@ -121,6 +121,51 @@ public sealed class DatabasesResourceTests : IAsyncLifetime
         Assert.False((await _databases.InspectAsync(bob, default)).Exists);
         Assert.Equal(StepStatus.Skipped, (await _databases.RemoveAsync(bob, default)).Status);
     }
+
+    [Fact]
+    public async Task AGrantOnAPatternThatAlsoMatchesTheNextAccountsDatabasesFailsTheStepAndIsStillReportedAfterIt()
+    {
+        await _databases.ProvisionAsync(SqlResourceKit.NewAccount(_bob), default);
+        var friend = $"{SqlNames.Literal(Bobby)}@'%'";
+        await _kit.ExecAsync(_kit.Databases.Admin, $"CREATE USER {friend} IDENTIFIED BY 'pw'");
+        // The usual way to write "bob's databases": its _ is a wildcard, so it spans bobx... too, and a later bob's bob_new.
+        await _kit.ExecAsync(_kit.Databases.Admin, $"GRANT SELECT ON {SqlNames.Identifier($"{_bob}_%")}.* TO {friend}");
+        await _kit.ExecAsync(_kit.Databases.Admin, $"GRANT SELECT ON {SqlNames.Identifier($"{_bob}\\_%")}.* TO {friend}");
+        var bob = SqlResourceKit.Identity(_bob);
+        var expected = $"GRANT SELECT ON `{_bob}_%`.* TO `{Bobby}`@`%` also matches {_bob}'s future databases: remove or narrow it (e.g. `{_bob}\\_%`)";
+
+        var plan = await _databases.InspectAsync(bob, default);
+        var failure = await Assert.ThrowsAsync<ResourceException>(() => _databases.RemoveAsync(bob, default));
+
+        Assert.True(plan.Exists);
+        Assert.Contains(expected, plan.Summary);
+        Assert.Contains(expected, failure.Message);
+        // What could go went: the databases and the grant confined to them; the spanning grant is the operator's to change.
+        Assert.DoesNotContain(await AllDatabasesAsync(), n => n.StartsWith(_bob + "_", StringComparison.Ordinal));
+        Assert.Equal([$"db {_bob}_% {Bobby} % "], await GrantRowsAsync());
+        var after = await _databases.InspectAsync(bob, default);
+        Assert.True(after.Exists);
+        Assert.Contains(expected, after.Summary);
+
+        await _kit.ExecAsync(_kit.Databases.Admin, $"REVOKE SELECT ON {SqlNames.Identifier($"{_bob}_%")}.* FROM {friend}");
+        Assert.False((await _databases.InspectAsync(bob, default)).Exists);
+        Assert.Equal(StepStatus.Skipped, (await _databases.RemoveAsync(bob, default)).Status);
+    }
+
+    [Theory]
+    [InlineData("bob_%", true)]
+    [InlineData("bob%", true)]
+    [InlineData("bo%x", true)]
+    [InlineData("b_b__x", true)]
+    [InlineData("bob_", true)]
+    [InlineData(@"bob\_%", true)]
+    [InlineData("bobx%", false)]
+    [InlineData("bobby_%", false)]
+    [InlineData(@"bob\%", false)]
+    [InlineData(@"bob\x_%", false)]
+    [InlineData("bob", false)]
+    public void ADatabasePatternIsTestedAgainstEveryNameTheAccountCouldHave(string pattern, bool matchesSomeName) =>
+        Assert.Equal(matchesSomeName, DatabasesResource.PatternMatchesSomeNameOf("bob", pattern));
 
     /// <summary>Every grant row of bobby in the four privilege tables: "table db user host [object]".</summary>
     private async Task<List<string>> GrantRowsAsync()

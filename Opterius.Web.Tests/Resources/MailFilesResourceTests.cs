@@ -166,6 +166,24 @@ public sealed class MailFilesResourceTests : IDisposable
     }
 
     [Fact]
+    public async Task ThePostmapPendingMarkIsNeverWrittenThroughALinkAndTheLinesStayUntilItIsMade()
+    {
+        await ProvisionMailAsync("bob", "example.com");
+        // A link where the mark goes would have the removal truncate whatever it points at.
+        var mainCf = Path.Combine(_box.Root, "etc/postfix/main.cf");
+        File.WriteAllText(mainCf, "virtual_mailbox_maps = hash:/etc/postfix/vmailbox\n");
+        var mark = Path.Combine(Path.GetDirectoryName(_box.Layout.PostfixVmailbox)!, ".vmailbox.example.com.postmap-pending");
+        File.CreateSymbolicLink(mark, mainCf);
+        var linesBefore = File.ReadAllLines(_box.Layout.PostfixVmailbox);
+
+        var failure = await Assert.ThrowsAsync<ResourceException>(() => _box.MailRoutes.RemoveAsync(Identity("bob", "example.com"), default));
+
+        Assert.Contains("symbolic link", failure.Message);
+        Assert.Equal("virtual_mailbox_maps = hash:/etc/postfix/vmailbox\n", File.ReadAllText(mainCf));
+        Assert.Equal(linesBefore, File.ReadAllLines(_box.Layout.PostfixVmailbox));
+    }
+
+    [Fact]
     public async Task ProvisioningTwiceAddsNoSecondLine()
     {
         await ProvisionMailAsync("bob", "example.com");

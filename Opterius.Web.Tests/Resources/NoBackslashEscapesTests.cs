@@ -1,5 +1,6 @@
-using Dapper;
+using Microsoft.Extensions.Options;
 using MySqlConnector;
+using Opterius.Services.Accounts;
 using Opterius.Services.Data;
 using Opterius.Services.Resources;
 using Opterius.Web.Tests.Infrastructure;
@@ -58,7 +59,7 @@ public sealed class NoBackslashEscapesTests : IAsyncLifetime
         // The trap itself: a LIKE pattern escaped with backslashes, sent as a parameter, now matches nothing.
         Assert.Empty(await _kit.QueryAsync<string>(_kit.Databases.Admin,
             "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE @p", new { p = SqlNames.LikePrefix(_bob + "_") }));
-        var admin = new MariaDbAdmin(new MySqlDataSource(_kit.Databases.Admin));
+        var admin = new MariaDbAdmin(_kit.Databases.Admin);
         (databases, users) = (new DatabasesResource(admin), new DatabaseUsersResource(admin));
         var bob = SqlResourceKit.Identity(_bob);
 
@@ -84,7 +85,7 @@ public sealed class NoBackslashEscapesTests : IAsyncLifetime
     {
         const string password = @"back\slash, 'quote' and \' both";
         await SetNoBackslashEscapesAsync();
-        var users = new DatabaseUsersResource(new MariaDbAdmin(new MySqlDataSource(_kit.Databases.Admin)));
+        var users = new DatabaseUsersResource(new MariaDbAdmin(_kit.Databases.Admin));
 
         await users.ProvisionAsync(SqlResourceKit.NewAccount(Bob2, password: password), default);
 
@@ -92,6 +93,42 @@ public sealed class NoBackslashEscapesTests : IAsyncLifetime
         await new MySqlCommand($"CREATE DATABASE {SqlNames.Identifier(Bob2 + "_new")}", c).ExecuteNonQueryAsync();
         var denied = await Assert.ThrowsAsync<MySqlException>(() => new MySqlCommand($"CREATE DATABASE {SqlNames.Identifier(Bob2 + "xnew")}", c).ExecuteNonQueryAsync());
         Assert.Equal(MySqlErrorCode.DatabaseAccessDenied, denied.ErrorCode);
+    }
+
+    [Fact]
+    public async Task UnderNoBackslashEscapesAnAccountSearchWithAnUnderscoreFindsExactlyTheAccountsItPrefixes()
+    {
+        // _ is a LIKE wildcard: the search must escape it, and the escape must reach the server as written.
+        foreach (var (n, email) in new[] { ("1", $"{_bob}_sales@example.net"), ("2", $"{_bob}xsales@example.net") })
+            await _kit.ExecAsync(_kit.Databases.Panel, """
+                INSERT INTO accounts (username, domain, email, package_id, owner_id, php_version, status)
+                VALUES (@username, @domain, @email, 1, 1, '8.2', 'active')
+                """, new { username = _bob + n, domain = $"{_bob}{n}.example", email });
+        await SetNoBackslashEscapesAsync();
+        var store = new AccountStore(new PanelDb(_kit.Databases.Panel));
+
+        var page = await store.ListAsync(new Viewer(1, IsAdmin: true), new AccountQuery(Search: $"{_bob}_sal"), default);
+
+        Assert.Equal([_bob + "1"], page.Items.Select(a => a.Username));
+        Assert.Equal(1, page.Total);
+    }
+
+    [Fact]
+    public async Task UnderNoBackslashEscapesAZoneIsStoredWithItsSoaContactExactlyAsWritten()
+    {
+        var provisioning = Options.Create(new ProvisioningOptions
+        {
+            Addresses = ["127.0.0.1"], Nameservers = ["ns1.opterius.test"], SoaContact = "host.master@opterius.test",
+        });
+        await SetNoBackslashEscapesAsync();
+        var zones = new DnsZoneResource(new PowerDnsDb(_kit.Databases.PowerDns), _kit.Reloader, provisioning);
+
+        await zones.ProvisionAsync(SqlResourceKit.NewAccount(_bob, $"{_bob}.example"), default);
+
+        await RestoreModeAsync();
+        var soa = (await _kit.QueryAsync<string>(_kit.Databases.PowerDns,
+            "SELECT content FROM records WHERE name = @name AND type = 'SOA'", new { name = $"{_bob}.example" })).Single();
+        Assert.StartsWith(@"ns1.opterius.test host\.master.opterius.test ", soa);
     }
 
     private async Task SetNoBackslashEscapesAsync()

@@ -34,8 +34,8 @@ public sealed class SqlResourceKit
         return new SqlResourceKit
         {
             Databases = dbs,
-            Admin = new MariaDbAdmin(new MySqlDataSource(dbs.Admin)),
-            PowerDns = new PowerDnsDb(new MySqlDataSource(dbs.PowerDns)),
+            Admin = new MariaDbAdmin(dbs.Admin),
+            PowerDns = new PowerDnsDb(dbs.PowerDns),
             Reloader = new ServiceReloader(new CommandRunner(options), options),
         };
     }

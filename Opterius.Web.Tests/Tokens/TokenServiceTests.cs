@@ -35,7 +35,7 @@ public sealed class TokenDatabase : IAsyncLifetime
 public sealed class TokenServiceTests(TokenDatabase db) : IClassFixture<TokenDatabase>
 {
     private static readonly string Key = JwtOptions.NewSigningKey();
-    private readonly TokenStore _store = new(new PanelDb(new MySqlDataSource(db.Dbs.Panel)));
+    private readonly TokenStore _store = new(new PanelDb(db.Dbs.Panel));
     private readonly long _admin = db.Admin;
     private readonly long _reseller = db.Reseller;
     private TokenService Tokens => field ??= Service();
