@@ -164,7 +164,8 @@ public sealed partial class SslCertificateResource(ServerLayout layout) : IAccou
         foreach (var folder in folders.Where(Directory.Exists))
             foreach (var file in Directory.EnumerateFiles(folder).Order(StringComparer.Ordinal))
             {
-                if (own.Contains(file) || Path.GetFileName(file).StartsWith('.')) continue;
+                // A link to nothing (its vhost, or the folder it is in, is gone) names no certificate; reading it would throw.
+                if (own.Contains(file) || Path.GetFileName(file).StartsWith('.') || new FileInfo(file).ResolveLinkTarget(true) is { Exists: false }) continue;
                 var names = File.ReadLines(file).Where(l => !l.TrimStart().StartsWith('#'))
                     .SelectMany(l => CertificatePath().Matches(l)).Select(m => m.Groups["name"].Value);
                 if (names.Any(n => IsLineageName(a.Domain, n))) users.Add(Path.GetRelativePath(layout.Under("/etc/nginx"), file));
