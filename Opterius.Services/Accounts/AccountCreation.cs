@@ -166,9 +166,10 @@ public sealed class AccountCreation(
     }
 
     /// <summary>
-    /// Every resource inspected for the new names before anything is made: whatever already exists (a system user
-    /// or its group (system_user reports both), a zone, vhost, pool, certificate, mail folder or lines, home, crontab, databases, database users)
-    /// belongs to no account, since the names are free in the accounts table, and is never adopted or overwritten.
+    /// Every resource inspected for the new names before anything is made: whatever already exists (a system user or
+    /// its group, both of which system_user reports, a zone, vhost, pool, certificate, mail folder or lines, home, crontab,
+    /// databases, database users) belongs to no account, since the names are free in the accounts table, and is never
+    /// adopted or overwritten.
     /// </summary>
     private async Task ThrowIfOnServerAsync(AccountIdentity identity, CancellationToken ct)
     {
