@@ -59,6 +59,7 @@ public static class ServiceCollectionExtensions
             services.AddSingleton(sp => (IAccountResource)sp.GetRequiredService(type));
         }
         services.AddSingleton<ISystemUsers>(sp => sp.GetRequiredService<SystemUserResource>());
+        services.AddSingleton<IDnsZones>(sp => sp.GetRequiredService<DnsZoneResource>());
         return services;
     }
 

@@ -23,6 +23,7 @@ public sealed class AccountCreation(
     PackageStore packages,
     IEnumerable<IAccountResource> resources,
     ISystemUsers systemUser,
+    IDnsZones dnsZone,
     LicenseService license,
     AuditLog audit,
     IOptions<ProvisioningOptions> provisioning,
@@ -51,8 +52,9 @@ public sealed class AccountCreation(
 
         // Quick refusals first (no lock), then what exists on the server, then the same checks again under the
         // lock with the insert: the row reserves the names for the provisioning that follows.
-        ThrowIfClaimed(await accounts.ClaimsAsync(username, domain, ct), username, domain, ownerId);
+        ThrowIfClaimed(await accounts.ClaimsAsync(username, domain, ownerId, ct), username, domain, ownerId);
         ThrowIfServerName(domain);
+        await ThrowIfRelatedZonesAsync(domain, ownerId, ct);
         await ThrowIfOnServerAsync(identity, ct);
         long id;
         try
@@ -132,18 +134,42 @@ public sealed class AccountCreation(
                 : $"The domain '{domain}' is a parent of '{other.Domain}', which belongs to another owner's account.");
     }
 
-    /// <summary>The server's own name (and names under it) belongs to the server, not to a tenant.</summary>
+    /// <summary>
+    /// The server's own name belongs to the server, with the names under it and above it: an account's zone of a parent
+    /// (<c>example.com</c> of <c>srv1.example.com</c>) would answer the server's name, its vhost and certificate would
+    /// take the server's place. This holds for admins too; an operator whose own domain is to be an account gives the
+    /// server a host name outside it.
+    /// </summary>
     private void ThrowIfServerName(string domain)
     {
         var host = provisioning.Value.EffectiveHostname();
         if (domain == host || domain.EndsWith("." + host, StringComparison.Ordinal))
             throw new AccountConflictException($"The domain '{domain}' is the server's own host name '{host}' (Opterius:Provisioning:Hostname) or under it.");
+        if (host.EndsWith("." + domain, StringComparison.Ordinal))
+            throw new AccountConflictException($"The domain '{domain}' is a parent of the server's own host name '{host}': its zone would answer "
+                + "for the server. To host that domain here, set Opterius:Provisioning:Hostname to a name outside it.");
     }
 
     /// <summary>
-    /// Every resource inspected for the new names before anything is made: whatever already exists (a system user
-    /// or group, a zone, vhost, pool, certificate, mail folder or lines, home, crontab, databases, database users)
-    /// belongs to no account, since the names are free in the accounts table, and is never adopted or overwritten.
+    /// PowerDNS zones no account owns (the provider's own, an operator's) above or below the new domain: the new zone
+    /// would answer names of theirs (<c>mail.provider.net</c>) or they would answer names of the new one. Only an
+    /// owner's own account zones may be related to its new domain (the accounts check above refused other owners').
+    /// </summary>
+    private async Task ThrowIfRelatedZonesAsync(string domain, long ownerId, CancellationToken ct)
+    {
+        var zones = await dnsZone.RelatedZonesAsync(domain, ct);
+        var own = await accounts.OwnDomainsAsync(ownerId, zones, ct);
+        if (zones.FirstOrDefault(z => !own.Contains(z)) is not { } zone) return;
+        throw new AccountConflictException(zone.EndsWith("." + domain, StringComparison.OrdinalIgnoreCase)
+            ? $"The domain '{domain}' has the DNS zone '{zone}' under it, which is no account of this owner's: remove that zone or choose another domain."
+            : $"The domain '{domain}' is under the DNS zone '{zone}', which is no account of this owner's: its zone would answer names of '{zone}'.");
+    }
+
+    /// <summary>
+    /// Every resource inspected for the new names before anything is made: whatever already exists (a system user or
+    /// its group, both of which system_user reports, a zone, vhost, pool, certificate, mail folder or lines, home, crontab,
+    /// databases, database users) belongs to no account, since the names are free in the accounts table, and is never
+    /// adopted or overwritten.
     /// </summary>
     private async Task ThrowIfOnServerAsync(AccountIdentity identity, CancellationToken ct)
     {

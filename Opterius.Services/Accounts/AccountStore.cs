@@ -109,17 +109,6 @@ public sealed class AccountStore(PanelDb db)
             new { id, owner = viewer.OwnerFilter }, cancellationToken: ct));
     }
 
-    public async Task<long> InsertAsync(string username, string domain, string email, long packageId, long ownerId, string phpVersion, CancellationToken ct)
-    {
-        const string sql = """
-            INSERT INTO accounts (username, domain, email, package_id, owner_id, php_version, status)
-            VALUES (@username, @domain, @email, @packageId, @ownerId, @phpVersion, 'creating');
-            SELECT LAST_INSERT_ID();
-            """;
-        await using var c = await db.OpenAsync(ct);
-        return await c.ExecuteScalarAsync<long>(new CommandDefinition(sql, new { username, domain, email, packageId, ownerId, phpVersion }, cancellationToken: ct));
-    }
-
     public async Task SetUidAsync(long id, int? uid, CancellationToken ct)
     {
         await using var c = await db.OpenAsync(ct);
@@ -144,21 +133,11 @@ public sealed class AccountStore(PanelDb db)
         await c.ExecuteAsync(new CommandDefinition("DELETE FROM accounts WHERE id = @id", new { id }, cancellationToken: ct));
     }
 
-    /// <summary>True when the username or the domain is already taken by another account.</summary>
-    public async Task<(bool Username, bool Domain)> TakenAsync(string username, string domain, CancellationToken ct)
-    {
-        await using var c = await db.OpenAsync(ct);
-        var row = await c.QuerySingleAsync<(long U, long D)>(new CommandDefinition(
-            "SELECT (SELECT COUNT(*) FROM accounts WHERE username = @username), (SELECT COUNT(*) FROM accounts WHERE domain = @domain)",
-            new { username, domain }, cancellationToken: ct));
-        return (row.U > 0, row.D > 0);
-    }
-
     /// <summary>What a new account's names would collide with, read without a lock (a quick refusal before any work).</summary>
-    public async Task<AccountClaims> ClaimsAsync(string username, string domain, CancellationToken ct)
+    public async Task<AccountClaims> ClaimsAsync(string username, string domain, long ownerId, CancellationToken ct)
     {
         await using var c = await db.OpenAsync(ct);
-        return await ReadClaimsAsync(c, username, domain, ct);
+        return await ReadClaimsAsync(c, username, domain, ownerId, ct);
     }
 
     // Every insert of an account happens under this named lock (per panel database), so two creates never both
@@ -167,7 +146,9 @@ public sealed class AccountStore(PanelDb db)
     // status change running beside the insert would deadlock with it.
     private const string LockSql = "SELECT GET_LOCK(CONCAT('opterius:create:', DATABASE()), @seconds)";
     private const string UnlockSql = "DO RELEASE_LOCK(CONCAT('opterius:create:', DATABASE()))";
-    private const int LockSeconds = 30;
+    // Well under MySqlConnector's default command timeout (30 s): a create that waits that long hears the intended
+    // conflict, not a timeout of the command that waits.
+    private const int LockSeconds = 10;
 
     /// <summary>
     /// Inserts the row (status <c>creating</c>) with the checks, under the lock every create takes: <paramref name="refuse"/>
@@ -187,7 +168,7 @@ public sealed class AccountStore(PanelDb db)
         try
         {
             // Autocommit reads: each sees every create committed before the lock was granted.
-            refuse(await ReadClaimsAsync(c, username, domain, ct));
+            refuse(await ReadClaimsAsync(c, username, domain, ownerId, ct));
             return await c.ExecuteScalarAsync<long>(new CommandDefinition(sql, new { username, domain, email, packageId, ownerId, phpVersion }, cancellationToken: ct));
         }
         finally
@@ -202,15 +183,17 @@ public sealed class AccountStore(PanelDb db)
     private const string UsernameSql = "SELECT COUNT(*) FROM accounts WHERE username = @username";
 
     // The domain itself and each parent by equality on the unique index; children as one range of the reversed
-    // domain's index (db/004). No LIKE: nothing here depends on wildcards or on how backslashes are read.
+    // domain's index (db/004). No LIKE: nothing here depends on wildcards or on how backslashes are read. An owner's
+    // own parents and children are filtered out here, not after a limit: every row that comes back refuses the create.
     private const string RelatedSql = """
-        SELECT domain AS Domain, owner_id AS OwnerId FROM accounts WHERE domain IN @parents
+        SELECT domain AS Domain, owner_id AS OwnerId FROM accounts
+        WHERE domain IN @parents AND (owner_id <> @ownerId OR domain = @domain)
         UNION ALL
-        SELECT domain, owner_id FROM accounts WHERE domain_reversed > @below AND domain_reversed < @above
-        LIMIT 10
+        SELECT domain, owner_id FROM accounts
+        WHERE domain_reversed > @below AND domain_reversed < @above AND owner_id <> @ownerId
         """;
 
-    private static async Task<AccountClaims> ReadClaimsAsync(MySqlConnection c, string username, string domain, CancellationToken ct)
+    private static async Task<AccountClaims> ReadClaimsAsync(MySqlConnection c, string username, string domain, long ownerId, CancellationToken ct)
     {
         var labels = domain.Split('.');
         var parents = Enumerable.Range(0, labels.Length).Select(i => string.Join('.', labels[i..])).ToList();
@@ -219,16 +202,18 @@ public sealed class AccountStore(PanelDb db)
         var taken = await c.ExecuteScalarAsync<long>(new CommandDefinition(UsernameSql, new { username }, cancellationToken: ct));
         var related = await c.QueryAsync<AccountDomain>(new CommandDefinition(RelatedSql,
             // '/' is the byte after '.': the range holds exactly the reversed names that begin with "{reversed}.".
-            new { parents, below = reversed + ".", above = reversed + "/" }, cancellationToken: ct));
+            new { parents, domain, ownerId, below = reversed + ".", above = reversed + "/" }, cancellationToken: ct));
         return new(count, taken > 0, related.AsList());
     }
+
+    private const string OwnDomainsSql = "SELECT domain FROM accounts WHERE owner_id = @ownerId AND domain IN @domains";
+
+    /// <summary>Those of <paramref name="domains"/> that are the domain of an account of <paramref name="ownerId"/>.</summary>
+    public async Task<IReadOnlySet<string>> OwnDomainsAsync(long ownerId, IReadOnlyCollection<string> domains, CancellationToken ct)
+    {
+        if (domains.Count == 0) return new HashSet<string>();
+        await using var c = await db.OpenAsync(ct);
+        var rows = await c.QueryAsync<string>(new CommandDefinition(OwnDomainsSql, new { ownerId, domains }, cancellationToken: ct));
+        return rows.ToHashSet(StringComparer.Ordinal);
+    }
 }
-
-/// <summary>An account's domain and who owns it.</summary>
-public sealed record AccountDomain(string Domain, long OwnerId);
-
-/// <summary>
-/// What a new account's names meet in the accounts table: how many accounts exist, whether the username is taken,
-/// and the accounts whose domain is the new one, a parent of it or under it.
-/// </summary>
-public sealed record AccountClaims(long Count, bool UsernameTaken, IReadOnlyList<AccountDomain> RelatedDomains);

@@ -16,7 +16,7 @@ public sealed class CronResource(ServerLayout layout) : IAccountResource
     {
         var a = account.Identity;
         var path = layout.Crontab(a);
-        if (ServiceConfigFiles.IsPresent(path) || Directory.Exists(path))
+        if (ServiceConfigFiles.IsAnythingAt(path))
             throw new AlreadyThereException($"{path} already exists; it is left as it is");
         Directory.CreateDirectory(Path.GetDirectoryName(path)!); // the spool's own mode and group are the system's
         // One write of a file that was not there: if it fails, what it left is this create's, so it goes.

@@ -15,7 +15,7 @@ namespace Opterius.Services.Resources;
 /// by its <c>domain_id</c>, so <c>sub.{domain}</c> (its own zone), <c>x{domain}</c> and <c>{domain}.au</c>
 /// are never touched.
 /// </summary>
-public sealed class DnsZoneResource(PowerDnsDb powerDns, ServiceReloader reloader, IOptions<ProvisioningOptions> provisioning) : IAccountResource
+public sealed class DnsZoneResource(PowerDnsDb powerDns, ServiceReloader reloader, IOptions<ProvisioningOptions> provisioning) : IAccountResource, IDnsZones
 {
     public string Key => "dns_zone";
 
@@ -91,6 +91,27 @@ public sealed class DnsZoneResource(PowerDnsDb powerDns, ServiceReloader reloade
         return new(Key, true, [zone.Name], 0, records, $"zone {zone.Name}, {records} record(s)");
     }
 
+    // Parents by equality; children by the name's end (compared again below): no LIKE, so neither wildcards in a
+    // name nor how the server reads backslashes change what is found.
+    private const string RelatedZonesSql = "SELECT name FROM domains WHERE name IN @Parents OR RIGHT(name, @Length) = @Suffix";
+
+    /// <summary>
+    /// The zones other than <paramref name="domain"/>'s own that a zone of it would meet: its parents of two labels or
+    /// more (the new zone would answer names under them, such as <c>mail.provider.net</c>) and the zones under it
+    /// (which would answer names of the new one). Case is ignored, as PowerDNS ignores it when it answers.
+    /// </summary>
+    public async Task<IReadOnlyList<string>> RelatedZonesAsync(string domain, CancellationToken ct)
+    {
+        var labels = domain.Split('.');
+        var parents = Enumerable.Range(1, Math.Max(0, labels.Length - 2)).Select(i => string.Join('.', labels[i..])).ToList();
+        var suffix = "." + domain;
+        await using var c = await powerDns.OpenAsync(ct);
+        var names = await c.QueryAsync<string>(new CommandDefinition(RelatedZonesSql,
+            new { Parents = parents, suffix.Length, Suffix = suffix }, cancellationToken: ct));
+        return names.Where(n => parents.Contains(n, StringComparer.OrdinalIgnoreCase) || n.EndsWith(suffix, StringComparison.OrdinalIgnoreCase))
+            .Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
+    }
+
     /// <summary>
     /// The rows go in one transaction that also marks the zone's cache purge as pending; the mark is cleared once
     /// the purge ran. So a purge that failed or is not configured fails the step with the rows already gone (the zone
@@ -154,4 +175,13 @@ public sealed class DnsZoneResource(PowerDnsDb powerDns, ServiceReloader reloade
         // The column's collation ignores case and trailing spaces; the zone is ours only if the name is identical.
         return rows.SingleOrDefault(z => z.Name == domain);
     }
+}
+
+/// <summary>
+/// The DNS zones a new domain would meet (its parents and the zones under it). In process it is
+/// <see cref="DnsZoneResource"/>; a panel that uses the agent asks the agent, which holds the PowerDNS database.
+/// </summary>
+public interface IDnsZones
+{
+    Task<IReadOnlyList<string>> RelatedZonesAsync(string domain, CancellationToken ct);
 }

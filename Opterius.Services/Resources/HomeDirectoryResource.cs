@@ -22,7 +22,7 @@ public sealed class HomeDirectoryResource(ServerLayout layout) : IAccountResourc
     {
         var a = account.Identity;
         var home = layout.Home(a);
-        if (Path.Exists(home) || new FileInfo(home).LinkTarget is not null)
+        if (ServiceConfigFiles.IsAnythingAt(home))
             throw new AlreadyThereException($"{home} already exists; it is left as it is");
         try { Make(a, home); }
         catch

@@ -32,7 +32,7 @@ public sealed class MailboxesResource(ServerLayout layout) : IAccountResource
     {
         var a = account.Identity;
         var dir = layout.Mailboxes(a);
-        if (Path.Exists(dir) || new FileInfo(dir).LinkTarget is not null)
+        if (ServiceConfigFiles.IsAnythingAt(dir))
             throw new AlreadyThereException($"{dir} already exists; it is left as it is");
         try { Make(a); }
         catch

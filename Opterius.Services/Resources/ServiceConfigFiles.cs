@@ -26,6 +26,9 @@ internal static partial class ServiceConfigFiles
     /// <summary>True for a file or a link, dangling or not.</summary>
     public static bool IsPresent(string path) => File.Exists(path) || new FileInfo(path).LinkTarget is not null;
 
+    /// <summary>True for anything at the path: a file, a folder or a link, dangling or not.</summary>
+    public static bool IsAnythingAt(string path) => Path.Exists(path) || new FileInfo(path).LinkTarget is not null;
+
     /// <summary>Temp file in the same folder, fsync, mode 0644, rename: readers see the old file or the new one.</summary>
     public static Task WriteAtomicAsync(string path, string content, CancellationToken ct) =>
         WriteAtomicAsync(path, Encoding.UTF8.GetBytes(content), ct);

@@ -154,7 +154,7 @@ public sealed class SystemUserResource(ServerLayout layout, CommandRunner comman
                 reserved.Flush(flushToDisk: true);
                 return uid;
             }
-            catch (IOException) when (Path.Exists(path) || new FileInfo(path).LinkTarget is not null) { } // reserved by a create running at the same time
+            catch (IOException) when (ServiceConfigFiles.IsAnythingAt(path)) { } // reserved by a create running at the same time
         }
         throw new ResourceException($"no uid left for '{username}': every uid from {low} to {high} (login.defs UID_MAX/GID_MAX) is or was in use");
     }

@@ -25,8 +25,11 @@ public sealed class CreateNeverHarmsTests(ProductionLikeApp app) : IClassFixture
     private static object Body(string username, string domain) =>
         new { username, domain, email = $"owner@{domain}", password = Password, package_id = 1 };
 
-    /// <summary>Posts the create and asserts the refusal: status, error code, a message naming <paramref name="reason"/>, nothing changed.</summary>
-    private async Task AssertRefusedAsync(string username, string domain, HttpStatusCode status, string code, string reason)
+    /// <summary>
+    /// Posts the create and asserts the refusal: status, error code, a message naming <paramref name="reason"/>, nothing
+    /// changed. Returns the message.
+    /// </summary>
+    private async Task<string> AssertRefusedAsync(string username, string domain, HttpStatusCode status, string code, string reason)
     {
         var client = await app.ClientAsync();
         var before = await app.ServerStateAsync(username);
@@ -36,8 +39,10 @@ public sealed class CreateNeverHarmsTests(ProductionLikeApp app) : IClassFixture
         var body = await response.JsonOf();
         Assert.True(response.StatusCode == status, $"expected {(int)status}, got {(int)response.StatusCode}: {body}");
         Assert.Equal(code, body.Error());
-        Assert.Contains(reason, body.GetProperty("message").GetString());
+        var message = body.GetProperty("message").GetString()!;
+        Assert.Contains(reason, message);
         Assert.Equal(before, await app.ServerStateAsync(username));
+        return message;
     }
 
     [Fact]
@@ -87,12 +92,18 @@ public sealed class CreateNeverHarmsTests(ProductionLikeApp app) : IClassFixture
         { "sites-available", "vhost " },
         { "sites-enabled", "vhost " },
         { "pool", "PHP 8.2 pool " },
+        { "pool being removed", "PHP 8.2 pool " },
         { "live", "certificate of " },
         { "archive", "certificate of " },
         { "renewal", "certificate of " },
+        { "lineage live", "certificate of " },
+        { "lineage archive", "certificate of " },
+        { "lineage renewal", "certificate of " },
         { "mail folder", "mailbox" },
         { "dovecot", "mail user" },
         { "vmailbox", "mail route" },
+        { "postmap pending", "the map is not rebuilt yet" },
+        { "purge pending", "the PowerDNS cache purge has not run yet" },
         { "home", "/home/" },
         { "crontab", "crontab of " },
         { "group", "group " },
@@ -114,12 +125,19 @@ public sealed class CreateNeverHarmsTests(ProductionLikeApp app) : IClassFixture
             case "sites-available": Write($"/etc/nginx/sites-available/{domain}.conf", "# the operator's own site\n"); break;
             case "sites-enabled": File.CreateSymbolicLink(app.Under($"/etc/nginx/sites-enabled/{domain}.conf"), "/etc/nginx/sites-available/legacy.conf"); break;
             case "pool": Write($"/etc/php/8.2/fpm/pool.d/{domain}.conf", "; the operator's own pool\n"); break;
+            case "pool being removed": Write($"/etc/php/8.2/fpm/pool.d/{domain}.conf.removing", "; a pool whose reload has not run\n"); break;
             case "live": Write($"/etc/letsencrypt/live/{domain}/README", "a real certificate\n"); break;
             case "archive": Write($"/etc/letsencrypt/archive/{domain}/privkey1.pem", "a real private key\n"); break;
             case "renewal": Write($"/etc/letsencrypt/renewal/{domain}.conf", "version = 2.1.0\n"); break;
+            case "lineage live": Write($"/etc/letsencrypt/live/{domain}-0001/README", "certbot's second lineage\n"); break;
+            case "lineage archive": Write($"/etc/letsencrypt/archive/{domain}-0001/privkey1.pem", "a real private key\n"); break;
+            case "lineage renewal": Write($"/etc/letsencrypt/renewal/{domain}-0001.conf", "version = 2.1.0\n"); break;
             case "mail folder": Write($"/var/mail/vdomains/{domain}/info/new/1.msg", "Subject: kept\r\n\r\nmail\r\n"); break;
             case "dovecot": File.AppendAllText(app.Under("/etc/dovecot/users"), $"info@{domain}:{{PLAIN}}old-pass:5000:5000::/var/mail/vdomains/{domain}/info::\n"); break;
             case "vmailbox": File.AppendAllText(app.Under("/etc/postfix/vmailbox"), $"info@{domain}  {domain}/info/\n"); break;
+            // A removal of the domain's lines whose postmap, or whose PowerDNS cache purge, has not run yet.
+            case "postmap pending": Write($"/etc/postfix/.vmailbox.{domain}.postmap-pending", ""); break;
+            case "purge pending": await app.ExecAsync(app.Databases.PowerDns, "INSERT INTO opterius_pending_purges (name) VALUES (@domain)", new { domain }); break;
             case "home": Write($"/home/{username}/public_html/index.html", "the old site\n"); break;
             case "crontab": Write($"/var/spool/cron/crontabs/{username}", "0 * * * * backup\n"); break;
             case "group": FileResourceSandbox.Run("groupadd", "-R", app.Root, username); break;
@@ -164,11 +182,62 @@ public sealed class CreateNeverHarmsTests(ProductionLikeApp app) : IClassFixture
     }
 
     [Theory]
-    [InlineData(ProductionLikeApp.Hostname)]
-    [InlineData("www." + ProductionLikeApp.Hostname)]
-    public async Task TheServersOwnHostNameAndNamesUnderItAreRefusedWith409(string domain)
+    [InlineData(ProductionLikeApp.Hostname, "is the server's own host name")]
+    [InlineData("www." + ProductionLikeApp.Hostname, "is the server's own host name")]
+    [InlineData("example.net", "set Opterius:Provisioning:Hostname to a name outside it")]
+    public async Task TheServersOwnHostNameAndNamesUnderOrAboveItAreRefusedWith409(string domain, string reason)
     {
-        await AssertRefusedAsync(ApiKit.NewUsername(), domain, HttpStatusCode.Conflict, "conflict", "host name");
+        await AssertRefusedAsync(ApiKit.NewUsername(), domain, HttpStatusCode.Conflict, "conflict", reason);
+    }
+
+    [Fact]
+    public async Task AnExistingGroupIsNamedOnceInTheRefusal()
+    {
+        var username = ApiKit.NewUsername();
+        FileResourceSandbox.Run("groupadd", "-R", app.Root, username);
+
+        var message = await AssertRefusedAsync(username, $"{username}.test", HttpStatusCode.Conflict, "conflict", $"group {username}");
+
+        Assert.Single(System.Text.RegularExpressions.Regex.Matches(message, $@"\bgroup {username}\b"));
+    }
+
+    [Fact]
+    public async Task AParentOfAnotherOwnersSubdomainIsRefusedHoweverManySubdomainsOfItsOwnTheOwnerHas()
+    {
+        // The other owner's name sorts after the ten own ones: a check that looked at the first ten related names missed it.
+        var parent = $"{ApiKit.NewUsername()}.test";
+        var reseller = await app.NewResellerAsync();
+        var store = app.Get<AccountStore>();
+        var rows = new List<long>();
+        try
+        {
+            foreach (var i in Enumerable.Range(0, 10))
+                rows.Add(await store.InsertCheckedAsync(ApiKit.NewUsername(), $"s{i}.{parent}", $"owner@{parent}", 1, app.Admin.Id, "8.2", _ => { }, default));
+            rows.Add(await store.InsertCheckedAsync(ApiKit.NewUsername(), $"z.{parent}", $"owner@{parent}", 1, reseller.Id, "8.2", _ => { }, default));
+
+            await AssertRefusedAsync(ApiKit.NewUsername(), parent, HttpStatusCode.Conflict, "conflict", $"is a parent of 'z.{parent}'");
+        }
+        finally
+        {
+            foreach (var id in rows) await store.DeleteRowAsync(id, default);
+        }
+    }
+
+    [Fact]
+    public async Task ACreateThatWaitsTooLongForTheCreateLockIsA409NotATimeout()
+    {
+        // Another panel process holding the lock every create takes, for longer than a create waits.
+        await using var holder = new MySqlConnector.MySqlConnection(app.Databases.Panel);
+        await holder.OpenAsync();
+        await using (var take = new MySqlConnector.MySqlCommand("SELECT GET_LOCK(CONCAT('opterius:create:', DATABASE()), 0)", holder))
+            Assert.Equal(1L, Convert.ToInt64(await take.ExecuteScalarAsync()));
+
+        var username = ApiKit.NewUsername();
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        await AssertRefusedAsync(username, $"{username}.test", HttpStatusCode.Conflict, "conflict", "Other accounts were being created for 10 seconds");
+
+        // Well inside MySqlConnector's 30-s command timeout, which a wait of 30 s raced (and lost as a timeout, a 500).
+        Assert.InRange(waited.Elapsed, TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(20));
     }
 
     [Fact]
@@ -235,8 +304,17 @@ public sealed class CreateNeverHarmsTests(ProductionLikeApp app) : IClassFixture
     public async Task AProvisionFailingHalfWayUndoesEverythingItMadeAndLeavesTheServerAsBefore()
     {
         var username = ApiKit.NewUsername();
-        // sites-available is a file for a moment: the vhost, made last, cannot be written, after every other part was made.
+        // A neighbour's site, enabled by a link into sites-available as every vhost is.
+        var neighbour = $"{ApiKit.NewUsername()}.test";
         var available = app.Under("/etc/nginx/sites-available");
+        var neighbourVhost = Path.Join(available, $"{neighbour}.conf");
+        var neighbourLink = app.Under($"/etc/nginx/sites-enabled/{neighbour}.conf");
+        Directory.CreateDirectory(available);
+        Directory.CreateDirectory(Path.GetDirectoryName(neighbourLink)!);
+        File.WriteAllText(neighbourVhost, $"server {{ server_name {neighbour}; }}\n");
+        File.CreateSymbolicLink(neighbourLink, $"../sites-available/{neighbour}.conf");
+        // sites-available is a file for a moment: the vhost, made last, cannot be written, after every other part was
+        // made, and every enabled link (the neighbour's) points at nothing meanwhile.
         var aside = available + ".aside";
         Directory.Move(available, aside);
         File.WriteAllText(available, "not a folder\n");
@@ -257,6 +335,8 @@ public sealed class CreateNeverHarmsTests(ProductionLikeApp app) : IClassFixture
         {
             File.Delete(available);
             Directory.Move(aside, available);
+            File.Delete(neighbourLink);
+            File.Delete(neighbourVhost);
         }
     }
 
@@ -277,7 +357,7 @@ public sealed class CreateNeverHarmsTests(ProductionLikeApp app) : IClassFixture
         var vhost = app.Under($"/etc/nginx/sites-available/{domain}.conf");
         var creation = new AccountCreation(app.Get<AccountStore>(), app.Get<PackageStore>(),
             app.Services.GetServices<IAccountResource>().Select(r => r.Key == "nginx_vhost" ? new PlantedFirst(r, () => File.WriteAllText(vhost, "# the operator's own\n")) : r).ToList(),
-            app.Get<SystemUserResource>(), app.Get<LicenseService>(), app.Get<AuditLog>(), app.Get<IOptions<ProvisioningOptions>>(), NullLogger<AccountCreation>.Instance);
+            app.Get<SystemUserResource>(), app.Get<DnsZoneResource>(), app.Get<LicenseService>(), app.Get<AuditLog>(), app.Get<IOptions<ProvisioningOptions>>(), NullLogger<AccountCreation>.Instance);
         var before = await app.ServerStateAsync(username);
 
         var refused = await Assert.ThrowsAsync<AccountConflictException>(() => creation.CreateAsync(app.AdminActor(), app.Admin.Id,

@@ -54,7 +54,7 @@ public sealed class ProductionLikeApp : ApiApp
 
     /// <summary>
     /// Everything a create could touch: every file of the root (type, mode, owner, bytes or link target), every
-    /// PowerDNS row, the MariaDB databases, users and grants whose names start with <paramref name="username"/>, and
+    /// PowerDNS row and pending cache purge, the MariaDB databases, users and grants whose names start with <paramref name="username"/>, and
     /// the accounts table.
     /// </summary>
     public async Task<string> ServerStateAsync(string username)
@@ -68,6 +68,7 @@ public sealed class ProductionLikeApp : ApiApp
         var parts = new List<string> { string.Join('\n', files.Select(kv => $"{kv.Key} {kv.Value}")) };
         foreach (var table in new[] { "domains", "records", "comments", "domainmetadata", "cryptokeys" })
             parts.Add(await DumpAsync(Databases.PowerDns, $"SELECT * FROM {table} ORDER BY id"));
+        parts.Add(await DumpAsync(Databases.PowerDns, "SELECT name FROM opterius_pending_purges ORDER BY name"));
         parts.Add(await DumpAsync(Databases.Admin, "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA ORDER BY 1", username));
         parts.Add(await DumpAsync(Databases.Admin, "SELECT User, Host, Priv FROM mysql.global_priv ORDER BY User, Host", username));
         parts.Add(await DumpAsync(Databases.Admin, "SELECT User, Host, Db FROM mysql.db ORDER BY User, Host, Db", username));

@@ -189,7 +189,7 @@ public sealed class DeletionServiceTests(PanelApp app) : IClassFixture<PanelApp>
     public async Task AnAccountStillBeingCreatedCannotBeDeletedYet()
     {
         var name = TestAccounts.NewPrefix();
-        var id = await app.Get<AccountStore>().InsertAsync(name, $"{name}.test", $"owner@{name}.test", 1, app.Admin.Id, "8.2", default);
+        var id = await app.Get<AccountStore>().InsertCheckedAsync(name, $"{name}.test", $"owner@{name}.test", 1, app.Admin.Id, "8.2", _ => { }, default);
 
         await Assert.ThrowsAsync<AccountConflictException>(() => Service.StartAsync(app.AdminActor(), id, default));
 

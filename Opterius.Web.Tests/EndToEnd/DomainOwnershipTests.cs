@@ -1,5 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
+using Dapper;
+using MySqlConnector;
 using Opterius.Services.Users;
 using Opterius.Web.Tests.Api;
 using Opterius.Web.Tests.Daemons;
@@ -71,6 +73,62 @@ public sealed class DomainOwnershipTests(ServingApp app) : IClassFixture<Serving
         Assert.Contains($"is a parent of 'shop.{parent}'", body.GetProperty("message").GetString());
         Assert.Equal(zones, await ZonesAsync(parent));
         Assert.Equal("", Dig(parent));
+    }
+
+    /// <summary>A zone no account owns (the provider's own, an operator's), served by the private PowerDNS.</summary>
+    private async Task UnownedZoneAsync(string zone, string address)
+    {
+        await using var c = new MySqlConnection(app.Databases.PowerDns);
+        var id = await c.ExecuteScalarAsync<long>(
+            "INSERT INTO domains (name, type, account) VALUES (@zone, 'NATIVE', NULL); SELECT LAST_INSERT_ID();", new { zone });
+        await c.ExecuteAsync("""
+            INSERT INTO records (domain_id, name, type, content, ttl, prio, disabled, auth) VALUES
+              (@id, @zone, 'SOA', 'ns1.example.net hostmaster.example.net 1 10800 3600 604800 3600', 300, 0, 0, 1),
+              (@id, @zone, 'NS', 'ns1.example.net', 300, 0, 0, 1),
+              (@id, CONCAT('mail.', @zone), 'A', @address, 300, 0, 0, 1);
+            """, new { id, zone, address });
+    }
+
+    [Theory]
+    [InlineData("mail.{0}")]
+    [InlineData("deep.www.{0}")]
+    public async Task AResellerCannotTakeANameUnderAZoneNoAccountOwnsAndThatZoneKeepsAnswering(string pattern)
+    {
+        var provider = $"{TestAccounts.NewPrefix(9)}provider.test";
+        await UnownedZoneAsync(provider, "198.51.100.25");
+        var reseller = await app.NewResellerAsync();
+        Assert.Equal("198.51.100.25", Dig($"mail.{provider}"));
+        var zones = await ZonesAsync(provider);
+        var accounts = await app.Databases.PanelScalarAsync<long>("SELECT COUNT(*) FROM accounts");
+        var domain = string.Format(pattern, provider);
+
+        var response = await (await app.ClientAsync(Roles.Reseller, reseller.Id)).PostAsJsonAsync("/api/v1/accounts", Body(domain));
+
+        var body = await response.JsonOf();
+        Assert.True(response.StatusCode == HttpStatusCode.Conflict, $"{(int)response.StatusCode}: {body}");
+        Assert.Equal("conflict", body.Error());
+        Assert.Contains($"is under the DNS zone '{provider}'", body.GetProperty("message").GetString());
+        Assert.Equal(zones, await ZonesAsync(provider));
+        Assert.Equal(accounts, await app.Databases.PanelScalarAsync<long>("SELECT COUNT(*) FROM accounts"));
+        Assert.Equal("198.51.100.25", Dig($"mail.{provider}"));
+    }
+
+    [Fact]
+    public async Task AZoneNoAccountOwnsUnderANewDomainRefusesItEvenForAnAdmin()
+    {
+        var domain = $"{TestAccounts.NewPrefix(9)}new.test";
+        await UnownedZoneAsync($"x.{domain}", "198.51.100.26");
+        var zones = await ZonesAsync(domain);
+
+        var response = await (await app.ClientAsync()).PostAsJsonAsync("/api/v1/accounts", Body(domain));
+
+        var body = await response.JsonOf();
+        Assert.True(response.StatusCode == HttpStatusCode.Conflict, $"{(int)response.StatusCode}: {body}");
+        Assert.Equal("conflict", body.Error());
+        Assert.Contains($"has the DNS zone 'x.{domain}' under it", body.GetProperty("message").GetString());
+        Assert.Equal(zones, await ZonesAsync(domain));
+        Assert.Equal("198.51.100.26", Dig($"mail.x.{domain}"));
+        Assert.Equal("", Dig(domain));
     }
 
     [Fact]

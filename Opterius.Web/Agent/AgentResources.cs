@@ -73,6 +73,13 @@ public sealed class AgentSystemUsers(string key, AgentChannel agent) : ISystemUs
         agent.CallAsync(async c => await c.FindUidAsync(new UidRequest { Username = username }, cancellationToken: ct) is { HasUid: true } r ? r.Uid : (int?)null);
 }
 
+/// <summary>The DNS zones a new domain would meet, asked of the agent.</summary>
+public sealed class AgentDnsZones(AgentChannel agent) : IDnsZones
+{
+    public Task<IReadOnlyList<string>> RelatedZonesAsync(string domain, CancellationToken ct) =>
+        agent.CallAsync(async c => (IReadOnlyList<string>)(await c.RelatedZonesAsync(new ZonesRequest { Domain = domain }, cancellationToken: ct)).Zones.ToList());
+}
+
 public static class AgentResourceRegistration
 {
     /// <summary>
@@ -98,6 +105,8 @@ public static class AgentResourceRegistration
         services.AddSingleton(sp => UsesAgent(sp)
             ? new AgentSystemUsers(KeyOf(users), sp.GetRequiredService<AgentChannel>())
             : (ISystemUsers)sp.GetRequiredService(users));
+        services.RemoveAll<IDnsZones>();
+        services.AddSingleton(sp => UsesAgent(sp) ? new AgentDnsZones(sp.GetRequiredService<AgentChannel>()) : (IDnsZones)sp.GetRequiredService<DnsZoneResource>());
         return services;
     }
 

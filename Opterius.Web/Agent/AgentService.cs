@@ -12,7 +12,7 @@ namespace Opterius.Web.Agent;
 /// is trusted: names are re-validated with the API's rules, the resource builds every path and SQL identifier from
 /// them, and a uid must be that username's in the root's passwd. A refused call changes nothing.
 /// </summary>
-public sealed class AgentService(IEnumerable<IAccountResource> resources, SystemUserResource users, ILogger<AgentService> log)
+public sealed class AgentService(IEnumerable<IAccountResource> resources, SystemUserResource users, DnsZoneResource zones, ILogger<AgentService> log)
     : Protocol.Agent.AgentBase
 {
     private readonly Dictionary<string, IAccountResource> _resources = resources.ToDictionary(r => r.Key);
@@ -67,6 +67,16 @@ public sealed class AgentService(IEnumerable<IAccountResource> resources, System
                 throw Refuse(StatusCode.InvalidArgument, $"requested username '{request.Username}' is not a valid account name");
             var uid = await users.FindUidAsync(request.Username, context.CancellationToken);
             return uid is { } u ? new UidReply { Uid = u } : new UidReply();
+        });
+
+    public override Task<ZonesReply> RelatedZones(ZonesRequest request, ServerCallContext context) =>
+        GuardAsync("related zones", "", async () =>
+        {
+            if (!AccountNames.IsValidDomain(request.Domain))
+                throw Refuse(StatusCode.InvalidArgument, $"requested domain '{request.Domain}' is not a valid domain");
+            var reply = new ZonesReply();
+            reply.Zones.AddRange(await zones.RelatedZonesAsync(request.Domain, context.CancellationToken));
+            return reply;
         });
 
     private async Task<Changed> ChangeAsync(ResourceRequest request, Func<ISuspendableResource, AccountIdentity, Task> change)
