@@ -130,7 +130,7 @@ public sealed class SystemUserResource(ServerLayout layout, CommandRunner comman
         {
             // Another user's primary group: theirs now, not the account's, so it stays and the step says so.
             var holders = UserDatabase.Users(layout).Where(u => u.Gid == kept.Gid && u.Name != name).Select(u => u.Name);
-            done.Add($"group {name} (gid {kept.Gid}) kept: primary group of {string.Join(", ", holders)}");
+            done.Add($"group {name} kept: primary group of {string.Join(", ", holders)} (gid {kept.Gid})");
         }
         else if (PrivateGroup(name) is { } group)
         {

@@ -92,7 +92,7 @@ public sealed class SystemUserTests : IDisposable
         var inspection = await Users.InspectAsync(a, default);
         Assert.True(inspection.Exists);
         Assert.Contains($"uid {uid}", inspection.Summary);
-        await Assert.ThrowsAsync<ResourceException>(() => Users.ProvisionAsync(new(a, "o@example.com", "unused"), default));
+        await Assert.ThrowsAsync<AlreadyThereException>(() => Users.ProvisionAsync(new(a, "o@example.com", "unused"), default));
     }
 
     [Fact]
