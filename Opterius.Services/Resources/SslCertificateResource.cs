@@ -164,7 +164,8 @@ public sealed partial class SslCertificateResource(ServerLayout layout) : IAccou
         foreach (var folder in folders.Where(Directory.Exists))
             foreach (var file in Directory.EnumerateFiles(folder).Order(StringComparer.Ordinal))
             {
-                if (own.Contains(file) || Path.GetFileName(file).StartsWith('.')) continue;
+                // A dangling link (an operator's leftover in sites-enabled) holds no configuration: it names no certificate.
+                if (own.Contains(file) || Path.GetFileName(file).StartsWith('.') || Libc.StatFollowing(file, out _) != 0) continue;
                 var names = File.ReadLines(file).Where(l => !l.TrimStart().StartsWith('#'))
                     .SelectMany(l => CertificatePath().Matches(l)).Select(m => m.Groups["name"].Value);
                 if (names.Any(n => IsLineageName(a.Domain, n))) users.Add(Path.GetRelativePath(layout.Under("/etc/nginx"), file));
