@@ -15,8 +15,8 @@ namespace Opterius.Services.Resources;
 /// A uid is handed out once: <c>UserAdd</c> gets <c>{uid}</c>, chosen above every uid and gid of the root's
 /// range (login.defs, <see cref="OpteriusOptions.MinUid"/>) and above every uid ever handed out, each of which
 /// stays reserved as a file in <see cref="ServerLayout.UidLedger"/>, and never one a live process runs with (or,
-/// on the real root, one NSS knows). The create path reserves it and stores it on the account before UserAdd runs. So files and processes a deleted account
-/// left anywhere can never become a later account's. Removal kills the uid's processes right before
+/// on the real root, one NSS knows). So files and processes a deleted account left anywhere can never become a
+/// later account's. The create path reserves the uid and stores it on the account before UserAdd runs. Removal kills the uid's processes right before
 /// <c>userdel</c> and never runs it while one lives; the group named like the user goes with it whatever
 /// login.defs says, unless it is another user's primary group.
 /// </remarks>

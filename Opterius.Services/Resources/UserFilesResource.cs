@@ -60,10 +60,12 @@ public sealed class UserFilesResource(ServerLayout layout, IOptions<OpteriusOpti
         var uid = UserDatabase.CheckedUid(layout, account);
         if (uid < options.Value.MinUid)
             throw new ResourceException($"refusing to remove the files of uid {uid}: below Opterius:MinUid {options.Value.MinUid}");
-        var entries = new List<(string, uint?)> { (layout.MailSpool(account), (uint?)uid) };
+        var entries = new List<(string, uint?)>();
         if (uid is { } u)
             foreach (var folder in layout.SharedTempFolders)
                 entries.AddRange(SafeEntries.OwnedBy(folder, (uint)u).Select(e => (e.Path, (uint?)u)));
+        // Last: a spool that is refused fails the step after everything else of the uid's is gone.
+        entries.Add((layout.MailSpool(account), (uint?)uid));
         return entries;
     }
 

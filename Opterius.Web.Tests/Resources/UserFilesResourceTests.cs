@@ -99,6 +99,7 @@ public sealed class UserFilesResourceTests : IDisposable
 
         Assert.Contains("belongs to uid 0", e.Message);
         Assert.Equal(spool, Snapshot(At("var/mail")));
+        Assert.False(File.Exists(At("tmp/sess_bob")), "what is the uid's goes before the step fails on the spool");
     }
 
     [Fact]
