@@ -411,4 +411,17 @@ public sealed class SystemUserTests : IDisposable
         Assert.Contains($"group {user} kept: primary group of {other}", outcome.Detail);
         Assert.DoesNotContain("removed by userdel", outcome.Detail);
     }
+
+    [Fact]
+    public void TheMachinesUserDatabaseIsAskedThroughNssForUidsAndGidsOnTheRealRoot()
+    {
+        // What ReserveUid skips on the real root ("/"): only read here, nothing of the host's is changed.
+        var unused = Enumerable.Range(_uidMin, UidsPerTest).First(u => !File.ReadLines("/etc/passwd").Any(l => l.Split(':')[2] == u.ToString()));
+
+        Assert.True(Opterius.Services.Files.Libc.KnowsUid(0), "NSS does not know uid 0 (root)");
+        Assert.True(Opterius.Services.Files.Libc.KnowsGid(0), "NSS does not know gid 0 (root)");
+        Assert.True(Opterius.Services.Files.Libc.KnowsUid(65534), "NSS does not know uid 65534 (nobody)");
+        Assert.False(Opterius.Services.Files.Libc.KnowsUid(unused));
+        Assert.False(Opterius.Services.Files.Libc.KnowsGid(unused));
+    }
 }
