@@ -243,7 +243,7 @@ commands = {
     "UserMod": ["/usr/sbin/usermod", "-s", "{shell}", "{username}"],
     "UserLock": ["/usr/sbin/usermod", "-L", "-e", "1", "-s", "/usr/sbin/nologin", "{username}"],
     "GroupDel": ["/usr/sbin/groupdel", "{username}"],
-    "KillProcesses": ["/usr/bin/pkill", "--signal", "KILL", "--uid", "{uid}"],
+    "KillProcesses": ["/usr/bin/kill", "-s", "KILL", "{pid}"],
 }
 agent = merge(merge(merge(defaults, old_agent), given), {
     "ConnectionStrings": {

@@ -160,7 +160,7 @@ c = {
     "UserMod": ["usermod", "-R", "{root}", "-s", "{shell}", "{username}"],
     "UserLock": ["usermod", "-R", "{root}", "-L", "-e", "1", "-s", "/usr/sbin/nologin", "{username}"],
     "GroupDel": ["groupdel", "-R", "{root}", "{username}"],
-    "KillProcesses": ["pkill", "--signal", "KILL", "--uid", "{uid}"],
+    "KillProcesses": ["kill", "-s", "KILL", "{pid}"],
 }
 if e["HAS_NGINX"] == "1":
     base = ["nginx", "-p", n, "-c", "nginx.conf", "-e", n + "/logs/error.log"]

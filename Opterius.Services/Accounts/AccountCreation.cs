@@ -76,16 +76,19 @@ public sealed class AccountCreation(
             foreach (var resource in _order.Where(r => provisioning.Value.StarterContent || !StarterOnly.Contains(r.Key)))
             {
                 current = resource;
+                if (resource.Key == systemUser.Key)
+                {
+                    // The uid is stored before UserAdd runs: whatever it leaves (a user made before it failed, a crash
+                    // of the panel) is then provably this account's, for the undo below or a later deletion.
+                    identity = identity with { Uid = await systemUser.ReserveUidAsync(username, CancellationToken.None) };
+                    await accounts.SetUidAsync(id, identity.Uid, CancellationToken.None);
+                    made.Add(resource);
+                }
                 // Not cancelled by a caller who went away: a started create completes or is undone.
                 await resource.ProvisionAsync(newAccount with { Identity = identity }, CancellationToken.None);
                 // Journalled only once made: a resource that refused or failed cleaned up its own partial work,
                 // and whatever made it refuse was not this create's to remove.
-                made.Add(resource);
-                if (resource.Key == systemUser.Key)
-                {
-                    identity = identity with { Uid = await systemUser.FindUidAsync(username, CancellationToken.None) };
-                    await accounts.SetUidAsync(id, identity.Uid, CancellationToken.None);
-                }
+                if (!made.Contains(resource)) made.Add(resource);
             }
         }
         catch (Exception e)

@@ -2,7 +2,7 @@ namespace Opterius.Services.Deletion;
 
 /// <summary>
 /// The fixed order of a deletion: lock the account's logins first (no tenant gets a new process in while the
-/// rest goes), stop serving (vhost, pool, processes, cron), then mail and DNS, then data and the files the uid
+/// rest goes), stop serving (vhost, pool, cron, then processes: a cron job cannot start one after the kill), then mail and DNS, then data and the files the uid
 /// left outside its home, then the Linux user (its processes killed again right before userdel). Other
 /// accounts keep being served throughout. Creation runs it backwards.
 /// </summary>
@@ -11,7 +11,7 @@ public static class DeletionOrder
     public static readonly IReadOnlyList<string> Keys =
     [
         "logins",
-        "nginx_vhost", "php_fpm_pool", "processes", "cron",
+        "nginx_vhost", "php_fpm_pool", "cron", "processes",
         "mail_users", "mail_routes", "dns_zone",
         "mailboxes", "databases", "database_users", "ssl_certificate", "home_directory", "user_files",
         "system_user",

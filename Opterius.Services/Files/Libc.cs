@@ -131,4 +131,53 @@ internal static unsafe partial class Libc
     {
         fixed (byte* p = Z(path)) return OpenAt(dirfd, p, flags | O_CLOEXEC, mode);
     }
+
+    [LibraryImport(Lib, EntryPoint = "realpath", SetLastError = true)]
+    private static partial nint RealPathCall(byte* path, byte* resolved);
+
+    [LibraryImport(Lib, EntryPoint = "free")]
+    private static partial void Free(nint pointer);
+
+    [LibraryImport(Lib, EntryPoint = "getpwuid_r")]
+    private static partial int GetPwUidR(uint uid, byte* pwd, byte* buffer, nuint length, nint* result);
+
+    [LibraryImport(Lib, EntryPoint = "getgrgid_r")]
+    private static partial int GetGrGidR(uint gid, byte* grp, byte* buffer, nuint length, nint* result);
+
+    private const int ERANGE = 34, ESRCH = 3;
+
+    /// <summary>The path with every link resolved (for comparing places only, never to act on); null when it does not lead anywhere.</summary>
+    public static string? RealPath(string path)
+    {
+        nint resolved;
+        fixed (byte* p = Z(path)) resolved = RealPathCall(p, null);
+        if (resolved == 0) return null;
+        try { return Marshal.PtrToStringUTF8(resolved); }
+        finally { Free(resolved); }
+    }
+
+    /// <summary>Whether the machine's user database (NSS: files, LDAP, systemd...) knows the uid.</summary>
+    public static bool KnowsUid(int uid) => Knows((entry, buffer, length, result) => GetPwUidR((uint)uid, entry, buffer, length, result));
+
+    /// <summary>Whether the machine's group database (NSS) knows the gid.</summary>
+    public static bool KnowsGid(int gid) => Knows((entry, buffer, length, result) => GetGrGidR((uint)gid, entry, buffer, length, result));
+
+    private delegate int LookUp(byte* entry, byte* buffer, nuint length, nint* result);
+
+    private static bool Knows(LookUp lookUp)
+    {
+        var entry = stackalloc byte[64]; // struct passwd is 48 bytes, struct group 32, on 64-bit Linux
+        for (var length = 16 * 1024; ; length *= 2)
+        {
+            var buffer = new byte[length];
+            nint result;
+            int error;
+            fixed (byte* b = buffer) error = lookUp(entry, b, (nuint)length, &result);
+            if (error == ERANGE && length < 16 * 1024 * 1024) continue;
+            // Some NSS modules say "no such entry" with an error rather than a null result.
+            if (error is ENOENT or ESRCH) return false;
+            if (error != 0) throw new IOException($"cannot read the user database: {Describe(error)}");
+            return result != 0;
+        }
+    }
 }

@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using Opterius.Services.Resources;
 using static Opterius.Services.Files.Libc;
 
@@ -16,9 +15,6 @@ public sealed record TreeMeasure(long Bytes, long Files, long Directories)
 
     public override int GetHashCode() => HashCode.Combine(Bytes, Files, Directories, MountPoints.Count);
 }
-
-/// <summary>An entry directly in a folder: its path and whether it is a folder (a tree) or anything else.</summary>
-public sealed record FolderEntry(string Path, bool IsFolder);
 
 /// <summary>What a removal took away: non-directory entries (files, links, sockets...) and folders (the top included).</summary>
 public sealed record TreeRemoval(long Files, long Directories);
@@ -75,83 +71,38 @@ public static unsafe class SafeTree
         return new TreeRemoval(files, dirs);
     }
 
-    /// <summary>The entries directly in <paramref name="folder"/> that <paramref name="uid"/> owns (never following a link); empty when it is absent.</summary>
-    public static IReadOnlyList<FolderEntry> EntriesOwnedBy(string folder, uint uid)
-    {
-        var fd = Libc.Open(AT_FDCWD, folder, O_RDONLY | O_DIRECTORY);
-        if (fd < 0)
-        {
-            if (Errno is ENOENT or ENOTDIR) return [];
-            throw new ResourceException($"{folder}: cannot open: {Describe(Errno)}");
-        }
-        var found = new List<FolderEntry>();
-        var buffer = GC.AllocateUninitializedArray<byte>(BufferSize, pinned: true);
-        try
-        {
-            fixed (byte* buf = buffer)
-                while (true)
-                {
-                    var n = GetDents64(fd, buf, BufferSize);
-                    if (n == 0) return found;
-                    if (n < 0)
-                    {
-                        if (Errno == EINTR) continue;
-                        throw new ResourceException($"{folder}: cannot read folder: {Describe(Errno)}");
-                    }
-                    for (nint off = 0; off < n;)
-                    {
-                        var entry = buf + off;
-                        off += *(ushort*)(entry + 16);
-                        var name = entry + 19;
-                        if (name[0] == '.' && (name[1] == 0 || (name[1] == '.' && name[2] == 0))) continue;
-                        if (StatAt(fd, name, out var st) == 0 && st.Uid == uid)
-                            found.Add(new(Path.Join(folder, Marshal.PtrToStringUTF8((nint)name)), st.IsDirectory));
-                    }
-                }
-        }
-        finally { Close(fd); }
-    }
+    /// <summary>Called for each entry of a folder but "." and "..": its NUL-terminated name and its d_type.</summary>
+    internal delegate void EntryVisitor(byte* name, byte type);
 
     /// <summary>
-    /// Removes one entry: a folder as a tree (<see cref="Remove"/>), anything else unlinked (a link itself, never
-    /// what it points at). With <paramref name="owner"/>, an entry that uid does not own is refused. Null when absent.
+    /// Reads every entry of the folder open at <paramref name="fd"/> (getdents64 into <paramref name="buffer"/>),
+    /// skipping "." and ".."; <paramref name="failure"/> makes the exception for a read that fails with an errno.
     /// </summary>
-    public static TreeRemoval? RemoveEntry(string path, uint? owner = null)
+    internal static void ForEachEntry(int fd, byte[] buffer, EntryVisitor visit, Func<int, Exception> failure)
     {
-        var full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(path));
-        var parentFd = Libc.Open(AT_FDCWD, Path.GetDirectoryName(full)!, O_RDONLY | O_DIRECTORY);
-        if (parentFd < 0)
-        {
-            if (Errno is ENOENT or ENOTDIR) return null;
-            throw new ResourceException($"{full}: cannot open its folder: {Describe(Errno)}");
-        }
-        try
-        {
-            fixed (byte* n = Z(Path.GetFileName(full)))
+        fixed (byte* buf = buffer)
+            while (true)
             {
-                if (StatAt(parentFd, n, out var st) != 0)
-                    return Errno == ENOENT ? null : throw new ResourceException($"{full}: cannot stat: {Describe(Errno)}");
-                if (owner is { } uid && st.Uid != uid)
-                    throw new ResourceException($"{full} belongs to uid {st.Uid}, not {uid}: refusing to remove it");
-                if (st.IsDirectory) return Remove(full, owner);
-                if (UnlinkAt(parentFd, n, 0) == 0) return new TreeRemoval(1, 0);
-                return Errno == ENOENT ? null : throw new ResourceException($"{full}: cannot remove: {Describe(Errno)}");
+                var n = GetDents64(fd, buf, (nuint)buffer.Length);
+                if (n == 0) return;
+                if (n < 0)
+                {
+                    if (Errno == EINTR) continue;
+                    throw failure(Errno);
+                }
+                for (nint off = 0; off < n;)
+                {
+                    var entry = buf + off;
+                    off += *(ushort*)(entry + 16);
+                    var name = entry + 19;
+                    if (name[0] == '.' && (name[1] == 0 || (name[1] == '.' && name[2] == 0))) continue;
+                    visit(name, entry[18]);
+                }
             }
-        }
-        finally { Close(parentFd); }
     }
 
-    /// <summary>What one entry holds: a folder's tree, or one file and its size. Null when absent.</summary>
-    public static TreeMeasure? MeasureEntry(string path)
-    {
-        var full = Path.GetFullPath(path);
-        fixed (byte* p = Z(full))
-        {
-            if (StatAt(AT_FDCWD, p, out var st) != 0)
-                return Errno is ENOENT or ENOTDIR ? null : throw new ResourceException($"{full}: cannot stat: {Describe(Errno)}");
-            return st.IsDirectory ? Measure(full) : new TreeMeasure((long)st.Size, 1, 0);
-        }
-    }
+    /// <summary>A buffer for <see cref="ForEachEntry"/>, pinned so the kernel can fill it while it is fixed.</summary>
+    internal static byte[] NewEntryBuffer() => GC.AllocateUninitializedArray<byte>(BufferSize, pinned: true);
 
     private sealed class Frame(int fd, byte[]? name, ulong ino)
     {
@@ -173,7 +124,7 @@ public static unsafe class SafeTree
         private readonly ulong _mount;
         private readonly List<Frame> _stack = [];
         private readonly List<string> _mountPoints = [];
-        private readonly byte[] _buffer = GC.AllocateUninitializedArray<byte>(BufferSize, pinned: true);
+        private readonly byte[] _buffer = NewEntryBuffer();
         private long _bytes, _files, _dirs;
 
         private Walk(string top, bool remove, int parentFd, byte[] topName, int topFd, in Statx st, ulong mount)
@@ -271,30 +222,12 @@ public static unsafe class SafeTree
         {
             frame.Subfolders.Clear();
             frame.Next = 0;
-            fixed (byte* buf = _buffer)
+            ForEachEntry(frame.Fd, _buffer, (name, type) =>
             {
-                while (true)
-                {
-                    var n = GetDents64(frame.Fd, buf, BufferSize);
-                    if (n == 0) return;
-                    if (n < 0)
-                    {
-                        if (Errno == EINTR) continue;
-                        throw Failure("cannot read folder", null, Errno);
-                    }
-                    for (nint off = 0; off < n;)
-                    {
-                        var entry = buf + off;
-                        off += *(ushort*)(entry + 16);
-                        var type = entry[18];
-                        var name = entry + 19;
-                        if (name[0] == '.' && (name[1] == 0 || (name[1] == '.' && name[2] == 0))) continue;
-                        if (type == DT_DIR) frame.Subfolders.Add(Copy(name));
-                        else if (_remove) RemoveEntry(frame, name, type);
-                        else MeasureEntry(frame, name);
-                    }
-                }
-            }
+                if (type == DT_DIR) frame.Subfolders.Add(Copy(name));
+                else if (_remove) RemoveEntry(frame, name, type);
+                else MeasureEntry(frame, name);
+            }, errno => Failure("cannot read folder", null, errno));
         }
 
         /// <summary>Unlinks one non-folder; <paramref name="mayBeFolder"/> lets an entry that turned into a folder be walked instead.</summary>

@@ -146,15 +146,8 @@ public sealed class DnsZoneResource(PowerDnsDb powerDns, ServiceReloader reloade
         }
 
         var removed = records is { } n ? $"zone {domain} and its {n} record(s) removed" : $"zone {domain} had been removed by an earlier run";
-        try
-        {
-            if ((await reloader.ReloadAsync("pdns", ct)).NotConfigured is { } notConfigured)
-                throw new ResourceException($"{notConfigured}; {removed}, but PowerDNS may answer from its cache until it expires or is purged");
-        }
-        catch (CommandFailedException e)
-        {
-            throw new ResourceException($"{removed}, but the PowerDNS cache purge failed: {e.Message}", e);
-        }
+        if ((await ResourceException.WhenCommandFails(() => reloader.ReloadAsync("pdns", ct), $"{removed}, but the PowerDNS cache purge failed")).NotConfigured is { } notConfigured)
+            throw new ResourceException($"{notConfigured}; {removed}, but PowerDNS may answer from its cache until it expires or is purged");
         try { await c.ExecuteAsync(new CommandDefinition(ClearPurgeSql, new { Domain = domain }, cancellationToken: ct)); }
         catch (MySqlException e) { throw new ResourceException($"{removed} and the cache purged, but its pending mark stays: {e.Message}", e); }
         return RemoveOutcome.Done($"{removed}; cache purged");

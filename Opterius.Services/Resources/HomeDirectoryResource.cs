@@ -66,20 +66,26 @@ public sealed class HomeDirectoryResource(ServerLayout layout) : IAccountResourc
             : RemoveOutcome.Skipped($"nothing there: {home} does not exist");
     }, ct);
 
-    /// <summary>Another passwd entry whose home is this folder (by path or by inode) or lies inside it: removing it would remove theirs.</summary>
+    /// <summary>
+    /// Another passwd entry whose home is this folder (by path or by inode) or lies inside it, as written or once its
+    /// links are resolved (<c>/home/dave</c> a link to <c>/home/bob/x</c>): removing it would remove theirs.
+    /// </summary>
     private void RefuseIfAnotherAccountsHome(AccountIdentity account, string home)
     {
         var here = Identify(home);
+        var real = Libc.RealPath(home);
         foreach (var user in UserDatabase.Users(layout).Where(u => u.Name != account.Username && u.Home.StartsWith('/')))
         {
             var theirs = Path.TrimEndingDirectorySeparator(Path.GetFullPath(layout.Under(user.Home)));
             var who = $"'{user.Name}' (uid {user.Uid}, home {user.Home})";
             if (theirs == home || (here is not null && Identify(theirs) == here))
                 throw new ResourceException($"{home} is also the home of {who}: refusing to remove it");
-            if (theirs.StartsWith(home + "/", StringComparison.Ordinal))
+            if (Inside(theirs, home) || (real is not null && Libc.RealPath(theirs) is { } theirsReal && Inside(theirsReal, real)))
                 throw new ResourceException($"{home} holds the home of {who}: refusing to remove it");
         }
     }
+
+    private static bool Inside(string path, string folder) => path.StartsWith(folder + "/", StringComparison.Ordinal);
 
     /// <summary>The device and inode a path leads to (following links: only compared, never acted on); null when absent.</summary>
     private static (ulong Device, ulong Ino)? Identify(string path) =>

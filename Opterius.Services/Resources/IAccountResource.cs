@@ -1,4 +1,5 @@
 using Opterius.Services.Accounts;
+using Opterius.Services.Commands;
 
 namespace Opterius.Services.Resources;
 
@@ -47,7 +48,18 @@ public sealed record RemoveOutcome(string Status, string? Detail)
 }
 
 /// <summary>A resource step that could not finish; the message is shown to the operator as the step's detail.</summary>
-public class ResourceException(string message, Exception? inner = null) : Exception(message, inner);
+public class ResourceException(string message, Exception? inner = null) : Exception(message, inner)
+{
+    /// <summary>
+    /// Runs a step's external command (or a reload): a command that failed, timed out or could not start fails the
+    /// step, its message (exit code and stderr) after <paramref name="context"/>.
+    /// </summary>
+    public static async Task<T> WhenCommandFails<T>(Func<Task<T>> run, string? context = null)
+    {
+        try { return await run(); }
+        catch (CommandFailedException e) { throw new ResourceException(context is null ? e.Message : $"{context}: {e.Message}", e); }
+    }
+}
 
 /// <summary>
 /// A provision refused because its part already exists on the server: nothing was made, so there is nothing of

@@ -32,8 +32,7 @@ public sealed class LoginsResource(ServerLayout layout, CommandRunner commands) 
         if (open.Count == 0) return RemoveOutcome.Skipped($"logins of {user.Name} already locked");
         if (!commands.IsConfigured("UserLock"))
             throw new ResourceException($"not configured: set Opterius:Commands:UserLock; logins of {user.Name} left open ({string.Join(", ", open)})");
-        try { await commands.RunAsync("UserLock", new Dictionary<string, string> { ["username"] = user.Name }, ct); }
-        catch (CommandFailedException e) { throw new ResourceException(e.Message, e); }
+        await ResourceException.WhenCommandFails(() => commands.RunAsync("UserLock", new Dictionary<string, string> { ["username"] = user.Name }, ct));
         if (UserDatabase.Find(layout, user.Name) is { } after && OpenWays(after) is { Count: > 0 } still)
             throw new ResourceException($"UserLock finished but logins of {user.Name} are still open: {string.Join(", ", still)}");
         return RemoveOutcome.Done($"logins of {user.Name} locked: password locked, account expired, shell {SystemUserResource.SuspendedShell} (was: {string.Join(", ", open)})");

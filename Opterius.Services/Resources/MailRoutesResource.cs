@@ -60,11 +60,8 @@ public sealed class MailRoutesResource(ServerLayout layout, ServiceReloader relo
     }
 
     /// <summary>Runs postmap; returns why it did not run (the command is not configured), or null when it did.</summary>
-    private async Task<string?> RebuildAsync(CancellationToken ct)
-    {
-        try { return (await reloader.ReloadAsync("postmap", ct)).NotConfigured; }
-        catch (CommandFailedException e) { throw new ResourceException($"postmap failed: {e.Message}", e); }
-    }
+    private async Task<string?> RebuildAsync(CancellationToken ct) =>
+        (await ResourceException.WhenCommandFails(() => reloader.ReloadAsync("postmap", ct), "postmap failed")).NotConfigured;
 
     // A dot file of its own per domain beside the map: postfix never reads it, and one domain's rebuild never clears another's mark.
     private string RebuildMark(AccountIdentity a) =>

@@ -70,17 +70,8 @@ internal static partial class ServiceConfigFiles
     /// Tests and reloads a service (coalesced). Returns null when it ran, the "not configured: set ..." text when its
     /// commands are not configured; a configuration the service rejects becomes a <see cref="ResourceException"/>.
     /// </summary>
-    public static async Task<string?> ReloadAsync(ServiceReloader reloader, string service, string after, CancellationToken ct)
-    {
-        try
-        {
-            return (await reloader.ReloadAsync(service, ct)).NotConfigured;
-        }
-        catch (CommandFailedException e)
-        {
-            throw new ResourceException($"{service} rejected the configuration after {after}: {e.Message}", e);
-        }
-    }
+    public static async Task<string?> ReloadAsync(ServiceReloader reloader, string service, string after, CancellationToken ct) =>
+        (await ResourceException.WhenCommandFails(() => reloader.ReloadAsync(service, ct), $"{service} rejected the configuration after {after}")).NotConfigured;
 
     /// <summary>
     /// The reload that finishes a removal. With nothing removed it still runs when configured (harmless, and it

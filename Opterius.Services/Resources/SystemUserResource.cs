@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Options;
 using Opterius.Services.Accounts;
 using Opterius.Services.Commands;
+using Opterius.Services.Files;
 
 namespace Opterius.Services.Resources;
 
@@ -13,8 +14,9 @@ namespace Opterius.Services.Resources;
 /// <remarks>
 /// A uid is handed out once: <c>UserAdd</c> gets <c>{uid}</c>, chosen above every uid and gid of the root's
 /// range (login.defs, <see cref="OpteriusOptions.MinUid"/>) and above every uid ever handed out, each of which
-/// stays reserved as a file in <see cref="ServerLayout.UidLedger"/>. So files and processes a deleted account
-/// left anywhere can never become a later account's. Removal kills the uid's processes right before
+/// stays reserved as a file in <see cref="ServerLayout.UidLedger"/>, and never one a live process runs with (or,
+/// on the real root, one NSS knows). So files and processes a deleted account left anywhere can never become a
+/// later account's. The create path reserves the uid and stores it on the account before UserAdd runs. Removal kills the uid's processes right before
 /// <c>userdel</c> and never runs it while one lives; the group named like the user goes with it whatever
 /// login.defs says, unless it is another user's primary group.
 /// </remarks>
@@ -36,21 +38,61 @@ public sealed class SystemUserResource(ServerLayout layout, CommandRunner comman
     public Task<string?> FindNameAsync(int uid, CancellationToken ct = default) =>
         Task.FromResult(UserDatabase.Users(layout).FirstOrDefault(u => u.Uid == uid)?.Name);
 
-    /// <summary>Adds the user with a uid never handed out before (no home: home_directory makes it). An existing user of that name is refused, never adopted.</summary>
+    /// <summary>
+    /// Reserves the uid the account's user will get, before anything is made, so the account stores it first: then
+    /// whatever UserAdd leaves behind (a user made before it failed, a crash) is provably the account's and its undo
+    /// or deletion can remove it. An existing user or group of the name is refused before any uid is reserved.
+    /// </summary>
+    public Task<int> ReserveUidAsync(string username, CancellationToken ct) => Task.Run(() =>
+    {
+        ThrowUnlessUserAddConfigured();
+        ThrowIfTaken(username);
+        return ReserveUid(username);
+    }, ct);
+
+    /// <summary>
+    /// Adds the user with the uid <see cref="ReserveUidAsync"/> reserved for its name (no home: home_directory makes
+    /// it). An existing user of that name is refused, never adopted; a user UserAdd made with another uid is removed again.
+    /// </summary>
     public async Task ProvisionAsync(NewAccount account, CancellationToken ct)
     {
         var username = account.Identity.Username;
-        if (!commands.IsConfigured("UserAdd")) return;
-        if (UserDatabase.Find(layout, username) is { } existing)
-            throw new ResourceException($"a system user '{username}' (uid {existing.Uid}) already exists");
-        if (UserDatabase.Groups(layout).FirstOrDefault(g => g.Name == username) is { } group)
-            throw new ResourceException($"a group '{username}' (gid {group.Gid}) already exists");
-        if (!commands.Uses("UserAdd", "{uid}"))
-            throw new ResourceException("Opterius:Commands:UserAdd must pass the uid the panel chose ('-u', '{uid}'), so no uid is ever handed out twice");
-        var uid = ReserveUid(username);
+        ThrowUnlessUserAddConfigured();
+        if (account.Identity.Uid is not { } uid || !IsReservedFor(uid, username))
+            throw new ResourceException($"uid {account.Identity.Uid?.ToString() ?? "(none)"} was not reserved for '{username}' in {layout.UidLedger}: refusing to make the user");
+        ThrowIfTaken(username);
         await RunAsync("UserAdd", new() { ["username"] = username, ["uid"] = uid.ToString() }, ct);
         var made = UserDatabase.Find(layout, username) ?? throw new ResourceException($"UserAdd finished but '{username}' is not in {layout.Passwd}");
-        if (made.Uid != uid) throw new ResourceException($"UserAdd gave '{username}' uid {made.Uid}, not the uid {uid} it was asked for");
+        if (made.Uid == uid) return;
+        // UserAdd succeeded where the name was free a moment ago, so this user is this create's even with the wrong uid.
+        var wrong = $"UserAdd gave '{username}' uid {made.Uid}, not the uid {uid} it was asked for";
+        if (!commands.IsConfigured("UserDel"))
+            throw new ResourceException($"{wrong}; not configured: set Opterius:Commands:UserDel; the user is left in place");
+        await RunAsync("UserDel", new() { ["username"] = username }, ct);
+        throw new ResourceException($"{wrong}; the user was removed again");
+    }
+
+    private void ThrowUnlessUserAddConfigured()
+    {
+        if (!commands.IsConfigured("UserAdd"))
+            throw new ResourceException("not configured: set Opterius:Commands:UserAdd; without it the account would have no Linux user and no uid");
+        if (!commands.Uses("UserAdd", "{uid}"))
+            throw new ResourceException("Opterius:Commands:UserAdd must pass the uid the panel chose ('-u', '{uid}'), so no uid is ever handed out twice");
+    }
+
+    private void ThrowIfTaken(string username)
+    {
+        if (UserDatabase.Find(layout, username) is { } existing)
+            throw new AlreadyThereException($"a system user '{username}' (uid {existing.Uid}) already exists");
+        if (UserDatabase.Groups(layout).FirstOrDefault(g => g.Name == username) is { } group)
+            throw new AlreadyThereException($"a group '{username}' (gid {group.Gid}) already exists");
+    }
+
+    private bool IsReservedFor(int uid, string username)
+    {
+        var path = Path.Join(layout.UidLedger, uid.ToString());
+        try { return File.ReadAllText(path) == username + "\n"; }
+        catch (IOException) { return false; }
     }
 
     public Task<ResourceInspection> InspectAsync(AccountIdentity account, CancellationToken ct) => Task.Run(() =>
@@ -88,7 +130,13 @@ public sealed class SystemUserResource(ServerLayout layout, CommandRunner comman
             // userdel -R cannot see the real machine's processes; one that slipped in meanwhile goes now.
             if (await processes.KillAllAsync(entry.Uid, ct) is > 0 and var late) done.Add($"{ProcessesResource.Count(late)} that appeared during userdel killed");
         }
-        if (PrivateGroup(name) is { } group)
+        if (entry is not null && UserDatabase.Groups(layout).FirstOrDefault(g => g.Name == name) is { } kept && PrivateGroup(name) is null)
+        {
+            // Another user's primary group: theirs now, not the account's, so it stays and the step says so.
+            var holders = UserDatabase.Users(layout).Where(u => u.Gid == kept.Gid && u.Name != name).Select(u => u.Name);
+            done.Add($"group {name} kept: primary group of {string.Join(", ", holders)} (gid {kept.Gid})");
+        }
+        else if (PrivateGroup(name) is { } group)
         {
             if (!commands.IsConfigured("GroupDel"))
                 throw new ResourceException($"not configured: set Opterius:Commands:GroupDel; group {name} (gid {group.Gid}) left in place");
@@ -143,6 +191,9 @@ public sealed class SystemUserResource(ServerLayout layout, CommandRunner comman
             .Max();
         for (var uid = used + 1; uid <= high; uid++)
         {
+            // A uid something still runs or is known with is not free, whatever the root's passwd says: the sandbox's
+            // passwd knows none of the host's processes, and production's NSS users need not be in /etc/passwd.
+            if (ProcessesResource.Running(uid).Count > 0 || (layout.Root == "/" && (Libc.KnowsUid(uid) || Libc.KnowsGid(uid)))) continue;
             var path = Path.Join(layout.UidLedger, uid.ToString());
             try
             {
@@ -159,22 +210,20 @@ public sealed class SystemUserResource(ServerLayout layout, CommandRunner comman
         throw new ResourceException($"no uid left for '{username}': every uid from {low} to {high} (login.defs UID_MAX/GID_MAX) is or was in use");
     }
 
-    private async Task RunAsync(string command, Dictionary<string, string> values, CancellationToken ct)
-    {
-        try { await commands.RunAsync(command, values, ct); }
-        catch (CommandFailedException e) { throw new ResourceException(e.Message, e); }
-    }
+    private Task<CommandResult?> RunAsync(string command, Dictionary<string, string> values, CancellationToken ct) =>
+        ResourceException.WhenCommandFails(() => commands.RunAsync(command, values, ct));
 
 }
 
 /// <summary>
-/// The server's user database as the create path needs it: the uid a new account's user was given. In process it
+/// The server's user database as the create path needs it: the uid a new account's user will get. In process it
 /// is <see cref="SystemUserResource"/>; a panel that uses the agent asks the agent.
 /// </summary>
 public interface ISystemUsers
 {
-    /// <summary>The key of the resource that makes the users (the create path asks once that step has run).</summary>
+    /// <summary>The key of the resource that makes the users (the create path reserves the uid before that step runs).</summary>
     string Key { get; }
 
-    Task<int?> FindUidAsync(string username, CancellationToken ct = default);
+    /// <summary>Reserves the uid a new account's user will get; refuses a name a user or group already has.</summary>
+    Task<int> ReserveUidAsync(string username, CancellationToken ct);
 }

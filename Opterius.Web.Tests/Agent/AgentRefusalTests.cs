@@ -91,7 +91,7 @@ public sealed class AgentRefusalTests(AgentServingApp app) : IClassFixture<Agent
         var psi = new ProcessStartInfo("setpriv") { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var a in new[] { $"--reuid={uid}", $"--regid={gid}", "--clear-groups", "curl", "-s", "--max-time", "10", "--http2-prior-knowledge",
                      "--unix-socket", app.Socket, "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", "-H", "content-type: application/grpc",
-                     "--data-binary", "", "http://agent/opterius.agent.v1.Agent/FindUid" })
+                     "--data-binary", "", "http://agent/opterius.agent.v1.Agent/ReserveUid" })
             psi.ArgumentList.Add(a);
         using var p = Process.Start(psi)!;
         var output = p.StandardOutput.ReadToEnd();

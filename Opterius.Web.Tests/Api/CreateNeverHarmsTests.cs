@@ -4,7 +4,9 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Opterius.Services.Accounts;
+using Opterius.Services;
 using Opterius.Services.Audit;
+using Opterius.Services.Commands;
 using Opterius.Services.Licensing;
 using Opterius.Services.Packages;
 using Opterius.Services.Resources;
@@ -107,6 +109,7 @@ public sealed class CreateNeverHarmsTests(ProductionLikeApp app) : IClassFixture
         { "home", "/home/" },
         { "crontab", "crontab of " },
         { "group", "group " },
+        { "spool", "/var/mail/" },
     };
 
     [Theory]
@@ -141,6 +144,7 @@ public sealed class CreateNeverHarmsTests(ProductionLikeApp app) : IClassFixture
             case "home": Write($"/home/{username}/public_html/index.html", "the old site\n"); break;
             case "crontab": Write($"/var/spool/cron/crontabs/{username}", "0 * * * * backup\n"); break;
             case "group": FileResourceSandbox.Run("groupadd", "-R", app.Root, username); break;
+            case "spool": Write($"/var/mail/{username}", "From root\nmail kept for an old user\n"); break;
         }
 
         await AssertRefusedAsync(username, domain, HttpStatusCode.Conflict, "conflict", reason);
@@ -367,5 +371,40 @@ public sealed class CreateNeverHarmsTests(ProductionLikeApp app) : IClassFixture
         Assert.Equal("# the operator's own\n", File.ReadAllText(vhost));
         File.Delete(vhost);
         Assert.Equal(before, await app.ServerStateAsync(username));
+    }
+
+    /// <summary>The real useradd -R of the run, wrapped so it misbehaves the way a real one can after making the user.</summary>
+    public static TheoryData<string, string> MisbehavingUserAdds => new()
+    {
+        // The user is in passwd with the uid asked for, then useradd fails (e.g. writing /etc/subuid).
+        { "fails after adding", """useradd -R "$1" -M -d "/home/$3" -s /bin/bash -U -u "$2" "$3" && echo "useradd: cannot lock /etc/subuid" >&2 && exit 1""" },
+        // The user is made, but with another uid than the one the panel reserved.
+        { "another uid", """useradd -R "$1" -M -d "/home/$3" -s /bin/bash -U -u "$(($2 + 1))" "$3" """ },
+    };
+
+    [Theory]
+    [MemberData(nameof(MisbehavingUserAdds))]
+    public async Task AUserAddThatMisbehavesAfterMakingTheUserLeavesNoUserBehind(string how, string script)
+    {
+        var username = ApiKit.NewUsername();
+        var domain = $"{username}.test";
+        var configured = app.Get<IOptions<OpteriusOptions>>().Value;
+        var options = Options.Create(new OpteriusOptions
+        {
+            Root = configured.Root, MinUid = configured.MinUid, CommandTimeoutSeconds = configured.CommandTimeoutSeconds,
+            Commands = new(configured.Commands, StringComparer.OrdinalIgnoreCase) { ["UserAdd"] = ["sh", "-c", script, "useradd", "{root}", "{uid}", "{username}"] },
+        });
+        var systemUser = new SystemUserResource(app.Get<ServerLayout>(), new CommandRunner(options), app.Get<ProcessesResource>(), options);
+        var creation = new AccountCreation(app.Get<AccountStore>(), app.Get<PackageStore>(),
+            app.Services.GetServices<IAccountResource>().Select(r => r.Key == "system_user" ? systemUser : r).ToList(),
+            systemUser, app.Get<IDnsZones>(), app.Get<LicenseService>(), app.Get<AuditLog>(), app.Get<IOptions<ProvisioningOptions>>(), NullLogger<AccountCreation>.Instance);
+        var before = await app.ServerStateAsync(username);
+
+        var failed = await Assert.ThrowsAsync<ProvisioningFailedException>(() => creation.CreateAsync(app.AdminActor(), app.Admin.Id,
+            new CreateAccountRequest(username, domain, $"owner@{domain}", Password, 1), default));
+
+        Assert.Equal("system_user", failed.Resource);
+        Assert.DoesNotContain(File.ReadAllLines(app.Under("/etc/passwd")), l => l.StartsWith(username + ":", StringComparison.Ordinal));
+        Assert.True(before == await app.ServerStateAsync(username), $"{how}: the server changed");
     }
 }

@@ -29,16 +29,29 @@ public sealed class ProcessesTests : IDisposable
 
     private static int NewUid() => Interlocked.Add(ref _nextUid, 1);
 
-    /// <summary>A sleeping process whose real uid is <paramref name="uid"/>, once setpriv has switched to it.</summary>
-    private async Task<Process> SleepAsAsync(int uid)
+    /// <summary>A sleeping process whose real and effective uid is <paramref name="uid"/>, once setpriv has switched to it.</summary>
+    private Task<Process> SleepAsAsync(int uid) => SleepAsAsync($"--reuid={uid}", $"--regid={uid}");
+
+    /// <summary>A sleeping process with the ids setpriv gives it, once it runs sleep (its Uid line no longer root's).</summary>
+    private async Task<Process> SleepAsAsync(params string[] ids)
     {
         var psi = new ProcessStartInfo("setpriv") { RedirectStandardOutput = true };
-        foreach (var arg in new[] { $"--reuid={uid}", $"--regid={uid}", "--clear-groups", "sleep", "600" }) psi.ArgumentList.Add(arg);
+        foreach (var arg in ids.Concat(["--clear-groups", "sleep", "600"])) psi.ArgumentList.Add(arg);
         var p = Process.Start(psi)!;
         _started.Add(p);
         var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (!ProcessesResource.Running(uid).Any(r => r.Pid == p.Id) && DateTime.UtcNow < deadline) await Task.Delay(20);
+        while (!IsSleeping(p.Id))
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"setpriv {string.Join(' ', ids)} never ran sleep");
+            await Task.Delay(20);
+        }
         return p;
+    }
+
+    private static bool IsSleeping(int pid)
+    {
+        try { return File.ReadAllText($"/proc/{pid}/comm").Trim() == "sleep"; }
+        catch (IOException) { return false; }
     }
 
     [Fact]
@@ -70,10 +83,14 @@ public sealed class ProcessesTests : IDisposable
         var a = DaemonKit.Account(user, $"{user}.test", lowUid);
         var process = await SleepAsAsync(lowUid);
 
-        await Assert.ThrowsAsync<ResourceException>(() => Processes.RemoveAsync(a, default));
+        var plan = await Processes.InspectAsync(a, default);
+        var e = await Assert.ThrowsAsync<ResourceException>(() => Processes.RemoveAsync(a, default));
 
         Assert.False(process.HasExited);
-        Assert.False((await Processes.InspectAsync(a, default)).Exists);
+        // The plan says what the removal will do: refuse, with the process still there.
+        Assert.True(plan.Exists, plan.Summary);
+        Assert.Contains("refus", plan.Summary);
+        Assert.Contains("below Opterius:MinUid", e.Message);
     }
 
     [Fact]
@@ -119,5 +136,26 @@ public sealed class ProcessesTests : IDisposable
         Assert.Contains("newowner", e.Message);
         Assert.False(process.HasExited);
         Assert.Contains(ProcessesResource.Running(uid), r => r.Pid == process.Id);
+    }
+
+    [Fact]
+    public async Task AProcessWithTheAccountsEffectiveUidButAnotherRealUidIsFoundAndKilled()
+    {
+        // A binary setuid to the tenant, run by another user: the real uid is the other's, the effective (and saved) the tenant's.
+        var (uid, otherUid) = (NewUid(), NewUid());
+        var user = DaemonKit.Username("suid");
+        var a = DaemonKit.Account(user, $"{user}.test", uid);
+        var setuid = await SleepAsAsync($"--ruid={otherUid}", $"--euid={uid}", $"--regid={otherUid}");
+        var other = await SleepAsAsync(otherUid);
+        Assert.Contains($"Uid:\t{otherUid}\t{uid}\t{uid}\t{uid}", File.ReadAllText($"/proc/{setuid.Id}/status"));
+
+        var plan = await Processes.InspectAsync(a, default);
+        var outcome = await Processes.RemoveAsync(a, default);
+
+        Assert.Equal([setuid.Id], plan.Items.Select(i => int.Parse(i.Split(' ')[0])));
+        Assert.Equal(StepStatus.Done, outcome.Status);
+        Assert.True(setuid.WaitForExit(10_000), "the process running with the account's effective uid survived");
+        Assert.False(other.HasExited);
+        Assert.Empty(ProcessesResource.Running(uid));
     }
 }

@@ -49,10 +49,13 @@ public sealed class SystemUserTests : IDisposable
 
     private string Shell(string name) => Lines("passwd", name).Single().Split(':')[6];
 
+    /// <summary>What the create path does: reserve the uid (the account stores it), then make the user with it.</summary>
     private async Task<int> ProvisionAsync(string user)
     {
-        await Users.ProvisionAsync(new(DaemonKit.Account(user, $"{user}.test"), "o@example.com", "unused"), default);
-        return (await Users.FindUidAsync(user))!.Value;
+        var uid = await Users.ReserveUidAsync(user, default);
+        await Users.ProvisionAsync(new(DaemonKit.Account(user, $"{user}.test", uid), "o@example.com", "unused"), default);
+        Assert.Equal(uid, await Users.FindUidAsync(user));
+        return uid;
     }
 
     /// <summary>A sleeping process whose real uid is <paramref name="uid"/>, once setpriv has switched to it.</summary>
@@ -75,7 +78,7 @@ public sealed class SystemUserTests : IDisposable
     public async Task ProvisionAddsTheUserAndItsGroupToTheSandboxWithAUidOfTheRootsRange()
     {
         var user = DaemonKit.Username("usr");
-        var a = DaemonKit.Account(user, $"{user}.test");
+        var a = DaemonKit.Account(user, $"{user}.test", await Users.ReserveUidAsync(user, default));
 
         await Users.ProvisionAsync(new(a, "o@example.com", "unused"), default);
 
@@ -85,22 +88,18 @@ public sealed class SystemUserTests : IDisposable
         Assert.Equal($"{user}:x:{uid}:", Assert.Single(Lines("group", user)));
         Assert.Single(Lines("shadow", user));
         Assert.False(Directory.Exists(Path.Combine(_root, "home", user)), "home_directory makes the home, not system_user");
-        var inspection = await Users.InspectAsync(a with { Uid = uid }, default);
+        Assert.Equal(a.Uid, uid);
+        var inspection = await Users.InspectAsync(a, default);
         Assert.True(inspection.Exists);
         Assert.Contains($"uid {uid}", inspection.Summary);
-        await Assert.ThrowsAsync<ResourceException>(() => Users.ProvisionAsync(new(a, "o@example.com", "unused"), default));
+        await Assert.ThrowsAsync<AlreadyThereException>(() => Users.ProvisionAsync(new(a, "o@example.com", "unused"), default));
     }
 
     [Fact]
-    public async Task ARecreatedAccountOfTheSameNameGetsANewUidWhileAFileOfTheOldOneExists()
+    public async Task ARecreatedAccountOfTheSameNameGetsANewUidAboveTheRetiredOneFromTheLedger()
     {
         var user = DaemonKit.Username("again");
         var first = await ProvisionAsync(user);
-        var leftover = Path.Combine(_root, "srv", "leftover.txt");
-        Directory.CreateDirectory(Path.GetDirectoryName(leftover)!);
-        File.WriteAllText(leftover, "written by the first tenant");
-        File.SetUnixFileMode(leftover, (UnixFileMode)0b110_000_000);
-        DaemonKit.Run("chown", $"{first}:{first}", leftover);
         Assert.Equal(StepStatus.Done, (await Users.RemoveAsync(DaemonKit.Account(user, $"{user}.test", first), default)).Status);
 
         var second = await ProvisionAsync(user);
@@ -220,8 +219,7 @@ public sealed class SystemUserTests : IDisposable
     public async Task SuspendDisablesTheLoginShellAndUnsuspendGivesItBack()
     {
         var user = DaemonKit.Username("sus");
-        var a = DaemonKit.Account(user, $"{user}.test");
-        await Users.ProvisionAsync(new(a, "o@example.com", "unused"), default);
+        var a = DaemonKit.Account(user, $"{user}.test", await ProvisionAsync(user));
 
         await Users.SuspendAsync(a, default);
         await Users.SuspendAsync(a, default);
@@ -336,5 +334,94 @@ public sealed class SystemUserTests : IDisposable
         Assert.Contains("not provably its own", e.Message);
         Assert.False(process.HasExited);
         Assert.Equal(before, new[] { "passwd", "group", "shadow", "gshadow" }.ToDictionary(f => f, f => Lines(f, user)));
+    }
+
+    [Fact]
+    public async Task AUidWithALiveProcessIsNeverHandedOutEvenWhenThePasswdDoesNotKnowIt()
+    {
+        // The host's processes are not in the sandbox's passwd (nor, in production, are every NSS user's).
+        var process = await SleepAsAsync(_uidMin);
+
+        var uid = await ProvisionAsync(DaemonKit.Username("busyuid"));
+
+        Assert.Equal(_uidMin + 1, uid);
+        Assert.False(process.HasExited);
+    }
+
+    [Fact]
+    public async Task ConcurrentReservationsOnOneRootGetDistinctUidsWithOneLedgerFileEach()
+    {
+        var names = Enumerable.Range(0, 8).Select(i => DaemonKit.Username($"con{i}")).ToList();
+
+        var uids = await Task.WhenAll(names.Select(n => Task.Run(() => Users.ReserveUidAsync(n, default))));
+
+        Assert.Equal(names.Count, uids.Distinct().Count());
+        Assert.All(uids, u => Assert.InRange(u, _uidMin, _uidMin + UidsPerTest - 1));
+        var ledger = Path.Combine(_root, "var", "lib", "opterius", "uids");
+        Assert.Equal(uids.Order().Select(u => u.ToString()), Directory.GetFiles(ledger).Select(Path.GetFileName).Order());
+        for (var i = 0; i < names.Count; i++) Assert.Equal(names[i] + "\n", File.ReadAllText(Path.Combine(ledger, uids[i].ToString())));
+    }
+
+    [Fact]
+    public async Task ProvisionRefusesAUidThatWasNotReservedForTheNameAndMakesNoUser()
+    {
+        var user = DaemonKit.Username("unres");
+        var other = DaemonKit.Username("resvd");
+        var reserved = await Users.ReserveUidAsync(other, default);
+
+        var e = await Assert.ThrowsAsync<ResourceException>(() =>
+            Users.ProvisionAsync(new(DaemonKit.Account(user, $"{user}.test", reserved), "o@example.com", "unused"), default));
+
+        Assert.Contains("not reserved", e.Message);
+        Assert.Empty(Lines("passwd", user));
+    }
+
+    [Fact]
+    public async Task WithoutAUserAddCommandProvisionFailsNamingTheKeyAndNoUserIsMade()
+    {
+        var user = DaemonKit.Username("noadd");
+        using var withoutCommands = DaemonKit.Services(new Dictionary<string, string?> { ["Opterius:Root"] = _root }, privateDaemons: false);
+        var users = withoutCommands.GetRequiredService<SystemUserResource>();
+
+        var reserve = await Assert.ThrowsAsync<ResourceException>(() => users.ReserveUidAsync(user, default));
+        var provision = await Assert.ThrowsAsync<ResourceException>(() =>
+            users.ProvisionAsync(new(DaemonKit.Account(user, $"{user}.test", _uidMin), "o@example.com", "unused"), default));
+
+        Assert.Contains("not configured: set Opterius:Commands:UserAdd", reserve.Message);
+        Assert.Contains("not configured: set Opterius:Commands:UserAdd", provision.Message);
+        Assert.Empty(Lines("passwd", user));
+        Assert.False(Directory.Exists(Path.Combine(_root, "var", "lib", "opterius", "uids")) && Directory.EnumerateFiles(Path.Combine(_root, "var", "lib", "opterius", "uids")).Any());
+    }
+
+    [Fact]
+    public async Task AGroupThatIsAnotherUsersPrimaryGroupIsKeptAndTheDetailSaysSo()
+    {
+        var user = DaemonKit.Username("prim");
+        var other = DaemonKit.Username("dave");
+        var uid = await ProvisionAsync(user);
+        await ProvisionAsync(other);
+        DaemonKit.Run("usermod", "-R", _root, "-g", user, other);
+        var group = Lines("group", user).Single();
+
+        var outcome = await Users.RemoveAsync(DaemonKit.Account(user, $"{user}.test", uid), default);
+
+        Assert.Equal(StepStatus.Done, outcome.Status);
+        Assert.Empty(Lines("passwd", user));
+        Assert.Equal(group, Lines("group", user).Single());
+        Assert.Contains($"group {user} kept: primary group of {other}", outcome.Detail);
+        Assert.DoesNotContain("removed by userdel", outcome.Detail);
+    }
+
+    [Fact]
+    public void TheMachinesUserDatabaseIsAskedThroughNssForUidsAndGidsOnTheRealRoot()
+    {
+        // What ReserveUid skips on the real root ("/"): only read here, nothing of the host's is changed.
+        var unused = Enumerable.Range(_uidMin, UidsPerTest).First(u => !File.ReadLines("/etc/passwd").Any(l => l.Split(':')[2] == u.ToString()));
+
+        Assert.True(Opterius.Services.Files.Libc.KnowsUid(0), "NSS does not know uid 0 (root)");
+        Assert.True(Opterius.Services.Files.Libc.KnowsGid(0), "NSS does not know gid 0 (root)");
+        Assert.True(Opterius.Services.Files.Libc.KnowsUid(65534), "NSS does not know uid 65534 (nobody)");
+        Assert.False(Opterius.Services.Files.Libc.KnowsUid(unused));
+        Assert.False(Opterius.Services.Files.Libc.KnowsGid(unused));
     }
 }

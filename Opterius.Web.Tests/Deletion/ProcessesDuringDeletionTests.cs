@@ -28,8 +28,10 @@ public sealed class ProcessesDuringDeletionTests(PanelApp app) : IClassFixture<P
         }
     }
 
-    private static string[] PasswdEntry(string username) =>
-        File.ReadAllLines(Path.Combine(PrivateServices.SandboxRoot, "etc", "passwd")).Select(l => l.Split(':')).Single(f => f[0] == username);
+    private static string[] PasswdEntry(string username) => Entry("passwd", username);
+
+    private static string[] Entry(string file, string username) =>
+        File.ReadAllLines(Path.Combine(PrivateServices.SandboxRoot, "etc", file)).Select(l => l.Split(':')).Single(f => f[0] == username);
 
     /// <summary>The real resource, but first a process of the account's uid appears, as a tenant's would.</summary>
     private sealed class TenantStartsAProcess(IAccountResource inner, Func<AccountIdentity, Task> start) : IAccountResource
@@ -68,10 +70,12 @@ public sealed class ProcessesDuringDeletionTests(PanelApp app) : IClassFixture<P
         var entry = PasswdEntry(account.Username);
         Process? late = null;
         string? shellWhenItStarted = null;
+        string[]? shadowWhenItStarted = null;
         var service = new AccountDeletionService(app.Get<AccountStore>(), app.Get<DeletionJobStore>(), app.Get<DeletionEvents>(),
             app.Services.GetServices<IAccountResource>().Select(r => r.Key != "home_directory" ? r : new TenantStartsAProcess(r, async a =>
             {
                 shellWhenItStarted = PasswdEntry(a.Username)[6];
+                shadowWhenItStarted = Entry("shadow", a.Username);
                 late = await SleepAsAsync(a.Uid!.Value, int.Parse(entry[3]));
             })).ToList(),
             app.Get<LicenseService>(), app.Get<AuditLog>(), NullLogger<AccountDeletionService>.Instance);
@@ -82,6 +86,9 @@ public sealed class ProcessesDuringDeletionTests(PanelApp app) : IClassFixture<P
         Assert.Equal("logins", job.Steps[0].Resource);
         Assert.Equal(StepStatus.Done, job.Steps[0].Status);
         Assert.Equal("/usr/sbin/nologin", shellWhenItStarted);
+        Assert.NotNull(shadowWhenItStarted);
+        Assert.StartsWith("!", shadowWhenItStarted[1]); // password locked
+        Assert.Equal("1", shadowWhenItStarted[7]);      // account expired on day 1: PAM refuses SSH keys too
         Assert.NotNull(late);
         Assert.True(late.WaitForExit(10_000), "the tenant's process outlived the account");
         Assert.Empty(ProcessesResource.Running(account.Uid.Value));

@@ -164,7 +164,7 @@ public sealed partial class InstallTests(ScratchInstall install) : IClassFixture
             ["UserMod"] = "/usr/sbin/usermod -s {shell} {username}",
             ["UserLock"] = "/usr/sbin/usermod -L -e 1 -s /usr/sbin/nologin {username}",
             ["GroupDel"] = "/usr/sbin/groupdel {username}",
-            ["KillProcesses"] = "/usr/bin/pkill --signal KILL --uid {uid}",
+            ["KillProcesses"] = "/usr/bin/kill -s KILL {pid}",
         }, commands);
         // Debian's binaries, where the commands name them (this machine is a Debian 12 too).
         foreach (var program in commands.Values.Select(c => c.Split(' ')[0]))

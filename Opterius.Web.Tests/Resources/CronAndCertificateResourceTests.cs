@@ -136,4 +136,20 @@ public sealed class CronAndCertificateResourceTests : IDisposable
         }
         File.WriteAllText(Path.Combine(letsencrypt, "renewal", $"{name}.conf"), $"archive_dir = {archive}\n");
     }
+
+    [Fact]
+    public async Task ADanglingVhostLinkInSitesEnabledNamesNoCertificateAndTheRemovalGoesOn()
+    {
+        // An operator's leftover link to a vhost file that is gone: no configuration, so no certificate it uses.
+        await _box.Certificate.ProvisionAsync(NewAccount("bob", "example.com"), default);
+        var dangling = Path.Combine(_box.Root, "etc/nginx/sites-enabled/legacy.conf");
+        File.CreateSymbolicLink(dangling, "/etc/nginx/sites-available/legacy-that-is-gone.conf");
+        var bob = Identity("bob", "example.com");
+
+        var outcome = await _box.Certificate.RemoveAsync(bob, default);
+
+        Assert.Equal(StepStatus.Done, outcome.Status);
+        Assert.False((await _box.Certificate.InspectAsync(bob, default)).Exists);
+        Assert.Equal("/etc/nginx/sites-available/legacy-that-is-gone.conf", new FileInfo(dangling).LinkTarget);
+    }
 }

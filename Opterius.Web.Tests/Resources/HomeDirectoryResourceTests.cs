@@ -149,4 +149,21 @@ public sealed class HomeDirectoryResourceTests : IDisposable
         Assert.Contains("erin", e.Message);
         Assert.Equal(before, Snapshot(HomeOf("bob")));
     }
+
+    [Fact]
+    public async Task AHomeHoldingAnotherAccountsHomeThroughALinkIsRefusedAndKeptByteForByte()
+    {
+        // dave's home /home/dave is a link into bob's home: removing bob's would remove dave's files.
+        File.AppendAllText(_box.Layout.Passwd, "bob:x:200001:200001::/home/bob:/bin/bash\ndave:x:200004:200004::/home/dave:/bin/bash\n");
+        await _box.Home.ProvisionAsync(NewAccount("bob", "example.com", uid: 200001), default);
+        Directory.CreateDirectory(Path.Combine(HomeOf("bob"), "public_html", "dave"));
+        File.WriteAllText(Path.Combine(HomeOf("bob"), "public_html", "dave", "dave.txt"), "dave's data");
+        File.CreateSymbolicLink(HomeOf("dave"), "bob/public_html/dave");
+        var before = Snapshot(HomeOf("bob"));
+
+        var e = await Assert.ThrowsAsync<ResourceException>(() => _box.Home.RemoveAsync(Identity("bob", "example.com", uid: 200001), default));
+
+        Assert.Contains("dave", e.Message);
+        Assert.Equal(before, Snapshot(HomeOf("bob")));
+    }
 }

@@ -85,4 +85,35 @@ public sealed class UserFilesResourceTests : IDisposable
         Assert.Contains("carol", e.Message);
         Assert.Equal(before, Snapshot(At("tmp")));
     }
+
+    [Fact]
+    public async Task ASpoolOfTheNameThatTheUidDoesNotOwnIsKeptByteForByteAndTheStepFails()
+    {
+        // A spool that was there before the account (another tool's, root's): the undo of a failed create must not take it.
+        File.AppendAllText(_box.Layout.Passwd, $"bob:x:{Bob}:{Bob}::/home/bob:/bin/bash\n");
+        Write("var/mail/bob", 0, "From root\nthe operator's mail\n");
+        Write("tmp/sess_bob", Bob);
+        var spool = Snapshot(At("var/mail"));
+
+        var e = await Assert.ThrowsAsync<ResourceException>(() => _box.UserFiles.RemoveAsync(Identity("bob", "bob.test", Bob), default));
+
+        Assert.Contains("belongs to uid 0", e.Message);
+        Assert.Equal(spool, Snapshot(At("var/mail")));
+        Assert.False(File.Exists(At("tmp/sess_bob")), "what is the uid's goes before the step fails on the spool");
+    }
+
+    [Fact]
+    public async Task ASpoolOfAnAccountWithNoUidIsKeptAndTheStepFails()
+    {
+        Write("var/mail/bob", Carol, "carol's mail under bob's name");
+        var spool = Snapshot(At("var/mail"));
+
+        var plan = await _box.UserFiles.InspectAsync(Identity("bob", "bob.test"), default);
+        var e = await Assert.ThrowsAsync<ResourceException>(() => _box.UserFiles.RemoveAsync(Identity("bob", "bob.test"), default));
+
+        Assert.True(plan.Exists, "the preflight of a create must see the spool");
+        Assert.Contains(At("var/mail/bob"), plan.Items);
+        Assert.Contains("no uid", e.Message);
+        Assert.Equal(spool, Snapshot(At("var/mail")));
+    }
 }

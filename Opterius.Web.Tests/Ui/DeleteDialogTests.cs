@@ -166,24 +166,27 @@ public sealed class DeleteDialogTests : BunitContext, IAsyncLifetime, IClassFixt
         var dialog = await this.OpenDeleteDialogAsync(account, _app.Admin);
         dialog.WaitForElement("[data-testid=delete-progress]", TimeSpan.FromSeconds(10)); // a running job opens straight in progress
 
+        // In the deletion order, as the service publishes them: logins first, then serving stops.
         Publish(DeletionEvent.JobResource, JobStatus.Running);
+        Publish("logins", StepStatus.Done);
         Publish("nginx_vhost", StepStatus.Done);
         Publish("php_fpm_pool", StepStatus.Skipped, "nothing there");
-        Publish("processes", StepStatus.Running);
-        Publish("processes", StepStatus.Done);
-        Publish("cron", StepStatus.Failed, "crontab is locked by another process");
-        Publish(DeletionEvent.JobResource, JobStatus.Failed, "cron: crontab is locked by another process");
+        Publish("cron", StepStatus.Running);
+        Publish("cron", StepStatus.Done);
+        Publish("processes", StepStatus.Failed, "1 process of uid 200001 still running after 10 s");
+        Publish(DeletionEvent.JobResource, JobStatus.Failed, "processes: 1 process of uid 200001 still running after 10 s");
 
         string StatusOf(string key) => dialog.Find($"[data-testid=delete-progress] [data-resource={key}]").GetAttribute("data-status")!;
         dialog.WaitForAssertion(() => Assert.Equal(JobStatus.Failed, dialog.Find("[data-testid=delete-progress]").GetAttribute("data-job-status")), TimeSpan.FromSeconds(10));
+        Assert.Equal(StepStatus.Done, StatusOf("logins"));
         Assert.Equal(StepStatus.Done, StatusOf("nginx_vhost"));
         Assert.Equal(StepStatus.Skipped, StatusOf("php_fpm_pool"));
-        Assert.Equal(StepStatus.Done, StatusOf("processes"));
-        Assert.Equal(StepStatus.Failed, StatusOf("cron"));
-        Assert.Contains("crontab is locked", dialog.Find("[data-testid=delete-progress] [data-resource=cron]").TextContent);
-        Assert.All(DeletionOrder.Keys.Except(["nginx_vhost", "php_fpm_pool", "processes", "cron"]), k => Assert.Equal(StepStatus.Pending, StatusOf(k)));
+        Assert.Equal(StepStatus.Done, StatusOf("cron"));
+        Assert.Equal(StepStatus.Failed, StatusOf("processes"));
+        Assert.Contains("still running", dialog.Find("[data-testid=delete-progress] [data-resource=processes]").TextContent);
+        Assert.All(DeletionOrder.Keys.Except(["logins", "nginx_vhost", "php_fpm_pool", "cron", "processes"]), k => Assert.Equal(StepStatus.Pending, StatusOf(k)));
         Assert.Contains("Retry", dialog.Find("[data-testid=delete-retry]").TextContent);
-        Assert.Contains($"3 of {DeletionOrder.Keys.Count}", dialog.Find("[data-testid=delete-progress-bar]").TextContent);
+        Assert.Contains($"4 of {DeletionOrder.Keys.Count}", dialog.Find("[data-testid=delete-progress-bar]").TextContent);
     }
 
     private static string OutcomeOf(IRenderedComponent<MudDialogProvider> dialog) => dialog.Find("[data-testid=delete-outcome]").TextContent;

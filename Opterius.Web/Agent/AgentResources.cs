@@ -69,8 +69,8 @@ public sealed class AgentSystemUsers(string key, AgentChannel agent) : ISystemUs
 {
     public string Key => key;
 
-    public Task<int?> FindUidAsync(string username, CancellationToken ct = default) =>
-        agent.CallAsync(async c => await c.FindUidAsync(new UidRequest { Username = username }, cancellationToken: ct) is { HasUid: true } r ? r.Uid : (int?)null);
+    public Task<int> ReserveUidAsync(string username, CancellationToken ct) =>
+        agent.CallAsync(async c => (await c.ReserveUidAsync(new UidRequest { Username = username }, cancellationToken: ct)).Uid);
 }
 
 /// <summary>The DNS zones a new domain would meet, asked of the agent.</summary>

@@ -60,13 +60,12 @@ public sealed class AgentService(IEnumerable<IAccountResource> resources, System
     public override Task<Changed> Unsuspend(ResourceRequest request, ServerCallContext context) =>
         GuardAsync("unsuspend", request.Key, () => ChangeAsync(request, (r, a) => r.UnsuspendAsync(a, CancellationToken.None)));
 
-    public override Task<UidReply> FindUid(UidRequest request, ServerCallContext context) =>
-        GuardAsync("find uid", "", async () =>
+    public override Task<UidReply> ReserveUid(UidRequest request, ServerCallContext context) =>
+        GuardAsync("reserve uid", "", async () =>
         {
             if (!AccountNames.IsValidUsername(request.Username))
                 throw Refuse(StatusCode.InvalidArgument, $"requested username '{request.Username}' is not a valid account name");
-            var uid = await users.FindUidAsync(request.Username, context.CancellationToken);
-            return uid is { } u ? new UidReply { Uid = u } : new UidReply();
+            return new UidReply { Uid = await users.ReserveUidAsync(request.Username, context.CancellationToken) };
         });
 
     public override Task<ZonesReply> RelatedZones(ZonesRequest request, ServerCallContext context) =>
