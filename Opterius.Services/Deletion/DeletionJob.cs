@@ -22,25 +22,6 @@ public sealed record DeletionJob(long Id, long AccountId, string Username, strin
     public IEnumerable<DeletionStep> FailedSteps => Steps.Where(s => s.Status == Resources.StepStatus.Failed);
 }
 
-/// <summary>What one resource's inspection after the last step found.</summary>
-public static class CheckStatus
-{
-    public const string Gone = "gone";
-    public const string Left = "left";
-
-    /// <summary>The inspection itself failed: nobody can say it is gone, so the job cannot succeed.</summary>
-    public const string Unverified = "unverified";
-}
-
-public sealed record ResourceCheck(string Resource, string Status, string Summary);
-
-/// <summary>Every resource inspected again after the last step; the job succeeds only when all are gone.</summary>
-public sealed record DeletionVerification(DateTime CheckedAt, IReadOnlyList<ResourceCheck> Resources)
-{
-    public bool Passed => Resources.All(r => r.Status == CheckStatus.Gone);
-    public IEnumerable<ResourceCheck> NotGone => Resources.Where(r => r.Status != CheckStatus.Gone);
-}
-
 /// <summary>
 /// One transition streamed to subscribers. <see cref="Resource"/> is a resource key, or <c>job</c> for the
 /// job itself (status running, succeeded or failed: the last event of a deletion).
