@@ -12,7 +12,7 @@ public sealed record DeletionStep(int Position, string Resource, string Status, 
 /// <summary>
 /// A deletion and the journal of its steps; kept after the account is gone. <see cref="LeaseHolder"/> is the
 /// panel process running it (until <see cref="LeaseExpiresAt"/>, renewed while it runs); <see cref="Verification"/>
-/// is what inspecting every resource again after the last step found (null until that ran).
+/// is what inspecting every resource again after the last step found (null until that ran). Times are UTC.
 /// </summary>
 public sealed record DeletionJob(long Id, long AccountId, string Username, string Domain, long OwnerId, string Status,
     string RequestedBy, DateTime CreatedAt, DateTime? FinishedAt, IReadOnlyList<DeletionStep> Steps,
