@@ -11,8 +11,8 @@ namespace Opterius.Services.Deletion;
 /// verification after the last step. A running job is leased to one panel process (<see cref="Holder"/>): every
 /// write of its journal is fenced by that lease, so a process that lost it can never overwrite the new holder's.
 /// Lease times are the database's clock in UTC (UTC_TIMESTAMP, whatever the session's time zone), the one clock every
-/// panel process shares. Transactions lock in one order, accounts, then jobs, then steps and checks, so two of them
-/// never wait for each other; a deadlock InnoDB still reports (gap locks of inserts) is retried.
+/// panel process shares. Transactions lock in one order, accounts, then jobs, then steps and checks, so no two of them
+/// wait for each other in a circle; a deadlock InnoDB still reports (gap locks of inserts) is retried.
 /// </summary>
 public sealed class DeletionJobStore(PanelDb db, IOptions<DeletionOptions> options)
 {

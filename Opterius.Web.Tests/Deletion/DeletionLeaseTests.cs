@@ -12,7 +12,10 @@ using static Opterius.Web.Tests.Deletion.DeletionTesting;
 
 namespace Opterius.Web.Tests.Deletion;
 
-/// <summary>One executor per job across panel processes: the lease in the journal, its heartbeat, takeover and start-up resume.</summary>
+/// <summary>
+/// One executor per job across panel processes: the lease in the journal, its heartbeat, takeover and start-up resume,
+/// and the one lock order of the journal's writes.
+/// </summary>
 public sealed class DeletionLeaseTests(PanelApp app) : IClassFixture<PanelApp>
 {
     private static readonly Viewer Admin = new(0, true);
@@ -227,6 +230,30 @@ public sealed class DeletionLeaseTests(PanelApp app) : IClassFixture<PanelApp>
 
         Assert.True(await recording.WaitAsync(TimeSpan.FromMinutes(1)));
         Assert.Equal(StepStatus.Done, (await store.FindAsync(job.Id, default))!.Steps[0].Status);
+        Assert.Equal(JobStatus.Succeeded, (await (await Service.StartAsync(app.AdminActor(), account.Id, default)).Completion).Status);
+    }
+
+    [Fact]
+    public async Task FinishingAJobWaitsBehindARequestOpeningItInsteadOfDeadlockingWithIt()
+    {
+        var account = await app.CreateAsync(TestAccounts.NewPrefix());
+        var store = app.Get<DeletionJobStore>();
+        var job = await store.OpenAsync(account, "a holder finishing its job", default) ?? throw new InvalidOperationException("account row missing");
+        // A second DELETE opening the job at that moment, holding its locks in the order an open takes them: the account, then the job.
+        await using var other = new MySqlConnection(app.Databases.Panel);
+        await other.OpenAsync();
+        await using var opening = await other.BeginTransactionAsync();
+        await other.ExecuteAsync("SELECT status FROM accounts WHERE id = @AccountId FOR UPDATE", new { job.AccountId }, opening);
+
+        var finishing = store.FailAsync(job, default);
+        await WaitForAsync(async () => finishing.IsCompleted
+            || await app.Databases.PanelScalarAsync<long>("SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_state = 'LOCK WAIT'") > 0);
+        await other.ExecuteAsync("SELECT id FROM deletion_jobs WHERE account_id = @AccountId FOR UPDATE", new { job.AccountId }, opening);
+        await opening.CommitAsync();
+
+        Assert.True(await finishing.WaitAsync(TimeSpan.FromMinutes(1)));
+        Assert.Equal(JobStatus.Failed, (await store.FindAsync(job.Id, default))!.Status);
+        Assert.Equal(AccountStatus.DeletionFailed, (await app.Get<AccountStore>().FindAsync(Admin, account.Id, default))!.Status);
         Assert.Equal(JobStatus.Succeeded, (await (await Service.StartAsync(app.AdminActor(), account.Id, default)).Completion).Status);
     }
 }
