@@ -39,8 +39,9 @@ internal sealed class DeletionRunner(
         string? takenFrom = null; // null: this request opened the job; else the holder whose lease ran out
         while (true)
         {
+            var ran = leasedAt is not null;
             if (leasedAt is { } at && await ExecuteAsync(job, account, actor, at, takenFrom) is { } done) return done;
-            (job, leasedAt, takenFrom) = await FollowAsync(job);
+            (job, leasedAt, takenFrom) = await FollowAsync(job, stale: ran);
             if (job.Finished) return job;
         }
     }
@@ -146,10 +147,12 @@ internal sealed class DeletionRunner(
     /// it asked, and whose lease it was). A journal this process cannot read for a while is read again: the job is not
     /// abandoned because this process lost the database for a moment.
     /// </summary>
-    private async Task<(DeletionJob Job, long? LeasedAt, string? TakenFrom)> FollowAsync(DeletionJob job)
+    /// <param name="stale">The job is as this process read it before running steps itself: its subscribers saw newer
+    /// states than it holds, so only what the journal shows from now on is published.</param>
+    private async Task<(DeletionJob Job, long? LeasedAt, string? TakenFrom)> FollowAsync(DeletionJob job, bool stale)
     {
         var ct = CancellationToken.None;
-        var seen = new Dictionary<string, (string, string?)>();
+        var seen = stale ? job.Steps.ToDictionary(s => s.Resource, s => (s.Status, s.Detail)) : new Dictionary<string, (string, string?)>();
         Publish(job, DeletionEvent.JobResource, JobStatus.Running, null);
         while (true)
         {
