@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Opterius.Services.Accounts;
 using Opterius.Services.Audit;
@@ -27,7 +28,7 @@ public sealed class AccountDeletionService(
     AuditLog audit,
     ILogger<AccountDeletionService> log)
 {
-    private readonly Dictionary<string, IAccountResource> _resources = resources.ToDictionary(r => r.Key);
+    private readonly DeletionRunner _runner = new(resources.ToDictionary(r => r.Key), jobs, events, audit, log);
     private readonly ConcurrentDictionary<long, Task<DeletionJob>> _running = new();
     private readonly SemaphoreSlim _startGate = new(1, 1);
 
@@ -35,19 +36,7 @@ public sealed class AccountDeletionService(
     public async Task<DeletionPlan> PlanAsync(Viewer viewer, long accountId, CancellationToken ct)
     {
         var account = await accounts.FindAsync(viewer, accountId, ct) ?? throw new AccountNotFoundException(accountId);
-        var identity = AccountIdentity.From(account);
-        var inspections = await Task.WhenAll(DeletionOrder.Keys.Select(key => InspectAsync(key, identity, ct)));
-        return new(account.Id, account.Username, account.Domain, inspections);
-    }
-
-    private async Task<ResourceInspection> InspectAsync(string key, AccountIdentity identity, CancellationToken ct)
-    {
-        if (!_resources.TryGetValue(key, out var resource)) return ResourceInspection.Nothing(key, "not supported on this server");
-        try { return await resource.InspectAsync(identity, ct); }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            return new(key, true, [], 0, 0, $"could not be inspected: {e.Message}");
-        }
+        return new(account.Id, account.Username, account.Domain, await _runner.InspectAllAsync(AccountIdentity.From(account), ct));
     }
 
     /// <summary>
@@ -79,8 +68,6 @@ public sealed class AccountDeletionService(
 
     private async Task<DeletionHandle> StartOrJoinAsync(Actor actor, Account account, CancellationToken ct)
     {
-        // Planned outside the gate: inspecting a large home takes a while, and other accounts' starts must not wait.
-        var summary = _running.ContainsKey(account.Id) ? null : await PlanSummaryAsync(account, ct);
         DeletionHandle handle;
         await _startGate.WaitAsync(ct);
         try
@@ -92,7 +79,7 @@ public sealed class AccountDeletionService(
             }
             else
             {
-                summary ??= await PlanSummaryAsync(account, ct);
+                var leasedAt = Stopwatch.GetTimestamp();
                 var job = await jobs.OpenAsync(account, actor.Name, ct);
                 if (job is null)
                 {
@@ -102,11 +89,16 @@ public sealed class AccountDeletionService(
                 }
                 // Not ours when another panel process holds a live lease on it: then this request waits for that
                 // process's outcome (and takes the job over if its holder stops renewing), never running it twice.
+                // Only the process that runs the job plans it (the plan goes in the audit), so a join costs no inspection.
                 var held = job.LeaseHolder == jobs.Holder;
-                if (held) await audit.WriteAsync(actor, "delete", account.Id, account.Username, "started", $"job {job.Id}; {summary}", ct);
                 // Registered before it runs, so the driver's own clean-up always finds its entry.
                 var go = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                var completion = Task.Run(async () => { await go.Task; return await DriveAsync(job, account, held); });
+                var completion = Task.Run(async () =>
+                {
+                    await go.Task;
+                    try { return await _runner.DriveAsync(job, account, actor, held ? leasedAt : null); }
+                    finally { _running.TryRemove(account.Id, out _); }
+                });
                 _running[account.Id] = completion;
                 go.SetResult();
                 handle = new(job, completion, Joined: !held);
@@ -120,7 +112,10 @@ public sealed class AccountDeletionService(
         return handle;
     }
 
-    /// <summary>Resumes every job a crash or restart left running (called once at start-up).</summary>
+    /// <summary>
+    /// Resumes every job left running (called once at start-up): a job whose holder crashed a moment ago still has a
+    /// live lease, so each is followed and taken over once its lease runs out, without anyone asking again.
+    /// </summary>
     public async Task<int> ResumeInterruptedAsync(CancellationToken ct)
     {
         var ids = await jobs.RunningAccountIdsAsync(ct);
@@ -154,190 +149,6 @@ public sealed class AccountDeletionService(
         await StartAsync(Actor.System("panel (resume after restart)"), id, ct);
         return true;
     }
-
-    private async Task<string> PlanSummaryAsync(Account account, CancellationToken ct)
-    {
-        var plan = await PlanAsync(new Viewer(0, true), account.Id, ct);
-        return string.Join("; ", plan.Resources.Where(r => r.Exists).Select(r => $"{r.Resource}: {r.Summary}"));
-    }
-
-    /// <summary>Runs the job while this process holds its lease, follows it while another does; ends with the finished job.</summary>
-    private async Task<DeletionJob> DriveAsync(DeletionJob job, Account account, bool held)
-    {
-        try
-        {
-            while (true)
-            {
-                if (held && await ExecuteAsync(job, account) is { } done) return done;
-                (job, held) = await FollowAsync(job);
-                if (job.Finished) return job;
-            }
-        }
-        finally { _running.TryRemove(account.Id, out _); }
-    }
-
-    /// <returns>The finished job, or null when another process took the lease over (it carries on from the journal).</returns>
-    private async Task<DeletionJob?> ExecuteAsync(DeletionJob job, Account account)
-    {
-        var ct = CancellationToken.None; // a deletion, once started, is not abandoned because a caller went away
-        using var stop = new CancellationTokenSource();
-        var heartbeat = HeartbeatAsync(job.Id, stop.Token);
-        try
-        {
-            Publish(job, DeletionEvent.JobResource, JobStatus.Running, null);
-            foreach (var step in job.Steps) Publish(job, step.Resource, step.Status, step.Detail);
-
-            foreach (var step in job.Steps.Where(s => s.Status is not (StepStatus.Done or StepStatus.Skipped)))
-            {
-                if (!await SetStepAsync(job, step, StepStatus.Running, null)) return LeaseLost(job);
-                RemoveOutcome outcome;
-                try
-                {
-                    var identity = AccountIdentity.From(account);
-                    var resource = _resources.GetValueOrDefault(step.Resource)
-                        ?? throw new ResourceException($"no handler for resource '{step.Resource}' on this server");
-                    outcome = await resource.RemoveAsync(identity, ct);
-                }
-                catch (Exception e)
-                {
-                    log.LogError(e, "Deletion job {Job}: {Resource} failed", job.Id, step.Resource);
-                    if (!await SetStepAsync(job, step, StepStatus.Failed, Describe(e)) || !await jobs.FailAsync(job, ct)) return LeaseLost(job);
-                    Publish(job, DeletionEvent.JobResource, JobStatus.Failed, $"{step.Resource}: {Describe(e)}");
-                    return (await jobs.FindAsync(job.Id, ct))!;
-                }
-                if (!await SetStepAsync(job, step, outcome.Status, outcome.Detail)) return LeaseLost(job);
-            }
-
-            // A step's own word is not enough: only inspecting everything again says nothing is left.
-            var checks = await Task.WhenAll(job.Steps.Select(s => CheckAsync(s.Resource, account)));
-            if (!await jobs.SaveVerificationAsync(job.Id, checks, ct)) return LeaseLost(job);
-            var left = checks.Where(c => c.Status != CheckStatus.Gone).ToList();
-            if (left.Count > 0)
-            {
-                // Failed steps are what the next DELETE runs again: exactly the resources still there.
-                foreach (var check in left)
-                    if (!await SetStepAsync(job, job.Steps.Single(s => s.Resource == check.Resource), StepStatus.Failed, LeftDetail(check))) return LeaseLost(job);
-                if (!await jobs.FailAsync(job, ct)) return LeaseLost(job);
-                Publish(job, DeletionEvent.JobResource, JobStatus.Failed,
-                    "still there after the last step: " + string.Join("; ", left.Select(c => $"{c.Resource} ({c.Summary})")));
-                return (await jobs.FindAsync(job.Id, ct))!;
-            }
-
-            if (!await jobs.SucceedAsync(job, ct)) return LeaseLost(job);
-            Publish(job, DeletionEvent.JobResource, JobStatus.Succeeded, null);
-            return (await jobs.FindAsync(job.Id, ct))!;
-        }
-        catch (Exception e)
-        {
-            // The journal itself could not be written: the job stays 'running', resumed by the next DELETE in this
-            // process (its lease is still ours) or, once the lease runs out, by a waiting process or the next start.
-            log.LogError(e, "Deletion job {Job} stopped: the journal could not be written", job.Id);
-            Publish(job, DeletionEvent.JobResource, JobStatus.Failed, $"the deletion journal could not be written: {e.Message}");
-            throw;
-        }
-        finally
-        {
-            await stop.CancelAsync();
-            await heartbeat;
-        }
-    }
-
-    private DeletionJob? LeaseLost(DeletionJob job)
-    {
-        log.LogWarning("Deletion job {Job}: another panel process took its lease over; following it instead", job.Id);
-        return null;
-    }
-
-    /// <summary>Renews the lease while the job runs here; never throws (a missed renewal is retried at the next beat).</summary>
-    private async Task HeartbeatAsync(long jobId, CancellationToken stop)
-    {
-        using var timer = new PeriodicTimer(jobs.HeartbeatInterval);
-        try
-        {
-            while (await timer.WaitForNextTickAsync(stop))
-            {
-                try
-                {
-                    if (await jobs.RenewLeaseAsync(jobId, stop)) continue;
-                    log.LogWarning("Deletion job {Job}: the lease is no longer this process's", jobId);
-                    return;
-                }
-                catch (Exception e) when (e is not OperationCanceledException)
-                {
-                    log.LogWarning(e, "Deletion job {Job}: could not renew the lease; trying again", jobId);
-                }
-            }
-        }
-        catch (OperationCanceledException) { }
-    }
-
-    /// <summary>
-    /// Follows a job another process holds: publishes what its journal shows to this process's subscribers, and
-    /// returns when it finishes or when its holder stopped renewing and this process took the lease over.
-    /// </summary>
-    private async Task<(DeletionJob Job, bool Held)> FollowAsync(DeletionJob job)
-    {
-        var ct = CancellationToken.None;
-        var seen = new Dictionary<string, (string, string?)>();
-        Publish(job, DeletionEvent.JobResource, JobStatus.Running, null);
-        while (true)
-        {
-            foreach (var step in job.Steps.Where(s => !seen.TryGetValue(s.Resource, out var was) || was != (s.Status, s.Detail)))
-            {
-                seen[step.Resource] = (step.Status, step.Detail);
-                Publish(job, step.Resource, step.Status, step.Detail);
-            }
-            if (job.Finished)
-            {
-                Publish(job, DeletionEvent.JobResource, job.Status, job.Status == JobStatus.Failed ? FailureSummary(job) : null);
-                return (job, false);
-            }
-            await Task.Delay(jobs.PollInterval, ct);
-            if (await jobs.TryTakeOverAsync(job.Id, ct))
-            {
-                log.LogWarning("Deletion job {Job}: its holder {Holder} stopped renewing the lease; this process takes it over", job.Id, job.LeaseHolder);
-                return ((await jobs.FindAsync(job.Id, ct))!, true);
-            }
-            job = await jobs.FindAsync(job.Id, ct) ?? throw new InvalidOperationException($"deletion job {job.Id} vanished from the journal");
-        }
-    }
-
-    private async Task<ResourceCheck> CheckAsync(string key, Account account)
-    {
-        if (!_resources.TryGetValue(key, out var resource)) return new(key, CheckStatus.Unverified, "no handler for this resource on this server");
-        try
-        {
-            var found = await resource.InspectAsync(AccountIdentity.From(account), CancellationToken.None);
-            return new(key, found.Exists ? CheckStatus.Left : CheckStatus.Gone, found.Summary);
-        }
-        catch (Exception e)
-        {
-            log.LogError(e, "Verifying the deletion of {Username}: {Resource} could not be inspected", account.Username, key);
-            return new(key, CheckStatus.Unverified, $"could not be inspected: {Describe(e)}");
-        }
-    }
-
-    private static string LeftDetail(ResourceCheck check) => check.Status == CheckStatus.Left
-        ? $"still there after the last step: {check.Summary}"
-        : $"not verified after the last step: {check.Summary}";
-
-    private static string FailureSummary(DeletionJob job) => string.Join("; ", job.FailedSteps.Select(s => $"{s.Resource}: {s.Detail}"));
-
-    private async Task<bool> SetStepAsync(DeletionJob job, DeletionStep step, string status, string? detail)
-    {
-        if (!await jobs.SetStepAsync(job.Id, step.Position, status, detail, CancellationToken.None)) return false;
-        Publish(job, step.Resource, status, detail);
-        return true;
-    }
-
-    private void Publish(DeletionJob job, string resource, string status, string? detail) =>
-        events.Publish(new DeletionEvent(job.AccountId, job.Id, resource, status, detail, DateTimeOffset.UtcNow));
-
-    private static string Describe(Exception e) => e switch
-    {
-        ResourceException or Commands.CommandFailedException or InvalidAccountNameException => e.Message,
-        _ => $"{e.GetType().Name}: {e.Message}",
-    };
 
     private static string FailureText(Task<DeletionJob> t) =>
         t.IsCompletedSuccessfully

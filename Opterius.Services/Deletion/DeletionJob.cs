@@ -12,7 +12,7 @@ public sealed record DeletionStep(int Position, string Resource, string Status, 
 /// <summary>
 /// A deletion and the journal of its steps; kept after the account is gone. <see cref="LeaseHolder"/> is the
 /// panel process running it (until <see cref="LeaseExpiresAt"/>, renewed while it runs); <see cref="Verification"/>
-/// is what inspecting every resource again after the last step found (null until that ran).
+/// is what inspecting every resource again after the last step found (null until that ran). Times are UTC.
 /// </summary>
 public sealed record DeletionJob(long Id, long AccountId, string Username, string Domain, long OwnerId, string Status,
     string RequestedBy, DateTime CreatedAt, DateTime? FinishedAt, IReadOnlyList<DeletionStep> Steps,
@@ -20,25 +20,6 @@ public sealed record DeletionJob(long Id, long AccountId, string Username, strin
 {
     public bool Finished => Status != JobStatus.Running;
     public IEnumerable<DeletionStep> FailedSteps => Steps.Where(s => s.Status == Resources.StepStatus.Failed);
-}
-
-/// <summary>What one resource's inspection after the last step found.</summary>
-public static class CheckStatus
-{
-    public const string Gone = "gone";
-    public const string Left = "left";
-
-    /// <summary>The inspection itself failed: nobody can say it is gone, so the job cannot succeed.</summary>
-    public const string Unverified = "unverified";
-}
-
-public sealed record ResourceCheck(string Resource, string Status, string Summary);
-
-/// <summary>Every resource inspected again after the last step; the job succeeds only when all are gone.</summary>
-public sealed record DeletionVerification(DateTime CheckedAt, IReadOnlyList<ResourceCheck> Resources)
-{
-    public bool Passed => Resources.All(r => r.Status == CheckStatus.Gone);
-    public IEnumerable<ResourceCheck> NotGone => Resources.Where(r => r.Status != CheckStatus.Gone);
 }
 
 /// <summary>

@@ -1,5 +1,6 @@
 using Dapper;
 using Microsoft.Extensions.Options;
+using MySqlConnector;
 using Opterius.Services.Accounts;
 using Opterius.Services.Data;
 
@@ -9,15 +10,24 @@ namespace Opterius.Services.Deletion;
 /// The persisted journal: deletion_jobs, one deletion_steps row per resource, and the deletion_checks of the
 /// verification after the last step. A running job is leased to one panel process (<see cref="Holder"/>): every
 /// write of its journal is fenced by that lease, so a process that lost it can never overwrite the new holder's.
-/// Lease times are the database's clock, the one clock every panel process shares.
+/// Lease times are the database's clock in UTC (UTC_TIMESTAMP, whatever the session's time zone), the one clock every
+/// panel process shares. Transactions lock in one order, accounts, then jobs, then steps and checks, so no two of them
+/// wait for each other in a circle; a deadlock InnoDB still reports (gap locks of inserts) is retried.
 /// </summary>
 public sealed class DeletionJobStore(PanelDb db, IOptions<DeletionOptions> options)
 {
     /// <summary>This process's name in a lease; new at every start, so a restarted panel never mistakes its predecessor's lease for its own.</summary>
     public string Holder { get; } = $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid():N}";
 
-    /// <summary>How often the holder renews its lease: three renewals fit in one lease.</summary>
-    public TimeSpan HeartbeatInterval => TimeSpan.FromSeconds(options.Value.LeaseSeconds / 3.0);
+    /// <summary>How often the holder renews its lease: three renewals fit in the half a lease it may go without one.</summary>
+    public TimeSpan HeartbeatInterval => TimeSpan.FromSeconds(options.Value.LeaseSeconds / 6.0);
+
+    /// <summary>
+    /// How long after sending its last renewal that arrived a holder may start a step or go on with one: half a lease.
+    /// Nobody takes a job over before half a lease past its expiry (<see cref="Takeable"/>), so a holder always stops
+    /// a full lease before another process can start.
+    /// </summary>
+    public TimeSpan FreshFor => TimeSpan.FromSeconds(options.Value.LeaseSeconds / 2.0);
 
     /// <summary>How often a process waiting for another holder's job reads its journal.</summary>
     public TimeSpan PollInterval => TimeSpan.FromSeconds(Math.Min(1, options.Value.LeaseSeconds / 3.0));
@@ -33,11 +43,21 @@ public sealed class DeletionJobStore(PanelDb db, IOptions<DeletionOptions> optio
     private sealed record JobRow(long Id, long AccountId, string Username, string Domain, long OwnerId, string Status,
         string RequestedBy, DateTime CreatedAt, DateTime? FinishedAt, string? LeaseHolder, DateTime? LeaseExpiresAt, DateTime? VerifiedAt);
 
-    private const string OpenJob = """
-        UPDATE deletion_jobs SET status = 'running', finished_at = NULL, updated_at = CURRENT_TIMESTAMP(6), verified_at = NULL,
-            lease_holder = @Holder, lease_heartbeat = CURRENT_TIMESTAMP(6), lease_expires_at = CURRENT_TIMESTAMP(6) + INTERVAL @micros MICROSECOND
-        WHERE id = @existing AND (status <> 'running' OR lease_holder IS NULL OR lease_holder = @Holder
-            OR lease_expires_at IS NULL OR lease_expires_at <= CURRENT_TIMESTAMP(6))
+    /// <summary>
+    /// A lease another process may take: none, or expired for half of the holder's own lease length (its expiry
+    /// minus its last heartbeat; this process's when a row has no heartbeat). That half is the grace in which a holder
+    /// that could not renew has already stopped its step.
+    /// </summary>
+    private const string Takeable = """
+        (lease_holder IS NULL OR lease_expires_at IS NULL
+            OR lease_expires_at + INTERVAL (GREATEST(COALESCE(TIMESTAMPDIFF(MICROSECOND, lease_heartbeat, lease_expires_at), @micros), 0) DIV 2) MICROSECOND
+                <= UTC_TIMESTAMP(6))
+        """;
+
+    private const string OpenJob = $"""
+        UPDATE deletion_jobs SET status = 'running', finished_at = NULL, updated_at = UTC_TIMESTAMP(6), verified_at = NULL,
+            lease_holder = @Holder, lease_heartbeat = UTC_TIMESTAMP(6), lease_expires_at = UTC_TIMESTAMP(6) + INTERVAL @micros MICROSECOND
+        WHERE id = @existing AND (status <> 'running' OR lease_holder = @Holder OR {Takeable})
         """;
 
     /// <summary>
@@ -47,7 +67,10 @@ public sealed class DeletionJobStore(PanelDb db, IOptions<DeletionOptions> optio
     /// not <see cref="Holder"/>): the caller waits for it.
     /// </summary>
     /// <returns>The job, or null when the account row is already gone (a deletion just finished it).</returns>
-    public async Task<DeletionJob?> OpenAsync(Account account, string requestedBy, CancellationToken ct)
+    public Task<DeletionJob?> OpenAsync(Account account, string requestedBy, CancellationToken ct) =>
+        RetryOnDeadlockAsync(() => OpenOnceAsync(account, requestedBy, ct));
+
+    private async Task<DeletionJob?> OpenOnceAsync(Account account, string requestedBy, CancellationToken ct)
     {
         await using var c = await db.OpenAsync(ct);
         await using var tx = await c.BeginTransactionAsync(ct);
@@ -70,19 +93,21 @@ public sealed class DeletionJobStore(PanelDb db, IOptions<DeletionOptions> optio
             }
             // The last run's checks stay until the next verification overwrites them; verified_at = NULL hides them.
             await c.ExecuteAsync(new CommandDefinition(
-                "UPDATE deletion_steps SET status = 'pending', updated_at = CURRENT_TIMESTAMP(6) WHERE job_id = @existing AND status IN ('failed','running')",
+                "UPDATE deletion_steps SET status = 'pending', updated_at = UTC_TIMESTAMP(6) WHERE job_id = @existing AND status IN ('failed','running')",
                 new { existing }, tx, cancellationToken: ct));
         }
         else
         {
             jobId = await c.ExecuteScalarAsync<long>(new CommandDefinition("""
-                INSERT INTO deletion_jobs (account_id, username, domain, owner_id, status, requested_by, lease_holder, lease_heartbeat, lease_expires_at)
-                VALUES (@Id, @Username, @Domain, @OwnerId, 'running', @requestedBy, @Holder, CURRENT_TIMESTAMP(6), CURRENT_TIMESTAMP(6) + INTERVAL @micros MICROSECOND);
+                INSERT INTO deletion_jobs (account_id, username, domain, owner_id, status, requested_by, created_at, updated_at,
+                    lease_holder, lease_heartbeat, lease_expires_at)
+                VALUES (@Id, @Username, @Domain, @OwnerId, 'running', @requestedBy, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6),
+                    @Holder, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6) + INTERVAL @micros MICROSECOND);
                 SELECT LAST_INSERT_ID();
                 """, new { account.Id, account.Username, account.Domain, account.OwnerId, requestedBy, Holder, micros }, tx, cancellationToken: ct));
             var steps = DeletionOrder.Keys.Select((key, i) => new { jobId, position = i + 1, key });
             await c.ExecuteAsync(new CommandDefinition(
-                "INSERT INTO deletion_steps (job_id, position, resource, status) VALUES (@jobId, @position, @key, 'pending')",
+                "INSERT INTO deletion_steps (job_id, position, resource, status, updated_at) VALUES (@jobId, @position, @key, 'pending', UTC_TIMESTAMP(6))",
                 steps, tx, cancellationToken: ct));
         }
         await c.ExecuteAsync(new CommandDefinition("UPDATE accounts SET status = 'deleting' WHERE id = @Id", account, tx, cancellationToken: ct));
@@ -91,7 +116,7 @@ public sealed class DeletionJobStore(PanelDb db, IOptions<DeletionOptions> optio
     }
 
     private const string RenewLease = """
-        UPDATE deletion_jobs SET lease_heartbeat = CURRENT_TIMESTAMP(6), lease_expires_at = CURRENT_TIMESTAMP(6) + INTERVAL @micros MICROSECOND
+        UPDATE deletion_jobs SET lease_heartbeat = UTC_TIMESTAMP(6), lease_expires_at = UTC_TIMESTAMP(6) + INTERVAL @micros MICROSECOND
         WHERE id = @jobId AND status = 'running' AND lease_holder = @Holder
         """;
 
@@ -102,26 +127,36 @@ public sealed class DeletionJobStore(PanelDb db, IOptions<DeletionOptions> optio
         return await c.ExecuteAsync(new CommandDefinition(RenewLease, new { jobId, Holder, micros = LeaseMicroseconds }, cancellationToken: ct)) > 0;
     }
 
-    private const string TakeOver = """
-        UPDATE deletion_jobs SET lease_holder = @Holder, lease_heartbeat = CURRENT_TIMESTAMP(6),
-            lease_expires_at = CURRENT_TIMESTAMP(6) + INTERVAL @micros MICROSECOND, updated_at = CURRENT_TIMESTAMP(6)
-        WHERE id = @jobId AND status = 'running' AND (lease_holder IS NULL OR lease_expires_at IS NULL OR lease_expires_at <= CURRENT_TIMESTAMP(6))
+    private const string CanTakeOver = $"SELECT COUNT(*) FROM deletion_jobs WHERE id = @jobId AND status = 'running' AND (lease_holder = @Holder OR {Takeable})";
+
+    private const string TakeOver = $"""
+        UPDATE deletion_jobs SET lease_holder = @Holder, lease_heartbeat = UTC_TIMESTAMP(6),
+            lease_expires_at = UTC_TIMESTAMP(6) + INTERVAL @micros MICROSECOND, updated_at = UTC_TIMESTAMP(6)
+        WHERE id = @jobId AND status = 'running' AND (lease_holder = @Holder OR {Takeable})
         """;
 
     /// <summary>
-    /// Leases a running job whose holder stopped renewing to this process; the step it was in goes back to
-    /// pending (every step is idempotent, so running it again is safe). False when the lease is still live.
+    /// Leases a running job whose holder stopped renewing to this process (or gives back this process's own, after it
+    /// stopped because it could not renew in time); the step it was in goes back to pending (every step is idempotent,
+    /// so running it again is safe). False while another holder's lease or its grace lasts.
     /// </summary>
     public async Task<bool> TryTakeOverAsync(long jobId, CancellationToken ct)
     {
-        await using var c = await db.OpenAsync(ct);
-        await using var tx = await c.BeginTransactionAsync(ct);
-        if (await c.ExecuteAsync(new CommandDefinition(TakeOver, new { jobId, Holder, micros = LeaseMicroseconds }, tx, cancellationToken: ct)) == 0) return false;
-        await c.ExecuteAsync(new CommandDefinition(
-            "UPDATE deletion_steps SET status = 'pending', updated_at = CURRENT_TIMESTAMP(6) WHERE job_id = @jobId AND status = 'running'",
-            new { jobId }, tx, cancellationToken: ct));
-        await tx.CommitAsync(ct);
-        return true;
+        var args = new { jobId, Holder, micros = LeaseMicroseconds };
+        // A follower asks every second: a plain read first, so waiting takes no lock the holder's writes would queue behind.
+        await using (var c = await db.OpenAsync(ct))
+            if (await c.ExecuteScalarAsync<long>(new CommandDefinition(CanTakeOver, args, cancellationToken: ct)) == 0) return false;
+        return await RetryOnDeadlockAsync(async () =>
+        {
+            await using var c = await db.OpenAsync(ct);
+            await using var tx = await c.BeginTransactionAsync(ct);
+            if (await c.ExecuteAsync(new CommandDefinition(TakeOver, args, tx, cancellationToken: ct)) == 0) return false;
+            await c.ExecuteAsync(new CommandDefinition(
+                "UPDATE deletion_steps SET status = 'pending', updated_at = UTC_TIMESTAMP(6) WHERE job_id = @jobId AND status = 'running'",
+                args, tx, cancellationToken: ct));
+            await tx.CommitAsync(ct);
+            return true;
+        });
     }
 
     public async Task<DeletionJob?> FindAsync(long jobId, CancellationToken ct)
@@ -141,28 +176,34 @@ public sealed class DeletionJobStore(PanelDb db, IOptions<DeletionOptions> optio
         return job is null ? null : await WithStepsAsync(c, job, ct);
     }
 
-    /// <summary>Jobs a crash or restart left running: running, and no process holds a live lease on them.</summary>
+    /// <summary>
+    /// The accounts of every running job, whoever holds it: a process that crashed a moment ago still holds a live
+    /// lease, and whoever resumes its job waits for that lease to run out (<see cref="TryTakeOverAsync"/>).
+    /// </summary>
     public async Task<IReadOnlyList<long>> RunningAccountIdsAsync(CancellationToken ct)
     {
         await using var c = await db.OpenAsync(ct);
-        return (await c.QueryAsync<long>(new CommandDefinition("""
-            SELECT DISTINCT account_id FROM deletion_jobs
-            WHERE status = 'running' AND (lease_holder IS NULL OR lease_expires_at IS NULL OR lease_expires_at <= CURRENT_TIMESTAMP(6))
-            """, cancellationToken: ct))).AsList();
+        return (await c.QueryAsync<long>(new CommandDefinition(
+            "SELECT DISTINCT account_id FROM deletion_jobs WHERE status = 'running'", cancellationToken: ct))).AsList();
     }
-
-    private const string SetStep = """
-        UPDATE deletion_steps s JOIN deletion_jobs j ON j.id = s.job_id
-        SET s.status = @status, s.detail = @detail, s.updated_at = CURRENT_TIMESTAMP(6), j.updated_at = CURRENT_TIMESTAMP(6)
-        WHERE s.job_id = @jobId AND s.position = @position AND j.lease_holder = @Holder
-        """;
 
     /// <summary>Records a step's transition; false (nothing written) when this process no longer holds the job's lease.</summary>
-    public async Task<bool> SetStepAsync(long jobId, int position, string status, string? detail, CancellationToken ct)
-    {
-        await using var c = await db.OpenAsync(ct);
-        return await c.ExecuteAsync(new CommandDefinition(SetStep, new { jobId, position, status, detail, Holder }, cancellationToken: ct)) > 0;
-    }
+    public Task<bool> SetStepAsync(long jobId, int position, string status, string? detail, CancellationToken ct) =>
+        RetryOnDeadlockAsync(async () =>
+        {
+            var args = new { jobId, position, status, detail, Holder };
+            await using var c = await db.OpenAsync(ct);
+            await using var tx = await c.BeginTransactionAsync(ct);
+            // The job row first (the fence), then the step: the order a takeover locks them in.
+            if (await c.ExecuteAsync(new CommandDefinition(
+                    "UPDATE deletion_jobs SET updated_at = UTC_TIMESTAMP(6) WHERE id = @jobId AND lease_holder = @Holder", args, tx, cancellationToken: ct)) == 0)
+                return false;
+            await c.ExecuteAsync(new CommandDefinition(
+                "UPDATE deletion_steps SET status = @status, detail = @detail, updated_at = UTC_TIMESTAMP(6) WHERE job_id = @jobId AND position = @position",
+                args, tx, cancellationToken: ct));
+            await tx.CommitAsync(ct);
+            return true;
+        });
 
     private const string SaveCheck = """
         INSERT INTO deletion_checks (job_id, position, resource, status, summary) VALUES (@jobId, @position, @Resource, @Status, @Summary)
@@ -170,13 +211,16 @@ public sealed class DeletionJobStore(PanelDb db, IOptions<DeletionOptions> optio
         """;
 
     /// <summary>Stores what inspecting every resource after the last step found (replacing an earlier run's); false without the lease.</summary>
-    public async Task<bool> SaveVerificationAsync(long jobId, IReadOnlyList<ResourceCheck> checks, CancellationToken ct)
+    public Task<bool> SaveVerificationAsync(long jobId, IReadOnlyList<ResourceCheck> checks, CancellationToken ct) =>
+        RetryOnDeadlockAsync(() => SaveVerificationOnceAsync(jobId, checks, ct));
+
+    private async Task<bool> SaveVerificationOnceAsync(long jobId, IReadOnlyList<ResourceCheck> checks, CancellationToken ct)
     {
         await using var c = await db.OpenAsync(ct);
         await using var tx = await c.BeginTransactionAsync(ct);
         if (!await HoldsAsync(c, tx, jobId, ct)) return false;
         await c.ExecuteAsync(new CommandDefinition(
-            "UPDATE deletion_jobs SET verified_at = CURRENT_TIMESTAMP(6), updated_at = CURRENT_TIMESTAMP(6) WHERE id = @jobId",
+            "UPDATE deletion_jobs SET verified_at = UTC_TIMESTAMP(6), updated_at = UTC_TIMESTAMP(6) WHERE id = @jobId",
             new { jobId }, tx, cancellationToken: ct));
         // One row per step, overwritten in place: a DELETE of the old rows would take gap locks that deadlock
         // with another job's verification inserting its own rows at the same moment.
@@ -195,26 +239,44 @@ public sealed class DeletionJobStore(PanelDb db, IOptions<DeletionOptions> optio
         await FinishAsync(job, JobStatus.Succeeded, "DELETE FROM accounts WHERE id = @AccountId", ct);
 
     private const string Finish = """
-        UPDATE deletion_jobs SET status = @status, finished_at = CURRENT_TIMESTAMP(6), updated_at = CURRENT_TIMESTAMP(6), lease_expires_at = NULL
+        UPDATE deletion_jobs SET status = @status, finished_at = UTC_TIMESTAMP(6), updated_at = UTC_TIMESTAMP(6), lease_expires_at = NULL
         WHERE id = @Id AND lease_holder = @Holder
         """;
 
     // The holder stays on the finished job: it names the process that ran it last.
-    private async Task<bool> FinishAsync(DeletionJob job, string status, string accountChange, CancellationToken ct)
+    private Task<bool> FinishAsync(DeletionJob job, string status, string accountChange, CancellationToken ct) =>
+        RetryOnDeadlockAsync(() => FinishOnceAsync(job, status, accountChange, ct));
+
+    private async Task<bool> FinishOnceAsync(DeletionJob job, string status, string accountChange, CancellationToken ct)
     {
         await using var c = await db.OpenAsync(ct);
         await using var tx = await c.BeginTransactionAsync(ct);
+        // The account row first, as OpenAsync locks it: a DELETE arriving as the job finishes waits instead of deadlocking.
+        await c.ExecuteAsync(new CommandDefinition("SELECT id FROM accounts WHERE id = @AccountId FOR UPDATE", job, tx, cancellationToken: ct));
         if (await c.ExecuteAsync(new CommandDefinition(Finish, new { job.Id, status, Holder }, tx, cancellationToken: ct)) == 0) return false;
         await c.ExecuteAsync(new CommandDefinition(accountChange, job, tx, cancellationToken: ct));
         await tx.CommitAsync(ct);
         return true;
     }
 
-    private async Task<bool> HoldsAsync(MySqlConnector.MySqlConnection c, MySqlConnector.MySqlTransaction tx, long jobId, CancellationToken ct) =>
+    /// <summary>InnoDB rolls a deadlock's victim back whole, so running its transaction again from the start is safe.</summary>
+    private static async Task<T> RetryOnDeadlockAsync<T>(Func<Task<T>> transaction)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try { return await transaction(); }
+            catch (MySqlException e) when (e.ErrorCode == MySqlErrorCode.LockDeadlock && attempt < 5)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(Random.Shared.Next(10, 50) * attempt));
+            }
+        }
+    }
+
+    private async Task<bool> HoldsAsync(MySqlConnection c, MySqlTransaction tx, long jobId, CancellationToken ct) =>
         await c.ExecuteScalarAsync<string?>(new CommandDefinition(
             "SELECT lease_holder FROM deletion_jobs WHERE id = @jobId FOR UPDATE", new { jobId }, tx, cancellationToken: ct)) == Holder;
 
-    private static async Task<DeletionJob> WithStepsAsync(MySqlConnector.MySqlConnection c, JobRow job, CancellationToken ct)
+    private static async Task<DeletionJob> WithStepsAsync(MySqlConnection c, JobRow job, CancellationToken ct)
     {
         var steps = await c.QueryAsync<DeletionStep>(new CommandDefinition(
             "SELECT position AS Position, resource AS Resource, status AS Status, detail AS Detail, updated_at AS UpdatedAt FROM deletion_steps WHERE job_id = @Id ORDER BY position",

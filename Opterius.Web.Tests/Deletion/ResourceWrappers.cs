@@ -17,11 +17,15 @@ public sealed class FailOnceResource(IAccountResource inner) : IAccountResource
             : inner.RemoveAsync(account, ct);
 }
 
-/// <summary>A real resource whose removal waits until the test opens the gate (to observe a job mid-way).</summary>
+/// <summary>
+/// A real resource whose removal waits until the test opens the gate (to observe a job mid-way). It honours
+/// cancellation while it waits, as a long removal does between files: a cancelled wait removes nothing.
+/// </summary>
 public sealed class GatedResource(IAccountResource inner) : IAccountResource
 {
     public TaskCompletionSource Entered { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     public TaskCompletionSource Gate { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    public TaskCompletionSource Cancelled { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     public string Key => inner.Key;
     public Task ProvisionAsync(NewAccount account, CancellationToken ct) => inner.ProvisionAsync(account, ct);
     public Task<ResourceInspection> InspectAsync(AccountIdentity account, CancellationToken ct) => inner.InspectAsync(account, ct);
@@ -29,7 +33,12 @@ public sealed class GatedResource(IAccountResource inner) : IAccountResource
     public async Task<RemoveOutcome> RemoveAsync(AccountIdentity account, CancellationToken ct)
     {
         Entered.TrySetResult();
-        await Gate.Task;
+        try { await Gate.Task.WaitAsync(ct); }
+        catch (OperationCanceledException)
+        {
+            Cancelled.TrySetResult();
+            throw;
+        }
         return await inner.RemoveAsync(account, ct);
     }
 }
@@ -66,12 +75,21 @@ public sealed class BlindOnceAfterRemovalResource(IAccountResource inner) : IAcc
     }
 }
 
-/// <summary>A real resource that counts its removals in a table shared by every wrapper of a test (across service instances).</summary>
-public sealed class CountingResource(IAccountResource inner, System.Collections.Concurrent.ConcurrentDictionary<string, int> removals) : IAccountResource
+/// <summary>
+/// A real resource that counts its removals in a table shared by every wrapper of a test (across service instances),
+/// and its inspections too when given a table for them.
+/// </summary>
+public sealed class CountingResource(IAccountResource inner, System.Collections.Concurrent.ConcurrentDictionary<string, int> removals,
+    System.Collections.Concurrent.ConcurrentDictionary<string, int>? inspections = null) : IAccountResource
 {
     public string Key => inner.Key;
     public Task ProvisionAsync(NewAccount account, CancellationToken ct) => inner.ProvisionAsync(account, ct);
-    public Task<ResourceInspection> InspectAsync(AccountIdentity account, CancellationToken ct) => inner.InspectAsync(account, ct);
+
+    public Task<ResourceInspection> InspectAsync(AccountIdentity account, CancellationToken ct)
+    {
+        inspections?.AddOrUpdate(Key, 1, (_, n) => n + 1);
+        return inner.InspectAsync(account, ct);
+    }
 
     public Task<RemoveOutcome> RemoveAsync(AccountIdentity account, CancellationToken ct)
     {

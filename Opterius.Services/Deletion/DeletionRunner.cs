@@ -1,0 +1,223 @@
+using System.Data.Common;
+using System.Diagnostics;
+using Microsoft.Extensions.Logging;
+using Opterius.Services.Accounts;
+using Opterius.Services.Audit;
+using Opterius.Services.Resources;
+
+namespace Opterius.Services.Deletion;
+
+/// <summary>
+/// Drives one job of <see cref="AccountDeletionService"/>: runs its steps while this process holds the job's lease
+/// (<see cref="DeletionLease"/>), follows the journal while another process does, and takes the job over when that
+/// holder stops renewing. Also the one place resources are inspected, for the plan and for the check after the last step.
+/// </summary>
+internal sealed class DeletionRunner(
+    IReadOnlyDictionary<string, IAccountResource> resources,
+    DeletionJobStore jobs,
+    DeletionEvents events,
+    AuditLog audit,
+    ILogger log)
+{
+    public async Task<ResourceInspection[]> InspectAllAsync(AccountIdentity identity, CancellationToken ct) =>
+        await Task.WhenAll(DeletionOrder.Keys.Select(key => InspectAsync(key, identity, ct)));
+
+    private async Task<ResourceInspection> InspectAsync(string key, AccountIdentity identity, CancellationToken ct)
+    {
+        if (!resources.TryGetValue(key, out var resource)) return ResourceInspection.Nothing(key, "not supported on this server");
+        try { return await resource.InspectAsync(identity, ct); }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            return new(key, true, [], 0, 0, $"could not be inspected: {e.Message}");
+        }
+    }
+
+    /// <summary>Runs the job while this process holds its lease, follows it while another does; ends with the finished job.</summary>
+    /// <param name="leasedAt">When this process asked for the lease it holds (<see cref="Stopwatch.GetTimestamp"/>); null when another holds it.</param>
+    public async Task<DeletionJob> DriveAsync(DeletionJob job, Account account, Actor actor, long? leasedAt)
+    {
+        string? takenFrom = null; // null: this request opened the job; else the holder whose lease ran out
+        while (true)
+        {
+            var ran = leasedAt is not null;
+            if (leasedAt is { } at && await ExecuteAsync(job, account, actor, at, takenFrom) is { } done) return done;
+            (job, leasedAt, takenFrom) = await FollowAsync(job, stale: ran);
+            if (job.Finished) return job;
+        }
+    }
+
+    /// <returns>The finished job, or null when this process can no longer be sure it holds the lease (it follows the journal then).</returns>
+    private async Task<DeletionJob?> ExecuteAsync(DeletionJob job, Account account, Actor actor, long leasedAt, string? takenFrom)
+    {
+        var ct = CancellationToken.None; // a deletion, once started, is not abandoned because a caller went away
+        await using var lease = new DeletionLease(jobs, job.Id, leasedAt, log);
+        var identity = AccountIdentity.From(account);
+        try
+        {
+            await AnnounceAsync(job, account, actor, takenFrom, identity);
+            Publish(job, DeletionEvent.JobResource, JobStatus.Running, null);
+            foreach (var step in job.Steps) Publish(job, step.Resource, step.Status, step.Detail);
+
+            foreach (var step in job.Steps.Where(s => s.Status is not (StepStatus.Done or StepStatus.Skipped)))
+            {
+                // What keeps two executors apart: no step starts unless a renewal arrived within half a lease, so nobody can
+                // take the job over before this process notices; a step that loses the lease is cancelled (Lost).
+                if (!lease.IsFresh || !await SetStepAsync(job, step, StepStatus.Running, null)) return LeaseLost(job);
+                RemoveOutcome outcome;
+                try
+                {
+                    var resource = resources.GetValueOrDefault(step.Resource)
+                        ?? throw new ResourceException($"no handler for resource '{step.Resource}' on this server");
+                    outcome = await resource.RemoveAsync(identity, lease.Lost);
+                }
+                catch (Exception) when (lease.Lost.IsCancellationRequested)
+                {
+                    // Not the step's failure: it stays 'running' in the journal, and whoever holds the lease next runs it again.
+                    return LeaseLost(job);
+                }
+                catch (Exception e)
+                {
+                    log.LogError(e, "Deletion job {Job}: {Resource} failed", job.Id, step.Resource);
+                    if (!await SetStepAsync(job, step, StepStatus.Failed, Describe(e)) || !await jobs.FailAsync(job, ct)) return LeaseLost(job);
+                    Publish(job, DeletionEvent.JobResource, JobStatus.Failed, $"{step.Resource}: {Describe(e)}");
+                    return (await jobs.FindAsync(job.Id, ct))!;
+                }
+                if (!await SetStepAsync(job, step, outcome.Status, outcome.Detail)) return LeaseLost(job);
+            }
+
+            // A step's own word is not enough: only inspecting everything again says nothing is left.
+            var checks = await Task.WhenAll(job.Steps.Select(s => CheckAsync(s.Resource, account)));
+            if (!await jobs.SaveVerificationAsync(job.Id, checks, ct)) return LeaseLost(job);
+            var left = checks.Where(c => c.Status != CheckStatus.Gone).ToList();
+            if (left.Count > 0)
+            {
+                // Failed steps are what the next DELETE runs again: exactly the resources still there.
+                foreach (var check in left)
+                    if (!await SetStepAsync(job, job.Steps.Single(s => s.Resource == check.Resource), StepStatus.Failed, LeftDetail(check))) return LeaseLost(job);
+                if (!await jobs.FailAsync(job, ct)) return LeaseLost(job);
+                Publish(job, DeletionEvent.JobResource, JobStatus.Failed,
+                    "still there after the last step: " + string.Join("; ", left.Select(c => $"{c.Resource} ({c.Summary})")));
+                return (await jobs.FindAsync(job.Id, ct))!;
+            }
+
+            if (!await jobs.SucceedAsync(job, ct)) return LeaseLost(job);
+            Publish(job, DeletionEvent.JobResource, JobStatus.Succeeded, null);
+            return (await jobs.FindAsync(job.Id, ct))!;
+        }
+        catch (Exception e)
+        {
+            // The journal itself could not be written: the job stays 'running', resumed by the next DELETE in this
+            // process (its lease is still ours) or, once the lease runs out, by a waiting process or the next start.
+            log.LogError(e, "Deletion job {Job} stopped: the journal could not be written", job.Id);
+            Publish(job, DeletionEvent.JobResource, JobStatus.Failed, $"the deletion journal could not be written: {e.Message}");
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// The audit entry that says who runs the job from here: a request that opened it, with the plan (inspected under the
+    /// lease, so only the process that runs the job pays for it), or a takeover naming the holder whose lease ran out.
+    /// </summary>
+    private async Task AnnounceAsync(DeletionJob job, Account account, Actor actor, string? takenFrom, AccountIdentity identity)
+    {
+        var ct = CancellationToken.None;
+        if (takenFrom is null)
+        {
+            var plan = await InspectAllAsync(identity, ct);
+            var summary = string.Join("; ", plan.Where(r => r.Exists).Select(r => $"{r.Resource}: {r.Summary}"));
+            await audit.WriteAsync(actor, "delete", account.Id, account.Username, "started", $"job {job.Id}; {summary}", ct);
+        }
+        else
+        {
+            var whose = takenFrom == jobs.Holder ? "this process's own, which it could not renew in time" : takenFrom;
+            await audit.WriteAsync(actor, "delete", account.Id, account.Username, "resumed",
+                $"job {job.Id} taken over after the lease of {whose} ran out", ct);
+        }
+    }
+
+    private DeletionJob? LeaseLost(DeletionJob job)
+    {
+        log.LogWarning("Deletion job {Job}: this process no longer holds its lease for sure (taken over, or not renewed in time); following it instead", job.Id);
+        return null;
+    }
+
+    /// <summary>
+    /// Follows a job another process holds: publishes what its journal shows to this process's subscribers, and
+    /// returns when it finishes, or when its holder stopped renewing and this process took the lease over (with when
+    /// it asked, and whose lease it was). A journal this process cannot read for a while is read again: the job is not
+    /// abandoned because this process lost the database for a moment.
+    /// </summary>
+    /// <param name="stale">The job is as this process read it before running steps itself: its subscribers saw newer
+    /// states than it holds, so only what the journal shows from now on is published.</param>
+    private async Task<(DeletionJob Job, long? LeasedAt, string? TakenFrom)> FollowAsync(DeletionJob job, bool stale)
+    {
+        var ct = CancellationToken.None;
+        var seen = stale ? job.Steps.ToDictionary(s => s.Resource, s => (s.Status, s.Detail)) : new Dictionary<string, (string, string?)>();
+        Publish(job, DeletionEvent.JobResource, JobStatus.Running, null);
+        while (true)
+        {
+            foreach (var step in job.Steps.Where(s => !seen.TryGetValue(s.Resource, out var was) || was != (s.Status, s.Detail)))
+            {
+                seen[step.Resource] = (step.Status, step.Detail);
+                Publish(job, step.Resource, step.Status, step.Detail);
+            }
+            if (job.Finished)
+            {
+                Publish(job, DeletionEvent.JobResource, job.Status, job.Status == JobStatus.Failed ? FailureSummary(job) : null);
+                return (job, null, null);
+            }
+            await Task.Delay(jobs.PollInterval, ct);
+            try
+            {
+                var askedAt = Stopwatch.GetTimestamp();
+                if (await jobs.TryTakeOverAsync(job.Id, ct))
+                {
+                    log.LogWarning("Deletion job {Job}: its holder {Holder} stopped renewing the lease; this process takes it over", job.Id, job.LeaseHolder);
+                    return ((await jobs.FindAsync(job.Id, ct))!, askedAt, job.LeaseHolder);
+                }
+                job = await jobs.FindAsync(job.Id, ct) ?? throw new InvalidOperationException($"deletion job {job.Id} vanished from the journal");
+            }
+            catch (DbException e)
+            {
+                log.LogWarning(e, "Deletion job {Job}: the journal could not be read; trying again", job.Id);
+            }
+        }
+    }
+
+    private async Task<ResourceCheck> CheckAsync(string key, Account account)
+    {
+        if (!resources.TryGetValue(key, out var resource)) return new(key, CheckStatus.Unverified, "no handler for this resource on this server");
+        try
+        {
+            var found = await resource.InspectAsync(AccountIdentity.From(account), CancellationToken.None);
+            return new(key, found.Exists ? CheckStatus.Left : CheckStatus.Gone, found.Summary);
+        }
+        catch (Exception e)
+        {
+            log.LogError(e, "Verifying the deletion of {Username}: {Resource} could not be inspected", account.Username, key);
+            return new(key, CheckStatus.Unverified, $"could not be inspected: {Describe(e)}");
+        }
+    }
+
+    private static string LeftDetail(ResourceCheck check) => check.Status == CheckStatus.Left
+        ? $"still there after the last step: {check.Summary}"
+        : $"not verified after the last step: {check.Summary}";
+
+    private static string FailureSummary(DeletionJob job) => string.Join("; ", job.FailedSteps.Select(s => $"{s.Resource}: {s.Detail}"));
+
+    private async Task<bool> SetStepAsync(DeletionJob job, DeletionStep step, string status, string? detail)
+    {
+        if (!await jobs.SetStepAsync(job.Id, step.Position, status, detail, CancellationToken.None)) return false;
+        Publish(job, step.Resource, status, detail);
+        return true;
+    }
+
+    private void Publish(DeletionJob job, string resource, string status, string? detail) =>
+        events.Publish(new DeletionEvent(job.AccountId, job.Id, resource, status, detail, DateTimeOffset.UtcNow));
+
+    private static string Describe(Exception e) => e switch
+    {
+        ResourceException or Commands.CommandFailedException or InvalidAccountNameException => e.Message,
+        _ => $"{e.GetType().Name}: {e.Message}",
+    };
+}

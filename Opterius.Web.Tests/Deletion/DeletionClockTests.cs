@@ -1,0 +1,45 @@
+using Microsoft.Extensions.DependencyInjection;
+using MySqlConnector;
+using Opterius.Services.Deletion;
+using Opterius.Web.Tests.Infrastructure;
+
+namespace Opterius.Web.Tests.Deletion;
+
+/// <summary>
+/// The journal's times are UTC whatever the database server's time zone (the dialog prints them as UTC). It sets the
+/// server's global time zone, so it runs alone.
+/// </summary>
+[Collection(nameof(DeletionClockTests))]
+public sealed class DeletionClockTests(PanelApp app) : IClassFixture<PanelApp>
+{
+    [Fact]
+    public async Task AJobsTimesAreUtcWhenTheDatabaseServerRunsInAnotherTimeZone()
+    {
+        var account = await app.CreateAsync(TestAccounts.NewPrefix());
+        var zone = await app.Databases.PanelScalarAsync<string>("SELECT @@GLOBAL.time_zone");
+        await app.Databases.PanelScalarAsync<object?>("SET GLOBAL time_zone = '+05:00'");
+        try
+        {
+            // Pooled connections keep the time zone they were opened with: a panel started now opens new ones.
+            MySqlConnection.ClearAllPools();
+            Assert.Equal("+05:00", await app.Databases.PanelScalarAsync<string>("SELECT @@SESSION.time_zone"));
+            await using var panel = app.SecondPanel();
+
+            var job = await (await panel.GetRequiredService<AccountDeletionService>().StartAsync(app.AdminActor(), account.Id, default)).Completion;
+
+            Assert.Equal(JobStatus.Succeeded, job.Status);
+            var now = DateTime.UtcNow;
+            foreach (var (what, at) in new[] { ("created", job.CreatedAt), ("finished", job.FinishedAt!.Value), ("verified", job.Verification!.CheckedAt) })
+                Assert.True(Math.Abs((now - at).TotalMinutes) < 2, $"the job's {what} time {at:u} is not UTC (now {now:u})");
+            Assert.All(job.Steps, s => Assert.True(Math.Abs((now - s.UpdatedAt).TotalMinutes) < 2, $"{s.Resource} updated at {s.UpdatedAt:u}, now {now:u}"));
+        }
+        finally
+        {
+            await app.Databases.PanelScalarAsync<object?>("SET GLOBAL time_zone = @zone", new { zone });
+            MySqlConnection.ClearAllPools();
+        }
+    }
+}
+
+[CollectionDefinition(nameof(DeletionClockTests), DisableParallelization = true)]
+public sealed class DeletionClockCollection;
