@@ -18,7 +18,7 @@ public sealed class ServingThroughTheAgentTests(AgentServingApp app) : ServingSc
 {
     [Fact]
     public async Task AnAccountIsCreatedSuspendedUnsuspendedAndDeletedThroughTheApiWithEveryResourceOnTheAgent() =>
-        await ApiLifecycle.RunAsync(app, await app.ClientAsync());
+        await ApiLifecycle.RunAsync(app.Databases.Panel, await app.ClientAsync());
 
     [Fact]
     public async Task TheAgentKilledMidDeletionFailsThatStepAsNotReachableAndTheNextDeleteAfterItIsBackFinishes()
