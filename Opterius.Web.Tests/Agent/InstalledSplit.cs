@@ -14,8 +14,8 @@ namespace Opterius.Web.Tests.Agent;
 /// (<see cref="PanelUser"/>, no capability, no_new_privs) are started from the installed units' ExecStart,
 /// WorkingDirectory and Environment= lines, with nothing of the test process's environment. What the files say
 /// differently from production is only where the test run's server is: the sandbox's layout and commands
-/// (<see cref="PrivateServices.CommandsJson"/>'s Root, MinUid, pool user and Commands), the agent's socket, the
-/// scratch root's paths and a free port.
+/// (<see cref="PrivateServices.CommandsJson"/>'s Root, MinUid, pool user and Commands, and its StarterContent), the
+/// agent's socket, the scratch root's paths and a free port.
 /// </summary>
 public sealed class InstalledSplit : IAsyncLifetime
 {
@@ -53,17 +53,22 @@ public sealed class InstalledSplit : IAsyncLifetime
         foreach (var n in provisioning["Nameservers"]!.AsArray()) args = [.. args, "--nameserver", (string)n!];
         await ScratchInstall.RunScriptAsync(Root, Prefix, args);
 
+        // The run's accounts get the sample databases, mailboxes and cron job (services.sh's choice; off in production),
+        // so every resource kind is provisioned and removed through the agent's least-privilege MariaDB user.
+        var starter = (bool)provisioning["StarterContent"]!;
         Port = FreePort();
         Rewrite("/etc/opterius/agent.json", agent =>
         {
             foreach (var key in Layout) agent["Opterius"]![key] = sandbox[key]!.DeepClone();
             agent["Opterius"]!["Agent"]!["Socket"] = Socket;
             agent["Opterius"]!["Agent"]!["PanelUser"] = PanelUser;
+            agent["Opterius"]!["Provisioning"]!["StarterContent"] = starter;
         });
         Rewrite("/etc/opterius/panel.json", panel =>
         {
             var o = panel["Opterius"]!;
             o["Agent"]!["Socket"] = Socket;
+            o["Provisioning"]!["StarterContent"] = starter;
             o["License"]!["Path"] = Under((string)o["License"]!["Path"]!);
             o["License"]!["PublicKey"] = Under((string)o["License"]!["PublicKey"]!);
             o["Https"]!["Port"] = Port;
