@@ -1,15 +1,17 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
+using Dapper;
+using MySqlConnector;
 using Opterius.Web.Tests.Daemons;
 using Opterius.Web.Tests.Infrastructure;
 
 namespace Opterius.Web.Tests.Agent;
 
-/// <summary>An account's whole life through the API, as WHMCS drives it, asserted on what the real daemons serve.</summary>
+/// <summary>An account's whole life through the API, as WHMCS drives it, asserted on what the real daemons serve and the panel database (<c>panelDatabase</c>, a connection string) records.</summary>
 public static class ApiLifecycle
 {
-    public static async Task RunAsync(PanelApp app, HttpClient client)
+    public static async Task RunAsync(string panelDatabase, HttpClient client)
     {
         var p = TestAccounts.NewPrefix(7);
         var domain = $"{p}.test";
@@ -22,7 +24,9 @@ public static class ApiLifecycle
         var served = await DaemonKit.GetUntilAsync(domain, HttpStatusCode.OK);
         Assert.Contains($"<h1>{domain}</h1>", served.Body);
         // The uid the agent's useradd gave the user is recorded, as in process.
-        var uid = await app.Databases.PanelScalarAsync<int?>("SELECT uid FROM accounts WHERE id = @id", new { id });
+        int? uid;
+        await using (var db = new MySqlConnection(panelDatabase))
+            uid = await db.ExecuteScalarAsync<int?>("SELECT uid FROM accounts WHERE id = @id", new { id });
         Assert.NotNull(uid);
         Assert.Equal(PasswdUid(p), uid);
 

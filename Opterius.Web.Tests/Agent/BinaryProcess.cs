@@ -47,9 +47,25 @@ public sealed class BinaryProcess : IAsyncDisposable
         StartAsync([], ["agent"], settings, "Agent listening on");
 
     /// <summary>The binary with <paramref name="args"/>, run through <paramref name="prefix"/> (e.g. setpriv) when given.</summary>
-    public static async Task<BinaryProcess> StartAsync(string[] prefix, string[] args, IReadOnlyDictionary<string, string?> settings, string ready)
+    public static Task<BinaryProcess> StartAsync(string[] prefix, string[] args, IReadOnlyDictionary<string, string?> settings, string ready) =>
+        LaunchAsync(StartInfo(prefix, args, settings), string.Join(' ', args), ready);
+
+    /// <summary>
+    /// <paramref name="argv"/> in <paramref name="directory"/> with exactly <paramref name="environment"/> and nothing
+    /// of the test process's own (as systemd starts a unit's ExecStart).
+    /// </summary>
+    public static Task<BinaryProcess> StartCleanAsync(IReadOnlyList<string> argv, string directory, IReadOnlyDictionary<string, string> environment, string ready)
     {
-        var child = new BinaryProcess(Process.Start(StartInfo(prefix, args, settings))!);
+        var psi = new ProcessStartInfo(argv[0]) { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = directory };
+        foreach (var a in argv.Skip(1)) psi.ArgumentList.Add(a);
+        psi.Environment.Clear();
+        foreach (var (key, value) in environment) psi.Environment[key] = value;
+        return LaunchAsync(psi, string.Join(' ', argv), ready);
+    }
+
+    private static async Task<BinaryProcess> LaunchAsync(ProcessStartInfo psi, string what, string ready)
+    {
+        var child = new BinaryProcess(Process.Start(psi)!);
         child._process.OutputDataReceived += (_, e) => child.Append(e.Data);
         child._process.ErrorDataReceived += (_, e) => child.Append(e.Data);
         child._process.BeginOutputReadLine();
@@ -58,8 +74,8 @@ public sealed class BinaryProcess : IAsyncDisposable
         var deadline = DateTime.UtcNow.AddSeconds(60);
         while (!child.Log.Contains(ready))
         {
-            if (child.HasExited) throw new InvalidOperationException($"{string.Join(' ', args)} exited with {child._process.ExitCode}:\n{child.Log}");
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"{string.Join(' ', args)} did not say '{ready}' within 60 s:\n{child.Log}");
+            if (child.HasExited) throw new InvalidOperationException($"{what} exited with {child._process.ExitCode}:\n{child.Log}");
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"{what} did not say '{ready}' within 60 s:\n{child.Log}");
             await Task.Delay(50);
         }
         return child;

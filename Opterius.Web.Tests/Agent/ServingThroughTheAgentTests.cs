@@ -11,14 +11,14 @@ namespace Opterius.Web.Tests.Agent;
 /// <summary>
 /// Every serving scenario again with the panel on the agent (a real child process as root), then what only the split
 /// has: the API's whole lifecycle through the agent, and a deletion whose agent died half-way.
-/// Running the panel itself as an unprivileged user is not done here yet: the panel runs in the test process.
+/// The panel runs in the test process here; <see cref="UnprivilegedPanelTests"/> runs it as an unprivileged user.
 /// </summary>
 [Collection(nameof(ServingTests))]
 public sealed class ServingThroughTheAgentTests(AgentServingApp app) : ServingScenarios(app), IClassFixture<AgentServingApp>
 {
     [Fact]
     public async Task AnAccountIsCreatedSuspendedUnsuspendedAndDeletedThroughTheApiWithEveryResourceOnTheAgent() =>
-        await ApiLifecycle.RunAsync(app, await app.ClientAsync());
+        await ApiLifecycle.RunAsync(app.Databases.Panel, await app.ClientAsync());
 
     [Fact]
     public async Task TheAgentKilledMidDeletionFailsThatStepAsNotReachableAndTheNextDeleteAfterItIsBackFinishes()

@@ -1,11 +1,11 @@
+using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Headers;
-using System.Net.Sockets;
+using System.Net.Http.Json;
+using System.Text.Json;
 using Dapper;
-using Microsoft.Extensions.Options;
 using MySqlConnector;
 using Opterius.Services.Accounts;
-using Opterius.Services.Tokens;
 using Opterius.Web.Tests.Daemons;
 using Opterius.Web.Tests.EndToEnd;
 using Opterius.Web.Tests.Infrastructure;
@@ -13,109 +13,159 @@ using Opterius.Web.Tests.Infrastructure;
 namespace Opterius.Web.Tests.Agent;
 
 /// <summary>
-/// The split as production runs it: the panel as a child process under an unprivileged uid (setpriv), holding only
-/// its own database (a MariaDB user with rights on that database only), the JWT key and the license, and every
-/// resource on the agent (a child process as root).
+/// The split as production runs it (<see cref="InstalledSplit"/>): install.sh's panel.json and agent.json, the units'
+/// command lines and environment, the panel under an unprivileged uid holding only its own database, the JWT key and
+/// the license, every resource on the agent (root) and its least-privilege MariaDB user.
 /// </summary>
 [Collection(nameof(ServingTests))]
-public sealed class UnprivilegedPanelTests(AgentServingApp app) : IClassFixture<AgentServingApp>, IAsyncLifetime
+public sealed class UnprivilegedPanelTests(InstalledSplit split) : IClassFixture<InstalledSplit>
 {
-    private const string PanelUser = AgentServingApp.PanelUser;
-    private readonly string _folder = Directory.CreateTempSubdirectory("opterius-panel-").FullName;
-    private readonly string _dbUser = $"pnl{Guid.NewGuid():N}"[..16];
-    private readonly string _dbPassword = Guid.NewGuid().ToString("N");
-    private BinaryProcess _panel = default!;
-    private int _port;
+    private const string PanelUser = InstalledSplit.PanelUser;
 
-    public async Task InitializeAsync()
+    [Fact]
+    public async Task ThePanelRunningAsAnUnprivilegedUserCreatesSuspendsUnsuspendsAndDeletesAnAccountThroughTheAgent() =>
+        await ApiLifecycle.RunAsync(split.PanelDatabase, Client());
+
+    [Fact]
+    public async Task TheAgentKilledMidDeletionFailsThatStepAndTheNextDeleteThroughTheUnprivilegedPanelFinishes()
     {
-        // The panel's files: the license and its key, readable by the panel user; its self-signed certificate goes here.
-        File.Copy(app.LicensePath, Path.Combine(_folder, "license.json"));
-        File.Copy(LicenseKey, Path.Combine(_folder, "license.pub"));
-        DaemonKit.Run("chown", "-R", $"{PanelUser}:{PanelUser}", _folder);
+        var client = Client();
+        var p = TestAccounts.NewPrefix(7);
+        var created = await client.PostAsJsonAsync("/api/v1/accounts",
+            new { username = p, domain = $"{p}.test", email = $"owner@{p}.test", password = "account-password-1", package_id = 1 });
+        Assert.True(created.StatusCode == HttpStatusCode.Created, await created.Content.ReadAsStringAsync());
+        var id = (await created.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("data").GetProperty("id").GetInt64();
+        // Postmap runs in the mail_routes step, half-way through: this one kills the agent that runs it.
+        var killer = split.Under("/kill-agent.sh");
+        File.WriteAllText(killer, "#!/bin/sh\nkill -KILL $PPID\nsleep 2\n");
+        File.SetUnixFileMode(killer, (UnixFileMode)0b111_101_101);
+        await split.RestartAgentAsync(agent => agent["Opterius"]!["Commands"]!["Postmap"] = new System.Text.Json.Nodes.JsonArray(killer));
 
-        var database = new MySqlConnectionStringBuilder(app.Databases.Panel).Database;
-        await using (var root = new MySqlConnection(PrivateServices.RootConnectionString()))
-            await root.ExecuteAsync($"CREATE USER '{_dbUser}'@'localhost' IDENTIFIED BY '{_dbPassword}'; GRANT ALL PRIVILEGES ON `{database}`.* TO '{_dbUser}'@'localhost'");
-
-        _port = FreePort();
-        var settings = new Dictionary<string, string?>
+        HttpResponseMessage failed;
+        bool died;
+        try { failed = await client.DeleteAsync($"/api/v1/accounts/{id}"); }
+        finally
         {
-            ["HOME"] = _folder,
-            ["ConnectionStrings:Panel"] = PanelConnectionString,
-            ["ConnectionStrings:PowerDns"] = "",
-            ["ConnectionStrings:MariaDbAdmin"] = "",
-            ["Opterius:Agent:Socket"] = app.Socket,
-            ["Opterius:Jwt:SigningKey"] = app.Get<IOptions<JwtOptions>>().Value.SigningKey,
-            ["Opterius:License:Path"] = Path.Combine(_folder, "license.json"),
-            ["Opterius:License:PublicKey"] = Path.Combine(_folder, "license.pub"),
-            ["Opterius:Https:Port"] = _port.ToString(),
-            ["Opterius:Https:ListenAddress"] = "127.0.0.1",
-            ["Opterius:Https:SelfSignedPath"] = Path.Combine(_folder, "selfsigned.pfx"),
-        };
-        // The panel decides what a create asks for (starter content, the server's names), so it reads the same Provisioning section as the agent.
-        var provisioning = app.Get<IOptions<ProvisioningOptions>>().Value;
-        settings[$"{ProvisioningOptions.Section}:SoaContact"] = provisioning.SoaContact;
-        settings[$"{ProvisioningOptions.Section}:StarterContent"] = provisioning.StarterContent.ToString();
-        settings[$"{ProvisioningOptions.Section}:Hostname"] = provisioning.Hostname;
-        for (var i = 0; i < provisioning.Addresses.Count; i++) settings[$"{ProvisioningOptions.Section}:Addresses:{i}"] = provisioning.Addresses[i];
-        for (var i = 0; i < provisioning.Nameservers.Count; i++) settings[$"{ProvisioningOptions.Section}:Nameservers:{i}"] = provisioning.Nameservers[i];
-        _panel = await BinaryProcess.StartAsync(["setpriv", $"--reuid={PanelUser}", $"--regid={PanelUser}", "--clear-groups"], [], settings, "Now listening on");
-    }
+            died = await split.Agent.ExitsWithinAsync(10);
+            await split.RestartAgentAsync(); // the next tests of this class need it whatever happened here
+        }
 
-    public async Task DisposeAsync()
-    {
-        await _panel.DisposeAsync();
-        await using (var root = new MySqlConnection(PrivateServices.RootConnectionString()))
-            await root.ExecuteAsync($"DROP USER IF EXISTS '{_dbUser}'@'localhost'");
-        Directory.Delete(_folder, recursive: true);
+        Assert.True(died, "the agent was meant to die during the mail_routes step");
+        Assert.Equal(HttpStatusCode.InternalServerError, failed.StatusCode);
+        var error = await failed.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal("deletion_failed", error.GetProperty("error").GetString());
+        var step = Assert.Single(error.GetProperty("details").GetProperty("failed_steps").EnumerateArray());
+        Assert.Equal("mail_routes", step.GetProperty("resource").GetString());
+        Assert.StartsWith($"agent not reachable at {split.Socket}: ", step.GetProperty("detail").GetString());
+        await using (var db = new MySqlConnection(split.PanelDatabase))
+        {
+            Assert.Equal(AccountStatus.DeletionFailed, await db.ExecuteScalarAsync<string>("SELECT status FROM accounts WHERE id = @id", new { id }));
+            var steps = await db.ExecuteScalarAsync<string>(
+                "SELECT GROUP_CONCAT(CONCAT(s.resource, '=', s.status) ORDER BY s.position) FROM deletion_steps s JOIN deletion_jobs j ON j.id = s.job_id WHERE j.account_id = @id",
+                new { id });
+            Assert.Contains("nginx_vhost=done,php_fpm_pool=done,", steps);
+            Assert.Contains(",mail_users=done,mail_routes=failed,dns_zone=pending,", steps);
+        }
+
+        var resumed = await client.DeleteAsync($"/api/v1/accounts/{id}");
+
+        Assert.Equal(HttpStatusCode.NoContent, resumed.StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await DaemonKit.GetUntilAsync($"{p}.test", HttpStatusCode.NotFound)).Status);
+        Assert.Null(ApiLifecycle.PasswdUid(p));
     }
 
     [Fact]
-    public async Task ThePanelRunningAsAnUnprivilegedUserCreatesSuspendsUnsuspendsAndDeletesAnAccountThroughTheAgent()
+    public void ProcShowsTheWebProcessAsThePanelUserAndTheAgentAsRootEachWithItsUnitsCommandLineAndEnvironment()
     {
-        Assert.Equal(DaemonKit.Run("id", "-u", PanelUser).Trim(), RealUid(_panel.Pid));
+        var panelUid = DaemonKit.Run("id", "-u", PanelUser).Trim();
+        Assert.Equal([panelUid, panelUid, panelUid, panelUid], Status(split.Panel.Pid, "Uid"));
+        Assert.Equal(["0", "0", "0", "0"], Status(split.Agent.Pid, "Uid"));
+        Assert.Equal("0000000000000000", Status(split.Panel.Pid, "CapEff").Single());
+        Assert.Equal("0000000000000000", Status(split.Panel.Pid, "CapBnd").Single());
+        Assert.Equal("1", Status(split.Panel.Pid, "NoNewPrivs").Single());
 
-        using var client = new HttpClient(new HttpClientHandler { ServerCertificateCustomValidationCallback = (_, _, _, _) => true })
-        {
-            BaseAddress = new Uri($"https://127.0.0.1:{_port}"),
-        };
-        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", await app.TokenAsync());
-
-        await ApiLifecycle.RunAsync(app, client);
+        Assert.Equal(["/usr/bin/dotnet", split.Under("/opt/opterius/Opterius.Web.dll")], CommandLine(split.Panel.Pid));
+        Assert.Equal(["/usr/bin/dotnet", split.Under("/opt/opterius/Opterius.Web.dll"), "agent"], CommandLine(split.Agent.Pid));
+        Assert.Equal(split.UnitEnvironment("opterius-panel.service").OrderBy(e => e.Key), Environ(split.Panel.Pid).OrderBy(e => e.Key));
+        Assert.Equal(split.UnitEnvironment("opterius-agent.service").OrderBy(e => e.Key), Environ(split.Agent.Pid).OrderBy(e => e.Key));
+        Assert.Equal(split.Under("/etc/opterius/panel.json"), Environ(split.Panel.Pid)["OPTERIUS_CONFIG"]);
+        Assert.Equal(split.Under("/etc/opterius/agent.json"), Environ(split.Agent.Pid)["OPTERIUS_CONFIG"]);
+        // The files each read: 0600, the panel's its user's, the agent's root's.
+        Assert.Equal($"600 {PanelUser}", DaemonKit.Run("stat", "-c", "%a %U", split.Under("/etc/opterius/panel.json")).Trim());
+        Assert.Equal("600 root", DaemonKit.Run("stat", "-c", "%a %U", split.Under("/etc/opterius/agent.json")).Trim());
     }
 
     [Fact]
-    public async Task ThePanelsUserCannotWriteTheServerRootAndItsDatabaseUserReachesOnlyThePanelDatabase()
+    public async Task FromInsideThePanelsCredentialsTheSandboxRootIsReadOnlyAndMariaDbsAdminIsRefused()
     {
-        // The same credentials as the panel process: its uid, its group, no other groups.
+        var socket = PrivateServices.MariaDbSocket;
+        // MariaDB's root is OS root's (unix_socket): as root it answers, which makes the refusal below mean something.
+        Assert.Equal("1", (await WithCredentialsOf(null, "mariadb", "--no-defaults", "-S", socket, "-uroot", "-N", "-e", "SELECT 1")).Output.Trim());
+
+        var admin = await WithCredentialsOf(split.Panel.Pid, "mariadb", "--no-defaults", "-S", socket, "-uroot", "-e", "SELECT 1");
+        Assert.NotEqual(0, admin.ExitCode);
+        Assert.Contains("Access denied for user 'root'@'localhost'", admin.Output);
         foreach (var target in new[] { "etc/passwd", "etc/nginx/sites-available/probe.conf", "home/probe" })
         {
             var path = Path.Combine(PrivateServices.SandboxRoot, target);
-            var probe = System.Diagnostics.Process.Start("setpriv", [$"--reuid={PanelUser}", $"--regid={PanelUser}", "--clear-groups", "sh", "-c", $"echo x >> '{path}'"]);
-            await probe.WaitForExitAsync();
-            Assert.NotEqual(0, probe.ExitCode);
+            var write = await WithCredentialsOf(split.Panel.Pid, "sh", "-c", $"echo x >> '{path}'");
+            Assert.NotEqual(0, write.ExitCode);
+            Assert.Contains("Permission denied", write.Output);
         }
+        Assert.False(File.Exists(Path.Combine(PrivateServices.SandboxRoot, "etc/nginx/sites-available/probe.conf")));
+        Assert.False(File.Exists(Path.Combine(PrivateServices.SandboxRoot, "home/probe")));
 
-        await using var panelDb = new MySqlConnection(PanelConnectionString);
+        // Its own MariaDB user (panel.json's) reaches the panel database and nothing else.
+        await using var panelDb = new MySqlConnection(PanelConnectionString());
         var visible = (await panelDb.QueryAsync<string>("SHOW DATABASES")).Where(d => d != "information_schema").ToList();
-        Assert.Equal([new MySqlConnectionStringBuilder(app.Databases.Panel).Database], visible);
+        Assert.Equal([split.Prefix + "opterius"], visible);
         var e = await Assert.ThrowsAsync<MySqlException>(() => panelDb.ExecuteAsync("CREATE DATABASE probe_opterius_panel"));
         Assert.Equal(MySqlErrorCode.DatabaseAccessDenied, e.ErrorCode);
     }
 
-    private string LicenseKey => Opterius.Services.Licensing.LicenseIssuer.PublicKeyFileFor(app.SigningKeyPath);
-
-    private string PanelConnectionString =>
-        $"Server={PrivateServices.MariaDbSocket};Protocol=Unix;User ID={_dbUser};Password={_dbPassword};Database={new MySqlConnectionStringBuilder(app.Databases.Panel).Database}";
-
-    private static string RealUid(int pid) =>
-        File.ReadLines($"/proc/{pid}/status").First(l => l.StartsWith("Uid:")).Split('\t', StringSplitOptions.RemoveEmptyEntries)[1];
-
-    private static int FreePort()
+    private HttpClient Client()
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
+        var client = new HttpClient(new HttpClientHandler { ServerCertificateCustomValidationCallback = (_, _, _, _) => true })
+        {
+            BaseAddress = new Uri($"https://127.0.0.1:{split.Port}"),
+        };
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", split.Token);
+        return client;
     }
+
+    private string PanelConnectionString() =>
+        (string)System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(split.Under("/etc/opterius/panel.json")))!["ConnectionStrings"]!["Panel"]!;
+
+    /// <summary>
+    /// Runs a command with exactly the credentials of process <paramref name="pid"/> (its real, effective and saved uid
+    /// and gid, its supplementary groups, as /proc has them), or as root when null; its exit code and output.
+    /// </summary>
+    private static async Task<(int ExitCode, string Output)> WithCredentialsOf(int? pid, params string[] command)
+    {
+        string[] prefix = [];
+        if (pid is { } p)
+        {
+            var (uids, gids, groups) = (Status(p, "Uid"), Status(p, "Gid"), Status(p, "Groups"));
+            Assert.Single(uids.Distinct());
+            Assert.Single(gids.Distinct());
+            prefix = ["setpriv", $"--reuid={uids[0]}", $"--regid={gids[0]}", groups.Length == 0 ? "--clear-groups" : $"--groups={string.Join(',', groups)}", "--no-new-privs", "--bounding-set=-all", "--inh-caps=-all"];
+        }
+        string[] argv = [.. prefix, .. command];
+        var psi = new ProcessStartInfo(argv[0]) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in argv.Skip(1)) psi.ArgumentList.Add(a);
+        using var process = Process.Start(psi)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        return (process.ExitCode, await stdout + await stderr);
+    }
+
+    private static string[] Status(int pid, string key) =>
+        File.ReadLines($"/proc/{pid}/status").Single(l => l.StartsWith(key + ":"))[(key.Length + 1)..]
+            .Split(['\t', ' '], StringSplitOptions.RemoveEmptyEntries);
+
+    private static string[] CommandLine(int pid) => File.ReadAllText($"/proc/{pid}/cmdline").TrimEnd('\0').Split('\0');
+
+    private static Dictionary<string, string> Environ(int pid) =>
+        File.ReadAllText($"/proc/{pid}/environ").TrimEnd('\0').Split('\0').ToDictionary(e => e[..e.IndexOf('=')], e => e[(e.IndexOf('=') + 1)..]);
 }

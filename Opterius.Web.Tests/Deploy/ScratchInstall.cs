@@ -69,17 +69,35 @@ public sealed class ScratchInstall : IAsyncLifetime
 
     private async Task<InstallRun> RunAsync(params string[] extra)
     {
+        var (exitCode, stdout, stderr) = await RunScriptAsync(Root, Prefix, ["--hostname", Hostname, .. extra.Contains("--address") ? extra : [.. extra, "--address", Address]]);
+        return new InstallRun(exitCode, stdout, stderr, Snapshot());
+    }
+
+    /// <summary>
+    /// install.sh on the scratch root <paramref name="root"/> as CI runs it (no apt, no systemd), its MariaDB users and
+    /// databases made on the run's private MariaDB under <paramref name="prefix"/>; a failed run throws with its output.
+    /// </summary>
+    public static async Task<(int ExitCode, string Out, string Error)> RunScriptAsync(string root, string prefix, string[] extra)
+    {
         var psi = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in (string[])[Path.Combine(PrivateServices.RepoRoot, "deploy", "install.sh"), "--root", Root, "--no-apt", "--no-systemd",
-                     "--mariadb-socket", PrivateServices.MariaDbSocket, "--db-prefix", Prefix, "--hostname", Hostname, .. extra.Contains("--address") ? extra : [.. extra, "--address", Address]])
+        foreach (var a in (string[])[Path.Combine(PrivateServices.RepoRoot, "deploy", "install.sh"), "--root", root, "--no-apt", "--no-systemd",
+                     "--mariadb-socket", PrivateServices.MariaDbSocket, "--db-prefix", prefix, .. extra])
             psi.ArgumentList.Add(a);
         using var p = Process.Start(psi)!;
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
         await p.WaitForExitAsync();
-        var run = new InstallRun(p.ExitCode, await stdout, await stderr, Snapshot());
-        if (run.ExitCode != 0) throw new InvalidOperationException($"install.sh exited with {run.ExitCode}:\n{run.Out}\n{run.Error}");
-        return run;
+        if (p.ExitCode != 0) throw new InvalidOperationException($"install.sh exited with {p.ExitCode}:\n{await stdout}\n{await stderr}");
+        return (p.ExitCode, await stdout, await stderr);
+    }
+
+    /// <summary>Drops the MariaDB users and databases install.sh made under <paramref name="prefix"/>.</summary>
+    public static async Task DropAsync(string prefix)
+    {
+        await using var c = MariaDbRoot();
+        foreach (var user in new[] { "opterius-panel", "opterius-agent", "opterius-pdns" }) await c.ExecuteAsync($"DROP USER IF EXISTS '{prefix}{user}'@'localhost'");
+        await c.ExecuteAsync($"DROP DATABASE IF EXISTS `{prefix}opterius`");
+        await c.ExecuteAsync($"DROP DATABASE IF EXISTS `{prefix}powerdns`");
     }
 
     /// <summary>Every file the install owns, with its mode, owner and content hash (FileResourceSandbox's walk).</summary>
@@ -98,12 +116,7 @@ public sealed class ScratchInstall : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
-        await using (var c = MariaDbRoot())
-        {
-            foreach (var user in MariaDbUsers) await c.ExecuteAsync($"DROP USER IF EXISTS '{user}'@'localhost'");
-            await c.ExecuteAsync($"DROP DATABASE IF EXISTS `{PanelDatabase}`");
-            await c.ExecuteAsync($"DROP DATABASE IF EXISTS `{PowerDnsDatabase}`");
-        }
+        await DropAsync(Prefix);
         Directory.Delete(Folder, recursive: true);
     }
 }
