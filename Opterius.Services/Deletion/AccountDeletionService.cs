@@ -196,7 +196,14 @@ public sealed class AccountDeletionService(
                     var identity = AccountIdentity.From(account);
                     var resource = _resources.GetValueOrDefault(step.Resource)
                         ?? throw new ResourceException($"no handler for resource '{step.Resource}' on this server");
-                    outcome = await resource.RemoveAsync(identity, ct);
+                    if (resource is IReportsRemovalProgress reports)
+                    {
+                        // A long step says how far it is as its running detail (the hub and the dialog show it).
+                        var progress = new StepProgress(detail => Publish(job, step.Resource, StepStatus.Running, detail));
+                        outcome = await reports.RemoveAsync(identity, progress.Report, ct);
+                        progress.Flush();
+                    }
+                    else outcome = await resource.RemoveAsync(identity, ct);
                 }
                 catch (Exception e)
                 {
