@@ -23,11 +23,14 @@ public sealed record DeletionJob(long Id, long AccountId, string Username, strin
 }
 
 /// <summary>
-/// One transition streamed to subscribers. <see cref="Resource"/> is a resource key, or <c>job</c> for the
-/// job itself (status running, succeeded or failed: the last event of a deletion).
+/// One transition streamed to subscribers, or a running step's progress (<see cref="IsProgress"/>). <see cref="Resource"/>
+/// is a resource key, or <c>job</c> for the job itself (status running, succeeded or failed: the last event of a deletion).
 /// </summary>
 public sealed record DeletionEvent(long AccountId, long JobId, string Resource, string Status, string? Detail, DateTimeOffset At)
 {
     public const string JobResource = "job";
     public bool IsJobEnd => Resource == JobResource && Status != JobStatus.Running;
+
+    /// <summary>A long step saying how far it is (running again, with its progress as the detail), not a transition.</summary>
+    public bool IsProgress => Resource != JobResource && Status == Resources.StepStatus.Running && Detail is not null;
 }

@@ -68,7 +68,14 @@ internal sealed class DeletionRunner(
                 {
                     var resource = resources.GetValueOrDefault(step.Resource)
                         ?? throw new ResourceException($"no handler for resource '{step.Resource}' on this server");
-                    outcome = await resource.RemoveAsync(identity, lease.Lost);
+                    if (resource is IReportsRemovalProgress reports)
+                    {
+                        // A long step says how far it is as its running detail (the hub and the dialog show it).
+                        var progress = new StepProgress(detail => Publish(job, step.Resource, StepStatus.Running, detail));
+                        outcome = await reports.RemoveAsync(identity, progress.Report, lease.Lost);
+                        progress.Flush();
+                    }
+                    else outcome = await resource.RemoveAsync(identity, lease.Lost);
                 }
                 catch (Exception) when (lease.Lost.IsCancellationRequested)
                 {

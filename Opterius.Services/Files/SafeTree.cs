@@ -46,6 +46,9 @@ public static unsafe class SafeTree
 
     private const int BufferSize = 64 * 1024;
 
+    // A removal reports its progress after this many entries: rare enough to cost nothing, often enough to show.
+    private const int ReportEvery = 1024;
+
     /// <summary>Measures the tree at <paramref name="path"/>; null when nothing is there.</summary>
     public static TreeMeasure? Measure(string path)
     {
@@ -58,13 +61,17 @@ public static unsafe class SafeTree
     /// <summary>
     /// Removes the tree at <paramref name="path"/>, the top folder included; null when nothing was there. With
     /// <paramref name="owner"/>, a top folder that uid does not own is refused before anything is removed.
+    /// <paramref name="progress"/>, when given, is called every <see cref="ReportEvery"/> entries removed and once at the
+    /// end, on this thread, with files, folders and bytes removed so far; its bytes need one statx per file, so a
+    /// removal nobody watches does not pay for them.
     /// </summary>
     /// <exception cref="ResourceException">The top is a link, not a folder or not the owner's, a mount point is inside, or a removal failed.</exception>
-    public static TreeRemoval? Remove(string path, uint? owner = null)
+    public static TreeRemoval? Remove(string path, uint? owner = null, Action<RemovalProgress>? progress = null)
     {
-        using var walk = Walk.Open(path, remove: true, owner);
+        using var walk = Walk.Open(path, remove: true, owner, progress);
         if (walk is null) return null;
-        var (_, files, dirs) = walk.Run();
+        var (bytes, files, dirs) = walk.Run();
+        progress?.Invoke(new RemovalProgress(files, dirs, bytes));
         if (walk.MountPoints.Count > 0)
             throw new ResourceException($"{walk.Top}: {walk.MountPoints.Count} mount point(s) inside never entered and left in place: "
                 + $"{string.Join(", ", walk.MountPoints)}; everything else removed ({files} files, {dirs} folders); unmount them, then run the step again");
@@ -125,12 +132,15 @@ public static unsafe class SafeTree
         private readonly List<Frame> _stack = [];
         private readonly List<string> _mountPoints = [];
         private readonly byte[] _buffer = NewEntryBuffer();
-        private long _bytes, _files, _dirs;
+        private readonly Action<RemovalProgress>? _progress;
+        private long _bytes, _files, _dirs; // a removal counts bytes only for _progress
+        private int _untilReport = ReportEvery;
 
-        private Walk(string top, bool remove, int parentFd, byte[] topName, int topFd, in Statx st, ulong mount)
+        private Walk(string top, bool remove, int parentFd, byte[] topName, int topFd, in Statx st, ulong mount, Action<RemovalProgress>? progress)
         {
             _top = top;
             _remove = remove;
+            _progress = progress;
             _parentFd = parentFd;
             _topName = topName;
             _mount = mount;
@@ -143,7 +153,7 @@ public static unsafe class SafeTree
         public IReadOnlyList<string> MountPoints => _mountPoints;
 
         /// <summary>Opens the top as a real directory; null when absent. The parent (e.g. /home) is the operator's, so it may be a link.</summary>
-        public static Walk? Open(string path, bool remove, uint? owner)
+        public static Walk? Open(string path, bool remove, uint? owner, Action<RemovalProgress>? progress = null)
         {
             var full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(path));
             var parent = Path.GetDirectoryName(full);
@@ -196,7 +206,7 @@ public static unsafe class SafeTree
                     Close(fd);
                     throw new ResourceException($"{full} is a mount point: refusing to walk another mount's files; unmount it, then run the step again");
                 }
-                return new Walk(full, remove, parentFd, topName, fd, st, mount);
+                return new Walk(full, remove, parentFd, topName, fd, st, mount, progress);
             }
             catch
             {
@@ -233,13 +243,24 @@ public static unsafe class SafeTree
         /// <summary>Unlinks one non-folder; <paramref name="mayBeFolder"/> lets an entry that turned into a folder be walked instead.</summary>
         private void RemoveEntry(Frame frame, byte* name, byte type, bool mayBeFolder = true)
         {
-            if (type == DT_UNKNOWN && StatAt(frame.Fd, name, out var st) == 0 && st.IsDirectory)
+            long size = 0;
+            if ((type == DT_UNKNOWN || _progress is not null) && StatAt(frame.Fd, name, out var st) == 0)
             {
-                frame.Subfolders.Add(Copy(name));
-                return;
+                if (st.IsDirectory)
+                {
+                    frame.Subfolders.Add(Copy(name));
+                    return;
+                }
+                size = (long)st.Size;
             }
             // unlinkat never follows the last component: a link is removed, its target untouched.
-            if (UnlinkAt(frame.Fd, name, 0) == 0) { _files++; return; }
+            if (UnlinkAt(frame.Fd, name, 0) == 0)
+            {
+                _files++;
+                _bytes += size;
+                if (--_untilReport == 0) Report();
+                return;
+            }
             var e = Errno;
             if (e == ENOENT) return;
             if (e == EISDIR && mayBeFolder) { frame.Subfolders.Add(Copy(name)); return; } // became a folder meanwhile
@@ -320,7 +341,12 @@ public static unsafe class SafeTree
             var dirFd = parent?.Fd ?? _parentFd;
             fixed (byte* n = frame.Name ?? _topName)
             {
-                if (UnlinkAt(dirFd, n, AT_REMOVEDIR) == 0) { _dirs++; return; }
+                if (UnlinkAt(dirFd, n, AT_REMOVEDIR) == 0)
+                {
+                    _dirs++;
+                    if (--_untilReport == 0) Report();
+                    return;
+                }
                 var e = Errno;
                 switch (e)
                 {
@@ -361,6 +387,12 @@ public static unsafe class SafeTree
                 throw Failure("a folder was moved during the walk: stopping", null, 0);
             }
             parent.Fd = fd;
+        }
+
+        private void Report()
+        {
+            _untilReport = ReportEvery;
+            _progress?.Invoke(new RemovalProgress(_files, _dirs, _bytes));
         }
 
         /// <summary>Records a mount point met in the current folder; it and the folders above it stay.</summary>

@@ -8,7 +8,7 @@ namespace Opterius.Services.Resources;
 /// <see cref="SafeTree"/> walk: the tenant owns everything inside, so nothing in it is trusted, not even
 /// while it is being deleted.
 /// </summary>
-public sealed class HomeDirectoryResource(ServerLayout layout) : IAccountResource
+public sealed class HomeDirectoryResource(ServerLayout layout) : IAccountResource, IReportsRemovalProgress
 {
     public string Key => "home_directory";
 
@@ -49,19 +49,25 @@ public sealed class HomeDirectoryResource(ServerLayout layout) : IAccountResourc
     {
         var home = layout.Home(account);
         if (SafeTree.Measure(home) is not { } m) return ResourceInspection.Nothing(Key, $"nothing there: {home} does not exist");
+        PlannedTrees.Remember(home, m);
         var mounts = m.MountPoints.Count == 0 ? "" : $"; {m.MountPoints.Count} mount point(s) inside will not be crossed: {string.Join(", ", m.MountPoints)}";
         return new ResourceInspection(Key, true, [home], m.Bytes, m.Files,
             $"{home}: {m.Files} files in {m.Directories} folders, {ByteSize.Human(m.Bytes)}{mounts}");
     }, ct);
 
-    public Task<RemoveOutcome> RemoveAsync(AccountIdentity account, CancellationToken ct) => Task.Run(() =>
+    public Task<RemoveOutcome> RemoveAsync(AccountIdentity account, CancellationToken ct) => Remove(account, null, ct);
+
+    public Task<RemoveOutcome> RemoveAsync(AccountIdentity account, Action<RemovalProgress> progress, CancellationToken ct) =>
+        Remove(account, progress, ct);
+
+    private Task<RemoveOutcome> Remove(AccountIdentity account, Action<RemovalProgress>? progress, CancellationToken ct) => Task.Run(() =>
     {
         var home = layout.Home(account);
         if (!Path.Exists(home) && new FileInfo(home).LinkTarget is null) return RemoveOutcome.Skipped($"nothing there: {home} does not exist");
         var uid = UserDatabase.CheckedUid(layout, account)
             ?? throw new ResourceException($"no uid is known for {account.Username}: cannot tell that {home} is its own, refusing to remove it");
         RefuseIfAnotherAccountsHome(account, home);
-        return SafeTree.Remove(home, owner: (uint)uid) is { } r
+        return SafeTree.Remove(home, owner: (uint)uid, progress is null ? null : PlannedTrees.Reporting(home, progress)) is { } r
             ? RemoveOutcome.Done($"removed {home}: {r.Files} files, {r.Directories} folders")
             : RemoveOutcome.Skipped($"nothing there: {home} does not exist");
     }, ct);

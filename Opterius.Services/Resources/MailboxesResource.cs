@@ -8,7 +8,7 @@ namespace Opterius.Services.Resources;
 /// as Postfix's <c>virtual_mailbox_base</c> and Dovecot's <c>mail_location = maildir:~</c> expect. Removal is a
 /// <see cref="SafeTree"/> walk.
 /// </summary>
-public sealed class MailboxesResource(ServerLayout layout) : IAccountResource
+public sealed class MailboxesResource(ServerLayout layout) : IAccountResource, IReportsRemovalProgress
 {
     public string Key => "mailboxes";
 
@@ -65,6 +65,7 @@ public sealed class MailboxesResource(ServerLayout layout) : IAccountResource
     {
         var dir = layout.Mailboxes(account);
         if (SafeTree.Measure(dir) is not { } m) return ResourceInspection.Nothing(Key, $"nothing there: {dir} does not exist");
+        PlannedTrees.Remember(dir, m);
         // Mailboxes are the real folders directly inside; a link there is counted by the measure, not as a mailbox.
         var boxes = new DirectoryInfo(dir).EnumerateDirectories()
             .Where(d => !d.Attributes.HasFlag(FileAttributes.ReparsePoint)).Select(d => d.Name).Order(StringComparer.Ordinal).ToList();
@@ -72,10 +73,15 @@ public sealed class MailboxesResource(ServerLayout layout) : IAccountResource
             $"{boxes.Count} mailbox{(boxes.Count == 1 ? "" : "es")}, {m.Files} files, {ByteSize.Human(m.Bytes)}");
     }, ct);
 
-    public Task<RemoveOutcome> RemoveAsync(AccountIdentity account, CancellationToken ct) => Task.Run(() =>
+    public Task<RemoveOutcome> RemoveAsync(AccountIdentity account, CancellationToken ct) => Remove(account, null, ct);
+
+    public Task<RemoveOutcome> RemoveAsync(AccountIdentity account, Action<RemovalProgress> progress, CancellationToken ct) =>
+        Remove(account, progress, ct);
+
+    private Task<RemoveOutcome> Remove(AccountIdentity account, Action<RemovalProgress>? progress, CancellationToken ct) => Task.Run(() =>
     {
         var dir = layout.Mailboxes(account);
-        return SafeTree.Remove(dir) is { } r
+        return SafeTree.Remove(dir, progress: progress is null ? null : PlannedTrees.Reporting(dir, progress)) is { } r
             ? RemoveOutcome.Done($"removed {dir}: {r.Files} files, {r.Directories} folders")
             : RemoveOutcome.Skipped($"nothing there: {dir} does not exist");
     }, ct);

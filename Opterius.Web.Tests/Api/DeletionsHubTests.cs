@@ -46,15 +46,22 @@ public sealed class DeletionsHubTests(ApiApp app) : IClassFixture<ApiApp>
         });
         Assert.Equal(("job", "running"), Pair(events[0]));
         Assert.Equal(("job", "succeeded"), Pair(events[^1]));
-        // Each resource: pending, running, then done (it was there) or skipped (it was not); in the deletion order.
-        var started = events.Where(e => e.GetProperty("status").GetString() == "running" && e.GetProperty("resource").GetString() != "job")
+        // Each resource: pending, running, then done (it was there) or skipped (it was not); in the deletion order. A
+        // file tree also says how far it is while it runs: running again with its progress as the detail.
+        var transitions = events.Where(e => !IsProgress(e)).ToList();
+        var started = transitions.Where(e => e.GetProperty("status").GetString() == "running" && e.GetProperty("resource").GetString() != "job")
             .Select(e => e.GetProperty("resource").GetString()!).ToList();
         Assert.Equal(DeletionOrder.Keys, started);
         foreach (var key in DeletionOrder.Keys)
         {
-            var statuses = events.Where(e => e.GetProperty("resource").GetString() == key).Select(e => e.GetProperty("status").GetString()).ToList();
+            var statuses = transitions.Where(e => e.GetProperty("resource").GetString() == key).Select(e => e.GetProperty("status").GetString()).ToList();
             Assert.Equal(["pending", "running", expected[key]], statuses);
         }
+        var homeEvents = events.Where(e => e.GetProperty("resource").GetString() == "home_directory").ToList();
+        var homeProgress = homeEvents.FindIndex(IsProgress);
+        Assert.True(homeProgress > 1 && homeProgress < homeEvents.FindIndex(e => Pair(e) == ("home_directory", "done")),
+            "home_directory's progress comes between its running and its done");
+        Assert.StartsWith("removed ", homeEvents[homeProgress].GetProperty("detail").GetString());
         var lastStepAt = events.FindLastIndex(e => e.GetProperty("resource").GetString() == "system_user");
         var homeDone = events.FindIndex(e => Pair(e) == ("home_directory", "done"));
         Assert.True(homeDone >= 0 && homeDone < lastStepAt);
@@ -106,6 +113,9 @@ public sealed class DeletionsHubTests(ApiApp app) : IClassFixture<ApiApp>
     }
 
     private static (string?, string?) Pair(JsonElement e) => (e.GetProperty("resource").GetString(), e.GetProperty("status").GetString());
+
+    private static bool IsProgress(JsonElement e) =>
+        Pair(e) is ({ } resource, "running") && resource != "job" && e.TryGetProperty("detail", out var d) && d.ValueKind == JsonValueKind.String;
 
     private async Task<HubConnection> ConnectAsync(string token, HttpTransportType transport)
     {

@@ -93,6 +93,54 @@ public abstract class ServingScenarios(ServingApp app)
         Assert.Equal(neighbour, Snapshot(b));
     }
 
+    [Fact]
+    public async Task ALargeHomeIsRemovedWithRunningProgressOfThePlannedTotalWhoseCountsOnlyGrowAndEndAtWhatWasRemoved()
+    {
+        var p = TestAccounts.NewPrefix(6);
+        var a = await app.CreateAsync(p, $"{p}.test");
+        // Five thousand small files: the walk reports every 1024 entries, so there is more than its final report.
+        var home = Layout.Home(AccountIdentity.From(a));
+        for (var d = 0; d < 5; d++)
+        {
+            var folder = Path.Join(home, "public_html", $"d{d}");
+            Directory.CreateDirectory(folder);
+            for (var f = 0; f < 1000; f++) File.WriteAllText(Path.Join(folder, $"f{f}.txt"), "x");
+        }
+        var seen = new List<DeletionEvent>();
+        using var subscription = app.Get<DeletionEvents>().Subscribe(a.Id, e => { lock (seen) seen.Add(e); }, out _);
+
+        var job = await DeleteAsync(a);
+
+        Assert.True(job.Status == JobStatus.Succeeded, Failures(job));
+        List<DeletionEvent> steps;
+        lock (seen) steps = seen.Where(e => e.Resource == "home_directory").ToList();
+        var done = steps.FindIndex(e => e.Status == StepStatus.Done);
+        Assert.True(done > 0, "no done event of home_directory: " + string.Join(" | ", steps.Select(e => $"{e.Status} {e.Detail}")));
+        var reports = steps.Take(done).Where(e => e.IsProgress).Select(e => e.Detail!).ToList();
+        Assert.NotEmpty(reports);
+        Assert.All(reports, r => Assert.Matches(@"^removed [\d,]+ of [\d,]+ files \(.+ of .+\)$", r));
+        var counts = reports.Select(r => Number(r, @"^removed ([\d,]+) ")).ToList();
+        Assert.Equal(counts.Order(), counts);
+        var removed = Number(steps[done].Detail!, @": (\d+) files, ");
+        Assert.True(removed >= 5000, steps[done].Detail);
+        Assert.Equal(removed, counts[^1]);
+        Assert.Equal(removed, Number(reports[^1], @" of ([\d,]+) files"));
+        Assert.DoesNotContain(steps.Skip(done + 1), e => e.Status == StepStatus.Running);
+        // The mail store is a tree too: its only report (a few files) comes before its done, naming what was removed.
+        List<DeletionEvent> mail;
+        lock (seen) mail = seen.Where(e => e.Resource == "mailboxes" && e.Status is StepStatus.Running or StepStatus.Done).ToList();
+        Assert.Equal([StepStatus.Running, StepStatus.Running, StepStatus.Done], mail.Select(e => e.Status));
+        Assert.Null(mail[0].Detail);
+        Assert.Equal(Number(mail[2].Detail!, @": (\d+) files, "), Number(mail[1].Detail!, @"^removed ([\d,]+) of "));
+    }
+
+    private static long Number(string text, string pattern)
+    {
+        var match = System.Text.RegularExpressions.Regex.Match(text, pattern);
+        Assert.True(match.Success, $"'{text}' does not match {pattern}");
+        return long.Parse(match.Groups[1].Value.Replace(",", ""), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
     [Theory]
     [InlineData("NginxReload", "nginx_vhost")]
     [InlineData("PhpFpmReload", "php_fpm_pool")]

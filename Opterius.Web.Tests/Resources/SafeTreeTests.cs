@@ -63,6 +63,25 @@ public sealed class SafeTreeTests : IDisposable
     }
 
     [Fact]
+    public void RemovingReportsEveryThousandOrSoEntriesWithGrowingCountsAndLastWhatWasRemovedAndMeasured()
+    {
+        var home = Path.Combine(_box.Root, "home", "bob");
+        for (var i = 0; i < 3000; i++) Make($"home/bob/d{i % 7}/f{i}.txt", new string('x', i % 50));
+        var measured = SafeTree.Measure(home)!;
+        var reports = new List<RemovalProgress>();
+
+        var removed = SafeTree.Remove(home, progress: reports.Add);
+
+        Assert.Equal(new TreeRemoval(3000, 8), removed);
+        // 3008 entries: a report after 1024 and 2048 of them, then the final one; never one per file.
+        Assert.Equal(3, reports.Count);
+        Assert.Equal(reports.OrderBy(r => r.Files).ThenBy(r => r.Folders).ThenBy(r => r.Bytes), reports);
+        Assert.All(reports.Skip(1).Zip(reports), pair => Assert.True(pair.First.Bytes >= pair.Second.Bytes && pair.First.Folders >= pair.Second.Folders));
+        Assert.Equal(new RemovalProgress(measured.Files, measured.Directories, measured.Bytes), reports[^1]);
+        Assert.False(Directory.Exists(home));
+    }
+
+    [Fact]
     public void NothingThereIsReportedAsNothingAndRemovingTwiceIsHarmless()
     {
         var home = Path.Combine(_box.Root, "home", "bob");

@@ -14,7 +14,7 @@ namespace Opterius.Web.Agent;
 /// One resource kind as the panel sees it when it uses the agent: the same <see cref="IAccountResource"/>, each
 /// operation one call to the agent, which runs the real resource as root.
 /// </summary>
-public class AgentResource(string key, AgentChannel agent) : IAccountResource
+public class AgentResource(string key, AgentChannel agent) : IAccountResource, IReportsRemovalProgress
 {
     public string Key => key;
 
@@ -34,13 +34,27 @@ public class AgentResource(string key, AgentChannel agent) : IAccountResource
             return new ResourceInspection(i.Resource, i.Exists, i.Items.ToList(), i.Bytes, i.Count, i.Summary);
         });
 
-    public Task<RemoveOutcome> RemoveAsync(AccountIdentity account, CancellationToken ct) =>
+    public Task<RemoveOutcome> RemoveAsync(AccountIdentity account, CancellationToken ct) => Remove(account, null, ct);
+
+    // Every kind may report: only the file trees' removals send counts, so the others never call progress.
+    public Task<RemoveOutcome> RemoveAsync(AccountIdentity account, Action<RemovalProgress> progress, CancellationToken ct) =>
+        Remove(account, progress, ct);
+
+    private Task<RemoveOutcome> Remove(AccountIdentity account, Action<RemovalProgress>? progress, CancellationToken ct) =>
         agent.CallAsync(async c =>
         {
             using var call = c.Remove(Request(account), cancellationToken: ct);
             await foreach (var e in call.ResponseStream.ReadAllAsync(ct))
-                if (e.EventCase == RemoveEvent.EventOneofCase.Outcome)
-                    return new RemoveOutcome(e.Outcome.Status, e.Outcome.HasDetail ? e.Outcome.Detail : null);
+                switch (e.EventCase)
+                {
+                    case RemoveEvent.EventOneofCase.Outcome:
+                        return new RemoveOutcome(e.Outcome.Status, e.Outcome.HasDetail ? e.Outcome.Detail : null);
+                    case RemoveEvent.EventOneofCase.Progress when e.Progress.Stage == "removing" && progress is not null:
+                        var p = e.Progress;
+                        progress(new RemovalProgress(p.FilesRemoved, p.FoldersRemoved, p.BytesRemoved,
+                            p.HasPlannedFiles ? p.PlannedFiles : null, p.HasPlannedBytes ? p.PlannedBytes : null));
+                        break;
+                }
             throw new ResourceException($"the agent ended the removal of {key} without saying how it went");
         });
 

@@ -1,3 +1,4 @@
+using System.Threading.Channels;
 using Grpc.Core;
 using Opterius.Services.Accounts;
 using Opterius.Services.Commands;
@@ -47,12 +48,41 @@ public sealed class AgentService(IEnumerable<IAccountResource> resources, System
         {
             var (resource, identity) = await ResolveAsync(request.Key, request.Identity);
             await stream.WriteAsync(new RemoveEvent { Progress = new Progress { Stage = "started" } });
-            var outcome = await resource.RemoveAsync(identity, CancellationToken.None);
+            var outcome = resource is IReportsRemovalProgress reports
+                ? await RemoveStreamingAsync(reports, identity, stream)
+                : await resource.RemoveAsync(identity, CancellationToken.None);
             var end = new Outcome { Status = outcome.Status };
             if (outcome.Detail is not null) end.Detail = outcome.Detail;
             await stream.WriteAsync(new RemoveEvent { Outcome = end });
             return true;
         });
+
+    /// <summary>
+    /// Removes while streaming its progress. The walk never waits for the panel: only the latest report is kept for
+    /// the stream (older ones are dropped), and a stream that broke only stops the reports, not the removal.
+    /// </summary>
+    private static async Task<RemoveOutcome> RemoveStreamingAsync(IReportsRemovalProgress resource, AccountIdentity identity,
+        IServerStreamWriter<RemoveEvent> stream)
+    {
+        var latest = Channel.CreateBounded<RemovalProgress>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true });
+        var pump = Task.Run(async () =>
+        {
+            await foreach (var p in latest.Reader.ReadAllAsync())
+            {
+                var sent = new Progress { Stage = "removing", FilesRemoved = p.Files, FoldersRemoved = p.Folders, BytesRemoved = p.Bytes };
+                if (p.PlannedFiles is { } files) sent.PlannedFiles = files;
+                if (p.PlannedBytes is { } bytes) sent.PlannedBytes = bytes;
+                await stream.WriteAsync(new RemoveEvent { Progress = sent });
+            }
+        });
+        try { return await resource.RemoveAsync(identity, p => latest.Writer.TryWrite(p), CancellationToken.None); }
+        finally
+        {
+            // Every report is written before the outcome: one writer at a time on a gRPC stream.
+            latest.Writer.TryComplete();
+            await pump.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+    }
 
     public override Task<Changed> Suspend(ResourceRequest request, ServerCallContext context) =>
         GuardAsync("suspend", request.Key, () => ChangeAsync(request, (r, a) => r.SuspendAsync(a, CancellationToken.None)));
