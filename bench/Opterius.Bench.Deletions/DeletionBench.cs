@@ -4,6 +4,7 @@ using Opterius.Services.Accounts;
 using Opterius.Services.Audit;
 using Opterius.Services.Commands;
 using Opterius.Services.Deletion;
+using Opterius.Services.Resources;
 using Opterius.Services.Users;
 
 namespace Opterius.Bench.Deletions;
@@ -29,6 +30,8 @@ internal sealed class DeletionBench(string mode, IServiceProvider services, Pane
     public const string InProcess = "in process";
     public const string Agent = "agent";
 
+    public string Mode => mode;
+
     private static readonly Random Random = new();
     private readonly Actor _actor = new(admin.Username, "cli", null, admin.Id, true);
     private readonly ServiceReloader _reloader = services.GetRequiredService<ServiceReloader>();
@@ -51,6 +54,22 @@ internal sealed class DeletionBench(string mode, IServiceProvider services, Pane
             stack.Dead());
         if (!sample.Clean) await RecoverAsync(failed, sample.DeadDaemons);
         return sample;
+    }
+
+    /// <summary>
+    /// What one resource call costs on its own: <paramref name="calls"/> inspections of the cron resource (a file
+    /// lookup) for an account that does not exist, one after the other and then all at once; mean milliseconds a call.
+    /// </summary>
+    public async Task<(double Sequential, double Concurrent)> CallCostAsync(int calls)
+    {
+        var cron = services.GetServices<IAccountResource>().Single(r => r.Key == "cron");
+        var nobody = AccountIdentity.Create(1, "benchnobody", "benchnobody.test", "8.2", null, "bench");
+        var clock = Stopwatch.StartNew();
+        for (var i = 0; i < calls; i++) await cron.InspectAsync(nobody, default);
+        var sequential = clock.Elapsed.TotalMilliseconds / calls;
+        clock.Restart();
+        await Task.WhenAll(Enumerable.Range(0, calls).Select(_ => cron.InspectAsync(nobody, default)));
+        return (sequential, clock.Elapsed.TotalMilliseconds / calls);
     }
 
     /// <summary>
