@@ -50,7 +50,7 @@ try
                     (s.DeadDaemons.Count > 0 ? $"; died: {string.Join(", ", s.DeadDaemons)} (restarted)" : ""));
             }
     }
-    Report.Print(samples, batch, stack.Env, services.GetRequiredService<IOptions<OpteriusOptions>>().Value.ReloadCoalesceMilliseconds);
+    if (samples.Count > 0) Report.Print(samples, batch, stack.Env, services.GetRequiredService<IOptions<OpteriusOptions>>().Value.ReloadCoalesceMilliseconds);
     if (split)
     {
         // Where the agent's time goes: one call's own cost, apart from the work the resource does.
