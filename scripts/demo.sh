@@ -150,7 +150,7 @@ cat <<INFO
   Its zone:     dig @127.0.0.1 -p ${PDNS_PORT:-?} alpha.test A +short
   Sandbox root: $run/root
 
-  The split:  ps -o user,pid,cmd -p $panel_pid,$agent_pid   (the panel as $user, the agent as root)
+  The split:  ps -o user:16,pid,cmd -p $panel_pid,$agent_pid   (the panel as $user, the agent as root)
   Config:     $run/etc/panel.json ($user, 0600), $run/etc/agent.json (root, 0600); the agent logs to $run/agent.log
 
   Ctrl-C stops the panel, the agent and the private services.
