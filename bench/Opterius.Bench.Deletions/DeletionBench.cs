@@ -4,15 +4,17 @@ using Opterius.Services.Accounts;
 using Opterius.Services.Audit;
 using Opterius.Services.Commands;
 using Opterius.Services.Deletion;
+using Opterius.Services.Resources;
 using Opterius.Services.Users;
 
 namespace Opterius.Bench.Deletions;
 
 /// <summary>
-/// One deletion's (or one batch's) wall time, how often each shared service was reloaded during it, and the
-/// deletions that did not succeed (with their distinct step failures) and the daemons that died meanwhile.
+/// One deletion's (or one batch's) wall time with the resources in <paramref name="Mode"/>, how often each shared
+/// service was reloaded during it (null through the agent, which reloads in its own process), and the deletions that
+/// did not succeed (with their distinct step failures) and the daemons that died meanwhile.
 /// </summary>
-internal sealed record Sample(int Accounts, double Seconds, IReadOnlyDictionary<string, int> Reloads,
+internal sealed record Sample(string Mode, int Accounts, double Seconds, IReadOnlyDictionary<string, int>? Reloads,
     int Failed, IReadOnlyList<string> Failures, IReadOnlyList<string> DeadDaemons)
 {
     public bool Clean => Failed == 0 && DeadDaemons.Count == 0;
@@ -20,10 +22,16 @@ internal sealed record Sample(int Accounts, double Seconds, IReadOnlyDictionary<
 
 /// <summary>
 /// Small accounts made by the real create path, then deleted by the real deletion service: one on its own, and a
-/// batch all started at once (as the API or the UI would for a bulk delete).
+/// batch all started at once (as the API or the UI would for a bulk delete). <paramref name="mode"/> names where the
+/// container's resources run: "in process", or "agent" when they are agent clients.
 /// </summary>
-internal sealed class DeletionBench(IServiceProvider services, PanelUser admin, PrivateStack stack)
+internal sealed class DeletionBench(string mode, IServiceProvider services, PanelUser admin, PrivateStack stack)
 {
+    public const string InProcess = "in process";
+    public const string Agent = "agent";
+
+    public string Mode => mode;
+
     private static readonly Random Random = new();
     private readonly Actor _actor = new(admin.Username, "cli", null, admin.Id, true);
     private readonly ServiceReloader _reloader = services.GetRequiredService<ServiceReloader>();
@@ -40,11 +48,28 @@ internal sealed class DeletionBench(IServiceProvider services, PanelUser admin, 
         var after = Reloads();
 
         var failed = jobs.Where(j => j.Status != JobStatus.Succeeded).ToList();
-        var sample = new Sample(count, clock.Elapsed.TotalSeconds, after.ToDictionary(kv => kv.Key, kv => kv.Value - before[kv.Key]),
+        var sample = new Sample(mode, count, clock.Elapsed.TotalSeconds,
+            mode == InProcess ? after.ToDictionary(kv => kv.Key, kv => kv.Value - before[kv.Key]) : null,
             failed.Count, failed.SelectMany(j => j.FailedSteps).Select(s => $"{s.Resource}: {Shorten(s.Detail)}").Distinct().ToList(),
             stack.Dead());
         if (!sample.Clean) await RecoverAsync(failed, sample.DeadDaemons);
         return sample;
+    }
+
+    /// <summary>
+    /// What one resource call costs on its own: <paramref name="calls"/> inspections of the cron resource (a file
+    /// lookup) for an account that does not exist, one after the other and then all at once; mean milliseconds a call.
+    /// </summary>
+    public async Task<(double Sequential, double Concurrent)> CallCostAsync(int calls)
+    {
+        var cron = services.GetServices<IAccountResource>().Single(r => r.Key == "cron");
+        var nobody = AccountIdentity.Create(1, "benchnobody", "benchnobody.test", "8.2", null, "bench");
+        var clock = Stopwatch.StartNew();
+        for (var i = 0; i < calls; i++) await cron.InspectAsync(nobody, default);
+        var sequential = clock.Elapsed.TotalMilliseconds / calls;
+        clock.Restart();
+        await Task.WhenAll(Enumerable.Range(0, calls).Select(_ => cron.InspectAsync(nobody, default)));
+        return (sequential, clock.Elapsed.TotalMilliseconds / calls);
     }
 
     /// <summary>

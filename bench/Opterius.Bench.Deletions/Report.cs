@@ -1,43 +1,66 @@
 namespace Opterius.Bench.Deletions;
 
-/// <summary>The Markdown that goes into docs/benchmarks.md: every round, then medians side by side.</summary>
+/// <summary>
+/// The Markdown that goes into docs/benchmarks.md: every round, then medians of the resources in process side by side
+/// (1 account, the batch), and with <c>--split</c> the same medians through the agent and what the agent adds.
+/// </summary>
 internal static class Report
 {
     public static void Print(IReadOnlyList<(int Round, Sample Sample)> samples, int batch, IReadOnlyDictionary<string, string> env, int coalesceMs)
     {
-        var services = samples[0].Sample.Reloads.Keys.ToList();
+        var services = samples.Select(s => s.Sample.Reloads).First(r => r is not null)!.Keys.ToList();
         Console.WriteLine($"Daemons: nginx {Has(env, "NGINX_PID")}, php-fpm {Has(env, "FPM_PID")}, PowerDNS {Has(env, "PDNS_PID")}; " +
                           $"reload coalescing window {coalesceMs} ms; {Environment.ProcessorCount} cores; {samples.Max(s => s.Round)} rounds");
         Console.WriteLine();
-        Console.WriteLine($"| round | accounts | total (s) | per account (s) | {string.Join(" | ", services.Select(s => $"{s} reloads"))} | failed | daemons that died |");
-        Console.WriteLine($"|---|---|---|---|{string.Concat(services.Select(_ => "---|"))}---|---|");
+        Console.WriteLine($"| round | resources | accounts | total (s) | per account (s) | {string.Join(" | ", services.Select(s => $"{s} reloads"))} | failed | daemons that died |");
+        Console.WriteLine($"|---|---|---|---|---|{string.Concat(services.Select(_ => "---|"))}---|---|");
         foreach (var (round, s) in samples)
-            Console.WriteLine($"| {round} | {s.Accounts} | {s.Seconds:0.000} | {s.Seconds / s.Accounts:0.000} | " +
-                              $"{string.Join(" | ", services.Select(k => s.Reloads[k]))} | {s.Failed} | {string.Join(", ", s.DeadDaemons)} |");
+            Console.WriteLine($"| {round} | {s.Mode} | {s.Accounts} | {s.Seconds:0.000} | {s.Seconds / s.Accounts:0.000} | " +
+                              $"{string.Join(" | ", services.Select(k => s.Reloads?[k].ToString() ?? "-"))} | {s.Failed} | {string.Join(", ", s.DeadDaemons)} |");
 
         Console.WriteLine();
         // A failed deletion stops early, so its time says nothing about the cost of a deletion: clean rounds only.
-        var one = samples.Select(s => s.Sample).Where(s => s.Accounts == 1 && s.Clean).ToList();
-        var many = samples.Select(s => s.Sample).Where(s => s.Accounts == batch && s.Clean).ToList();
-        Console.WriteLine($"| median of clean rounds | 1 account ({one.Count} rounds) | {batch} accounts at once ({many.Count} rounds) | ratio |");
+        List<Sample> Clean(string mode, int accounts) =>
+            samples.Select(s => s.Sample).Where(s => s.Mode == mode && s.Accounts == accounts && s.Clean).ToList();
+        var one = Clean(DeletionBench.InProcess, 1);
+        var many = Clean(DeletionBench.InProcess, batch);
+        Console.WriteLine($"| median of clean rounds, in process | 1 account ({one.Count} rounds) | {batch} accounts at once ({many.Count} rounds) | ratio |");
         Console.WriteLine("|---|---|---|---|");
-        Row("total time (s)", one.Select(s => s.Seconds), many.Select(s => s.Seconds), "0.000");
-        Row("time per account (s)", one.Select(s => s.Seconds), many.Select(s => s.Seconds / batch), "0.000");
+        Row("total time (s)", one.Select(s => s.Seconds), many.Select(s => s.Seconds), "0.000", Ratio);
+        Row("time per account (s)", one.Select(s => s.Seconds), many.Select(s => s.Seconds / batch), "0.000", Ratio);
         foreach (var k in services)
-            Row($"{k} reloads", one.Select(s => (double)s.Reloads[k]), many.Select(s => (double)s.Reloads[k]), "0.#");
+            Row($"{k} reloads", one.Select(s => (double)s.Reloads![k]), many.Select(s => (double)s.Reloads![k]), "0.#", Ratio);
 
-        var failures = samples.SelectMany(s => s.Sample.Failures).Distinct().ToList();
+        if (samples.Any(s => s.Sample.Mode == DeletionBench.Agent))
+        {
+            Console.WriteLine();
+            // Each round's two runs follow each other: their ratio is less moved by the machine's drift than the medians.
+            Console.WriteLine("| median of clean rounds (total time, s) | in process | through the agent | the agent adds | median of each round's agent / in process |");
+            Console.WriteLine("|---|---|---|---|---|");
+            foreach (var accounts in new[] { 1, batch })
+            {
+                var paired = samples.Where(s => s.Sample.Accounts == accounts && s.Sample.Clean).GroupBy(s => s.Round)
+                    .Select(g => (In: g.FirstOrDefault(s => s.Sample.Mode == DeletionBench.InProcess).Sample, Agent: g.FirstOrDefault(s => s.Sample.Mode == DeletionBench.Agent).Sample))
+                    .Where(p => p.In is not null && p.Agent is not null).Select(p => p.Agent.Seconds / p.In.Seconds);
+                Row(accounts == 1 ? "1 account" : $"{batch} accounts at once",
+                    Clean(DeletionBench.InProcess, accounts).Select(s => s.Seconds), Clean(DeletionBench.Agent, accounts).Select(s => s.Seconds),
+                    "0.000", (a, b) => $"{(b / a - 1) * 100:+0.0;-0.0}% | {Show(Median(paired), "0.00")}x");
+            }
+        }
+
+        var failures = samples.SelectMany(s => s.Sample.Failures.Select(f => $"{s.Sample.Mode}: {f}")).Distinct().ToList();
         if (failures.Count == 0) return;
         Console.WriteLine();
         Console.WriteLine($"Deletions that failed: {samples.Sum(s => s.Sample.Failed)} in {samples.Count(s => !s.Sample.Clean)} of {samples.Count} runs; causes:");
         foreach (var f in failures) Console.WriteLine($"- `{f}`");
     }
 
-    private static void Row(string what, IEnumerable<double> one, IEnumerable<double> many, string format)
+    private static string Ratio(double a, double b) => (b / a).ToString("0.00") + "x";
+
+    private static void Row(string what, IEnumerable<double> left, IEnumerable<double> right, string format, Func<double, double, string> compare)
     {
-        var (a, b) = (Median(one), Median(many));
-        Console.WriteLine($"| {what} | {Show(a, format)} | {Show(b, format)} | " +
-                          $"{(a is null || b is null || a == 0 ? "-" : (b / a)!.Value.ToString("0.00") + "x")} |");
+        var (a, b) = (Median(left), Median(right));
+        Console.WriteLine($"| {what} | {Show(a, format)} | {Show(b, format)} | {(a is null || b is null || a == 0 ? "-" : compare(a.Value, b.Value))} |");
     }
 
     private static string Show(double? v, string format) => v?.ToString(format) ?? "-";
