@@ -88,7 +88,11 @@ public sealed class SystemUserResource(ServerLayout layout, CommandRunner comman
             throw new AlreadyThereException($"a group '{username}' (gid {group.Gid}) already exists");
     }
 
-    private bool IsReservedFor(int uid, string username)
+    /// <summary>
+    /// Whether the uid ledger hands <paramref name="uid"/> to <paramref name="username"/>: the panel reserved it for
+    /// that name. A user made any other way (the operator's own login) has no such file and is never the panel's.
+    /// </summary>
+    public bool IsReservedFor(int uid, string username)
     {
         var path = Path.Join(layout.UidLedger, uid.ToString());
         try { return File.ReadAllText(path) == username + "\n"; }

@@ -3,6 +3,7 @@ using Grpc.Core;
 using Microsoft.Extensions.Options;
 using Opterius.Services.Accounts;
 using Opterius.Services.Deletion;
+using Opterius.Services.Resources;
 using Opterius.Web.Agent;
 using Opterius.Web.Agent.Protocol;
 using Opterius.Web.Tests.Daemons;
@@ -86,6 +87,112 @@ public sealed class AgentRefusalTests(AgentServingApp app) : IClassFixture<Agent
         Assert.Equal("200", panelUser.Out); // served: a gRPC answer (its status is in the trailers)
     }
 
+    [Theory]
+    [InlineData("system_user")]
+    [InlineData("home_directory")]
+    [InlineData("processes")]
+    public async Task RemovingAUserThePanelDidNotMakeIsRefusedAndTheUserSurvivesByteForByte(string key)
+    {
+        var root = PrivateServices.SandboxRoot;
+        var name = $"op{TestAccounts.NewPrefix(6)}";
+        // The operator's own login: made by plain useradd, so no uid ledger file names it, with a uid in the panel's range.
+        DaemonKit.Run("useradd", "-R", root, "-m", "-s", "/bin/bash", name);
+        try
+        {
+            var uid = int.Parse(File.ReadLines(Path.Combine(root, "etc/passwd")).Single(l => l.StartsWith(name + ":")).Split(':')[2]);
+            Assert.True(uid >= 200000, $"useradd gave {name} uid {uid}, below the run's MinUid 200000");
+            await File.WriteAllTextAsync(Path.Combine(root, $"home/{name}/thesis.txt"), "years of work\n");
+            var before = OperatorSnapshot(name);
+
+            var withUid = await StatusOfAsync("remove", new ResourceRequest { Key = key, Identity = new Identity { Id = 1, Username = name, Domain = "op.test", PhpVersion = "8.2", Uid = uid } });
+            var withoutUid = await StatusOfAsync("remove", new ResourceRequest { Key = key, Identity = new Identity { Id = 1, Username = name, Domain = "op.test", PhpVersion = "8.2" } });
+
+            Assert.Equal(StatusCode.FailedPrecondition, withUid.StatusCode);
+            Assert.Equal($"uid {uid} of '{name}' was not handed out by the panel: refusing", withUid.Detail);
+            Assert.Equal(StatusCode.FailedPrecondition, withoutUid.StatusCode);
+            Assert.Equal($"uid {uid} of '{name}' was not handed out by the panel: refusing", withoutUid.Detail);
+            Assert.Equal(before, OperatorSnapshot(name));
+        }
+        finally { DaemonKit.Run("userdel", "-R", root, "-r", name); }
+    }
+
+    [Fact]
+    public async Task SuspendingAUserThePanelDidNotMakeIsRefusedAndItsShellStays()
+    {
+        var root = PrivateServices.SandboxRoot;
+        var name = $"op{TestAccounts.NewPrefix(6)}";
+        DaemonKit.Run("useradd", "-R", root, "-m", "-s", "/bin/bash", name);
+        try
+        {
+            var before = OperatorSnapshot(name);
+
+            var status = await StatusOfAsync("suspend", new ResourceRequest { Key = "system_user", Identity = new Identity { Id = 1, Username = name, Domain = "op.test", PhpVersion = "8.2" } });
+
+            Assert.Equal(StatusCode.FailedPrecondition, status.StatusCode);
+            Assert.EndsWith($"of '{name}' was not handed out by the panel: refusing", status.Detail);
+            Assert.Equal(before, OperatorSnapshot(name));
+        }
+        finally { DaemonKit.Run("userdel", "-R", root, "-r", name); }
+    }
+
+    [Fact]
+    public async Task AUserThePanelMadeIsStillRemovedThroughTheAgent()
+    {
+        var (a, _) = await TwoAccountsAsync();
+        var identity = AccountIdentity.From(a);
+        using var agent = Channel();
+
+        var home = await new AgentResource("home_directory", agent).RemoveAsync(identity, default);
+        var user = await new AgentResource("system_user", agent).RemoveAsync(identity, default);
+
+        Assert.Equal(StepStatus.Done, home.Status);
+        Assert.Equal(StepStatus.Done, user.Status);
+        Assert.False(Directory.Exists(Path.Combine(PrivateServices.SandboxRoot, $"home/{a.Username}")));
+        Assert.DoesNotContain(File.ReadLines(Path.Combine(PrivateServices.SandboxRoot, "etc/passwd")), l => l.StartsWith(a.Username + ":"));
+    }
+
+    [Fact]
+    public async Task TwoRemovalsOfTheSameHomeAtOnceRunOneAfterTheOtherAndTheSecondFindsNothing()
+    {
+        var (a, _) = await TwoAccountsAsync();
+        var identity = AccountIdentity.From(a);
+        var home = Path.Combine(PrivateServices.SandboxRoot, $"home/{a.Username}");
+        // Enough files that the first removal is still running when the second arrives.
+        for (var d = 0; d < 100; d++)
+        {
+            var folder = Directory.CreateDirectory(Path.Combine(home, "many", $"d{d}")).FullName;
+            for (var f = 0; f < 200; f++) File.WriteAllText(Path.Combine(folder, $"f{f}"), "x");
+        }
+        DaemonKit.Run("chown", "-R", $"{a.Uid}:{a.Uid}", home);
+        using var first = Channel();
+        using var second = Channel();
+
+        var outcomes = await Task.WhenAll(
+            new AgentResource("home_directory", first).RemoveAsync(identity, default),
+            new AgentResource("home_directory", second).RemoveAsync(identity, default));
+
+        var statuses = outcomes.Select(o => o.Status).Order(StringComparer.Ordinal).ToList();
+        Assert.Equal([StepStatus.Done, StepStatus.Skipped], statuses);
+        var done = outcomes.Single(o => o.Status == StepStatus.Done);
+        Assert.StartsWith($"removed {home}: ", done.Detail);
+        Assert.Equal($"nothing there: {home} does not exist", outcomes.Single(o => o.Status == StepStatus.Skipped).Detail);
+        Assert.False(Path.Exists(home));
+    }
+
+    /// <summary>The user's passwd, shadow and group lines and every file of its home with its bytes.</summary>
+    private static string OperatorSnapshot(string name)
+    {
+        var root = PrivateServices.SandboxRoot;
+        var lines = new List<string>();
+        foreach (var file in new[] { "etc/passwd", "etc/shadow", "etc/group" })
+            lines.AddRange(File.ReadLines(Path.Combine(root, file)).Where(l => l.StartsWith(name + ":")));
+        var home = Path.Combine(root, $"home/{name}");
+        Assert.True(Directory.Exists(home), $"{home} is missing");
+        lines.AddRange(Directory.EnumerateFileSystemEntries(home, "*", SearchOption.AllDirectories).Order()
+            .Select(f => $"{f} {(File.Exists(f) ? Convert.ToHexString(File.ReadAllBytes(f)) : "dir")} {new FileInfo(f).LastWriteTimeUtc.Ticks}"));
+        return string.Join('\n', lines);
+    }
+
     private (int ExitCode, string Out) Curl(int uid, int gid)
     {
         var psi = new ProcessStartInfo("setpriv") { RedirectStandardOutput = true, RedirectStandardError = true };
@@ -137,7 +244,11 @@ public sealed class AgentRefusalTests(AgentServingApp app) : IClassFixture<Agent
         {
             var a = AccountIdentity.From(account);
             foreach (var key in DeletionOrder.Keys)
-                lines.Add((await new AgentResource(key, agent).InspectAsync(a, default)).ToString());
+            {
+                // A record prints a list as its type name: the items are joined so they are compared too.
+                var i = await new AgentResource(key, agent).InspectAsync(a, default);
+                lines.Add($"{i.Resource} exists={i.Exists} [{string.Join(", ", i.Items)}] {i.Bytes} bytes {i.Count} items: {i.Summary}");
+            }
             foreach (var file in new[] { "etc/passwd", "etc/group", "etc/dovecot/users", "etc/postfix/vmailbox" })
                 lines.AddRange(File.ReadLines(Path.Combine(root, file)).Where(l => l.Contains(a.Username) || l.Contains(a.Domain)));
             foreach (var tree in new[] { $"home/{a.Username}", $"var/mail/vdomains/{a.Domain}" })

@@ -164,6 +164,29 @@ public sealed class VhostAndPoolConfigurationTests
         Assert.False(Path.Exists(live));
     }
 
+    [Fact]
+    public async Task AFifoUnderEtcNginxDoesNotBlockTheCertificatesRemoval()
+    {
+        var root = DaemonKit.NewSandboxRoot();
+        using var services = DaemonKit.Services(NginxTestOnly(root), privateDaemons: false);
+        var certificate = services.GetRequiredService<SslCertificateResource>();
+        var user = DaemonKit.Username("ffo");
+        var a = DaemonKit.Account(user, $"{user}.test");
+        await certificate.ProvisionAsync(new(a, "o@example.com", "unused"), default);
+        var live = services.GetRequiredService<ServerLayout>().CertLive(a);
+        // Something's control pipe in /etc/nginx, and a link to it: reading either waits for a writer that never comes.
+        var fifo = Path.Combine(root, "etc/nginx/control.fifo");
+        DaemonKit.Run("mkfifo", fifo);
+        File.CreateSymbolicLink(Path.Combine(root, "etc/nginx/control.link"), fifo);
+
+        var removal = certificate.RemoveAsync(a, default);
+        var finished = await Task.WhenAny(removal, Task.Delay(TimeSpan.FromSeconds(30)));
+
+        Assert.True(finished == removal, "the certificate's removal was still reading the FIFO after 30 s");
+        Assert.Equal(StepStatus.Done, (await removal).Status);
+        Assert.False(Path.Exists(live));
+    }
+
     /// <summary>
     /// Settings whose NginxTest is the real <c>nginx -t</c> of a configuration including the sandbox's enabled
     /// sites (no server runs it, so the reload is <c>true</c>).

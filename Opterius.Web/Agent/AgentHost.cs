@@ -42,6 +42,7 @@ public static class AgentHost
         builder.Services.AddSingleton(Options.Create(options));
         if (panel is not null) builder.Services.AddSingleton(panel);
         builder.Services.AddOpteriusResources();
+        builder.Services.AddSingleton<ResourceLocks>();
         builder.Services.AddGrpc();
 
         var app = builder.Build();

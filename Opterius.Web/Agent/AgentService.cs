@@ -11,9 +11,11 @@ namespace Opterius.Web.Agent;
 /// <summary>
 /// The agent's side of agent.proto: one call is one resource's operation for one account. Nothing the caller sends
 /// is trusted: names are re-validated with the API's rules, the resource builds every path and SQL identifier from
-/// them, and a uid must be that username's in the root's passwd. A refused call changes nothing.
+/// them, a uid must be that username's in the root's passwd, and a change acts only on a user the panel made (its
+/// uid's ledger file names it). A refused call changes nothing. Changes of one resource and account run one at a time.
 /// </summary>
-public sealed class AgentService(IEnumerable<IAccountResource> resources, SystemUserResource users, DnsZoneResource zones, ILogger<AgentService> log)
+public sealed class AgentService(IEnumerable<IAccountResource> resources, SystemUserResource users, DnsZoneResource zones, ResourceLocks locks,
+    ILogger<AgentService> log)
     : Protocol.Agent.AgentBase
 {
     private readonly Dictionary<string, IAccountResource> _resources = resources.ToDictionary(r => r.Key);
@@ -21,7 +23,7 @@ public sealed class AgentService(IEnumerable<IAccountResource> resources, System
     public override Task<Inspection> Inspect(ResourceRequest request, ServerCallContext context) =>
         GuardAsync("inspect", request.Key, async () =>
         {
-            var (resource, identity) = await ResolveAsync(request.Key, request.Identity);
+            var (resource, identity) = await ResolveAsync(request.Key, request.Identity, changes: false);
             var found = await resource.InspectAsync(identity, context.CancellationToken);
             return new Inspection
             {
@@ -30,15 +32,17 @@ public sealed class AgentService(IEnumerable<IAccountResource> resources, System
             };
         });
 
-    // Provisions, removals and suspensions are not cancelled by a caller that went away: a started step completes,
-    // and the panel's journal (or the create path's undo) decides what happens next.
+    // Provisions and suspensions are not cancelled by a caller that went away: a started step completes, and the
+    // panel's journal (or the create path's undo) decides what happens next. A removal stops where its resource can
+    // when the caller goes (a panel that lost its lease); the per-key turn keeps the next holder's call waiting for it.
     public override Task<Provisioned> Provision(ProvisionRequest request, ServerCallContext context) =>
         GuardAsync("provision", request.Key, async () =>
         {
             var account = request.Account ?? throw Refuse(StatusCode.InvalidArgument, "a provision needs the new account");
-            var (resource, identity) = await ResolveAsync(request.Key, account.Identity);
+            var (resource, identity) = await ResolveAsync(request.Key, account.Identity, changes: true);
             if (account.Email.Any(char.IsControl) || account.Password.Any(char.IsControl) || account.Password.Contains(':'))
                 throw Refuse(StatusCode.InvalidArgument, "the email and password must not contain ':' or control characters");
+            using var turn = await locks.TakeAsync(request.Key, identity.Username, context.CancellationToken);
             await resource.ProvisionAsync(new NewAccount(identity, account.Email, account.Password), CancellationToken.None);
             return new Provisioned();
         });
@@ -46,11 +50,12 @@ public sealed class AgentService(IEnumerable<IAccountResource> resources, System
     public override Task Remove(ResourceRequest request, IServerStreamWriter<RemoveEvent> stream, ServerCallContext context) =>
         GuardAsync("remove", request.Key, async () =>
         {
-            var (resource, identity) = await ResolveAsync(request.Key, request.Identity);
+            var (resource, identity) = await ResolveAsync(request.Key, request.Identity, changes: true);
+            using var turn = await locks.TakeAsync(request.Key, identity.Username, context.CancellationToken);
             await stream.WriteAsync(new RemoveEvent { Progress = new Progress { Stage = "started" } });
             var outcome = resource is IReportsRemovalProgress reports
-                ? await RemoveStreamingAsync(reports, identity, stream)
-                : await resource.RemoveAsync(identity, CancellationToken.None);
+                ? await RemoveStreamingAsync(reports, identity, stream, context.CancellationToken)
+                : await resource.RemoveAsync(identity, context.CancellationToken);
             var end = new Outcome { Status = outcome.Status };
             if (outcome.Detail is not null) end.Detail = outcome.Detail;
             await stream.WriteAsync(new RemoveEvent { Outcome = end });
@@ -62,7 +67,7 @@ public sealed class AgentService(IEnumerable<IAccountResource> resources, System
     /// the stream (older ones are dropped), and a stream that broke only stops the reports, not the removal.
     /// </summary>
     private static async Task<RemoveOutcome> RemoveStreamingAsync(IReportsRemovalProgress resource, AccountIdentity identity,
-        IServerStreamWriter<RemoveEvent> stream)
+        IServerStreamWriter<RemoveEvent> stream, CancellationToken ct)
     {
         var latest = Channel.CreateBounded<RemovalProgress>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true });
         var pump = Task.Run(async () =>
@@ -75,7 +80,7 @@ public sealed class AgentService(IEnumerable<IAccountResource> resources, System
                 await stream.WriteAsync(new RemoveEvent { Progress = sent });
             }
         });
-        try { return await resource.RemoveAsync(identity, p => latest.Writer.TryWrite(p), CancellationToken.None); }
+        try { return await resource.RemoveAsync(identity, p => latest.Writer.TryWrite(p), ct); }
         finally
         {
             // Every report is written before the outcome: one writer at a time on a gRPC stream.
@@ -85,10 +90,10 @@ public sealed class AgentService(IEnumerable<IAccountResource> resources, System
     }
 
     public override Task<Changed> Suspend(ResourceRequest request, ServerCallContext context) =>
-        GuardAsync("suspend", request.Key, () => ChangeAsync(request, (r, a) => r.SuspendAsync(a, CancellationToken.None)));
+        GuardAsync("suspend", request.Key, () => ChangeAsync(request, (r, a) => r.SuspendAsync(a, CancellationToken.None), context.CancellationToken));
 
     public override Task<Changed> Unsuspend(ResourceRequest request, ServerCallContext context) =>
-        GuardAsync("unsuspend", request.Key, () => ChangeAsync(request, (r, a) => r.UnsuspendAsync(a, CancellationToken.None)));
+        GuardAsync("unsuspend", request.Key, () => ChangeAsync(request, (r, a) => r.UnsuspendAsync(a, CancellationToken.None), context.CancellationToken));
 
     public override Task<UidReply> ReserveUid(UidRequest request, ServerCallContext context) =>
         GuardAsync("reserve uid", "", async () =>
@@ -108,17 +113,21 @@ public sealed class AgentService(IEnumerable<IAccountResource> resources, System
             return reply;
         });
 
-    private async Task<Changed> ChangeAsync(ResourceRequest request, Func<ISuspendableResource, AccountIdentity, Task> change)
+    private async Task<Changed> ChangeAsync(ResourceRequest request, Func<ISuspendableResource, AccountIdentity, Task> change, CancellationToken ct)
     {
-        var (resource, identity) = await ResolveAsync(request.Key, request.Identity);
+        var (resource, identity) = await ResolveAsync(request.Key, request.Identity, changes: true);
         if (resource is not ISuspendableResource suspendable)
             throw Refuse(StatusCode.NotFound, $"resource '{request.Key}' has nothing to suspend");
+        using var turn = await locks.TakeAsync(request.Key, identity.Username, ct);
         await change(suspendable, identity);
         return new Changed();
     }
 
-    /// <summary>The resource for <paramref name="key"/> and the identity rebuilt from re-validated names.</summary>
-    private async Task<(IAccountResource, AccountIdentity)> ResolveAsync(string key, Identity? sent)
+    /// <summary>
+    /// The resource for <paramref name="key"/> and the identity rebuilt from re-validated names. A call that
+    /// <paramref name="changes"/> something acts on the user only when the panel made it.
+    /// </summary>
+    private async Task<(IAccountResource, AccountIdentity)> ResolveAsync(string key, Identity? sent, bool changes)
     {
         var resource = _resources.GetValueOrDefault(key) ?? throw Refuse(StatusCode.NotFound, $"no resource '{key}' on this server");
         if (sent is null) throw Refuse(StatusCode.InvalidArgument, "the request names no account");
@@ -135,6 +144,10 @@ public sealed class AgentService(IEnumerable<IAccountResource> resources, System
             if (await users.FindUidAsync(identity.Username) is { } actual && actual != uid)
                 throw Refuse(StatusCode.FailedPrecondition, $"'{identity.Username}' has uid {actual}, not {uid}");
         }
+        // A uid in the panel's range is not enough: the operator's own login has one too. Only a uid the ledger hands
+        // to this name (sent, or the name's in passwd) is the panel's, so a compromised panel cannot reach anyone else.
+        if (changes && (identity.Uid ?? await users.FindUidAsync(identity.Username)) is { } handed && !users.IsReservedFor(handed, identity.Username))
+            throw Refuse(StatusCode.FailedPrecondition, $"uid {handed} of '{identity.Username}' was not handed out by the panel: refusing");
         return (resource, identity);
     }
 
