@@ -139,6 +139,29 @@ public sealed class DeletionJobStore(PanelDb db, IOptions<DeletionOptions> optio
         await c.ExecuteAsync(new CommandDefinition(InsertStep, order.Where(s => !had.Contains(s.key)), tx, cancellationToken: ct));
     }
 
+    /// <summary>
+    /// A create whose undo could not remove everything it made keeps its account, <c>deletion_failed</c>, with a failed
+    /// job whose steps say what is left (<paramref name="steps"/>, one per key of <see cref="DeletionOrder"/>): the next
+    /// DELETE runs the failed ones again and verifies every resource, through the one deletion path. In one transaction,
+    /// the account row first (the store's lock order).
+    /// </summary>
+    public async Task RecordFailedUndoAsync(AccountIdentity account, long ownerId, string requestedBy,
+        IReadOnlyList<(string Resource, string Status, string Detail)> steps, CancellationToken ct)
+    {
+        await using var c = await db.OpenAsync(ct);
+        await using var tx = await c.BeginTransactionAsync(ct);
+        await c.ExecuteAsync(new CommandDefinition("UPDATE accounts SET status = 'deletion_failed' WHERE id = @Id", account, tx, cancellationToken: ct));
+        var jobId = await c.ExecuteScalarAsync<long>(new CommandDefinition("""
+            INSERT INTO deletion_jobs (account_id, username, domain, owner_id, status, requested_by, created_at, updated_at, finished_at)
+            VALUES (@Id, @Username, @Domain, @ownerId, 'failed', @requestedBy, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), UTC_TIMESTAMP(6));
+            SELECT LAST_INSERT_ID();
+            """, new { account.Id, account.Username, account.Domain, ownerId, requestedBy }, tx, cancellationToken: ct));
+        await c.ExecuteAsync(new CommandDefinition(
+            "INSERT INTO deletion_steps (job_id, position, resource, status, detail, updated_at) VALUES (@jobId, @position, @Resource, @Status, @Detail, UTC_TIMESTAMP(6))",
+            steps.Select((s, i) => new { jobId, position = i + 1, s.Resource, s.Status, s.Detail }), tx, cancellationToken: ct));
+        await tx.CommitAsync(ct);
+    }
+
     private const string RenewLease = """
         UPDATE deletion_jobs SET lease_heartbeat = UTC_TIMESTAMP(6), lease_expires_at = UTC_TIMESTAMP(6) + INTERVAL @micros MICROSECOND
         WHERE id = @jobId AND status = 'running' AND lease_holder = @Holder
