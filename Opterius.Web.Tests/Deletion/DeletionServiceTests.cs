@@ -5,6 +5,7 @@ using Opterius.Services.Audit;
 using Opterius.Services.Commands;
 using Opterius.Services.Deletion;
 using Opterius.Services.Resources;
+using Opterius.Web.Tests.Api;
 using Opterius.Web.Tests.Infrastructure;
 using static Opterius.Web.Tests.Deletion.DeletionTesting;
 
@@ -151,6 +152,30 @@ public sealed class DeletionServiceTests(PanelApp app) : IClassFixture<PanelApp>
         Assert.Equal(DeletionOrder.Keys, resumed.Verification!.Resources.Select(r => r.Resource));
         Assert.True(resumed.Verification.Passed);
         Assert.All((await app.InspectAllAsync(account)).Values, i => Assert.False(i.Exists, $"{i.Resource} is still there: {i.Summary}"));
+    }
+
+    [Fact]
+    public async Task AnAccountWhoseDeletionFailedAfterLockingItsLoginsCannotBeUnsuspendedAndTheRefusalSaysWhy()
+    {
+        var account = await app.CreateAsync(TestAccounts.NewPrefix());
+        var failed = await DeleteAsync(account, ServiceWith("nginx_vhost", r => new FailOnceResource(r)));
+        Assert.Equal((JobStatus.Failed, StepStatus.Done), (failed.Status, failed.Steps.Single(s => s.Resource == "logins").Status));
+        Assert.False((await app.InspectAllAsync(account))["logins"].Exists); // locked
+        var client = await app.ClientAsync();
+        var before = await app.SnapshotAsync(account.Id);
+
+        var response = await client.PostAsync($"/api/v1/accounts/{account.Id}/unsuspend", null);
+
+        var body = await response.JsonOf();
+        Assert.True(response.StatusCode == System.Net.HttpStatusCode.Conflict, $"expected 409, got {(int)response.StatusCode}: {body}");
+        Assert.Equal("conflict", body.Error());
+        Assert.Equal(
+            $"Account '{account.Username}' is deletion_failed: its deletion already locked its logins and removed parts of it, so it cannot be "
+            + $"unsuspended or kept; DELETE /api/v1/accounts/{account.Id} resumes the deletion.",
+            body.GetProperty("message").GetString());
+        Assert.Equal(before, await app.SnapshotAsync(account.Id));
+
+        Assert.Equal(JobStatus.Succeeded, (await DeleteAsync(account)).Status);
     }
 
     [Fact]
