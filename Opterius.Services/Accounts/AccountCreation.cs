@@ -20,6 +20,7 @@ public sealed record CreateAccountRequest(string? Username, string? Domain, stri
 /// </summary>
 public sealed class AccountCreation(
     AccountStore accounts,
+    DeletionJobStore deletionJobs,
     PackageStore packages,
     IEnumerable<IAccountResource> resources,
     ISystemUsers systemUser,
@@ -95,7 +96,16 @@ public sealed class AccountCreation(
         {
             var failed = current?.Key ?? "create";
             log.LogError(e, "Creating account {Username} failed at {Resource}; removing what was made", username, failed);
-            await UndoAsync(identity, made);
+            var notUndone = await UndoAsync(identity, made);
+            if (notUndone.Count > 0)
+            {
+                // What the undo could not remove is provably this account's (its uid, its names): the row stays, so the
+                // next DELETE of this id finishes the clean-up instead of leaving parts no account and no DELETE can reach.
+                var left = $"{string.Join("; ", notUndone.Select(n => $"{n.Key} could not be undone: {n.Value}"))}; DELETE /api/v1/accounts/{id} finishes it";
+                await deletionJobs.RecordFailedUndoAsync(identity, ownerId, actor.Name, UndoSteps(made, notUndone), CancellationToken.None);
+                await audit.WriteAsync(actor, "create", id, username, "failed", $"{failed}: {e.Message}; {left}", CancellationToken.None);
+                throw new ProvisioningFailedException(failed, $"{e.Message}; the account {id} is kept as deletion_failed: {left}", id);
+            }
             await accounts.DeleteRowAsync(id, CancellationToken.None);
             await audit.WriteAsync(actor, "create", id, username, "failed", $"{failed}: {e.Message}", CancellationToken.None);
             // A part that appeared on the server after the check above (another tool racing this create) is a
@@ -111,14 +121,28 @@ public sealed class AccountCreation(
             ?? throw new AccountConflictException($"Account '{username}' was removed while it was being created.");
     }
 
-    private async Task UndoAsync(AccountIdentity identity, List<IAccountResource> made)
+    /// <returns>The resources the undo could not remove, with why.</returns>
+    private async Task<Dictionary<string, string>> UndoAsync(AccountIdentity identity, List<IAccountResource> made)
     {
+        var notUndone = new Dictionary<string, string>();
         foreach (var resource in made.AsEnumerable().Reverse())
         {
             try { await resource.RemoveAsync(identity, CancellationToken.None); }
-            catch (Exception e) { log.LogError(e, "Could not undo {Resource} of {Username}", resource.Key, identity.Username); }
+            catch (Exception e)
+            {
+                log.LogError(e, "Could not undo {Resource} of {Username}", resource.Key, identity.Username);
+                notUndone[resource.Key] = e.Message;
+            }
         }
+        return notUndone;
     }
+
+    /// <summary>The deletion steps of an undo that did not finish: removed, never made, or still to remove (failed).</summary>
+    private static List<(string Resource, string Status, string Detail)> UndoSteps(List<IAccountResource> made, Dictionary<string, string> notUndone) =>
+        DeletionOrder.Keys.Select(key =>
+            notUndone.TryGetValue(key, out var why) ? (key, StepStatus.Failed, $"the create's undo could not remove it: {why}")
+            : made.Any(r => r.Key == key) ? (key, StepStatus.Done, "removed by the undo of the create that failed")
+            : (key, StepStatus.Skipped, "never made: the create failed before it")).ToList();
 
     /// <summary>
     /// The license's limit, a taken username or domain, and a domain related to another owner's: equal, a parent

@@ -17,8 +17,11 @@ public sealed class AccountValidationException(IReadOnlyDictionary<string, strin
 }
 
 /// <summary>A resource could not be provisioned; what had been made was removed again.</summary>
-public sealed class ProvisioningFailedException(string resource, string message)
+public sealed class ProvisioningFailedException(string resource, string message, long? keptAccountId = null)
     : Exception($"{resource}: {message}")
 {
     public string Resource { get; } = resource;
+
+    /// <summary>The account kept as <c>deletion_failed</c> because its undo could not remove everything; null when nothing was kept.</summary>
+    public long? KeptAccountId { get; } = keptAccountId;
 }

@@ -26,6 +26,11 @@ public sealed class AccountSuspension(AccountStore accounts, IEnumerable<IAccoun
         license.EnsureValid();
         var viewer = new Viewer(actor.UserId, actor.IsAdmin);
         var account = await accounts.FindAsync(viewer, id, ct) ?? throw new AccountNotFoundException(id);
+        // A failed deletion's logins step locked the password and expired the user, and other steps removed parts:
+        // restoring the shell alone would give back an account nobody can log in to, so the only way on is the DELETE.
+        if (account.Status == AccountStatus.DeletionFailed)
+            throw new AccountConflictException($"Account '{account.Username}' is {account.Status}: its deletion already locked its logins and removed "
+                + $"parts of it, so it cannot be {action}ed or kept; DELETE /api/v1/accounts/{id} resumes the deletion.");
         if (account.Status != from)
             throw new AccountConflictException($"Account '{account.Username}' is {account.Status}; only a {from} account can be {action}ed.");
         var identity = AccountIdentity.From(account);

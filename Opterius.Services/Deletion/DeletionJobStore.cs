@@ -95,6 +95,7 @@ public sealed class DeletionJobStore(PanelDb db, IOptions<DeletionOptions> optio
             await c.ExecuteAsync(new CommandDefinition(
                 "UPDATE deletion_steps SET status = 'pending', updated_at = UTC_TIMESTAMP(6) WHERE job_id = @existing AND status IN ('failed','running')",
                 new { existing }, tx, cancellationToken: ct));
+            await AddMissingStepsAsync(c, tx, existing, ct);
         }
         else
         {
@@ -106,13 +107,59 @@ public sealed class DeletionJobStore(PanelDb db, IOptions<DeletionOptions> optio
                 SELECT LAST_INSERT_ID();
                 """, new { account.Id, account.Username, account.Domain, account.OwnerId, requestedBy, Holder, micros }, tx, cancellationToken: ct));
             var steps = DeletionOrder.Keys.Select((key, i) => new { jobId, position = i + 1, key });
-            await c.ExecuteAsync(new CommandDefinition(
-                "INSERT INTO deletion_steps (job_id, position, resource, status, updated_at) VALUES (@jobId, @position, @key, 'pending', UTC_TIMESTAMP(6))",
-                steps, tx, cancellationToken: ct));
+            await c.ExecuteAsync(new CommandDefinition(InsertStep, steps, tx, cancellationToken: ct));
         }
         await c.ExecuteAsync(new CommandDefinition("UPDATE accounts SET status = 'deleting' WHERE id = @Id", account, tx, cancellationToken: ct));
         await tx.CommitAsync(ct);
         return (await FindAsync(jobId.Value, ct))!;
+    }
+
+    private const string InsertStep =
+        "INSERT INTO deletion_steps (job_id, position, resource, status, updated_at) VALUES (@jobId, @position, @key, 'pending', UTC_TIMESTAMP(6))";
+
+    /// <summary>
+    /// A job journalled by an older panel lacks the steps added since (e.g. logins, user_files): they go in as pending,
+    /// each at its place in <see cref="DeletionOrder"/>, and the steps it has are renumbered around them with their
+    /// statuses kept, in the caller's transaction, so the job runs and verifies every resource of today's order.
+    /// </summary>
+    private static async Task AddMissingStepsAsync(MySqlConnection c, MySqlTransaction tx, long jobId, CancellationToken ct)
+    {
+        var had = (await c.QueryAsync<string>(new CommandDefinition(
+            "SELECT resource FROM deletion_steps WHERE job_id = @jobId ORDER BY position", new { jobId }, tx, cancellationToken: ct))).AsList();
+        if (DeletionOrder.Keys.All(had.Contains)) return;
+        // A step this panel no longer knows keeps its place after today's order (it fails for want of a handler, as before).
+        var order = DeletionOrder.Keys.Concat(had.Where(r => !DeletionOrder.Keys.Contains(r)))
+            .Select((key, i) => new { jobId, position = i + 1, key }).ToList();
+        // Out of the way first: (job_id, position) is the primary key, and the positions move past each other.
+        await c.ExecuteAsync(new CommandDefinition(
+            "UPDATE deletion_steps SET position = position + 1000000 WHERE job_id = @jobId", new { jobId }, tx, cancellationToken: ct));
+        await c.ExecuteAsync(new CommandDefinition(
+            "UPDATE deletion_steps SET position = @position WHERE job_id = @jobId AND resource = @key",
+            order.Where(s => had.Contains(s.key)), tx, cancellationToken: ct));
+        await c.ExecuteAsync(new CommandDefinition(InsertStep, order.Where(s => !had.Contains(s.key)), tx, cancellationToken: ct));
+    }
+
+    /// <summary>
+    /// A create whose undo could not remove everything it made keeps its account, <c>deletion_failed</c>, with a failed
+    /// job whose steps say what is left (<paramref name="steps"/>, one per key of <see cref="DeletionOrder"/>): the next
+    /// DELETE runs the failed ones again and verifies every resource, through the one deletion path. In one transaction,
+    /// the account row first (the store's lock order).
+    /// </summary>
+    public async Task RecordFailedUndoAsync(AccountIdentity account, long ownerId, string requestedBy,
+        IReadOnlyList<(string Resource, string Status, string Detail)> steps, CancellationToken ct)
+    {
+        await using var c = await db.OpenAsync(ct);
+        await using var tx = await c.BeginTransactionAsync(ct);
+        await c.ExecuteAsync(new CommandDefinition("UPDATE accounts SET status = 'deletion_failed' WHERE id = @Id", account, tx, cancellationToken: ct));
+        var jobId = await c.ExecuteScalarAsync<long>(new CommandDefinition("""
+            INSERT INTO deletion_jobs (account_id, username, domain, owner_id, status, requested_by, created_at, updated_at, finished_at)
+            VALUES (@Id, @Username, @Domain, @ownerId, 'failed', @requestedBy, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), UTC_TIMESTAMP(6));
+            SELECT LAST_INSERT_ID();
+            """, new { account.Id, account.Username, account.Domain, ownerId, requestedBy }, tx, cancellationToken: ct));
+        await c.ExecuteAsync(new CommandDefinition(
+            "INSERT INTO deletion_steps (job_id, position, resource, status, detail, updated_at) VALUES (@jobId, @position, @Resource, @Status, @Detail, UTC_TIMESTAMP(6))",
+            steps.Select((s, i) => new { jobId, position = i + 1, s.Resource, s.Status, s.Detail }), tx, cancellationToken: ct));
+        await tx.CommitAsync(ct);
     }
 
     private const string RenewLease = """
@@ -154,6 +201,7 @@ public sealed class DeletionJobStore(PanelDb db, IOptions<DeletionOptions> optio
             await c.ExecuteAsync(new CommandDefinition(
                 "UPDATE deletion_steps SET status = 'pending', updated_at = UTC_TIMESTAMP(6) WHERE job_id = @jobId AND status = 'running'",
                 args, tx, cancellationToken: ct));
+            await AddMissingStepsAsync(c, tx, jobId, ct);
             await tx.CommitAsync(ct);
             return true;
         });

@@ -92,8 +92,9 @@ internal sealed class DeletionRunner(
                 if (!await SetStepAsync(job, step, outcome.Status, outcome.Detail)) return LeaseLost(job);
             }
 
-            // A step's own word is not enough: only inspecting everything again says nothing is left.
-            var checks = await Task.WhenAll(job.Steps.Select(s => CheckAsync(s.Resource, account)));
+            // A step's own word is not enough: only inspecting everything again says nothing is left. Every resource of
+            // today's order, whatever steps the journal holds (the store gives a reopened job the steps it lacked).
+            var checks = await Task.WhenAll(DeletionOrder.Keys.Select(key => CheckAsync(key, account)));
             if (!await jobs.SaveVerificationAsync(job.Id, checks, ct)) return LeaseLost(job);
             var left = checks.Where(c => c.Status != CheckStatus.Gone).ToList();
             if (left.Count > 0)

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Http.Json;
+using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
@@ -7,9 +8,12 @@ using Opterius.Services.Accounts;
 using Opterius.Services;
 using Opterius.Services.Audit;
 using Opterius.Services.Commands;
+using Opterius.Services.Deletion;
 using Opterius.Services.Licensing;
 using Opterius.Services.Packages;
 using Opterius.Services.Resources;
+using Opterius.Services.Tokens;
+using Opterius.Services.Users;
 using Opterius.Web.Tests.Infrastructure;
 using Opterius.Web.Tests.Resources;
 
@@ -359,7 +363,7 @@ public sealed class CreateNeverHarmsTests(ProductionLikeApp app) : IClassFixture
         var username = ApiKit.NewUsername();
         var domain = $"{username}.test";
         var vhost = app.Under($"/etc/nginx/sites-available/{domain}.conf");
-        var creation = new AccountCreation(app.Get<AccountStore>(), app.Get<PackageStore>(),
+        var creation = new AccountCreation(app.Get<AccountStore>(), app.Get<DeletionJobStore>(), app.Get<PackageStore>(),
             app.Services.GetServices<IAccountResource>().Select(r => r.Key == "nginx_vhost" ? new PlantedFirst(r, () => File.WriteAllText(vhost, "# the operator's own\n")) : r).ToList(),
             app.Get<SystemUserResource>(), app.Get<DnsZoneResource>(), app.Get<LicenseService>(), app.Get<AuditLog>(), app.Get<IOptions<ProvisioningOptions>>(), NullLogger<AccountCreation>.Instance);
         var before = await app.ServerStateAsync(username);
@@ -370,6 +374,64 @@ public sealed class CreateNeverHarmsTests(ProductionLikeApp app) : IClassFixture
         Assert.Contains($"nginx_vhost: {vhost} already exists", refused.Message);
         Assert.Equal("# the operator's own\n", File.ReadAllText(vhost));
         File.Delete(vhost);
+        Assert.Equal(before, await app.ServerStateAsync(username));
+    }
+
+    /// <summary>A real resource whose making fails before it does anything (the create fails there).</summary>
+    private sealed class FailsToProvision(IAccountResource inner) : IAccountResource
+    {
+        public string Key => inner.Key;
+        public Task ProvisionAsync(NewAccount account, CancellationToken ct) => throw new ResourceException($"injected failure making {Key}");
+        public Task<ResourceInspection> InspectAsync(AccountIdentity account, CancellationToken ct) => inner.InspectAsync(account, ct);
+        public Task<RemoveOutcome> RemoveAsync(AccountIdentity account, CancellationToken ct) => inner.RemoveAsync(account, ct);
+    }
+
+    /// <summary>A real resource made for real whose removal fails before it does anything (the undo of the create fails there).</summary>
+    private sealed class FailsToRemove(IAccountResource inner) : IAccountResource
+    {
+        public string Key => inner.Key;
+        public Task ProvisionAsync(NewAccount account, CancellationToken ct) => inner.ProvisionAsync(account, ct);
+        public Task<ResourceInspection> InspectAsync(AccountIdentity account, CancellationToken ct) => inner.InspectAsync(account, ct);
+        public Task<RemoveOutcome> RemoveAsync(AccountIdentity account, CancellationToken ct) => throw new ResourceException($"injected failure removing {Key}");
+    }
+
+    [Fact]
+    public async Task ACreateWhoseUndoFailsKeepsTheAccountAsDeletionFailedNamingItAndItsDeleteLeavesTheServerAsBefore()
+    {
+        var username = ApiKit.NewUsername();
+        // The same panel, but its create fails at the vhost and its undo cannot remove the zone it made; deletions are the real ones.
+        await using var panel = app.WithWebHostBuilder(b => b.ConfigureTestServices(s => s.AddSingleton(sp => new AccountCreation(
+            sp.GetRequiredService<AccountStore>(), sp.GetRequiredService<DeletionJobStore>(), sp.GetRequiredService<PackageStore>(),
+            sp.GetServices<IAccountResource>().Select(r => r.Key switch { "nginx_vhost" => new FailsToProvision(r), "dns_zone" => new FailsToRemove(r), _ => r }).ToList(),
+            sp.GetRequiredService<SystemUserResource>(), sp.GetRequiredService<IDnsZones>(), sp.GetRequiredService<LicenseService>(),
+            sp.GetRequiredService<AuditLog>(), sp.GetRequiredService<IOptions<ProvisioningOptions>>(), NullLogger<AccountCreation>.Instance))));
+        var minted = await panel.Services.GetRequiredService<TokenService>().CreateAsync($"t{Guid.NewGuid():N}", Roles.Admin, app.Admin.Id, TokenScopes.All, null, default);
+        var client = panel.CreateClient();
+        client.DefaultRequestHeaders.Authorization = new("Bearer", minted.Token);
+        var before = await app.ServerStateAsync(username);
+
+        var response = await client.PostAsJsonAsync("/api/v1/accounts", ApiKit.NewAccountBody(username));
+
+        var body = await response.JsonOf();
+        Assert.True(response.StatusCode == HttpStatusCode.InternalServerError, $"expected 500, got {(int)response.StatusCode}: {body}");
+        Assert.Equal("provisioning_failed", body.Error());
+        var id = await app.Databases.PanelScalarAsync<long>("SELECT id FROM accounts WHERE username = @username", new { username });
+        var message = body.GetProperty("message").GetString()!;
+        Assert.Contains("dns_zone could not be undone: injected failure removing dns_zone", message);
+        Assert.Contains($"DELETE /api/v1/accounts/{id} finishes it", message);
+        Assert.Equal(id, body.GetProperty("details").GetProperty("account_id").GetInt64());
+        var listed = (await (await client.GetAsync($"/api/v1/accounts/{id}")).JsonOf()).GetProperty("data");
+        Assert.Equal(AccountStatus.DeletionFailed, listed.GetProperty("status").GetString());
+        var job = (await app.Get<DeletionJobStore>().LatestForAccountAsync(id, default))!;
+        Assert.Equal(JobStatus.Failed, job.Status);
+        Assert.Equal(DeletionOrder.Keys, job.Steps.Select(s => s.Resource));
+        Assert.Equal([("dns_zone", StepStatus.Failed)], job.Steps.Where(s => s.Status == StepStatus.Failed).Select(s => (s.Resource, s.Status)));
+        Assert.Equal(StepStatus.Done, job.Steps.Single(s => s.Resource == "system_user").Status);
+        Assert.Equal(StepStatus.Skipped, job.Steps.Single(s => s.Resource == "nginx_vhost").Status);
+
+        var deleted = await client.DeleteAsync($"/api/v1/accounts/{id}");
+
+        Assert.True(deleted.StatusCode == HttpStatusCode.NoContent, $"expected 204, got {(int)deleted.StatusCode}: {await deleted.Content.ReadAsStringAsync()}");
         Assert.Equal(before, await app.ServerStateAsync(username));
     }
 
@@ -395,7 +457,7 @@ public sealed class CreateNeverHarmsTests(ProductionLikeApp app) : IClassFixture
             Commands = new(configured.Commands, StringComparer.OrdinalIgnoreCase) { ["UserAdd"] = ["sh", "-c", script, "useradd", "{root}", "{uid}", "{username}"] },
         });
         var systemUser = new SystemUserResource(app.Get<ServerLayout>(), new CommandRunner(options), app.Get<ProcessesResource>(), options);
-        var creation = new AccountCreation(app.Get<AccountStore>(), app.Get<PackageStore>(),
+        var creation = new AccountCreation(app.Get<AccountStore>(), app.Get<DeletionJobStore>(), app.Get<PackageStore>(),
             app.Services.GetServices<IAccountResource>().Select(r => r.Key == "system_user" ? systemUser : r).ToList(),
             systemUser, app.Get<IDnsZones>(), app.Get<LicenseService>(), app.Get<AuditLog>(), app.Get<IOptions<ProvisioningOptions>>(), NullLogger<AccountCreation>.Instance);
         var before = await app.ServerStateAsync(username);

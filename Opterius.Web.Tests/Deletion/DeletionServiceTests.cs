@@ -5,6 +5,7 @@ using Opterius.Services.Audit;
 using Opterius.Services.Commands;
 using Opterius.Services.Deletion;
 using Opterius.Services.Resources;
+using Opterius.Web.Tests.Api;
 using Opterius.Web.Tests.Infrastructure;
 using static Opterius.Web.Tests.Deletion.DeletionTesting;
 
@@ -114,6 +115,67 @@ public sealed class DeletionServiceTests(PanelApp app) : IClassFixture<PanelApp>
         Assert.All(resumed.Steps, s => Assert.Equal(ExpectedStatus(s.Resource), s.Status));
         Assert.True(resumed.Verification!.Passed);
         Assert.All((await app.InspectAllAsync(account)).Values, i => Assert.False(i.Exists, $"{i.Resource} is still there"));
+    }
+
+    [Fact]
+    public async Task AJobJournalledBeforeNewStepsExistedGainsThemInOrderWhenResumedAndRunsAndVerifiesThem()
+    {
+        var account = await app.CreateAsync(TestAccounts.NewPrefix());
+        var expected = await app.ExpectedStepStatusesAsync(account.Id);
+        // A failed job as an older panel journalled it: no logins, no user_files; its first step failed, processes skipped.
+        var older = DeletionOrder.Keys.Where(k => k is not ("logins" or "user_files")).ToList();
+        var jobId = await app.Databases.PanelScalarAsync<long>("""
+            INSERT INTO deletion_jobs (account_id, username, domain, owner_id, status, requested_by, created_at, updated_at, finished_at)
+            VALUES (@Id, @Username, @Domain, @OwnerId, 'failed', 'admin', UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), UTC_TIMESTAMP(6));
+            UPDATE accounts SET status = 'deletion_failed' WHERE id = @Id;
+            SELECT LAST_INSERT_ID();
+            """, account);
+        foreach (var (key, i) in older.Select((k, i) => (k, i)))
+            await app.Databases.PanelScalarAsync<object?>(
+                "INSERT INTO deletion_steps (job_id, position, resource, status, detail) VALUES (@jobId, @position, @key, @status, @detail)",
+                new { jobId, position = i + 1, key, status = i == 0 ? StepStatus.Failed : key == "processes" ? StepStatus.Skipped : StepStatus.Pending,
+                      detail = key == "processes" ? "skipped by the older panel" : null });
+        var removals = new ConcurrentDictionary<string, int>();
+
+        var resumed = await DeleteAsync(account, ServiceOf(app.Services, r => new CountingResource(r, removals)));
+
+        Assert.Equal(jobId, resumed.Id);
+        Assert.Equal(JobStatus.Succeeded, resumed.Status);
+        Assert.Equal(DeletionOrder.Keys, resumed.Steps.Select(s => s.Resource));
+        Assert.Equal(Enumerable.Range(1, DeletionOrder.Keys.Count), resumed.Steps.Select(s => s.Position));
+        Assert.All(resumed.Steps.Where(s => s.Resource != "processes"), s => Assert.Equal((s.Resource, expected[s.Resource]), (s.Resource, s.Status)));
+        var kept = resumed.Steps.Single(s => s.Resource == "processes");
+        Assert.Equal((StepStatus.Skipped, "skipped by the older panel"), (kept.Status, kept.Detail));
+        Assert.Equal(1, removals.GetValueOrDefault("logins"));
+        Assert.Equal(1, removals.GetValueOrDefault("user_files"));
+        Assert.Equal(0, removals.GetValueOrDefault("processes"));
+        Assert.Equal(DeletionOrder.Keys, resumed.Verification!.Resources.Select(r => r.Resource));
+        Assert.True(resumed.Verification.Passed);
+        Assert.All((await app.InspectAllAsync(account)).Values, i => Assert.False(i.Exists, $"{i.Resource} is still there: {i.Summary}"));
+    }
+
+    [Fact]
+    public async Task AnAccountWhoseDeletionFailedAfterLockingItsLoginsCannotBeUnsuspendedAndTheRefusalSaysWhy()
+    {
+        var account = await app.CreateAsync(TestAccounts.NewPrefix());
+        var failed = await DeleteAsync(account, ServiceWith("nginx_vhost", r => new FailOnceResource(r)));
+        Assert.Equal((JobStatus.Failed, StepStatus.Done), (failed.Status, failed.Steps.Single(s => s.Resource == "logins").Status));
+        Assert.False((await app.InspectAllAsync(account))["logins"].Exists); // locked
+        var client = await app.ClientAsync();
+        var before = await app.SnapshotAsync(account.Id);
+
+        var response = await client.PostAsync($"/api/v1/accounts/{account.Id}/unsuspend", null);
+
+        var body = await response.JsonOf();
+        Assert.True(response.StatusCode == System.Net.HttpStatusCode.Conflict, $"expected 409, got {(int)response.StatusCode}: {body}");
+        Assert.Equal("conflict", body.Error());
+        Assert.Equal(
+            $"Account '{account.Username}' is deletion_failed: its deletion already locked its logins and removed parts of it, so it cannot be "
+            + $"unsuspended or kept; DELETE /api/v1/accounts/{account.Id} resumes the deletion.",
+            body.GetProperty("message").GetString());
+        Assert.Equal(before, await app.SnapshotAsync(account.Id));
+
+        Assert.Equal(JobStatus.Succeeded, (await DeleteAsync(account)).Status);
     }
 
     [Fact]

@@ -76,7 +76,9 @@ public static class AccountWritesApi
         }
         catch (ProvisioningFailedException e)
         {
-            // Audited by the create path, which also removed what it had made.
+            // Audited by the create path, which also removed what it had made, or kept the account when it could not.
+            if (e.KeptAccountId is { } kept)
+                return ApiErrors.Json(500, "provisioning_failed", $"The account could not be created. {e.Message}", new { resource = e.Resource, account_id = kept });
             return ApiErrors.Json(500, "provisioning_failed", $"The account could not be created; nothing was kept. {e.Message}",
                 new { resource = e.Resource });
         }
