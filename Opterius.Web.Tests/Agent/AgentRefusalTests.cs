@@ -152,6 +152,22 @@ public sealed class AgentRefusalTests(AgentServingApp app) : IClassFixture<Agent
     }
 
     [Fact]
+    public async Task AProvisionOverAPartAlreadyThereIsAConflictForThePanelAndTheFileStaysByteForByte()
+    {
+        var (a, _) = await TwoAccountsAsync();
+        var vhost = Path.Combine(PrivateServices.SandboxRoot, $"etc/nginx/sites-available/{a.Domain}.conf");
+        var before = await File.ReadAllBytesAsync(vhost);
+        using var agent = Channel();
+
+        // What the create path turns into 409 conflict in process must reach it as the same exception through the agent.
+        var refused = await Assert.ThrowsAsync<AlreadyThereException>(() => new AgentResource("nginx_vhost", agent)
+            .ProvisionAsync(new Opterius.Services.Resources.NewAccount(AccountIdentity.From(a), "owner@example.com", "s3cret-pass"), default));
+
+        Assert.Contains("already exists", refused.Message);
+        Assert.Equal(before, await File.ReadAllBytesAsync(vhost));
+    }
+
+    [Fact]
     public async Task TwoRemovalsOfTheSameHomeAtOnceRunOneAfterTheOtherAndTheSecondFindsNothing()
     {
         var (a, _) = await TwoAccountsAsync();

@@ -62,9 +62,12 @@ public sealed class AgentChannel : IDisposable
         // A status the agent sent has no local exception; a broken or refused connection does.
         if (e.StatusCode == StatusCode.Unavailable || e.Status.DebugException is not null)
             return new($"agent not reachable at {Socket}: {e.Status.DebugException?.GetBaseException().Message ?? e.Status.Detail}", e);
-        return e.StatusCode == StatusCode.Aborted
-            ? new(e.Status.Detail, e)
-            : new($"the agent refused: {e.Status.Detail} ({e.StatusCode})", e);
+        return e.StatusCode switch
+        {
+            StatusCode.Aborted => new ResourceException(e.Status.Detail, e),
+            StatusCode.AlreadyExists => new AlreadyThereException(e.Status.Detail),
+            _ => new ResourceException($"the agent refused: {e.Status.Detail} ({e.StatusCode})", e),
+        };
     }
 
     public void Dispose() => _channel.Dispose();

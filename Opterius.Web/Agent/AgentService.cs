@@ -162,6 +162,12 @@ public sealed class AgentService(IEnumerable<IAccountResource> resources, System
             log.LogWarning("Refused {Operation} of '{Key}': {Status} {Detail}", operation, key, e.StatusCode, e.Status.Detail);
             throw;
         }
+        catch (AlreadyThereException e)
+        {
+            // A part someone else put there after the create's check: the panel answers 409, as it does in process.
+            log.LogWarning("{Operation} of '{Key}' found its part already there: {Detail}", operation, key, e.Message);
+            throw Refuse(StatusCode.AlreadyExists, e.Message);
+        }
         catch (Exception e) when (e is ResourceException or CommandFailedException or InvalidAccountNameException)
         {
             log.LogWarning(e, "{Operation} of '{Key}' failed", operation, key);
