@@ -81,7 +81,7 @@ public sealed class AccountCreation(
                 {
                     // The uid is stored before UserAdd runs: whatever it leaves (a user made before it failed, a crash
                     // of the panel) is then provably this account's, for the undo below or a later deletion.
-                    identity = identity with { Uid = await systemUser.ReserveUidAsync(username, CancellationToken.None) };
+                    identity = identity with { Uid = await systemUser.ReserveUidAsync(username, domain, CancellationToken.None) };
                     await accounts.SetUidAsync(id, identity.Uid, CancellationToken.None);
                     made.Add(resource);
                 }

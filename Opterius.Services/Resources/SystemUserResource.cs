@@ -41,13 +41,15 @@ public sealed class SystemUserResource(ServerLayout layout, CommandRunner comman
     /// <summary>
     /// Reserves the uid the account's user will get, before anything is made, so the account stores it first: then
     /// whatever UserAdd leaves behind (a user made before it failed, a crash) is provably the account's and its undo
-    /// or deletion can remove it. An existing user or group of the name is refused before any uid is reserved.
+    /// or deletion can remove it. An existing user or group of the name is refused before any uid is reserved. The
+    /// ledger file binds the uid to the account's username and domain, which is what the agent checks before it changes
+    /// anything of an account.
     /// </summary>
-    public Task<int> ReserveUidAsync(string username, CancellationToken ct) => Task.Run(() =>
+    public Task<int> ReserveUidAsync(string username, string domain, CancellationToken ct) => Task.Run(() =>
     {
         ThrowUnlessUserAddConfigured();
         ThrowIfTaken(username);
-        return ReserveUid(username);
+        return ReserveUid(username, domain);
     }, ct);
 
     /// <summary>
@@ -58,7 +60,7 @@ public sealed class SystemUserResource(ServerLayout layout, CommandRunner comman
     {
         var username = account.Identity.Username;
         ThrowUnlessUserAddConfigured();
-        if (account.Identity.Uid is not { } uid || !IsReservedFor(uid, username))
+        if (account.Identity.Uid is not { } uid || !IsReservedFor(uid, username, account.Identity.Domain))
             throw new ResourceException($"uid {account.Identity.Uid?.ToString() ?? "(none)"} was not reserved for '{username}' in {layout.UidLedger}: refusing to make the user");
         ThrowIfTaken(username);
         await RunAsync("UserAdd", new() { ["username"] = username, ["uid"] = uid.ToString() }, ct);
@@ -92,12 +94,14 @@ public sealed class SystemUserResource(ServerLayout layout, CommandRunner comman
     /// Whether the uid ledger hands <paramref name="uid"/> to <paramref name="username"/>: the panel reserved it for
     /// that name. A user made any other way (the operator's own login) has no such file and is never the panel's.
     /// </summary>
-    public bool IsReservedFor(int uid, string username)
+    public bool IsReservedFor(int uid, string username, string domain)
     {
         var path = Path.Join(layout.UidLedger, uid.ToString());
-        try { return File.ReadAllText(path) == username + "\n"; }
+        try { return File.ReadAllText(path) == LedgerLine(username, domain); }
         catch (IOException) { return false; }
     }
+
+    private static string LedgerLine(string username, string domain) => $"{username} {domain}\n";
 
     public Task<ResourceInspection> InspectAsync(AccountIdentity account, CancellationToken ct) => Task.Run(() =>
     {
@@ -182,7 +186,7 @@ public sealed class SystemUserResource(ServerLayout layout, CommandRunner comman
     /// Reserves the next uid: above every uid and gid of the root's range and above every uid ever reserved,
     /// by creating its ledger file (O_EXCL), so two creates at once never get the same one.
     /// </summary>
-    private int ReserveUid(string username)
+    private int ReserveUid(string username, string domain)
     {
         var low = Math.Max(options.Value.MinUid, Math.Max(UserDatabase.LoginDefs(layout, "UID_MIN", 1000), UserDatabase.LoginDefs(layout, "GID_MIN", 1000)));
         var high = Math.Min(UserDatabase.LoginDefs(layout, "UID_MAX", 60000), UserDatabase.LoginDefs(layout, "GID_MAX", 60000));
@@ -205,7 +209,7 @@ public sealed class SystemUserResource(ServerLayout layout, CommandRunner comman
                 {
                     Mode = FileMode.CreateNew, Access = FileAccess.Write, UnixCreateMode = (UnixFileMode)0b110_000_000,
                 });
-                reserved.Write(System.Text.Encoding.UTF8.GetBytes(username + "\n"));
+                reserved.Write(System.Text.Encoding.UTF8.GetBytes(LedgerLine(username, domain)));
                 reserved.Flush(flushToDisk: true);
                 return uid;
             }
@@ -228,6 +232,6 @@ public interface ISystemUsers
     /// <summary>The key of the resource that makes the users (the create path reserves the uid before that step runs).</summary>
     string Key { get; }
 
-    /// <summary>Reserves the uid a new account's user will get; refuses a name a user or group already has.</summary>
-    Task<int> ReserveUidAsync(string username, CancellationToken ct);
+    /// <summary>Reserves the uid a new account's user will get, bound to its username and domain; refuses a name a user or group already has.</summary>
+    Task<int> ReserveUidAsync(string username, string domain, CancellationToken ct);
 }

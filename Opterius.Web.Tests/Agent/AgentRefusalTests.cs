@@ -108,9 +108,9 @@ public sealed class AgentRefusalTests(AgentServingApp app) : IClassFixture<Agent
             var withoutUid = await StatusOfAsync("remove", new ResourceRequest { Key = key, Identity = new Identity { Id = 1, Username = name, Domain = "op.test", PhpVersion = "8.2" } });
 
             Assert.Equal(StatusCode.FailedPrecondition, withUid.StatusCode);
-            Assert.Equal($"uid {uid} of '{name}' was not handed out by the panel: refusing", withUid.Detail);
+            Assert.Equal($"uid {uid} was not handed out by the panel to '{name}' of op.test: refusing", withUid.Detail);
             Assert.Equal(StatusCode.FailedPrecondition, withoutUid.StatusCode);
-            Assert.Equal($"uid {uid} of '{name}' was not handed out by the panel: refusing", withoutUid.Detail);
+            Assert.Equal($"uid {uid} was not handed out by the panel to '{name}' of op.test: refusing", withoutUid.Detail);
             Assert.Equal(before, OperatorSnapshot(name));
         }
         finally { DaemonKit.Run("userdel", "-R", root, "-r", name); }
@@ -129,7 +129,7 @@ public sealed class AgentRefusalTests(AgentServingApp app) : IClassFixture<Agent
             var status = await StatusOfAsync("suspend", new ResourceRequest { Key = "system_user", Identity = new Identity { Id = 1, Username = name, Domain = "op.test", PhpVersion = "8.2" } });
 
             Assert.Equal(StatusCode.FailedPrecondition, status.StatusCode);
-            Assert.EndsWith($"of '{name}' was not handed out by the panel: refusing", status.Detail);
+            Assert.EndsWith($"was not handed out by the panel to '{name}' of op.test: refusing", status.Detail);
             Assert.Equal(before, OperatorSnapshot(name));
         }
         finally { DaemonKit.Run("userdel", "-R", root, "-r", name); }
@@ -149,6 +149,29 @@ public sealed class AgentRefusalTests(AgentServingApp app) : IClassFixture<Agent
         Assert.Equal(StepStatus.Done, user.Status);
         Assert.False(Directory.Exists(Path.Combine(PrivateServices.SandboxRoot, $"home/{a.Username}")));
         Assert.DoesNotContain(File.ReadLines(Path.Combine(PrivateServices.SandboxRoot, "etc/passwd")), l => l.StartsWith(a.Username + ":"));
+    }
+
+    [Fact]
+    public async Task AnAccountsUsernameAndUidWithAnotherAccountsDomainChangeNothingOfThatDomain()
+    {
+        var (a, b) = await TwoAccountsAsync();
+        var vhost = Path.Combine(PrivateServices.SandboxRoot, $"etc/nginx/sites-available/{b.Domain}.conf");
+        var before = await SnapshotAsync(a, b);
+        var bytes = await File.ReadAllBytesAsync(vhost);
+
+        // A's own name and uid, B's domain: the ledger binds A's uid to A's domain only.
+        var borrowed = await StatusOfAsync("remove", new ResourceRequest
+            { Key = "nginx_vhost", Identity = new Identity { Id = a.Id, Username = a.Username, Domain = b.Domain, PhpVersion = "8.2", Uid = a.Uid!.Value } });
+        // A name with no user and no uid at all cannot reach a domain either.
+        var nameOnly = await StatusOfAsync("remove", new ResourceRequest
+            { Key = "mailboxes", Identity = new Identity { Id = 1, Username = "nosuchtenant", Domain = b.Domain, PhpVersion = "8.2" } });
+
+        Assert.Equal(StatusCode.FailedPrecondition, borrowed.StatusCode);
+        Assert.Contains($"not handed out by the panel to '{a.Username}' of {b.Domain}", borrowed.Detail);
+        Assert.Equal(StatusCode.FailedPrecondition, nameOnly.StatusCode);
+        Assert.Contains("has no uid the panel handed out", nameOnly.Detail);
+        Assert.Equal(bytes, await File.ReadAllBytesAsync(vhost));
+        Assert.Equal(before, await SnapshotAsync(a, b));
     }
 
     [Fact]

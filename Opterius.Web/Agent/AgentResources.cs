@@ -83,8 +83,8 @@ public sealed class AgentSystemUsers(string key, AgentChannel agent) : ISystemUs
 {
     public string Key => key;
 
-    public Task<int> ReserveUidAsync(string username, CancellationToken ct) =>
-        agent.CallAsync(async c => (await c.ReserveUidAsync(new UidRequest { Username = username }, cancellationToken: ct)).Uid);
+    public Task<int> ReserveUidAsync(string username, string domain, CancellationToken ct) =>
+        agent.CallAsync(async c => (await c.ReserveUidAsync(new UidRequest { Username = username, Domain = domain }, cancellationToken: ct)).Uid);
 }
 
 /// <summary>The DNS zones a new domain would meet, asked of the agent.</summary>

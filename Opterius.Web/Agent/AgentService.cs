@@ -100,7 +100,9 @@ public sealed class AgentService(IEnumerable<IAccountResource> resources, System
         {
             if (!AccountNames.IsValidUsername(request.Username))
                 throw Refuse(StatusCode.InvalidArgument, $"requested username '{request.Username}' is not a valid account name");
-            return new UidReply { Uid = await users.ReserveUidAsync(request.Username, context.CancellationToken) };
+            if (!AccountNames.IsValidDomain(request.Domain))
+                throw Refuse(StatusCode.InvalidArgument, $"requested domain '{request.Domain}' is not a valid domain");
+            return new UidReply { Uid = await users.ReserveUidAsync(request.Username, request.Domain, context.CancellationToken) };
         });
 
     public override Task<ZonesReply> RelatedZones(ZonesRequest request, ServerCallContext context) =>
@@ -144,10 +146,16 @@ public sealed class AgentService(IEnumerable<IAccountResource> resources, System
             if (await users.FindUidAsync(identity.Username) is { } actual && actual != uid)
                 throw Refuse(StatusCode.FailedPrecondition, $"'{identity.Username}' has uid {actual}, not {uid}");
         }
-        // A uid in the panel's range is not enough: the operator's own login has one too. Only a uid the ledger hands
-        // to this name (sent, or the name's in passwd) is the panel's, so a compromised panel cannot reach anyone else.
-        if (changes && (identity.Uid ?? await users.FindUidAsync(identity.Username)) is { } handed && !users.IsReservedFor(handed, identity.Username))
-            throw Refuse(StatusCode.FailedPrecondition, $"uid {handed} of '{identity.Username}' was not handed out by the panel: refusing");
+        // A uid in the panel's range is not enough: the operator's own login has one too. Only a uid the ledger hands to
+        // this username AND domain (sent, or the name's in passwd) is an account's, so a compromised panel can reach
+        // neither anyone else's user nor another account's domain (its mail, zone, vhost) under a name of its choosing.
+        if (changes)
+        {
+            var handed = identity.Uid ?? await users.FindUidAsync(identity.Username)
+                ?? throw Refuse(StatusCode.FailedPrecondition, $"'{identity.Username}' has no uid the panel handed out: refusing to change anything of {identity.Domain}");
+            if (!users.IsReservedFor(handed, identity.Username, identity.Domain))
+                throw Refuse(StatusCode.FailedPrecondition, $"uid {handed} was not handed out by the panel to '{identity.Username}' of {identity.Domain}: refusing");
+        }
         return (resource, identity);
     }
 
