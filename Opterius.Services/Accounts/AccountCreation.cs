@@ -40,8 +40,6 @@ public sealed class AccountCreation(
     /// </summary>
     private static readonly IReadOnlySet<string> StarterOnly = new HashSet<string> { "databases", "mailboxes", "mail_users", "mail_routes", "cron" };
 
-    // Running processes need a uid, and a uid exists only for a user in passwd, which system_user already reports.
-    private const string NeedsAUid = "processes";
 
     public async Task<Account> CreateAsync(Actor actor, long ownerId, CreateAccountRequest request, CancellationToken ct)
     {
@@ -81,7 +79,7 @@ public sealed class AccountCreation(
                 {
                     // The uid is stored before UserAdd runs: whatever it leaves (a user made before it failed, a crash
                     // of the panel) is then provably this account's, for the undo below or a later deletion.
-                    identity = identity with { Uid = await systemUser.ReserveUidAsync(username, domain, CancellationToken.None) };
+                    identity = identity with { Uid = await systemUser.ReserveUidAsync(identity, CancellationToken.None) };
                     await accounts.SetUidAsync(id, identity.Uid, CancellationToken.None);
                     made.Add(resource);
                 }
@@ -142,7 +140,8 @@ public sealed class AccountCreation(
         DeletionOrder.Keys.Select(key =>
             notUndone.TryGetValue(key, out var why) ? (key, StepStatus.Failed, $"the create's undo could not remove it: {why}")
             : made.Any(r => r.Key == key) ? (key, StepStatus.Done, "removed by the undo of the create that failed")
-            : (key, StepStatus.Skipped, "never made: the create failed before it")).ToList();
+            // Pending, not skipped: nothing looked, so the DELETE that finishes the clean-up runs it and says what it found.
+            : (key, StepStatus.Pending, "not made by the create, which failed before it")).ToList();
 
     /// <summary>
     /// The license's limit, a taken username or domain, and a domain related to another owner's: equal, a parent
@@ -200,17 +199,7 @@ public sealed class AccountCreation(
     /// </summary>
     private async Task ThrowIfOnServerAsync(AccountIdentity identity, CancellationToken ct)
     {
-        var found = new List<string>();
-        foreach (var resource in _order.Where(r => r.Key != NeedsAUid))
-        {
-            // A resource that refuses to inspect the names (e.g. a user of that name the account cannot own) found something.
-            try
-            {
-                var inspection = await resource.InspectAsync(identity, ct);
-                if (inspection.Exists) found.Add(inspection.Summary);
-            }
-            catch (ResourceException e) { found.Add($"{resource.Key}: {e.Message}"); }
-        }
+        var found = await WhatIsThere.FindAsync(_order, identity, ct);
         if (found.Count > 0)
             throw new AccountConflictException(
                 $"'{identity.Username}' / '{identity.Domain}' already exist on the server without an account: {string.Join("; ", found)}. Nothing was changed; remove them or choose other names.");

@@ -23,9 +23,6 @@ public sealed partial class SslCertificateResource(ServerLayout layout) : IAccou
     private const UnixFileMode Readable = (UnixFileMode)0b110_100_100;  // 0644
     private const UnixFileMode Secret = (UnixFileMode)0b110_000_000;    // 0600
 
-    /// <summary>Files under /etc/nginx larger than this are not read when looking for a vhost that uses the certificate.</summary>
-    private const long MaxConfigBytes = 1 << 20;
-
     /// <summary>
     /// Lays out a self-signed certificate, refusing when any of live, archive or renewal exists already (a real
     /// certificate is never replaced). A failure half-way removes what this wrote.
@@ -177,17 +174,16 @@ public sealed partial class SslCertificateResource(ServerLayout layout) : IAccou
                 if (entry.Name.StartsWith('.') || own.Contains(entry.FullName)) continue;
                 if (entry is DirectoryInfo && entry.LinkTarget is null) { folders.Push(entry.FullName); continue; }
                 var read = entry.LinkTarget is null ? entry.FullName : LinkedFileInside(entry);
-                if (read is null || own.Contains(read) || !IsSmallRegularFile(read)) continue;
+                if (read is null || own.Contains(read) || !IsRegularFile(read)) continue;
                 var names = File.ReadLines(read).Where(l => !l.TrimStart().StartsWith('#'))
                     .SelectMany(l => CertificatePath().Matches(l)).Select(m => m.Groups["name"].Value);
                 if (names.Any(n => IsLineageName(a.Domain, n))) users.Add(Path.GetRelativePath(nginx, entry.FullName));
             }
         return users.Order(StringComparer.Ordinal).ToList();
 
-        // A FIFO or socket would block the step forever, a device or a huge file would be read whole: nginx config
-        // is small regular files, so anything else cannot be one that uses the certificate.
-        static bool IsSmallRegularFile(string path) =>
-            Libc.StatFollowing(path, out var st) == 0 && st.Type == Libc.S_IFREG && st.Size <= MaxConfigBytes;
+        // A FIFO or socket would block the step forever and a device would never end: nginx reads regular files, so
+        // anything else cannot be one that uses the certificate. Lines are streamed, so a large file costs no memory.
+        static bool IsRegularFile(string path) => Libc.StatFollowing(path, out var st) == 0 && st.Type == Libc.S_IFREG;
 
         string? LinkedFileInside(FileSystemInfo link)
         {

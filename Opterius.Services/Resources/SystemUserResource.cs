@@ -45,11 +45,11 @@ public sealed class SystemUserResource(ServerLayout layout, CommandRunner comman
     /// ledger file binds the uid to the account's username and domain, which is what the agent checks before it changes
     /// anything of an account.
     /// </summary>
-    public Task<int> ReserveUidAsync(string username, string domain, CancellationToken ct) => Task.Run(() =>
+    public Task<int> ReserveUidAsync(AccountIdentity account, CancellationToken ct) => Task.Run(() =>
     {
         ThrowUnlessUserAddConfigured();
-        ThrowIfTaken(username);
-        return ReserveUid(username, domain);
+        ThrowIfTaken(account.Username);
+        return ReserveUid(account.Username, account.Domain);
     }, ct);
 
     /// <summary>
@@ -233,5 +233,5 @@ public interface ISystemUsers
     string Key { get; }
 
     /// <summary>Reserves the uid a new account's user will get, bound to its username and domain; refuses a name a user or group already has.</summary>
-    Task<int> ReserveUidAsync(string username, string domain, CancellationToken ct);
+    Task<int> ReserveUidAsync(AccountIdentity account, CancellationToken ct);
 }

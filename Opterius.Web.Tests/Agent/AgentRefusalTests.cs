@@ -175,6 +175,28 @@ public sealed class AgentRefusalTests(AgentServingApp app) : IClassFixture<Agent
     }
 
     [Fact]
+    public async Task AUidIsNeverReservedForAnotherAccountsDomainSoItsPartsCannotBeReachedUnderAFreshName()
+    {
+        var (a, b) = await TwoAccountsAsync();
+        var ledger = Path.Combine(PrivateServices.SandboxRoot, "var/lib/opterius/uids");
+        var reservedBefore = Directory.GetFiles(ledger).Order().ToList();
+        var before = await SnapshotAsync(a, b);
+        using var agent = Channel();
+
+        // A fresh name with B's domain: the agent's own check finds B's zone, vhost and mail, and hands out nothing.
+        var refused = await Assert.ThrowsAsync<RpcException>(async () => await agent.Client.ReserveUidAsync(
+            new Identity { Id = 1, Username = $"z{a.Username}", Domain = b.Domain, PhpVersion = "8.2" }));
+
+        Assert.Equal(StatusCode.AlreadyExists, refused.StatusCode);
+        Assert.Contains($"vhost {b.Domain}", refused.Status.Detail);
+        Assert.Equal(reservedBefore, Directory.GetFiles(ledger).Order().ToList());
+        Assert.Equal(before, await SnapshotAsync(a, b));
+        // The positive control: free names get a uid.
+        var free = TestAccounts.NewPrefix(6);
+        Assert.True((await agent.Client.ReserveUidAsync(new Identity { Id = 1, Username = free, Domain = $"{free}.test", PhpVersion = "8.2" })).Uid >= 200000);
+    }
+
+    [Fact]
     public async Task AProvisionOverAPartAlreadyThereIsAConflictForThePanelAndTheFileStaysByteForByte()
     {
         var (a, _) = await TwoAccountsAsync();

@@ -427,7 +427,7 @@ public sealed class CreateNeverHarmsTests(ProductionLikeApp app) : IClassFixture
         Assert.Equal(DeletionOrder.Keys, job.Steps.Select(s => s.Resource));
         Assert.Equal([("dns_zone", StepStatus.Failed)], job.Steps.Where(s => s.Status == StepStatus.Failed).Select(s => (s.Resource, s.Status)));
         Assert.Equal(StepStatus.Done, job.Steps.Single(s => s.Resource == "system_user").Status);
-        Assert.Equal(StepStatus.Skipped, job.Steps.Single(s => s.Resource == "nginx_vhost").Status);
+        Assert.Equal(StepStatus.Pending, job.Steps.Single(s => s.Resource == "nginx_vhost").Status); // never made: the DELETE looks and says
 
         var deleted = await client.DeleteAsync($"/api/v1/accounts/{id}");
 

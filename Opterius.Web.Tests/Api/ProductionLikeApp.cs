@@ -64,7 +64,9 @@ public sealed class ProductionLikeApp : ApiApp
         // handed out once (even to a create that was undone) is never handed out again, by design.
         var files = FileResourceSandbox.Snapshot(Root).Where(kv =>
             !(kv.Key.StartsWith(Under("/etc/"), StringComparison.Ordinal) && kv.Key.EndsWith('-'))
-            && !kv.Key.StartsWith(Under("/var/lib/opterius"), StringComparison.Ordinal));
+            && !kv.Key.StartsWith(Under("/var/lib/opterius"), StringComparison.Ordinal)
+            // The lock file beside a line file (users.lock) is how rewrites of it exclude each other, not server state.
+            && !(kv.Key.StartsWith(Under("/etc/"), StringComparison.Ordinal) && kv.Key.EndsWith(".lock", StringComparison.Ordinal)));
         var parts = new List<string> { string.Join('\n', files.Select(kv => $"{kv.Key} {kv.Value}")) };
         foreach (var table in new[] { "domains", "records", "comments", "domainmetadata", "cryptokeys" })
             parts.Add(await DumpAsync(Databases.PowerDns, $"SELECT * FROM {table} ORDER BY id"));

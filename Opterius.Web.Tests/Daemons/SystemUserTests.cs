@@ -52,7 +52,7 @@ public sealed class SystemUserTests : IDisposable
     /// <summary>What the create path does: reserve the uid (the account stores it), then make the user with it.</summary>
     private async Task<int> ProvisionAsync(string user)
     {
-        var uid = await Users.ReserveUidAsync(user, $"{user}.test", default);
+        var uid = await Users.ReserveUidAsync(DaemonKit.Account(user, $"{user}.test"), default);
         await Users.ProvisionAsync(new(DaemonKit.Account(user, $"{user}.test", uid), "o@example.com", "unused"), default);
         Assert.Equal(uid, await Users.FindUidAsync(user));
         return uid;
@@ -78,7 +78,7 @@ public sealed class SystemUserTests : IDisposable
     public async Task ProvisionAddsTheUserAndItsGroupToTheSandboxWithAUidOfTheRootsRange()
     {
         var user = DaemonKit.Username("usr");
-        var a = DaemonKit.Account(user, $"{user}.test", await Users.ReserveUidAsync(user, $"{user}.test", default));
+        var a = DaemonKit.Account(user, $"{user}.test", await Users.ReserveUidAsync(DaemonKit.Account(user, $"{user}.test"), default));
 
         await Users.ProvisionAsync(new(a, "o@example.com", "unused"), default);
 
@@ -353,7 +353,7 @@ public sealed class SystemUserTests : IDisposable
     {
         var names = Enumerable.Range(0, 8).Select(i => DaemonKit.Username($"con{i}")).ToList();
 
-        var uids = await Task.WhenAll(names.Select(n => Task.Run(() => Users.ReserveUidAsync(n, $"{n}.test", default))));
+        var uids = await Task.WhenAll(names.Select(n => Task.Run(() => Users.ReserveUidAsync(DaemonKit.Account(n, $"{n}.test"), default))));
 
         Assert.Equal(names.Count, uids.Distinct().Count());
         Assert.All(uids, u => Assert.InRange(u, _uidMin, _uidMin + UidsPerTest - 1));
@@ -367,7 +367,7 @@ public sealed class SystemUserTests : IDisposable
     {
         var user = DaemonKit.Username("unres");
         var other = DaemonKit.Username("resvd");
-        var reserved = await Users.ReserveUidAsync(other, $"{other}.test", default);
+        var reserved = await Users.ReserveUidAsync(DaemonKit.Account(other, $"{other}.test"), default);
 
         var e = await Assert.ThrowsAsync<ResourceException>(() =>
             Users.ProvisionAsync(new(DaemonKit.Account(user, $"{user}.test", reserved), "o@example.com", "unused"), default));
@@ -383,7 +383,7 @@ public sealed class SystemUserTests : IDisposable
         using var withoutCommands = DaemonKit.Services(new Dictionary<string, string?> { ["Opterius:Root"] = _root }, privateDaemons: false);
         var users = withoutCommands.GetRequiredService<SystemUserResource>();
 
-        var reserve = await Assert.ThrowsAsync<ResourceException>(() => users.ReserveUidAsync(user, $"{user}.test", default));
+        var reserve = await Assert.ThrowsAsync<ResourceException>(() => users.ReserveUidAsync(DaemonKit.Account(user, $"{user}.test"), default));
         var provision = await Assert.ThrowsAsync<ResourceException>(() =>
             users.ProvisionAsync(new(DaemonKit.Account(user, $"{user}.test", _uidMin), "o@example.com", "unused"), default));
 

@@ -60,7 +60,7 @@ public class AgentResource(string key, AgentChannel agent) : IAccountResource, I
 
     protected ResourceRequest Request(AccountIdentity account) => new() { Key = key, Identity = Sent(account) };
 
-    private static Identity Sent(AccountIdentity a)
+    internal static Identity Sent(AccountIdentity a)
     {
         var sent = new Identity { Id = a.Id, Username = a.Username, Domain = a.Domain, PhpVersion = a.PhpVersion };
         if (a.Uid is { } uid) sent.Uid = uid;
@@ -83,8 +83,8 @@ public sealed class AgentSystemUsers(string key, AgentChannel agent) : ISystemUs
 {
     public string Key => key;
 
-    public Task<int> ReserveUidAsync(string username, string domain, CancellationToken ct) =>
-        agent.CallAsync(async c => (await c.ReserveUidAsync(new UidRequest { Username = username, Domain = domain }, cancellationToken: ct)).Uid);
+    public Task<int> ReserveUidAsync(AccountIdentity account, CancellationToken ct) =>
+        agent.CallAsync(async c => (await c.ReserveUidAsync(AgentResource.Sent(account), cancellationToken: ct)).Uid);
 }
 
 /// <summary>The DNS zones a new domain would meet, asked of the agent.</summary>

@@ -54,8 +54,8 @@ public sealed class AgentService(IEnumerable<IAccountResource> resources, System
             using var turn = await locks.TakeAsync(request.Key, identity.Username, context.CancellationToken);
             await stream.WriteAsync(new RemoveEvent { Progress = new Progress { Stage = "started" } });
             var outcome = resource is IReportsRemovalProgress reports
-                ? await RemoveStreamingAsync(reports, identity, stream, context.CancellationToken)
-                : await resource.RemoveAsync(identity, context.CancellationToken);
+                ? await RemoveStreamingAsync(reports, identity, stream)
+                : await resource.RemoveAsync(identity, CancellationToken.None);
             var end = new Outcome { Status = outcome.Status };
             if (outcome.Detail is not null) end.Detail = outcome.Detail;
             await stream.WriteAsync(new RemoveEvent { Outcome = end });
@@ -67,7 +67,7 @@ public sealed class AgentService(IEnumerable<IAccountResource> resources, System
     /// the stream (older ones are dropped), and a stream that broke only stops the reports, not the removal.
     /// </summary>
     private static async Task<RemoveOutcome> RemoveStreamingAsync(IReportsRemovalProgress resource, AccountIdentity identity,
-        IServerStreamWriter<RemoveEvent> stream, CancellationToken ct)
+        IServerStreamWriter<RemoveEvent> stream)
     {
         var latest = Channel.CreateBounded<RemovalProgress>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true });
         var pump = Task.Run(async () =>
@@ -80,7 +80,9 @@ public sealed class AgentService(IEnumerable<IAccountResource> resources, System
                 await stream.WriteAsync(new RemoveEvent { Progress = sent });
             }
         });
-        try { return await resource.RemoveAsync(identity, p => latest.Writer.TryWrite(p), ct); }
+        // Not cancelled by the panel's call going away (a panel restart): a command such as userdel killed half-way could
+        // leave the user database half-written. Only the wait for the lock above is cancellable; a takeover waits on it.
+        try { return await resource.RemoveAsync(identity, p => latest.Writer.TryWrite(p), CancellationToken.None); }
         finally
         {
             // Every report is written before the outcome: one writer at a time on a gRPC stream.
@@ -95,14 +97,17 @@ public sealed class AgentService(IEnumerable<IAccountResource> resources, System
     public override Task<Changed> Unsuspend(ResourceRequest request, ServerCallContext context) =>
         GuardAsync("unsuspend", request.Key, () => ChangeAsync(request, (r, a) => r.UnsuspendAsync(a, CancellationToken.None), context.CancellationToken));
 
-    public override Task<UidReply> ReserveUid(UidRequest request, ServerCallContext context) =>
+    public override Task<UidReply> ReserveUid(Identity request, ServerCallContext context) =>
         GuardAsync("reserve uid", "", async () =>
         {
-            if (!AccountNames.IsValidUsername(request.Username))
-                throw Refuse(StatusCode.InvalidArgument, $"requested username '{request.Username}' is not a valid account name");
-            if (!AccountNames.IsValidDomain(request.Domain))
-                throw Refuse(StatusCode.InvalidArgument, $"requested domain '{request.Domain}' is not a valid domain");
-            return new UidReply { Uid = await users.ReserveUidAsync(request.Username, request.Domain, context.CancellationToken) };
+            AccountIdentity identity;
+            try { identity = AccountIdentity.Create(request.Id, request.Username, request.Domain, request.PhpVersion, null, "requested"); }
+            catch (InvalidAccountNameException e) { throw Refuse(StatusCode.InvalidArgument, e.Message); }
+            // A uid is the right to change what its ledger line names: never hand one out for names whose parts exist.
+            var found = await WhatIsThere.FindAsync(_resources.Values, identity, context.CancellationToken);
+            if (found.Count > 0)
+                throw Refuse(StatusCode.AlreadyExists, $"'{identity.Username}' / '{identity.Domain}' already exist on the server: {string.Join("; ", found)}");
+            return new UidReply { Uid = await users.ReserveUidAsync(identity, context.CancellationToken) };
         });
 
     public override Task<ZonesReply> RelatedZones(ZonesRequest request, ServerCallContext context) =>
