@@ -11,8 +11,8 @@ cd "$(dirname "$0")/.."
 repo=$PWD
 run=$repo/.run
 # The panel runs as an unprivileged user and must reach its files: a clone it cannot traverse (under /root, 0700)
-# keeps the demo's state in /var/lib/opterius-demo instead.
-setpriv --reuid=nobody --regid=nogroup --clear-groups test -x "$repo" 2>/dev/null || run=/var/lib/opterius-demo
+# keeps the demo's state in a temp folder instead.
+setpriv --reuid=nobody --regid=nogroup --clear-groups test -x "$repo" 2>/dev/null || run=/tmp/opterius-demo
 mkdir -p "$run"
 [ "$run" = "$repo/.run" ] || { chmod 755 "$run"; echo "the demo's state is in $run ($repo is not reachable by other users)"; }
 scripts/install.sh
