@@ -45,6 +45,18 @@ public static class ApiLifecycle
         Assert.Equal(HttpStatusCode.NotFound, (await client.GetAsync($"/api/v1/accounts/{id}")).StatusCode);
     }
 
+    /// <summary>What a DELETE answers when the agent died during the mail_routes step: that step failed, saying the agent is not reachable.</summary>
+    public static async Task AssertAgentDiedInMailRoutesAsync(bool died, HttpResponseMessage failed, string socket)
+    {
+        Assert.True(died, "the agent was meant to die during the mail_routes step");
+        Assert.Equal(HttpStatusCode.InternalServerError, failed.StatusCode);
+        var error = await failed.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal("deletion_failed", error.GetProperty("error").GetString());
+        var step = Assert.Single(error.GetProperty("details").GetProperty("failed_steps").EnumerateArray());
+        Assert.Equal("mail_routes", step.GetProperty("resource").GetString());
+        Assert.StartsWith($"agent not reachable at {socket}: ", step.GetProperty("detail").GetString());
+    }
+
     /// <summary>The uid the sandbox root's passwd gives <paramref name="username"/>, or null.</summary>
     public static int? PasswdUid(string username) =>
         File.ReadLines(Path.Combine(PrivateServices.SandboxRoot, "etc", "passwd")).Select(l => l.Split(':'))

@@ -41,13 +41,7 @@ public sealed class ServingThroughTheAgentTests(AgentServingApp app) : ServingSc
             await app.RestartAgentAsync(); // the next tests of this class need it whatever happened here
         }
 
-        Assert.True(died, "the agent was meant to die during the mail_routes step");
-        Assert.Equal(HttpStatusCode.InternalServerError, failed.StatusCode);
-        var error = await failed.Content.ReadFromJsonAsync<JsonElement>();
-        Assert.Equal("deletion_failed", error.GetProperty("error").GetString());
-        var step = Assert.Single(error.GetProperty("details").GetProperty("failed_steps").EnumerateArray());
-        Assert.Equal("mail_routes", step.GetProperty("resource").GetString());
-        Assert.StartsWith($"agent not reachable at {app.Socket}: ", step.GetProperty("detail").GetString());
+        await ApiLifecycle.AssertAgentDiedInMailRoutesAsync(died, failed, app.Socket);
         Assert.Equal(AccountStatus.DeletionFailed,
             await app.Databases.PanelScalarAsync<string>("SELECT status FROM accounts WHERE id = @id", new { id = account.Id }));
         var steps = await app.Databases.PanelScalarAsync<string>(

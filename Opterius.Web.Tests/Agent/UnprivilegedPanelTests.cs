@@ -50,13 +50,7 @@ public sealed class UnprivilegedPanelTests(InstalledSplit split) : IClassFixture
             await split.RestartAgentAsync(); // the next tests of this class need it whatever happened here
         }
 
-        Assert.True(died, "the agent was meant to die during the mail_routes step");
-        Assert.Equal(HttpStatusCode.InternalServerError, failed.StatusCode);
-        var error = await failed.Content.ReadFromJsonAsync<JsonElement>();
-        Assert.Equal("deletion_failed", error.GetProperty("error").GetString());
-        var step = Assert.Single(error.GetProperty("details").GetProperty("failed_steps").EnumerateArray());
-        Assert.Equal("mail_routes", step.GetProperty("resource").GetString());
-        Assert.StartsWith($"agent not reachable at {split.Socket}: ", step.GetProperty("detail").GetString());
+        await ApiLifecycle.AssertAgentDiedInMailRoutesAsync(died, failed, split.Socket);
         await using (var db = new MySqlConnection(split.PanelDatabase))
         {
             Assert.Equal(AccountStatus.DeletionFailed, await db.ExecuteScalarAsync<string>("SELECT status FROM accounts WHERE id = @id", new { id }));

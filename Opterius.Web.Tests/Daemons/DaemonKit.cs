@@ -4,6 +4,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Opterius.Services;
 using Opterius.Services.Accounts;
+using Opterius.Services.Resources;
 using Opterius.Web.Tests.Infrastructure;
 
 namespace Opterius.Web.Tests.Daemons;
@@ -94,5 +95,21 @@ internal static class DaemonKit
         p.WaitForExit();
         if (p.ExitCode != 0) throw new InvalidOperationException($"{file} {string.Join(' ', args)}: {err.Result}");
         return output;
+    }
+
+    /// <summary>A sleeping process of real uid <paramref name="uid"/>, once setpriv has switched to it; added to <paramref name="started"/> for the caller to kill.</summary>
+    public static async Task<Process> SleepAsAsync(int uid, int gid, List<Process> started)
+    {
+        var psi = new ProcessStartInfo("setpriv");
+        foreach (var arg in new[] { $"--reuid={uid}", $"--regid={gid}", "--clear-groups", "sleep", "600" }) psi.ArgumentList.Add(arg);
+        var p = Process.Start(psi)!;
+        started.Add(p);
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (!ProcessesResource.Running(uid).Any(r => r.Pid == p.Id))
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"setpriv never ran sleep as uid {uid}");
+            await Task.Delay(20);
+        }
+        return p;
     }
 }

@@ -58,22 +58,6 @@ public sealed class SystemUserTests : IDisposable
         return uid;
     }
 
-    /// <summary>A sleeping process whose real uid is <paramref name="uid"/>, once setpriv has switched to it.</summary>
-    private async Task<Process> SleepAsAsync(int uid)
-    {
-        var psi = new ProcessStartInfo("setpriv");
-        foreach (var arg in new[] { $"--reuid={uid}", $"--regid={uid}", "--clear-groups", "sleep", "600" }) psi.ArgumentList.Add(arg);
-        var p = Process.Start(psi)!;
-        _started.Add(p);
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (!ProcessesResource.Running(uid).Any(r => r.Pid == p.Id))
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"setpriv never ran sleep as uid {uid}");
-            await Task.Delay(20);
-        }
-        return p;
-    }
-
     [Fact]
     public async Task ProvisionAddsTheUserAndItsGroupToTheSandboxWithAUidOfTheRootsRange()
     {
@@ -125,7 +109,7 @@ public sealed class SystemUserTests : IDisposable
     {
         var user = DaemonKit.Username("live");
         var uid = await ProvisionAsync(user);
-        var process = await SleepAsAsync(uid);
+        var process = await DaemonKit.SleepAsAsync(uid, uid, _started);
 
         var outcome = await Users.RemoveAsync(DaemonKit.Account(user, $"{user}.test", uid), default);
 
@@ -141,7 +125,7 @@ public sealed class SystemUserTests : IDisposable
     {
         var user = DaemonKit.Username("busy");
         var uid = await ProvisionAsync(user);
-        var process = await SleepAsAsync(uid);
+        var process = await DaemonKit.SleepAsAsync(uid, uid, _started);
         // A kill that kills nothing: the process outlives every attempt.
         using var services = DaemonKit.Services(new Dictionary<string, string?>
         {
@@ -165,7 +149,7 @@ public sealed class SystemUserTests : IDisposable
         var uid = await ProvisionAsync(user);
         var other = DaemonKit.Username("heir");
         var otherUid = await ProvisionAsync(other);
-        var process = await SleepAsAsync(otherUid);
+        var process = await DaemonKit.SleepAsAsync(otherUid, otherUid, _started);
 
         // The account's stored uid is now someone else's: its name still exists with another uid.
         var e = await Assert.ThrowsAsync<ResourceException>(() => Users.RemoveAsync(DaemonKit.Account(user, $"{user}.test", otherUid), default));
@@ -325,7 +309,7 @@ public sealed class SystemUserTests : IDisposable
     {
         var user = DaemonKit.Username("foreign");
         var uid = await ProvisionAsync(user);
-        var process = await SleepAsAsync(uid);
+        var process = await DaemonKit.SleepAsAsync(uid, uid, _started);
         var before = new[] { "passwd", "group", "shadow", "gshadow" }.ToDictionary(f => f, f => Lines(f, user));
 
         // What the undo of a create refused for an existing name would ask: no uid was ever stored for it.
@@ -340,7 +324,7 @@ public sealed class SystemUserTests : IDisposable
     public async Task AUidWithALiveProcessIsNeverHandedOutEvenWhenThePasswdDoesNotKnowIt()
     {
         // The host's processes are not in the sandbox's passwd (nor, in production, are every NSS user's).
-        var process = await SleepAsAsync(_uidMin);
+        var process = await DaemonKit.SleepAsAsync(_uidMin, _uidMin, _started);
 
         var uid = await ProvisionAsync(DaemonKit.Username("busyuid"));
 

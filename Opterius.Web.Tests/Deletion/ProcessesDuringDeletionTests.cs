@@ -6,6 +6,7 @@ using Opterius.Services.Audit;
 using Opterius.Services.Deletion;
 using Opterius.Services.Licensing;
 using Opterius.Services.Resources;
+using Opterius.Web.Tests.Daemons;
 using Opterius.Web.Tests.Infrastructure;
 
 namespace Opterius.Web.Tests.Deletion;
@@ -47,21 +48,6 @@ public sealed class ProcessesDuringDeletionTests(PanelApp app) : IClassFixture<P
         }
     }
 
-    private async Task<Process> SleepAsAsync(int uid, int gid)
-    {
-        var psi = new ProcessStartInfo("setpriv");
-        foreach (var arg in new[] { $"--reuid={uid}", $"--regid={gid}", "--clear-groups", "sleep", "600" }) psi.ArgumentList.Add(arg);
-        var p = Process.Start(psi)!;
-        _started.Add(p);
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (!ProcessesResource.Running(uid).Any(r => r.Pid == p.Id))
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"setpriv never ran sleep as uid {uid}");
-            await Task.Delay(20);
-        }
-        return p;
-    }
-
     [Fact]
     public async Task AProcessStartedAsTheAccountDuringTheDeletionIsGoneAtTheEndAndLoginsWereLockedBeforeIt()
     {
@@ -76,7 +62,7 @@ public sealed class ProcessesDuringDeletionTests(PanelApp app) : IClassFixture<P
             {
                 shellWhenItStarted = PasswdEntry(a.Username)[6];
                 shadowWhenItStarted = Entry("shadow", a.Username);
-                late = await SleepAsAsync(a.Uid!.Value, int.Parse(entry[3]));
+                late = await DaemonKit.SleepAsAsync(a.Uid!.Value, int.Parse(entry[3]), _started);
             })).ToList(),
             app.Get<LicenseService>(), app.Get<AuditLog>(), NullLogger<AccountDeletionService>.Instance);
 

@@ -38,7 +38,7 @@ public sealed class DatabaseUsersResourceTests : IAsyncLifetime
         const string password = "it's a \\ \"hostile\"'; DROP USER root@localhost; -- pass";
         await _users.ProvisionAsync(SqlResourceKit.NewAccount(_bob, password: password), default);
 
-        await using var c = await ConnectAsAsync(_bob, password);
+        await using var c = await SqlResourceKit.ConnectAsAsync(_bob, password);
         await new MySqlCommand($"CREATE DATABASE {SqlNames.Identifier(_bob + "_new")}", c).ExecuteNonQueryAsync();
         // `_` in the grant pattern is escaped: bobxwp and bobby_x are somebody else's names.
         foreach (var foreign in new[] { $"{_bob}xwp", $"{Bobby}_x" })
@@ -128,15 +128,4 @@ public sealed class DatabaseUsersResourceTests : IAsyncLifetime
         return string.Join("\n", lines);
     }
 
-    private static async Task<MySqlConnection> ConnectAsAsync(string user, string password)
-    {
-        var builder = new MySqlConnectionStringBuilder
-        {
-            Server = PrivateServices.MariaDbSocket, ConnectionProtocol = MySqlConnectionProtocol.UnixSocket,
-            UserID = user, Password = password, Pooling = false,
-        };
-        var c = new MySqlConnection(builder.ConnectionString);
-        await c.OpenAsync();
-        return c;
-    }
 }

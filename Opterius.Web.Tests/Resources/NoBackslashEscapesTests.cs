@@ -89,7 +89,7 @@ public sealed class NoBackslashEscapesTests : IAsyncLifetime
 
         await users.ProvisionAsync(SqlResourceKit.NewAccount(Bob2, password: password), default);
 
-        await using var c = await ConnectAsAsync(Bob2, password);
+        await using var c = await SqlResourceKit.ConnectAsAsync(Bob2, password);
         await new MySqlCommand($"CREATE DATABASE {SqlNames.Identifier(Bob2 + "_new")}", c).ExecuteNonQueryAsync();
         var denied = await Assert.ThrowsAsync<MySqlException>(() => new MySqlCommand($"CREATE DATABASE {SqlNames.Identifier(Bob2 + "xnew")}", c).ExecuteNonQueryAsync());
         Assert.Equal(MySqlErrorCode.DatabaseAccessDenied, denied.ErrorCode);
@@ -162,17 +162,6 @@ public sealed class NoBackslashEscapesTests : IAsyncLifetime
         return string.Join("\n", lines);
     }
 
-    private static async Task<MySqlConnection> ConnectAsAsync(string user, string password)
-    {
-        var builder = new MySqlConnectionStringBuilder
-        {
-            Server = PrivateServices.MariaDbSocket, ConnectionProtocol = MySqlConnectionProtocol.UnixSocket,
-            UserID = user, Password = password, Pooling = false,
-        };
-        var c = new MySqlConnection(builder.ConnectionString);
-        await c.OpenAsync();
-        return c;
-    }
 }
 
 [CollectionDefinition(nameof(NoBackslashEscapesTests), DisableParallelization = true)]

@@ -81,4 +81,17 @@ public sealed class SqlResourceKit
             lines.Add(string.Join(" | ", Enumerable.Range(0, reader.FieldCount).Select(i => reader.IsDBNull(i) ? "NULL" : Convert.ToString(reader.GetValue(i)))));
         return string.Join("\n", lines);
     }
+
+    /// <summary>A connection of its own (no pool) as a tenant's MariaDB user, to prove what that user can do.</summary>
+    public static async Task<MySqlConnection> ConnectAsAsync(string user, string password)
+    {
+        var builder = new MySqlConnectionStringBuilder
+        {
+            Server = PrivateServices.MariaDbSocket, ConnectionProtocol = MySqlConnectionProtocol.UnixSocket,
+            UserID = user, Password = password, Pooling = false,
+        };
+        var c = new MySqlConnection(builder.ConnectionString);
+        await c.OpenAsync();
+        return c;
+    }
 }
