@@ -23,7 +23,7 @@ public sealed class TestScriptTests : IDisposable
         return script[start..end];
     }
 
-    private async Task<(int ExitCode, string LastLine)> CountAsync(string? counters, string outcome = "Completed")
+    private async Task<(int ExitCode, string LastLine)> CountAsync(string? counters, string outcome = "Completed", string? whmcsOutput = null)
     {
         var trx = Path.Combine(_folder, "results.trx");
         if (counters is not null)
@@ -38,6 +38,12 @@ public sealed class TestScriptTests : IDisposable
         var psi = new ProcessStartInfo("python3") { RedirectStandardOutput = true, RedirectStandardError = true };
         psi.ArgumentList.Add(block);
         psi.ArgumentList.Add(trx);
+        if (whmcsOutput is not null)
+        {
+            var log = Path.Combine(_folder, "whmcs.log");
+            await File.WriteAllTextAsync(log, whmcsOutput);
+            psi.ArgumentList.Add(log);
+        }
         using var p = Process.Start(psi)!;
         var output = await p.StandardOutput.ReadToEndAsync();
         await p.WaitForExitAsync();
@@ -78,6 +84,27 @@ public sealed class TestScriptTests : IDisposable
     {
         var (code, line) = await CountAsync(counters: null);
         Assert.Equal("0 passed, 1 failed, 0 skipped", line);
+        Assert.NotEqual(0, code);
+    }
+
+    private const string GreenCounters = """total="4" executed="4" passed="4" failed="0" notExecuted="0" """;
+
+    [Fact]
+    public async Task TheWhmcsModuleTestsClosingLineIsAddedToTheCounts()
+    {
+        var (code, line) = await CountAsync(GreenCounters, whmcsOutput: "PHPUnit 9.6.7\n...\n17 passed, 0 failed, 1 skipped\n");
+        Assert.Equal("21 passed, 0 failed, 1 skipped", line);
+        Assert.Equal(0, code);
+    }
+
+    [Theory]
+    [InlineData("PHPUnit 9.6.7\nFAILURES!\n15 passed, 2 failed, 0 skipped\n", "19 passed, 2 failed, 0 skipped")]
+    [InlineData("the panel did not answer within 120 s\n", "4 passed, 1 failed, 0 skipped")]
+    [InlineData("", "4 passed, 1 failed, 0 skipped")]
+    public async Task AWhmcsRunWithFailuresOrWithoutItsClosingLineFailsTheRun(string whmcsOutput, string expected)
+    {
+        var (code, line) = await CountAsync(GreenCounters, whmcsOutput: whmcsOutput);
+        Assert.Equal(expected, line);
         Assert.NotEqual(0, code);
     }
 }

@@ -1,0 +1,303 @@
+<?php
+/**
+ * Opterius Panel provisioning module for WHMCS (copy this folder to WHMCS's modules/servers/).
+ *
+ * Every function answers "success" or one sentence a billing admin can act on. Create is idempotent (it sends an
+ * Idempotency-Key derived from the service id, so a retry after a timeout gets the panel's first answer);
+ * Terminate is idempotent and bounded (an asynchronous DELETE, polled within the product's time budget; an account
+ * already gone is success; a deletion still running is named, and the next Terminate joins it). Every request is in
+ * the module log with the token and the customer's password redacted.
+ */
+
+if (!defined('WHMCS')) {
+    die('This file cannot be accessed directly');
+}
+
+require_once __DIR__ . '/lib/PanelClient.php';
+require_once __DIR__ . '/lib/ServiceAccount.php';
+
+use Opterius\Whmcs\PanelClient;
+use Opterius\Whmcs\PanelError;
+use Opterius\Whmcs\ServiceAccount;
+
+/** Seconds for a read, for suspend/unsuspend, and for a create (synchronous: every resource is made before it answers). */
+const OPTERIUS_READ_TIMEOUT = 15.0;
+const OPTERIUS_WRITE_TIMEOUT = 30.0;
+const OPTERIUS_CREATE_TIMEOUT = 90.0;
+/** Terminate's default time budget, and its bounds (a PHP request of WHMCS's must not run for ever). */
+const OPTERIUS_TERMINATE_BUDGET = 25.0;
+const OPTERIUS_TERMINATE_BUDGET_MIN = 0.5;
+const OPTERIUS_TERMINATE_BUDGET_MAX = 300.0;
+/** How often Terminate asks how the deletion is going. */
+const OPTERIUS_POLL_INTERVAL = 0.5;
+
+function opterius_MetaData()
+{
+    return [
+        'DisplayName' => 'Opterius Panel',
+        'APIVersion' => '1.1',
+        'RequiresServer' => true,
+        // The panel speaks HTTPS only, on 8443; Secure decides whether its certificate is verified.
+        'DefaultSSLPort' => '8443',
+        'DefaultNonSSLPort' => '8443',
+    ];
+}
+
+function opterius_ConfigOptions()
+{
+    return [
+        // configoption1
+        'Package' => [
+            'Type' => 'text',
+            'Size' => '10',
+            'Loader' => 'opterius_LoadPackages',
+            'SimpleMode' => true,
+            'Description' => 'The panel package new accounts get (GET /api/v1/packages).',
+        ],
+        // configoption2
+        'Terminate time budget' => [
+            'Type' => 'text',
+            'Size' => '5',
+            'Default' => (string)OPTERIUS_TERMINATE_BUDGET,
+            'SimpleMode' => true,
+            'Description' => 'Seconds Terminate waits for the deletion (default 25). A deletion still running then is named in the answer; the next Terminate joins it.',
+        ],
+    ];
+}
+
+/** The Package field's choices: the panel's packages, id => name. */
+function opterius_LoadPackages(array $params)
+{
+    try {
+        $client = PanelClient::fromParams($params, 'LoadPackages');
+        $r = $client->request('GET', '/api/v1/packages', null, OPTERIUS_READ_TIMEOUT);
+        if ($r->status !== 200 || !is_array($r->data())) throw new PanelError($client->explain($r, 'Listing the panel packages'));
+        $choices = [];
+        foreach ($r->data() as $package) $choices[(string)$package['id']] = $package['name'] . ' (id ' . $package['id'] . ')';
+        return $choices;
+    } catch (PanelError $e) {
+        // WHMCS shows a loader's exception message beside the field.
+        throw new \Exception($e->getMessage());
+    }
+}
+
+function opterius_TestConnection(array $params)
+{
+    $error = opterius_run('TestConnection', $params, function (PanelClient $client): string {
+        $r = $client->request('GET', '/api/server/stats', null, OPTERIUS_READ_TIMEOUT);
+        if ($r->status !== 200 || !is_array($r->data())) return $client->explain($r, 'Connection test');
+        $stats = $r->data();
+        if (empty($stats['license_valid']))
+            return "Connected and the token is valid, but the panel's license is invalid: writes are blocked (create, suspend, unsuspend and terminate will fail). " . ($stats['license_message'] ?? '');
+
+        $who = $client->request('GET', '/api/v1/whoami', null, OPTERIUS_READ_TIMEOUT);
+        if ($who->status !== 200 || !is_array($who->data())) return $client->explain($who, 'Reading the token');
+        $missing = array_values(array_diff(['accounts:read', 'accounts:write', 'accounts:delete'], (array)($who->data()['scopes'] ?? [])));
+        if ($missing)
+            return "Connected, but the token '{$who->data()['name']}' lacks " . implode(', ', $missing) . ': use a token with accounts:read, accounts:write and accounts:delete.';
+        return 'success';
+    });
+    return ['success' => $error === 'success', 'error' => $error === 'success' ? '' : $error];
+}
+
+function opterius_CreateAccount(array $params)
+{
+    return opterius_run('CreateAccount', $params, function (PanelClient $client, ServiceAccount $service) use ($params): string {
+        $package = trim((string)($params['configoption1'] ?? ''));
+        if ($package === '') return "The product has no Opterius package: choose one in the product's Module Settings.";
+        $password = (string)($params['password'] ?? '');
+        $client->addSecret($password);
+        $body = [
+            'username' => $service->username(),
+            'domain' => $service->domain(),
+            'email' => trim((string)($params['clientsdetails']['email'] ?? '')),
+            'password' => $password,
+            'package_id' => ctype_digit($package) ? (int)$package : $package,
+        ];
+        $key = 'whmcs-service-' . (int)$params['serviceid'];
+        $retry = 'The panel may still be creating the account: run Create again. It sends the same Idempotency-Key, so it gets the panel\'s first answer, never a second account.';
+        // The same key replays the first answer for a day: when that answer's account has been deleted since (the
+        // service was terminated and is created again), the next key is derived from the deleted id, so a retry of
+        // this create again replays its own answer.
+        for ($attempt = 0; $attempt < 10; $attempt++) {
+            $r = $client->request('POST', '/api/v1/accounts', $body, OPTERIUS_CREATE_TIMEOUT, ['Idempotency-Key' => $key], $retry);
+            if ($r->status === 409 && ($existing = opterius_alreadyCreated($service))) {
+                $service->set(ServiceAccount::ACCOUNT_ID, (string)$existing['id']);
+                return 'success';
+            }
+            if ($r->status !== 201 || !isset($r->data()['id'])) return $client->explain($r, 'Create');
+            $id = (int)$r->data()['id'];
+            $check = $client->request('GET', "/api/v1/accounts/$id", null, OPTERIUS_READ_TIMEOUT);
+            if ($check->status === 404) {
+                $key = 'whmcs-service-' . (int)$params['serviceid'] . "-after-$id";
+                continue;
+            }
+            $service->set(ServiceAccount::ACCOUNT_ID, (string)$id);
+            return 'success';
+        }
+        return 'Create: the panel kept replaying answers for accounts deleted since: clear the service\'s ' . ServiceAccount::ACCOUNT_ID . ' and run Create again.';
+    });
+}
+
+/** The account this service made earlier (its stored id, same username and domain), or null. */
+function opterius_alreadyCreated(ServiceAccount $service): ?array
+{
+    if ($service->storedId() === null) return null;
+    $account = $service->locate(OPTERIUS_READ_TIMEOUT);
+    return $account !== null && strtolower($account['domain']) === $service->domain() ? $account : null;
+}
+
+function opterius_SuspendAccount(array $params)
+{
+    return opterius_changeState('SuspendAccount', $params, 'suspend', 'suspended');
+}
+
+function opterius_UnsuspendAccount(array $params)
+{
+    return opterius_changeState('UnsuspendAccount', $params, 'unsuspend', 'active');
+}
+
+/**
+ * Suspend and unsuspend. An account already in the wanted state is success (a retry after a timeout): that is read
+ * from the account, not replayed by an Idempotency-Key, because suspending again next month is a new request.
+ */
+function opterius_changeState(string $action, array $params, string $verb, string $wanted): string
+{
+    return opterius_run($action, $params, function (PanelClient $client, ServiceAccount $service) use ($verb, $wanted): string {
+        $what = ucfirst($verb);
+        $account = $service->locate(OPTERIUS_READ_TIMEOUT);
+        if ($account === null)
+            return "$what: the panel has no account for this service " . $service->describe() . ": nothing to $verb. "
+                . 'Check the service\'s username and domain, or its ' . ServiceAccount::ACCOUNT_ID . '.';
+        if ($account['status'] === $wanted) return 'success';
+        $id = (int)$account['id'];
+        $r = $client->request('POST', "/api/v1/accounts/$id/$verb", null, OPTERIUS_WRITE_TIMEOUT, [],
+            "Run $what again: an account already $wanted counts as success.");
+        if ($r->status === 200) return 'success';
+        if ($r->status === 409 && ($now = $service->locate(OPTERIUS_READ_TIMEOUT)) !== null && $now['status'] === $wanted) return 'success';
+        return $client->explain($r, $what);
+    });
+}
+
+function opterius_TerminateAccount(array $params)
+{
+    return opterius_run('TerminateAccount', $params, function (PanelClient $client, ServiceAccount $service) use ($params): string {
+        $budget = opterius_budget($params['configoption2'] ?? '');
+        $deadline = microtime(true) + $budget;
+        // Finding the account and starting the deletion get a few seconds even from a tiny budget: else nothing would ever start.
+        $startTimeout = min(OPTERIUS_READ_TIMEOUT, max(5.0, $budget));
+        $account = $service->locate($startTimeout);
+        // Gone: deleted by an earlier Terminate of this service (its stored id answers 404), or no account has its name.
+        if ($account === null) return 'success';
+
+        $id = (int)$account['id'];
+        $r = $client->request('DELETE', "/api/v1/accounts/$id", null, $startTimeout, ['Prefer' => 'respond-async'],
+            'The deletion may have started: run Terminate again; it joins the running deletion.');
+        if ($r->status === 204 || $r->status === 404) return 'success';
+        if ($r->status !== 202 || !isset($r->data()['id'])) return $client->explain($r, 'Terminate');
+        $job = (int)$r->data()['id'];
+        $service->set(ServiceAccount::DELETION_JOB, (string)$job);
+
+        while (true) {
+            $state = $r->data();
+            if ($state['status'] === 'succeeded') return 'success';
+            if ($state['status'] === 'failed') return opterius_failedDeletion($state);
+            $left = $deadline - microtime(true);
+            if ($left <= 0) return opterius_stillRunning($state, $budget);
+            usleep((int)(min(OPTERIUS_POLL_INTERVAL, $left) * 1e6));
+            try {
+                $r = $client->request('GET', "/api/v1/deletions/$job", null, max(1.0, $deadline - microtime(true)));
+            } catch (PanelError $e) {
+                if ($e->timedOut) return opterius_stillRunning($state, $budget);
+                throw $e;
+            }
+            if ($r->status !== 200 || !is_array($r->data())) return $client->explain($r, "Reading deletion job $job");
+        }
+    });
+}
+
+/** configoption2 in seconds: the default when empty or not a number, held within bounds. */
+function opterius_budget($raw): float
+{
+    $raw = trim((string)$raw);
+    if ($raw === '' || !is_numeric($raw)) return OPTERIUS_TERMINATE_BUDGET;
+    return max(OPTERIUS_TERMINATE_BUDGET_MIN, min(OPTERIUS_TERMINATE_BUDGET_MAX, (float)$raw));
+}
+
+function opterius_failedDeletion(array $job): string
+{
+    $failed = [];
+    foreach ($job['steps'] ?? [] as $step)
+        if ($step['status'] === 'failed') $failed[] = $step['resource'] . ': ' . ($step['detail'] ?? 'no detail');
+    foreach ($job['verification']['resources'] ?? [] as $check)
+        if (!$failed && ($check['status'] ?? '') !== 'gone') $failed[] = $check['resource'] . ': ' . ($check['summary'] ?? $check['status']);
+    return 'Deletion failed at ' . ($failed ? implode('; ', $failed) : 'an unnamed step') . "; run Terminate again to resume (panel deletion job {$job['id']}).";
+}
+
+function opterius_stillRunning(array $job, float $budget): string
+{
+    return "The deletion is still running on the panel after {$budget} s (deletion job {$job['id']}, " . opterius_currentStep($job)
+        . "). Run Terminate again (or let the next automation run do it): it joins job {$job['id']} and succeeds once the deletion has finished.";
+}
+
+/** "now at home_directory: removed 1,024 of 40,000 files", or where a job stands. */
+function opterius_currentStep(array $job): string
+{
+    foreach (['running', 'pending'] as $status)
+        foreach ($job['steps'] ?? [] as $step)
+            if ($step['status'] === $status)
+                return "now at {$step['resource']}" . (!empty($step['detail']) && $status === 'running' ? ": {$step['detail']}" : '');
+    return 'verifying that nothing is left';
+}
+
+/** The service's panel account and its last deletion job, on the service's page in the admin area. */
+function opterius_AdminServicesTabFields(array $params)
+{
+    $fields = [];
+    $found = opterius_run('AdminServicesTabFields', $params, function (PanelClient $client, ServiceAccount $service) use (&$fields): string {
+        try {
+            $account = $service->locate(OPTERIUS_READ_TIMEOUT);
+            $fields['Opterius account'] = $account === null
+                ? 'none on the panel for ' . $service->describe()
+                : "#{$account['id']} {$account['username']} ({$account['domain']}): {$account['status']}, package {$account['package_id']}";
+        } catch (PanelError $e) {
+            $fields['Opterius account'] = $e->getMessage();
+        }
+        $job = $service->get(ServiceAccount::DELETION_JOB);
+        if ($job === '' || !ctype_digit($job)) {
+            $fields['Last deletion job'] = 'none';
+            return 'success';
+        }
+        $r = $client->request('GET', "/api/v1/deletions/$job", null, OPTERIUS_READ_TIMEOUT);
+        if ($r->status !== 200 || !is_array($r->data())) {
+            $fields['Last deletion job'] = $client->explain($r, "Reading deletion job $job");
+            return 'success';
+        }
+        $state = $r->data();
+        $fields['Last deletion job'] = "#$job {$state['status']}, requested by {$state['requested_by']} at {$state['created_at']}"
+            . ($state['status'] === 'running' ? ', ' . opterius_currentStep($state) : '')
+            . ($state['status'] === 'failed' ? ': ' . opterius_failedDeletion($state) : '')
+            . ($state['status'] === 'succeeded' ? ", finished at {$state['finished_at']}" : '');
+        return 'success';
+    });
+    if ($found !== 'success') $fields['Opterius account'] = $found;
+    return array_map(function (string $text): string { return htmlspecialchars($text, ENT_QUOTES); }, $fields);
+}
+
+/**
+ * Runs one module function: the client from the server's settings, the service, and every failure as the
+ * admin's one sentence (a PanelError's message; anything unexpected is said as such and logged).
+ */
+function opterius_run(string $action, array $params, callable $body): string
+{
+    try {
+        $client = PanelClient::fromParams($params, $action);
+        return $body($client, new ServiceAccount($client, $params));
+    } catch (PanelError $e) {
+        return $e->getMessage();
+    } catch (\Throwable $e) {
+        if (function_exists('logModuleCall'))
+            logModuleCall(PanelClient::MODULE, $action, '', get_class($e) . ': ' . $e->getMessage(), $e->getTraceAsString(), []);
+        return "$action failed unexpectedly in the Opterius module: " . $e->getMessage();
+    }
+}

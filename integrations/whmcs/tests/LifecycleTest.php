@@ -1,0 +1,204 @@
+<?php
+// A product's life through the module against the real panel: create, suspend, unsuspend, terminate, and the
+// retries WHMCS's automation makes after timeouts.
+
+final class LifecycleTest extends ModuleTestCase
+{
+    public function testCreateMakesOnePanelAccountWithTheServicesNamesAndStoresItsId(): void
+    {
+        $service = $this->service();
+
+        $this->assertSame('success', opterius_CreateAccount($service));
+
+        $id = self::storedId($service);
+        $this->assertMatchesRegularExpression('/^[1-9][0-9]*$/', $id);
+        $account = Panel::account((int)$id);
+        $this->assertSame([$service['username'], $service['domain'], $service['clientsdetails']['email'], 'active'],
+            [$account['username'], $account['domain'], $account['email'], $account['status']]);
+        $this->assertCount(1, Panel::accountsNamed($service['username']));
+        $create = array_values(array_filter(self::log(), function ($e) { return strpos($e['request'], 'POST ') === 0; }));
+        $this->assertCount(1, $create);
+        $this->assertStringContainsString('Idempotency-Key: whmcs-service-' . $service['serviceid'], $create[0]['request']);
+        $this->assertSame('opterius', $create[0]['module']);
+        $this->assertSame('CreateAccount', $create[0]['action']);
+    }
+
+    public function testARetriedCreateWhoseFirstAnswerWasLostGetsTheFirstAccountNotASecondOrAConflict(): void
+    {
+        $service = $this->service();
+        $this->assertSame('success', opterius_CreateAccount($service));
+        $first = self::storedId($service);
+        // The first answer never reached WHMCS (a timeout): nothing was stored, and WHMCS runs Create again.
+        $service['model']->serviceProperties->values = [];
+
+        $this->assertSame('success', opterius_CreateAccount($service));
+
+        $this->assertSame($first, self::storedId($service));
+        $this->assertCount(1, Panel::accountsNamed($service['username']));
+    }
+
+    public function testSuspendAndUnsuspendChangeTheAccountAndRepeatingEitherIsSuccess(): void
+    {
+        $service = $this->service();
+        $this->assertSame('success', opterius_CreateAccount($service));
+        $id = (int)self::storedId($service);
+
+        $this->assertSame('success', opterius_SuspendAccount($service));
+        $this->assertSame('suspended', Panel::account($id)['status']);
+        $this->assertSame('success', opterius_SuspendAccount($service));
+        $this->assertSame('suspended', Panel::account($id)['status']);
+
+        $this->assertSame('success', opterius_UnsuspendAccount($service));
+        $this->assertSame('active', Panel::account($id)['status']);
+        $this->assertSame('success', opterius_UnsuspendAccount($service));
+        $this->assertSame('active', Panel::account($id)['status']);
+    }
+
+    public function testTerminateDeletesTheAccountAndASecondTerminateIsSuccess(): void
+    {
+        $service = $this->service();
+        $this->assertSame('success', opterius_CreateAccount($service));
+        $id = (int)self::storedId($service);
+        $home = Panel::root() . '/home/' . $service['username'];
+        $this->assertDirectoryExists($home);
+
+        $this->assertSame('success', opterius_TerminateAccount($service));
+        $this->assertNull(Panel::account($id));
+        clearstatcache();
+        $this->assertDirectoryDoesNotExist($home);
+        $this->assertSame('succeeded', Panel::job((int)self::storedJob($service))['status']);
+
+        $this->assertSame('success', opterius_TerminateAccount($service));
+        $delete = array_filter(self::log(), function ($e) { return strpos($e['request'], 'DELETE ') === 0; });
+        $this->assertCount(1, $delete, 'the second Terminate found the account gone and deleted nothing');
+        $this->assertStringContainsString('Prefer: respond-async', array_values($delete)[0]['request']);
+    }
+
+    public function testTerminateOfABigAccountThatOutlivesTheBudgetNamesTheRunningJobAndTheNextTerminateSucceeds(): void
+    {
+        $service = $this->service(['configoption2' => '0.5']);
+        $this->assertSame('success', opterius_CreateAccount($service));
+        $id = (int)self::storedId($service);
+        self::fillHome(Panel::root() . '/home/' . $service['username'], 60000);
+
+        $started = microtime(true);
+        $answer = opterius_TerminateAccount($service);
+        $took = microtime(true) - $started;
+
+        $job = self::storedJob($service);
+        $this->assertNotSame('', $job);
+        $this->assertStringStartsWith("The deletion is still running on the panel after 0.5 s (deletion job $job, now at ", $answer);
+        $this->assertStringContainsString("Run Terminate again (or let the next automation run do it): it joins job $job", $answer);
+        $this->assertLessThan(5.0, $took, 'Terminate answered within its budget and the start-up allowance');
+        $this->assertSame('running', Panel::job((int)$job)['status']);
+
+        $service['configoption2'] = '25';
+        $this->assertSame('success', opterius_TerminateAccount($service));
+        $this->assertNull(Panel::account($id));
+        $this->assertSame('succeeded', Panel::job((int)$job)['status']);
+    }
+
+    public function testAFailedDeletionNamesItsStepAndTheNextTerminateResumesIt(): void
+    {
+        $service = $this->service();
+        $this->assertSame('success', opterius_CreateAccount($service));
+        $id = (int)self::storedId($service);
+        $home = Panel::root() . '/home/' . $service['username'];
+        // A home that is not the account's own is refused by the home_directory step, and kept.
+        $owner = fileowner($home);
+        chown($home, 'nobody');
+        try {
+            $answer = opterius_TerminateAccount($service);
+        } finally {
+            chown($home, $owner);
+        }
+        $job = self::storedJob($service);
+        $this->assertMatchesRegularExpression("/^Deletion failed at home_directory: .+; run Terminate again to resume \\(panel deletion job $job\\)\\.$/", $answer);
+        $this->assertSame('deletion_failed', Panel::account($id)['status']);
+
+        $this->assertSame('success', opterius_TerminateAccount($service));
+        $this->assertNull(Panel::account($id));
+        clearstatcache();
+        $this->assertDirectoryDoesNotExist($home);
+    }
+
+    public function testCreatingAgainAfterTerminateMakesANewAccountAlthoughTheFirstCreatesKeyIsStillRemembered(): void
+    {
+        $service = $this->service();
+        $this->assertSame('success', opterius_CreateAccount($service));
+        $first = self::storedId($service);
+        $this->assertSame('success', opterius_TerminateAccount($service));
+
+        $this->assertSame('success', opterius_CreateAccount($service));
+
+        $second = self::storedId($service);
+        $this->assertNotSame($first, $second);
+        $this->assertSame('active', Panel::account((int)$second)['status']);
+        $this->assertSame('success', opterius_TerminateAccount($service));
+    }
+
+    public function testAServiceWithoutAStoredIdIsFoundByUsernameAndDomainForSuspendUnsuspendAndTerminate(): void
+    {
+        $service = $this->service();
+        $made = Panel::createAccount($service['username'], $service['domain']);
+
+        $this->assertSame('success', opterius_SuspendAccount($service));
+        $this->assertSame('suspended', Panel::account($made['id'])['status']);
+        $this->assertSame((string)$made['id'], self::storedId($service), 'the id found is stored for the next calls');
+
+        $service['model']->serviceProperties->values = [];
+        $this->assertSame('success', opterius_UnsuspendAccount($service));
+        $this->assertSame('active', Panel::account($made['id'])['status']);
+
+        $service['model']->serviceProperties->values = [];
+        $this->assertSame('success', opterius_TerminateAccount($service));
+        $this->assertNull(Panel::account($made['id']));
+        $service['model']->serviceProperties->values = [];
+        $this->assertSame('success', opterius_TerminateAccount($service), 'no account by that name: already gone');
+    }
+
+    public function testAnAccountOfTheServicesUsernameForAnotherDomainIsNeitherSuspendedNorDeleted(): void
+    {
+        $service = $this->service();
+        $theirs = Panel::createAccount($service['username'], 'other-' . $service['domain']);
+
+        foreach (['opterius_SuspendAccount', 'opterius_TerminateAccount'] as $call) {
+            $answer = $call($service);
+            $this->assertSame("The panel's account '{$service['username']}' (id {$theirs['id']}) is for other-{$service['domain']}, not this service's "
+                . "{$service['domain']}: nothing was changed. Correct the service's domain, or set its Opterius Account ID to {$theirs['id']} if it is this service's account.", $answer);
+        }
+        $this->assertSame('active', Panel::account($theirs['id'])['status']);
+        $this->assertSame('', self::storedId($service));
+        Panel::call('DELETE', "/api/v1/accounts/{$theirs['id']}");
+    }
+
+    public function testTheAdminServicesTabShowsTheAccountAndItsLastDeletionJob(): void
+    {
+        $service = $this->service();
+        $this->assertSame('success', opterius_CreateAccount($service));
+        $id = self::storedId($service);
+
+        $before = opterius_AdminServicesTabFields($service);
+        $this->assertSame("#$id {$service['username']} ({$service['domain']}): active, package {$service['configoption1']}", $before['Opterius account']);
+        $this->assertSame('none', $before['Last deletion job']);
+
+        $this->assertSame('success', opterius_TerminateAccount($service));
+        $after = opterius_AdminServicesTabFields($service);
+        $job = self::storedJob($service);
+        $this->assertSame("none on the panel for &#039;{$service['username']}&#039; ({$service['domain']}, panel id $id)", $after['Opterius account']);
+        $this->assertMatchesRegularExpression("/^#$job succeeded, requested by .+ at .+, finished at .+$/", $after['Last deletion job']);
+    }
+
+    /** $files small files in nested folders of the account's home, as a site with many uploads has. */
+    private static function fillHome(string $home, int $files): void
+    {
+        $uid = fileowner($home);
+        for ($d = 0; $d < $files / 500; $d++) {
+            $dir = "$home/uploads/$d";
+            mkdir($dir, 0755, true);
+            for ($f = 0; $f < 500; $f++) file_put_contents("$dir/$f.txt", 'x');
+        }
+        exec('chown -R ' . (int)$uid . ' ' . escapeshellarg("$home/uploads"), $out, $rc);
+        if ($rc !== 0) throw new RuntimeException("chown of $home/uploads failed");
+    }
+}
