@@ -65,6 +65,35 @@ final class ConnectionTest extends ModuleTestCase
         }
     }
 
+    public function testATokenWithoutTheWriteAndDeleteScopesIsNamedByTestConnectionAndCreate(): void
+    {
+        $readOnly = ['serveraccesshash' => Panel::env('OPTERIUS_TEST_READ_TOKEN')];
+
+        $this->assertSame(['success' => false, 'error' => "Connected, but the token 'whmcs-read-only' lacks accounts:write, accounts:delete: "
+            . 'use a token with accounts:read, accounts:write and accounts:delete.'], opterius_TestConnection($this->server($readOnly)));
+        $service = $this->service($readOnly);
+        $this->assertStringStartsWith('Create: the API token lacks a scope (', opterius_CreateAccount($service));
+        $this->assertSame([], Panel::accountsNamed($service['username']));
+    }
+
+    public function testAPanelThatNeverAnswersMakesTerminateGiveUpWithinItsAllowanceSayingSo(): void
+    {
+        // A TLS server with the panel's own (trusted) certificate that reads the request and never answers it.
+        $dir = Panel::env('OPTERIUS_TEST_DIR');
+        [$port, $server] = self::tlsServer("$dir/panel.pem", "$dir/panel.key", []);
+        try {
+            $started = microtime(true);
+            $answer = opterius_TerminateAccount($this->service(['serverport' => (string)$port, 'configoption2' => '0.5']));
+            $took = microtime(true) - $started;
+        } finally {
+            proc_terminate($server);
+            proc_close($server);
+        }
+
+        $this->assertSame("The panel at https://127.0.0.1:$port did not answer within 5 s.", $answer);
+        $this->assertLessThan(7.0, $took);
+    }
+
     public function testALicenseBlockedPanelSaysWritesAreBlockedOnTestConnectionCreateSuspendAndTerminate(): void
     {
         $service = $this->service();
@@ -127,8 +156,14 @@ final class ConnectionTest extends ModuleTestCase
             . '-keyout ' . escapeshellarg("$dir/self.key") . ' -out ' . escapeshellarg("$dir/self.pem") . ' 2>/dev/null';
         exec($make, $out, $rc);
         if ($rc !== 0) throw new RuntimeException('openssl could not make a self-signed certificate');
+        return self::tlsServer("$dir/self.pem", "$dir/self.key", ['-www']);
+    }
+
+    /** openssl s_server on a free port with this certificate: [port, process] (stopped by the caller, by its pid). */
+    private static function tlsServer(string $cert, string $key, array $options): array
+    {
         $port = Panel::closedPort();
-        $server = proc_open(['openssl', 's_server', '-accept', (string)$port, '-cert', "$dir/self.pem", '-key', "$dir/self.key", '-www', '-quiet'],
+        $server = proc_open(array_merge(['openssl', 's_server', '-accept', (string)$port, '-cert', $cert, '-key', $key, '-quiet'], $options),
             [0 => ['pipe', 'r'], 1 => ['file', '/dev/null', 'w'], 2 => ['file', '/dev/null', 'w']], $pipes);
         for ($i = 0; $i < 100; $i++) {
             $probe = @fsockopen('127.0.0.1', $port, $errno, $error, 0.2);

@@ -71,6 +71,7 @@ cli license issue --signing-key "$dir/license-signing.pem" --out "$dir/license.j
 cli license issue --signing-key "$dir/foreign-signing.pem" --out "$dir/foreign-license.json" --plan test >>"$dir/setup.log"
 cli users create --username admin --password "whmcs-test-$$-admin" --role admin >>"$dir/setup.log"
 token=$(cli tokens create --name whmcs-tests --role admin | tail -n 1)
+read_token=$(cli tokens create --name whmcs-read-only --role admin --scopes accounts:read | tail -n 1)
 
 (cd "$repo/Opterius.Web/bin/Debug/net10.0" && exec dotnet "$app") >"$dir/panel.log" 2>&1 &
 panel_pid=$!
@@ -84,7 +85,8 @@ curl -sf --cacert "$dir/ca.pem" "https://127.0.0.1:$port/api/server/stats" -H "A
 
 junit=$dir/junit.xml
 status=0
-OPTERIUS_TEST_HOST=127.0.0.1 OPTERIUS_TEST_PORT=$port OPTERIUS_TEST_TOKEN=$token OPTERIUS_TEST_ROOT=$dir/root \
+OPTERIUS_TEST_HOST=127.0.0.1 OPTERIUS_TEST_PORT=$port OPTERIUS_TEST_TOKEN=$token OPTERIUS_TEST_READ_TOKEN=$read_token \
+OPTERIUS_TEST_ROOT=$dir/root \
 OPTERIUS_TEST_LICENSE=$dir/license.json OPTERIUS_TEST_FOREIGN_LICENSE=$dir/foreign-license.json OPTERIUS_TEST_DIR=$dir \
   php -d curl.cainfo="$dir/ca.pem" -d openssl.cafile="$dir/ca.pem" "$(command -v phpunit)" \
   -c "$here/phpunit.xml" --log-junit "$junit" "$@" || status=$?

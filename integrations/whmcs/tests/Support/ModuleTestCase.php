@@ -77,7 +77,7 @@ abstract class ModuleTestCase extends TestCase
 
     private function assertNothingSecretLogged(): void
     {
-        $secrets = array_merge([Panel::token()], $this->passwords);
+        $secrets = array_merge([Panel::token(), Panel::env('OPTERIUS_TEST_READ_TOKEN')], $this->passwords);
         foreach (self::log() as $i => $entry) {
             $logged = var_export([$entry['request'], $entry['response'], $entry['processed']], true);
             foreach ($secrets as $secret)
