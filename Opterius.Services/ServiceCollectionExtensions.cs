@@ -6,6 +6,7 @@ using Opterius.Services.Audit;
 using Opterius.Services.Commands;
 using Opterius.Services.Data;
 using Opterius.Services.Deletion;
+using Opterius.Services.Idempotency;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Opterius.Services.Packages;
 using Opterius.Services.Resources;
@@ -28,6 +29,7 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<AuditLog>();
         services.AddSingleton<AccountCreation>();
         services.AddSingleton<AccountSuspension>();
+        services.AddSingleton<IdempotencyStore>();
         services.AddOptions<DeletionOptions>().BindConfiguration(DeletionOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<DeletionJobStore>();
         services.AddSingleton<DeletionEvents>();

@@ -51,7 +51,8 @@ public sealed class AccountCreation(
 
         // Quick refusals first (no lock), then what exists on the server, then the same checks again under the
         // lock with the insert: the row reserves the names for the provisioning that follows.
-        ThrowIfClaimed(await accounts.ClaimsAsync(username, domain, ownerId, ct), username, domain, ownerId);
+        var mayName = (AccountDomain a) => actor.IsAdmin || a.OwnerId == ownerId;
+        ThrowIfClaimed(await accounts.ClaimsAsync(username, domain, ownerId, ct), username, domain, ownerId, mayName);
         ThrowIfServerName(domain);
         await ThrowIfRelatedZonesAsync(domain, ownerId, ct);
         await ThrowIfOnServerAsync(identity, ct);
@@ -59,7 +60,7 @@ public sealed class AccountCreation(
         try
         {
             id = await accounts.InsertCheckedAsync(username, domain, request.Email!, package.Id, ownerId, package.PhpVersion,
-                claims => ThrowIfClaimed(claims, username, domain, ownerId), ct);
+                claims => ThrowIfClaimed(claims, username, domain, ownerId, mayName), ct);
         }
         catch (MySqlException e) when (e.ErrorCode == MySqlErrorCode.DuplicateKeyEntry)
         {
@@ -146,18 +147,29 @@ public sealed class AccountCreation(
     /// <summary>
     /// The license's limit, a taken username or domain, and a domain related to another owner's: equal, a parent
     /// (the new zone would be the other tenant's parent) or under it (PowerDNS would answer the more specific new
-    /// zone, e.g. <c>mail.{their domain}</c>). An owner may add names under its own domains.
+    /// zone, e.g. <c>mail.{their domain}</c>). An owner may add names under its own domains. The account holding a name
+    /// is named (id and names) only to a caller who may see it (<paramref name="mayName"/>); to others it is "another
+    /// owner's account", so a reseller learns nothing of another's accounts but that a name is taken.
     /// </summary>
-    private void ThrowIfClaimed(AccountClaims claims, string username, string domain, long ownerId)
+    private void ThrowIfClaimed(AccountClaims claims, string username, string domain, long ownerId, Func<AccountDomain, bool> mayName)
     {
         if (license.Current.MaxAccounts is { } limit && claims.Count >= limit)
             throw new AccountLimitReachedException($"The license allows {limit} accounts and all are in use: delete an account or upgrade the license.");
-        if (claims.UsernameTaken) throw new AccountConflictException($"The username '{username}' is already in use.");
-        if (claims.RelatedDomains.Any(d => d.Domain == domain)) throw new AccountConflictException($"The domain '{domain}' is already in use.");
+        if (claims.UsernameHolder is { } user)
+            throw new AccountConflictException(mayName(user)
+                ? $"The username '{username}' is taken by account {user.Id} ({user.Domain})."
+                : $"The username '{username}' is taken by another owner's account.");
+        if (claims.RelatedDomains.FirstOrDefault(d => d.Domain == domain) is { } same)
+            throw new AccountConflictException(mayName(same)
+                ? $"The domain '{domain}' is taken by account {same.Id} ({same.Username})."
+                : $"The domain '{domain}' is taken by another owner's account.");
         if (claims.RelatedDomains.FirstOrDefault(d => d.OwnerId != ownerId) is { } other)
+        {
+            var whose = mayName(other) ? $"account {other.Id} ({other.Username}) of another owner" : "another owner's account";
             throw new AccountConflictException(domain.EndsWith("." + other.Domain, StringComparison.Ordinal)
-                ? $"The domain '{domain}' is under '{other.Domain}', which belongs to another owner's account."
-                : $"The domain '{domain}' is a parent of '{other.Domain}', which belongs to another owner's account.");
+                ? $"The domain '{domain}' is under '{other.Domain}', which belongs to {whose}."
+                : $"The domain '{domain}' is a parent of '{other.Domain}', which belongs to {whose}.");
+        }
     }
 
     /// <summary>

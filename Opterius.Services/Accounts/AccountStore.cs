@@ -180,16 +180,16 @@ public sealed class AccountStore(PanelDb db)
 
     // The trigger-kept totals (db/002) count every account in every status without reading the accounts.
     private const string CountSql = "SELECT CAST(COALESCE(SUM(n), 0) AS SIGNED) FROM account_counts";
-    private const string UsernameSql = "SELECT COUNT(*) FROM accounts WHERE username = @username";
+    private const string UsernameSql = "SELECT id AS Id, username AS Username, domain AS Domain, owner_id AS OwnerId FROM accounts WHERE username = @username";
 
     // The domain itself and each parent by equality on the unique index; children as one range of the reversed
     // domain's index (db/004). No LIKE: nothing here depends on wildcards or on how backslashes are read. An owner's
     // own parents and children are filtered out here, not after a limit: every row that comes back refuses the create.
     private const string RelatedSql = """
-        SELECT domain AS Domain, owner_id AS OwnerId FROM accounts
+        SELECT id AS Id, username AS Username, domain AS Domain, owner_id AS OwnerId FROM accounts
         WHERE domain IN @parents AND (owner_id <> @ownerId OR domain = @domain)
         UNION ALL
-        SELECT domain, owner_id FROM accounts
+        SELECT id, username, domain, owner_id FROM accounts
         WHERE domain_reversed > @below AND domain_reversed < @above AND owner_id <> @ownerId
         """;
 
@@ -199,11 +199,11 @@ public sealed class AccountStore(PanelDb db)
         var parents = Enumerable.Range(0, labels.Length).Select(i => string.Join('.', labels[i..])).ToList();
         var reversed = new string(domain.Reverse().ToArray());
         var count = await c.ExecuteScalarAsync<long>(new CommandDefinition(CountSql, cancellationToken: ct));
-        var taken = await c.ExecuteScalarAsync<long>(new CommandDefinition(UsernameSql, new { username }, cancellationToken: ct));
+        var holder = await c.QuerySingleOrDefaultAsync<AccountDomain>(new CommandDefinition(UsernameSql, new { username }, cancellationToken: ct));
         var related = await c.QueryAsync<AccountDomain>(new CommandDefinition(RelatedSql,
             // '/' is the byte after '.': the range holds exactly the reversed names that begin with "{reversed}.".
             new { parents, domain, ownerId, below = reversed + ".", above = reversed + "/" }, cancellationToken: ct));
-        return new(count, taken > 0, related.AsList());
+        return new(count, holder, related.AsList());
     }
 
     private const string OwnDomainsSql = "SELECT domain FROM accounts WHERE owner_id = @ownerId AND domain IN @domains";

@@ -59,7 +59,8 @@ public sealed class AccountSuspension(AccountStore accounts, IEnumerable<IAccoun
             if (e is AccountConflictException && notUndone.Count == 0) throw;
             throw new ResourceException($"Could not {action} '{account.Username}': {e.Message} {outcome}", e);
         }
-        await audit.WriteAsync(actor, action, id, account.Username, to, null, ct);
-        return (await accounts.FindAsync(viewer, id, ct))!;
+        // Done, so not cancelled by a caller who went away: its retry (Idempotency-Key) must get this answer, not a 409.
+        await audit.WriteAsync(actor, action, id, account.Username, to, null, CancellationToken.None);
+        return (await accounts.FindAsync(viewer, id, CancellationToken.None))!;
     }
 }

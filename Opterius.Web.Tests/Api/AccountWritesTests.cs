@@ -125,6 +125,37 @@ public sealed class AccountWritesTests(ApiApp app) : IClassFixture<ApiApp>
     }
 
     [Fact]
+    public async Task AConflictNamesTheAccountHoldingTheNameOnlyToACallerWhoMaySeeIt()
+    {
+        var owner = await app.NewResellerAsync();
+        var ownerClient = await app.ClientAsync(Roles.Reseller, owner.Id);
+        var made = await ownerClient.CreateOverApiAsync();
+        var stranger = await app.ClientAsync(Roles.Reseller, (await app.NewResellerAsync()).Id);
+        var admin = await app.ClientAsync();
+        var (otherDomain, otherName) = ($"other{made.Username}.test", ApiKit.NewUsername());
+
+        var sameNameMessages = new[] { await RefusedAsync(ownerClient, made.Username, otherDomain), await RefusedAsync(admin, made.Username, otherDomain) };
+        var sameDomainMessages = new[] { await RefusedAsync(ownerClient, otherName, made.Domain), await RefusedAsync(admin, otherName, made.Domain) };
+
+        Assert.All(sameNameMessages, m => Assert.Equal($"The username '{made.Username}' is taken by account {made.Id} ({made.Domain}).", m));
+        Assert.All(sameDomainMessages, m => Assert.Equal($"The domain '{made.Domain}' is taken by account {made.Id} ({made.Username}).", m));
+        Assert.Equal($"The username '{made.Username}' is taken by another owner's account.", await RefusedAsync(stranger, made.Username, otherDomain));
+        Assert.Equal($"The domain '{made.Domain}' is taken by another owner's account.", await RefusedAsync(stranger, otherName, made.Domain));
+    }
+
+    private static async Task<string> RefusedAsync(HttpClient client, string username, string domain)
+    {
+        var response = await client.PostAsJsonAsync("/api/v1/accounts", new
+        {
+            username, domain, email = "a@b.test", password = "account-password-1", package_id = 1,
+        });
+        var body = await response.JsonOf();
+        Assert.True(response.StatusCode == HttpStatusCode.Conflict, $"{(int)response.StatusCode} {body}");
+        Assert.Equal("conflict", body.Error());
+        return body.GetProperty("message").GetString()!;
+    }
+
+    [Fact]
     public async Task AResellerCreatesAccountsItOwns()
     {
         var reseller = await app.NewResellerAsync();

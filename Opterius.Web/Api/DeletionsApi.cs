@@ -31,7 +31,7 @@ public static class DeletionsApi
     {
         api.MapDelete("/accounts/{id}", Delete).WithTags("Accounts")
             .RequireAuthorization(ApiAuth.Delete).RequireRateLimiting(ApiLimits.Writes).WithMetadata(new AuditedWrite("delete"))
-            .Produces(204).Produces<Envelope<DeletionPlan>>(200).Produces<Envelope<DeletionJobDto>>(202).Fails(404, 403, 422, 500)
+            .Produces(204).Produces<Envelope<DeletionPlan>>(200).Produces<Envelope<DeletionJobDto>>(202).Fails(404, 403, 422, 500).WithIdempotencyKey()
             .WithSummary("Delete an account")
             .WithDescription("Removes every resource of the account, then inspects every resource again; 204 when that finds nothing left, "
                 + "500 deletion_failed with the failed steps (a resource found still there is a failed step; calling again resumes). "

@@ -20,7 +20,25 @@ public static class JsonBody
     {
         if (!IsJson(http.Request.ContentType))
             return Fail(415, "unsupported_media_type", "Send the body as JSON with 'Content-Type: application/json'.");
-        if (http.Request.ContentLength > MaxBytes) return TooLarge();
+        if (await ReadBytesAsync(http, ct) is not { } bytes) return Fail(413, "payload_too_large", TooLargeMessage);
+        if (bytes.Length == 0) return Fail(400, "invalid_json", "The request body is empty: send a JSON object.");
+        try
+        {
+            using var doc = JsonDocument.Parse(bytes, new JsonDocumentOptions { MaxDepth = 16 });
+            return new(doc.RootElement.Clone(), null);
+        }
+        catch (JsonException e)
+        {
+            return Fail(400, "invalid_json", $"The request body is not valid JSON: {e.Message}");
+        }
+    }
+
+    public static readonly string TooLargeMessage = $"The request body is larger than {MaxBytes / 1024} kB.";
+
+    /// <summary>The body's bytes, at most <see cref="MaxBytes"/>; null when it is larger.</summary>
+    public static async Task<byte[]?> ReadBytesAsync(HttpContext http, CancellationToken ct)
+    {
+        if (http.Request.ContentLength > MaxBytes) return null;
         if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit) limit.MaxRequestBodySize = MaxBytes;
 
         var buffer = new MemoryStream();
@@ -30,22 +48,12 @@ public static class JsonBody
             int read;
             while ((read = await http.Request.Body.ReadAsync(chunk, ct)) > 0)
             {
-                if (buffer.Length + read > MaxBytes) return TooLarge();
+                if (buffer.Length + read > MaxBytes) return null;
                 buffer.Write(chunk, 0, read);
             }
         }
-        catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge) { return TooLarge(); }
-
-        if (buffer.Length == 0) return Fail(400, "invalid_json", "The request body is empty: send a JSON object.");
-        try
-        {
-            using var doc = JsonDocument.Parse(buffer.ToArray(), new JsonDocumentOptions { MaxDepth = 16 });
-            return new(doc.RootElement.Clone(), null);
-        }
-        catch (JsonException e)
-        {
-            return Fail(400, "invalid_json", $"The request body is not valid JSON: {e.Message}");
-        }
+        catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge) { return null; }
+        return buffer.ToArray();
     }
 
     private static bool IsJson(string? contentType) =>
@@ -53,8 +61,6 @@ public static class JsonBody
         && (type.MediaType.Equals("application/json", StringComparison.OrdinalIgnoreCase)
             || type.MediaType.Value?.EndsWith("+json", StringComparison.OrdinalIgnoreCase) == true)
         && (type.Charset.Value is null || type.Charset.Equals("utf-8", StringComparison.OrdinalIgnoreCase));
-
-    private static BodyRead TooLarge() => Fail(413, "payload_too_large", $"The request body is larger than {MaxBytes / 1024} kB.");
 
     private static BodyRead Fail(int status, string code, string message) => new(default, ApiErrors.Json(status, code, message));
 }

@@ -100,6 +100,8 @@ public static class PanelHost
         app.UseAuthorization();
         app.UseRateLimiter();
         app.UseAntiforgery();
+        // After authentication and the rate limits: a key is its caller's, and a refused request never claims one.
+        app.UseIdempotencyKeys();
         return app;
     }
 
