@@ -37,6 +37,30 @@ final class LifecycleTest extends ModuleTestCase
         $this->assertCount(1, Panel::accountsNamed($service['username']));
     }
 
+    public function testCreateRunAgainAfterTheServicesPasswordChangedIsSuccessForTheAccountItMade(): void
+    {
+        $service = $this->service();
+        $this->assertSame('success', opterius_CreateAccount($service));
+        $first = self::storedId($service);
+        $service['password'] = $this->newPassword();
+
+        $this->assertSame('success', opterius_CreateAccount($service));
+
+        $this->assertSame($first, self::storedId($service));
+        $this->assertCount(1, Panel::accountsNamed($service['username']));
+    }
+
+    public function testCreateOfANameAnotherAccountHoldsNamesThatAccount(): void
+    {
+        $service = $this->service();
+        $theirs = Panel::createAccount($service['username'], 'other-' . $service['domain']);
+
+        $this->assertSame("Create: the panel refused (409 conflict): The username '{$service['username']}' is taken by account {$theirs['id']} (other-{$service['domain']}).",
+            opterius_CreateAccount($service));
+        $this->assertSame('', self::storedId($service));
+        Panel::call('DELETE', "/api/v1/accounts/{$theirs['id']}");
+    }
+
     public function testSuspendAndUnsuspendChangeTheAccountAndRepeatingEitherIsSuccess(): void
     {
         $service = $this->service();
@@ -134,6 +158,11 @@ final class LifecycleTest extends ModuleTestCase
         $second = self::storedId($service);
         $this->assertNotSame($first, $second);
         $this->assertSame('active', Panel::account((int)$second)['status']);
+        // That second create's answer lost too: its retry gets the second account again.
+        $service['model']->serviceProperties->values = [];
+        $this->assertSame('success', opterius_CreateAccount($service));
+        $this->assertSame($second, self::storedId($service));
+        $this->assertCount(1, Panel::accountsNamed($service['username']));
         $this->assertSame('success', opterius_TerminateAccount($service));
     }
 

@@ -37,8 +37,7 @@ abstract class ModuleTestCase extends TestCase
     protected function service(array $overrides = []): array
     {
         $username = self::uniqueUsername();
-        $password = 'Whmcs-' . bin2hex(random_bytes(6));
-        $this->passwords[] = $password;
+        $password = $this->newPassword();
         return array_merge($this->server(), [
             'serviceid' => random_int(100000, 999999999),
             'userid' => 7,
@@ -52,6 +51,14 @@ abstract class ModuleTestCase extends TestCase
             'customfields' => [],
             'model' => new FakeService(),
         ], $overrides);
+    }
+
+    /** A service password, which the secret check after the test also looks for. */
+    protected function newPassword(): string
+    {
+        $password = 'Whmcs-' . bin2hex(random_bytes(6));
+        $this->passwords[] = $password;
+        return $password;
     }
 
     protected static function uniqueUsername(): string

@@ -114,32 +114,41 @@ function opterius_CreateAccount(array $params)
             'password' => $password,
             'package_id' => ctype_digit($package) ? (int)$package : $package,
         ];
-        $key = 'whmcs-service-' . (int)$params['serviceid'];
+        $base = 'whmcs-service-' . (int)$params['serviceid'];
+        $key = $base;
         $retry = 'The panel may still be creating the account: run Create again. It sends the same Idempotency-Key, so it gets the panel\'s first answer, never a second account.';
-        // The same key replays the first answer for a day: when that answer's account has been deleted since (the
+        // The panel replays a key's first success for a day. When that answer's account has been deleted since (the
         // service was terminated and is created again), the next key is derived from the deleted id, so a retry of
-        // this create again replays its own answer.
+        // this create in turn replays its own answer.
         for ($attempt = 0; $attempt < 10; $attempt++) {
             $r = $client->request('POST', '/api/v1/accounts', $body, OPTERIUS_CREATE_TIMEOUT, ['Idempotency-Key' => $key], $retry);
-            if ($r->status === 409 && ($existing = opterius_alreadyCreated($service))) {
-                $service->set(ServiceAccount::ACCOUNT_ID, (string)$existing['id']);
-                return 'success';
+            if ($r->status === 409 || $r->code() === 'idempotency_key_reused') {
+                // Made by this service before: its name is taken by its own account (the key's day is over), or the
+                // key is refused for another body (Create run again after the service's password or email changed).
+                if (opterius_alreadyCreated($service) !== null) return 'success';
+                // The key's first success was an account deleted since, created with another body.
+                $gone = $service->storedId();
+                if ($r->code() === 'idempotency_key_reused' && $gone !== null && $key !== "$base-after-$gone") {
+                    $key = "$base-after-$gone";
+                    continue;
+                }
             }
             if ($r->status !== 201 || !isset($r->data()['id'])) return $client->explain($r, 'Create');
             $id = (int)$r->data()['id'];
-            $check = $client->request('GET', "/api/v1/accounts/$id", null, OPTERIUS_READ_TIMEOUT);
-            if ($check->status === 404) {
-                $key = 'whmcs-service-' . (int)$params['serviceid'] . "-after-$id";
+            if (($r->headers['idempotent-replayed'] ?? '') === 'true'
+                && $client->request('GET', "/api/v1/accounts/$id", null, OPTERIUS_READ_TIMEOUT)->status === 404) {
+                $key = "$base-after-$id";
                 continue;
             }
             $service->set(ServiceAccount::ACCOUNT_ID, (string)$id);
+            if ($service->get(ServiceAccount::DELETION_JOB) !== '') $service->set(ServiceAccount::DELETION_JOB, '');
             return 'success';
         }
         return 'Create: the panel kept replaying answers for accounts deleted since: clear the service\'s ' . ServiceAccount::ACCOUNT_ID . ' and run Create again.';
     });
 }
 
-/** The account this service made earlier (its stored id, same username and domain), or null. */
+/** The account this service made earlier (its stored id, with the service's username and domain), or null. */
 function opterius_alreadyCreated(ServiceAccount $service): ?array
 {
     if ($service->storedId() === null) return null;

@@ -194,7 +194,7 @@ final class PanelClient
                 $details = isset($r->json['details']) && is_array($r->json['details']) ? $r->json['details'] : [];
                 $fields = [];
                 foreach ($details as $field => $problem) if (is_string($problem)) $fields[] = "$field: $problem";
-                return "$what: the panel refused the request (422 validation_failed): " . ($fields ? implode('; ', $fields) : $said);
+                return "$what: the panel refused the request (422 {$r->code()}): " . ($fields ? implode('; ', $fields) : $said);
             case 429:
                 $after = $r->headers['retry-after'] ?? '';
                 return "$what: the panel is rate-limiting this token (429)" . ($after !== '' ? ": try again in $after s" : '') . '.';
