@@ -103,7 +103,7 @@ final class LifecycleTest extends ModuleTestCase
         $service = $this->service(['configoption2' => '0.5']);
         $this->assertSame('success', opterius_CreateAccount($service));
         $id = (int)self::storedId($service);
-        self::fillHome(Panel::root() . '/home/' . $service['username'], 60000);
+        self::fillHome(Panel::root() . '/home/' . $service['username'], 30000);
 
         $started = microtime(true);
         $answer = opterius_TerminateAccount($service);
@@ -113,10 +113,12 @@ final class LifecycleTest extends ModuleTestCase
         $this->assertNotSame('', $job);
         $this->assertStringStartsWith("The deletion is still running on the panel after 0.5 s (deletion job $job, now at ", $answer);
         $this->assertStringContainsString("Run Terminate again (or let the next automation run do it): it joins job $job", $answer);
-        $this->assertLessThan(5.0, $took, 'Terminate answered within its budget and the start-up allowance');
+        // The bound: 5 s to find the account and start the deletion (more than the budget), then a last poll of at most 1 s.
+        $this->assertLessThan(6.5, $took, 'Terminate answered within its start allowance and budget');
         $this->assertSame('running', Panel::job((int)$job)['status']);
 
-        $service['configoption2'] = '25';
+        // The next Terminate joins the running job; its budget is large enough here for the job to end under any load.
+        $service['configoption2'] = '300';
         $this->assertSame('success', opterius_TerminateAccount($service));
         $this->assertNull(Panel::account($id));
         $this->assertSame('succeeded', Panel::job((int)$job)['status']);

@@ -28,6 +28,8 @@ const OPTERIUS_CREATE_TIMEOUT = 90.0;
 const OPTERIUS_TERMINATE_BUDGET = 25.0;
 const OPTERIUS_TERMINATE_BUDGET_MIN = 0.5;
 const OPTERIUS_TERMINATE_BUDGET_MAX = 300.0;
+/** Seconds Terminate may take to find the account and start its deletion when the budget is smaller. */
+const OPTERIUS_TERMINATE_START = 5.0;
 /** How often Terminate asks how the deletion is going. */
 const OPTERIUS_POLL_INTERVAL = 0.5;
 
@@ -192,15 +194,16 @@ function opterius_TerminateAccount(array $params)
 {
     return opterius_run('TerminateAccount', $params, function (PanelClient $client, ServiceAccount $service) use ($params): string {
         $budget = opterius_budget($params['configoption2'] ?? '');
-        $deadline = microtime(true) + $budget;
-        // Finding the account and starting the deletion get a few seconds even from a tiny budget: else nothing would ever start.
-        $startTimeout = min(OPTERIUS_READ_TIMEOUT, max(5.0, $budget));
-        $account = $service->locate($startTimeout);
+        $started = microtime(true);
+        $deadline = $started + $budget;
+        // Finding the account and starting the deletion share a few seconds even of a tiny budget: else nothing would ever start.
+        $startBy = $started + max(OPTERIUS_TERMINATE_START, $budget);
+        $account = $service->locate(min(OPTERIUS_READ_TIMEOUT, $startBy - microtime(true)));
         // Gone: deleted by an earlier Terminate of this service (its stored id answers 404), or no account has its name.
         if ($account === null) return 'success';
 
         $id = (int)$account['id'];
-        $r = $client->request('DELETE', "/api/v1/accounts/$id", null, $startTimeout, ['Prefer' => 'respond-async'],
+        $r = $client->request('DELETE', "/api/v1/accounts/$id", null, min(OPTERIUS_WRITE_TIMEOUT, $startBy - microtime(true)), ['Prefer' => 'respond-async'],
             'The deletion may have started: run Terminate again; it joins the running deletion.');
         if ($r->status === 204 || $r->status === 404) return 'success';
         if ($r->status !== 202 || !isset($r->data()['id'])) return $client->explain($r, 'Terminate');
