@@ -25,7 +25,14 @@ stop_all() {
 }
 trap stop_all EXIT
 counts() { echo "$1 passed, $2 failed, $3 skipped"; }
-fail() { echo "$1" >&2; [ -f "$dir/panel.log" ] && tail -n 40 "$dir/panel.log" >&2; counts 0 1 0; exit 1; }
+fail() {
+  trap - ERR
+  echo "$1" >&2
+  local f; for f in setup.log panel.log; do [ -f "$dir/$f" ] && tail -n 40 "$dir/$f" >&2; done
+  counts 0 1 0; exit 1
+}
+# A step that fails before the tests ran still ends with the closing line, saying so.
+trap 'fail "integrations/whmcs/tests/run.sh: line $LINENO failed"' ERR
 
 command -v phpunit >/dev/null && php -r 'exit(extension_loaded("curl") ? 0 : 1);' || fail "phpunit and php8.2-curl are required (scripts/install.sh installs them)"
 bash "$repo/scripts/services.sh" start "$dir/services" "$dir/root" >/dev/null || fail "the private services did not start"
