@@ -116,6 +116,7 @@ final class LifecycleTest extends ModuleTestCase
         // The bound: 5 s to find the account and start the deletion (more than the budget), then a last poll of at most 1 s.
         $this->assertLessThan(6.5, $took, 'Terminate answered within its start allowance and budget');
         $this->assertSame('running', Panel::job((int)$job)['status']);
+        $this->assertMatchesRegularExpression("/^#$job running, requested by .+, now at [a-z_]+/", opterius_AdminServicesTabFields($service)['Last deletion job']);
 
         // The next Terminate joins the running job; its budget is large enough here for the job to end under any load.
         $service['configoption2'] = '300';
@@ -141,6 +142,9 @@ final class LifecycleTest extends ModuleTestCase
         $job = self::storedJob($service);
         $this->assertMatchesRegularExpression("/^Deletion failed at home_directory: .+; run Terminate again to resume \\(panel deletion job $job\\)\\.$/", $answer);
         $this->assertSame('deletion_failed', Panel::account($id)['status']);
+        $tab = opterius_AdminServicesTabFields($service);
+        $this->assertSame("#$id {$service['username']} ({$service['domain']}): deletion_failed, package {$service['configoption1']}", $tab['Opterius account']);
+        $this->assertStringContainsString(': Deletion failed at home_directory: ', $tab['Last deletion job']);
 
         $this->assertSame('success', opterius_TerminateAccount($service));
         $this->assertNull(Panel::account($id));

@@ -15,7 +15,9 @@ if (!defined('WHMCS')) {
 
 require_once __DIR__ . '/lib/PanelClient.php';
 require_once __DIR__ . '/lib/ServiceAccount.php';
+require_once __DIR__ . '/lib/DeletionJob.php';
 
+use Opterius\Whmcs\DeletionJob;
 use Opterius\Whmcs\PanelClient;
 use Opterius\Whmcs\PanelError;
 use Opterius\Whmcs\ServiceAccount;
@@ -213,14 +215,14 @@ function opterius_TerminateAccount(array $params)
         while (true) {
             $state = $r->data();
             if ($state['status'] === 'succeeded') return 'success';
-            if ($state['status'] === 'failed') return opterius_failedDeletion($state);
+            if ($state['status'] === 'failed') return DeletionJob::failed($state);
             $left = $deadline - microtime(true);
-            if ($left <= 0) return opterius_stillRunning($state, $budget);
+            if ($left <= 0) return DeletionJob::stillRunning($state, $budget);
             usleep((int)(min(OPTERIUS_POLL_INTERVAL, $left) * 1e6));
             try {
                 $r = $client->request('GET', "/api/v1/deletions/$job", null, max(1.0, $deadline - microtime(true)));
             } catch (PanelError $e) {
-                if ($e->timedOut) return opterius_stillRunning($state, $budget);
+                if ($e->timedOut) return DeletionJob::stillRunning($state, $budget);
                 throw $e;
             }
             if ($r->status !== 200 || !is_array($r->data())) return $client->explain($r, "Reading deletion job $job");
@@ -234,32 +236,6 @@ function opterius_budget($raw): float
     $raw = trim((string)$raw);
     if ($raw === '' || !is_numeric($raw)) return OPTERIUS_TERMINATE_BUDGET;
     return max(OPTERIUS_TERMINATE_BUDGET_MIN, min(OPTERIUS_TERMINATE_BUDGET_MAX, (float)$raw));
-}
-
-function opterius_failedDeletion(array $job): string
-{
-    $failed = [];
-    foreach ($job['steps'] ?? [] as $step)
-        if ($step['status'] === 'failed') $failed[] = $step['resource'] . ': ' . ($step['detail'] ?? 'no detail');
-    foreach ($job['verification']['resources'] ?? [] as $check)
-        if (!$failed && ($check['status'] ?? '') !== 'gone') $failed[] = $check['resource'] . ': ' . ($check['summary'] ?? $check['status']);
-    return 'Deletion failed at ' . ($failed ? implode('; ', $failed) : 'an unnamed step') . "; run Terminate again to resume (panel deletion job {$job['id']}).";
-}
-
-function opterius_stillRunning(array $job, float $budget): string
-{
-    return "The deletion is still running on the panel after {$budget} s (deletion job {$job['id']}, " . opterius_currentStep($job)
-        . "). Run Terminate again (or let the next automation run do it): it joins job {$job['id']} and succeeds once the deletion has finished.";
-}
-
-/** "now at home_directory: removed 1,024 of 40,000 files", or where a job stands. */
-function opterius_currentStep(array $job): string
-{
-    foreach (['running', 'pending'] as $status)
-        foreach ($job['steps'] ?? [] as $step)
-            if ($step['status'] === $status)
-                return "now at {$step['resource']}" . (!empty($step['detail']) && $status === 'running' ? ": {$step['detail']}" : '');
-    return 'verifying that nothing is left';
 }
 
 /** The service's panel account and its last deletion job, on the service's page in the admin area. */
@@ -287,8 +263,8 @@ function opterius_AdminServicesTabFields(array $params)
         }
         $state = $r->data();
         $fields['Last deletion job'] = "#$job {$state['status']}, requested by {$state['requested_by']} at {$state['created_at']}"
-            . ($state['status'] === 'running' ? ', ' . opterius_currentStep($state) : '')
-            . ($state['status'] === 'failed' ? ': ' . opterius_failedDeletion($state) : '')
+            . ($state['status'] === 'running' ? ', ' . DeletionJob::where($state) : '')
+            . ($state['status'] === 'failed' ? ': ' . DeletionJob::failed($state) : '')
             . ($state['status'] === 'succeeded' ? ", finished at {$state['finished_at']}" : '');
         return 'success';
     });
