@@ -23,10 +23,14 @@ redocly_dir="$(cd "$(dirname "$0")/.." && pwd)/.tools/redocly"
 if [ "$(cat "$redocly_dir/version" 2>/dev/null)" != "$redocly_version" ] || [ ! -x "$redocly_dir/node_modules/.bin/redocly" ]; then
   if ! command -v npm >/dev/null; then
     sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nodejs npm >/dev/null
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nodejs npm >/dev/null || true
   fi
   echo "installing @redocly/cli $redocly_version into .tools/redocly"
   mkdir -p "$redocly_dir"
-  npm install --prefix "$redocly_dir" --save-exact --no-audit --no-fund --loglevel=error "@redocly/cli@$redocly_version" >/dev/null
-  echo "$redocly_version" > "$redocly_dir/version"
+  # Not fatal: without it every other test still runs, and the lint test fails naming what is missing.
+  if npm install --prefix "$redocly_dir" --save-exact --no-audit --no-fund --loglevel=error "@redocly/cli@$redocly_version" >/dev/null; then
+    echo "$redocly_version" > "$redocly_dir/version"
+  else
+    echo "warning: @redocly/cli $redocly_version could not be installed; OpenApiLintTests will fail" >&2
+  fi
 fi
