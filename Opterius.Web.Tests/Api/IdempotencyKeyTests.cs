@@ -213,6 +213,41 @@ public sealed class IdempotencyKeyTests(ApiApp app) : IClassFixture<ApiApp>
     }
 
     [Fact]
+    public async Task ARequestWhoseKeyIsHeldByARunningRequestWaitsThenHears409InProgressAndRunsNothing()
+    {
+        var client = await app.ClientAsync();
+        var (key, username) = (NewKey(), ApiKit.NewUsername());
+        var store = app.Get<IdempotencyStore>();
+        var body = System.Text.Encoding.UTF8.GetBytes(System.Text.Json.JsonSerializer.Serialize(ApiKit.NewAccountBody(username)));
+        // The first request with the key, running (in another panel process, say) for longer than a retry waits.
+        var request = new IdempotentRequest(app.Admin.Id, key, store.Fingerprint("POST", "/api/v1/accounts", body), "POST /api/v1/accounts");
+        var claim = Assert.IsType<KeyClaim.Claimed>(await store.ClaimAsync(request, TimeSpan.Zero, default));
+        var leasedUntil = await LeaseOf(key);
+        HttpResponseMessage response;
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        await using (store.Hold(request, claim))
+        {
+            response = await client.SendAsync(new HttpRequestMessage(HttpMethod.Post, "/api/v1/accounts")
+            {
+                Content = new ByteArrayContent(body) { Headers = { ContentType = new("application/json") } },
+                Headers = { { "Idempotency-Key", key } },
+            });
+            // Renewed while it runs, so the waiter never took it for a dead one.
+            Assert.True(await LeaseOf(key) > leasedUntil);
+        }
+
+        var error = await response.JsonOf();
+        Assert.True(response.StatusCode == HttpStatusCode.Conflict, $"{(int)response.StatusCode} {error}");
+        Assert.Equal("idempotency_in_progress", error.Error());
+        Assert.Equal("5", response.Headers.GetValues("Retry-After").Single());
+        Assert.InRange(waited.Elapsed, TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(45));
+        Assert.Equal(0, await AccountsNamed(username));
+    }
+
+    private Task<DateTime> LeaseOf(string key) =>
+        app.Databases.PanelScalarAsync<DateTime>("SELECT lease_expires_at FROM idempotency_keys WHERE idem_key = @key", new { key });
+
+    [Fact]
     public async Task AKeyWhoseRequestDiedWithItsProcessIsTakenOverWhenItsLeaseRunsOut()
     {
         var client = await app.ClientAsync();
