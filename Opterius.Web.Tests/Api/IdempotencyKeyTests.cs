@@ -52,6 +52,48 @@ public sealed class IdempotencyKeyTests(ApiApp app) : IClassFixture<ApiApp>
     }
 
     [Fact]
+    public async Task ACreateWhoseCallerTimedOutRunsToItsEndAndItsRetryGetsTheAnswer()
+    {
+        var client = await app.ClientAsync();
+        var (key, username) = (NewKey(), ApiKit.NewUsername());
+        using var timeout = new CancellationTokenSource();
+        var request = new HttpRequestMessage(HttpMethod.Post, "/api/v1/accounts") { Content = JsonContent.Create(ApiKit.NewAccountBody(username)) };
+        request.Headers.Add("Idempotency-Key", key);
+        var sent = client.SendAsync(request, timeout.Token);
+        // The caller gives up once the create is under way (its row is there), as a billing module's timeout does.
+        for (var i = 0; i < 500 && await AccountsNamed(username) == 0 && !sent.IsCompleted; i++) await Task.Delay(10);
+        await timeout.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => sent);
+
+        var retry = await CreateAsync(client, key, username);
+
+        Assert.True(retry.Status == HttpStatusCode.Created, retry.Body);
+        Assert.True(retry.Replayed);
+        Assert.Equal(1, await AccountsNamed(username));
+        Assert.Equal("active", await app.Databases.PanelScalarAsync<string>("SELECT status FROM accounts WHERE username = @username", new { username }));
+    }
+
+    [Fact]
+    public async Task ASynchronousDeleteWhoseCallerWentAwayKeepsItsAnswerForTheRetry()
+    {
+        var client = await app.ClientAsync();
+        var made = await client.CreateOverApiAsync();
+        var key = NewKey();
+        using var timeout = new CancellationTokenSource();
+        var request = new HttpRequestMessage(HttpMethod.Delete, $"/api/v1/accounts/{made.Id}");
+        request.Headers.Add("Idempotency-Key", key);
+        var sent = client.SendAsync(request, timeout.Token);
+        for (var i = 0; i < 500 && await app.StatusOf(made.Id) == "active" && !sent.IsCompleted; i++) await Task.Delay(10);
+        await timeout.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => sent);
+
+        var retry = await SendAsync(client, HttpMethod.Delete, $"/api/v1/accounts/{made.Id}", key);
+
+        Assert.Equal((HttpStatusCode.NoContent, true), (retry.Status, retry.Replayed));
+        Assert.Null(await app.StatusOf(made.Id));
+    }
+
+    [Fact]
     public async Task TheSameKeyWithAnotherBodyIs422AndMakesNothing()
     {
         var client = await app.ClientAsync();

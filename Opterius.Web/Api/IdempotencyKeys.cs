@@ -110,6 +110,10 @@ public static class IdempotencyKeys
         var buffer = new MemoryStream();
         var capture = new StreamResponseBodyFeature(buffer, original);
         http.Features.Set<IHttpResponseBodyFeature>(capture);
+        // A keyed request runs to its end when its caller goes away (a billing module's timeout): the caller said it will
+        // retry, and the retry is what the answer is kept for. A synchronous DELETE would otherwise stop waiting and keep nothing.
+        var callerGone = http.RequestAborted;
+        http.RequestAborted = CancellationToken.None;
         var kept = false;
         try
         {
@@ -131,8 +135,10 @@ public static class IdempotencyKeys
             http.Features.Set(original);
             if (!kept) await store.ReleaseAsync(request, claim, CancellationToken.None);
         }
+        if (callerGone.IsCancellationRequested) return;
         buffer.Position = 0;
-        await buffer.CopyToAsync(http.Response.Body, http.RequestAborted);
+        try { await buffer.CopyToAsync(http.Response.Body, callerGone); }
+        catch (OperationCanceledException) when (callerGone.IsCancellationRequested) { }
     }
 
     private static async Task ReplayAsync(HttpContext http, KeptAnswer answer)
