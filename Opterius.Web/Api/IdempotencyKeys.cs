@@ -90,9 +90,10 @@ public static class IdempotencyKeys
                 await ReplayAsync(http, replay.Answer);
                 return;
             case KeyClaim.Reused reused:
+                var first = reused.FirstRequestLine == request.RequestLine ? $"{request.RequestLine} with another body" : reused.FirstRequestLine;
                 await RefuseAsync(http, action, 422, "idempotency_key_reused",
-                    $"The {Header} '{AccountsApi.Shorten(key)}' was already used for a different request ({reused.FirstRequestLine}, or the same "
-                    + $"path with another body) in the last {IdempotencyStore.KeptFor.TotalHours:0} hours: send a new key with a new request.");
+                    $"The {Header} '{AccountsApi.Shorten(key)}' was already used for a different request ({first}) in the last "
+                    + $"{IdempotencyStore.KeptFor.TotalHours:0} hours: send a new key with a new request.");
                 return;
             default:
                 http.Response.Headers.RetryAfter = "5";
@@ -122,7 +123,6 @@ public static class IdempotencyKeys
                 await next(http);
                 await capture.CompleteAsync();
             }
-            // Kept even when the caller has gone (a billing system's timeout): that retry is what the key is for.
             if (http.Response.StatusCode is >= 200 and < 300)
             {
                 var headers = KeptHeaders.Where(h => http.Response.Headers.ContainsKey(h)).ToDictionary(h => h, h => http.Response.Headers[h].ToString());
