@@ -175,7 +175,7 @@ public sealed class IdempotencyStore(PanelDb db, IOptions<JwtOptions> jwt)
                 {
                     // A renewal that fails is tried again at the next tick; a lease lost for good only lets a retry run again.
                     try { await store.RenewAsync(request, holder, _stop.Token); }
-                    catch (Exception e) when (e is MySqlException or TimeoutException) { }
+                    catch (Exception e) when (e is not OperationCanceledException) { }
                 }
             }
             catch (OperationCanceledException) { }

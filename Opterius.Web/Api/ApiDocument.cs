@@ -23,6 +23,7 @@ public static class ApiDocument
     {
         ["Accounts"] = "Hosting accounts: list, read, create, suspend, unsuspend and delete.",
         ["Deletions"] = "Deletion jobs: every step of a deletion and the verification after the last one.",
+        ["Backups"] = "Final backups taken before a deletion: list, read, restore and purge.",
         ["Packages"] = "The hosting packages an account can be created with.",
         ["Server"] = "The connection test and the calling token.",
     };
