@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
@@ -64,11 +65,11 @@ public sealed class IdempotencyStore(PanelDb db, IOptions<JwtOptions> jwt)
     /// <summary>Claims the key, or waits up to <paramref name="maxWait"/> for the request that holds it and answers what it found.</summary>
     public async Task<KeyClaim> ClaimAsync(IdempotentRequest request, TimeSpan maxWait, CancellationToken ct)
     {
-        var until = DateTime.UtcNow + maxWait;
+        var started = Stopwatch.GetTimestamp();
         while (true)
         {
             var claim = await TryClaimAsync(request, ct);
-            if (claim is not KeyClaim.StillRunning || DateTime.UtcNow >= until) return claim;
+            if (claim is not KeyClaim.StillRunning || Stopwatch.GetElapsedTime(started) >= maxWait) return claim;
             await Task.Delay(PollEvery, ct);
         }
     }
@@ -175,7 +176,7 @@ public sealed class IdempotencyStore(PanelDb db, IOptions<JwtOptions> jwt)
                 {
                     // A renewal that fails is tried again at the next tick; a lease lost for good only lets a retry run again.
                     try { await store.RenewAsync(request, holder, _stop.Token); }
-                    catch (Exception e) when (e is MySqlException or TimeoutException) { }
+                    catch (Exception e) when (e is not OperationCanceledException) { }
                 }
             }
             catch (OperationCanceledException) { }

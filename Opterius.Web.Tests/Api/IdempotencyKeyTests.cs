@@ -52,6 +52,48 @@ public sealed class IdempotencyKeyTests(ApiApp app) : IClassFixture<ApiApp>
     }
 
     [Fact]
+    public async Task ACreateWhoseCallerTimedOutRunsToItsEndAndItsRetryGetsTheAnswer()
+    {
+        var client = await app.ClientAsync();
+        var (key, username) = (NewKey(), ApiKit.NewUsername());
+        using var timeout = new CancellationTokenSource();
+        var request = new HttpRequestMessage(HttpMethod.Post, "/api/v1/accounts") { Content = JsonContent.Create(ApiKit.NewAccountBody(username)) };
+        request.Headers.Add("Idempotency-Key", key);
+        var sent = client.SendAsync(request, timeout.Token);
+        // The caller gives up once the create is under way (its row is there), as a billing module's timeout does.
+        for (var i = 0; i < 500 && await AccountsNamed(username) == 0 && !sent.IsCompleted; i++) await Task.Delay(10);
+        await timeout.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => sent);
+
+        var retry = await CreateAsync(client, key, username);
+
+        Assert.True(retry.Status == HttpStatusCode.Created, retry.Body);
+        Assert.True(retry.Replayed);
+        Assert.Equal(1, await AccountsNamed(username));
+        Assert.Equal("active", await app.Databases.PanelScalarAsync<string>("SELECT status FROM accounts WHERE username = @username", new { username }));
+    }
+
+    [Fact]
+    public async Task ASynchronousDeleteWhoseCallerWentAwayKeepsItsAnswerForTheRetry()
+    {
+        var client = await app.ClientAsync();
+        var made = await client.CreateOverApiAsync();
+        var key = NewKey();
+        using var timeout = new CancellationTokenSource();
+        var request = new HttpRequestMessage(HttpMethod.Delete, $"/api/v1/accounts/{made.Id}");
+        request.Headers.Add("Idempotency-Key", key);
+        var sent = client.SendAsync(request, timeout.Token);
+        for (var i = 0; i < 500 && await app.StatusOf(made.Id) == "active" && !sent.IsCompleted; i++) await Task.Delay(10);
+        await timeout.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => sent);
+
+        var retry = await SendAsync(client, HttpMethod.Delete, $"/api/v1/accounts/{made.Id}", key);
+
+        Assert.Equal((HttpStatusCode.NoContent, true), (retry.Status, retry.Replayed));
+        Assert.Null(await app.StatusOf(made.Id));
+    }
+
+    [Fact]
     public async Task TheSameKeyWithAnotherBodyIs422AndMakesNothing()
     {
         var client = await app.ClientAsync();
@@ -211,6 +253,41 @@ public sealed class IdempotencyKeyTests(ApiApp app) : IClassFixture<ApiApp>
         Assert.Equal(HttpStatusCode.Created, first.Status);
         Assert.Equal(first with { Replayed = true }, quoted);
     }
+
+    [Fact]
+    public async Task ARequestWhoseKeyIsHeldByARunningRequestWaitsThenHears409InProgressAndRunsNothing()
+    {
+        var client = await app.ClientAsync();
+        var (key, username) = (NewKey(), ApiKit.NewUsername());
+        var store = app.Get<IdempotencyStore>();
+        var body = System.Text.Encoding.UTF8.GetBytes(System.Text.Json.JsonSerializer.Serialize(ApiKit.NewAccountBody(username)));
+        // The first request with the key, running (in another panel process, say) for longer than a retry waits.
+        var request = new IdempotentRequest(app.Admin.Id, key, store.Fingerprint("POST", "/api/v1/accounts", body), "POST /api/v1/accounts");
+        var claim = Assert.IsType<KeyClaim.Claimed>(await store.ClaimAsync(request, TimeSpan.Zero, default));
+        var leasedUntil = await LeaseOf(key);
+        HttpResponseMessage response;
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        await using (store.Hold(request, claim))
+        {
+            response = await client.SendAsync(new HttpRequestMessage(HttpMethod.Post, "/api/v1/accounts")
+            {
+                Content = new ByteArrayContent(body) { Headers = { ContentType = new("application/json") } },
+                Headers = { { "Idempotency-Key", key } },
+            });
+            // Renewed while it runs, so the waiter never took it for a dead one.
+            Assert.True(await LeaseOf(key) > leasedUntil);
+        }
+
+        var error = await response.JsonOf();
+        Assert.True(response.StatusCode == HttpStatusCode.Conflict, $"{(int)response.StatusCode} {error}");
+        Assert.Equal("idempotency_in_progress", error.Error());
+        Assert.Equal("5", response.Headers.GetValues("Retry-After").Single());
+        Assert.InRange(waited.Elapsed, TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(45));
+        Assert.Equal(0, await AccountsNamed(username));
+    }
+
+    private Task<DateTime> LeaseOf(string key) =>
+        app.Databases.PanelScalarAsync<DateTime>("SELECT lease_expires_at FROM idempotency_keys WHERE idem_key = @key", new { key });
 
     [Fact]
     public async Task AKeyWhoseRequestDiedWithItsProcessIsTakenOverWhenItsLeaseRunsOut()

@@ -23,17 +23,17 @@ public static class AccountWritesApi
         group.MapPost("/", Create).WithMetadata(new AuditedWrite("create"))
             .Accepts<CreateAccountBody>("application/json")
             .Fails(422, 409, 403, 415, 413).WithIdempotencyKey()
-            .WithSummary("Create an account")
+            .WithName("createAccount").WithSummary("Create an account")
             .WithDescription("Provisions every resource synchronously. 201 with the account; 422 validation_failed (details name each bad field: a reserved system username, a domain that is no public FQDN); 409 conflict (the username or domain is taken, the domain is under or above another owner's account domain or is the server's host name, or something already exists on the server for these names: it is named, never adopted or overwritten); 403 license_required or account_limit_reached.");
         group.MapPost("/{id}/suspend", (HttpContext http, AccountSuspension s, string id, CancellationToken ct) =>
                 ChangeAsync(http, id, "suspend", (actor, accountId) => s.SuspendAsync(actor, accountId, ct)))
             .WithMetadata(new AuditedWrite("suspend")).Fails(404, 409, 403).WithIdempotencyKey()
-            .WithSummary("Suspend an account")
+            .WithName("suspendAccount").WithSummary("Suspend an account")
             .WithDescription("The site answers 503, the PHP-FPM pool stops, the shell is nologin, mail login is refused; files and databases are kept. 409 conflict when not active.");
         group.MapPost("/{id}/unsuspend", (HttpContext http, AccountSuspension s, string id, CancellationToken ct) =>
                 ChangeAsync(http, id, "unsuspend", (actor, accountId) => s.UnsuspendAsync(actor, accountId, ct)))
             .WithMetadata(new AuditedWrite("unsuspend")).Fails(404, 409, 403).WithIdempotencyKey()
-            .WithSummary("Unsuspend an account")
+            .WithName("unsuspendAccount").WithSummary("Unsuspend an account")
             .WithDescription("Restores exactly what suspension changed. 409 conflict when not suspended.");
         return group;
     }

@@ -22,8 +22,10 @@ public static class AccountsApi
     public static RouteGroupBuilder MapAccountsApi(this RouteGroupBuilder api)
     {
         var group = api.MapGroup("/accounts").WithTags("Accounts");
-        group.MapGet("/", List).RequireAuthorization(ApiAuth.Read);
-        group.MapGet("/{id}", Get).RequireAuthorization(ApiAuth.Read);
+        group.MapGet("/", List).RequireAuthorization(ApiAuth.Read).Fails(422)
+            .WithName("listAccounts").WithSummary("List accounts: a page, searchable and filterable by status");
+        group.MapGet("/{id}", Get).RequireAuthorization(ApiAuth.Read).Fails(404)
+            .WithName("getAccount").WithSummary("One account");
         return group;
     }
 

@@ -32,13 +32,13 @@ public static class DeletionsApi
         api.MapDelete("/accounts/{id}", Delete).WithTags("Accounts")
             .RequireAuthorization(ApiAuth.Delete).RequireRateLimiting(ApiLimits.Writes).WithMetadata(new AuditedWrite("delete"))
             .Produces(204).Produces<Envelope<DeletionPlan>>(200).Produces<Envelope<DeletionJobDto>>(202).Fails(404, 403, 422, 500).WithIdempotencyKey()
-            .WithSummary("Delete an account")
+            .WithName("deleteAccount").WithSummary("Delete an account")
             .WithDescription("Removes every resource of the account, then inspects every resource again; 204 when that finds nothing left, "
                 + "500 deletion_failed with the failed steps (a resource found still there is a failed step; calling again resumes). "
                 + "?dry_run=true returns the plan and changes nothing. 'Prefer: respond-async' returns 202 with Location: /api/v1/deletions/{job}. "
                 + "A second call while one runs joins it.");
         api.MapGet("/deletions/{job}", GetJob).WithTags("Deletions").RequireAuthorization(ApiAuth.Read)
-            .Fails(404).WithSummary("A deletion job, its steps and the verification after the last step");
+            .Fails(404).WithName("getDeletionJob").WithSummary("A deletion job, its steps and the verification after the last step");
         return api;
     }
 

@@ -90,9 +90,10 @@ public static class IdempotencyKeys
                 await ReplayAsync(http, replay.Answer);
                 return;
             case KeyClaim.Reused reused:
+                var first = reused.FirstRequestLine == request.RequestLine ? $"{request.RequestLine} with another body" : reused.FirstRequestLine;
                 await RefuseAsync(http, action, 422, "idempotency_key_reused",
-                    $"The {Header} '{AccountsApi.Shorten(key)}' was already used for a different request ({reused.FirstRequestLine}, or the same "
-                    + $"path with another body) in the last {IdempotencyStore.KeptFor.TotalHours:0} hours: send a new key with a new request.");
+                    $"The {Header} '{AccountsApi.Shorten(key)}' was already used for a different request ({first}) in the last "
+                    + $"{IdempotencyStore.KeptFor.TotalHours:0} hours: send a new key with a new request.");
                 return;
             default:
                 http.Response.Headers.RetryAfter = "5";
@@ -110,6 +111,10 @@ public static class IdempotencyKeys
         var buffer = new MemoryStream();
         var capture = new StreamResponseBodyFeature(buffer, original);
         http.Features.Set<IHttpResponseBodyFeature>(capture);
+        // A keyed request runs to its end when its caller goes away (a billing module's timeout): the caller said it will
+        // retry, and the retry is what the answer is kept for. A synchronous DELETE would otherwise stop waiting and keep nothing.
+        var callerGone = http.RequestAborted;
+        http.RequestAborted = CancellationToken.None;
         var kept = false;
         try
         {
@@ -118,7 +123,6 @@ public static class IdempotencyKeys
                 await next(http);
                 await capture.CompleteAsync();
             }
-            // Kept even when the caller has gone (a billing system's timeout): that retry is what the key is for.
             if (http.Response.StatusCode is >= 200 and < 300)
             {
                 var headers = KeptHeaders.Where(h => http.Response.Headers.ContainsKey(h)).ToDictionary(h => h, h => http.Response.Headers[h].ToString());
@@ -131,8 +135,10 @@ public static class IdempotencyKeys
             http.Features.Set(original);
             if (!kept) await store.ReleaseAsync(request, claim, CancellationToken.None);
         }
+        if (callerGone.IsCancellationRequested) return;
         buffer.Position = 0;
-        await buffer.CopyToAsync(http.Response.Body, http.RequestAborted);
+        try { await buffer.CopyToAsync(http.Response.Body, callerGone); }
+        catch (OperationCanceledException) when (callerGone.IsCancellationRequested) { }
     }
 
     private static async Task ReplayAsync(HttpContext http, KeptAnswer answer)

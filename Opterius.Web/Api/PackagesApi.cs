@@ -9,7 +9,8 @@ public static class PackagesApi
     {
         var group = api.MapGroup("/packages").WithTags("Packages");
         group.MapGet("/", async (PackageStore packages, CancellationToken ct) =>
-            TypedResults.Ok(new Envelope<IReadOnlyList<HostingPackage>>(await packages.ListAsync(ct)))).RequireAuthorization(ApiAuth.Read);
+            TypedResults.Ok(new Envelope<IReadOnlyList<HostingPackage>>(await packages.ListAsync(ct)))).RequireAuthorization(ApiAuth.Read)
+            .WithName("listPackages").WithSummary("The hosting packages (a fresh install has 'default')");
         return group;
     }
 }

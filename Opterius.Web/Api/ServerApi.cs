@@ -22,13 +22,13 @@ public static class ServerApi
             var status = license.Current;
             var count = (await accounts.ListAsync(http.User.Viewer(), new AccountQuery(PerPage: 1), ct)).Total;
             return TypedResults.Ok(new Envelope<ServerStatsDto>(new(count, status.Valid, status.Plan, status.MaxAccounts, status.ExpiresAt, status.Message)));
-        }).WithTags("Server").RequireAuthorization(ApiAuth.Read).WithSummary("Connection test: the caller's account count and the license");
+        }).WithTags("Server").RequireAuthorization(ApiAuth.Read).WithName("getServerStats").WithSummary("Connection test: the caller's account count and the license");
 
         v1.MapGet("/whoami", (HttpContext http) =>
         {
             var caller = TokenService.Caller(http.User)!;
             return TypedResults.Ok(new Envelope<WhoAmIDto>(new(caller.Name, caller.Role, caller.OwnerId, caller.Scopes)));
-        }).WithTags("Server").RequireAuthorization(ApiAuth.Read).WithSummary("The calling token's name, role, owner and scopes");
+        }).WithTags("Server").RequireAuthorization(ApiAuth.Read).WithName("whoAmI").WithSummary("The calling token's name, role, owner and scopes");
         return app;
     }
 }

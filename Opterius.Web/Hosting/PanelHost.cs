@@ -59,7 +59,7 @@ public static class PanelHost
         // A request the framework cannot bind is the caller's 400, in Development too (which would throw it as a 500).
         services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = false);
         services.AddProblemDetails();
-        services.AddOpenApi();
+        services.AddPanelOpenApi();
         services.AddRateLimiter(o =>
         {
             o.AddPolicy(SignInEndpoints.RateLimitPolicy, http => RateLimitPartition.GetFixedWindowLimiter(
