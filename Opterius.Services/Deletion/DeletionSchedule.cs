@@ -97,7 +97,7 @@ public sealed class DeletionSchedule(AccountStore accounts, AccountSuspension su
         var now = time.GetUtcNow();
         string? problem = (request.AfterDays, request.At) switch
         {
-            (null, null) => $"give after_days (0 to {MaxDays}) or at (an ISO 8601 time with its zone, e.g. 2030-01-31T12:00:00Z)",
+            (null, null) => $"give after_days (0 to {MaxDays}) or at ({AtExample})",
             (not null, not null) => "give after_days or at, not both",
             ( < 0 or > MaxDays, _) => $"after_days must be a whole number from 0 to {MaxDays}",
             (_, { } at) when at < now - Skew => $"at ({Format(at.UtcDateTime)}) is in the past: give a time from now on, or after_days 0 to delete at the scheduler's next run",
@@ -148,5 +148,18 @@ public sealed class DeletionSchedule(AccountStore accounts, AccountSuspension su
         return await c.ExecuteAsync(new CommandDefinition(ClearSql, new { id })) == 1;
     }
 
-    internal static string Format(DateTime utc) => utc.ToString("yyyy-MM-dd HH:mm:ss 'UTC'", System.Globalization.CultureInfo.InvariantCulture);
+    /// <summary>
+    /// Reads an ISO 8601 time that carries its zone (<c>2030-01-31T12:00:00Z</c>, <c>…+02:00</c>): a time without one
+    /// would mean a different moment on every server.
+    /// </summary>
+    public static bool TryParseAt(string text, out DateTimeOffset at)
+    {
+        at = default;
+        var zoned = text.Length > 16 && text.Contains('T') && (text[^1] is 'Z' or 'z' || text[^6] is '+' or '-');
+        return zoned && DateTimeOffset.TryParse(text, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.None, out at);
+    }
+
+    public const string AtExample = "an ISO 8601 time with its zone, e.g. 2030-01-31T12:00:00Z or 2030-01-31T14:00:00+02:00";
+
+    public static string Format(DateTime utc) => utc.ToString("yyyy-MM-dd HH:mm:ss 'UTC'", System.Globalization.CultureInfo.InvariantCulture);
 }

@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Opterius.Services.Accounts;
@@ -100,10 +99,8 @@ public static class ScheduledDeletionsApi
         }
         if (root.TryGetProperty("at", out var a) && a.ValueKind != JsonValueKind.Null)
         {
-            // A time without its zone would mean a different moment on every server: the zone is required.
-            if (a.ValueKind == JsonValueKind.String && a.GetString() is { } text && HasZone(text)
-                && DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.None, out var when)) at = when;
-            else errors["at"] = "at must be an ISO 8601 time with its zone, e.g. 2030-01-31T12:00:00Z or 2030-01-31T14:00:00+02:00";
+            if (a.ValueKind == JsonValueKind.String && DeletionSchedule.TryParseAt(a.GetString()!, out var when)) at = when;
+            else errors["at"] = $"at must be {DeletionSchedule.AtExample}";
         }
         if (root.TryGetProperty("backup", out var b) && b.ValueKind != JsonValueKind.Null)
         {
@@ -112,7 +109,4 @@ public static class ScheduledDeletionsApi
         }
         return new ScheduleRequest(afterDays, at, backup);
     }
-
-    private static bool HasZone(string text) =>
-        text.Length > 10 && text.Contains('T') && (text.EndsWith('Z') || text.EndsWith('z') || text[^6] is '+' or '-');
 }
