@@ -327,7 +327,7 @@ public sealed class DeletionJobStore(PanelDb db, IOptions<DeletionOptions> optio
     }
 
     /// <summary>InnoDB rolls a deadlock's victim back whole, so running its transaction again from the start is safe.</summary>
-    private static async Task<T> RetryOnDeadlockAsync<T>(Func<Task<T>> transaction)
+    internal static async Task<T> RetryOnDeadlockAsync<T>(Func<Task<T>> transaction)
     {
         for (var attempt = 1; ; attempt++)
         {

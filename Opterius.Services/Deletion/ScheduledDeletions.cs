@@ -27,11 +27,13 @@ public sealed class ScheduledDeletions(
 {
     public static readonly Actor Scheduler = Actor.System("scheduler");
 
-    private const int Batch = 200;
+    // Starts open their jobs one at a time (the deletion service's gate): a batch opens well within its claim.
+    private const int Batch = 50;
 
     private sealed record Due(long Id, string Username, DateTime DeletionDueAt, bool DeletionBackup, string? DeletionScheduledBy, string? DeletionBlocked);
 
-    // The claim outlives the moment between it and the job's opening (which makes the account 'deleting').
+    // The claim (four leases) outlives the moment between it and the job's opening, which makes the account 'deleting';
+    // a process that crashed in between holds up its accounts' unsuspend and cancel that long, and no longer.
     private const string ClaimSql = """
         UPDATE accounts SET deletion_claimed_by = @claim, deletion_claimed_until = UTC_TIMESTAMP(6) + INTERVAL @seconds SECOND
         WHERE deletion_due_at <= UTC_TIMESTAMP(6) AND status = 'suspended'
@@ -49,13 +51,18 @@ public sealed class ScheduledDeletions(
         while (true)
         {
             var claim = $"{jobs.Holder}/{Guid.NewGuid():N}";
-            List<Due> due;
-            await using (var c = await db.OpenAsync(ct))
-                due = (await c.QueryAsync<Due>(new CommandDefinition(ClaimSql,
-                    new { claim, seconds = options.Value.LeaseSeconds, limit = Batch }, cancellationToken: ct))).AsList();
+            // The claim walks the due index and then the rows, a release the other way round: InnoDB may pick one as a
+            // deadlock's victim, rolled back whole, so it is simply made again.
+            var due = await DeletionJobStore.RetryOnDeadlockAsync(async () =>
+            {
+                await using var c = await db.OpenAsync(ct);
+                return (await c.QueryAsync<Due>(new CommandDefinition(ClaimSql,
+                    new { claim, seconds = 4 * options.Value.LeaseSeconds, limit = Batch }, cancellationToken: ct))).AsList();
+            });
             var handles = await Task.WhenAll(due.Select(d => StartAsync(d, claim)));
             started.AddRange(handles.OfType<DeletionHandle>());
-            if (due.Count < Batch) return started;
+            // A full batch that all started may have more behind it; one that could not start would be claimed again at once.
+            if (due.Count < Batch || handles.Any(h => h is null)) return started;
         }
     }
 
@@ -63,14 +70,12 @@ public sealed class ScheduledDeletions(
     {
         var ct = CancellationToken.None; // a claimed account is always either started or released
         var scheduled = $"the deletion due at {DeletionSchedule.Format(due.DeletionDueAt)} (scheduled by {due.DeletionScheduledBy ?? "unknown"})";
+        DeletionHandle handle;
         try
         {
             // Checked here, so a blocked license is one audit row per reason, not a refused delete at every pass.
             license.EnsureValid();
-            var handle = await StartDeletionAsync(Scheduler, due.Id, due.DeletionBackup, ct);
-            await ReleaseAsync(due.Id, claim, blocked: null, started: true);
-            await audit.WriteAsync(Scheduler, DeletionSchedule.Action, due.Id, due.Username, "started", $"{scheduled} started as job {handle.Job.Id}", ct);
-            return handle;
+            handle = await StartDeletionAsync(Scheduler, due.Id, due.DeletionBackup, ct);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
@@ -88,6 +93,10 @@ public sealed class ScheduledDeletions(
                     $"{scheduled} could not start and stays scheduled, tried again every {options.Value.SchedulerSeconds} s: {reason}", ct);
             return null;
         }
+        // The account is 'deleting' now: no pass claims it again, whatever happens to this write.
+        await ReleaseAsync(due.Id, claim, blocked: null, started: true);
+        await audit.WriteAsync(Scheduler, DeletionSchedule.Action, due.Id, due.Username, "started", $"{scheduled} started as job {handle.Job.Id}", ct);
+        return handle;
     }
 
     /// <summary>
@@ -111,11 +120,12 @@ public sealed class ScheduledDeletions(
         WHERE id = @id AND deletion_claimed_by = @claim
         """;
 
-    private async Task ReleaseAsync(long id, string claim, string? blocked, bool started)
-    {
-        await using var c = await db.OpenAsync(CancellationToken.None);
-        await c.ExecuteAsync(new CommandDefinition(started ? StartedSql : BlockedSql, new { id, claim, blocked }));
-    }
+    private Task<int> ReleaseAsync(long id, string claim, string? blocked, bool started) =>
+        DeletionJobStore.RetryOnDeadlockAsync(async () =>
+        {
+            await using var c = await db.OpenAsync(CancellationToken.None);
+            return await c.ExecuteAsync(new CommandDefinition(started ? StartedSql : BlockedSql, new { id, claim, blocked }));
+        });
 }
 
 /// <summary>A scheduled deletion asked for a final backup, which this panel cannot make: it stays scheduled.</summary>

@@ -190,17 +190,24 @@ public sealed class ScheduledDeletionTests(ScheduleApp app) : IClassFixture<Sche
         var reseller = await app.NewResellerAsync();
         var resellers = await app.ClientAsync(Opterius.Services.Users.Roles.Reseller, reseller.Id);
         var own = await resellers.CreateOverApiAsync();
-        var foreign = await (await app.ClientAsync()).CreateOverApiAsync();
+        var admins = await app.ClientAsync();
+        var foreign = await admins.CreateOverApiAsync();
+        var foreignSuspended = await admins.CreateOverApiAsync();
+        Assert.Equal(HttpStatusCode.OK, (await admins.PostAsync(Url(foreignSuspended.Id, "suspend"), null)).StatusCode);
         var before = await app.SnapshotAsync(foreign.Id);
+        var beforeSuspended = await app.SnapshotAsync(foreignSuspended.Id);
 
         Assert.Equal(HttpStatusCode.Accepted, (await resellers.PostAsync(Url(own.Id, "schedule-deletion"), Body("""{"after_days": 5}"""))).StatusCode);
         var scheduled = await resellers.PostAsync(Url(foreign.Id, "schedule-deletion"), Body("""{"after_days": 5}"""));
         var cancelled = await resellers.PostAsync(Url(foreign.Id, "cancel-deletion"), null);
+        var suspendedOne = await resellers.PostAsync(Url(foreignSuspended.Id, "schedule-deletion"), Body("""{"after_days": 5}"""));
 
         Assert.Equal(HttpStatusCode.NotFound, scheduled.StatusCode);
         Assert.Equal("not_found", (await scheduled.JsonOf()).Error());
         Assert.Equal(HttpStatusCode.NotFound, cancelled.StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, suspendedOne.StatusCode);
         Assert.Equal(before, await app.SnapshotAsync(foreign.Id));
+        Assert.Equal(beforeSuspended, await app.SnapshotAsync(foreignSuspended.Id));
         Assert.Equal(HttpStatusCode.OK, (await resellers.PostAsync(Url(own.Id, "cancel-deletion"), null)).StatusCode);
     }
 
