@@ -168,6 +168,29 @@ public sealed class ErasureRecordTests(ApiApp app) : IClassFixture<ApiApp>, IDis
         Assert.Contains("/login", response.Headers.Location!.OriginalString);
     }
 
+    [Fact]
+    public async Task ASignedInUserDownloadsTheRecordFromTheUiAndAResellerOnlyOfItsOwnAccounts()
+    {
+        var admins = await app.ClientAsync();
+        var jobId = await DeleteAsync(admins, (await admins.CreateOverApiAsync()).Id);
+        var reseller = await app.NewResellerAsync();
+        var (adminBrowser, resellerBrowser) = (Browser(), Browser());
+        Assert.Equal(HttpStatusCode.Redirect, (await Auth.SignInTests.PostSignInAsync(adminBrowser, app.Admin.Username, "admin-password-1")).StatusCode);
+        Assert.Equal(HttpStatusCode.Redirect, (await Auth.SignInTests.PostSignInAsync(resellerBrowser, reseller.Username, "reseller-password-1")).StatusCode);
+
+        var download = await adminBrowser.GetAsync(Web.Api.ErasureRecordsApi.UiPathOf(jobId));
+        var foreign = await resellerBrowser.GetAsync(Web.Api.ErasureRecordsApi.UiPathOf(jobId));
+
+        Assert.Equal(HttpStatusCode.OK, download.StatusCode);
+        Assert.Equal($"erasure-record-job-{jobId}.json", download.Content.Headers.ContentDisposition?.FileName);
+        var key = await (await admins.GetAsync("/api/v1/deletions/record-key")).Content.ReadAsStringAsync();
+        Assert.Equal(jobId, ErasureRecords.Verify(await download.Content.ReadAsByteArrayAsync(), key).Job.Id);
+        Assert.Equal(HttpStatusCode.NotFound, foreign.StatusCode);
+    }
+
+    private HttpClient Browser() =>
+        app.CreateClient(new Microsoft.AspNetCore.Mvc.Testing.WebApplicationFactoryClientOptions { AllowAutoRedirect = false, HandleCookies = true });
+
     private static byte[] PublicKeyDer(string pem)
     {
         using var key = ECDsa.Create();
