@@ -11,12 +11,16 @@ ALTER TABLE accounts
   ADD COLUMN IF NOT EXISTS deletion_blocked       VARCHAR(255) NULL,
   ADD INDEX IF NOT EXISTS ix_accounts_deletion_due (deletion_due_at);
 
--- The erasure record: what the deletion found when it first planned (the manifest, as JSON) and the account's email,
--- kept with the job because the account row goes when the job succeeds; when each step last started running.
+-- The erasure record: what the deletion found when it first planned (the manifest, as JSON), who asked for that run
+-- (the actor's kind and source address; requested_by has the name) and the account's email, kept with the job because
+-- the account row goes when the job succeeds; when each step last started running.
 ALTER TABLE deletion_jobs
-  ADD COLUMN IF NOT EXISTS account_email VARCHAR(254) NULL,
-  ADD COLUMN IF NOT EXISTS plan_json     MEDIUMTEXT   NULL,
-  ADD COLUMN IF NOT EXISTS planned_at    DATETIME(6)  NULL;
+  ADD COLUMN IF NOT EXISTS account_email  VARCHAR(254) NULL,
+  ADD COLUMN IF NOT EXISTS plan_json      MEDIUMTEXT   NULL,
+  ADD COLUMN IF NOT EXISTS planned_at     DATETIME(6)  NULL,
+  ADD COLUMN IF NOT EXISTS requester      VARCHAR(128) NULL,
+  ADD COLUMN IF NOT EXISTS requester_kind VARCHAR(16)  NULL,
+  ADD COLUMN IF NOT EXISTS requester_ip   VARCHAR(45)  NULL;
 
 ALTER TABLE deletion_steps
   ADD COLUMN IF NOT EXISTS started_at DATETIME(6) NULL;

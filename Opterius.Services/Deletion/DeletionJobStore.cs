@@ -255,19 +255,22 @@ public sealed class DeletionJobStore(PanelDb db, IOptions<DeletionOptions> optio
 
     private const string SavePlan = """
         UPDATE deletion_jobs SET account_email = COALESCE(account_email, @Email),
+            requester = IF(plan_json IS NULL, @Name, requester), requester_kind = IF(plan_json IS NULL, @Kind, requester_kind),
+            requester_ip = IF(plan_json IS NULL, @SourceIp, requester_ip),
             planned_at = IF(plan_json IS NULL, UTC_TIMESTAMP(6), planned_at), plan_json = COALESCE(plan_json, @plan)
         WHERE id = @jobId
         """;
 
     /// <summary>
-    /// Keeps the plan of the job's first run (what was there when the deletion began) and the account's email, for the
-    /// erasure record: the account row goes when the job succeeds. A resumed run's smaller plan does not replace it.
+    /// Keeps the plan of the job's first run (what was there when the deletion began), who asked for it and the account's
+    /// email, for the erasure record: the account row goes when the job succeeds. A resumed run's smaller plan does not replace it.
     /// </summary>
-    public async Task SavePlanAsync(long jobId, Account account, IReadOnlyList<Resources.ResourceInspection> plan, CancellationToken ct)
+    public async Task SavePlanAsync(long jobId, Account account, Audit.Actor requester, IReadOnlyList<Resources.ResourceInspection> plan, CancellationToken ct)
     {
         var json = System.Text.Json.JsonSerializer.Serialize(plan, PlanJson);
         await using var c = await db.OpenAsync(ct);
-        await c.ExecuteAsync(new CommandDefinition(SavePlan, new { jobId, account.Email, plan = json }, cancellationToken: ct));
+        await c.ExecuteAsync(new CommandDefinition(SavePlan,
+            new { jobId, account.Email, requester.Name, requester.Kind, requester.SourceIp, plan = json }, cancellationToken: ct));
     }
 
     private static readonly System.Text.Json.JsonSerializerOptions PlanJson = new() { PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower };

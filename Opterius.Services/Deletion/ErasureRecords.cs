@@ -16,7 +16,7 @@ namespace Opterius.Services.Deletion;
 /// <c>{"record": {...}, "signature": "base64"}</c>, so anyone with the public key can verify it offline (openssl).
 /// Issued anew at each request (<c>issued_at</c>): a final backup purged since shows as purged.
 /// </summary>
-public sealed class ErasureRecords(PanelDb db, DeletionJobStore jobs, IFinalBackups backups, IOptions<DeletionOptions> options)
+public sealed class ErasureRecords(PanelDb db, DeletionJobStore jobs, IFinalBackups backups, IOptions<DeletionOptions> options, TimeProvider time)
 {
     public const string Name = "record";
     public const DSASignatureFormat Format = DSASignatureFormat.Rfc3279DerSequence;
@@ -61,23 +61,24 @@ public sealed class ErasureRecords(PanelDb db, DeletionJobStore jobs, IFinalBack
         catch (JsonException e) { throw new LicenseFormatException($"its record object is malformed ({e.Message})"); }
     }
 
-    private sealed record JobExtras(string? AccountEmail, string? PlanJson, DateTime? PlannedAt);
+    private sealed record JobExtras(string? AccountEmail, string? PlanJson, DateTime? PlannedAt, string? Requester, string? RequesterKind, string? RequesterIp);
     private sealed record StepTimes(int Position, DateTime? StartedAt);
     private sealed record OwnerRow(long Id, string Username, string Role);
     private sealed record AuditRow(long Id, DateTime At, string Actor, string ActorKind, string? SourceIp, string? Detail);
 
     private const string ExtrasSql = """
-        SELECT account_email AS AccountEmail, plan_json AS PlanJson, planned_at AS PlannedAt FROM deletion_jobs WHERE id = @Id;
+        SELECT account_email AS AccountEmail, plan_json AS PlanJson, planned_at AS PlannedAt,
+               requester AS Requester, requester_kind AS RequesterKind, requester_ip AS RequesterIp FROM deletion_jobs WHERE id = @Id;
         SELECT position AS Position, started_at AS StartedAt FROM deletion_steps WHERE job_id = @Id;
         SELECT id AS Id, username AS Username, role AS Role FROM panel_users WHERE id = @OwnerId;
-        SELECT id AS Id, at AS At, actor AS Actor, actor_kind AS ActorKind, source_ip AS SourceIp, detail AS Detail FROM audit_log
-        WHERE account_id = @AccountId AND action = 'delete' AND outcome = 'started' AND detail LIKE @startedDetail ORDER BY id LIMIT 1;
         """;
 
-    // Who scheduled it: the last schedule before the scheduler started this job.
+    // Who scheduled it: the last schedule before the scheduler's row that started this job (ScheduledDeletions writes it).
     private const string ScheduledSql = """
-        SELECT id AS Id, at AS At, actor AS Actor, actor_kind AS ActorKind, source_ip AS SourceIp, detail AS Detail FROM audit_log
-        WHERE account_id = @AccountId AND action = 'schedule_deletion' AND outcome = 'scheduled' AND id < @before ORDER BY id DESC LIMIT 1
+        SELECT s.id AS Id, s.at AS At, s.actor AS Actor, s.actor_kind AS ActorKind, s.source_ip AS SourceIp, s.detail AS Detail
+        FROM audit_log r JOIN audit_log s ON s.account_id = r.account_id AND s.action = r.action AND s.outcome = 'scheduled' AND s.id < r.id
+        WHERE r.account_id = @AccountId AND r.action = 'schedule_deletion' AND r.outcome = 'started' AND r.detail LIKE @startedAs
+        ORDER BY s.id DESC LIMIT 1
         """;
 
     private async Task<ErasureRecord> BuildAsync(DeletionJob job, CancellationToken ct)
@@ -86,30 +87,28 @@ public sealed class ErasureRecords(PanelDb db, DeletionJobStore jobs, IFinalBack
         JobExtras extras;
         Dictionary<int, DateTime?> started;
         OwnerRow? owner;
-        AuditRow? requested;
-        await using (var results = await c.QueryMultipleAsync(new CommandDefinition(ExtrasSql,
-                         new { job.Id, job.OwnerId, job.AccountId, startedDetail = $"job {job.Id};%" }, cancellationToken: ct)))
+        await using (var results = await c.QueryMultipleAsync(new CommandDefinition(ExtrasSql, new { job.Id, job.OwnerId }, cancellationToken: ct)))
         {
             extras = await results.ReadSingleAsync<JobExtras>();
             started = (await results.ReadAsync<StepTimes>()).ToDictionary(s => s.Position, s => s.StartedAt);
             owner = await results.ReadSingleOrDefaultAsync<OwnerRow>();
-            requested = await results.ReadSingleOrDefaultAsync<AuditRow>();
         }
         AuditRow? scheduled = null;
-        if (requested is { Actor: "scheduler", ActorKind: "system" })
+        if (extras is { Requester: var name, RequesterKind: "system" } && name == ScheduledDeletions.Scheduler.Name)
             scheduled = await c.QuerySingleOrDefaultAsync<AuditRow>(new CommandDefinition(ScheduledSql,
-                new { job.AccountId, before = requested.Id }, cancellationToken: ct));
+                new { job.AccountId, startedAs = $"% started as job {job.Id}" }, cancellationToken: ct));
 
         var plan = extras.PlanJson is null ? null : JsonSerializer.Deserialize<ResourceInspection[]>(extras.PlanJson, Json);
         return new ErasureRecord(
             Type: "opterius.erasure_record",
             Version: 1,
-            IssuedAt: Utc(DateTime.UtcNow),
+            IssuedAt: time.GetUtcNow().UtcDateTime,
             KeyId: KeyId,
             Job: new(job.Id, job.Status, job.RequestedBy, Utc(job.CreatedAt), Utc(job.FinishedAt)),
             Account: new(job.AccountId, job.Username, job.Domain, extras.AccountEmail,
                 new RecordOwner(job.OwnerId, owner?.Username, owner?.Role)),
-            Requester: Party(requested),
+            Requester: extras is { Requester: { } actor, RequesterKind: { } kind }
+                ? new RecordParty(actor, kind, extras.RequesterIp, Utc(extras.PlannedAt!.Value)) : null,
             ScheduledBy: Party(scheduled),
             Plan: plan is null ? null : new RecordPlan(Utc(extras.PlannedAt), plan.Sum(r => r.Bytes), plan),
             Steps: job.Steps.Select(s => new RecordStep(s.Position, s.Resource, s.Status, s.Detail,

@@ -105,6 +105,13 @@ public sealed class ScheduledDeletionTests(ScheduleApp app) : IClassFixture<Sche
         Assert.All((await app.InspectAllAsync(account)).Values, i => Assert.False(i.Exists, $"{i.Resource} is still there"));
         Assert.Equal(1, await AuditRowsAsync(made.Id, "delete", "started", "scheduler"));
         Assert.Equal(1, await AuditRowsAsync(made.Id, "schedule_deletion", "started", "scheduler"));
+
+        // Its erasure record names both: the scheduler ran it, the token scheduled it.
+        var record = ErasureRecords.Verify((await app.Get<ErasureRecords>().IssueAsync(new(0, true), job.Id, default))!, app.Get<ErasureRecords>().PublicKeyPem);
+        Assert.Equal(("scheduler", "system"), (record.Requester?.Actor, record.Requester?.Kind));
+        var scheduledBy = await app.Databases.PanelScalarAsync<string>(
+            "SELECT actor FROM audit_log WHERE account_id = @Id AND action = 'schedule_deletion' AND outcome = 'scheduled'", made);
+        Assert.Equal((scheduledBy, "token", ApiApp.ClientIp), (record.ScheduledBy?.Actor, record.ScheduledBy?.Kind, record.ScheduledBy?.SourceIp));
     }
 
     [Fact]
