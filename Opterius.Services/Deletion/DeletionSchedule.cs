@@ -43,18 +43,13 @@ public sealed class DeletionSchedule(AccountStore accounts, AccountSuspension su
         {
             var due = DueAt(request);
             Refuse(account);
-            var suspended = false;
             if (account.Status == AccountStatus.Active)
-            {
                 await suspension.SuspendAsync(actor, id, ct); // audited as a suspend of its own
-                suspended = true;
-            }
+            // Not saved when someone else scheduled it or unsuspended it in between. Either way the account is as they left
+            // it (suspended for their schedule, or serving), so this request's suspension is not undone.
             if (!await SaveAsync(id, due, request.Backup, actor.Name))
-            {
-                // Someone else scheduled or unsuspended it in between: put back what this request changed.
-                if (suspended) await suspension.UnsuspendAsync(actor, id, CancellationToken.None);
-                throw new AccountConflictException($"Account '{account.Username}' changed while its deletion was being scheduled; nothing was scheduled, try again.");
-            }
+                throw new AccountConflictException($"Account '{account.Username}' was scheduled or unsuspended by someone else meanwhile; "
+                    + $"this request scheduled nothing (GET /api/v1/accounts/{id} shows where it stands).");
             await audit.WriteAsync(actor, Action, id, account.Username, "scheduled",
                 $"deletion due at {Format(due)} (final backup: {(request.Backup ? "yes" : "no")})", CancellationToken.None);
             return (await accounts.FindAsync(viewer, id, CancellationToken.None))!;
