@@ -9,7 +9,8 @@ namespace Opterius.Services.Licensing;
 /// A signed JSON document: <c>{"NAME": {...}, "signature": "base64"}</c>, where the ECDSA / SHA-256 signature covers the
 /// exact UTF-8 bytes of the NAME object as they stand in the file, and readers take the values from those same verified
 /// bytes: no re-serialization could differ between signer and verifier. The object is written on a line of its own
-/// (line 2), so anyone can cut the signed bytes out with <c>sed -n 2p | tr -d '\n'</c> and verify them with openssl.
+/// (line 2), so anyone can cut the signed bytes out with <c>sed -n 2p | tr -d '\n'</c> and verify them with openssl; the
+/// signature is line 3, <c>,"signature":"…"}</c>.
 /// The license and the erasure record are both such documents.
 /// </summary>
 public static class SignedJson
