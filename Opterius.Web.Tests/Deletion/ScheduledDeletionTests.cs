@@ -252,6 +252,25 @@ public sealed class ScheduledDeletionTests(ScheduleApp app) : IClassFixture<Sche
         Assert.Null(await app.StatusOf(made.Id));
     }
 
+    [Fact]
+    public async Task AScheduleThatAskedForAFinalBackupIsNeverRunWithoutOne()
+    {
+        var client = await app.ClientAsync();
+        var made = await client.CreateOverApiAsync();
+        Assert.Equal(HttpStatusCode.Accepted, (await client.PostAsync(Url(made.Id, "schedule-deletion"), Body("""{"after_days": 1, "backup": true}"""))).StatusCode);
+        Assert.True(await app.Databases.PanelScalarAsync<bool>("SELECT deletion_backup FROM accounts WHERE id = @Id", made));
+        await SetDueInThePastAsync(made.Id);
+
+        // This panel has no final backup step (ScheduledDeletions.StartDeletionAsync is the seam to it).
+        Assert.Empty(await app.Get<ScheduledDeletions>().RunDueAsync(default));
+
+        Assert.Equal("suspended", await app.StatusOf(made.Id));
+        Assert.Equal(0, await JobsOfAsync(made.Id));
+        Assert.Contains("a final backup was asked for", await app.Databases.PanelScalarAsync<string>(
+            "SELECT detail FROM audit_log WHERE account_id = @Id AND action = 'schedule_deletion' AND outcome = 'blocked'", made));
+        Assert.Equal(HttpStatusCode.OK, (await client.PostAsync(Url(made.Id, "cancel-deletion"), null)).StatusCode);
+    }
+
     [Theory]
     [InlineData("{}", "after_days", "give after_days")]
     [InlineData("""{"after_days": 3, "at": "2099-01-01T00:00:00Z"}""", "at", "not both")]
