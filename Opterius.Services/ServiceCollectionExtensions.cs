@@ -35,6 +35,11 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<DeletionEvents>();
         services.AddSingleton<AccountDeletionService>();
         services.AddHostedService<DeletionResumer>();
+        services.AddSingleton<DeletionSchedule>();
+        services.AddSingleton<ScheduledDeletions>();
+        services.AddHostedService<ScheduledDeletionsRunner>();
+        services.TryAddSingleton<IFinalBackups, NoFinalBackups>();
+        services.AddSingleton<ErasureRecords>();
         return services;
     }
 

@@ -104,6 +104,7 @@ panel = {
         "Jwt": {"SigningKey": jwt},
         "License": {"Path": f"{run}/etc/license.json", "PublicKey": f"{run}/etc/license-signing.pem.pub"},
         "Https": {"Port": 8443, "ListenAddress": "127.0.0.1", "SelfSignedPath": f"{run}/panel/selfsigned.pfx"},
+        "Deletion": {"RecordSigningKey": f"{run}/panel/record-signing.pem"},
         "Provisioning": sandbox["Provisioning"],
     },
 }

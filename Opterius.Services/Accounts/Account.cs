@@ -11,7 +11,10 @@ public static class AccountStatus
     public static readonly IReadOnlyList<string> All = [Creating, Active, Suspended, Deleting, DeletionFailed];
 }
 
-/// <summary>A hosting account as stored in the panel database.</summary>
+/// <summary>
+/// A hosting account as stored in the panel database. <see cref="DeletionDueAt"/> (UTC) is a scheduled deletion: the
+/// account is suspended until then, and deleted when it comes unless it is cancelled or unsuspended before.
+/// </summary>
 public sealed record Account(
     long Id,
     string Username,
@@ -23,4 +26,5 @@ public sealed record Account(
     int? Uid,
     string Status,
     DateTime CreatedAt,
-    DateTime? SuspendedAt);
+    DateTime? SuspendedAt,
+    DateTime? DeletionDueAt = null);

@@ -36,7 +36,7 @@ public sealed class AccountStore(PanelDb db)
     private const string Columns = """
         id AS Id, username AS Username, domain AS Domain, email AS Email, package_id AS PackageId,
         owner_id AS OwnerId, php_version AS PhpVersion, uid AS Uid, status AS Status,
-        created_at AS CreatedAt, suspended_at AS SuspendedAt
+        created_at AS CreatedAt, suspended_at AS SuspendedAt, deletion_due_at AS DeletionDueAt
         """;
 
     private const string Filter = """
@@ -115,13 +115,19 @@ public sealed class AccountStore(PanelDb db)
         await c.ExecuteAsync(new CommandDefinition("UPDATE accounts SET uid = @uid WHERE id = @id", new { id, uid }, cancellationToken: ct));
     }
 
-    /// <summary>Moves the account from one status to another; false when it was not in <paramref name="from"/>.</summary>
+    /// <summary>
+    /// Moves the account from one status to another; false when it was not in <paramref name="from"/>. Becoming active
+    /// cancels a scheduled deletion, and is refused (false) while the scheduler has claimed it to start that deletion.
+    /// </summary>
     public async Task<bool> TransitionAsync(long id, string[] from, string to, CancellationToken ct)
     {
         const string sql = """
             UPDATE accounts SET status = @to,
-              suspended_at = CASE WHEN @to = 'suspended' THEN CURRENT_TIMESTAMP(6) WHEN @to = 'active' THEN NULL ELSE suspended_at END
+              suspended_at = CASE WHEN @to = 'suspended' THEN CURRENT_TIMESTAMP(6) WHEN @to = 'active' THEN NULL ELSE suspended_at END,
+              deletion_due_at = IF(@to = 'active', NULL, deletion_due_at), deletion_backup = IF(@to = 'active', 0, deletion_backup),
+              deletion_scheduled_by = IF(@to = 'active', NULL, deletion_scheduled_by), deletion_blocked = IF(@to = 'active', NULL, deletion_blocked)
             WHERE id = @id AND status IN @from
+              AND NOT (@to = 'active' AND deletion_claimed_until IS NOT NULL AND deletion_claimed_until > UTC_TIMESTAMP(6))
             """;
         await using var c = await db.OpenAsync(ct);
         return await c.ExecuteAsync(new CommandDefinition(sql, new { id, from, to }, cancellationToken: ct)) == 1;

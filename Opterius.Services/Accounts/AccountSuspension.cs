@@ -61,6 +61,10 @@ public sealed class AccountSuspension(AccountStore accounts, IEnumerable<IAccoun
         }
         // Done, so not cancelled by a caller who went away: its retry (Idempotency-Key) must get this answer, not a 409.
         await audit.WriteAsync(actor, action, id, account.Username, to, null, CancellationToken.None);
+        // "Unsuspend or cancel before then keeps it" (DESIGN 3.11): the transition to active cleared the schedule.
+        if (to == AccountStatus.Active && account.DeletionDueAt is { } due)
+            await audit.WriteAsync(actor, "cancel_deletion", id, account.Username, "cancelled",
+                $"unsuspended: the deletion due at {due:yyyy-MM-dd HH:mm} UTC will not run", CancellationToken.None);
         return (await accounts.FindAsync(viewer, id, CancellationToken.None))!;
     }
 }

@@ -247,11 +247,33 @@ public sealed class DeletionJobStore(PanelDb db, IOptions<DeletionOptions> optio
                     "UPDATE deletion_jobs SET updated_at = UTC_TIMESTAMP(6) WHERE id = @jobId AND lease_holder = @Holder", args, tx, cancellationToken: ct)) == 0)
                 return false;
             await c.ExecuteAsync(new CommandDefinition(
-                "UPDATE deletion_steps SET status = @status, detail = @detail, updated_at = UTC_TIMESTAMP(6) WHERE job_id = @jobId AND position = @position",
+                "UPDATE deletion_steps SET status = @status, detail = @detail, updated_at = UTC_TIMESTAMP(6), started_at = IF(@status = 'running', UTC_TIMESTAMP(6), started_at) WHERE job_id = @jobId AND position = @position",
                 args, tx, cancellationToken: ct));
             await tx.CommitAsync(ct);
             return true;
         });
+
+    private const string SavePlan = """
+        UPDATE deletion_jobs SET account_email = COALESCE(account_email, @Email),
+            requester = IF(plan_json IS NULL, @Name, requester), requester_kind = IF(plan_json IS NULL, @Kind, requester_kind),
+            requester_ip = IF(plan_json IS NULL, @SourceIp, requester_ip),
+            planned_at = IF(plan_json IS NULL, UTC_TIMESTAMP(6), planned_at), plan_json = COALESCE(plan_json, @plan)
+        WHERE id = @jobId
+        """;
+
+    /// <summary>
+    /// Keeps the plan of the job's first run (what was there when the deletion began), who asked for it and the account's
+    /// email, for the erasure record: the account row goes when the job succeeds. A resumed run's smaller plan does not replace it.
+    /// </summary>
+    public async Task SavePlanAsync(long jobId, Account account, Audit.Actor requester, IReadOnlyList<Resources.ResourceInspection> plan, CancellationToken ct)
+    {
+        var json = System.Text.Json.JsonSerializer.Serialize(plan, PlanJson);
+        await using var c = await db.OpenAsync(ct);
+        await c.ExecuteAsync(new CommandDefinition(SavePlan,
+            new { jobId, account.Email, requester.Name, requester.Kind, requester.SourceIp, plan = json }, cancellationToken: ct));
+    }
+
+    private static readonly System.Text.Json.JsonSerializerOptions PlanJson = new() { PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower };
 
     private const string SaveCheck = """
         INSERT INTO deletion_checks (job_id, position, resource, status, summary) VALUES (@jobId, @position, @Resource, @Status, @Summary)
@@ -308,7 +330,7 @@ public sealed class DeletionJobStore(PanelDb db, IOptions<DeletionOptions> optio
     }
 
     /// <summary>InnoDB rolls a deadlock's victim back whole, so running its transaction again from the start is safe.</summary>
-    private static async Task<T> RetryOnDeadlockAsync<T>(Func<Task<T>> transaction)
+    internal static async Task<T> RetryOnDeadlockAsync<T>(Func<Task<T>> transaction)
     {
         for (var attempt = 1; ; attempt++)
         {

@@ -15,4 +15,15 @@ public sealed class DeletionOptions
     /// </summary>
     [Range(3, 3600)]
     public int LeaseSeconds { get; set; } = 15;
+
+    /// <summary>How often the scheduler looks for scheduled deletions that are due (it also looks once at start-up).</summary>
+    [Range(1, 86400)]
+    public int SchedulerSeconds { get; set; } = 60;
+
+    /// <summary>
+    /// The private key (P-256 PEM) that signs erasure records; made, mode 600, the first time a record is issued.
+    /// The default lies in the panel's own state folder, the one folder its unit may write.
+    /// </summary>
+    [Required]
+    public string RecordSigningKey { get; set; } = "/var/lib/opterius/panel/record-signing.pem";
 }

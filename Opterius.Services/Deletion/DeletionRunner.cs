@@ -132,6 +132,7 @@ internal sealed class DeletionRunner(
         if (takenFrom is null)
         {
             var plan = await InspectAllAsync(identity, ct);
+            await jobs.SavePlanAsync(job.Id, account, actor, plan, ct);
             var summary = string.Join("; ", plan.Where(r => r.Exists).Select(r => $"{r.Resource}: {r.Summary}"));
             await audit.WriteAsync(actor, "delete", account.Id, account.Username, "started", $"job {job.Id}; {summary}", ct);
         }

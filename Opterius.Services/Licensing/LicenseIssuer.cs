@@ -38,22 +38,11 @@ public sealed partial class LicenseIssuer(TimeProvider time)
 
         signingKeyFile = Path.GetFullPath(signingKeyFile);
         outFile = Path.GetFullPath(outFile);
-        using var key = ECDsa.Create();
-        var created = !File.Exists(signingKeyFile);
-        if (created)
-        {
-            key.GenerateKey(ECCurve.NamedCurves.nistP256);
-            WritePrivateKey(signingKeyFile, key.ExportPkcs8PrivateKeyPem());
-        }
-        else
-        {
-            key.ImportFromPem(File.ReadAllText(signingKeyFile));
-            if (key.KeySize != 256) throw new ArgumentException($"{signingKeyFile} is not a P-256 key.", nameof(signingKeyFile));
-        }
+        using var key = SigningKeys.LoadOrCreate(signingKeyFile, out var created);
 
         // The public key is derived from the private one: (re)written whenever it is missing or does not match.
         var publicKeyFile = PublicKeyFileFor(signingKeyFile);
-        var publicPem = key.ExportSubjectPublicKeyInfoPem() + "\n";
+        var publicPem = SigningKeys.PublicPem(key);
         if (!File.Exists(publicKeyFile) || File.ReadAllText(publicKeyFile) != publicPem)
             AtomicFile.Write(publicKeyFile, System.Text.Encoding.ASCII.GetBytes(publicPem), PublicMode);
 
@@ -66,20 +55,6 @@ public sealed partial class LicenseIssuer(TimeProvider time)
 
     private const UnixFileMode PublicMode =
         UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
-
-    private static void WritePrivateKey(string path, string pem)
-    {
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        // Created with mode 600 from the start: there is no moment when the key is readable by others.
-        using var f = new FileStream(path, new FileStreamOptions
-        {
-            Mode = FileMode.CreateNew,
-            Access = FileAccess.Write,
-            UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
-        });
-        f.Write(System.Text.Encoding.ASCII.GetBytes(pem + "\n"));
-        f.Flush(flushToDisk: true);
-    }
 }
 
 /// <summary>Replace-by-rename: a reader sees the old file or the new one, never a half-written one.</summary>

@@ -15,7 +15,8 @@ public sealed partial class SignInTests(PanelApp app) : IClassFixture<PanelApp>
 
     private HttpClient Browser() => app.CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = false, HandleCookies = true });
 
-    private static async Task<HttpResponseMessage> PostSignInAsync(HttpClient browser, string username, string password, string? forgedToken = null)
+    /// <summary>Signs in through the real form (its antiforgery token included), as a browser does.</summary>
+    internal static async Task<HttpResponseMessage> PostSignInAsync(HttpClient browser, string username, string password, string? forgedToken = null)
     {
         var page = await browser.GetStringAsync("/login");
         var field = AntiforgeryField().Match(page);

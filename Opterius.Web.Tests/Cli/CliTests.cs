@@ -263,8 +263,72 @@ public sealed class CliTests(PanelApp app) : IClassFixture<PanelApp>
     {
         var run = await PanelAsync("help");
         Assert.Equal(0, run.ExitCode);
-        foreach (var verb in new[] { "migrate", "users create", "tokens create", "tokens revoke", "license issue", "demo seed" })
+        foreach (var verb in new[] { "migrate", "users create", "tokens create", "tokens revoke", "license issue", "demo seed",
+                     "accounts schedule-deletion", "accounts cancel-deletion", "records key", "records verify" })
             Assert.Contains("  " + verb, run.Out);
+    }
+
+    /// <summary>What a CLI run needs to change accounts: the license and the sandbox's command set, as the server's config gives them.</summary>
+    private Dictionary<string, string> Writer() => new()
+    {
+        ["OPTERIUS_CONFIG"] = PrivateServices.CommandsJson,
+        ["Opterius__License__Path"] = app.LicensePath,
+        ["Opterius__License__PublicKey"] = Opterius.Services.Licensing.LicenseIssuer.PublicKeyFileFor(app.SigningKeyPath),
+        ["Opterius__Deletion__RecordSigningKey"] = app.RecordKeyPath,
+    };
+
+    [Fact]
+    public async Task AccountsScheduleDeletionSuspendsAndSchedulesAndCancelDeletionKeepsTheAccount()
+    {
+        var account = await app.CreateAsync(TestAccounts.NewPrefix());
+        const string dueSql = "SELECT CONCAT(status, ' ', deletion_backup, ' ', deletion_due_at IS NOT NULL, ' ', COALESCE(deletion_scheduled_by, '-')) FROM accounts WHERE id = @Id";
+
+        var neither = await PanelAsync(Writer(), "accounts", "schedule-deletion", "--id", account.Id.ToString());
+        var badAt = await PanelAsync(Writer(), "accounts", "schedule-deletion", "--id", account.Id.ToString(), "--at", "2030-01-01");
+        var scheduled = await PanelAsync(Writer(), "accounts", "schedule-deletion", "--id", account.Id.ToString(), "--after-days", "3", "--backup");
+        var state = await app.Databases.PanelScalarAsync<string>(dueSql, account);
+        var cancelled = await PanelAsync(Writer(), "accounts", "cancel-deletion", "--id", account.Id.ToString());
+        var again = await PanelAsync(Writer(), "accounts", "cancel-deletion", "--id", account.Id.ToString());
+
+        AssertRefused(neither, "give after_days");
+        AssertRefused(badAt, "--at must be an ISO 8601 time with its zone");
+        Assert.True(scheduled.ExitCode == 0, scheduled.Error);
+        Assert.Contains($"account '{account.Username}' (id {account.Id}) is suspended; its deletion is due at", scheduled.Out);
+        Assert.EndsWith(", after a final backup", scheduled.Out.TrimEnd());
+        Assert.Equal($"suspended 1 1 {Environment.UserName}", state);
+        Assert.True(cancelled.ExitCode == 0, cancelled.Error);
+        Assert.Contains("is cancelled; it stays suspended", cancelled.Out);
+        Assert.Equal("suspended 0 0 -", await app.Databases.PanelScalarAsync<string>(dueSql, account));
+        AssertRefused(again, "has no scheduled deletion");
+    }
+
+    [Fact]
+    public async Task RecordsVerifyChecksAnErasureRecordOfflineAndRecordsKeyPrintsThePanelsKey()
+    {
+        var account = await app.CreateAsync(TestAccounts.NewPrefix());
+        var handle = await app.Get<Opterius.Services.Deletion.AccountDeletionService>().StartAsync(app.AdminActor(), account.Id, default);
+        Assert.Equal("succeeded", (await handle.Completion).Status);
+        var records = app.Get<Opterius.Services.Deletion.ErasureRecords>();
+        var record = (await records.IssueAsync(new Opterius.Services.Accounts.Viewer(0, true), handle.Job.Id, default))!;
+        var folder = Directory.CreateTempSubdirectory("opterius-cli-record-").FullName;
+        try
+        {
+            var (file, changedFile, keyFile) = (Path.Combine(folder, "r.json"), Path.Combine(folder, "changed.json"), Path.Combine(folder, "key.pem"));
+            await File.WriteAllBytesAsync(file, record);
+            await File.WriteAllTextAsync(changedFile, System.Text.Encoding.UTF8.GetString(record).Replace(account.Domain, "x" + account.Domain[1..]));
+
+            var key = await PanelAsync(Writer(), "records", "key");
+            await File.WriteAllTextAsync(keyFile, key.Out);
+            var verified = await PanelAsync("records", "verify", "--file", file, "--public-key", keyFile);
+            var changed = await PanelAsync("records", "verify", "--file", changedFile, "--public-key", keyFile);
+
+            Assert.Equal((0, records.PublicKeyPem), (key.ExitCode, key.Out));
+            Assert.True(verified.ExitCode == 0, verified.Error);
+            Assert.StartsWith($"verified: erasure record of deletion job {handle.Job.Id} ({account.Username}, {account.Domain})", verified.Out);
+            Assert.Equal(1, changed.ExitCode);
+            Assert.StartsWith($"error: {changedFile} does not verify with {keyFile}", changed.Error);
+        }
+        finally { Directory.Delete(folder, recursive: true); }
     }
 
     /// <summary>What the CLI can change, row by row: tokens (revocation included), panel users, accounts.</summary>

@@ -21,6 +21,7 @@ public class PanelApp : WebApplicationFactory<Program>, IAsyncLifetime
     public TestDatabases Databases { get; private set; } = default!;
     public string LicensePath => Path.Combine(_folder, "license.json");
     public string SigningKeyPath => Path.Combine(_folder, "license-signing.pem");
+    public string RecordKeyPath => Path.Combine(_folder, "record-signing.pem");
     public PanelUser Admin { get; private set; } = default!;
 
     /// <summary>The PowerDNS database to use; the private PowerDNS daemon's by default tests of serving.</summary>
@@ -63,6 +64,7 @@ public class PanelApp : WebApplicationFactory<Program>, IAsyncLifetime
                 ["Opterius:Jwt:SigningKey"] = JwtOptions.NewSigningKey(),
                 ["Opterius:License:Path"] = LicensePath,
                 ["Opterius:License:PublicKey"] = LicenseIssuer.PublicKeyFileFor(SigningKeyPath),
+                ["Opterius:Deletion:RecordSigningKey"] = RecordKeyPath,
             });
         });
     }

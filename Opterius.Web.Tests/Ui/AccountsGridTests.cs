@@ -17,6 +17,7 @@ public sealed class AccountsGridTests : BunitContext, IAsyncLifetime, IClassFixt
     private readonly Bunit.TestDoubles.BunitAuthorizationContext _auth;
     private readonly string _tag = UiKit.NewUsername("s"); // each test inserts its own rows into the class's database
     private PanelUser _reseller = default!;
+    private IRenderedComponent<MudDialogProvider> _dialogs = default!;
     private readonly List<Account> _resellers = [];
     private readonly List<Account> _foreign = [];
 
@@ -46,7 +47,7 @@ public sealed class AccountsGridTests : BunitContext, IAsyncLifetime, IClassFixt
         _auth.SetAuthorized(user.Username);
         _auth.SetClaims(new Claim(PanelClaims.UserId, user.Id.ToString()), new Claim(PanelClaims.Role, user.Role), new Claim(PanelClaims.Name, user.Username));
         Render<MudPopoverProvider>();
-        Render<MudDialogProvider>();
+        _dialogs = Render<MudDialogProvider>();
         return Render<AccountsPage>();
     }
 
@@ -89,5 +90,25 @@ public sealed class AccountsGridTests : BunitContext, IAsyncLifetime, IClassFixt
         await _app.Get<DeletionJobStore>().SucceedAsync(job, default);
         events.Publish(new DeletionEvent(target.Id, job.Id, DeletionEvent.JobResource, JobStatus.Succeeded, null, DateTimeOffset.UtcNow));
         page.WaitForAssertion(() => Assert.DoesNotContain(target.Username, Rows(page).Keys), Patience);
+    }
+
+    [Fact]
+    public async Task AScheduledAccountShowsTheDayOfItsDeletionAndCancelKeepsItSuspended()
+    {
+        var target = await _app.InsertAccountAsync($"{_tag}sched", _app.Admin.Id, AccountStatus.Suspended);
+        await _app.Databases.PanelScalarAsync<object?>("UPDATE accounts SET deletion_due_at = '2031-03-04 05:06:07' WHERE id = @Id", target);
+        var page = RenderAs(_app.Admin);
+        page.FindComponents<MudTextField<string>>().Single().Find("input").Input(target.Username);
+        AngleSharp.Dom.IElement Row() => page.FindAll("[data-testid=accounts-grid] tbody tr").Single(tr => tr.QuerySelector("td")?.TextContent.Trim() == target.Username);
+
+        page.WaitForAssertion(() => Assert.Equal("deletion on 2031-03-04", Row().QuerySelector("[data-testid=deletion-due]")?.TextContent.Trim()), Patience);
+        Row().QuerySelector("[data-action=cancel-deletion]")!.Click();
+        _dialogs.WaitForElement(".mud-message-box", Patience);
+        _dialogs.FindAll(".mud-message-box button").Single(b => b.TextContent.Contains("Cancel deletion")).Click();
+
+        page.WaitForAssertion(() => Assert.Null(Row().QuerySelector("[data-testid=deletion-due]")), Patience);
+        Assert.Null(Row().QuerySelector("[data-action=cancel-deletion]"));
+        var kept = (await _app.Get<AccountStore>().FindAsync(new Viewer(0, true), target.Id, default))!;
+        Assert.Equal((AccountStatus.Suspended, null), (kept.Status, kept.DeletionDueAt));
     }
 }

@@ -186,6 +186,7 @@ public sealed class DeleteDialogTests : BunitContext, IAsyncLifetime, IClassFixt
         Assert.Contains("still running", dialog.Find("[data-testid=delete-progress] [data-resource=processes]").TextContent);
         Assert.All(DeletionOrder.Keys.Except(["logins", "nginx_vhost", "php_fpm_pool", "cron", "processes"]), k => Assert.Equal(StepStatus.Pending, StatusOf(k)));
         Assert.Contains("Retry", dialog.Find("[data-testid=delete-retry]").TextContent);
+        Assert.Empty(dialog.FindAll("[data-testid=erasure-record]")); // no record of what was not erased
         Assert.Contains($"4 of {DeletionOrder.Keys.Count}", dialog.Find("[data-testid=delete-progress-bar]").TextContent);
     }
 
@@ -208,6 +209,8 @@ public sealed class DeleteDialogTests : BunitContext, IAsyncLifetime, IClassFixt
         Assert.Contains($"{DeletionOrder.Keys.Count} of {DeletionOrder.Keys.Count} resources gone", dialog.Find("[data-testid=delete-verification]").TextContent);
         Assert.Empty(dialog.FindAll("[data-testid=delete-verification] [data-check]"));
         Assert.Null(await _app.Get<AccountStore>().FindAsync(new Viewer(0, true), account.Id, default));
+        var job = (await _app.Get<DeletionJobStore>().LatestForAccountAsync(account.Id, default))!;
+        Assert.Equal($"/ui/deletions/{job.Id}/record", dialog.Find("[data-testid=erasure-record]").GetAttribute("href"));
     }
 
     [Fact]

@@ -1,6 +1,9 @@
 using Microsoft.Extensions.Options;
 using MySqlConnector;
+using Opterius.Services.Accounts;
+using Opterius.Services.Audit;
 using Opterius.Services.Data;
+using Opterius.Services.Deletion;
 using Opterius.Services.Licensing;
 using Opterius.Services.Tokens;
 using Opterius.Services.Users;
@@ -16,10 +19,15 @@ namespace Opterius.Web.Cli;
 /// </summary>
 public static class CliVerbs
 {
-    /// <summary>One option of a verb: its name without the dashes, the value it takes (for the usage), whether it is required.</summary>
+    /// <summary>
+    /// One option of a verb: its name without the dashes, the value it takes (for the usage; empty for a flag, which
+    /// takes none), whether it is required.
+    /// </summary>
     private sealed record Option(string Name, string Value, bool Required = false)
     {
-        public override string ToString() => Required ? $"--{Name} {Value}" : $"[--{Name} {Value}]";
+        public bool Flag => Value.Length == 0;
+        private string Text => Flag ? $"--{Name}" : $"--{Name} {Value}";
+        public override string ToString() => Required ? Text : $"[{Text}]";
     }
 
     /// <summary>A verb ("tokens create"), what it takes and does; <see cref="Run"/> gets services only when <see cref="NeedsServices"/>.</summary>
@@ -42,6 +50,12 @@ public static class CliVerbs
             async c => { await DemoSeed.RunAsync(c.Services, c.Ct); return 0; }),
         new("agent", [], "the privileged agent on Opterius:Agent:Socket (root); its settings come from OPTERIUS_CONFIG or the environment",
             _ => AgentHost.RunAsync([]), NeedsServices: false),
+        new("accounts schedule-deletion", [new("id", "N", true), new("after-days", "D"), new("at", "TIME"), new("backup", "")],
+            "suspend the account now and delete it in D days or at TIME (ISO 8601 with its zone); --backup: a final backup first", ScheduleDeletionAsync),
+        new("accounts cancel-deletion", [new("id", "N", true)], "cancel a scheduled deletion (the account stays suspended)", CancelDeletionAsync),
+        new("records key", [], "print the public key (PEM) that verifies erasure records", PrintRecordKey),
+        new("records verify", [new("file", "F", true), new("public-key", "P", true)],
+            "verify an erasure record offline with the panel's public key (exit 1 when it does not verify)", c => Task.FromResult(VerifyRecord(c.Options)), NeedsServices: false),
         new("help", [], "this text", _ => { Console.WriteLine(Usage); return Task.FromResult(0); }, NeedsServices: false),
     ];
 
@@ -60,7 +74,7 @@ public static class CliVerbs
         try
         {
             var (verb, rest) = Find(args);
-            var options = CliOptions.Parse(rest, verb.Options.Select(o => o.Name).ToHashSet());
+            var options = CliOptions.Parse(rest, verb.Options.Select(o => o.Name).ToHashSet(), verb.Options.Where(o => o.Flag).Select(o => o.Name).ToHashSet());
             foreach (var required in verb.Options.Where(o => o.Required)) options.Required(required.Name);
             if (!verb.NeedsServices) return await verb.Run(new Context(EmptyServices.Instance, options, CancellationToken.None));
             await using var services = BuildServices();
@@ -163,6 +177,67 @@ public static class CliVerbs
         return 0;
     }
 
+    private static async Task<int> ScheduleDeletionAsync(Context c)
+    {
+        var (options, id) = (c.Options, AccountId(c.Options));
+        var at = options.Optional("at") is { } text
+            ? DeletionSchedule.TryParseAt(text, out var parsed) ? parsed : throw new CliException($"--at must be {DeletionSchedule.AtExample}")
+            : (DateTimeOffset?)null;
+        var request = new ScheduleRequest(options.OptionalInt("after-days", 0, DeletionSchedule.MaxDays), at, options.Has("backup"));
+        var account = await Refused(() => c.Services.GetRequiredService<DeletionSchedule>().ScheduleAsync(Actor.Cli(), id, request, c.Ct));
+        Console.WriteLine($"account '{account.Username}' (id {account.Id}) is {account.Status}; its deletion is due at {DeletionSchedule.Format(account.DeletionDueAt!.Value)}"
+            + (request.Backup ? ", after a final backup" : ""));
+        return 0;
+    }
+
+    private static async Task<int> CancelDeletionAsync(Context c)
+    {
+        var account = await Refused(() => c.Services.GetRequiredService<DeletionSchedule>().CancelAsync(Actor.Cli(), AccountId(c.Options), c.Ct));
+        Console.WriteLine($"the deletion of '{account.Username}' (id {account.Id}) is cancelled; it stays {account.Status} (unsuspend serves it again)");
+        return 0;
+    }
+
+    private static Task<int> PrintRecordKey(Context c)
+    {
+        // Never made here: a key made by root would be unreadable by the panel, which signs with it.
+        var path = Path.GetFullPath(c.Services.GetRequiredService<IOptions<DeletionOptions>>().Value.RecordSigningKey);
+        if (!File.Exists(path))
+            throw new CliException($"there is no record signing key at {path} yet: the panel makes it when it issues its first erasure record (or serves GET /api/v1/deletions/record-key)");
+        Console.Write(c.Services.GetRequiredService<ErasureRecords>().PublicKeyPem);
+        return Task.FromResult(0);
+    }
+
+    private static int VerifyRecord(CliOptions options)
+    {
+        var (file, key) = (options.Required("file"), options.Required("public-key"));
+        try
+        {
+            var record = ErasureRecords.Verify(File.ReadAllBytes(file), File.ReadAllText(key));
+            Console.WriteLine($"verified: erasure record of deletion job {record.Job.Id} ({record.Account.Username}, {record.Account.Domain}), "
+                + $"finished {record.Job.FinishedAt:yyyy-MM-dd HH:mm:ss} UTC, issued {record.IssuedAt:yyyy-MM-dd HH:mm:ss} UTC");
+            return 0;
+        }
+        catch (LicenseSignatureException)
+        {
+            Console.Error.WriteLine($"error: {file} does not verify with {key}: it was changed after signing, or signed by another key");
+            return 1;
+        }
+        catch (LicenseFormatException e) { throw new CliException($"{file} is not an erasure record: {e.Message}"); }
+    }
+
+    private static long AccountId(CliOptions options) =>
+        Api.ApiErrors.TryParseId(options.Required("id"), out var id) ? id : throw new CliException("--id must be an account id (a whole number from 1)");
+
+    /// <summary>The services' refusals (nothing changed) as the CLI's one-line errors.</summary>
+    private static async Task<T> Refused<T>(Func<Task<T>> write)
+    {
+        try { return await write(); }
+        catch (Exception e) when (e is AccountNotFoundException or AccountConflictException or AccountValidationException or LicenseRequiredException)
+        {
+            throw new CliException(e.Message);
+        }
+    }
+
     private static ServiceProvider BuildServices()
     {
         var builder = PanelHost.CreateBuilder([]);
@@ -182,7 +257,7 @@ public sealed class CliException(string message) : Exception(message);
 /// <summary>`--key value` pairs after the verb, each one of the verb's own options, each at most once.</summary>
 public sealed class CliOptions(Dictionary<string, string> values)
 {
-    public static CliOptions Parse(IEnumerable<string> args, IReadOnlySet<string> known)
+    public static CliOptions Parse(IEnumerable<string> args, IReadOnlySet<string> known, IReadOnlySet<string>? flags = null)
     {
         var values = new Dictionary<string, string>();
         using var e = args.GetEnumerator();
@@ -194,6 +269,11 @@ public sealed class CliOptions(Dictionary<string, string> values)
             if (!known.Contains(key[2..]))
                 throw new CliException(known.Count == 0 ? $"this command takes no options, got '{key}'"
                     : $"unknown option '{key}': this command takes {string.Join(", ", known.Select(k => "--" + k))}");
+            if (flags?.Contains(key[2..]) == true)
+            {
+                if (!values.TryAdd(key[2..], "true")) throw new CliException($"{key} is given twice");
+                continue;
+            }
             if (!e.MoveNext() || e.Current.StartsWith("--")) throw new CliException($"{key} needs a value");
             if (!values.TryAdd(key[2..], e.Current)) throw new CliException($"{key} is given twice");
         }
@@ -204,6 +284,9 @@ public sealed class CliOptions(Dictionary<string, string> values)
         values.TryGetValue(key, out var v) && v.Length > 0 ? v : throw new CliException($"--{key} is required");
 
     public string? Optional(string key) => values.GetValueOrDefault(key);
+
+    /// <summary>Whether a flag (an option without a value) was given.</summary>
+    public bool Has(string key) => values.ContainsKey(key);
 
     public int? OptionalInt(string key, int min, int max)
     {

@@ -111,6 +111,8 @@ public static class PanelHost
         api.MapAccountsApi();
         api.MapAccountWritesApi();
         api.MapDeletionsApi();
+        api.MapScheduledDeletionsApi();
+        api.MapErasureRecordsApi();
         api.MapPackagesApi();
         app.MapServerApi(api);
         app.MapOpenApi("/api/openapi.json").RequireAuthorization(ApiAuth.Read);
@@ -122,6 +124,7 @@ public static class PanelHost
     public static WebApplication MapPanelUi(this WebApplication app)
     {
         app.MapSignIn();
+        app.MapErasureRecordDownload();
         app.MapStaticAssets();
         app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
         return app;

@@ -22,6 +22,7 @@ public sealed partial class AccountsPage : IDisposable
 
     [Inject] private AccountStore Accounts { get; set; } = default!;
     [Inject] private AccountSuspension Suspension { get; set; } = default!;
+    [Inject] private DeletionSchedule Schedule { get; set; } = default!;
     [Inject] private DeletionEvents Events { get; set; } = default!;
     [Inject] private LicenseService License { get; set; } = default!;
     [Inject] private IDialogService Dialogs { get; set; } = default!;
@@ -92,6 +93,10 @@ public sealed partial class AccountsPage : IDisposable
     private Task UnsuspendAsync(Account a) => ChangeAsync(a, "Unsuspend",
         $"Unsuspend {a.Username}? Its site, mail and logins work again.",
         () => Suspension.UnsuspendAsync(_user.Actor(SourceIp), a.Id, CancellationToken.None));
+
+    private Task CancelDeletionAsync(Account a) => ChangeAsync(a, "Cancel deletion",
+        $"Cancel the deletion of {a.Username} due on {a.DeletionDueAt:yyyy-MM-dd HH:mm} UTC? It stays suspended; Unsuspend serves it again.",
+        () => Schedule.CancelAsync(_user.Actor(SourceIp), a.Id, CancellationToken.None));
 
     private async Task ChangeAsync(Account a, string verb, string question, Func<Task<Account>> change)
     {

@@ -46,6 +46,7 @@ public sealed partial class DeleteAccountDialog : IDisposable
     private string _jobStatus = JobStatus.Running;
     private string? _jobDetail;
     private DeletionVerification? _verification;
+    private long? _jobId; // the job shown, for its erasure record once it succeeded
     private IDisposable? _subscription;
 
     private readonly Dictionary<string, (string Status, string? Detail)> _steps =
@@ -92,6 +93,7 @@ public sealed partial class DeleteAccountDialog : IDisposable
     private void Apply(DeletionEvent e)
     {
         _live.Add(e.Resource);
+        _jobId = e.JobId;
         if (e.Resource == DeletionEvent.JobResource)
         {
             if (e.Status == JobStatus.Running) _verification = null; // a new run: the last check no longer holds
@@ -113,6 +115,7 @@ public sealed partial class DeleteAccountDialog : IDisposable
     private void Merge(DeletionJob job)
     {
         _verification = job.Status == JobStatus.Running ? null : job.Verification;
+        _jobId ??= job.Id;
         if (!_live.Contains(DeletionEvent.JobResource))
         {
             _jobStatus = job.Status;

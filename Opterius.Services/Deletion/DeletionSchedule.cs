@@ -1,0 +1,160 @@
+using Dapper;
+using Opterius.Services.Accounts;
+using Opterius.Services.Audit;
+using Opterius.Services.Data;
+using Opterius.Services.Licensing;
+
+namespace Opterius.Services.Deletion;
+
+/// <summary>When a scheduled deletion is due: <see cref="AfterDays"/> from now or at <see cref="At"/>, exactly one of them.</summary>
+public sealed record ScheduleRequest(int? AfterDays, DateTimeOffset? At, bool Backup);
+
+/// <summary>
+/// Scheduled termination (DESIGN 3.11): the account is suspended at once, through the one suspension, and deleted when
+/// its <c>deletion_due_at</c> comes (<see cref="ScheduledDeletions"/> runs it); cancel or unsuspend before then keeps it.
+/// </summary>
+public sealed class DeletionSchedule(AccountStore accounts, AccountSuspension suspension, LicenseService license, AuditLog audit, PanelDb db, TimeProvider time)
+{
+    public const int MaxDays = 365;
+
+    /// <summary>How far in the past an <c>at</c> may be: the caller's "now" reaches the panel a moment later.</summary>
+    public static readonly TimeSpan Skew = TimeSpan.FromMinutes(1);
+
+    public const string Action = "schedule_deletion";
+    public const string CancelAction = "cancel_deletion";
+
+    /// <summary>Suspends the account (when active) and schedules its deletion; the account as it is now.</summary>
+    public async Task<Account> ScheduleAsync(Actor actor, long id, ScheduleRequest request, CancellationToken ct)
+    {
+        try { license.EnsureValid(); }
+        catch (LicenseRequiredException e)
+        {
+            await audit.WriteAsync(actor, Action, id, null, "license_required", e.Message, CancellationToken.None);
+            throw;
+        }
+        var viewer = new Viewer(actor.UserId, actor.IsAdmin);
+        var account = await accounts.FindAsync(viewer, id, ct);
+        if (account is null)
+        {
+            await audit.WriteAsync(actor, Action, id, null, "not_found", null, CancellationToken.None);
+            throw new AccountNotFoundException(id);
+        }
+        try
+        {
+            var due = DueAt(request);
+            Refuse(account);
+            if (account.Status == AccountStatus.Active)
+                await suspension.SuspendAsync(actor, id, ct); // audited as a suspend of its own
+            // Not saved when someone else scheduled it or unsuspended it in between. Either way the account is as they left
+            // it (suspended for their schedule, or serving), so this request's suspension is not undone.
+            if (!await SaveAsync(id, due, request.Backup, actor.Name))
+                throw new AccountConflictException($"Account '{account.Username}' was scheduled or unsuspended by someone else meanwhile; "
+                    + $"this request scheduled nothing (GET /api/v1/accounts/{id} shows where it stands).");
+            await audit.WriteAsync(actor, Action, id, account.Username, "scheduled",
+                $"deletion due at {Format(due)} (final backup: {(request.Backup ? "yes" : "no")})", CancellationToken.None);
+            return (await accounts.FindAsync(viewer, id, CancellationToken.None))!;
+        }
+        catch (Exception e) when (e is AccountValidationException or AccountConflictException)
+        {
+            await audit.WriteAsync(actor, Action, id, account.Username, e is AccountValidationException ? "validation_failed" : "refused", e.Message, CancellationToken.None);
+            throw;
+        }
+    }
+
+    /// <summary>Cancels the account's scheduled deletion; it stays suspended (unsuspend serves it again).</summary>
+    public async Task<Account> CancelAsync(Actor actor, long id, CancellationToken ct)
+    {
+        var viewer = new Viewer(actor.UserId, actor.IsAdmin);
+        var account = await accounts.FindAsync(viewer, id, ct);
+        if (account is null)
+        {
+            await audit.WriteAsync(actor, CancelAction, id, null, "not_found", null, CancellationToken.None);
+            throw new AccountNotFoundException(id);
+        }
+        if (!await ClearAsync(id))
+        {
+            var now = await accounts.FindAsync(viewer, id, CancellationToken.None);
+            var started = account.DeletionDueAt is not null
+                && (now is null || now.DeletionDueAt is not null || now.Status is AccountStatus.Deleting or AccountStatus.DeletionFailed);
+            var message = started
+                ? $"The scheduled deletion of '{account.Username}' has already started: it can no longer be cancelled (its deletion job shows how far it is)."
+                : $"Account '{account.Username}' has no scheduled deletion to cancel.";
+            await audit.WriteAsync(actor, CancelAction, id, account.Username, "refused", message, CancellationToken.None);
+            throw new AccountConflictException(message);
+        }
+        await audit.WriteAsync(actor, CancelAction, id, account.Username, "cancelled",
+            $"the deletion due at {Format(account.DeletionDueAt!.Value)} will not run; the account stays suspended (unsuspend to serve it)", CancellationToken.None);
+        return (await accounts.FindAsync(viewer, id, CancellationToken.None))!;
+    }
+
+    private DateTime DueAt(ScheduleRequest request)
+    {
+        var now = time.GetUtcNow();
+        string? problem = (request.AfterDays, request.At) switch
+        {
+            (null, null) => $"give after_days (0 to {MaxDays}) or at ({AtExample})",
+            (not null, not null) => "give after_days or at, not both",
+            ( < 0 or > MaxDays, _) => $"after_days must be a whole number from 0 to {MaxDays}",
+            (_, { } at) when at < now - Skew => $"at ({Format(at.UtcDateTime)}) is in the past: give a time from now on, or after_days 0 to delete at the scheduler's next run",
+            (_, { } at) when at > now.AddDays(MaxDays) => $"at must be within {MaxDays} days from now",
+            _ => null,
+        };
+        if (problem is not null)
+            throw new AccountValidationException(new Dictionary<string, string> { [request.At is null ? "after_days" : "at"] = problem });
+        return (request.At ?? now.AddDays(request.AfterDays!.Value)).UtcDateTime;
+    }
+
+    private static void Refuse(Account account)
+    {
+        if (account.DeletionDueAt is { } due)
+            throw new AccountConflictException($"Account '{account.Username}' is already scheduled for deletion at {Format(due)}: to change it, "
+                + $"POST /api/v1/accounts/{account.Id}/cancel-deletion, then schedule it again.");
+        if (account.Status is not (AccountStatus.Active or AccountStatus.Suspended))
+            throw new AccountConflictException(account.Status switch
+            {
+                AccountStatus.Creating => $"Account '{account.Username}' is still being created: schedule its deletion once it is active.",
+                AccountStatus.Deleting => $"Account '{account.Username}' is being deleted already.",
+                _ => $"Account '{account.Username}' is {account.Status}: its deletion already locked its logins and removed parts of it; "
+                     + $"DELETE /api/v1/accounts/{account.Id} resumes the deletion.",
+            });
+    }
+
+    private const string SaveSql = """
+        UPDATE accounts SET deletion_due_at = @due, deletion_backup = @backup, deletion_scheduled_by = @by, deletion_blocked = NULL
+        WHERE id = @id AND status = 'suspended' AND deletion_due_at IS NULL
+        """;
+
+    private async Task<bool> SaveAsync(long id, DateTime due, bool backup, string by)
+    {
+        await using var c = await db.OpenAsync(CancellationToken.None);
+        return await c.ExecuteAsync(new CommandDefinition(SaveSql, new { id, due, backup, by })) == 1;
+    }
+
+    // Not while the scheduler holds its claim: it is starting the deletion at this moment.
+    private const string ClearSql = """
+        UPDATE accounts SET deletion_due_at = NULL, deletion_backup = 0, deletion_scheduled_by = NULL, deletion_blocked = NULL
+        WHERE id = @id AND status = 'suspended' AND deletion_due_at IS NOT NULL
+          AND (deletion_claimed_until IS NULL OR deletion_claimed_until <= UTC_TIMESTAMP(6))
+        """;
+
+    private async Task<bool> ClearAsync(long id)
+    {
+        await using var c = await db.OpenAsync(CancellationToken.None);
+        return await c.ExecuteAsync(new CommandDefinition(ClearSql, new { id })) == 1;
+    }
+
+    /// <summary>
+    /// Reads an ISO 8601 time that carries its zone (<c>2030-01-31T12:00:00Z</c>, <c>…+02:00</c>): a time without one
+    /// would mean a different moment on every server.
+    /// </summary>
+    public static bool TryParseAt(string text, out DateTimeOffset at)
+    {
+        at = default;
+        var zoned = text.Length > 16 && text.Contains('T') && (text[^1] is 'Z' or 'z' || text[^6] is '+' or '-');
+        return zoned && DateTimeOffset.TryParse(text, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.None, out at);
+    }
+
+    public const string AtExample = "an ISO 8601 time with its zone, e.g. 2030-01-31T12:00:00Z or 2030-01-31T14:00:00+02:00";
+
+    public static string Format(DateTime utc) => utc.ToString("yyyy-MM-dd HH:mm:ss 'UTC'", System.Globalization.CultureInfo.InvariantCulture);
+}

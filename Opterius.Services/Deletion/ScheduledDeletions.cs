@@ -1,0 +1,154 @@
+using Dapper;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Opterius.Services.Accounts;
+using Opterius.Services.Audit;
+using Opterius.Services.Data;
+using Opterius.Services.Licensing;
+
+namespace Opterius.Services.Deletion;
+
+/// <summary>
+/// Runs the scheduled deletions that are due, through the one deletion service, as the actor <c>scheduler</c>. Each
+/// due account is first claimed in the panel database (one UPDATE, so of two panel processes looking at the same
+/// moment exactly one gets it), then started; a burst of due accounts starts together, so their reloads coalesce as
+/// any batch of terminations does. A deletion that cannot start (license, conflict) stays scheduled and is tried
+/// again at the next pass; each new reason is audited once, not at every pass.
+/// </summary>
+public sealed class ScheduledDeletions(
+    PanelDb db,
+    AccountDeletionService deletions,
+    DeletionJobStore jobs,
+    LicenseService license,
+    AuditLog audit,
+    IOptions<DeletionOptions> options,
+    ILogger<ScheduledDeletions> log)
+{
+    public static readonly Actor Scheduler = Actor.System("scheduler");
+
+    // Starts open their jobs one at a time (the deletion service's gate): a batch opens well within its claim.
+    private const int Batch = 50;
+
+    private sealed record Due(long Id, string Username, DateTime DeletionDueAt, bool DeletionBackup, string? DeletionScheduledBy, string? DeletionBlocked);
+
+    // The claim (four leases) outlives the moment between it and the job's opening, which makes the account 'deleting';
+    // a process that crashed in between holds up its accounts' unsuspend and cancel that long, and no longer.
+    private const string ClaimSql = """
+        UPDATE accounts SET deletion_claimed_by = @claim, deletion_claimed_until = UTC_TIMESTAMP(6) + INTERVAL @seconds SECOND
+        WHERE deletion_due_at <= UTC_TIMESTAMP(6) AND status = 'suspended'
+          AND (deletion_claimed_until IS NULL OR deletion_claimed_until <= UTC_TIMESTAMP(6))
+        ORDER BY deletion_due_at LIMIT @limit;
+        SELECT id AS Id, username AS Username, deletion_due_at AS DeletionDueAt, deletion_backup AS DeletionBackup,
+               deletion_scheduled_by AS DeletionScheduledBy, deletion_blocked AS DeletionBlocked
+        FROM accounts WHERE deletion_claimed_by = @claim
+        """;
+
+    /// <summary>Starts every deletion due now; the handles of those it started (their outcome is audited by the deletion service).</summary>
+    public async Task<IReadOnlyList<DeletionHandle>> RunDueAsync(CancellationToken ct)
+    {
+        var started = new List<DeletionHandle>();
+        while (true)
+        {
+            var claim = $"{jobs.Holder}/{Guid.NewGuid():N}";
+            // The claim walks the due index and then the rows, a release the other way round: InnoDB may pick one as a
+            // deadlock's victim, rolled back whole, so it is simply made again.
+            var due = await DeletionJobStore.RetryOnDeadlockAsync(async () =>
+            {
+                await using var c = await db.OpenAsync(ct);
+                return (await c.QueryAsync<Due>(new CommandDefinition(ClaimSql,
+                    new { claim, seconds = 4 * options.Value.LeaseSeconds, limit = Batch }, cancellationToken: ct))).AsList();
+            });
+            var handles = await Task.WhenAll(due.Select(d => StartAsync(d, claim)));
+            started.AddRange(handles.OfType<DeletionHandle>());
+            // A full batch that all started may have more behind it; one that could not start would be claimed again at once.
+            if (due.Count < Batch || handles.Any(h => h is null)) return started;
+        }
+    }
+
+    private async Task<DeletionHandle?> StartAsync(Due due, string claim)
+    {
+        var ct = CancellationToken.None; // a claimed account is always either started or released
+        var scheduled = $"the deletion due at {DeletionSchedule.Format(due.DeletionDueAt)} (scheduled by {due.DeletionScheduledBy ?? "unknown"})";
+        DeletionHandle handle;
+        try
+        {
+            // Checked here, so a blocked license is one audit row per reason, not a refused delete at every pass.
+            license.EnsureValid();
+            handle = await StartDeletionAsync(Scheduler, due.Id, due.DeletionBackup, ct);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            var reason = e switch
+            {
+                LicenseRequiredException => $"license_required: {e.Message}",
+                AccountConflictException or AccountNotFoundException or FinalBackupUnavailableException => e.Message,
+                _ => $"{e.GetType().Name}: {e.Message}",
+            };
+            if (reason.Length > 250) reason = reason[..250]; // the column's size
+            log.LogWarning(e, "Scheduled deletion of {Username} could not start; it stays scheduled and is tried again", due.Username);
+            await ReleaseAsync(due.Id, claim, reason, started: false);
+            if (reason != due.DeletionBlocked)
+                await audit.WriteAsync(Scheduler, DeletionSchedule.Action, due.Id, due.Username, "blocked",
+                    $"{scheduled} could not start and stays scheduled, tried again every {options.Value.SchedulerSeconds} s: {reason}", ct);
+            return null;
+        }
+        // The account is 'deleting' now: no pass claims it again, whatever happens to this write.
+        await ReleaseAsync(due.Id, claim, blocked: null, started: true);
+        await audit.WriteAsync(Scheduler, DeletionSchedule.Action, due.Id, due.Username, "started", $"{scheduled} started as job {handle.Job.Id}", ct);
+        return handle;
+    }
+
+    /// <summary>
+    /// The seam to the final backup (DESIGN 3.10): a schedule asked with <c>backup</c> starts the deletion with its final
+    /// backup. The deletion service of this build has no backup step, so such a deletion does not start (it stays
+    /// scheduled, audited as blocked): an account is never deleted without the backup it was scheduled with.
+    /// </summary>
+    private Task<DeletionHandle> StartDeletionAsync(Actor actor, long accountId, bool backup, CancellationToken ct) =>
+        backup
+            ? throw new FinalBackupUnavailableException()
+            : deletions.StartAsync(actor, accountId, ct);
+
+    private const string StartedSql = """
+        UPDATE accounts SET deletion_claimed_by = NULL, deletion_claimed_until = NULL,
+            deletion_due_at = NULL, deletion_backup = 0, deletion_scheduled_by = NULL, deletion_blocked = NULL
+        WHERE id = @id AND deletion_claimed_by = @claim
+        """;
+
+    private const string BlockedSql = """
+        UPDATE accounts SET deletion_claimed_by = NULL, deletion_claimed_until = NULL, deletion_blocked = @blocked
+        WHERE id = @id AND deletion_claimed_by = @claim
+        """;
+
+    private Task<int> ReleaseAsync(long id, string claim, string? blocked, bool started) =>
+        DeletionJobStore.RetryOnDeadlockAsync(async () =>
+        {
+            await using var c = await db.OpenAsync(CancellationToken.None);
+            return await c.ExecuteAsync(new CommandDefinition(started ? StartedSql : BlockedSql, new { id, claim, blocked }));
+        });
+}
+
+/// <summary>A scheduled deletion asked for a final backup, which this panel cannot make: it stays scheduled.</summary>
+public sealed class FinalBackupUnavailableException()
+    : Exception("a final backup was asked for, and this panel has no final backup step: the account is not deleted without it");
+
+/// <summary>Looks for due scheduled deletions at start-up (what fell due while the panel was down) and every <c>SchedulerSeconds</c>.</summary>
+public sealed class ScheduledDeletionsRunner(ScheduledDeletions scheduled, IOptions<DeletionOptions> options, ILogger<ScheduledDeletionsRunner> log) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(options.Value.SchedulerSeconds));
+        do
+        {
+            try
+            {
+                var started = await scheduled.RunDueAsync(stoppingToken);
+                if (started.Count > 0) log.LogInformation("Started {Count} scheduled deletion(s)", started.Count);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                log.LogError(e, "Could not look for due scheduled deletions; trying again in {Seconds} s", options.Value.SchedulerSeconds);
+            }
+        } while (await timer.WaitForNextTickAsync(stoppingToken));
+    }
+}

@@ -1,0 +1,325 @@
+using System.Net;
+using System.Net.Http.Json;
+using Dapper;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using MySqlConnector;
+using Opterius.Services.Deletion;
+using Opterius.Services.Licensing;
+using Opterius.Services.Resources;
+using Opterius.Web.Tests.Api;
+using Opterius.Web.Tests.Infrastructure;
+using Opterius.Web.Tests.Tokens;
+using static Opterius.Web.Tests.Deletion.DeletionTesting;
+
+namespace Opterius.Web.Tests.Deletion;
+
+/// <summary>
+/// The panel for scheduled deletions: its scheduler looks only at start-up and then once an hour, so a test decides
+/// when a pass runs (a new panel process starting, or <see cref="ScheduledDeletions.RunDueAsync"/>), never a clock.
+/// </summary>
+public sealed class ScheduleApp : ApiApp
+{
+    protected override void ConfigureWebHost(IWebHostBuilder builder)
+    {
+        base.ConfigureWebHost(builder);
+        builder.ConfigureAppConfiguration(c => c.AddInMemoryCollection(new Dictionary<string, string?> { [$"{DeletionOptions.Section}:SchedulerSeconds"] = "3600" }));
+    }
+
+    /// <summary>Another panel process on the same databases and server: its own services, lease holder and scheduler.</summary>
+    public WebApplicationFactory<Program> Twin() => WithWebHostBuilder(_ => { });
+}
+
+/// <summary>Scheduled termination: suspend now, delete when due (once, across processes), cancel or unsuspend keeps it.</summary>
+public sealed class ScheduledDeletionTests(ScheduleApp app) : IClassFixture<ScheduleApp>
+{
+    private static string Url(long id, string verb) => $"/api/v1/accounts/{id}/{verb}";
+
+    private static StringContent Body(string json) => ApiKit.Json(json);
+
+    private Task SetDueInThePastAsync(long id) =>
+        app.Databases.PanelScalarAsync<object?>("UPDATE accounts SET deletion_due_at = UTC_TIMESTAMP(6) - INTERVAL 1 HOUR WHERE id = @id", new { id });
+
+    private Task<long> AuditRowsAsync(long id, string action, string outcome, string? actor = null) =>
+        app.Databases.PanelScalarAsync<long>(
+            "SELECT COUNT(*) FROM audit_log WHERE account_id = @id AND action = @action AND outcome = @outcome AND (@actor IS NULL OR actor = @actor)",
+            new { id, action, outcome, actor });
+
+    private Task<long> JobsOfAsync(long id) =>
+        app.Databases.PanelScalarAsync<long>("SELECT COUNT(*) FROM deletion_jobs WHERE account_id = @id", new { id });
+
+    private async Task WaitUntilGoneAsync(long id) =>
+        await WaitForAsync(async () => await app.StatusOf(id) is null && await JobsOfAsync(id) == 1
+            && (await app.Get<DeletionJobStore>().LatestForAccountAsync(id, default))!.Finished);
+
+    [Fact]
+    public async Task SchedulingSuspendsTheAccountNowAndEveryReadShowsWhenItWillBeDeleted()
+    {
+        var client = await app.ClientAsync();
+        var made = await client.CreateOverApiAsync();
+        var before = DateTime.UtcNow;
+
+        var response = await client.PostAsync(Url(made.Id, "schedule-deletion"), Body("""{"after_days": 7}"""));
+
+        var after = DateTime.UtcNow;
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        var data = (await response.JsonOf()).GetProperty("data");
+        Assert.Equal(made.Id, data.GetProperty("id").GetInt64());
+        Assert.Equal("suspended", data.GetProperty("status").GetString());
+        var due = data.GetProperty("deletion_due_at").GetDateTime();
+        Assert.Equal(DateTimeKind.Utc, due.Kind);
+        Assert.InRange(due, before.AddDays(7).AddSeconds(-1), after.AddDays(7).AddSeconds(1));
+        Assert.Equal("suspended", await app.StatusOf(made.Id));
+        Assert.True(File.Exists(ApiKit.VhostOf(made.Domain)), "the vhost stays until the deletion runs");
+
+        var one = (await (await client.GetAsync($"/api/v1/accounts/{made.Id}")).JsonOf()).GetProperty("data");
+        Assert.Equal(due, one.GetProperty("deletion_due_at").GetDateTime());
+        var list = (await (await client.GetAsync($"/api/v1/accounts?search={made.Username}")).JsonOf()).GetProperty("data");
+        Assert.Equal(due, Assert.Single(list.EnumerateArray()).GetProperty("deletion_due_at").GetDateTime());
+
+        Assert.Equal(1, await AuditRowsAsync(made.Id, "suspend", "suspended"));
+        var row = await app.Databases.PanelScalarAsync<string>(
+            "SELECT CONCAT(actor_kind, ' ', source_ip, ' ', detail) FROM audit_log WHERE account_id = @Id AND action = 'schedule_deletion' AND outcome = 'scheduled'", made);
+        Assert.StartsWith($"token {ApiApp.ClientIp} deletion due at {due:yyyy-MM-dd HH:mm:ss} UTC (final backup: no)", row);
+    }
+
+    [Fact]
+    public async Task ADeletionThatFellDueWhileThePanelWasDownRunsWhenThePanelStarts()
+    {
+        var client = await app.ClientAsync();
+        var made = await client.CreateOverApiAsync();
+        Assert.Equal(HttpStatusCode.Accepted, (await client.PostAsync(Url(made.Id, "schedule-deletion"), Body("""{"after_days": 3}"""))).StatusCode);
+        var account = (await app.Get<Opterius.Services.Accounts.AccountStore>().FindAsync(new(0, true), made.Id, default))!;
+        await SetDueInThePastAsync(made.Id);
+
+        await using var restarted = app.Twin();
+        _ = restarted.Services; // starts it: its scheduler's first look is at start-up
+
+        await WaitUntilGoneAsync(made.Id);
+        var job = (await app.Get<DeletionJobStore>().LatestForAccountAsync(made.Id, default))!;
+        Assert.Equal(JobStatus.Succeeded, job.Status);
+        Assert.Equal("scheduler", job.RequestedBy);
+        Assert.All(job.Steps, s => Assert.True(s.Status is StepStatus.Done or StepStatus.Skipped, $"{s.Resource} is {s.Status}"));
+        Assert.All((await app.InspectAllAsync(account)).Values, i => Assert.False(i.Exists, $"{i.Resource} is still there"));
+        Assert.Equal(1, await AuditRowsAsync(made.Id, "delete", "started", "scheduler"));
+        Assert.Equal(1, await AuditRowsAsync(made.Id, "schedule_deletion", "started", "scheduler"));
+
+        // Its erasure record names both: the scheduler ran it, the token scheduled it.
+        var record = ErasureRecords.Verify((await app.Get<ErasureRecords>().IssueAsync(new(0, true), job.Id, default))!, app.Get<ErasureRecords>().PublicKeyPem);
+        Assert.Equal(("scheduler", "system"), (record.Requester?.Actor, record.Requester?.Kind));
+        var scheduledBy = await app.Databases.PanelScalarAsync<string>(
+            "SELECT actor FROM audit_log WHERE account_id = @Id AND action = 'schedule_deletion' AND outcome = 'scheduled'", made);
+        Assert.Equal((scheduledBy, "token", ApiApp.ClientIp), (record.ScheduledBy?.Actor, record.ScheduledBy?.Kind, record.ScheduledBy?.SourceIp));
+    }
+
+    [Fact]
+    public async Task ACancelledDeletionNeverRunsAndTheAccountStaysSuspended()
+    {
+        var client = await app.ClientAsync();
+        var made = await client.CreateOverApiAsync();
+        Assert.Equal(HttpStatusCode.Accepted, (await client.PostAsync(Url(made.Id, "schedule-deletion"), Body("""{"after_days": 0}"""))).StatusCode);
+
+        var cancelled = await client.PostAsync(Url(made.Id, "cancel-deletion"), null);
+
+        Assert.Equal(HttpStatusCode.OK, cancelled.StatusCode);
+        var data = (await cancelled.JsonOf()).GetProperty("data");
+        Assert.Equal("suspended", data.GetProperty("status").GetString());
+        Assert.False(data.TryGetProperty("deletion_due_at", out _));
+        var snapshot = await app.SnapshotAsync(made.Id);
+
+        Assert.Empty(await app.Get<ScheduledDeletions>().RunDueAsync(default));
+        await using (var restarted = app.Twin())
+        {
+            _ = restarted.Services;
+            Assert.Empty(await restarted.Services.GetRequiredService<ScheduledDeletions>().RunDueAsync(default));
+        }
+
+        Assert.Equal(snapshot, await app.SnapshotAsync(made.Id));
+        Assert.Equal(0, await JobsOfAsync(made.Id));
+        Assert.Equal(1, await AuditRowsAsync(made.Id, "cancel_deletion", "cancelled"));
+        var again = await client.PostAsync(Url(made.Id, "cancel-deletion"), null);
+        Assert.Equal(HttpStatusCode.Conflict, again.StatusCode);
+        Assert.Contains("has no scheduled deletion", (await again.JsonOf()).GetProperty("message").GetString());
+    }
+
+    [Fact]
+    public async Task UnsuspendingAScheduledAccountCancelsItsDeletion()
+    {
+        var client = await app.ClientAsync();
+        var made = await client.CreateOverApiAsync();
+        Assert.Equal(HttpStatusCode.Accepted, (await client.PostAsync(Url(made.Id, "schedule-deletion"), Body("""{"after_days": 0}"""))).StatusCode);
+
+        Assert.Equal(HttpStatusCode.OK, (await client.PostAsync(Url(made.Id, "unsuspend"), null)).StatusCode);
+
+        Assert.Empty(await app.Get<ScheduledDeletions>().RunDueAsync(default));
+        Assert.Equal("active", await app.StatusOf(made.Id));
+        Assert.Null(await app.Databases.PanelScalarAsync<DateTime?>("SELECT deletion_due_at FROM accounts WHERE id = @Id", made));
+        Assert.Equal(0, await JobsOfAsync(made.Id));
+        Assert.Equal(1, await AuditRowsAsync(made.Id, "cancel_deletion", "cancelled"));
+    }
+
+    [Fact]
+    public async Task TwoPanelProcessesRunABurstOfDueDeletionsEachExactlyOnce()
+    {
+        var client = await app.ClientAsync();
+        var burst = new List<ApiKit.Made>();
+        for (var i = 0; i < 3; i++)
+        {
+            var made = await client.CreateOverApiAsync();
+            Assert.Equal(HttpStatusCode.Accepted, (await client.PostAsync(Url(made.Id, "schedule-deletion"), Body("""{"after_days": 2}"""))).StatusCode);
+            await SetDueInThePastAsync(made.Id);
+            burst.Add(made);
+        }
+
+        await using var first = app.Twin();
+        await using var second = app.Twin();
+        // Both start at the same moment (each scheduler's start-up look), and each also looks once more on its own.
+        await Task.WhenAll(
+            Task.Run(() => first.Services.GetRequiredService<ScheduledDeletions>().RunDueAsync(default)),
+            Task.Run(() => second.Services.GetRequiredService<ScheduledDeletions>().RunDueAsync(default)));
+
+        foreach (var made in burst)
+        {
+            await WaitUntilGoneAsync(made.Id);
+            Assert.Equal(JobStatus.Succeeded, (await app.Get<DeletionJobStore>().LatestForAccountAsync(made.Id, default))!.Status);
+            Assert.Equal(1, await AuditRowsAsync(made.Id, "schedule_deletion", "started", "scheduler"));
+            Assert.Equal(1, await AuditRowsAsync(made.Id, "delete", "started", "scheduler"));
+            Assert.Equal(0, await app.Databases.PanelScalarAsync<long>(
+                "SELECT COUNT(*) FROM audit_log WHERE account_id = @Id AND action = 'delete' AND detail LIKE 'joined%'", made));
+        }
+    }
+
+    [Fact]
+    public async Task AResellerSchedulesAndCancelsOnlyItsOwnAccounts()
+    {
+        var reseller = await app.NewResellerAsync();
+        var resellers = await app.ClientAsync(Opterius.Services.Users.Roles.Reseller, reseller.Id);
+        var own = await resellers.CreateOverApiAsync();
+        var admins = await app.ClientAsync();
+        var foreign = await admins.CreateOverApiAsync();
+        var foreignSuspended = await admins.CreateOverApiAsync();
+        Assert.Equal(HttpStatusCode.OK, (await admins.PostAsync(Url(foreignSuspended.Id, "suspend"), null)).StatusCode);
+        var before = await app.SnapshotAsync(foreign.Id);
+        var beforeSuspended = await app.SnapshotAsync(foreignSuspended.Id);
+
+        Assert.Equal(HttpStatusCode.Accepted, (await resellers.PostAsync(Url(own.Id, "schedule-deletion"), Body("""{"after_days": 5}"""))).StatusCode);
+        var scheduled = await resellers.PostAsync(Url(foreign.Id, "schedule-deletion"), Body("""{"after_days": 5}"""));
+        var cancelled = await resellers.PostAsync(Url(foreign.Id, "cancel-deletion"), null);
+        var suspendedOne = await resellers.PostAsync(Url(foreignSuspended.Id, "schedule-deletion"), Body("""{"after_days": 5}"""));
+
+        Assert.Equal(HttpStatusCode.NotFound, scheduled.StatusCode);
+        Assert.Equal("not_found", (await scheduled.JsonOf()).Error());
+        Assert.Equal(HttpStatusCode.NotFound, cancelled.StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, suspendedOne.StatusCode);
+        Assert.Equal(before, await app.SnapshotAsync(foreign.Id));
+        Assert.Equal(beforeSuspended, await app.SnapshotAsync(foreignSuspended.Id));
+        Assert.Equal(HttpStatusCode.OK, (await resellers.PostAsync(Url(own.Id, "cancel-deletion"), null)).StatusCode);
+    }
+
+    [Fact]
+    public async Task WithTheLicenseBlockedADueDeletionStaysScheduledIsAuditedOnceAndRunsOnceTheLicenseIsBack()
+    {
+        var client = await app.ClientAsync();
+        var made = await client.CreateOverApiAsync();
+        var other = await client.CreateOverApiAsync();
+        Assert.Equal(HttpStatusCode.Accepted, (await client.PostAsync(Url(made.Id, "schedule-deletion"), Body("""{"after_days": 1}"""))).StatusCode);
+        await SetDueInThePastAsync(made.Id);
+        var scheduler = app.Get<ScheduledDeletions>();
+
+        // Signed with the right key two days ago, for one day.
+        new LicenseIssuer(new ShiftedClock(TimeSpan.FromDays(-2))).Issue(app.SigningKeyPath, app.LicensePath, "test", null, 1);
+        try
+        {
+            var refused = await client.PostAsync(Url(other.Id, "schedule-deletion"), Body("""{"after_days": 1}"""));
+            Assert.Equal(HttpStatusCode.Forbidden, refused.StatusCode);
+            Assert.Equal("license_required", (await refused.JsonOf()).Error());
+            Assert.Equal("active", await app.StatusOf(other.Id));
+
+            Assert.Empty(await scheduler.RunDueAsync(default));
+            Assert.Empty(await scheduler.RunDueAsync(default));
+
+            Assert.Equal("suspended", await app.StatusOf(made.Id));
+            Assert.NotNull(await app.Databases.PanelScalarAsync<DateTime?>("SELECT deletion_due_at FROM accounts WHERE id = @Id", made));
+            Assert.Equal(0, await JobsOfAsync(made.Id));
+            Assert.Equal(1, await AuditRowsAsync(made.Id, "schedule_deletion", "blocked", "scheduler"));
+        }
+        finally { app.IssueLicense(maxAccounts: null, expiresDays: 30); }
+
+        var started = Assert.Single(await scheduler.RunDueAsync(default));
+        Assert.Equal(JobStatus.Succeeded, (await started.Completion).Status);
+        Assert.Null(await app.StatusOf(made.Id));
+    }
+
+    [Fact]
+    public async Task AScheduleThatAskedForAFinalBackupIsNeverRunWithoutOne()
+    {
+        var client = await app.ClientAsync();
+        var made = await client.CreateOverApiAsync();
+        Assert.Equal(HttpStatusCode.Accepted, (await client.PostAsync(Url(made.Id, "schedule-deletion"), Body("""{"after_days": 1, "backup": true}"""))).StatusCode);
+        Assert.True(await app.Databases.PanelScalarAsync<bool>("SELECT deletion_backup FROM accounts WHERE id = @Id", made));
+        await SetDueInThePastAsync(made.Id);
+
+        // This panel has no final backup step (ScheduledDeletions.StartDeletionAsync is the seam to it).
+        Assert.Empty(await app.Get<ScheduledDeletions>().RunDueAsync(default));
+
+        Assert.Equal("suspended", await app.StatusOf(made.Id));
+        Assert.Equal(0, await JobsOfAsync(made.Id));
+        Assert.Contains("a final backup was asked for", await app.Databases.PanelScalarAsync<string>(
+            "SELECT detail FROM audit_log WHERE account_id = @Id AND action = 'schedule_deletion' AND outcome = 'blocked'", made));
+        Assert.Equal(HttpStatusCode.OK, (await client.PostAsync(Url(made.Id, "cancel-deletion"), null)).StatusCode);
+    }
+
+    [Theory]
+    [InlineData("{}", "after_days", "give after_days")]
+    [InlineData("""{"after_days": 3, "at": "2099-01-01T00:00:00Z"}""", "at", "not both")]
+    [InlineData("""{"after_days": -1}""", "after_days", "from 0 to 365")]
+    [InlineData("""{"after_days": 366}""", "after_days", "from 0 to 365")]
+    [InlineData("""{"after_days": "7"}""", "after_days", "whole number of days")]
+    [InlineData("""{"after_days": 1.5}""", "after_days", "whole number of days")]
+    [InlineData("""{"at": "2020-01-01T00:00:00Z"}""", "at", "is in the past")]
+    [InlineData("""{"at": "2030-01-01T00:00:00"}""", "at", "with its zone")]
+    [InlineData("""{"at": "next tuesday"}""", "at", "with its zone")]
+    [InlineData("""{"at": "2999-01-01T00:00:00Z"}""", "at", "within 365 days")]
+    [InlineData("""{"after_days": 3, "backup": "yes"}""", "backup", "true or false")]
+    [InlineData("[3]", "body", "must be a JSON object")]
+    public async Task ABadScheduleIsRefusedNamingTheFieldAndChangesNothing(string body, string field, string saying)
+    {
+        var client = await app.ClientAsync();
+        var made = await client.CreateOverApiAsync();
+        var before = await app.SnapshotAsync(made.Id);
+
+        var response = await client.PostAsync(Url(made.Id, "schedule-deletion"), Body(body));
+
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, response.StatusCode);
+        var error = await response.JsonOf();
+        Assert.Equal("validation_failed", error.Error());
+        Assert.Contains(saying, error.GetProperty("details").GetProperty(field).GetString());
+        Assert.Equal(before, await app.SnapshotAsync(made.Id));
+        Assert.Equal(1, await AuditRowsAsync(made.Id, "schedule_deletion", "validation_failed"));
+    }
+
+    [Fact]
+    public async Task SchedulingAnAccountAlreadyScheduledOrFailedIsAConflictSayingWhatToDo()
+    {
+        var client = await app.ClientAsync();
+        var made = await client.CreateOverApiAsync();
+        Assert.Equal(HttpStatusCode.Accepted, (await client.PostAsync(Url(made.Id, "schedule-deletion"), Body("""{"after_days": 9}"""))).StatusCode);
+        var before = await app.SnapshotAsync(made.Id);
+
+        var twice = await client.PostAsync(Url(made.Id, "schedule-deletion"), Body("""{"after_days": 1}"""));
+
+        Assert.Equal(HttpStatusCode.Conflict, twice.StatusCode);
+        Assert.Contains($"POST /api/v1/accounts/{made.Id}/cancel-deletion, then schedule it again", (await twice.JsonOf()).GetProperty("message").GetString());
+        Assert.Equal(before, await app.SnapshotAsync(made.Id));
+
+        var failed = await client.CreateOverApiAsync();
+        await app.Databases.PanelScalarAsync<object?>("UPDATE accounts SET status = 'deletion_failed' WHERE id = @Id", failed);
+        var refused = await client.PostAsync(Url(failed.Id, "schedule-deletion"), Body("""{"after_days": 1}"""));
+        Assert.Equal(HttpStatusCode.Conflict, refused.StatusCode);
+        Assert.Contains($"DELETE /api/v1/accounts/{failed.Id} resumes the deletion", (await refused.JsonOf()).GetProperty("message").GetString());
+        Assert.Null(await app.Databases.PanelScalarAsync<DateTime?>("SELECT deletion_due_at FROM accounts WHERE id = @Id", failed));
+        Assert.Equal(HttpStatusCode.NoContent, (await client.DeleteAsync($"/api/v1/accounts/{failed.Id}")).StatusCode); // leaves nothing behind
+    }
+}
