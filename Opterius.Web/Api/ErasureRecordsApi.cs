@@ -18,12 +18,13 @@ public static class ErasureRecordsApi
     {
         api.MapGet("/deletions/{job}/record", Record).WithTags("Deletions").RequireAuthorization(ApiAuth.Read)
             .Produces(200, contentType: "application/json").Fails(404, 409)
-            .WithSummary("The signed erasure record of a finished deletion")
+            .WithName("getErasureRecord").WithSummary("The signed erasure record of a finished deletion")
             .WithDescription("{\"record\": {...}, \"signature\": \"base64\"}: the signature (ECDSA P-256, SHA-256, DER) covers the exact bytes of the record object, "
                 + "which stand alone on the document's second line; verify with the key of GET /api/v1/deletions/record-key. 409 while the job runs or when it failed.");
         api.MapGet("/deletions/record-key", (ErasureRecords records) => TypedResults.Text(records.PublicKeyPem, "application/x-pem-file"))
             .WithTags("Deletions").RequireAuthorization(ApiAuth.Read)
-            .WithSummary("The public key (PEM) that verifies erasure records");
+            .Produces(200, contentType: "application/x-pem-file")
+            .WithName("getErasureRecordKey").WithSummary("The public key (PEM) that verifies erasure records");
         return api;
     }
 

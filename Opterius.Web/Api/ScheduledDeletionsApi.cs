@@ -24,13 +24,13 @@ public static class ScheduledDeletionsApi
         group.MapPost("/{id}/schedule-deletion", Schedule).RequireAuthorization(ApiAuth.Delete)
             .WithMetadata(new AuditedWrite(DeletionSchedule.Action))
             .Accepts<ScheduleDeletionBody>("application/json").Produces<Envelope<ScheduledDeletionDto>>(202).Fails(404, 409, 422, 403, 415, 413)
-            .WithSummary("Schedule an account's deletion (grace period)")
+            .WithName("scheduleAccountDeletion").WithSummary("Schedule an account's deletion (grace period)")
             .WithDescription($"Suspends the account now and deletes it when due: {{\"after_days\": 0-{DeletionSchedule.MaxDays}}} or {{\"at\": \"2030-01-31T12:00:00Z\"}} "
                 + "(exactly one), \"backup\": true for a final backup first. 202 with deletion_due_at; 409 when deleting, deletion_failed or already scheduled "
                 + "(cancel-deletion, then schedule again); 403 license_required. Unsuspend or cancel-deletion before then keeps the account.");
         group.MapPost("/{id}/cancel-deletion", Cancel).RequireAuthorization(ApiAuth.Write)
             .WithMetadata(new AuditedWrite(DeletionSchedule.CancelAction)).Produces<Envelope<ScheduledDeletionDto>>(200).Fails(404, 409)
-            .WithSummary("Cancel a scheduled deletion")
+            .WithName("cancelAccountDeletion").WithSummary("Cancel a scheduled deletion")
             .WithDescription("The account stays suspended (unsuspend serves it again). 409 when nothing is scheduled or its deletion already started.");
         return group;
     }
