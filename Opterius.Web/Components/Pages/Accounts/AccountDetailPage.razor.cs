@@ -19,7 +19,7 @@ namespace Opterius.Web.Components.Pages.Accounts;
 /// done to it (its audit entries) and its deletion jobs, with the actions. A reseller sees only its own accounts: any
 /// other id reads as not found. Kept live: a create, suspension or deletion anywhere reloads it.
 /// </summary>
-public sealed partial class AccountPage : IDisposable
+public sealed partial class AccountDetailPage : IDisposable
 {
     [Parameter] public string Id { get; set; } = "";
 
@@ -59,7 +59,8 @@ public sealed partial class AccountPage : IDisposable
     {
         _user = (await AuthState).User;
         _id = ApiErrors.TryParseId(Id, out var id) ? id : 0;
-        await LoadAsync(inspect: true);
+        // The inspection reads disks and databases: done once, by the live circuit, not also by the prerender.
+        await LoadAsync(inspect: RendererInfo.IsInteractive);
     }
 
     protected override void OnAfterRender(bool firstRender)
