@@ -69,8 +69,8 @@ public sealed class BrowserAccountsTests(BrowserApp app) : IClassFixture<Browser
         await page.GetByLabel("Username").FillAsync(username);
         await page.GetByLabel("Domain").FillAsync(domain);
         await page.GetByLabel("Email").FillAsync($"owner@{domain}");
-        await page.GetByLabel("Password").FillAsync("account-password-1");
-        await Assertions.Expect(page.GetByText(AccountRules.UsernameError("Bad Name")!)).ToHaveCountAsync(0);
+        await page.GetByLabel("Password", new() { Exact = true }).FillAsync("account-password-1");
+        await Assertions.Expect(page.GetByText(AccountRules.UsernameError("Bad Name")!)).ToHaveCountAsync(0, new() { Timeout = 30_000 });
         await app.ScreenshotAsync(page, "5-create-form");
         await AssertFitsLaptopAndPhoneAsync(page, "the create form", "5-create-form");
 
