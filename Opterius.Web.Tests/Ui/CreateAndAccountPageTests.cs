@@ -128,6 +128,40 @@ public sealed class CreateAndAccountPageTests : BunitContext, IAsyncLifetime, IC
     }
 
     [Fact]
+    public async Task ALicenseWhoseAccountsAreAllUsedIsShownOnTheFormAsTheApiSaysItAndNoLicenseDisablesCreate()
+    {
+        await _app.InsertAccountAsync(UiKit.NewUsername("lim"), _app.Admin.Id);
+        var used = (await _app.Get<AccountStore>().ListAsync(new Viewer(0, true), new AccountQuery(PerPage: 1), default)).Total;
+        _app.IssueLicense(maxAccounts: (int)used, expiresDays: 30);
+        try
+        {
+            var username = UiKit.NewUsername("lim");
+            var page = Render<CreateAccountPage>();
+            page.WaitForElement("[data-testid=create-submit]", Patience);
+            Type(page, "Username", username);
+            Type(page, "Domain", $"{username}.test");
+            Type(page, "Email", $"owner@{username}.test");
+            Type(page, "Password", "good-password-1");
+
+            await page.Find("[data-testid=create-submit]").ClickAsync(new());
+
+            page.WaitForAssertion(() =>
+            {
+                var error = page.Find("[data-testid=create-error]");
+                Assert.Equal("account_limit_reached", error.GetAttribute("data-error"));
+                Assert.Equal($"The license allows {used} accounts and all are in use: delete an account or upgrade the license.", error.TextContent.Trim());
+            }, Patience);
+            Assert.Empty((await _app.Get<AccountStore>().ListAsync(new Viewer(0, true), new AccountQuery(Search: username), default)).Items);
+
+            File.Delete(_app.LicensePath);
+            var blocked = Render<CreateAccountPage>();
+            blocked.WaitForElement("[data-testid=create-blocked]", Patience);
+            Assert.True(blocked.Find("[data-testid=create-submit]").HasAttribute("disabled"));
+        }
+        finally { _app.IssueLicense(maxAccounts: null, expiresDays: 30); }
+    }
+
+    [Fact]
     public async Task AnAccountCreatedFromTheFormAppearsLiveInAnOpenGridAndOpensItsPage()
     {
         var grid = Render<AccountsPage>();

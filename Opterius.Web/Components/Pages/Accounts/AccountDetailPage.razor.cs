@@ -7,7 +7,6 @@ using Opterius.Services.Audit;
 using Opterius.Services.Deletion;
 using Opterius.Services.Licensing;
 using Opterius.Services.Packages;
-using Opterius.Services.Resources;
 using Opterius.Services.Users;
 using Opterius.Web.Api;
 using Opterius.Web.Auth;

@@ -5,7 +5,6 @@ using MudBlazor;
 using Opterius.Services.Accounts;
 using Opterius.Services.Deletion;
 using Opterius.Services.Licensing;
-using Opterius.Services.Resources;
 using Opterius.Web.Auth;
 
 namespace Opterius.Web.Components.Pages.Accounts;
