@@ -57,7 +57,9 @@ public sealed partial class AccountDetailPage : IDisposable
     protected override async Task OnParametersSetAsync()
     {
         _user = (await AuthState).User;
-        _id = ApiErrors.TryParseId(Id, out var id) ? id : 0;
+        var id = ApiErrors.TryParseId(Id, out var parsed) ? parsed : 0;
+        if (id != _id) (_plan, _planError) = (null, null);
+        _id = id;
         // The inspection reads disks and databases: done once, by the live circuit, not also by the prerender.
         await LoadAsync(inspect: RendererInfo.IsInteractive);
     }
@@ -69,9 +71,10 @@ public sealed partial class AccountDetailPage : IDisposable
         {
             if (c.AccountId == _id) _ = InvokeAsync(() => ReloadAsync(inspect: false));
         }));
-        _subscriptions.Add(DeletionChanges.Subscribe(_id, e =>
+        // Every account's, filtered here: the same page shows another account when only its id changes.
+        _subscriptions.Add(DeletionChanges.Subscribe(null, e =>
         {
-            if (e.Resource == DeletionEvent.JobResource) _ = InvokeAsync(() => ReloadAsync(inspect: e.IsJobEnd));
+            if (e.AccountId == _id && e.Resource == DeletionEvent.JobResource) _ = InvokeAsync(() => ReloadAsync(inspect: e.IsJobEnd));
         }, out _));
     }
 
