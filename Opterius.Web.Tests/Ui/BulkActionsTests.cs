@@ -181,6 +181,13 @@ public sealed class BulkActionsTests : BunitContext, IAsyncLifetime, IClassFixtu
 
         dialogs.WaitForElement("[data-testid=bulk-change-results]", Patience);
         Assert.Equal(accounts.Select(a => a.Username), dialogs.FindAll("[data-testid=bulk-change-results] tr[data-account]").Select(r => r.GetAttribute("data-account")));
+
+        // Cancelled: nothing changed, and the selection is still there for another try.
+        await dialogs.Find("[data-testid=bulk-change-close]").ClickAsync(new());
+        dialogs.WaitForAssertion(() => Assert.Empty(dialogs.FindAll("[data-testid=bulk-change-results]")), Patience);
+        page.WaitForAssertion(() => Assert.Contains("All 27 matching accounts are selected", page.Find("[data-testid=bulk-count]").TextContent), Patience);
+        foreach (var a in accounts)
+            Assert.Equal(AccountStatus.Active, (await _app.Get<AccountStore>().FindAsync(new Viewer(0, true), a.Id, default))!.Status);
     }
 
     [Fact]

@@ -74,5 +74,10 @@ public sealed partial class BulkChangeDialog
         });
     }
 
-    private void Close() => Dialog.Close(DialogResult.Ok(true));
+    // Cancelled before anything started: the grid keeps the selection for another try.
+    private void Close()
+    {
+        if (_started) Dialog.Close(DialogResult.Ok(true));
+        else Dialog.Cancel();
+    }
 }

@@ -152,7 +152,12 @@ public sealed partial class BulkDeleteDialog : IDisposable
             : $"{row.Finished} of {row.StepCount}";
     }
 
-    private void Close() => Dialog.Close(DialogResult.Ok(true));
+    // Cancelled before anything started: the grid keeps the selection for another try.
+    private void Close()
+    {
+        if (_stage == Stage.Progress) Dialog.Close(DialogResult.Ok(true));
+        else Dialog.Cancel();
+    }
 
     public void Dispose() => _subscription?.Dispose();
 }
