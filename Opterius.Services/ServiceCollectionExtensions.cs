@@ -27,6 +27,7 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<PanelUsers>();
         services.AddSingleton<PackageStore>();
         services.AddSingleton<AuditLog>();
+        services.AddSingleton<AccountEvents>();
         services.AddSingleton<AccountCreation>();
         services.AddSingleton<AccountSuspension>();
         services.AddSingleton<IdempotencyStore>();

@@ -1,4 +1,3 @@
-using System.Net.Mail;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using MySqlConnector;
@@ -27,6 +26,7 @@ public sealed class AccountCreation(
     IDnsZones dnsZone,
     LicenseService license,
     AuditLog audit,
+    AccountEvents events,
     IOptions<ProvisioningOptions> provisioning,
     ILogger<AccountCreation> log)
 {
@@ -68,6 +68,7 @@ public sealed class AccountCreation(
         }
 
         identity = identity with { Id = id };
+        events.Publish(new(id, ownerId, AccountStatus.Creating));
         var newAccount = new NewAccount(identity, request.Email!, request.Password!);
         var made = new List<IAccountResource>();
         IAccountResource? current = null;
@@ -103,9 +104,11 @@ public sealed class AccountCreation(
                 var left = $"{string.Join("; ", notUndone.Select(n => $"{n.Key} could not be undone: {n.Value}"))}; DELETE /api/v1/accounts/{id} finishes it";
                 await deletionJobs.RecordFailedUndoAsync(identity, ownerId, actor.Name, UndoSteps(made, notUndone), CancellationToken.None);
                 await audit.WriteAsync(actor, "create", id, username, "failed", $"{failed}: {e.Message}; {left}", CancellationToken.None);
+                events.Publish(new(id, ownerId, AccountStatus.DeletionFailed));
                 throw new ProvisioningFailedException(failed, $"{e.Message}; the account {id} is kept as deletion_failed: {left}", id);
             }
             await accounts.DeleteRowAsync(id, CancellationToken.None);
+            events.Publish(new(id, ownerId, null));
             await audit.WriteAsync(actor, "create", id, username, "failed", $"{failed}: {e.Message}", CancellationToken.None);
             // A part that appeared on the server after the check above (another tool racing this create) is a
             // conflict like any other, not a failure of the server.
@@ -116,6 +119,7 @@ public sealed class AccountCreation(
         if (!await accounts.TransitionAsync(id, [AccountStatus.Creating], AccountStatus.Active, CancellationToken.None))
             throw new AccountConflictException($"Account '{username}' changed while it was being created.");
         await audit.WriteAsync(actor, "create", id, username, "created", $"{domain}, package {package.Name}", CancellationToken.None);
+        events.Publish(new(id, ownerId, AccountStatus.Active));
         return await accounts.FindAsync(new Viewer(0, true), id, CancellationToken.None)
             ?? throw new AccountConflictException($"Account '{username}' was removed while it was being created.");
     }
@@ -219,20 +223,10 @@ public sealed class AccountCreation(
 
     private async Task<HostingPackage> ValidateAsync(CreateAccountRequest r, CancellationToken ct)
     {
-        var errors = new Dictionary<string, string>();
-        if (!AccountNames.IsValidUsername(r.Username))
-            errors["username"] = "username must be 3-32 lower-case letters and digits, starting with a letter, and not a reserved system name (such as vmail or postmaster)";
-        if (!AccountNames.IsValidDomain(r.Domain?.ToLowerInvariant()))
-            errors["domain"] = "domain must be a public fully qualified domain name such as example.com: a top-level label of letters (or xn--), no label beginning or ending with '-'";
-        if (!IsEmail(r.Email)) errors["email"] = "email must be a valid address such as owner@example.com";
-        if (r.Password is null || r.Password.Length is < 8 or > 128) errors["password"] = "password must be 8-128 characters";
-        else if (r.Password.Any(char.IsControl) || r.Password.Contains(':')) errors["password"] = "password must not contain ':' or control characters";
+        var errors = AccountRules.Check(r);
         var package = r.PackageId is { } pid && pid > 0 ? await packages.FindAsync(pid, ct) : null;
-        if (package is null) errors["package_id"] = "package_id must be the id of an existing package (GET /api/v1/packages)";
+        if (package is null) errors[AccountRules.PackageId] = AccountRules.PackageMessage;
         if (errors.Count > 0) throw new AccountValidationException(errors);
         return package!;
     }
-
-    private static bool IsEmail(string? email) =>
-        email is { Length: <= 254 } && MailAddress.TryCreate(email, out var a) && a.Address == email && !email.Any(char.IsControl) && email.Contains('.');
 }

@@ -100,6 +100,18 @@ public sealed class AccountStore(PanelDb db)
         }
     }
 
+    /// <summary>
+    /// Every account the list shows for this search and status (the "all N matching" of a bulk action), by username,
+    /// at most <paramref name="limit"/>: the caller refuses a larger batch before acting on any.
+    /// </summary>
+    public async Task<IReadOnlyList<Account>> MatchingAsync(Viewer viewer, string? search, string? status, int limit, CancellationToken ct)
+    {
+        var args = new { owner = viewer.OwnerFilter, status, search = string.IsNullOrEmpty(search) ? null : SqlNames.LikePrefix(search), limit };
+        await using var c = await db.OpenAsync(ct);
+        return (await c.QueryAsync<Account>(new CommandDefinition(
+            $"SELECT {Columns} FROM accounts {Filter} ORDER BY username LIMIT @limit", args, cancellationToken: ct))).AsList();
+    }
+
     /// <summary>The account, or null when it does not exist or the viewer may not see it.</summary>
     public async Task<Account?> FindAsync(Viewer viewer, long id, CancellationToken ct)
     {

@@ -8,7 +8,8 @@ namespace Opterius.Services.Accounts;
 /// Suspend: the site answers 503, the pool stops, the shell is nologin, mail login is refused; files and
 /// databases stay. Unsuspend restores exactly what was there.
 /// </summary>
-public sealed class AccountSuspension(AccountStore accounts, IEnumerable<IAccountResource> resources, LicenseService license, AuditLog audit)
+public sealed class AccountSuspension(AccountStore accounts, IEnumerable<IAccountResource> resources, LicenseService license, AuditLog audit,
+    AccountEvents events)
 {
     private readonly IReadOnlyList<ISuspendableResource> _suspendable = resources.OfType<ISuspendableResource>().ToList();
 
@@ -59,6 +60,7 @@ public sealed class AccountSuspension(AccountStore accounts, IEnumerable<IAccoun
             if (e is AccountConflictException && notUndone.Count == 0) throw;
             throw new ResourceException($"Could not {action} '{account.Username}': {e.Message} {outcome}", e);
         }
+        events.Publish(new(id, account.OwnerId, to));
         // Done, so not cancelled by a caller who went away: its retry (Idempotency-Key) must get this answer, not a 409.
         await audit.WriteAsync(actor, action, id, account.Username, to, null, CancellationToken.None);
         // "Unsuspend or cancel before then keeps it" (DESIGN 3.11): the transition to active cleared the schedule.

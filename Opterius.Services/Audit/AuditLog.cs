@@ -44,4 +44,20 @@ public sealed class AuditLog(PanelDb db)
             """, args, cancellationToken: ct));
         return (items.AsList(), total);
     }
+
+    /// <summary>One account's entries, newest first (its page in the panel); kept by id, so they outlive a reused username.</summary>
+    public async Task<(IReadOnlyList<AuditEntry> Items, long Total)> ForAccountAsync(long accountId, int page, int perPage, CancellationToken ct)
+    {
+        const string sql = """
+            SELECT COUNT(*) FROM audit_log WHERE account_id = @accountId;
+            SELECT id AS Id, at AS At, actor AS Actor, actor_kind AS ActorKind, source_ip AS SourceIp, action AS Action,
+                   account_id AS AccountId, account_username AS AccountUsername, outcome AS Outcome, detail AS Detail
+            FROM audit_log WHERE account_id = @accountId ORDER BY id DESC LIMIT @limit OFFSET @offset
+            """;
+        await using var c = await db.OpenAsync(ct);
+        await using var results = await c.QueryMultipleAsync(new CommandDefinition(sql,
+            new { accountId, limit = perPage, offset = (long)(page - 1) * perPage }, cancellationToken: ct));
+        var total = await results.ReadSingleAsync<long>();
+        return ((await results.ReadAsync<AuditEntry>()).AsList(), total);
+    }
 }

@@ -224,6 +224,17 @@ public sealed class DeletionJobStore(PanelDb db, IOptions<DeletionOptions> optio
         return job is null ? null : await WithStepsAsync(c, job, ct);
     }
 
+    /// <summary>The account's jobs, newest first, each with its steps and verification (its deletion history).</summary>
+    public async Task<IReadOnlyList<DeletionJob>> ForAccountAsync(long accountId, int limit, CancellationToken ct)
+    {
+        await using var c = await db.OpenAsync(ct);
+        var rows = await c.QueryAsync<JobRow>(new CommandDefinition(
+            $"SELECT {JobColumns} FROM deletion_jobs WHERE account_id = @accountId ORDER BY id DESC LIMIT @limit", new { accountId, limit }, cancellationToken: ct));
+        var jobs = new List<DeletionJob>();
+        foreach (var row in rows) jobs.Add(await WithStepsAsync(c, row, ct));
+        return jobs;
+    }
+
     /// <summary>
     /// The accounts of every running job, whoever holds it: a process that crashed a moment ago still holds a live
     /// lease, and whoever resumes its job waits for that lease to run out (<see cref="TryTakeOverAsync"/>).

@@ -62,6 +62,13 @@ public sealed class PanelUsers(PanelDb db)
             $"SELECT {Columns} FROM panel_users WHERE id = @id", new { id }, cancellationToken: ct));
     }
 
+    /// <summary>Every panel user (the owners an admin may create an account for), by name.</summary>
+    public async Task<IReadOnlyList<PanelUser>> ListAsync(CancellationToken ct)
+    {
+        await using var c = await db.OpenAsync(ct);
+        return (await c.QueryAsync<PanelUser>(new CommandDefinition($"SELECT {Columns} FROM panel_users ORDER BY username", cancellationToken: ct))).AsList();
+    }
+
     /// <summary>The user when the password is right, else null; the same work is done for unknown users.</summary>
     public async Task<PanelUser?> CheckPasswordAsync(string username, string password, CancellationToken ct)
     {

@@ -365,7 +365,7 @@ public sealed class CreateNeverHarmsTests(ProductionLikeApp app) : IClassFixture
         var vhost = app.Under($"/etc/nginx/sites-available/{domain}.conf");
         var creation = new AccountCreation(app.Get<AccountStore>(), app.Get<DeletionJobStore>(), app.Get<PackageStore>(),
             app.Services.GetServices<IAccountResource>().Select(r => r.Key == "nginx_vhost" ? new PlantedFirst(r, () => File.WriteAllText(vhost, "# the operator's own\n")) : r).ToList(),
-            app.Get<SystemUserResource>(), app.Get<DnsZoneResource>(), app.Get<LicenseService>(), app.Get<AuditLog>(), app.Get<IOptions<ProvisioningOptions>>(), NullLogger<AccountCreation>.Instance);
+            app.Get<SystemUserResource>(), app.Get<DnsZoneResource>(), app.Get<LicenseService>(), app.Get<AuditLog>(), app.Get<AccountEvents>(), app.Get<IOptions<ProvisioningOptions>>(), NullLogger<AccountCreation>.Instance);
         var before = await app.ServerStateAsync(username);
 
         var refused = await Assert.ThrowsAsync<AccountConflictException>(() => creation.CreateAsync(app.AdminActor(), app.Admin.Id,
@@ -404,7 +404,7 @@ public sealed class CreateNeverHarmsTests(ProductionLikeApp app) : IClassFixture
             sp.GetRequiredService<AccountStore>(), sp.GetRequiredService<DeletionJobStore>(), sp.GetRequiredService<PackageStore>(),
             sp.GetServices<IAccountResource>().Select(r => r.Key switch { "nginx_vhost" => new FailsToProvision(r), "dns_zone" => new FailsToRemove(r), _ => r }).ToList(),
             sp.GetRequiredService<SystemUserResource>(), sp.GetRequiredService<IDnsZones>(), sp.GetRequiredService<LicenseService>(),
-            sp.GetRequiredService<AuditLog>(), sp.GetRequiredService<IOptions<ProvisioningOptions>>(), NullLogger<AccountCreation>.Instance))));
+            sp.GetRequiredService<AuditLog>(), sp.GetRequiredService<AccountEvents>(), sp.GetRequiredService<IOptions<ProvisioningOptions>>(), NullLogger<AccountCreation>.Instance))));
         var minted = await panel.Services.GetRequiredService<TokenService>().CreateAsync($"t{Guid.NewGuid():N}", Roles.Admin, app.Admin.Id, TokenScopes.All, null, default);
         var client = panel.CreateClient();
         client.DefaultRequestHeaders.Authorization = new("Bearer", minted.Token);
@@ -459,7 +459,7 @@ public sealed class CreateNeverHarmsTests(ProductionLikeApp app) : IClassFixture
         var systemUser = new SystemUserResource(app.Get<ServerLayout>(), new CommandRunner(options), app.Get<ProcessesResource>(), options);
         var creation = new AccountCreation(app.Get<AccountStore>(), app.Get<DeletionJobStore>(), app.Get<PackageStore>(),
             app.Services.GetServices<IAccountResource>().Select(r => r.Key == "system_user" ? systemUser : r).ToList(),
-            systemUser, app.Get<IDnsZones>(), app.Get<LicenseService>(), app.Get<AuditLog>(), app.Get<IOptions<ProvisioningOptions>>(), NullLogger<AccountCreation>.Instance);
+            systemUser, app.Get<IDnsZones>(), app.Get<LicenseService>(), app.Get<AuditLog>(), app.Get<AccountEvents>(), app.Get<IOptions<ProvisioningOptions>>(), NullLogger<AccountCreation>.Instance);
         var before = await app.ServerStateAsync(username);
 
         var failed = await Assert.ThrowsAsync<ProvisioningFailedException>(() => creation.CreateAsync(app.AdminActor(), app.Admin.Id,

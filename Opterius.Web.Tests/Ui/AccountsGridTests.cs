@@ -57,7 +57,7 @@ public sealed class AccountsGridTests : BunitContext, IAsyncLifetime, IClassFixt
     private static Dictionary<string, string> Rows(IRenderedComponent<AccountsPage> page) =>
         page.FindAll("[data-testid=accounts-grid] tbody tr")
             .Where(tr => tr.QuerySelector("[data-status]") is not null)
-            .ToDictionary(tr => tr.QuerySelector("td")!.TextContent.Trim(), tr => tr.QuerySelector("[data-status]")!.GetAttribute("data-status")!);
+            .ToDictionary(tr => tr.QuerySelector("[data-testid=account-link]")!.TextContent.Trim(), tr => tr.QuerySelector("[data-status]")!.GetAttribute("data-status")!);
 
     [Fact]
     public void AResellersGridNeverShowsAForeignAccount()

@@ -1,4 +1,10 @@
+using System.Security.Claims;
+using Opterius.Services.Users;
+
 namespace Opterius.Web.Auth;
+
+/// <summary>How a re-check ended: no guess was left (nothing was checked), or the password was wrong or right.</summary>
+public enum Recheck { NoGuessesLeft, Wrong, Right }
 
 /// <summary>
 /// Counts wrong passwords at the re-checks that guard destructive actions (the delete dialog), per panel user and
@@ -15,6 +21,22 @@ public sealed class PasswordRechecks(TimeProvider time)
     public static readonly TimeSpan Window = TimeSpan.FromMinutes(15);
 
     private readonly Dictionary<long, (DateTimeOffset Start, int Count)> _windows = [];
+
+    // Said by every destructive dialog that asks for the password (one account, or a batch).
+    public static readonly string TooManyWrongPasswords =
+        $"Wrong password too many times: nothing was deleted. Try again in {Window.TotalMinutes:0} minutes.";
+
+    /// <summary>Checks the signed-in user's own password, counted against the limit.</summary>
+    public async Task<Recheck> CheckAsync(PanelUsers users, ClaimsPrincipal user, string password, CancellationToken ct)
+    {
+        var id = user.UserIdOf();
+        if (!TryBegin(id)) return Recheck.NoGuessesLeft;
+        var name = user.FindFirst(PanelClaims.Name)?.Value;
+        var found = name is null ? null : await users.CheckPasswordAsync(name, password, ct);
+        var right = found is not null && found.Id == id;
+        End(id, passwordWasRight: right);
+        return right ? Recheck.Right : Recheck.Wrong;
+    }
 
     /// <summary>Whether this panel user may try a password now.</summary>
     public bool MayTry(long userId)

@@ -5,7 +5,6 @@ using MudBlazor;
 using Opterius.Services.Accounts;
 using Opterius.Services.Deletion;
 using Opterius.Services.Licensing;
-using Opterius.Services.Resources;
 using Opterius.Web.Auth;
 
 namespace Opterius.Web.Components.Pages.Accounts;
@@ -24,6 +23,7 @@ public sealed partial class AccountsPage : IDisposable
     [Inject] private AccountSuspension Suspension { get; set; } = default!;
     [Inject] private DeletionSchedule Schedule { get; set; } = default!;
     [Inject] private DeletionEvents Events { get; set; } = default!;
+    [Inject] private AccountEvents AccountChanges { get; set; } = default!;
     [Inject] private LicenseService License { get; set; } = default!;
     [Inject] private IDialogService Dialogs { get; set; } = default!;
     [Inject] private ISnackbar Snackbar { get; set; } = default!;
@@ -40,6 +40,7 @@ public sealed partial class AccountsPage : IDisposable
     private bool _writable;
     private bool _busy;
     private IDisposable? _subscription;
+    private IDisposable? _accountSubscription;
 
     protected override async Task OnInitializedAsync()
     {
@@ -55,6 +56,10 @@ public sealed partial class AccountsPage : IDisposable
         {
             if (e.Resource == DeletionEvent.JobResource) _ = InvokeAsync(ReloadAsync);
         }, out _);
+        _accountSubscription = AccountChanges.Subscribe(c =>
+        {
+            if (_user.IsAdmin() || c.OwnerId == _user.UserIdOf()) _ = InvokeAsync(ReloadAsync);
+        });
     }
 
     private async Task<GridData<Account>> LoadAsync(GridState<Account> state, CancellationToken ct)
@@ -64,6 +69,7 @@ public sealed partial class AccountsPage : IDisposable
             state.Page + 1, state.PageSize, string.IsNullOrWhiteSpace(_search) ? null : _search.Trim(), _status,
             sort is not null && SortColumns.TryGetValue(sort.SortBy, out var column) ? column : "username", sort?.Descending ?? false);
         var page = await Accounts.ListAsync(_user.Viewer(), query, ct);
+        (_pageItems, _total) = (page.Items, page.Total);
         return new GridData<Account> { Items = page.Items, TotalItems = (int)Math.Min(page.Total, int.MaxValue) };
     }
 
@@ -77,12 +83,14 @@ public sealed partial class AccountsPage : IDisposable
     private Task OnSearchChanged(string? text)
     {
         _search = text;
+        _selection.FilterChanged();
         return _grid.ReloadServerData();
     }
 
     private Task OnStatusChanged(string? status)
     {
         _status = status;
+        _selection.FilterChanged();
         return _grid.ReloadServerData();
     }
 
@@ -108,8 +116,7 @@ public sealed partial class AccountsPage : IDisposable
             var changed = await change();
             Snackbar.Add($"{changed.Username} is {changed.Status}.", Severity.Success);
         }
-        catch (Exception e) when (e is AccountConflictException or AccountNotFoundException or LicenseRequiredException or ResourceException
-                                    or Services.Commands.CommandFailedException)
+        catch (Exception e) when (Refusals.IsRefusal(e))
         {
             Snackbar.Add($"{verb} {a.Username} failed: {e.Message}", Severity.Error);
         }
@@ -131,5 +138,9 @@ public sealed partial class AccountsPage : IDisposable
         await ReloadAsync();
     }
 
-    public void Dispose() => _subscription?.Dispose();
+    public void Dispose()
+    {
+        _subscription?.Dispose();
+        _accountSubscription?.Dispose();
+    }
 }

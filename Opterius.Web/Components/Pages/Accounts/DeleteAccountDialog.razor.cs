@@ -134,11 +134,9 @@ public sealed partial class DeleteAccountDialog : IDisposable
         {
             var password = _password;
             _password = "";
-            var name = User.FindFirst(PanelClaims.Name)?.Value;
-            if (!Rechecks.TryBegin(User.UserIdOf())) { _error = TooManyWrongPasswords; return; }
-            var user = name is null ? null : await Users.CheckPasswordAsync(name, password, CancellationToken.None);
-            Rechecks.End(User.UserIdOf(), passwordWasRight: user is not null && user.Id == User.UserIdOf());
-            if (user is null || user.Id != User.UserIdOf())
+            var check = await Rechecks.CheckAsync(Users, User, password, CancellationToken.None);
+            if (check == Recheck.NoGuessesLeft) { _error = TooManyWrongPasswords; return; }
+            if (check == Recheck.Wrong)
             {
                 var mayRetry = Rechecks.MayTry(User.UserIdOf());
                 await Audit.WriteAsync(User.Actor(SourceIp), "delete", Account.Id, Account.Username, "wrong_password", null, CancellationToken.None);
@@ -168,8 +166,7 @@ public sealed partial class DeleteAccountDialog : IDisposable
     }
 
     // Counted per panel user on the server (PasswordRechecks), so reopening the dialog does not reset it.
-    private static readonly string TooManyWrongPasswords =
-        $"Wrong password too many times: nothing was deleted. Try again in {PasswordRechecks.Window.TotalMinutes:0} minutes.";
+    private static readonly string TooManyWrongPasswords = PasswordRechecks.TooManyWrongPasswords;
 
     private void Close() => Dialog.Close(DialogResult.Ok(_jobStatus));
 

@@ -1,0 +1,3 @@
+namespace Opterius.Web.Components.Pages.Accounts;
+
+public enum BulkAction { Suspend, Unsuspend, Delete }
