@@ -99,7 +99,7 @@ public sealed class AccountsGridTests : BunitContext, IAsyncLifetime, IClassFixt
         await _app.Databases.PanelScalarAsync<object?>("UPDATE accounts SET deletion_due_at = '2031-03-04 05:06:07' WHERE id = @Id", target);
         var page = RenderAs(_app.Admin);
         page.FindComponents<MudTextField<string>>().Single().Find("input").Input(target.Username);
-        AngleSharp.Dom.IElement Row() => page.FindAll("[data-testid=accounts-grid] tbody tr").Single(tr => tr.QuerySelector("td")?.TextContent.Trim() == target.Username);
+        AngleSharp.Dom.IElement Row() => page.FindAll("[data-testid=accounts-grid] tbody tr").Single(tr => tr.QuerySelector("[data-testid=account-link]")?.TextContent.Trim() == target.Username);
 
         page.WaitForAssertion(() => Assert.Equal("deletion on 2031-03-04", Row().QuerySelector("[data-testid=deletion-due]")?.TextContent.Trim()), Patience);
         Row().QuerySelector("[data-action=cancel-deletion]")!.Click();

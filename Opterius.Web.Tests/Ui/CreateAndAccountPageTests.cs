@@ -123,7 +123,7 @@ public sealed class CreateAndAccountPageTests : BunitContext, IAsyncLifetime, IC
         {
             var error = page.Find("[data-testid=create-error]");
             Assert.Equal("conflict", error.GetAttribute("data-error"));
-            Assert.Equal($"The username '{taken.Username}' is already in use.", error.TextContent.Trim());
+            Assert.Equal($"The username '{taken.Username}' is taken by account {taken.Id} ({taken.Domain}).", error.TextContent.Trim());
         }, Patience);
     }
 
