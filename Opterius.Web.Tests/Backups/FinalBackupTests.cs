@@ -86,6 +86,7 @@ public sealed class FinalBackupTests(PanelApp app) : IClassFixture<PanelApp>
         var owner = (uint)account.Uid!.Value;
         File.WriteAllText(Path.Join(home, "public_html", "secret.txt"), "only the tenant's");
         File.SetUnixFileMode(Path.Join(home, "public_html", "secret.txt"), (UnixFileMode)0b110_000_000);
+        FileResourceSandbox.Run("chown", "-h", $"{owner}:{owner}", Path.Join(home, "public_html", "secret.txt"), Path.Join(home, "dangling"));
         File.CreateSymbolicLink(Path.Join(home, "public_html", "latest"), "index.php");
         File.CreateSymbolicLink(Path.Join(home, "dangling"), "/nowhere/at/all");
         var expectedHome = FileResourceSandbox.Snapshot(home);
