@@ -153,8 +153,8 @@ public sealed partial class FinalBackupWriter(
                         _manifest.WriteStartArray("parts");
 
                         AddBytes("account.json", AccountJson());
-                        Tree("home/", "home", w._layout.Home(a), ct);
-                        Tree("mail/", "mailboxes", w._layout.Mailboxes(a), ct);
+                        Tree("home/", "home", w._layout.Home(a), ct, reported: true);
+                        Tree("mail/", "mailboxes", w._layout.Mailboxes(a), ct, reported: true);
                         foreach (var db in await w._databases.ListAsync(a, ct)) await DumpAsync(db.Name, ct);
                         if (await DatabaseUsersSqlAsync(ct) is { } users) AddBytes("database_users.sql", users, "database_users");
                         if (await ZoneJsonAsync(ct) is { } zone) AddBytes("dns_zone.json", zone, "dns_zone");
@@ -211,8 +211,11 @@ public sealed partial class FinalBackupWriter(
             });
         }
 
-        /// <summary>A whole tree under <paramref name="prefix"/>, read with <see cref="SafeTree.Visit"/>; no part when absent.</summary>
-        private void Tree(string prefix, string kind, string path, CancellationToken ct)
+        /// <summary>
+        /// A whole tree under <paramref name="prefix"/>, read with <see cref="SafeTree.Visit"/>; no part when absent.
+        /// <paramref name="reported"/>: its entries count in the progress (the home and mail, what the plan measured).
+        /// </summary>
+        private void Tree(string prefix, string kind, string path, CancellationToken ct, bool reported = false)
         {
             var part = new PartHash();
             var started = false;
@@ -246,10 +249,11 @@ public sealed partial class FinalBackupWriter(
                     sha = Convert.ToHexStringLower(own.GetHashAndReset());
                     files++;
                     bytes += e.Size;
-                    _bytes += e.Size;
+                    if (reported) _bytes += e.Size;
                 }
                 else _tar.WriteEntry(entry);
-                _files++;
+                // Counted as the plan counts a tree: every entry but folders.
+                if (reported && e.Kind != TreeEntryKind.Directory) _files++;
                 WriteFileRecord(name, e, sha);
                 if (--_untilReport == 0)
                 {
