@@ -75,7 +75,7 @@ public sealed partial class FinalBackupWriter(
         var final = Path.Join(Folder, FileName(backupId));
         if (File.Exists(final) || new FileInfo(final).LinkTarget is not null)
             throw new ResourceException($"{final} already exists: backup {backupId} was written before");
-        var run = new Run(this, subject, backupId, progress, Folder, _time.GetUtcNow());
+        var run = new Run(this, subject, backupId, progress, Folder, _time.GetUtcNow(), EntryArchived);
         try
         {
             var written = await run.WriteAsync(final + ".partial", (r, c) => r.EverythingAsync(c), ct);
@@ -109,7 +109,7 @@ public sealed partial class FinalBackupWriter(
     {
         var subject = new BackupSubject(new Accounts.AccountIdentity(1, "bench", "bench.test", "8.2", null), "bench@bench.test", 1, 1);
         // No writer: only the tree part is written, which needs none of its services (and the identity has no uid to look up).
-        var run = new Run(null!, subject, 1, progress ?? (_ => { }), Path.GetDirectoryName(Path.GetFullPath(file))!, DateTimeOffset.UtcNow);
+        var run = new Run(null!, subject, 1, progress ?? (_ => { }), Path.GetDirectoryName(Path.GetFullPath(file))!, DateTimeOffset.UtcNow, null);
         try { return (await run.WriteAsync(file, (r, ct) => r.HomeOnlyAsync(tree, ct), CancellationToken.None)).Bytes; }
         finally { run.DeleteTemporaryFiles(); }
     }
@@ -136,13 +136,15 @@ public sealed partial class FinalBackupWriter(
     }
 
     /// <summary>One archive being written: its parts in ARCHIVE.md's order, counts, and the temporary files it made.</summary>
-    private sealed class Run(FinalBackupWriter w, BackupSubject subject, long id, Action<BackupProgress> progress, string folder, DateTimeOffset now)
+    private sealed class Run(FinalBackupWriter w, BackupSubject subject, long id, Action<BackupProgress> progress, string folder, DateTimeOffset now,
+        Action<string>? archived)
     {
         private readonly List<string> _temporary = [];
         private readonly List<object> _parts = [];
         private readonly List<string> _skipped = [];
         private readonly DateTimeOffset _now = now;
         private long _files, _bytes, _untilReport = ReportEvery, _totalFiles, _totalBytes;
+        private readonly IncrementalHash _fileHash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256); // one file's at a time
         private TarWriter _tar = null!;
         private Utf8JsonWriter _manifest = null!;
 
@@ -269,10 +271,10 @@ public sealed partial class FinalBackupWriter(
                 if (e.Kind == TreeEntryKind.SymbolicLink) entry.LinkName = e.LinkTarget!;
                 if (content is not null)
                 {
-                    using var own = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-                    entry.DataStream = new ArchivedContent(content, e.Size, own, part.Hash);
+                    entry.DataStream = new ArchivedContent(content, e.Size, _fileHash);
                     _tar.WriteEntry(entry);
-                    sha = Convert.ToHexStringLower(own.GetHashAndReset());
+                    sha = Convert.ToHexStringLower(_fileHash.GetHashAndReset());
+                    part.Add(name, sha);
                     files++;
                     bytes += e.Size;
                     if (reported) _bytes += e.Size;
@@ -286,7 +288,7 @@ public sealed partial class FinalBackupWriter(
                     _untilReport = ReportEvery;
                     progress(new BackupProgress(_files, _bytes, subject.PlannedFiles, subject.PlannedBytes));
                 }
-                w.EntryArchived?.Invoke(name);
+                archived?.Invoke(name);
             });
             if (measure is null) return;
             foreach (var mount in measure.MountPoints) _skipped.Add($"{mount}: a mount point, never entered");
@@ -527,10 +529,14 @@ public sealed partial class FinalBackupWriter(
         }
     }
 
-    /// <summary>The SHA-256 of a tree part: of its files' contents, one after the other, in archive order.</summary>
+    /// <summary>
+    /// The SHA-256 of a tree part: of one line "{sha256}  {path}\n" per regular file in archive order (sha256sum's own
+    /// format), so the content is hashed once, per file, and the part's hash still changes with any byte or name.
+    /// </summary>
     private sealed class PartHash
     {
-        public readonly IncrementalHash Hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        public string Sha256() => Convert.ToHexStringLower(Hash.GetHashAndReset());
+        private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        public void Add(string path, string sha256) => _hash.AppendData(Encoding.UTF8.GetBytes($"{sha256}  {path}\n"));
+        public string Sha256() => Convert.ToHexStringLower(_hash.GetHashAndReset());
     }
 }
