@@ -3,6 +3,7 @@ using Microsoft.Extensions.DependencyInjection;
 using MySqlConnector;
 using Opterius.Services.Accounts;
 using Opterius.Services.Audit;
+using Opterius.Services.Backups;
 using Opterius.Services.Commands;
 using Opterius.Services.Data;
 using Opterius.Services.Deletion;
@@ -31,7 +32,6 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<AccountCreation>();
         services.AddSingleton<AccountSuspension>();
         services.AddSingleton<IdempotencyStore>();
-        services.AddOptions<DeletionOptions>().BindConfiguration(DeletionOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<DeletionJobStore>();
         services.AddSingleton<DeletionEvents>();
         services.AddSingleton<AccountDeletionService>();
@@ -41,6 +41,9 @@ public static class ServiceCollectionExtensions
         services.AddHostedService<ScheduledDeletionsRunner>();
         services.TryAddSingleton<IFinalBackups, NoFinalBackups>();
         services.AddSingleton<ErasureRecords>();
+        services.AddSingleton<BackupStore>();
+        services.AddSingleton<FinalBackups>();
+        services.AddHostedService<BackupRetention>();
         return services;
     }
 
@@ -52,6 +55,8 @@ public static class ServiceCollectionExtensions
     {
         services.AddOptions<OpteriusOptions>().BindConfiguration(OpteriusOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<ProvisioningOptions>().BindConfiguration(ProvisioningOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        // The panel reads the policy and retention, the agent where the archives go: both bind the section.
+        services.AddOptions<DeletionOptions>().BindConfiguration(DeletionOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton(sp => new PowerDnsDb(ConnectionString(sp, "PowerDns")));
         services.AddSingleton(sp => new MariaDbAdmin(ConnectionString(sp, "MariaDbAdmin")));
         services.TryAddSingleton(TimeProvider.System);
@@ -68,6 +73,8 @@ public static class ServiceCollectionExtensions
         }
         services.AddSingleton<ISystemUsers>(sp => sp.GetRequiredService<SystemUserResource>());
         services.AddSingleton<IDnsZones>(sp => sp.GetRequiredService<DnsZoneResource>());
+        services.AddSingleton<FinalBackupWriter>();
+        services.AddSingleton<IBackupArchives>(sp => sp.GetRequiredService<FinalBackupWriter>());
         return services;
     }
 

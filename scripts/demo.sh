@@ -106,6 +106,8 @@ panel = {
         "Https": {"Port": 8443, "ListenAddress": "127.0.0.1", "SelfSignedPath": f"{run}/panel/selfsigned.pfx"},
         "Deletion": {"RecordSigningKey": f"{run}/panel/record-signing.pem"},
         "Provisioning": sandbox["Provisioning"],
+        # The policy (on_request) and retention are the defaults; the folder is the agent's, named in the delete plan.
+        "Deletion": {**sandbox["Deletion"], "FinalBackup": "on_request", "FinalBackupDays": 30},
     },
 }
 write(f"{run}/etc/agent.json", agent, 0, 0)

@@ -2,8 +2,10 @@ using Microsoft.Extensions.Options;
 using MySqlConnector;
 using Opterius.Services.Accounts;
 using Opterius.Services.Audit;
+using Opterius.Services.Backups;
 using Opterius.Services.Data;
 using Opterius.Services.Deletion;
+using Opterius.Services.Files;
 using Opterius.Services.Licensing;
 using Opterius.Services.Tokens;
 using Opterius.Services.Users;
@@ -25,9 +27,15 @@ public static class CliVerbs
     /// </summary>
     private sealed record Option(string Name, string Value, bool Required = false)
     {
-        public bool Flag => Value.Length == 0;
-        private string Text => Flag ? $"--{Name}" : $"--{Name} {Value}";
-        public override string ToString() => Required ? Text : $"[{Text}]";
+        /// <summary>A switch: given alone, without a value (<c>--backup</c>).</summary>
+        public bool IsFlag => Value.Length == 0;
+
+        public override string ToString() => (Required, IsFlag) switch
+        {
+            (true, _) => $"--{Name} {Value}",
+            (false, true) => $"[--{Name}]",
+            _ => $"[--{Name} {Value}]",
+        };
     }
 
     /// <summary>A verb ("tokens create"), what it takes and does; <see cref="Run"/> gets services only when <see cref="NeedsServices"/>.</summary>
@@ -56,6 +64,10 @@ public static class CliVerbs
         new("records key", [], "print the public key (PEM) that verifies erasure records", PrintRecordKey),
         new("records verify", [new("file", "F", true), new("public-key", "P", true)],
             "verify an erasure record offline with the panel's public key (exit 1 when it does not verify)", c => Task.FromResult(VerifyRecord(c.Options)), NeedsServices: false),
+        new("accounts delete", [new("id", "N", true), new("backup", "")], "delete an account through the deletion service, printing each step live "
+            + "(--backup: keep a final backup first)", DeleteAccountAsync),
+        new("backups list", [new("account-id", "N")], "final backups, newest first", ListBackupsAsync),
+        new("backups purge", [new("id", "N", true)], "purge a final backup now (audited)", PurgeBackupAsync),
         new("help", [], "this text", _ => { Console.WriteLine(Usage); return Task.FromResult(0); }, NeedsServices: false),
     ];
 
@@ -74,7 +86,7 @@ public static class CliVerbs
         try
         {
             var (verb, rest) = Find(args);
-            var options = CliOptions.Parse(rest, verb.Options.Select(o => o.Name).ToHashSet(), verb.Options.Where(o => o.Flag).Select(o => o.Name).ToHashSet());
+            var options = CliOptions.Parse(rest, verb.Options.Select(o => o.Name).ToHashSet(), verb.Options.Where(o => o.IsFlag).Select(o => o.Name).ToHashSet());
             foreach (var required in verb.Options.Where(o => o.Required)) options.Required(required.Name);
             if (!verb.NeedsServices) return await verb.Run(new Context(EmptyServices.Instance, options, CancellationToken.None));
             await using var services = BuildServices();
@@ -179,11 +191,11 @@ public static class CliVerbs
 
     private static async Task<int> ScheduleDeletionAsync(Context c)
     {
-        var (options, id) = (c.Options, AccountId(c.Options));
+        var (options, id) = (c.Options, c.Options.RequiredId("id"));
         var at = options.Optional("at") is { } text
             ? DeletionSchedule.TryParseAt(text, out var parsed) ? parsed : throw new CliException($"--at must be {DeletionSchedule.AtExample}")
             : (DateTimeOffset?)null;
-        var request = new ScheduleRequest(options.OptionalInt("after-days", 0, DeletionSchedule.MaxDays), at, options.Has("backup"));
+        var request = new ScheduleRequest(options.OptionalInt("after-days", 0, DeletionSchedule.MaxDays), at, options.Flag("backup"));
         var account = await Refused(() => c.Services.GetRequiredService<DeletionSchedule>().ScheduleAsync(Actor.Cli(), id, request, c.Ct));
         Console.WriteLine($"account '{account.Username}' (id {account.Id}) is {account.Status}; its deletion is due at {DeletionSchedule.Format(account.DeletionDueAt!.Value)}"
             + (request.Backup ? ", after a final backup" : ""));
@@ -192,7 +204,7 @@ public static class CliVerbs
 
     private static async Task<int> CancelDeletionAsync(Context c)
     {
-        var account = await Refused(() => c.Services.GetRequiredService<DeletionSchedule>().CancelAsync(Actor.Cli(), AccountId(c.Options), c.Ct));
+        var account = await Refused(() => c.Services.GetRequiredService<DeletionSchedule>().CancelAsync(Actor.Cli(), c.Options.RequiredId("id"), c.Ct));
         Console.WriteLine($"the deletion of '{account.Username}' (id {account.Id}) is cancelled; it stays {account.Status} (unsuspend serves it again)");
         return 0;
     }
@@ -225,9 +237,6 @@ public static class CliVerbs
         catch (LicenseFormatException e) { throw new CliException($"{file} is not an erasure record: {e.Message}"); }
     }
 
-    private static long AccountId(CliOptions options) =>
-        Api.ApiErrors.TryParseId(options.Required("id"), out var id) ? id : throw new CliException("--id must be an account id (a whole number from 1)");
-
     /// <summary>The services' refusals (nothing changed) as the CLI's one-line errors.</summary>
     private static async Task<T> Refused<T>(Func<Task<T>> write)
     {
@@ -236,6 +245,54 @@ public static class CliVerbs
         {
             throw new CliException(e.Message);
         }
+    }
+
+    private static async Task<int> DeleteAccountAsync(Context c)
+    {
+        var id = c.Options.RequiredId("id");
+        var events = c.Services.GetRequiredService<DeletionEvents>();
+        var printed = new Lock();
+        using var subscription = events.Subscribe(id, e =>
+        {
+            lock (printed) Console.WriteLine($"{e.At:HH:mm:ss} {e.Resource,-16} {e.Status,-9} {e.Detail}");
+        }, out _);
+        DeletionHandle handle;
+        try { handle = await c.Services.GetRequiredService<AccountDeletionService>().StartAsync(Actor.Cli(), id, c.Options.Flag("backup") ? true : null, c.Ct); }
+        catch (Exception e) when (Api.AccountWritesApi.Refusal(e) is not null)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return 1;
+        }
+        var job = await handle.Completion;
+        if (job.Status == JobStatus.Succeeded)
+        {
+            Console.WriteLine($"deleted account {id} (job {job.Id})");
+            return 0;
+        }
+        Console.Error.WriteLine($"error: job {job.Id} failed: {string.Join("; ", job.FailedSteps.Select(s => $"{s.Resource}: {s.Detail}"))}; run it again to resume");
+        return 1;
+    }
+
+    private static async Task<int> ListBackupsAsync(Context c)
+    {
+        long? account = c.Options.Optional("account-id") is null ? null : c.Options.RequiredId("account-id");
+        var (items, total) = await c.Services.GetRequiredService<BackupStore>().ListAsync(new Viewer(0, true), 1, 100, account, c.Ct);
+        foreach (var b in items)
+        {
+            var state = b.PurgedAt is { } at ? $"purged {at:yyyy-MM-dd HH:mm} by {b.PurgedBy}" : b.Complete ? $"kept until {b.ExpiresAt:yyyy-MM-dd HH:mm}" : "writing";
+            Console.WriteLine($"{b.Id,6}  {b.Username,-12} {b.Domain,-30} {b.CreatedAt:yyyy-MM-dd HH:mm}  {(b.Bytes is { } n ? ByteSize.Human(n) : "-"),10}  {state}");
+        }
+        Console.WriteLine($"{items.Count} of {total} backup(s)");
+        return 0;
+    }
+
+    private static async Task<int> PurgeBackupAsync(Context c)
+    {
+        var id = c.Options.RequiredId("id");
+        try { await c.Services.GetRequiredService<FinalBackups>().PurgeAsync(Actor.Cli(), id, c.Ct); }
+        catch (BackupNotFoundException e) { throw new CliException(e.Message); }
+        Console.WriteLine($"purged backup {id}");
+        return 0;
     }
 
     private static ServiceProvider BuildServices()
@@ -285,8 +342,11 @@ public sealed class CliOptions(Dictionary<string, string> values)
 
     public string? Optional(string key) => values.GetValueOrDefault(key);
 
-    /// <summary>Whether a flag (an option without a value) was given.</summary>
-    public bool Has(string key) => values.ContainsKey(key);
+    public bool Flag(string key) => values.ContainsKey(key);
+
+    public long RequiredId(string key) =>
+        long.TryParse(Required(key), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var id) && id > 0
+            ? id : throw new CliException($"--{key} must be a positive whole number");
 
     public int? OptionalInt(string key, int min, int max)
     {

@@ -113,6 +113,7 @@ public static class PanelHost
         api.MapDeletionsApi();
         api.MapScheduledDeletionsApi();
         api.MapErasureRecordsApi();
+        api.MapBackupsApi();
         api.MapPackagesApi();
         app.MapServerApi(api);
         app.MapOpenApi("/api/openapi.json").RequireAuthorization(ApiAuth.Read);
