@@ -2,6 +2,8 @@
 // A product's life through the module against the real panel: create, suspend, unsuspend, terminate, and the
 // retries WHMCS's automation makes after timeouts.
 
+use Opterius\Whmcs\ServiceAccount;
+
 final class LifecycleTest extends ModuleTestCase
 {
     public function testCreateMakesOnePanelAccountWithTheServicesNamesAndStoresItsId(): void
@@ -188,8 +190,40 @@ final class LifecycleTest extends ModuleTestCase
         $service['model']->serviceProperties->values = [];
         $this->assertSame('success', opterius_TerminateAccount($service));
         $this->assertNull(Panel::account($made['id']));
-        $service['model']->serviceProperties->values = [];
-        $this->assertSame('success', opterius_TerminateAccount($service), 'no account by that name: already gone');
+        $this->assertSame((string)$made['id'], self::storedId($service), 'the id found is stored: a second Terminate finds it gone');
+        $this->assertSame('success', opterius_TerminateAccount($service));
+        // Without the id, the deletion job this service started still proves the account gone.
+        $service['model']->serviceProperties->values['Opterius Account ID'] = '';
+        $this->assertSame('success', opterius_TerminateAccount($service));
+    }
+
+    public function testTerminateOfAServiceWithNeitherIdNorAccountOnThePanelSaysSoInsteadOfSuccess(): void
+    {
+        $service = $this->service();
+
+        $this->assertSame("Terminate: the panel has no account '{$service['username']}' / {$service['domain']}, and this service has no "
+            . "Opterius Account ID nor a deletion job that succeeded: nothing was deleted. If the account was removed by hand, mark the service Terminated; "
+            . "otherwise correct the service's username and domain, or set its Opterius Account ID.", opterius_TerminateAccount($service));
+    }
+
+    public function testAServiceWithoutAStoredIdIsFoundPastTheFirstPageOfTheSearch(): void
+    {
+        $service = $this->service();
+        // Accounts the search for the service's username also matches (their domain begins with it) and that sort before it.
+        $others = [Panel::createAccount('a' . substr(self::uniqueUsername(), 1), "{$service['username']}-1.example"),
+            Panel::createAccount('a' . substr(self::uniqueUsername(), 1), "{$service['username']}-2.example")];
+        $made = Panel::createAccount($service['username'], $service['domain']);
+        ServiceAccount::$perPage = 1;
+        try {
+            $answer = opterius_TerminateAccount($service);
+        } finally {
+            ServiceAccount::$perPage = 100;
+            foreach ($others as $other) Panel::call('DELETE', "/api/v1/accounts/{$other['id']}");
+        }
+
+        $this->assertSame('success', $answer);
+        $this->assertNull(Panel::account($made['id']));
+        $this->assertSame((string)$made['id'], self::storedId($service));
     }
 
     public function testAnAccountOfTheServicesUsernameForAnotherDomainIsNeitherSuspendedNorDeleted(): void

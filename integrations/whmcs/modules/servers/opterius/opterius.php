@@ -200,9 +200,9 @@ function opterius_TerminateAccount(array $params)
         $deadline = $started + $budget;
         // Finding the account and starting the deletion share a few seconds even of a tiny budget: else nothing would ever start.
         $startBy = $started + max(OPTERIUS_TERMINATE_START, $budget);
+        $stored = $service->storedId();
         $account = $service->locate(min(OPTERIUS_READ_TIMEOUT, $startBy - microtime(true)));
-        // Gone: deleted by an earlier Terminate of this service (its stored id answers 404), or no account has its name.
-        if ($account === null) return 'success';
+        if ($account === null) return opterius_terminatedBefore($client, $service, $stored !== null, $startBy);
 
         $id = (int)$account['id'];
         $r = $client->request('DELETE', "/api/v1/accounts/$id", null, min(OPTERIUS_WRITE_TIMEOUT, $startBy - microtime(true)), ['Prefer' => 'respond-async'],
@@ -228,6 +228,25 @@ function opterius_TerminateAccount(array $params)
             if ($r->status !== 200 || !is_array($r->data())) return $client->explain($r, "Reading deletion job $job");
         }
     });
+}
+
+/**
+ * Terminate of a service whose account the panel does not have: success only when this service's account is known to
+ * be gone (its stored id, which Create or the lookup that found it stored, answers 404; or the deletion job this
+ * service started succeeded). No id and no account by its name may be a wrong username or domain, or an account
+ * removed by hand: the admin decides.
+ */
+function opterius_terminatedBefore(PanelClient $client, ServiceAccount $service, bool $hadId, float $startBy): string
+{
+    if ($hadId) return 'success';
+    $job = $service->get(ServiceAccount::DELETION_JOB);
+    if (ctype_digit($job)) {
+        $r = $client->request('GET', "/api/v1/deletions/$job", null, min(OPTERIUS_READ_TIMEOUT, $startBy - microtime(true)));
+        if ($r->status === 200 && ($r->data()['status'] ?? '') === 'succeeded') return 'success';
+    }
+    return "Terminate: the panel has no account '{$service->username()}' / {$service->domain()}, and this service has no "
+        . ServiceAccount::ACCOUNT_ID . " nor a deletion job that succeeded: nothing was deleted. If the account was removed by hand, mark the service Terminated; "
+        . "otherwise correct the service's username and domain, or set its " . ServiceAccount::ACCOUNT_ID . '.';
 }
 
 /** configoption2 in seconds: the default when empty or not a number, held within bounds. */
