@@ -39,16 +39,46 @@ final class LifecycleTest extends ModuleTestCase
         $this->assertCount(1, Panel::accountsNamed($service['username']));
     }
 
-    public function testCreateRunAgainAfterTheServicesPasswordChangedIsSuccessForTheAccountItMade(): void
+    public function testCreateRunAgainAfterTheServicesPasswordChangedSaysTheAccountKeepsItsFirstPassword(): void
     {
         $service = $this->service();
         $this->assertSame('success', opterius_CreateAccount($service));
         $first = self::storedId($service);
         $service['password'] = $this->newPassword();
 
-        $this->assertSame('success', opterius_CreateAccount($service));
+        $this->assertSame("Create: the panel account #$first '{$service['username']}' ({$service['domain']}) was made by an earlier Create of this service "
+            . "and has the password it was made with, not the service's current one (the panel cannot change an account's password): "
+            . 'set the service\'s password back to the first one and mark the service Active, or Terminate and Create again (this deletes the account\'s files).',
+            opterius_CreateAccount($service));
 
         $this->assertSame($first, self::storedId($service));
+        $this->assertCount(1, Panel::accountsNamed($service['username']));
+    }
+
+    public function testCreateRunAgainForAnotherPackageNamesThePackageTheAccountKept(): void
+    {
+        $service = $this->service();
+        $this->assertSame('success', opterius_CreateAccount($service));
+        $first = self::storedId($service);
+        $service['configoption1'] = '999999';
+
+        $this->assertSame("Create: the panel account #$first '{$service['username']}' ({$service['domain']}) was made by an earlier Create of this service, "
+            . "but its package is " . Panel::defaultPackageId() . ", not the product's 999999: the panel cannot change it through the module; "
+            . 'set the service back to what the account has and mark it Active, or Terminate and Create again (this deletes the account\'s files).',
+            opterius_CreateAccount($service));
+        $this->assertSame(Panel::defaultPackageId(), Panel::account((int)$first)['package_id']);
+    }
+
+    public function testCreateRunAgainAfterTheKeysDayFindsTheNameTakenByItsOwnAccountAndSaysThePasswordIsTheFirst(): void
+    {
+        $service = $this->service();
+        $this->assertSame('success', opterius_CreateAccount($service));
+        $first = self::storedId($service);
+        // A key the panel no longer remembers (its day is over): the create is refused as a name taken, by this service's account.
+        $service['serviceid'] = random_int(100000, 999999999);
+
+        $this->assertStringStartsWith("Create: the panel account #$first '{$service['username']}' ({$service['domain']}) was made by an earlier Create of this service "
+            . 'and has the password it was made with', opterius_CreateAccount($service));
         $this->assertCount(1, Panel::accountsNamed($service['username']));
     }
 

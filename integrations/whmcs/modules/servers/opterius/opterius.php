@@ -128,8 +128,9 @@ function opterius_CreateAccount(array $params)
             $r = $client->request('POST', '/api/v1/accounts', $body, OPTERIUS_CREATE_TIMEOUT, ['Idempotency-Key' => $key], $retry);
             if ($r->status === 409 || $r->code() === 'idempotency_key_reused') {
                 // Made by this service before: its name is taken by its own account (the key's day is over), or the
-                // key is refused for another body (Create run again after the service's password or email changed).
-                if (opterius_alreadyCreated($service) !== null) return 'success';
+                // key is refused for another body (Create run again after the service's password, email or package changed).
+                $own = opterius_alreadyCreated($service);
+                if ($own !== null) return opterius_createdBefore($service, $own, $body, $r->code() === 'idempotency_key_reused');
                 // The key's first success was an account deleted since, created with another body.
                 $gone = $service->storedId();
                 if ($r->code() === 'idempotency_key_reused' && $gone !== null && $key !== "$base-after-$gone") {
@@ -152,12 +153,36 @@ function opterius_CreateAccount(array $params)
     });
 }
 
-/** The account this service made earlier (its stored id, with the service's username and domain), or null. */
+/** The account this service made earlier (its stored id, else its username, with the service's domain), or null. */
 function opterius_alreadyCreated(ServiceAccount $service): ?array
 {
-    if ($service->storedId() === null) return null;
-    $account = $service->locate(OPTERIUS_READ_TIMEOUT);
+    $account = $service->storedId() !== null ? $service->locate(OPTERIUS_READ_TIMEOUT) : $service->findByName(OPTERIUS_READ_TIMEOUT);
     return $account !== null && strtolower($account['domain']) === $service->domain() ? $account : null;
+}
+
+/**
+ * Create run again on a service whose account exists: never "success", because the account keeps what it was made
+ * with and the panel's API cannot change an account's package, email or password. The answer names what differs;
+ * the password cannot be read back: a key refused for another body with nothing else different means it changed,
+ * a name taken (the key's day over) leaves it unknown.
+ */
+function opterius_createdBefore(ServiceAccount $service, array $account, array $body, bool $bodyChanged): string
+{
+    $service->set(ServiceAccount::ACCOUNT_ID, (string)$account['id']);
+    $which = "Create: the panel account #{$account['id']} '{$account['username']}' ({$account['domain']}) was made by an earlier Create of this service";
+    $again = "Terminate and Create again (this deletes the account's files).";
+    $differs = [];
+    if ((string)$account['package_id'] !== (string)$body['package_id'])
+        $differs[] = "its package is {$account['package_id']}, not the product's {$body['package_id']}";
+    if (strtolower((string)$account['email']) !== strtolower($body['email']))
+        $differs[] = "its email is {$account['email']}, not the client's {$body['email']}";
+    if ($differs)
+        return "$which, but " . implode(' and ', $differs) . ": the panel cannot change it through the module; set the service back to what the account has and mark it Active, or $again";
+    if ($bodyChanged)
+        return "$which and has the password it was made with, not the service's current one (the panel cannot change an account's password): "
+            . "set the service's password back to the first one and mark the service Active, or $again";
+    return "$which and has the password it was made with (the panel can neither show nor change it): if the service's password "
+        . "has not changed since, mark the service Active; otherwise $again";
 }
 
 function opterius_SuspendAccount(array $params)
