@@ -20,7 +20,8 @@ final class LifecycleTest extends ModuleTestCase
         $this->assertCount(1, Panel::accountsNamed($service['username']));
         $create = array_values(array_filter(self::log(), function ($e) { return strpos($e['request'], 'POST ') === 0; }));
         $this->assertCount(1, $create);
-        $this->assertStringContainsString('Idempotency-Key: whmcs-service-' . $service['serviceid'], $create[0]['request']);
+        // The key names this WHMCS install (a hash of its System URL) and the service.
+        $this->assertMatchesRegularExpression('/^Idempotency-Key: whmcs-[0-9a-f]{10}-service-' . $service['serviceid'] . '$/m', $create[0]['request']);
         $this->assertSame('opterius', $create[0]['module']);
         $this->assertSame('CreateAccount', $create[0]['action']);
     }
@@ -80,6 +81,26 @@ final class LifecycleTest extends ModuleTestCase
         $this->assertStringStartsWith("Create: the panel account #$first '{$service['username']}' ({$service['domain']}) was made by an earlier Create of this service "
             . 'and has the password it was made with', opterius_CreateAccount($service));
         $this->assertCount(1, Panel::accountsNamed($service['username']));
+    }
+
+    public function testTwoWhmcsInstallsOnOnePanelWithTheSameServiceIdEachCreateTheirOwnAccount(): void
+    {
+        $kept = $GLOBALS['CONFIG']['SystemURL'];
+        $ours = $this->service();
+        $theirs = $this->service(['serviceid' => $ours['serviceid']]);
+        try {
+            $this->assertSame('success', opterius_CreateAccount($ours));
+            $GLOBALS['CONFIG']['SystemURL'] = 'https://billing.other-host.example/';
+            $this->assertSame('success', opterius_CreateAccount($theirs));
+        } finally {
+            $GLOBALS['CONFIG']['SystemURL'] = $kept;
+        }
+
+        $this->assertNotSame(self::storedId($ours), self::storedId($theirs));
+        $this->assertSame($theirs['username'], Panel::account((int)self::storedId($theirs))['username']);
+        $this->assertCount(1, Panel::accountsNamed($ours['username']));
+        $this->assertSame('success', opterius_TerminateAccount($ours));
+        $this->assertSame('success', opterius_TerminateAccount($theirs));
     }
 
     public function testCreateOfANameAnotherAccountHoldsNamesThatAccount(): void

@@ -3,7 +3,7 @@
  * Opterius Panel provisioning module for WHMCS (copy this folder to WHMCS's modules/servers/).
  *
  * Every function answers "success" or one sentence a billing admin can act on. Create is idempotent (it sends an
- * Idempotency-Key derived from the service id, so a retry after a timeout gets the panel's first answer);
+ * Idempotency-Key derived from the WHMCS install and the service id, so a retry after a timeout gets the panel's first answer);
  * Terminate is idempotent and bounded (an asynchronous DELETE, polled within the product's time budget; an account
  * already gone is success; a deletion still running is named, and the next Terminate joins it). Every request is in
  * the module log with the token and the customer's password redacted.
@@ -118,7 +118,7 @@ function opterius_CreateAccount(array $params)
             'password' => $password,
             'package_id' => ctype_digit($package) ? (int)$package : $package,
         ];
-        $base = 'whmcs-service-' . (int)$params['serviceid'];
+        $base = opterius_createKey((int)$params['serviceid']);
         $key = $base;
         $retry = 'The panel may still be creating the account: run Create again. It sends the same Idempotency-Key, so it gets the panel\'s first answer, never a second account.';
         // The panel replays a key's first success for a day. When that answer's account has been deleted since (the
@@ -151,6 +151,20 @@ function opterius_CreateAccount(array $params)
         }
         return 'Create: the panel kept replaying answers for accounts deleted since: clear the service\'s ' . ServiceAccount::ACCOUNT_ID . ' and run Create again.';
     });
+}
+
+/**
+ * The Create's Idempotency-Key: "whmcs-{install}-service-{id}". Service ids restart at 1 in every WHMCS, and two
+ * installs may share one panel and its admin token (the panel keeps keys per token owner), so the key also holds a
+ * short hash of this install's System URL (WHMCS's General Settings).
+ */
+function opterius_createKey(int $serviceId): string
+{
+    $url = class_exists('WHMCS\\Config\\Setting') ? (string)\WHMCS\Config\Setting::getValue('SystemURL') : (string)($GLOBALS['CONFIG']['SystemURL'] ?? '');
+    $url = strtolower(rtrim(trim($url), '/'));
+    // A WHMCS without a System URL (it asks for one at install): the module's own folder names the install instead.
+    if ($url === '') $url = __DIR__;
+    return 'whmcs-' . substr(sha1($url), 0, 10) . "-service-$serviceId";
 }
 
 /** The account this service made earlier (its stored id, else its username, with the service's domain), or null. */
