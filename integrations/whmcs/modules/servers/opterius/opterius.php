@@ -26,6 +26,8 @@ use Opterius\Whmcs\ServiceAccount;
 const OPTERIUS_READ_TIMEOUT = 15.0;
 const OPTERIUS_WRITE_TIMEOUT = 30.0;
 const OPTERIUS_CREATE_TIMEOUT = 90.0;
+/** Seconds the admin's service page waits for the panel (both its reads together; a request gets at least 1 s). */
+const OPTERIUS_TAB_TIMEOUT = 3.0;
 /** Terminate's default time budget, and its bounds (a PHP request of WHMCS's must not run for ever). */
 const OPTERIUS_TERMINATE_BUDGET = 25.0;
 const OPTERIUS_TERMINATE_BUDGET_MIN = 0.5;
@@ -296,13 +298,17 @@ function opterius_budget($raw): float
     return max(OPTERIUS_TERMINATE_BUDGET_MIN, min(OPTERIUS_TERMINATE_BUDGET_MAX, (float)$raw));
 }
 
-/** The service's panel account and its last deletion job, on the service's page in the admin area. */
+/**
+ * The service's panel account and its last deletion job, on the service's page in the admin area. The page waits for
+ * it, so both reads share a few seconds; each field shows its own read's failure.
+ */
 function opterius_AdminServicesTabFields(array $params)
 {
     $fields = [];
     $found = opterius_run('AdminServicesTabFields', $params, function (PanelClient $client, ServiceAccount $service) use (&$fields): string {
+        $until = microtime(true) + OPTERIUS_TAB_TIMEOUT;
         try {
-            $account = $service->locate(OPTERIUS_READ_TIMEOUT);
+            $account = $service->locate(OPTERIUS_TAB_TIMEOUT);
             $fields['Opterius account'] = $account === null
                 ? 'none on the panel for ' . $service->describe()
                 : "#{$account['id']} {$account['username']} ({$account['domain']}): {$account['status']}, package {$account['package_id']}";
@@ -314,7 +320,12 @@ function opterius_AdminServicesTabFields(array $params)
             $fields['Last deletion job'] = 'none';
             return 'success';
         }
-        $r = $client->request('GET', "/api/v1/deletions/$job", null, OPTERIUS_READ_TIMEOUT);
+        try {
+            $r = $client->request('GET', "/api/v1/deletions/$job", null, $until - microtime(true));
+        } catch (PanelError $e) {
+            $fields['Last deletion job'] = "#$job not read: " . lcfirst($e->getMessage());
+            return 'success';
+        }
         if ($r->status !== 200 || !is_array($r->data())) {
             $fields['Last deletion job'] = $client->explain($r, "Reading deletion job $job");
             return 'success';
@@ -326,7 +337,8 @@ function opterius_AdminServicesTabFields(array $params)
             . ($state['status'] === 'succeeded' ? ", finished at {$state['finished_at']}" : '');
         return 'success';
     });
-    if ($found !== 'success') $fields['Opterius account'] = $found;
+    // Failed before either read (no hostname or token), or unexpectedly: said in a field of its own.
+    if ($found !== 'success') $fields['Opterius module'] = $found;
     return array_map(function (string $text): string { return htmlspecialchars($text, ENT_QUOTES); }, $fields);
 }
 
