@@ -103,6 +103,23 @@ final class LifecycleTest extends ModuleTestCase
         $this->assertSame('success', opterius_TerminateAccount($theirs));
     }
 
+    public function testAnUnexpectedFailureIsLoggedAsClassMessageAndPlaceWithoutTraceAndWithTheSecretsAsReplaceVars(): void
+    {
+        $service = $this->service();
+        $service['model'] = new FailingService("WHMCS could not save the service (password {$service['password']})");
+
+        $answer = opterius_CreateAccount($service);
+
+        $this->assertSame('CreateAccount failed unexpectedly in the Opterius module: WHMCS could not save the service (password [redacted])', $answer);
+        $entry = self::log()[count(self::log()) - 1];
+        $this->assertSame(['opterius', 'CreateAccount', ''], [$entry['module'], $entry['action'], $entry['request']]);
+        $this->assertMatchesRegularExpression('/^RuntimeException: WHMCS could not save the service \(password \[redacted\]\) at \S+LifecycleTest\.php:[0-9]+$/', $entry['response']);
+        $this->assertSame('', $entry['processed'], 'no trace: its arguments may hold the password');
+        $this->assertContains($service['password'], $entry['replaceVars']);
+        $this->assertContains(Panel::token(), $entry['replaceVars']);
+        foreach (Panel::accountsNamed($service['username']) as $made) Panel::call('DELETE', "/api/v1/accounts/{$made['id']}");
+    }
+
     public function testCreateOfANameAnotherAccountHoldsNamesThatAccount(): void
     {
         $service = $this->service();
@@ -320,5 +337,23 @@ final class LifecycleTest extends ModuleTestCase
         }
         exec('chown -R ' . (int)$uid . ' ' . escapeshellarg("$home/uploads"), $out, $rc);
         if ($rc !== 0) throw new RuntimeException("chown of $home/uploads failed");
+    }
+}
+
+/** A WHMCS service model whose properties cannot be saved (WHMCS's database refused): an error the module does not expect. */
+final class FailingService
+{
+    /** @var object */
+    public $serviceProperties;
+
+    public function __construct(string $message)
+    {
+        $this->serviceProperties = new class($message) {
+            /** @var string */
+            private $message;
+            public function __construct(string $message) { $this->message = $message; }
+            public function get($name) { return ''; }
+            public function save(array $properties) { throw new RuntimeException($this->message); }
+        };
     }
 }

@@ -348,14 +348,18 @@ function opterius_AdminServicesTabFields(array $params)
  */
 function opterius_run(string $action, array $params, callable $body): string
 {
+    $client = null;
     try {
         $client = PanelClient::fromParams($params, $action);
+        // The service's password is never logged, whichever function has it in its $params.
+        $client->addSecret((string)($params['password'] ?? ''));
         return $body($client, new ServiceAccount($client, $params));
     } catch (PanelError $e) {
         return $e->getMessage();
     } catch (\Throwable $e) {
-        if (function_exists('logModuleCall'))
-            logModuleCall(PanelClient::MODULE, $action, '', get_class($e) . ': ' . $e->getMessage(), $e->getTraceAsString(), []);
-        return "$action failed unexpectedly in the Opterius module: " . $e->getMessage();
+        // fromParams throws only PanelErrors: the client, which knows the secrets to scrub, exists here.
+        if ($client === null) return "$action failed unexpectedly in the Opterius module: " . get_class($e);
+        $client->logUnexpected($e);
+        return "$action failed unexpectedly in the Opterius module: " . $client->scrub($e->getMessage());
     }
 }
