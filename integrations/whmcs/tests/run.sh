@@ -6,7 +6,8 @@
 # resources as the .NET tests run it: the module only ever speaks HTTP to it) on a free port. PHP trusts the test CA
 # (curl.cainfo), as a WHMCS server trusts a panel's real certificate. Stops only what it started, by pid.
 # The last line is "N passed, N failed, N skipped" (scripts/test.sh adds it to the .NET tests' counts).
-set -euo pipefail
+# -E: the ERR trap below also fires inside functions (cli) and command substitutions, so every failed step says so.
+set -Eeuo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../../.." && pwd)
 dir=/tmp/opterius-whmcs-$$
@@ -97,8 +98,9 @@ OPTERIUS_TEST_ROOT=$dir/root \
 OPTERIUS_TEST_LICENSE=$dir/license.json OPTERIUS_TEST_FOREIGN_LICENSE=$dir/foreign-license.json OPTERIUS_TEST_DIR=$dir \
   php -d curl.cainfo="$dir/ca.pem" -d openssl.cafile="$dir/ca.pem" "$(command -v phpunit)" \
   -c "$here/phpunit.xml" --log-junit "$junit" "$@" || status=$?
-# As scripts/test.sh counts xunit: a missing or unreadable report, or a run that executed nothing, is a failure.
-python3 - "$junit" <<'PY2' || status=1
+# As scripts/test.sh counts xunit: a missing or unreadable report, a run that executed nothing, or phpunit failing
+# although its report names no failure (a risky test, an error after the report), is a failure.
+python3 - "$junit" "$status" <<'PY2' || status=1
 import sys, xml.etree.ElementTree as ET
 try:
     root = ET.parse(sys.argv[1]).getroot()
@@ -109,6 +111,9 @@ try:
     if n("tests") == 0: failed = max(failed, 1)
 except Exception:
     passed, failed, skipped = 0, 1, 0
+if sys.argv[2] != "0" and failed == 0:
+    print(f"phpunit exited {sys.argv[2]} although its report names no failure: counted as 1 failed", file=sys.stderr)
+    failed = 1
 print(f"{passed} passed, {failed} failed, {skipped} skipped")
 sys.exit(1 if failed else 0)
 PY2
