@@ -26,11 +26,15 @@ stop_all() {
 }
 trap stop_all EXIT
 counts() { echo "$1 passed, $2 failed, $3 skipped"; }
+# The script's own stdout and stderr: a step that fails may have its output redirected into a log (cli ... >>setup.log).
+exec 3>&1 4>&2
 fail() {
   trap - ERR
-  echo "$1" >&2
-  local f; for f in setup.log panel.log; do [ -f "$dir/$f" ] && tail -n 40 "$dir/$f" >&2; done
-  counts 0 1 0; exit 1
+  echo "$1" >&4
+  # In a command substitution ($(cli ...)), the script itself fails next and says so once.
+  [ "$BASHPID" = "$$" ] || exit 1
+  local f; for f in setup.log panel.log; do [ -f "$dir/$f" ] && tail -n 40 "$dir/$f" >&4; done
+  counts 0 1 0 >&3; exit 1
 }
 # A step that fails before the tests ran still ends with the closing line, saying so.
 trap 'fail "integrations/whmcs/tests/run.sh: line $LINENO failed"' ERR
