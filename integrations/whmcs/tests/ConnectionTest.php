@@ -94,6 +94,27 @@ final class ConnectionTest extends ModuleTestCase
         $this->assertLessThan(7.0, $took);
     }
 
+    public function testTheAdminTabOfAPanelThatNeverAnswersShowsBothFieldsWithinAFewSeconds(): void
+    {
+        $dir = Panel::env('OPTERIUS_TEST_DIR');
+        [$port, $server] = self::tlsServer("$dir/panel.pem", "$dir/panel.key", []);
+        $service = $this->service(['serverport' => (string)$port]);
+        $service['model']->serviceProperties->values = ['Opterius Account ID' => '5', 'Opterius Deletion Job' => '7'];
+        try {
+            $started = microtime(true);
+            $tab = opterius_AdminServicesTabFields($service);
+            $took = microtime(true) - $started;
+        } finally {
+            proc_terminate($server);
+            proc_close($server);
+        }
+
+        // The page waits 3 s for the account, then at least 1 s for the job (the least any request gets).
+        $this->assertSame(['Opterius account' => "The panel at https://127.0.0.1:$port did not answer within 3 s.",
+            'Last deletion job' => "#7 not read: the panel at https://127.0.0.1:$port did not answer within 1 s."], $tab);
+        $this->assertLessThan(5.5, $took);
+    }
+
     public function testALicenseBlockedPanelSaysWritesAreBlockedOnTestConnectionCreateSuspendAndTerminate(): void
     {
         $service = $this->service();

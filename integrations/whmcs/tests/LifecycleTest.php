@@ -2,6 +2,8 @@
 // A product's life through the module against the real panel: create, suspend, unsuspend, terminate, and the
 // retries WHMCS's automation makes after timeouts.
 
+use Opterius\Whmcs\ServiceAccount;
+
 final class LifecycleTest extends ModuleTestCase
 {
     public function testCreateMakesOnePanelAccountWithTheServicesNamesAndStoresItsId(): void
@@ -18,7 +20,8 @@ final class LifecycleTest extends ModuleTestCase
         $this->assertCount(1, Panel::accountsNamed($service['username']));
         $create = array_values(array_filter(self::log(), function ($e) { return strpos($e['request'], 'POST ') === 0; }));
         $this->assertCount(1, $create);
-        $this->assertStringContainsString('Idempotency-Key: whmcs-service-' . $service['serviceid'], $create[0]['request']);
+        // The key names this WHMCS install (a hash of its System URL) and the service.
+        $this->assertMatchesRegularExpression('/^Idempotency-Key: whmcs-[0-9a-f]{10}-service-' . $service['serviceid'] . '$/m', $create[0]['request']);
         $this->assertSame('opterius', $create[0]['module']);
         $this->assertSame('CreateAccount', $create[0]['action']);
     }
@@ -37,17 +40,84 @@ final class LifecycleTest extends ModuleTestCase
         $this->assertCount(1, Panel::accountsNamed($service['username']));
     }
 
-    public function testCreateRunAgainAfterTheServicesPasswordChangedIsSuccessForTheAccountItMade(): void
+    public function testCreateRunAgainAfterTheServicesPasswordChangedSaysTheAccountKeepsItsFirstPassword(): void
     {
         $service = $this->service();
         $this->assertSame('success', opterius_CreateAccount($service));
         $first = self::storedId($service);
         $service['password'] = $this->newPassword();
 
-        $this->assertSame('success', opterius_CreateAccount($service));
+        $this->assertSame("Create: the panel account #$first '{$service['username']}' ({$service['domain']}) was made by an earlier Create of this service "
+            . "and has the password it was made with, not the service's current one (the panel cannot change an account's password): "
+            . 'set the service\'s password back to the first one and mark the service Active, or Terminate and Create again (this deletes the account\'s files).',
+            opterius_CreateAccount($service));
 
         $this->assertSame($first, self::storedId($service));
         $this->assertCount(1, Panel::accountsNamed($service['username']));
+    }
+
+    public function testCreateRunAgainForAnotherPackageNamesThePackageTheAccountKept(): void
+    {
+        $service = $this->service();
+        $this->assertSame('success', opterius_CreateAccount($service));
+        $first = self::storedId($service);
+        $service['configoption1'] = '999999';
+
+        $this->assertSame("Create: the panel account #$first '{$service['username']}' ({$service['domain']}) was made by an earlier Create of this service, "
+            . "but its package is " . Panel::defaultPackageId() . ", not the product's 999999: the panel cannot change it through the module; "
+            . 'set the service back to what the account has and mark it Active, or Terminate and Create again (this deletes the account\'s files).',
+            opterius_CreateAccount($service));
+        $this->assertSame(Panel::defaultPackageId(), Panel::account((int)$first)['package_id']);
+    }
+
+    public function testCreateRunAgainAfterTheKeysDayFindsTheNameTakenByItsOwnAccountAndSaysThePasswordIsTheFirst(): void
+    {
+        $service = $this->service();
+        $this->assertSame('success', opterius_CreateAccount($service));
+        $first = self::storedId($service);
+        // A key the panel no longer remembers (its day is over): the create is refused as a name taken, by this service's account.
+        $service['serviceid'] = random_int(100000, 999999999);
+
+        $this->assertStringStartsWith("Create: the panel account #$first '{$service['username']}' ({$service['domain']}) was made by an earlier Create of this service "
+            . 'and has the password it was made with', opterius_CreateAccount($service));
+        $this->assertCount(1, Panel::accountsNamed($service['username']));
+    }
+
+    public function testTwoWhmcsInstallsOnOnePanelWithTheSameServiceIdEachCreateTheirOwnAccount(): void
+    {
+        $kept = $GLOBALS['CONFIG']['SystemURL'];
+        $ours = $this->service();
+        $theirs = $this->service(['serviceid' => $ours['serviceid']]);
+        try {
+            $this->assertSame('success', opterius_CreateAccount($ours));
+            $GLOBALS['CONFIG']['SystemURL'] = 'https://billing.other-host.example/';
+            $this->assertSame('success', opterius_CreateAccount($theirs));
+        } finally {
+            $GLOBALS['CONFIG']['SystemURL'] = $kept;
+        }
+
+        $this->assertNotSame(self::storedId($ours), self::storedId($theirs));
+        $this->assertSame($theirs['username'], Panel::account((int)self::storedId($theirs))['username']);
+        $this->assertCount(1, Panel::accountsNamed($ours['username']));
+        $this->assertSame('success', opterius_TerminateAccount($ours));
+        $this->assertSame('success', opterius_TerminateAccount($theirs));
+    }
+
+    public function testAnUnexpectedFailureIsLoggedAsClassMessageAndPlaceWithoutTraceAndWithTheSecretsAsReplaceVars(): void
+    {
+        $service = $this->service();
+        $service['model'] = new FailingService("WHMCS could not save the service (password {$service['password']})");
+
+        $answer = opterius_CreateAccount($service);
+
+        $this->assertSame('CreateAccount failed unexpectedly in the Opterius module: WHMCS could not save the service (password [redacted])', $answer);
+        $entry = self::log()[count(self::log()) - 1];
+        $this->assertSame(['opterius', 'CreateAccount', ''], [$entry['module'], $entry['action'], $entry['request']]);
+        $this->assertMatchesRegularExpression('/^RuntimeException: WHMCS could not save the service \(password \[redacted\]\) at \S+LifecycleTest\.php:[0-9]+$/', $entry['response']);
+        $this->assertSame('', $entry['processed'], 'no trace: its arguments may hold the password');
+        $this->assertContains($service['password'], $entry['replaceVars']);
+        $this->assertContains(Panel::token(), $entry['replaceVars']);
+        foreach (Panel::accountsNamed($service['username']) as $made) Panel::call('DELETE', "/api/v1/accounts/{$made['id']}");
     }
 
     public function testCreateOfANameAnotherAccountHoldsNamesThatAccount(): void
@@ -188,8 +258,40 @@ final class LifecycleTest extends ModuleTestCase
         $service['model']->serviceProperties->values = [];
         $this->assertSame('success', opterius_TerminateAccount($service));
         $this->assertNull(Panel::account($made['id']));
-        $service['model']->serviceProperties->values = [];
-        $this->assertSame('success', opterius_TerminateAccount($service), 'no account by that name: already gone');
+        $this->assertSame((string)$made['id'], self::storedId($service), 'the id found is stored: a second Terminate finds it gone');
+        $this->assertSame('success', opterius_TerminateAccount($service));
+        // Without the id, the deletion job this service started still proves the account gone.
+        $service['model']->serviceProperties->values['Opterius Account ID'] = '';
+        $this->assertSame('success', opterius_TerminateAccount($service));
+    }
+
+    public function testTerminateOfAServiceWithNeitherIdNorAccountOnThePanelSaysSoInsteadOfSuccess(): void
+    {
+        $service = $this->service();
+
+        $this->assertSame("Terminate: the panel has no account '{$service['username']}' / {$service['domain']}, and this service has no "
+            . "Opterius Account ID nor a deletion job that succeeded: nothing was deleted. If the account was removed by hand, mark the service Terminated; "
+            . "otherwise correct the service's username and domain, or set its Opterius Account ID.", opterius_TerminateAccount($service));
+    }
+
+    public function testAServiceWithoutAStoredIdIsFoundPastTheFirstPageOfTheSearch(): void
+    {
+        $service = $this->service();
+        // Accounts the search for the service's username also matches (their domain begins with it) and that sort before it.
+        $others = [Panel::createAccount('a' . substr(self::uniqueUsername(), 1), "{$service['username']}-1.example"),
+            Panel::createAccount('a' . substr(self::uniqueUsername(), 1), "{$service['username']}-2.example")];
+        $made = Panel::createAccount($service['username'], $service['domain']);
+        ServiceAccount::$perPage = 1;
+        try {
+            $answer = opterius_TerminateAccount($service);
+        } finally {
+            ServiceAccount::$perPage = 100;
+            foreach ($others as $other) Panel::call('DELETE', "/api/v1/accounts/{$other['id']}");
+        }
+
+        $this->assertSame('success', $answer);
+        $this->assertNull(Panel::account($made['id']));
+        $this->assertSame((string)$made['id'], self::storedId($service));
     }
 
     public function testAnAccountOfTheServicesUsernameForAnotherDomainIsNeitherSuspendedNorDeleted(): void
@@ -235,5 +337,23 @@ final class LifecycleTest extends ModuleTestCase
         }
         exec('chown -R ' . (int)$uid . ' ' . escapeshellarg("$home/uploads"), $out, $rc);
         if ($rc !== 0) throw new RuntimeException("chown of $home/uploads failed");
+    }
+}
+
+/** A WHMCS service model whose properties cannot be saved (WHMCS's database refused): an error the module does not expect. */
+final class FailingService
+{
+    /** @var object */
+    public $serviceProperties;
+
+    public function __construct(string $message)
+    {
+        $this->serviceProperties = new class($message) {
+            /** @var string */
+            private $message;
+            public function __construct(string $message) { $this->message = $message; }
+            public function get($name) { return ''; }
+            public function save(array $properties) { throw new RuntimeException($this->message); }
+        };
     }
 }

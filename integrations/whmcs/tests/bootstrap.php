@@ -4,6 +4,9 @@
 
 define('WHMCS', true);
 
+/** WHMCS's settings as its modules read them: the System URL names this install (the module's Idempotency-Keys hold a hash of it). */
+$GLOBALS['CONFIG'] = ['SystemURL' => 'https://billing.example/'];
+
 /** Every logModuleCall of the module, in order: [module, action, request, response, processed, replaceVars]. */
 $GLOBALS['opterius_module_log'] = [];
 

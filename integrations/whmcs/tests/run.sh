@@ -6,7 +6,8 @@
 # resources as the .NET tests run it: the module only ever speaks HTTP to it) on a free port. PHP trusts the test CA
 # (curl.cainfo), as a WHMCS server trusts a panel's real certificate. Stops only what it started, by pid.
 # The last line is "N passed, N failed, N skipped" (scripts/test.sh adds it to the .NET tests' counts).
-set -euo pipefail
+# -E: the ERR trap below also fires inside functions (cli) and command substitutions, so every failed step says so.
+set -Eeuo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../../.." && pwd)
 dir=/tmp/opterius-whmcs-$$
@@ -25,11 +26,15 @@ stop_all() {
 }
 trap stop_all EXIT
 counts() { echo "$1 passed, $2 failed, $3 skipped"; }
+# The script's own stdout and stderr: a step that fails may have its output redirected into a log (cli ... >>setup.log).
+exec 3>&1 4>&2
 fail() {
   trap - ERR
-  echo "$1" >&2
-  local f; for f in setup.log panel.log; do [ -f "$dir/$f" ] && tail -n 40 "$dir/$f" >&2; done
-  counts 0 1 0; exit 1
+  echo "$1" >&4
+  # In a command substitution ($(cli ...)), the script itself fails next and says so once.
+  [ "$BASHPID" = "$$" ] || exit 1
+  local f; for f in setup.log panel.log; do [ -f "$dir/$f" ] && tail -n 40 "$dir/$f" >&4; done
+  counts 0 1 0 >&3; exit 1
 }
 # A step that fails before the tests ran still ends with the closing line, saying so.
 trap 'fail "integrations/whmcs/tests/run.sh: line $LINENO failed"' ERR
@@ -97,8 +102,9 @@ OPTERIUS_TEST_ROOT=$dir/root \
 OPTERIUS_TEST_LICENSE=$dir/license.json OPTERIUS_TEST_FOREIGN_LICENSE=$dir/foreign-license.json OPTERIUS_TEST_DIR=$dir \
   php -d curl.cainfo="$dir/ca.pem" -d openssl.cafile="$dir/ca.pem" "$(command -v phpunit)" \
   -c "$here/phpunit.xml" --log-junit "$junit" "$@" || status=$?
-# As scripts/test.sh counts xunit: a missing or unreadable report, or a run that executed nothing, is a failure.
-python3 - "$junit" <<'PY2' || status=1
+# As scripts/test.sh counts xunit: a missing or unreadable report, a run that executed nothing, or phpunit failing
+# although its report names no failure (a risky test, an error after the report), is a failure.
+python3 - "$junit" "$status" <<'PY2' || status=1
 import sys, xml.etree.ElementTree as ET
 try:
     root = ET.parse(sys.argv[1]).getroot()
@@ -109,6 +115,9 @@ try:
     if n("tests") == 0: failed = max(failed, 1)
 except Exception:
     passed, failed, skipped = 0, 1, 0
+if sys.argv[2] != "0" and failed == 0:
+    print(f"phpunit exited {sys.argv[2]} although its report names no failure: counted as 1 failed", file=sys.stderr)
+    failed = 1
 print(f"{passed} passed, {failed} failed, {skipped} skipped")
 sys.exit(1 if failed else 0)
 PY2

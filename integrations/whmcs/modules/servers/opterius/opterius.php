@@ -3,7 +3,7 @@
  * Opterius Panel provisioning module for WHMCS (copy this folder to WHMCS's modules/servers/).
  *
  * Every function answers "success" or one sentence a billing admin can act on. Create is idempotent (it sends an
- * Idempotency-Key derived from the service id, so a retry after a timeout gets the panel's first answer);
+ * Idempotency-Key derived from the WHMCS install and the service id, so a retry after a timeout gets the panel's first answer);
  * Terminate is idempotent and bounded (an asynchronous DELETE, polled within the product's time budget; an account
  * already gone is success; a deletion still running is named, and the next Terminate joins it). Every request is in
  * the module log with the token and the customer's password redacted.
@@ -26,6 +26,8 @@ use Opterius\Whmcs\ServiceAccount;
 const OPTERIUS_READ_TIMEOUT = 15.0;
 const OPTERIUS_WRITE_TIMEOUT = 30.0;
 const OPTERIUS_CREATE_TIMEOUT = 90.0;
+/** Seconds the admin's service page waits for the panel (both its reads together; a request gets at least 1 s). */
+const OPTERIUS_TAB_TIMEOUT = 3.0;
 /** Terminate's default time budget, and its bounds (a PHP request of WHMCS's must not run for ever). */
 const OPTERIUS_TERMINATE_BUDGET = 25.0;
 const OPTERIUS_TERMINATE_BUDGET_MIN = 0.5;
@@ -118,7 +120,7 @@ function opterius_CreateAccount(array $params)
             'password' => $password,
             'package_id' => ctype_digit($package) ? (int)$package : $package,
         ];
-        $base = 'whmcs-service-' . (int)$params['serviceid'];
+        $base = opterius_createKey((int)$params['serviceid']);
         $key = $base;
         $retry = 'The panel may still be creating the account: run Create again. It sends the same Idempotency-Key, so it gets the panel\'s first answer, never a second account.';
         // The panel replays a key's first success for a day. When that answer's account has been deleted since (the
@@ -128,8 +130,9 @@ function opterius_CreateAccount(array $params)
             $r = $client->request('POST', '/api/v1/accounts', $body, OPTERIUS_CREATE_TIMEOUT, ['Idempotency-Key' => $key], $retry);
             if ($r->status === 409 || $r->code() === 'idempotency_key_reused') {
                 // Made by this service before: its name is taken by its own account (the key's day is over), or the
-                // key is refused for another body (Create run again after the service's password or email changed).
-                if (opterius_alreadyCreated($service) !== null) return 'success';
+                // key is refused for another body (Create run again after the service's password, email or package changed).
+                $own = opterius_alreadyCreated($service);
+                if ($own !== null) return opterius_createdBefore($service, $own, $body, $r->code() === 'idempotency_key_reused');
                 // The key's first success was an account deleted since, created with another body.
                 $gone = $service->storedId();
                 if ($r->code() === 'idempotency_key_reused' && $gone !== null && $key !== "$base-after-$gone") {
@@ -152,12 +155,50 @@ function opterius_CreateAccount(array $params)
     });
 }
 
-/** The account this service made earlier (its stored id, with the service's username and domain), or null. */
+/**
+ * The Create's Idempotency-Key: "whmcs-{install}-service-{id}". Service ids restart at 1 in every WHMCS, and two
+ * installs may share one panel and its admin token (the panel keeps keys per token owner), so the key also holds a
+ * short hash of this install's System URL (WHMCS's General Settings).
+ */
+function opterius_createKey(int $serviceId): string
+{
+    $url = class_exists('WHMCS\\Config\\Setting') ? (string)\WHMCS\Config\Setting::getValue('SystemURL') : (string)($GLOBALS['CONFIG']['SystemURL'] ?? '');
+    $url = strtolower(rtrim(trim($url), '/'));
+    // A WHMCS without a System URL (it asks for one at install): the module's own folder names the install instead.
+    if ($url === '') $url = __DIR__;
+    return 'whmcs-' . substr(sha1($url), 0, 10) . "-service-$serviceId";
+}
+
+/** The account this service made earlier (its stored id, else its username, with the service's domain), or null. */
 function opterius_alreadyCreated(ServiceAccount $service): ?array
 {
-    if ($service->storedId() === null) return null;
-    $account = $service->locate(OPTERIUS_READ_TIMEOUT);
+    $account = $service->storedId() !== null ? $service->locate(OPTERIUS_READ_TIMEOUT) : $service->findByName(OPTERIUS_READ_TIMEOUT);
     return $account !== null && strtolower($account['domain']) === $service->domain() ? $account : null;
+}
+
+/**
+ * Create run again on a service whose account exists: never "success", because the account keeps what it was made
+ * with and the panel's API cannot change an account's package, email or password. The answer names what differs;
+ * the password cannot be read back: a key refused for another body with nothing else different means it changed,
+ * a name taken (the key's day over) leaves it unknown.
+ */
+function opterius_createdBefore(ServiceAccount $service, array $account, array $body, bool $bodyChanged): string
+{
+    $service->set(ServiceAccount::ACCOUNT_ID, (string)$account['id']);
+    $which = "Create: the panel account #{$account['id']} '{$account['username']}' ({$account['domain']}) was made by an earlier Create of this service";
+    $again = "Terminate and Create again (this deletes the account's files).";
+    $differs = [];
+    if ((string)$account['package_id'] !== (string)$body['package_id'])
+        $differs[] = "its package is {$account['package_id']}, not the product's {$body['package_id']}";
+    if (strtolower((string)$account['email']) !== strtolower($body['email']))
+        $differs[] = "its email is {$account['email']}, not the client's {$body['email']}";
+    if ($differs)
+        return "$which, but " . implode(' and ', $differs) . ": the panel cannot change it through the module; set the service back to what the account has and mark it Active, or $again";
+    if ($bodyChanged)
+        return "$which and has the password it was made with, not the service's current one (the panel cannot change an account's password): "
+            . "set the service's password back to the first one and mark the service Active, or $again";
+    return "$which and has the password it was made with (the panel can neither show nor change it): if the service's password "
+        . "has not changed since, mark the service Active; otherwise $again";
 }
 
 function opterius_SuspendAccount(array $params)
@@ -200,9 +241,9 @@ function opterius_TerminateAccount(array $params)
         $deadline = $started + $budget;
         // Finding the account and starting the deletion share a few seconds even of a tiny budget: else nothing would ever start.
         $startBy = $started + max(OPTERIUS_TERMINATE_START, $budget);
+        $stored = $service->storedId();
         $account = $service->locate(min(OPTERIUS_READ_TIMEOUT, $startBy - microtime(true)));
-        // Gone: deleted by an earlier Terminate of this service (its stored id answers 404), or no account has its name.
-        if ($account === null) return 'success';
+        if ($account === null) return opterius_terminatedBefore($client, $service, $stored !== null, $startBy);
 
         $id = (int)$account['id'];
         $r = $client->request('DELETE', "/api/v1/accounts/$id", null, min(OPTERIUS_WRITE_TIMEOUT, $startBy - microtime(true)), ['Prefer' => 'respond-async'],
@@ -230,6 +271,25 @@ function opterius_TerminateAccount(array $params)
     });
 }
 
+/**
+ * Terminate of a service whose account the panel does not have: success only when this service's account is known to
+ * be gone (its stored id, which Create or the lookup that found it stored, answers 404; or the deletion job this
+ * service started succeeded). No id and no account by its name may be a wrong username or domain, or an account
+ * removed by hand: the admin decides.
+ */
+function opterius_terminatedBefore(PanelClient $client, ServiceAccount $service, bool $hadId, float $startBy): string
+{
+    if ($hadId) return 'success';
+    $job = $service->get(ServiceAccount::DELETION_JOB);
+    if (ctype_digit($job)) {
+        $r = $client->request('GET', "/api/v1/deletions/$job", null, min(OPTERIUS_READ_TIMEOUT, $startBy - microtime(true)));
+        if ($r->status === 200 && ($r->data()['status'] ?? '') === 'succeeded') return 'success';
+    }
+    return "Terminate: the panel has no account '{$service->username()}' / {$service->domain()}, and this service has no "
+        . ServiceAccount::ACCOUNT_ID . " nor a deletion job that succeeded: nothing was deleted. If the account was removed by hand, mark the service Terminated; "
+        . "otherwise correct the service's username and domain, or set its " . ServiceAccount::ACCOUNT_ID . '.';
+}
+
 /** configoption2 in seconds: the default when empty or not a number, held within bounds. */
 function opterius_budget($raw): float
 {
@@ -238,13 +298,17 @@ function opterius_budget($raw): float
     return max(OPTERIUS_TERMINATE_BUDGET_MIN, min(OPTERIUS_TERMINATE_BUDGET_MAX, (float)$raw));
 }
 
-/** The service's panel account and its last deletion job, on the service's page in the admin area. */
+/**
+ * The service's panel account and its last deletion job, on the service's page in the admin area. The page waits for
+ * it, so both reads share a few seconds; each field shows its own read's failure.
+ */
 function opterius_AdminServicesTabFields(array $params)
 {
     $fields = [];
     $found = opterius_run('AdminServicesTabFields', $params, function (PanelClient $client, ServiceAccount $service) use (&$fields): string {
+        $until = microtime(true) + OPTERIUS_TAB_TIMEOUT;
         try {
-            $account = $service->locate(OPTERIUS_READ_TIMEOUT);
+            $account = $service->locate(OPTERIUS_TAB_TIMEOUT);
             $fields['Opterius account'] = $account === null
                 ? 'none on the panel for ' . $service->describe()
                 : "#{$account['id']} {$account['username']} ({$account['domain']}): {$account['status']}, package {$account['package_id']}";
@@ -256,7 +320,12 @@ function opterius_AdminServicesTabFields(array $params)
             $fields['Last deletion job'] = 'none';
             return 'success';
         }
-        $r = $client->request('GET', "/api/v1/deletions/$job", null, OPTERIUS_READ_TIMEOUT);
+        try {
+            $r = $client->request('GET', "/api/v1/deletions/$job", null, $until - microtime(true));
+        } catch (PanelError $e) {
+            $fields['Last deletion job'] = "#$job not read: " . lcfirst($e->getMessage());
+            return 'success';
+        }
         if ($r->status !== 200 || !is_array($r->data())) {
             $fields['Last deletion job'] = $client->explain($r, "Reading deletion job $job");
             return 'success';
@@ -268,7 +337,8 @@ function opterius_AdminServicesTabFields(array $params)
             . ($state['status'] === 'succeeded' ? ", finished at {$state['finished_at']}" : '');
         return 'success';
     });
-    if ($found !== 'success') $fields['Opterius account'] = $found;
+    // Failed before either read (no hostname or token), or unexpectedly: said in a field of its own.
+    if ($found !== 'success') $fields['Opterius module'] = $found;
     return array_map(function (string $text): string { return htmlspecialchars($text, ENT_QUOTES); }, $fields);
 }
 
@@ -278,14 +348,18 @@ function opterius_AdminServicesTabFields(array $params)
  */
 function opterius_run(string $action, array $params, callable $body): string
 {
+    $client = null;
     try {
         $client = PanelClient::fromParams($params, $action);
+        // The service's password is never logged, whichever function has it in its $params.
+        $client->addSecret((string)($params['password'] ?? ''));
         return $body($client, new ServiceAccount($client, $params));
     } catch (PanelError $e) {
         return $e->getMessage();
     } catch (\Throwable $e) {
-        if (function_exists('logModuleCall'))
-            logModuleCall(PanelClient::MODULE, $action, '', get_class($e) . ': ' . $e->getMessage(), $e->getTraceAsString(), []);
-        return "$action failed unexpectedly in the Opterius module: " . $e->getMessage();
+        // fromParams throws only PanelErrors: the client, which knows the secrets to scrub, exists here.
+        if ($client === null) return "$action failed unexpectedly in the Opterius module: " . get_class($e);
+        $client->logUnexpected($e);
+        return "$action failed unexpectedly in the Opterius module: " . $client->scrub($e->getMessage());
     }
 }

@@ -245,12 +245,27 @@ final class PanelClient
         return implode("\n", $lines);
     }
 
+    /** The text with the token and the passwords written as [redacted]. */
+    public function scrub(string $text): string
+    {
+        return str_replace($this->secrets, '[redacted]', $text);
+    }
+
+    /**
+     * An error the module did not expect, in the module log: its class, message and place, scrubbed, never its trace
+     * (the trace's arguments may hold the customer's password, or a part of it that no scrubbing finds).
+     */
+    public function logUnexpected(\Throwable $e): void
+    {
+        $this->log('', get_class($e) . ': ' . $e->getMessage() . ' at ' . $e->getFile() . ':' . $e->getLine(), '');
+    }
+
     /** Every call goes to WHMCS's module log; the secrets are also handed over as replace-vars, as WHMCS asks. */
     private function log(string $request, string $response, $processed): void
     {
         if (!function_exists('logModuleCall')) return;
         $scrub = function ($value) use (&$scrub) {
-            if (is_string($value)) return str_replace($this->secrets, '[redacted]', $value);
+            if (is_string($value)) return $this->scrub($value);
             if (is_array($value)) return array_map($scrub, $value);
             return $value;
         };
