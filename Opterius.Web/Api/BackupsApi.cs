@@ -23,11 +23,12 @@ public static class BackupsApi
     {
         var group = api.MapGroup("/backups").WithTags("Backups");
         group.MapGet("/", List).RequireAuthorization(ApiAuth.Read).Fails(422)
-            .WithSummary("Final backups, newest first (?page=&per_page=&account_id=); purged ones say when and by whom");
-        group.MapGet("/{id}", Get).RequireAuthorization(ApiAuth.Read).Fails(404).WithSummary("One final backup with its manifest");
+            .WithName("listBackups").WithSummary("Final backups, newest first (?page=&per_page=&account_id=); purged ones say when and by whom");
+        group.MapGet("/{id}", Get).RequireAuthorization(ApiAuth.Read).Fails(404)
+            .WithName("getBackup").WithSummary("One final backup with its manifest");
         group.MapDelete("/{id}", Purge).RequireAuthorization(ApiAuth.Delete).RequireRateLimiting(ApiLimits.Writes)
             .WithMetadata(new AuditedWrite("backup_purge")).Produces(204).Fails(404)
-            .WithSummary("Purge a final backup now (GDPR): the archive is removed, the row keeps when and by whom");
+            .WithName("purgeBackup").WithSummary("Purge a final backup now (GDPR): the archive is removed, the row keeps when and by whom");
         return group;
     }
 
