@@ -37,7 +37,10 @@ public static class IdempotencyKeys
     private static readonly SearchValues<char> KeyCharacters =
         SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:~+/=-");
 
-    /// <summary>Makes the endpoint honour the header, and documents it (the header and its 400, 409 and 422 answers).</summary>
+    /// <summary>
+    /// Makes the endpoint honour the header, and documents it: the header and its 400, 409, 413 and 422 answers (413: the
+    /// body is read whole to fingerprint it, also on the writes that take none, suspend and DELETE).
+    /// </summary>
     public static RouteHandlerBuilder WithIdempotencyKey(this RouteHandlerBuilder builder) =>
         builder.WithMetadata(new IdempotentWrite()).AddOpenApiOperationTransformer((operation, _, _) =>
         {
@@ -52,7 +55,7 @@ public static class IdempotencyKeys
                 Schema = new OpenApiSchema { Type = JsonSchemaType.String, MinLength = 1, MaxLength = MaxLength, Pattern = Pattern },
             });
             return Task.CompletedTask;
-        }).Fails(400, 409, 422);
+        }).Fails(400, 409, 413, 422);
 
     public static IApplicationBuilder UseIdempotencyKeys(this IApplicationBuilder app) => app.Use(async (http, next) =>
     {
