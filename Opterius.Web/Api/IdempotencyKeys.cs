@@ -81,7 +81,7 @@ public static class IdempotencyKeys
         var key = Unquoted(values[0]!);
         var target = http.Request.Path + http.Request.QueryString;
         var request = new IdempotentRequest(http.User.UserIdOf(), key, store.Fingerprint(http.Request.Method, target, body),
-            Shorten($"{http.Request.Method} {target}"));
+            AccountsApi.Shorten($"{http.Request.Method} {target}", 500));
         switch (await store.ClaimAsync(request, MaxWait, http.RequestAborted))
         {
             case KeyClaim.Claimed claim:
@@ -172,6 +172,4 @@ public static class IdempotencyKeys
     }
 
     private static string Unquoted(string raw) => raw.Length >= 2 && raw[0] == '"' && raw[^1] == '"' ? raw[1..^1] : raw;
-
-    private static string Shorten(string text) => text.Length <= 500 ? text : text[..500] + "…";
 }
