@@ -141,11 +141,14 @@ public sealed class IdempotencyStore(PanelDb db, IOptions<JwtOptions> jwt)
         WHERE owner_id = @OwnerId AND idem_key = @Key AND holder = @holder AND state = 'running'
         """;
 
-    /// <summary>Keeps the claimed request's answer for <see cref="KeptFor"/>: every later request with the key gets it.</summary>
-    public async Task KeepAsync(IdempotentRequest request, KeyClaim.Claimed claim, KeptAnswer answer, CancellationToken ct)
+    /// <summary>
+    /// Keeps the claimed request's answer for <see cref="KeptFor"/>: every later request with the key gets it. False when
+    /// the claim was lost (its lease ran out and another request took the key over): that one's answer is kept, not this.
+    /// </summary>
+    public async Task<bool> KeepAsync(IdempotentRequest request, KeyClaim.Claimed claim, KeptAnswer answer, CancellationToken ct)
     {
         await using var c = await db.OpenAsync(ct);
-        await c.ExecuteAsync(new CommandDefinition(KeepSql, new
+        return 1 == await c.ExecuteAsync(new CommandDefinition(KeepSql, new
         {
             request.OwnerId, request.Key, holder = claim.Holder, answer.Status, answer.Body, headers = JsonSerializer.Serialize(answer.Headers),
         }, cancellationToken: ct));

@@ -94,6 +94,28 @@ public sealed class IdempotencyKeyTests(ApiApp app) : IClassFixture<ApiApp>
     }
 
     [Fact]
+    public async Task ACreateWhoseAnswerCannotBeSavedStillGetsItsWholeAnswerAndFreesTheKey()
+    {
+        var client = await app.ClientAsync();
+        var (key, username) = (NewKey().Replace("whmcs-", "keepfails-"), ApiKit.NewUsername());
+        // The database refuses to save this key's answer (as a full disk or a lost connection would), after the write is done.
+        await app.Databases.PanelScalarAsync<long>("""
+            CREATE TRIGGER keep_fails BEFORE UPDATE ON idempotency_keys FOR EACH ROW
+            IF NEW.state = 'done' AND NEW.idem_key LIKE 'keepfails-%' THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'cannot save'; END IF
+            """);
+        Answer created;
+        try { created = await CreateAsync(client, key, username); }
+        finally { await app.Databases.PanelScalarAsync<long>("DROP TRIGGER keep_fails"); }
+
+        Assert.True(created.Status == HttpStatusCode.Created, created.Body);
+        Assert.StartsWith("/api/v1/accounts/", created.Location);
+        Assert.Equal(username, System.Text.Json.JsonDocument.Parse(created.Body).RootElement.GetProperty("data").GetProperty("username").GetString());
+        Assert.Equal(1, await AccountsNamed(username));
+        // Not kept, not left running until its lease ends: a retry runs at once (and finds the account there).
+        Assert.Equal(0, await app.Databases.PanelScalarAsync<long>("SELECT COUNT(*) FROM idempotency_keys WHERE idem_key = @key", new { key }));
+    }
+
+    [Fact]
     public async Task TheSameKeyWithAnotherBodyIs422AndMakesNothing()
     {
         var client = await app.ClientAsync();

@@ -107,17 +107,23 @@ public static class IdempotencyKeys
         }
     });
 
-    /// <summary>Runs the request with its answer captured; keeps the answer when it is a success, else frees the key.</summary>
+    /// <summary>
+    /// Runs the request with its answer captured, keeps the answer when it is a success (else frees the key), and only
+    /// then sends it: the answer is saved before the caller can see it, and a failure to save it (the database gone
+    /// after the write was done) is logged and leaves the caller's answer whole; only a retry runs again.
+    /// </summary>
     private static async Task RunAsync(HttpContext http, RequestDelegate next, IdempotencyStore store, IdempotentRequest request, KeyClaim.Claimed claim)
     {
         var original = http.Features.Get<IHttpResponseBodyFeature>()!;
         var buffer = new MemoryStream();
-        var capture = new StreamResponseBodyFeature(buffer, original);
+        // Without the original as its prior feature: nothing the endpoint does starts the real response (sends headers).
+        var capture = new StreamResponseBodyFeature(buffer);
         http.Features.Set<IHttpResponseBodyFeature>(capture);
         // A keyed request runs to its end when its caller goes away (a billing module's timeout): the caller said it will
         // retry, and the retry is what the answer is kept for. A synchronous DELETE would otherwise stop waiting and keep nothing.
         var callerGone = http.RequestAborted;
         http.RequestAborted = CancellationToken.None;
+        var log = http.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(IdempotencyKeys).FullName!);
         var kept = false;
         try
         {
@@ -129,14 +135,25 @@ public static class IdempotencyKeys
             if (http.Response.StatusCode is >= 200 and < 300)
             {
                 var headers = KeptHeaders.Where(h => http.Response.Headers.ContainsKey(h)).ToDictionary(h => h, h => http.Response.Headers[h].ToString());
-                await store.KeepAsync(request, claim, new KeptAnswer(http.Response.StatusCode, headers, buffer.ToArray()), CancellationToken.None);
-                kept = true;
+                try
+                {
+                    kept = await store.KeepAsync(request, claim, new KeptAnswer(http.Response.StatusCode, headers, buffer.ToArray()), CancellationToken.None);
+                    if (!kept) log.LogWarning("{Header} {Key}: the lease was taken over before the answer was kept; the new holder's answer is the kept one", Header, AccountsApi.Shorten(request.Key));
+                }
+                catch (Exception e)
+                {
+                    log.LogError(e, "{Header} {Key}: the answer ({Status}) could not be kept; a retry runs the request again", Header, AccountsApi.Shorten(request.Key), http.Response.StatusCode);
+                }
             }
         }
         finally
         {
             http.Features.Set(original);
-            if (!kept) await store.ReleaseAsync(request, claim, CancellationToken.None);
+            if (!kept)
+            {
+                try { await store.ReleaseAsync(request, claim, CancellationToken.None); }
+                catch (Exception e) { log.LogError(e, "{Header} {Key}: the key could not be freed; it is free when its lease ends", Header, AccountsApi.Shorten(request.Key)); }
+            }
         }
         if (callerGone.IsCancellationRequested) return;
         buffer.Position = 0;
