@@ -94,6 +94,28 @@ public sealed class IdempotencyKeyTests(ApiApp app) : IClassFixture<ApiApp>
     }
 
     [Fact]
+    public async Task ACreateWhoseAnswerCannotBeSavedStillGetsItsWholeAnswerAndFreesTheKey()
+    {
+        var client = await app.ClientAsync();
+        var (key, username) = (NewKey().Replace("whmcs-", "keepfails-"), ApiKit.NewUsername());
+        // The database refuses to save this key's answer (as a full disk or a lost connection would), after the write is done.
+        await app.Databases.PanelScalarAsync<long>("""
+            CREATE TRIGGER keep_fails BEFORE UPDATE ON idempotency_keys FOR EACH ROW
+            IF NEW.state = 'done' AND NEW.idem_key LIKE 'keepfails-%' THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'cannot save'; END IF
+            """);
+        Answer created;
+        try { created = await CreateAsync(client, key, username); }
+        finally { await app.Databases.PanelScalarAsync<long>("DROP TRIGGER keep_fails"); }
+
+        Assert.True(created.Status == HttpStatusCode.Created, created.Body);
+        Assert.StartsWith("/api/v1/accounts/", created.Location);
+        Assert.Equal(username, System.Text.Json.JsonDocument.Parse(created.Body).RootElement.GetProperty("data").GetProperty("username").GetString());
+        Assert.Equal(1, await AccountsNamed(username));
+        // Not kept, not left running until its lease ends: a retry runs at once (and finds the account there).
+        Assert.Equal(0, await app.Databases.PanelScalarAsync<long>("SELECT COUNT(*) FROM idempotency_keys WHERE idem_key = @key", new { key }));
+    }
+
+    [Fact]
     public async Task TheSameKeyWithAnotherBodyIs422AndMakesNothing()
     {
         var client = await app.ClientAsync();
@@ -310,5 +332,54 @@ public sealed class IdempotencyKeyTests(ApiApp app) : IClassFixture<ApiApp>
 
         Assert.Equal(HttpStatusCode.Created, response.StatusCode);
         Assert.Equal(1, await AccountsNamed(username));
+    }
+
+    [Fact]
+    public async Task ARetryThatMeetsALockOnTheKeysRowWaitsForItAndThenTakesTheDeadRunOver()
+    {
+        var client = await app.ClientAsync();
+        var (key, username) = (NewKey(), ApiKit.NewUsername());
+        var store = app.Get<IdempotencyStore>();
+        var body = System.Text.Encoding.UTF8.GetBytes(System.Text.Json.JsonSerializer.Serialize(ApiKit.NewAccountBody(username)));
+        var request = new IdempotentRequest(app.Admin.Id, key, store.Fingerprint("POST", "/api/v1/accounts", body), "POST /api/v1/accounts");
+        Assert.IsType<KeyClaim.Claimed>(await store.ClaimAsync(request, TimeSpan.Zero, default));
+        await app.Databases.PanelScalarAsync<long>(
+            "UPDATE idempotency_keys SET lease_expires_at = NOW(6) - INTERVAL 1 SECOND WHERE idem_key = @key", new { key });
+        // Another transaction holds the row for a while (as a concurrent claim does for a moment).
+        await using var other = new MySqlConnector.MySqlConnection(app.Databases.Panel);
+        await other.OpenAsync();
+        await using var locking = await other.BeginTransactionAsync();
+        await Dapper.SqlMapper.ExecuteAsync(other, "SELECT 1 FROM idempotency_keys WHERE owner_id = @owner AND idem_key = @key FOR UPDATE", new { owner = app.Admin.Id, key }, locking);
+        var sent = client.SendAsync(new HttpRequestMessage(HttpMethod.Post, "/api/v1/accounts")
+        {
+            Content = new ByteArrayContent(body) { Headers = { ContentType = new("application/json") } },
+            Headers = { { "Idempotency-Key", key } },
+        });
+        await Task.WhenAny(sent, Task.Delay(TimeSpan.FromSeconds(3)));
+        await locking.RollbackAsync();
+        var response = await sent;
+
+        Assert.True(response.StatusCode == HttpStatusCode.Created, $"{(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
+        Assert.Equal(1, await AccountsNamed(username));
+    }
+
+    [Fact]
+    public async Task ARequestWhoseLeaseWasTakenOverCannotKeepItsAnswerOverTheNewHolders()
+    {
+        var store = app.Get<IdempotencyStore>();
+        var key = NewKey();
+        var request = new IdempotentRequest(app.Admin.Id, key, store.Fingerprint("POST", "/api/v1/accounts", "{}"u8), "POST /api/v1/accounts");
+        var stale = Assert.IsType<KeyClaim.Claimed>(await store.ClaimAsync(request, TimeSpan.Zero, default));
+        await app.Databases.PanelScalarAsync<long>(
+            "UPDATE idempotency_keys SET lease_expires_at = NOW(6) - INTERVAL 1 SECOND WHERE idem_key = @key", new { key });
+        var holder = Assert.IsType<KeyClaim.Claimed>(await store.ClaimAsync(request, TimeSpan.Zero, default));
+
+        var staleKept = await store.KeepAsync(request, stale, new KeptAnswer(201, new Dictionary<string, string>(), "stale"u8.ToArray()), default);
+        await store.ReleaseAsync(request, stale, default);
+        var holderKept = await store.KeepAsync(request, holder, new KeptAnswer(201, new Dictionary<string, string>(), "holder"u8.ToArray()), default);
+
+        Assert.Equal((false, true), (staleKept, holderKept));
+        var replay = Assert.IsType<KeyClaim.Replay>(await store.ClaimAsync(request, TimeSpan.Zero, default));
+        Assert.Equal("holder", System.Text.Encoding.UTF8.GetString(replay.Answer.Body));
     }
 }

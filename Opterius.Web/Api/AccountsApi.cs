@@ -60,7 +60,8 @@ public static class AccountsApi
             : TypedResults.Ok(new Envelope<AccountDto>(AccountDto.From(account)));
     }
 
-    internal static string Shorten(string text) => text.Length <= 40 ? text : text[..40] + "…";
+    /// <summary>A caller's text quoted in a message or a log line, cut at <paramref name="max"/> characters.</summary>
+    internal static string Shorten(string text, int max = 40) => text.Length <= max ? text : text[..max] + "…";
 
     private static int ParseInt(string? raw, int fallback, string name, int min, int max, Dictionary<string, string> errors)
     {

@@ -37,7 +37,10 @@ public static class IdempotencyKeys
     private static readonly SearchValues<char> KeyCharacters =
         SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:~+/=-");
 
-    /// <summary>Makes the endpoint honour the header, and documents it (the header and its 400, 409 and 422 answers).</summary>
+    /// <summary>
+    /// Makes the endpoint honour the header, and documents it: the header and its 400, 409, 413 and 422 answers (413: the
+    /// body is read whole to fingerprint it, also on the writes that take none, suspend and DELETE).
+    /// </summary>
     public static RouteHandlerBuilder WithIdempotencyKey(this RouteHandlerBuilder builder) =>
         builder.WithMetadata(new IdempotentWrite()).AddOpenApiOperationTransformer((operation, _, _) =>
         {
@@ -52,7 +55,7 @@ public static class IdempotencyKeys
                 Schema = new OpenApiSchema { Type = JsonSchemaType.String, MinLength = 1, MaxLength = MaxLength, Pattern = Pattern },
             });
             return Task.CompletedTask;
-        }).Fails(400, 409, 422);
+        }).Fails(400, 409, 413, 422);
 
     public static IApplicationBuilder UseIdempotencyKeys(this IApplicationBuilder app) => app.Use(async (http, next) =>
     {
@@ -78,7 +81,7 @@ public static class IdempotencyKeys
         var key = Unquoted(values[0]!);
         var target = http.Request.Path + http.Request.QueryString;
         var request = new IdempotentRequest(http.User.UserIdOf(), key, store.Fingerprint(http.Request.Method, target, body),
-            Shorten($"{http.Request.Method} {target}"));
+            AccountsApi.Shorten($"{http.Request.Method} {target}", 500));
         switch (await store.ClaimAsync(request, MaxWait, http.RequestAborted))
         {
             case KeyClaim.Claimed claim:
@@ -104,17 +107,23 @@ public static class IdempotencyKeys
         }
     });
 
-    /// <summary>Runs the request with its answer captured; keeps the answer when it is a success, else frees the key.</summary>
+    /// <summary>
+    /// Runs the request with its answer captured, keeps the answer when it is a success (else frees the key), and only
+    /// then sends it: the answer is saved before the caller can see it, and a failure to save it (the database gone
+    /// after the write was done) is logged and leaves the caller's answer whole; only a retry runs again.
+    /// </summary>
     private static async Task RunAsync(HttpContext http, RequestDelegate next, IdempotencyStore store, IdempotentRequest request, KeyClaim.Claimed claim)
     {
         var original = http.Features.Get<IHttpResponseBodyFeature>()!;
         var buffer = new MemoryStream();
-        var capture = new StreamResponseBodyFeature(buffer, original);
+        // Without the original as its prior feature: nothing the endpoint does starts the real response (sends headers).
+        var capture = new StreamResponseBodyFeature(buffer);
         http.Features.Set<IHttpResponseBodyFeature>(capture);
         // A keyed request runs to its end when its caller goes away (a billing module's timeout): the caller said it will
         // retry, and the retry is what the answer is kept for. A synchronous DELETE would otherwise stop waiting and keep nothing.
         var callerGone = http.RequestAborted;
         http.RequestAborted = CancellationToken.None;
+        var log = http.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(IdempotencyKeys).FullName!);
         var kept = false;
         try
         {
@@ -126,14 +135,25 @@ public static class IdempotencyKeys
             if (http.Response.StatusCode is >= 200 and < 300)
             {
                 var headers = KeptHeaders.Where(h => http.Response.Headers.ContainsKey(h)).ToDictionary(h => h, h => http.Response.Headers[h].ToString());
-                await store.KeepAsync(request, claim, new KeptAnswer(http.Response.StatusCode, headers, buffer.ToArray()), CancellationToken.None);
-                kept = true;
+                try
+                {
+                    kept = await store.KeepAsync(request, claim, new KeptAnswer(http.Response.StatusCode, headers, buffer.ToArray()), CancellationToken.None);
+                    if (!kept) log.LogWarning("{Header} {Key}: the lease was taken over before the answer was kept; the new holder's answer is the kept one", Header, AccountsApi.Shorten(request.Key));
+                }
+                catch (Exception e)
+                {
+                    log.LogError(e, "{Header} {Key}: the answer ({Status}) could not be kept; a retry runs the request again", Header, AccountsApi.Shorten(request.Key), http.Response.StatusCode);
+                }
             }
         }
         finally
         {
             http.Features.Set(original);
-            if (!kept) await store.ReleaseAsync(request, claim, CancellationToken.None);
+            if (!kept)
+            {
+                try { await store.ReleaseAsync(request, claim, CancellationToken.None); }
+                catch (Exception e) { log.LogError(e, "{Header} {Key}: the key could not be freed; it is free when its lease ends", Header, AccountsApi.Shorten(request.Key)); }
+            }
         }
         if (callerGone.IsCancellationRequested) return;
         buffer.Position = 0;
@@ -169,6 +189,4 @@ public static class IdempotencyKeys
     }
 
     private static string Unquoted(string raw) => raw.Length >= 2 && raw[0] == '"' && raw[^1] == '"' ? raw[1..^1] : raw;
-
-    private static string Shorten(string text) => text.Length <= 500 ? text : text[..500] + "…";
 }
