@@ -23,6 +23,7 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<Migrator>();
 
         services.AddSingleton<AccountStore>();
+        services.AddSingleton<AccountStatusCounts>();
         services.AddSingleton<PanelUsers>();
         services.AddSingleton<PackageStore>();
         services.AddSingleton<AuditLog>();
@@ -30,6 +31,7 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<AccountSuspension>();
         services.AddOptions<DeletionOptions>().BindConfiguration(DeletionOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<DeletionJobStore>();
+        services.AddSingleton<DeletionJobList>();
         services.AddSingleton<DeletionEvents>();
         services.AddSingleton<AccountDeletionService>();
         services.AddHostedService<DeletionResumer>();

@@ -71,7 +71,8 @@ internal sealed class DeletionRunner(
                     if (resource is IReportsRemovalProgress reports)
                     {
                         // A long step says how far it is as its running detail (the hub and the dialog show it).
-                        var progress = new StepProgress(detail => Publish(job, step.Resource, StepStatus.Running, detail));
+                        var progress = new StepProgress(p => events.Publish(new DeletionEvent(job.AccountId, job.Id, step.Resource, StepStatus.Running,
+                            p.Describe(), DateTimeOffset.UtcNow, p)));
                         outcome = await reports.RemoveAsync(identity, progress.Report, lease.Lost);
                         progress.Flush();
                     }
