@@ -6,7 +6,7 @@ namespace Opterius.Services.Deletion;
 
 /// <summary>One row of the Deletions page: the job, how many steps are finished, and its first failed step.</summary>
 public sealed record DeletionJobSummary(long Id, long AccountId, string Username, string Domain, long OwnerId, string Status,
-    string RequestedBy, DateTime CreatedAt, DateTime UpdatedAt, DateTime? FinishedAt, int StepsFinished, int StepsTotal,
+    string RequestedBy, DateTime CreatedAt, DateTime UpdatedAt, DateTime? FinishedAt, long StepsFinished, long StepsTotal,
     string? FailedResource, string? FailedDetail);
 
 /// <summary>Status null means every status; search is a prefix of the username or the domain.</summary>
