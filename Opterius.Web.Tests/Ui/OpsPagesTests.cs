@@ -247,6 +247,25 @@ public sealed class OpsPagesTests : BunitContext, IAsyncLifetime, IClassFixture<
     }
 
     [Fact]
+    public async Task TheOverviewCountsAccountsByStatusTheDeletionsToLookAtAndTheLicense()
+    {
+        SignIn(_app.Admin);
+        await JobAsync("opsv", _app.Admin.Id, JobStatus.Failed);
+        var counts = await _app.Get<AccountStatusCounts>().ByStatusAsync(new Viewer(0, true), default);
+        var failedJobs = (await _app.Get<DeletionJobList>().CountsAsync(new Viewer(0, true), default))[JobStatus.Failed];
+
+        var page = Render<Components.Pages.Overview.OverviewPage>();
+
+        page.WaitForAssertion(() => Assert.Equal(counts.Values.Sum().ToString("N0"), page.Find("[data-testid=overview-accounts-total]").TextContent), Patience);
+        Assert.NotEmpty(counts);
+        foreach (var (status, n) in counts)
+            Assert.EndsWith(n.ToString("N0"), page.Find($"[data-testid=overview-accounts] [data-status={status}]").TextContent.Trim());
+        Assert.StartsWith($"{failedJobs} failed", page.Find("[data-testid=overview-deletions-failed]").TextContent.Trim());
+        Assert.Equal("true", page.Find("[data-testid=overview-license]").GetAttribute("data-valid"));
+        Assert.Contains("unlimited", page.Find("[data-testid=overview-license-usage]").TextContent);
+    }
+
+    [Fact]
     public void ASignedInResellerOnAnAdminPageGetsANoticeNotTheSignInForm()
     {
         var notice = Render<NotAvailable>(p => p.Add(n => n.User, UiKit.Principal(new PanelUser(7, "res", "", Roles.Reseller))));
