@@ -52,6 +52,8 @@ public static class ServiceCollectionExtensions
 
         services.AddSingleton<ServerLayout>();
         services.AddSingleton<CommandRunner>();
+        services.AddSingleton<Server.LocalServerServices>();
+        services.AddSingleton<Server.IServerServices>(sp => sp.GetRequiredService<Server.LocalServerServices>());
         services.AddSingleton<ServiceReloader>();
 
         // Every resource kind is one class in Resources/; each is registered as itself and as IAccountResource.

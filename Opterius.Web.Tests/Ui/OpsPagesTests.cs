@@ -263,6 +263,9 @@ public sealed class OpsPagesTests : BunitContext, IAsyncLifetime, IClassFixture<
         Assert.StartsWith($"{failedJobs} failed", page.Find("[data-testid=overview-deletions-failed]").TextContent.Trim());
         Assert.Equal("true", page.Find("[data-testid=overview-license]").GetAttribute("data-valid"));
         Assert.Contains("unlimited", page.Find("[data-testid=overview-license-usage]").TextContent);
+        page.WaitForAssertion(() => Assert.Equal(["MariaDB", "PowerDNS database", "nginx", "PHP-FPM"],
+            page.FindAll("[data-testid=overview-services] [data-service]").Select(e => e.GetAttribute("data-service"))), Patience);
+        Assert.All(page.FindAll("[data-testid=overview-services] [data-service]"), e => Assert.True(e.GetAttribute("data-up") == "true", e.TextContent));
     }
 
     [Fact]

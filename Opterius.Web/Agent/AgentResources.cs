@@ -5,6 +5,7 @@ using Microsoft.Extensions.Options;
 using Opterius.Services;
 using Opterius.Services.Accounts;
 using Opterius.Services.Resources;
+using Opterius.Services.Server;
 using Opterius.Web.Agent.Protocol;
 using NewAccount = Opterius.Services.Resources.NewAccount;
 
@@ -94,6 +95,14 @@ public sealed class AgentDnsZones(AgentChannel agent) : IDnsZones
         agent.CallAsync(async c => (IReadOnlyList<string>)(await c.RelatedZonesAsync(new ZonesRequest { Domain = domain }, cancellationToken: ct)).Zones.ToList());
 }
 
+/// <summary>The overview's service states, checked by the agent where the services are.</summary>
+public sealed class AgentServerServices(AgentChannel agent) : IServerServices
+{
+    public Task<IReadOnlyList<ServiceState>> CheckAsync(CancellationToken ct) =>
+        agent.CallAsync(async c => (IReadOnlyList<ServiceState>)(await c.ServicesAsync(new ServicesRequest(), cancellationToken: ct)).Services
+            .Select(s => new ServiceState(s.Name, s.Up, s.Detail)).ToList());
+}
+
 public static class AgentResourceRegistration
 {
     /// <summary>
@@ -121,6 +130,8 @@ public static class AgentResourceRegistration
             : (ISystemUsers)sp.GetRequiredService(users));
         services.RemoveAll<IDnsZones>();
         services.AddSingleton(sp => UsesAgent(sp) ? new AgentDnsZones(sp.GetRequiredService<AgentChannel>()) : (IDnsZones)sp.GetRequiredService<DnsZoneResource>());
+        services.RemoveAll<IServerServices>();
+        services.AddSingleton(sp => UsesAgent(sp) ? new AgentServerServices(sp.GetRequiredService<AgentChannel>()) : (IServerServices)sp.GetRequiredService<LocalServerServices>());
         return services;
     }
 

@@ -3,6 +3,7 @@ using Grpc.Core;
 using Opterius.Services.Accounts;
 using Opterius.Services.Commands;
 using Opterius.Services.Resources;
+using Opterius.Services.Server;
 using Opterius.Web.Agent.Protocol;
 using NewAccount = Opterius.Services.Resources.NewAccount;
 
@@ -15,7 +16,7 @@ namespace Opterius.Web.Agent;
 /// uid's ledger file names it). A refused call changes nothing. Changes of one resource and account run one at a time.
 /// </summary>
 public sealed class AgentService(IEnumerable<IAccountResource> resources, SystemUserResource users, DnsZoneResource zones, ResourceLocks locks,
-    ILogger<AgentService> log)
+    LocalServerServices services, ILogger<AgentService> log)
     : Protocol.Agent.AgentBase
 {
     private readonly Dictionary<string, IAccountResource> _resources = resources.ToDictionary(r => r.Key);
@@ -108,6 +109,13 @@ public sealed class AgentService(IEnumerable<IAccountResource> resources, System
             if (found.Count > 0)
                 throw Refuse(StatusCode.AlreadyExists, $"'{identity.Username}' / '{identity.Domain}' already exist on the server: {string.Join("; ", found)}");
             return new UidReply { Uid = await users.ReserveUidAsync(identity, context.CancellationToken) };
+        });
+
+    public override Task<ServicesReply> Services(ServicesRequest request, ServerCallContext context) =>
+        GuardAsync("services", "", async () =>
+        {
+            var states = await services.CheckAsync(context.CancellationToken);
+            return new ServicesReply { Services = { states.Select(s => new ServiceStatus { Name = s.Name, Up = s.Up, Detail = s.Detail }) } };
         });
 
     public override Task<ZonesReply> RelatedZones(ZonesRequest request, ServerCallContext context) =>
