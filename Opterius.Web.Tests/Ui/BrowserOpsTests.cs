@@ -195,7 +195,7 @@ public sealed class BrowserOpsTests(BrowserApp app) : IClassFixture<BrowserApp>
                 await page.WaitForTimeoutAsync(500);
                 var (scroll, client) = (await page.EvaluateAsync<int>("document.documentElement.scrollWidth"), await page.EvaluateAsync<int>("document.documentElement.clientWidth"));
                 Assert.True(scroll <= client, $"{path} as {user.Role} at {width} px scrolls sideways: {scroll} px wide in {client} px");
-                if (width < 600) await app.ScreenshotAsync(page, $"ops-phone-{user.Role}{path.Replace('/', '-')}");
+                await app.ScreenshotAsync(page, $"ops-{width}-{user.Role}{path.Replace('/', '-')}");
             }
             await page.CloseAsync();
         }
