@@ -138,6 +138,32 @@ public sealed class OpsPagesTests : BunitContext, IAsyncLifetime, IClassFixture<
     }
 
     [Fact]
+    public async Task ARunningJobsRowShowsItsLongStepsProgressLive()
+    {
+        SignIn(_app.Admin);
+        var running = await JobAsync("opsl", _app.Admin.Id, JobStatus.Running);
+        var page = Render<DeletionsPage>();
+        page.FindComponents<MudTextField<string>>().Single().Find("input").Input(running.Account.Username);
+        page.WaitForAssertion(() => Assert.Equal([running.Account.Username], Usernames(page)), Patience);
+        Assert.Empty(page.FindAll("[data-testid=removal-progress]"));
+
+        var start = DateTimeOffset.UtcNow;
+        foreach (var (seconds, bytes) in new[] { (0, 10_000_000L), (4, 50_000_000L) })
+        {
+            var p = new RemovalProgress(bytes / 1000, 2, bytes, PlannedFiles: 100_000, PlannedBytes: 100_000_000);
+            _app.Get<DeletionEvents>().Publish(new DeletionEvent(running.Account.Id, running.JobId, "mailboxes", StepStatus.Running, p.Describe(), start.AddSeconds(seconds), p));
+        }
+
+        page.WaitForAssertion(() =>
+        {
+            var bar = page.Find("[data-testid=deletions-grid] [data-testid=removal-progress]");
+            Assert.Equal("50", bar.GetAttribute("data-percent"));
+            Assert.Equal("5", bar.GetAttribute("data-remaining-seconds")); // 50 MB left at 10 MB/s
+        }, Patience);
+        Assert.Contains("Mailboxes", page.Find("[data-testid=deletions-grid] tbody").TextContent);
+    }
+
+    [Fact]
     public async Task TheDialogShowsALongStepsFilesAndBytesOfThePlanWithTheTimeLeft()
     {
         var account = await _app.InsertAccountAsync(UiKit.NewUsername("opsp"), _app.Admin.Id);

@@ -44,8 +44,10 @@ public sealed partial class DeletionsPage : IDisposable
     private IDisposable? _subscription;
     private int _reloadQueued;
 
-    // The latest step event of each running job on the page: which step runs, and a long step's counts.
+    // The latest step event of each running job: which step runs, and a long step's counts. Rendered only for the jobs
+    // the viewer's own query put on the page (_shown), so another owner's job is never drawn nor redraws this one.
     private readonly Dictionary<long, DeletionEvent> _live = [];
+    private HashSet<long> _shown = [];
 
     protected override async Task OnInitializedAsync()
     {
@@ -64,10 +66,12 @@ public sealed partial class DeletionsPage : IDisposable
     {
         if (e.Resource != DeletionEvent.JobResource)
         {
-            // Shown only for rows the viewer's own query returned, so another owner's progress is never rendered.
             _live[e.JobId] = e;
-            StateHasChanged();
-            if (e.IsProgress) return;
+            if (e.IsProgress)
+            {
+                if (_shown.Contains(e.JobId)) StateHasChanged();
+                return;
+            }
         }
         else _live.Remove(e.JobId);
         await ReloadSoonAsync();
@@ -89,6 +93,7 @@ public sealed partial class DeletionsPage : IDisposable
             _status.Length == 0 ? null : _status, string.IsNullOrWhiteSpace(_search) ? null : _search.Trim()), ct);
         var counts = await Jobs.CountsAsync(viewer, ct);
         _counts = new Dictionary<string, long>(counts) { [""] = counts.Values.Sum() };
+        _shown = page.Items.Select(j => j.Id).ToHashSet();
         return new GridData<DeletionJobSummary> { Items = page.Items, TotalItems = (int)Math.Min(page.Total, int.MaxValue) };
     }
 
