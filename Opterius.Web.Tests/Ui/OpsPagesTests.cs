@@ -138,6 +138,30 @@ public sealed class OpsPagesTests : BunitContext, IAsyncLifetime, IClassFixture<
     }
 
     [Fact]
+    public async Task ARealHomeRemovalHandsItsFilesAndBytesOfThePlanToTheUiAsNumbers()
+    {
+        var account = await _app.CreateAsync(UiKit.NewUsername("opsh"));
+        var many = Path.Combine(Api.ApiKit.HomeOf(account.Username), "public_html", "cache");
+        Directory.CreateDirectory(many);
+        for (var i = 0; i < 5000; i++) File.WriteAllBytes(Path.Combine(many, $"f{i}"), new byte[100]);
+        var seen = new List<DeletionEvent>();
+        using var _ = _app.Get<DeletionEvents>().Subscribe(account.Id, e =>
+        {
+            if (e.Resource == "home_directory" && e.Progress is not null) lock (seen) seen.Add(e);
+        }, out var __);
+
+        var job = await (await _app.Get<AccountDeletionService>().StartAsync(_app.AdminActor(), account.Id, default)).Completion;
+
+        Assert.Equal(JobStatus.Succeeded, job.Status);
+        Assert.NotEmpty(seen);
+        var last = seen[^1].Progress!;
+        Assert.True(last.Files >= 5000, $"the last report says {last.Files} files");
+        Assert.True(last.PlannedFiles >= 5000 && last.PlannedBytes >= 500_000, $"planned {last.PlannedFiles} files, {last.PlannedBytes} bytes");
+        Assert.Equal(seen.Select(e => e.Progress!.Files).Order(), seen.Select(e => e.Progress!.Files)); // counts only grow
+        Assert.All(seen, e => Assert.Equal(e.Progress!.Describe(), e.Detail)); // the hub's text and the UI's numbers agree
+    }
+
+    [Fact]
     public async Task ARunningJobsRowShowsItsLongStepsProgressLive()
     {
         SignIn(_app.Admin);
