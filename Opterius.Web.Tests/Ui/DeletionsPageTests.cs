@@ -1,5 +1,3 @@
-using System.Net;
-using System.Security.Claims;
 using Bunit;
 using Dapper;
 using MudBlazor;
@@ -8,26 +6,21 @@ using Opterius.Services.Accounts;
 using Opterius.Services.Audit;
 using Opterius.Services.Deletion;
 using Opterius.Services.Resources;
-using Opterius.Services.Tokens;
 using Opterius.Services.Users;
-using Opterius.Web.Auth;
-using Opterius.Web.Components;
-using Opterius.Web.Components.Pages.Audit;
 using Opterius.Web.Components.Pages.Deletions;
-using Opterius.Web.Components.Pages.Tokens;
 using Opterius.Web.Tests.Deletion;
 using Opterius.Web.Tests.Infrastructure;
 
 namespace Opterius.Web.Tests.Ui;
 
-/// <summary>The Deletions page, progress in the dialog, and what a reseller sees of the audit log and its tokens.</summary>
-public sealed class OpsPagesTests : BunitContext, IAsyncLifetime, IClassFixture<PanelApp>
+/// <summary>The Deletions page, progress of long steps (dialog and page), and the overview.</summary>
+public sealed class DeletionsPageTests : BunitContext, IAsyncLifetime, IClassFixture<PanelApp>
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(20);
     private readonly PanelApp _app;
     private readonly Bunit.TestDoubles.BunitAuthorizationContext _auth;
 
-    public OpsPagesTests(PanelApp app)
+    public DeletionsPageTests(PanelApp app)
     {
         _app = app;
         _auth = this.UsePanel(app);
@@ -40,14 +33,6 @@ public sealed class OpsPagesTests : BunitContext, IAsyncLifetime, IClassFixture<
     }
 
     Task IAsyncLifetime.DisposeAsync() => base.DisposeAsync().AsTask();
-
-    private void SignIn(PanelUser user)
-    {
-        _auth.SetAuthorized(user.Username);
-        _auth.SetRoles(user.Role);
-        _auth.SetClaims(new Claim(PanelClaims.UserId, user.Id.ToString()), new Claim(PanelClaims.Role, user.Role),
-            new Claim(PanelClaims.Name, user.Username), new Claim(PanelClaims.Kind, "user"));
-    }
 
     /// <summary>A journalled job of a bare account row, in a given status, with one failed step when failed.</summary>
     private async Task<(Account Account, long JobId)> JobAsync(string prefix, long ownerId, string status)
@@ -68,7 +53,7 @@ public sealed class OpsPagesTests : BunitContext, IAsyncLifetime, IClassFixture<
     [Fact]
     public async Task AFailedDeletionShowsItsFailedStepAndRetryFinishesItThroughTheDeletionService()
     {
-        SignIn(_app.Admin);
+        _auth.SignIn(_app.Admin);
         var account = await _app.CreateAsync(UiKit.NewUsername("opsr"));
         var expected = await _app.ExpectedStepStatusesAsync(account.Id);
         var failing = DeletionTesting.ServiceOf(_app.Services, r => r.Key == "cron" ? new FailOnceResource(r) : r);
@@ -98,7 +83,7 @@ public sealed class OpsPagesTests : BunitContext, IAsyncLifetime, IClassFixture<
     [Fact]
     public async Task TheStatusFilterAndTheSearchNarrowTheJobsOnTheServer()
     {
-        SignIn(_app.Admin);
+        _auth.SignIn(_app.Admin);
         var prefix = "opsf" + TestAccounts.NewPrefix(4);
         var failed = await JobAsync(prefix, _app.Admin.Id, JobStatus.Failed);
         var running = await JobAsync(prefix, _app.Admin.Id, JobStatus.Running);
@@ -123,7 +108,7 @@ public sealed class OpsPagesTests : BunitContext, IAsyncLifetime, IClassFixture<
     public async Task AResellerSeesTheDeletionsOfItsOwnAccountsOnly()
     {
         var reseller = await _app.NewResellerAsync();
-        SignIn(reseller);
+        _auth.SignIn(reseller);
         var prefix = "opso" + TestAccounts.NewPrefix(4);
         var own = await JobAsync(prefix, reseller.Id, JobStatus.Failed);
         var foreign = await JobAsync(prefix, _app.Admin.Id, JobStatus.Failed);
@@ -164,7 +149,7 @@ public sealed class OpsPagesTests : BunitContext, IAsyncLifetime, IClassFixture<
     [Fact]
     public async Task ARunningJobsRowShowsItsLongStepsProgressLive()
     {
-        SignIn(_app.Admin);
+        _auth.SignIn(_app.Admin);
         var running = await JobAsync("opsl", _app.Admin.Id, JobStatus.Running);
         var page = Render<DeletionsPage>();
         page.FindComponents<MudTextField<string>>().Single().Find("input").Input(running.Account.Username);
@@ -219,84 +204,9 @@ public sealed class OpsPagesTests : BunitContext, IAsyncLifetime, IClassFixture<
     }
 
     [Fact]
-    public async Task AResellersAuditPageShowsItsOwnAccountsAndTokensOnly()
-    {
-        var reseller = await _app.NewResellerAsync();
-        var own = await _app.InsertAccountAsync(UiKit.NewUsername("opsa"), reseller.Id);
-        var foreign = await _app.InsertAccountAsync(UiKit.NewUsername("opsa"), _app.Admin.Id);
-        var audit = _app.Get<AuditLog>();
-        await audit.WriteAsync(_app.AdminActor(), "suspend", own.Id, own.Username, "suspended", null, default);
-        await audit.WriteAsync(_app.AdminActor(), "suspend", foreign.Id, foreign.Username, "suspended", null, default);
-        var actor = new Actor(reseller.Username, "user", "192.0.2.7", reseller.Id, false);
-        await audit.WriteTokenAsync(actor, TokensPage.AuditCreate, reseller.Id, "created", "token dash: reseller, accounts:read", default);
-        await audit.WriteTokenAsync(_app.AdminActor(), TokensPage.AuditCreate, _app.Admin.Id, "created", "token admin-only", default);
-        SignIn(reseller);
-
-        var page = Render<AuditPage>();
-
-        page.WaitForAssertion(() => Assert.Contains(own.Username, page.Find("[data-testid=audit-grid]").TextContent), Patience);
-        Assert.Contains("token dash", page.Markup);
-        Assert.DoesNotContain(foreign.Username, page.Markup);
-        Assert.DoesNotContain("admin-only", page.Markup);
-        var (items, total) = await audit.ListAsync(new Viewer(reseller.Id, false), new AuditQuery(), default);
-        Assert.Equal(2, total);
-        Assert.All(items, e => Assert.True(e.AccountId == own.Id || e.Action == TokensPage.AuditCreate));
-    }
-
-    [Fact]
-    public async Task AResellerMintsAResellerTokenForItselfAndSeesOnlyItsOwnTokens()
-    {
-        var reseller = await _app.NewResellerAsync();
-        var admins = await _app.Get<TokenService>().CreateAsync(UiKit.NewUsername("adm"), Roles.Admin, _app.Admin.Id, null, null, default);
-        SignIn(reseller);
-        var page = Render<TokensPage>();
-        page.WaitForElement("[data-testid=token-for-self]", Patience);
-        Assert.Empty(page.FindAll("[data-testid=token-role]")); // no role to choose, no owner to name
-        Assert.Empty(page.FindAll("[data-testid=token-owner]"));
-        Assert.DoesNotContain(admins.Info.Name, page.Find("[data-testid=tokens-table]").TextContent);
-
-        var name = UiKit.NewUsername("dash");
-        page.FindComponents<MudTextField<string>>().Single(f => f.Instance.Label == "Name").Find("input").Input(name);
-        page.FindComponents<MudCheckBox<bool>>().Single(c => c.Instance.Label == TokenScopes.AccountsDelete).Find("input").Change(false);
-        page.Find("[data-testid=token-create]").Click();
-
-        page.WaitForAssertion(() => Assert.StartsWith("ey", page.Find("[data-testid=token-value]").TextContent), Patience);
-        var minted = (await _app.Get<TokenService>().ListAsync(reseller.Id, default)).Single(t => t.Name == name);
-        Assert.Equal(Roles.Reseller, minted.Role);
-        Assert.Equal(reseller.Id, minted.OwnerId);
-        Assert.Equal([TokenScopes.AccountsRead, TokenScopes.AccountsWrite], minted.Scopes);
-        var (entries, _) = await _app.Get<AuditLog>().ListAsync(new Viewer(reseller.Id, false), new AuditQuery(Action: TokensPage.AuditCreate), default);
-        Assert.Contains(entries, e => e.Detail!.Contains(name) && e.Actor == reseller.Username);
-    }
-
-    [Fact]
-    public async Task TheTokenServiceRefusesAResellerAnAdminTokenOrAnotherResellersAndStoresNothing()
-    {
-        var reseller = await _app.NewResellerAsync();
-        var other = await _app.NewResellerAsync();
-        var tokens = _app.Get<TokenService>();
-        var before = (await tokens.ListAsync(null, default)).Count;
-        var minter = new Viewer(reseller.Id, IsAdmin: false);
-
-        var asAdmin = await Assert.ThrowsAsync<TokenRequestException>(() =>
-            tokens.CreateAsync(minter, UiKit.NewUsername("x"), Roles.Admin, _app.Admin.Id, null, null, default));
-        var forOther = await Assert.ThrowsAsync<TokenRequestException>(() =>
-            tokens.CreateAsync(minter, UiKit.NewUsername("x"), Roles.Reseller, other.Id, null, null, default));
-        var adminForSelf = await Assert.ThrowsAsync<TokenRequestException>(() =>
-            tokens.CreateAsync(minter, UiKit.NewUsername("x"), Roles.Admin, reseller.Id, null, null, default));
-
-        Assert.All([asAdmin, forOther, adminForSelf], e => Assert.Equal(TokenError.Forbidden, e.Error));
-        Assert.Equal(before, (await tokens.ListAsync(null, default)).Count);
-        // And a reseller cannot revoke another's token by its name.
-        var others = await tokens.CreateAsync(UiKit.NewUsername("o"), Roles.Reseller, other.Id, null, null, default);
-        Assert.False(await tokens.RevokeAsync(minter, others.Info.Name, default));
-        Assert.Null((await tokens.ListAsync(other.Id, default)).Single(t => t.Name == others.Info.Name).RevokedAt);
-    }
-
-    [Fact]
     public async Task TheOverviewCountsAccountsByStatusTheDeletionsToLookAtAndTheLicense()
     {
-        SignIn(_app.Admin);
+        _auth.SignIn(_app.Admin);
         await JobAsync("opsv", _app.Admin.Id, JobStatus.Failed);
         var counts = await _app.Get<AccountStatusCounts>().ByStatusAsync(new Viewer(0, true), default);
         var failedJobs = (await _app.Get<DeletionJobList>().CountsAsync(new Viewer(0, true), default))[JobStatus.Failed];
@@ -313,37 +223,5 @@ public sealed class OpsPagesTests : BunitContext, IAsyncLifetime, IClassFixture<
         page.WaitForAssertion(() => Assert.Equal(["MariaDB", "PowerDNS database", "nginx", "PHP-FPM"],
             page.FindAll("[data-testid=overview-services] [data-service]").Select(e => e.GetAttribute("data-service"))), Patience);
         Assert.All(page.FindAll("[data-testid=overview-services] [data-service]"), e => Assert.True(e.GetAttribute("data-up") == "true", e.TextContent));
-    }
-
-    [Fact]
-    public void ASignedInResellerOnAnAdminPageGetsANoticeNotTheSignInForm()
-    {
-        var notice = Render<NotAvailable>(p => p.Add(n => n.User, UiKit.Principal(new PanelUser(7, "res", "", Roles.Reseller))));
-        Assert.Contains("not available to resellers", notice.Find("[data-testid=not-allowed]").TextContent);
-    }
-
-    [Fact]
-    public async Task AResellerOpeningAnAdminPageInTheBrowserIsToldItIsNotAvailableAndStaysSignedIn()
-    {
-        var reseller = await _app.NewResellerAsync();
-        var browser = await _app.SignedInClientAsync(reseller.Username, "reseller-password-1");
-
-        var refused = await browser.GetAsync("/overview");
-
-        Assert.Equal(HttpStatusCode.Redirect, refused.StatusCode);
-        var target = refused.Headers.Location!.OriginalString;
-        Assert.StartsWith(NotAvailablePage.Path, new Uri(new Uri("http://panel"), target).AbsolutePath);
-        var notice = await browser.GetAsync(target);
-        Assert.Equal(HttpStatusCode.OK, notice.StatusCode);
-        var html = await notice.Content.ReadAsStringAsync();
-        Assert.Contains("not available to resellers", html);
-        Assert.DoesNotContain("name=\"password\"", html);
-        // The pages a reseller does have open as themselves, not as a notice.
-        foreach (var path in new[] { "/audit", "/tokens", "/deletions" })
-        {
-            var open = await browser.GetAsync(path);
-            Assert.True(open.StatusCode == HttpStatusCode.OK, $"{path} answered {(int)open.StatusCode} to a reseller");
-            Assert.DoesNotContain("data-testid=\"not-allowed\"", await open.Content.ReadAsStringAsync());
-        }
     }
 }
