@@ -25,6 +25,7 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<Migrator>();
 
         services.AddSingleton<AccountStore>();
+        services.AddSingleton<AccountStatusCounts>();
         services.AddSingleton<PanelUsers>();
         services.AddSingleton<PackageStore>();
         services.AddSingleton<AuditLog>();
@@ -33,6 +34,7 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<AccountSuspension>();
         services.AddSingleton<IdempotencyStore>();
         services.AddSingleton<DeletionJobStore>();
+        services.AddSingleton<DeletionJobList>();
         services.AddSingleton<DeletionEvents>();
         services.AddSingleton<AccountDeletionService>();
         services.AddHostedService<DeletionResumer>();
@@ -63,6 +65,8 @@ public static class ServiceCollectionExtensions
 
         services.AddSingleton<ServerLayout>();
         services.AddSingleton<CommandRunner>();
+        services.AddSingleton<Server.LocalServerServices>();
+        services.AddSingleton<Server.IServerServices>(sp => sp.GetRequiredService<Server.LocalServerServices>());
         services.AddSingleton<ServiceReloader>();
 
         // Every resource kind is one class in Resources/; each is registered as itself and as IAccountResource.

@@ -18,23 +18,49 @@ public sealed record AuditQuery(int Page = 1, int PerPage = 50, string? Actor = 
 /// <summary>The audit log: one row per request on an account, kept after the account is gone.</summary>
 public sealed class AuditLog(PanelDb db)
 {
-    public async Task WriteAsync(Actor actor, string action, long? accountId, string? accountUsername, string outcome, string? detail, CancellationToken ct)
+    public Task WriteAsync(Actor actor, string action, long? accountId, string? accountUsername, string outcome, string? detail, CancellationToken ct) =>
+        WriteAsync(actor, action, accountId, accountUsername, null, outcome, detail, ct);
+
+    /// <summary>An entry about an API token of <paramref name="ownerId"/> (minted, revoked): no account, the token's owner's.</summary>
+    public Task WriteTokenAsync(Actor actor, string action, long ownerId, string outcome, string detail, CancellationToken ct) =>
+        WriteAsync(actor, action, null, null, ownerId, outcome, detail, ct);
+
+    // The owner is read first with a plain (non-locking) read: inside the INSERT a subquery would lock the account's row.
+    private const string OwnerOf = """
+        SELECT COALESCE((SELECT owner_id FROM accounts WHERE id = @accountId),
+                        (SELECT owner_id FROM deletion_jobs WHERE account_id = @accountId ORDER BY id DESC LIMIT 1))
+        """;
+
+    private const string Insert = """
+        INSERT INTO audit_log (actor, actor_kind, source_ip, action, account_id, account_username, outcome, detail, owner_id)
+        VALUES (@Name, @Kind, @SourceIp, @action, @accountId, @accountUsername, @outcome, @detail, @ownerId)
+        """;
+
+    private async Task WriteAsync(Actor actor, string action, long? accountId, string? accountUsername, long? ownerId,
+        string outcome, string? detail, CancellationToken ct)
     {
-        const string sql = """
-            INSERT INTO audit_log (actor, actor_kind, source_ip, action, account_id, account_username, outcome, detail)
-            VALUES (@Name, @Kind, @SourceIp, @action, @accountId, @accountUsername, @outcome, @detail)
-            """;
         await using var c = await db.OpenAsync(ct);
-        await c.ExecuteAsync(new CommandDefinition(sql, new { actor.Name, actor.Kind, actor.SourceIp, action, accountId, accountUsername, outcome, detail }, cancellationToken: ct));
+        if (ownerId is null && accountId is not null)
+            ownerId = await c.ExecuteScalarAsync<long?>(new CommandDefinition(OwnerOf, new { accountId }, cancellationToken: ct));
+        // A reseller's request naming no account it could see (a create refused, an id that does not exist) is its own.
+        if (ownerId is null && !actor.IsAdmin && actor.UserId > 0) ownerId = actor.UserId;
+        await c.ExecuteAsync(new CommandDefinition(Insert,
+            new { actor.Name, actor.Kind, actor.SourceIp, action, accountId, accountUsername, outcome, detail, ownerId }, cancellationToken: ct));
     }
 
-    public async Task<(IReadOnlyList<AuditEntry> Items, long Total)> ListAsync(AuditQuery q, CancellationToken ct)
+    /// <summary>A page of every entry (an admin's view), newest first.</summary>
+    public Task<(IReadOnlyList<AuditEntry> Items, long Total)> ListAsync(AuditQuery q, CancellationToken ct) =>
+        ListAsync(new Accounts.Viewer(0, IsAdmin: true), q, ct);
+
+    /// <summary>A page of entries, newest first; a reseller's viewer sees only the entries it owns.</summary>
+    public async Task<(IReadOnlyList<AuditEntry> Items, long Total)> ListAsync(Accounts.Viewer viewer, AuditQuery q, CancellationToken ct)
     {
         const string filter = """
-            WHERE (@actor IS NULL OR actor = @actor) AND (@action IS NULL OR action = @action)
+            WHERE (@owner IS NULL OR owner_id = @owner)
+              AND (@actor IS NULL OR actor = @actor) AND (@action IS NULL OR action = @action)
               AND (@account IS NULL OR account_username = @account) AND (@outcome IS NULL OR outcome = @outcome)
             """;
-        var args = new { q.Actor, q.Action, q.Account, q.Outcome, limit = q.PerPage, offset = (long)(q.Page - 1) * q.PerPage };
+        var args = new { owner = viewer.OwnerFilter, q.Actor, q.Action, q.Account, q.Outcome, limit = q.PerPage, offset = (long)(q.Page - 1) * q.PerPage };
         await using var c = await db.OpenAsync(ct);
         var total = await c.ExecuteScalarAsync<long>(new CommandDefinition($"SELECT COUNT(*) FROM audit_log {filter}", args, cancellationToken: ct));
         var items = await c.QueryAsync<AuditEntry>(new CommandDefinition($"""

@@ -25,8 +25,10 @@ public sealed record DeletionJob(long Id, long AccountId, string Username, strin
 /// <summary>
 /// One transition streamed to subscribers, or a running step's progress (<see cref="IsProgress"/>). <see cref="Resource"/>
 /// is a resource key, or <c>job</c> for the job itself (status running, succeeded or failed: the last event of a deletion).
+/// <see cref="Progress"/> is a progress event's counts (its detail in numbers, for the UI's bar and time remaining).
 /// </summary>
-public sealed record DeletionEvent(long AccountId, long JobId, string Resource, string Status, string? Detail, DateTimeOffset At)
+public sealed record DeletionEvent(long AccountId, long JobId, string Resource, string Status, string? Detail, DateTimeOffset At,
+    Resources.RemovalProgress? Progress = null)
 {
     public const string JobResource = "job";
     public bool IsJobEnd => Resource == JobResource && Status != JobStatus.Running;

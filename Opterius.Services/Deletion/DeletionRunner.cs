@@ -77,7 +77,8 @@ internal sealed class DeletionRunner(
                         ?? throw new ResourceException($"no handler for resource '{step.Resource}' on this server")) is IReportsRemovalProgress reports)
                     {
                         // A long step says how far it is as its running detail (the hub and the dialog show it).
-                        var progress = new StepProgress(detail => Publish(job, step.Resource, StepStatus.Running, detail));
+                        var progress = new StepProgress(p => events.Publish(new DeletionEvent(job.AccountId, job.Id, step.Resource, StepStatus.Running,
+                            p.Describe(), DateTimeOffset.UtcNow, p)));
                         outcome = await reports.RemoveAsync(identity, progress.Report, lease.Lost);
                         progress.Flush();
                     }

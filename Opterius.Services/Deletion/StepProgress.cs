@@ -7,11 +7,11 @@ public interface IStepProgress
 }
 
 /// <summary>
-/// Turns one step's progress reports into its running detail, published at most once per <see cref="Interval"/>
+/// Hands one step's progress reports on (as its running detail), published at most once per <see cref="Interval"/>
 /// (a removal reports far more often than anyone reads); <see cref="Flush"/> publishes the last report held back,
 /// so the final counts are seen before the step's outcome. Not journaled: only the outcome is.
 /// </summary>
-public sealed class StepProgress(Action<string> publish)
+public sealed class StepProgress(Action<RemovalProgress> publish)
 {
     public static readonly TimeSpan Interval = TimeSpan.FromMilliseconds(250);
 
@@ -32,7 +32,7 @@ public sealed class StepProgress(Action<string> publish)
             }
             _publishedAt = now;
             _held = null;
-            publish(progress.Describe());
+            publish(progress);
         }
     }
 
@@ -42,7 +42,7 @@ public sealed class StepProgress(Action<string> publish)
         {
             if (_held is not { } last) return;
             _held = null;
-            publish(last.Describe());
+            publish(last);
         }
     }
 }

@@ -26,6 +26,8 @@ public enum TokenError
     Invalid,
     /// <summary>An active token already has this name (HTTP 409).</summary>
     DuplicateName,
+    /// <summary>The caller may not mint or revoke this token: a reseller asking for an admin token or another's (HTTP 403).</summary>
+    Forbidden,
 }
 
 /// <summary>A token request the service refuses; the message is written for the person who made it.</summary>

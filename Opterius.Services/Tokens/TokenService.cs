@@ -89,6 +89,21 @@ public sealed partial class TokenService(TokenStore store, IOptions<JwtOptions> 
     }
 
     /// <summary>
+    /// Mints a token on behalf of a signed-in panel user: an admin may mint any token <see cref="CreateAsync"/> allows;
+    /// a reseller only a reseller token that it owns itself, with the scopes it chooses. Checked here, not by the page
+    /// alone, so no form field a reseller edits can reach an admin token or another reseller's accounts.
+    /// </summary>
+    public Task<MintedToken> CreateAsync(Accounts.Viewer minter, string name, string role, long ownerId,
+        IReadOnlyList<string>? scopes, int? expiresDays, CancellationToken ct)
+    {
+        if (!minter.IsAdmin && role != Roles.Reseller)
+            throw new TokenRequestException(TokenError.Forbidden, $"A reseller can mint reseller tokens only, not {role} tokens.");
+        if (!minter.IsAdmin && ownerId != minter.UserId)
+            throw new TokenRequestException(TokenError.Forbidden, "A reseller can mint tokens for itself only.");
+        return CreateAsync(name, role, ownerId, scopes, expiresDays, ct);
+    }
+
+    /// <summary>
     /// What a bearer token must satisfy: this issuer and audience, HS256 with this key only (so <c>alg: none</c>
     /// and other algorithms fail), a signed payload, a lifetime that includes now (± <see cref="ClockSkew"/>).
     /// Use with <c>MapInboundClaims = false</c>; names and roles come from <see cref="TokenClaims"/>.
@@ -154,6 +169,10 @@ public sealed partial class TokenService(TokenStore store, IOptions<JwtOptions> 
 
     /// <summary>Revokes a token of one owner only (a reseller managing their own tokens).</summary>
     public Task<bool> RevokeAsync(string name, long ownerId, CancellationToken ct) => store.RevokeAsync(name, ownerId, time.GetUtcNow(), ct);
+
+    /// <summary>Revokes as a panel user: an admin any token with this name, a reseller only one it owns.</summary>
+    public Task<bool> RevokeAsync(Accounts.Viewer revoker, string name, CancellationToken ct) =>
+        revoker.IsAdmin ? RevokeAsync(name, ct) : RevokeAsync(name, revoker.UserId, ct);
 
     /// <summary>Every token (of one owner, when given), revoked and expired ones included, by name.</summary>
     public Task<IReadOnlyList<TokenInfo>> ListAsync(long? ownerId, CancellationToken ct) => store.ListAsync(ownerId, ct);

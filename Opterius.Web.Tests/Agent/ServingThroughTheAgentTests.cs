@@ -2,6 +2,8 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Opterius.Services.Accounts;
+using Opterius.Services.Server;
+using Opterius.Web.Agent;
 using Opterius.Web.Tests.Daemons;
 using Opterius.Web.Tests.EndToEnd;
 using Opterius.Web.Tests.Infrastructure;
@@ -57,4 +59,28 @@ public sealed class ServingThroughTheAgentTests(AgentServingApp app) : ServingSc
         Assert.Null(ApiLifecycle.PasswdUid(p));
     }
 
+    [Fact]
+    public async Task TheOverviewsServicesAreTheAgentsAndANginxWhoseConfigFailsShowsDownWithItsReason()
+    {
+        var services = app.Get<IServerServices>();
+        Assert.IsType<AgentServerServices>(services);
+
+        var up = await services.CheckAsync(default);
+
+        Assert.Equal(["MariaDB", "PowerDNS database", "nginx", "PHP-FPM"], up.Select(s => s.Name));
+        Assert.All(up, s => Assert.True(s.Up, $"{s.Name}: {s.Detail}"));
+        Assert.StartsWith("version 10.", up[0].Detail);
+
+        var broken = Path.Combine(Path.GetDirectoryName(app.Socket)!, "nginx-t-fails.sh");
+        File.WriteAllText(broken, "#!/bin/sh\necho 'nginx: [emerg] unexpected end of file in /etc/nginx/sites-enabled/x.conf' >&2\nexit 1\n");
+        File.SetUnixFileMode(broken, (UnixFileMode)0b111_101_101);
+        await app.RestartAgentAsync(new Dictionary<string, string?> { ["Opterius:Commands:NginxTest:0"] = broken });
+        try
+        {
+            var nginx = (await services.CheckAsync(default)).Single(s => s.Name == "nginx");
+            Assert.False(nginx.Up);
+            Assert.Contains("unexpected end of file", nginx.Detail);
+        }
+        finally { await app.RestartAgentAsync(); }
+    }
 }

@@ -1,9 +1,12 @@
 using System.Net;
+using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using Bunit;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Opterius.Services.Users;
+using Opterius.Web.Api;
 using Opterius.Web.Components.Layout;
+using Opterius.Web.Tests.Infrastructure;
 using Opterius.Web.Tests.Ui;
 
 namespace Opterius.Web.Tests.Api;
@@ -38,23 +41,56 @@ public sealed partial class ApiReferenceTests(ApiApp app) : IClassFixture<ApiApp
     }
 
     [Fact]
-    public async Task ASignedInPanelUserReadsTheReferencePageAndAnonymousVisitorsAreSentToSignIn()
+    public async Task ASignedInPanelUserGetsTheInteractiveViewerServedByThePanelAndAnonymousVisitorsAreSentToSignIn()
     {
         var anonymous = app.CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = false });
-        var refused = await anonymous.GetAsync("/docs/api");
-        Assert.Equal(HttpStatusCode.Redirect, refused.StatusCode);
-        Assert.Contains("/login", refused.Headers.Location!.OriginalString);
+        foreach (var path in new[] { ApiReferencePage.Path, ApiReferencePage.DocumentPath })
+        {
+            var refused = await anonymous.GetAsync(path);
+            Assert.Equal(HttpStatusCode.Redirect, refused.StatusCode);
+            Assert.Contains("/login", refused.Headers.Location!.OriginalString);
+        }
 
         var browser = await SignedInAdminAsync();
 
-        var page = await browser.GetAsync("/docs/api");
+        // The viewer's assets are relative to its folder, so the bare path sends the browser into it.
+        var bare = await browser.GetAsync(ApiReferencePage.Path);
+        Assert.Equal(ApiReferencePage.Path + "/", new Uri(new Uri("http://panel" + ApiReferencePage.Path), bare.Headers.Location!).AbsolutePath);
+        var page = await browser.GetAsync(ApiReferencePage.Path + "/");
         Assert.Equal(HttpStatusCode.OK, page.StatusCode);
         Assert.Equal("text/html", page.Content.Headers.ContentType?.MediaType);
         var html = await page.Content.ReadAsStringAsync();
-        Assert.Contains("/api/v1/accounts/{id}/suspend", html);
-        Assert.Contains("Delete an account", html);
-        Assert.Contains("respond-async", html);
-        Assert.DoesNotContain("<script", html);
+        Assert.Contains("Opterius Panel API reference", html);
+        Assert.Contains(ApiReferencePage.DocumentPath.TrimStart('/'), html); // Scalar writes it relative to the site
+        // Every script and stylesheet comes from the panel itself: no CDN, no web fonts.
+        var sources = ScriptOrLink().Matches(html).Select(m => m.Groups[1].Value).ToList();
+        Assert.NotEmpty(sources);
+        Assert.All(sources, src => Assert.False(src.Contains("//", StringComparison.Ordinal), $"{src} is not served by the panel"));
+        var sizes = new List<long>();
+        foreach (var src in sources)
+        {
+            var asset = await browser.GetAsync(new Uri(new Uri("http://panel" + ApiReferencePage.Path + "/"), src).PathAndQuery);
+            Assert.True(asset.StatusCode == HttpStatusCode.OK, $"{src} answered {(int)asset.StatusCode}");
+            Assert.Contains("javascript", asset.Content.Headers.ContentType?.MediaType);
+            sizes.Add((await asset.Content.ReadAsByteArrayAsync()).Length);
+        }
+        Assert.True(sizes.Max() > 1_000_000, "the viewer's whole bundle comes from the panel"); // Scalar's standalone script is a few MB
+    }
+
+    [Fact]
+    public async Task TheViewersDocumentIsTheApisDocumentWithAPlaceForTheBearerToken()
+    {
+        var client = await app.ClientAsync(scopes: ["accounts:read"]);
+        var api = await (await client.GetAsync("/api/openapi.json")).JsonOf();
+        var browser = await SignedInAdminAsync();
+
+        var viewer = await (await browser.GetAsync(ApiReferencePage.DocumentPath)).JsonOf();
+
+        Assert.True(JsonNode.DeepEquals(JsonNode.Parse(api.GetProperty("paths").GetRawText()), JsonNode.Parse(viewer.GetProperty("paths").GetRawText())),
+            "the viewer shows the API's own paths, unchanged");
+        var schemes = viewer.GetProperty("components").GetProperty("securitySchemes");
+        Assert.Contains(schemes.EnumerateObject(), s => s.Value.GetProperty("type").GetString() == "http"
+                                                        && s.Value.GetProperty("scheme").GetString() == "bearer");
     }
 
     [Fact]
@@ -72,29 +108,8 @@ public sealed partial class ApiReferenceTests(ApiApp app) : IClassFixture<ApiApp
         Assert.Contains("Opterius Panel API reference", await page.Content.ReadAsStringAsync());
     }
 
-    /// <summary>A cookie client signed in through the real sign-in form, as the browser is.</summary>
-    private async Task<HttpClient> SignedInAdminAsync()
-    {
-        var browser = app.CreateClient(new WebApplicationFactoryClientOptions { HandleCookies = true, AllowAutoRedirect = false });
-        var form = await browser.GetStringAsync("/login");
-        var field = AntiforgeryInput().Match(form).Value;
-        var antiforgery = InputValue().Match(field).Groups[1].Value;
-        var signIn = await browser.PostAsync("/auth/login", new FormUrlEncodedContent(new Dictionary<string, string>
-        {
-            ["__RequestVerificationToken"] = antiforgery,
-            ["username"] = app.Admin.Username,
-            ["password"] = "admin-password-1",
-            ["returnUrl"] = "/",
-        }));
-        Assert.True(signIn.StatusCode == HttpStatusCode.Redirect, $"sign-in answered {(int)signIn.StatusCode}");
-        Assert.DoesNotContain("failed", signIn.Headers.Location!.OriginalString);
-        return browser;
-    }
+    private Task<HttpClient> SignedInAdminAsync() => app.SignedInClientAsync(app.Admin.Username, "admin-password-1");
 
-    // Attribute order is the renderer's business: find the input, then its value.
-    [GeneratedRegex("<input[^>]*name=\"__RequestVerificationToken\"[^>]*>")]
-    private static partial Regex AntiforgeryInput();
-
-    [GeneratedRegex("value=\"([^\"]+)\"")]
-    private static partial Regex InputValue();
+    [GeneratedRegex("<(?:script|link)[^>]*(?:src|href)=\"([^\"]+)\"")]
+    private static partial Regex ScriptOrLink();
 }

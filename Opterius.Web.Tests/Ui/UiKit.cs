@@ -32,6 +32,15 @@ public static class UiKit
         return auth;
     }
 
+    /// <summary>Signs this panel user in, with the claims the sign-in endpoint issues.</summary>
+    public static void SignIn(this Bunit.TestDoubles.BunitAuthorizationContext auth, PanelUser user)
+    {
+        auth.SetAuthorized(user.Username);
+        auth.SetRoles(user.Role);
+        auth.SetClaims(new Claim(PanelClaims.UserId, user.Id.ToString()), new Claim(PanelClaims.Role, user.Role),
+            new Claim(PanelClaims.Name, user.Username), new Claim(PanelClaims.Kind, "user"));
+    }
+
     /// <summary>The principal the sign-in endpoint issues for this panel user.</summary>
     public static ClaimsPrincipal Principal(PanelUser user) => new(new ClaimsIdentity(
         [

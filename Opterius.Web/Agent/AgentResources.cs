@@ -6,6 +6,7 @@ using Opterius.Services;
 using Opterius.Services.Accounts;
 using Opterius.Services.Backups;
 using Opterius.Services.Resources;
+using Opterius.Services.Server;
 using Opterius.Web.Agent.Protocol;
 using NewAccount = Opterius.Services.Resources.NewAccount;
 
@@ -124,6 +125,14 @@ public sealed class AgentBackupArchives(AgentChannel agent) : IBackupArchives
         agent.CallAsync(async c => (await c.PurgeBackupAsync(new PurgeRequest { BackupId = backupId }, cancellationToken: ct)).Removed);
 }
 
+/// <summary>The overview's service states, checked by the agent where the services are.</summary>
+public sealed class AgentServerServices(AgentChannel agent) : IServerServices
+{
+    public Task<IReadOnlyList<ServiceState>> CheckAsync(CancellationToken ct) =>
+        agent.CallAsync(async c => (IReadOnlyList<ServiceState>)(await c.ServicesAsync(new ServicesRequest(), cancellationToken: ct)).Services
+            .Select(s => new ServiceState(s.Name, s.Up, s.Detail)).ToList());
+}
+
 public static class AgentResourceRegistration
 {
     /// <summary>
@@ -153,6 +162,8 @@ public static class AgentResourceRegistration
         services.AddSingleton(sp => UsesAgent(sp) ? new AgentBackupArchives(sp.GetRequiredService<AgentChannel>()) : (IBackupArchives)sp.GetRequiredService<FinalBackupWriter>());
         services.RemoveAll<IDnsZones>();
         services.AddSingleton(sp => UsesAgent(sp) ? new AgentDnsZones(sp.GetRequiredService<AgentChannel>()) : (IDnsZones)sp.GetRequiredService<DnsZoneResource>());
+        services.RemoveAll<IServerServices>();
+        services.AddSingleton(sp => UsesAgent(sp) ? new AgentServerServices(sp.GetRequiredService<AgentChannel>()) : (IServerServices)sp.GetRequiredService<LocalServerServices>());
         return services;
     }
 

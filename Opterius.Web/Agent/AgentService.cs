@@ -5,6 +5,7 @@ using Opterius.Services.Backups;
 using Opterius.Services.Deletion;
 using Opterius.Services.Commands;
 using Opterius.Services.Resources;
+using Opterius.Services.Server;
 using Opterius.Web.Agent.Protocol;
 using NewAccount = Opterius.Services.Resources.NewAccount;
 
@@ -17,7 +18,7 @@ namespace Opterius.Web.Agent;
 /// uid's ledger file names it). A refused call changes nothing. Changes of one resource and account run one at a time.
 /// </summary>
 public sealed class AgentService(IEnumerable<IAccountResource> resources, SystemUserResource users, DnsZoneResource zones, ResourceLocks locks,
-    FinalBackupWriter backups, ILogger<AgentService> log)
+    FinalBackupWriter backups, LocalServerServices services, ILogger<AgentService> log)
     : Protocol.Agent.AgentBase
 {
     private readonly Dictionary<string, IAccountResource> _resources = resources.ToDictionary(r => r.Key);
@@ -110,6 +111,13 @@ public sealed class AgentService(IEnumerable<IAccountResource> resources, System
             if (found.Count > 0)
                 throw Refuse(StatusCode.AlreadyExists, $"'{identity.Username}' / '{identity.Domain}' already exist on the server: {string.Join("; ", found)}");
             return new UidReply { Uid = await users.ReserveUidAsync(identity, context.CancellationToken) };
+        });
+
+    public override Task<ServicesReply> Services(ServicesRequest request, ServerCallContext context) =>
+        GuardAsync("services", "", async () =>
+        {
+            var states = await services.CheckAsync(context.CancellationToken);
+            return new ServicesReply { Services = { states.Select(s => new ServiceStatus { Name = s.Name, Up = s.Up, Detail = s.Detail }) } };
         });
 
     public override Task<ZonesReply> RelatedZones(ZonesRequest request, ServerCallContext context) =>

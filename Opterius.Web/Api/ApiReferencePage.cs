@@ -1,113 +1,60 @@
-using System.Net;
-using System.Text;
-using System.Text.Json;
+using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.OpenApi;
 using Microsoft.OpenApi;
+using Scalar.AspNetCore;
 
 namespace Opterius.Web.Api;
 
 /// <summary>
-/// The readable API reference at <c>/docs/api</c>: the panel's own OpenAPI document rendered as plain HTML on
-/// the server (no script, no CDN), for signed-in panel users. Machine clients read <c>/api/openapi.json</c> with a token.
+/// The interactive API reference at <c>/docs/api</c> for signed-in panel users: Scalar's viewer over the panel's own
+/// OpenAPI document, its script served by the panel from the package (no CDN, no web fonts, no telemetry, no proxy),
+/// and "try it" sending the bearer token the user pastes. Machine clients read <c>/api/openapi.json</c> with a token.
 /// </summary>
 public static class ApiReferencePage
 {
     public const string Path = "/docs/api";
+    public const string DocumentPath = Path + "/openapi.json";
+
+    /// <summary>The scheme the viewer offers when the document names none: the token pasted in "try it" goes here.</summary>
+    public const string BearerScheme = "bearer";
 
     public static IEndpointRouteBuilder MapApiReference(this IEndpointRouteBuilder app)
     {
-        app.MapGet(Path, async (HttpContext http, CancellationToken ct) =>
-            TypedResults.Content(Render(await DocumentJsonAsync(http, ct)), "text/html; charset=utf-8"))
+        app.MapGet(DocumentPath, async (HttpContext http, CancellationToken ct) =>
+            TypedResults.Content(await ViewerDocumentAsync(http, ct), "application/json; charset=utf-8"))
             .RequireAuthorization().ExcludeFromDescription();
-        app.MapGet(Path + "/openapi.json", async (HttpContext http, CancellationToken ct) =>
-            TypedResults.Content(await DocumentJsonAsync(http, ct), "application/json; charset=utf-8"))
-            .RequireAuthorization().ExcludeFromDescription();
+        app.MapScalarApiReference(Path, o => o
+                .WithTitle("Opterius Panel API reference")
+                .WithOpenApiRoutePattern(DocumentPath)
+                .DisableDefaultFonts()
+                .DisableTelemetry()
+                .AddPreferredSecuritySchemes(BearerScheme))
+            .RequireAuthorization();
         return app;
     }
 
-    private static async Task<string> DocumentJsonAsync(HttpContext http, CancellationToken ct)
+    /// <summary>
+    /// The OpenAPI document as the API serves it, plus, only when it declares no security scheme, an HTTP bearer scheme
+    /// required by every operation, so that the viewer has a place for the token. The document itself is not changed.
+    /// </summary>
+    private static async Task<string> ViewerDocumentAsync(HttpContext http, CancellationToken ct)
     {
         var provider = http.RequestServices.GetRequiredKeyedService<IOpenApiDocumentProvider>("v1");
         var document = await provider.GetOpenApiDocumentAsync(ct);
         using var text = new StringWriter();
         document.SerializeAsV31(new OpenApiJsonWriter(text));
-        return text.ToString();
-    }
-
-    private static readonly string[] Methods = ["get", "post", "put", "patch", "delete"];
-
-    private static string Render(string json)
-    {
-        using var doc = JsonDocument.Parse(json);
-        var h = new StringBuilder();
-        h.Append("""
-            <!doctype html><html lang="en"><head><meta charset="utf-8"><title>Opterius Panel API reference</title>
-            <style>
-            body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#1d2330;line-height:1.45}
-            code,pre{font-family:ui-monospace,monospace;background:#f2f4f8;border-radius:4px}code{padding:0 .25rem}pre{padding:.6rem;overflow:auto}
-            section{border:1px solid #d8dce5;border-radius:6px;padding:.4rem 1rem;margin:1rem 0}
-            .m{display:inline-block;min-width:4.5rem;font-weight:700;text-transform:uppercase}.get{color:#1565c0}.post{color:#2e7d32}.delete{color:#c62828}
-            table{border-collapse:collapse}td,th{text-align:left;padding:.15rem .8rem .15rem 0;vertical-align:top}
-            </style></head><body>
-            <h1>Opterius Panel API reference</h1>
-            <p>Base URL <code>https://SERVER:8443/api/v1/</code>. Every request sends <code>Authorization: Bearer &lt;token&gt;</code>
-            (Settings → API → New Token, or <code>tokens create</code>). Success bodies are <code>{"data": …}</code>; errors are
-            <code>{"error": "code", "message": "text"}</code>. Live step events of a deletion stream from the SignalR hub
-            <code>/hubs/deletions</code> (method <code>Watch(account_id)</code>). Machine-readable: <a href="/docs/api/openapi.json">OpenAPI document</a>
-            (also <code>/api/openapi.json</code> with a token).</p>
-            """);
-        foreach (var path in doc.RootElement.GetProperty("paths").EnumerateObject())
+        var json = JsonNode.Parse(text.ToString())!.AsObject();
+        var components = json["components"] as JsonObject ?? (JsonObject)(json["components"] = new JsonObject());
+        if (components["securitySchemes"] is JsonObject { Count: > 0 }) return json.ToJsonString();
+        components["securitySchemes"] = new JsonObject
         {
-            foreach (var method in Methods)
+            [BearerScheme] = new JsonObject
             {
-                if (!path.Value.TryGetProperty(method, out var op)) continue;
-                h.Append("<section><h3><span class=\"m ").Append(method).Append("\">").Append(method).Append("</span> <code>")
-                    .Append(E(path.Name)).Append("</code> ").Append(E(Str(op, "summary"))).Append("</h3>");
-                if (Str(op, "description") is { Length: > 0 } d) h.Append("<p>").Append(E(d)).Append("</p>");
-                if (op.TryGetProperty("parameters", out var ps) && ps.GetArrayLength() > 0)
-                {
-                    h.Append("<table><tr><th>parameter</th><th>in</th><th>type</th></tr>");
-                    foreach (var p in ps.EnumerateArray())
-                        h.Append("<tr><td><code>").Append(E(Str(p, "name"))).Append("</code></td><td>").Append(E(Str(p, "in")))
-                            .Append("</td><td>").Append(E(p.TryGetProperty("schema", out var s) ? TypeOf(doc.RootElement, s) : "")).Append("</td></tr>");
-                    h.Append("</table>");
-                }
-                if (op.TryGetProperty("requestBody", out var body) && FirstSchema(body) is { } bs)
-                    h.Append("<p>Body (JSON): <code>").Append(E(TypeOf(doc.RootElement, bs, expand: true))).Append("</code></p>");
-                if (op.TryGetProperty("responses", out var rs))
-                {
-                    h.Append("<p>Responses: ");
-                    h.AppendJoin(", ", rs.EnumerateObject().Select(r => "<code>" + E(r.Name) + "</code>" +
-                        (FirstSchema(r.Value) is { } schema ? " " + E(TypeOf(doc.RootElement, schema)) : "")));
-                    h.Append("</p>");
-                }
-                h.Append("</section>");
-            }
-        }
-        return h.Append("</body></html>").ToString();
+                ["type"] = "http", ["scheme"] = "bearer", ["bearerFormat"] = "JWT",
+                ["description"] = "An API token: Settings → API tokens in the panel, or `tokens create`.",
+            },
+        };
+        json["security"] ??= new JsonArray(new JsonObject { [BearerScheme] = new JsonArray() });
+        return json.ToJsonString();
     }
-
-    private static JsonElement? FirstSchema(JsonElement holder) =>
-        holder.TryGetProperty("content", out var content) && content.EnumerateObject().FirstOrDefault() is { Value.ValueKind: JsonValueKind.Object } first
-        && first.Value.TryGetProperty("schema", out var schema) ? schema : null;
-
-    /// <summary>A one-line type: a schema name, or for a body its fields.</summary>
-    private static string TypeOf(JsonElement root, JsonElement schema, bool expand = false)
-    {
-        if (schema.TryGetProperty("$ref", out var r))
-        {
-            var name = r.GetString()!.Split('/')[^1];
-            if (!expand || !root.GetProperty("components").GetProperty("schemas").TryGetProperty(name, out var target)) return name;
-            schema = target;
-        }
-        if (schema.TryGetProperty("properties", out var props))
-            return "{ " + string.Join(", ", props.EnumerateObject().Select(p => $"{p.Name}: {TypeOf(root, p.Value)}")) + " }";
-        if (schema.TryGetProperty("type", out var t))
-            return t.ValueKind == JsonValueKind.Array ? string.Join("|", t.EnumerateArray().Select(x => x.GetString())) : t.GetString() ?? "";
-        return "";
-    }
-
-    private static string Str(JsonElement e, string name) => e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString()! : "";
-
-    private static string E(string text) => WebUtility.HtmlEncode(text);
 }

@@ -24,7 +24,8 @@ public static class ApiAuth
             {
                 o.LoginPath = "/login";
                 o.LogoutPath = "/logout";
-                o.AccessDeniedPath = "/login";
+                // Signed in, but the page is not for this role: say so, never show the sign-in form again.
+                o.AccessDeniedPath = Components.NotAvailablePage.Path;
                 o.Cookie.Name = "opterius.auth";
                 o.Cookie.SecurePolicy = CookieSecurePolicy.SameAsRequest;
                 o.Cookie.SameSite = SameSiteMode.Strict;

@@ -55,6 +55,9 @@ public sealed partial class DeleteAccountDialog : IDisposable
     private readonly Dictionary<string, (string Status, string? Detail)> _steps =
         DeletionOrder.Keys.ToDictionary(k => k, _ => (StepStatus.Pending, (string?)null));
 
+    // A long step's latest counts while it runs (home_directory, mailboxes): the bar and time left in its row.
+    private readonly Dictionary<string, DeletionEvent> _progress = [];
+
     // Keys whose state came from a live event: the journal read may be older than them, never newer.
     private readonly HashSet<string> _live = [];
 
@@ -105,7 +108,12 @@ public sealed partial class DeleteAccountDialog : IDisposable
             _jobDetail = e.Detail;
             _stage = Stage.Progress; // started here, in another tab, by the API or by a restart: follow it
         }
-        else _steps[e.Resource] = (e.Status, e.Detail);
+        else
+        {
+            _steps[e.Resource] = (e.Status, e.Detail);
+            if (e.Progress is not null) _progress[e.Resource] = e;
+            else _progress.Remove(e.Resource);
+        }
     }
 
     /// <summary>The outcome says what the check after the last step found, and that is in the journal, not in the event.</summary>

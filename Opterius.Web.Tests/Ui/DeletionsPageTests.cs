@@ -1,0 +1,227 @@
+using Bunit;
+using Dapper;
+using MudBlazor;
+using MySqlConnector;
+using Opterius.Services.Accounts;
+using Opterius.Services.Audit;
+using Opterius.Services.Deletion;
+using Opterius.Services.Resources;
+using Opterius.Services.Users;
+using Opterius.Web.Components.Pages.Deletions;
+using Opterius.Web.Tests.Deletion;
+using Opterius.Web.Tests.Infrastructure;
+
+namespace Opterius.Web.Tests.Ui;
+
+/// <summary>The Deletions page, progress of long steps (dialog and page), and the overview.</summary>
+public sealed class DeletionsPageTests : BunitContext, IAsyncLifetime, IClassFixture<PanelApp>
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(20);
+    private readonly PanelApp _app;
+    private readonly Bunit.TestDoubles.BunitAuthorizationContext _auth;
+
+    public DeletionsPageTests(PanelApp app)
+    {
+        _app = app;
+        _auth = this.UsePanel(app);
+    }
+
+    public Task InitializeAsync()
+    {
+        Render<MudPopoverProvider>();
+        return Task.CompletedTask;
+    }
+
+    Task IAsyncLifetime.DisposeAsync() => base.DisposeAsync().AsTask();
+
+    /// <summary>A journalled job of a bare account row, in a given status, with one failed step when failed.</summary>
+    private async Task<(Account Account, long JobId)> JobAsync(string prefix, long ownerId, string status)
+    {
+        var account = await _app.InsertAccountAsync(UiKit.NewUsername(prefix), ownerId,
+            status == JobStatus.Failed ? AccountStatus.DeletionFailed : AccountStatus.Deleting);
+        var job = await _app.Get<DeletionJobStore>().OpenAsync(account, "tests", default) ?? throw new InvalidOperationException("account row missing");
+        await using var c = new MySqlConnection(_app.Databases.Panel);
+        await c.ExecuteAsync("UPDATE deletion_jobs SET status = @status, lease_holder = NULL WHERE id = @id", new { status, id = job.Id });
+        if (status == JobStatus.Failed)
+            await c.ExecuteAsync("UPDATE deletion_steps SET status = 'failed', detail = 'mailbox folder is busy' WHERE job_id = @id AND resource = 'mailboxes'", new { id = job.Id });
+        return (account, job.Id);
+    }
+
+    private static IReadOnlyList<string> Usernames(IRenderedComponent<DeletionsPage> page) =>
+        page.FindAll("[data-testid=deletions-grid] tbody tr .mono").Select(e => e.TextContent).ToList();
+
+    [Fact]
+    public async Task AFailedDeletionShowsItsFailedStepAndRetryFinishesItThroughTheDeletionService()
+    {
+        _auth.SignIn(_app.Admin);
+        var account = await _app.CreateAsync(UiKit.NewUsername("opsr"));
+        var expected = await _app.ExpectedStepStatusesAsync(account.Id);
+        var failing = DeletionTesting.ServiceOf(_app.Services, r => r.Key == "cron" ? new FailOnceResource(r) : r);
+        var failed = await (await failing.StartAsync(_app.AdminActor(), account.Id, default)).Completion;
+        Assert.Equal(JobStatus.Failed, failed.Status);
+
+        var page = Render<DeletionsPage>();
+        page.FindComponents<MudTextField<string>>().Single().Find("input").Input(account.Username);
+        page.WaitForAssertion(() => Assert.Equal([account.Username], Usernames(page)), Patience);
+        var step = page.Find("[data-testid=failed-step]");
+        Assert.Equal("cron", step.GetAttribute("data-resource"));
+        Assert.Contains("injected failure in cron", step.TextContent);
+
+        page.Find("[data-testid=deletion-retry]").Click();
+
+        page.WaitForAssertion(() => Assert.Equal(JobStatus.Succeeded, page.Find("[data-testid=job-status]").TextContent), Patience);
+        Assert.Empty(page.FindAll("[data-testid=deletion-retry]"));
+        var job = await _app.Get<DeletionJobStore>().FindAsync(failed.Id, default);
+        Assert.Equal(JobStatus.Succeeded, job!.Status);
+        Assert.Equal(expected, job.Steps.ToDictionary(s => s.Resource, s => s.Status));
+        Assert.Null(await _app.Get<AccountStore>().FindAsync(new Viewer(0, true), account.Id, default));
+        // The retry is the signed-in admin's, in the audit log like any other delete.
+        var audit = await _app.Get<AuditLog>().ListAsync(new AuditQuery(Account: account.Username, Actor: _app.Admin.Username, Outcome: JobStatus.Succeeded), default);
+        Assert.Equal(1, audit.Total);
+    }
+
+    [Fact]
+    public async Task TheStatusFilterAndTheSearchNarrowTheJobsOnTheServer()
+    {
+        _auth.SignIn(_app.Admin);
+        var prefix = "opsf" + TestAccounts.NewPrefix(4);
+        var failed = await JobAsync(prefix, _app.Admin.Id, JobStatus.Failed);
+        var running = await JobAsync(prefix, _app.Admin.Id, JobStatus.Running);
+        var other = await JobAsync("opsx", _app.Admin.Id, JobStatus.Failed);
+
+        var page = Render<DeletionsPage>();
+        page.FindComponents<MudTextField<string>>().Single().Find("input").Input(prefix);
+        page.WaitForAssertion(() => Assert.Equal(
+            new[] { failed.Account.Username, running.Account.Username }.Order(), Usernames(page).Order()), Patience);
+        Assert.DoesNotContain(other.Account.Username, page.Markup);
+
+        page.Find("[data-testid=deletions-status] [data-status=failed]").Click();
+        page.WaitForAssertion(() => Assert.Equal([failed.Account.Username], Usernames(page)), Patience);
+        Assert.Contains("mailbox folder is busy", page.Find("[data-testid=failed-step]").TextContent);
+
+        page.Find("[data-testid=deletions-status] [data-status=running]").Click();
+        page.WaitForAssertion(() => Assert.Equal([running.Account.Username], Usernames(page)), Patience);
+        Assert.Empty(page.FindAll("[data-testid=deletion-retry]"));
+    }
+
+    [Fact]
+    public async Task AResellerSeesTheDeletionsOfItsOwnAccountsOnly()
+    {
+        var reseller = await _app.NewResellerAsync();
+        _auth.SignIn(reseller);
+        var prefix = "opso" + TestAccounts.NewPrefix(4);
+        var own = await JobAsync(prefix, reseller.Id, JobStatus.Failed);
+        var foreign = await JobAsync(prefix, _app.Admin.Id, JobStatus.Failed);
+
+        var page = Render<DeletionsPage>();
+        page.FindComponents<MudTextField<string>>().Single().Find("input").Input(prefix);
+
+        page.WaitForAssertion(() => Assert.Equal([own.Account.Username], Usernames(page)), Patience);
+        Assert.DoesNotContain(foreign.Account.Username, page.Markup);
+        var page2 = await _app.Get<DeletionJobList>().ListAsync(new Viewer(reseller.Id, false), new DeletionJobQuery(Search: prefix), default);
+        Assert.Equal([own.JobId], page2.Items.Select(j => j.Id));
+    }
+
+    [Fact]
+    public async Task ARealHomeRemovalHandsItsFilesAndBytesOfThePlanToTheUiAsNumbers()
+    {
+        var account = await _app.CreateAsync(UiKit.NewUsername("opsh"));
+        var many = Path.Combine(Api.ApiKit.HomeOf(account.Username), "public_html", "cache");
+        Directory.CreateDirectory(many);
+        for (var i = 0; i < 5000; i++) File.WriteAllBytes(Path.Combine(many, $"f{i}"), new byte[100]);
+        var seen = new List<DeletionEvent>();
+        using var _ = _app.Get<DeletionEvents>().Subscribe(account.Id, e =>
+        {
+            if (e.Resource == "home_directory" && e.Progress is not null) lock (seen) seen.Add(e);
+        }, out var __);
+
+        var job = await (await _app.Get<AccountDeletionService>().StartAsync(_app.AdminActor(), account.Id, default)).Completion;
+
+        Assert.Equal(JobStatus.Succeeded, job.Status);
+        Assert.NotEmpty(seen);
+        var last = seen[^1].Progress!;
+        Assert.True(last.Files >= 5000, $"the last report says {last.Files} files");
+        Assert.True(last.PlannedFiles >= 5000 && last.PlannedBytes >= 500_000, $"planned {last.PlannedFiles} files, {last.PlannedBytes} bytes");
+        Assert.Equal(seen.Select(e => e.Progress!.Files).Order(), seen.Select(e => e.Progress!.Files)); // counts only grow
+        Assert.All(seen, e => Assert.Equal(e.Progress!.Describe(), e.Detail)); // the hub's text and the UI's numbers agree
+    }
+
+    [Fact]
+    public async Task ARunningJobsRowShowsItsLongStepsProgressLive()
+    {
+        _auth.SignIn(_app.Admin);
+        var running = await JobAsync("opsl", _app.Admin.Id, JobStatus.Running);
+        var page = Render<DeletionsPage>();
+        page.FindComponents<MudTextField<string>>().Single().Find("input").Input(running.Account.Username);
+        page.WaitForAssertion(() => Assert.Equal([running.Account.Username], Usernames(page)), Patience);
+        Assert.Empty(page.FindAll("[data-testid=removal-progress]"));
+
+        var start = DateTimeOffset.UtcNow;
+        foreach (var (seconds, bytes) in new[] { (0, 10_000_000L), (4, 50_000_000L) })
+        {
+            var p = new RemovalProgress(bytes / 1000, 2, bytes, PlannedFiles: 100_000, PlannedBytes: 100_000_000);
+            _app.Get<DeletionEvents>().Publish(new DeletionEvent(running.Account.Id, running.JobId, "mailboxes", StepStatus.Running, p.Describe(), start.AddSeconds(seconds), p));
+        }
+
+        page.WaitForAssertion(() =>
+        {
+            var bar = page.Find("[data-testid=deletions-grid] [data-testid=removal-progress]");
+            Assert.Equal("50", bar.GetAttribute("data-percent"));
+            Assert.Equal("5", bar.GetAttribute("data-remaining-seconds")); // 50 MB left at 10 MB/s
+        }, Patience);
+        Assert.Contains("Mailboxes", page.Find("[data-testid=deletions-grid] tbody").TextContent);
+    }
+
+    [Fact]
+    public async Task TheDialogShowsALongStepsFilesAndBytesOfThePlanWithTheTimeLeft()
+    {
+        var account = await _app.InsertAccountAsync(UiKit.NewUsername("opsp"), _app.Admin.Id);
+        var job = await _app.Get<DeletionJobStore>().OpenAsync(account, "tests", default) ?? throw new InvalidOperationException("account row missing");
+        var events = _app.Get<DeletionEvents>();
+        var start = DateTimeOffset.UtcNow;
+        void Report(double seconds, long files, long bytes)
+        {
+            var p = new RemovalProgress(files, 1, bytes, PlannedFiles: 8000, PlannedBytes: 800_000_000);
+            events.Publish(new DeletionEvent(account.Id, job.Id, "home_directory", StepStatus.Running, p.Describe(), start.AddSeconds(seconds), p));
+        }
+        var dialog = await this.OpenDeleteDialogAsync(account, _app.Admin);
+        dialog.WaitForElement("[data-testid=delete-progress]", Patience);
+
+        events.Publish(new DeletionEvent(account.Id, job.Id, DeletionEvent.JobResource, JobStatus.Running, null, start));
+        Report(0, 1000, 100_000_000);
+        Report(2, 3000, 300_000_000);
+
+        dialog.WaitForAssertion(() =>
+        {
+            var bar = dialog.Find("[data-testid=delete-progress] [data-resource=home_directory] [data-testid=removal-progress]");
+            Assert.Equal("38", bar.GetAttribute("data-percent"));
+            Assert.Equal("5", bar.GetAttribute("data-remaining-seconds")); // 500 MB left at 100 MB/s
+            Assert.Contains("3,000 of 8,000 files", bar.TextContent);
+        }, Patience);
+
+        events.Publish(new DeletionEvent(account.Id, job.Id, "home_directory", StepStatus.Done, null, start.AddSeconds(8)));
+        dialog.WaitForAssertion(() => Assert.Empty(dialog.FindAll("[data-testid=removal-progress]")), Patience);
+    }
+
+    [Fact]
+    public async Task TheOverviewCountsAccountsByStatusTheDeletionsToLookAtAndTheLicense()
+    {
+        _auth.SignIn(_app.Admin);
+        await JobAsync("opsv", _app.Admin.Id, JobStatus.Failed);
+        var counts = await _app.Get<AccountStatusCounts>().ByStatusAsync(new Viewer(0, true), default);
+        var failedJobs = (await _app.Get<DeletionJobList>().CountsAsync(new Viewer(0, true), default))[JobStatus.Failed];
+
+        var page = Render<Components.Pages.Overview.OverviewPage>();
+
+        page.WaitForAssertion(() => Assert.Equal(counts.Values.Sum().ToString("N0"), page.Find("[data-testid=overview-accounts-total]").TextContent), Patience);
+        Assert.NotEmpty(counts);
+        foreach (var (status, n) in counts)
+            Assert.EndsWith(n.ToString("N0"), page.Find($"[data-testid=overview-accounts] [data-status={status}]").TextContent.Trim());
+        Assert.StartsWith($"{failedJobs} failed", page.Find("[data-testid=overview-deletions-failed]").TextContent.Trim());
+        Assert.Equal("true", page.Find("[data-testid=overview-license]").GetAttribute("data-valid"));
+        Assert.Contains("unlimited", page.Find("[data-testid=overview-license-usage]").TextContent);
+        page.WaitForAssertion(() => Assert.Equal(["MariaDB", "PowerDNS database", "nginx", "PHP-FPM"],
+            page.FindAll("[data-testid=overview-services] [data-service]").Select(e => e.GetAttribute("data-service"))), Patience);
+        Assert.All(page.FindAll("[data-testid=overview-services] [data-service]"), e => Assert.True(e.GetAttribute("data-up") == "true", e.TextContent));
+    }
+}
