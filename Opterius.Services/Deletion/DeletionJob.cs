@@ -28,7 +28,7 @@ public sealed record DeletionJob(long Id, long AccountId, string Username, strin
 /// <see cref="Progress"/> is a progress event's counts (its detail in numbers, for the UI's bar and time remaining).
 /// </summary>
 public sealed record DeletionEvent(long AccountId, long JobId, string Resource, string Status, string? Detail, DateTimeOffset At,
-    Resources.RemovalProgress? Progress = null)
+    IStepProgress? Progress = null)
 {
     public const string JobResource = "job";
     public bool IsJobEnd => Resource == JobResource && Status != JobStatus.Running;

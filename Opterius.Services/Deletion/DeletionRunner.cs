@@ -69,7 +69,7 @@ internal sealed class DeletionRunner(
                 {
                     if (step.Resource == DeletionOrder.FinalBackup)
                     {
-                        var progress = new StepProgress(detail => Publish(job, step.Resource, StepStatus.Running, detail));
+                        var progress = StepProgressOf(job, step);
                         outcome = await BackUpAsync(job, account, identity, progress, lease.Lost);
                         progress.Flush();
                     }
@@ -77,8 +77,7 @@ internal sealed class DeletionRunner(
                         ?? throw new ResourceException($"no handler for resource '{step.Resource}' on this server")) is IReportsRemovalProgress reports)
                     {
                         // A long step says how far it is as its running detail (the hub and the dialog show it).
-                        var progress = new StepProgress(p => events.Publish(new DeletionEvent(job.AccountId, job.Id, step.Resource, StepStatus.Running,
-                            p.Describe(), DateTimeOffset.UtcNow, p)));
+                        var progress = StepProgressOf(job, step);
                         outcome = await reports.RemoveAsync(identity, progress.Report, lease.Lost);
                         progress.Flush();
                     }
@@ -245,6 +244,10 @@ internal sealed class DeletionRunner(
 
     private void Publish(DeletionJob job, string resource, string status, string? detail) =>
         events.Publish(new DeletionEvent(job.AccountId, job.Id, resource, status, detail, DateTimeOffset.UtcNow));
+
+    /// <summary>A long step (a removal, the final backup) says how far it is: its counts, and as its running detail.</summary>
+    private StepProgress StepProgressOf(DeletionJob job, DeletionStep step) =>
+        new(p => events.Publish(new DeletionEvent(job.AccountId, job.Id, step.Resource, StepStatus.Running, p.Describe(), DateTimeOffset.UtcNow, p)));
 
     private static string Describe(Exception e) => e switch
     {

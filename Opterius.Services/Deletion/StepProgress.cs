@@ -1,8 +1,15 @@
 namespace Opterius.Services.Deletion;
 
-/// <summary>A long step's report of how far it is (a removal's, a final backup's), as its running detail.</summary>
+/// <summary>
+/// A long step's report of how far it is (a removal's, a final backup's): files and bytes done so far and the plan's
+/// totals when known (the UI's bar and time left), and <see cref="Describe"/> as its running detail.
+/// </summary>
 public interface IStepProgress
 {
+    long Files { get; }
+    long Bytes { get; }
+    long? PlannedFiles { get; }
+    long? PlannedBytes { get; }
     string Describe();
 }
 
@@ -11,7 +18,7 @@ public interface IStepProgress
 /// (a removal reports far more often than anyone reads); <see cref="Flush"/> publishes the last report held back,
 /// so the final counts are seen before the step's outcome. Not journaled: only the outcome is.
 /// </summary>
-public sealed class StepProgress(Action<RemovalProgress> publish)
+public sealed class StepProgress(Action<IStepProgress> publish)
 {
     public static readonly TimeSpan Interval = TimeSpan.FromMilliseconds(250);
 

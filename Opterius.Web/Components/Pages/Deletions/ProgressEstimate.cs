@@ -1,4 +1,4 @@
-using Opterius.Services.Resources;
+using Opterius.Services.Deletion;
 
 namespace Opterius.Web.Components.Pages.Deletions;
 
@@ -12,13 +12,13 @@ public sealed class ProgressEstimate
     // Shorter than this between the first and last report, the rate is noise.
     private static readonly TimeSpan MinimumSpan = TimeSpan.FromMilliseconds(200);
 
-    private (DateTimeOffset At, RemovalProgress Progress)? _first;
+    private (DateTimeOffset At, IStepProgress Progress)? _first;
 
-    public RemovalProgress? Latest { get; private set; }
+    public IStepProgress? Latest { get; private set; }
     public DateTimeOffset LatestAt { get; private set; }
 
     /// <summary>Takes a report; one older than the latest (reordered) is ignored, as counts only grow.</summary>
-    public void Add(DateTimeOffset at, RemovalProgress progress)
+    public void Add(DateTimeOffset at, IStepProgress progress)
     {
         if (Latest is not null && at < LatestAt) return;
         _first ??= (at, progress);
