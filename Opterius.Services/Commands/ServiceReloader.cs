@@ -13,8 +13,9 @@ public sealed record ReloadOutcome(bool Ran, string? NotConfigured)
 /// Tests and reloads a shared service (nginx, php-fpm, the Postfix map, the PowerDNS cache) once for a
 /// burst of callers, so a batch of terminations does not reload nginx once per account. A batch waits only
 /// when there is someone to wait for: while other callers announced with <see cref="Expect"/> have not reached
-/// the reload yet (at most the coalescing window), and while the service's previous run holds its gate (callers
-/// arriving meanwhile all share the next run). A lone caller reloads at once.
+/// the reload yet, or while a burst is going on (the latest run was shared), at most the coalescing window; and
+/// while the service's previous run holds its gate (callers arriving meanwhile all share the next run). A lone
+/// caller reloads at once.
 /// Files a service includes change only under <see cref="EditAsync"/>, which excludes a running test and
 /// reload: nginx and php-fpm list their include folders and then open each file, so a file removed in
 /// between fails the test, and a php-fpm master re-reading its configuration exits (every site down).
@@ -60,6 +61,7 @@ public sealed class ServiceReloader(CommandRunner commands, IOptions<OpteriusOpt
             // Join the batch that has not started running yet, or open a new one.
             if (queue.Pending is null) (queue.Pending, opens) = (new(TaskCreationOptions.RunContinuationsAsynchronously), true);
             batch = queue.Pending;
+            queue.PendingCallers++;
         }
         approach?.Dispose(); // arrived: joined first, so a batch that stops waiting for it still takes it in
         // The batch's callers own it: the run never throws, it ends the batch with its outcome (awaited below).
@@ -74,8 +76,12 @@ public sealed class ServiceReloader(CommandRunner commands, IOptions<OpteriusOpt
         {
             var opened = time.GetTimestamp();
             var window = TimeSpan.FromMilliseconds(options.Value.ReloadCoalesceMilliseconds);
-            while (queue.Ahead() is { } someoneComing && time.GetElapsedTime(opened) is var waited && waited < window)
-                await Task.WhenAny(someoneComing, Task.Delay(window - waited, time));
+            // A burst is going on when the run before this one, running or just ended, was shared: then more callers are
+            // on their way than have announced themselves, and the window is worth its wait.
+            bool burst;
+            lock (queue) burst = queue.LastCallers > 1 && (queue.Running || time.GetElapsedTime(queue.LastEnded) < window);
+            while ((queue.Ahead() is var someoneComing && someoneComing is not null || burst) && time.GetElapsedTime(opened) is var waited && waited < window)
+                await (someoneComing is null ? Task.Delay(window - waited, time) : Task.WhenAny(someoneComing, Task.Delay(window - waited, time)));
 
             var gate = Gate(service);
             await gate.WaitAsync();
@@ -83,9 +89,10 @@ public sealed class ServiceReloader(CommandRunner commands, IOptions<OpteriusOpt
             {
                 // From here on, new callers open the next batch: they may change files after this run reads them. Until
                 // here they joined this one: what they changed, they changed before joining, so this run sees it.
-                lock (queue) queue.Pending = null;
+                lock (queue) (queue.Pending, queue.LastCallers, queue.PendingCallers, queue.Running) = (null, queue.PendingCallers, 0, true);
                 _runs.AddOrUpdate(service, 1, (_, n) => n + 1);
-                foreach (var name in Services[service]) await commands.RunAsync(name, null, CancellationToken.None);
+                try { foreach (var name in Services[service]) await commands.RunAsync(name, null, CancellationToken.None); }
+                finally { lock (queue) (queue.Running, queue.LastEnded) = (false, time.GetTimestamp()); }
                 batch.SetResult();
             }
             finally { gate.Release(); }
@@ -110,13 +117,19 @@ public sealed class ServiceReloader(CommandRunner commands, IOptions<OpteriusOpt
     private Queue QueueOf(string service) =>
         Services.ContainsKey(service) ? _queues.GetOrAdd(service, _ => new Queue()) : throw new ArgumentException($"unknown service '{service}'", nameof(service));
 
-    /// <summary>One service's batch not yet running, and the callers announced but not arrived (guarded by itself).</summary>
+    /// <summary>One service's batch not yet running, its latest run, and the callers announced but not arrived (guarded by itself).</summary>
     internal sealed class Queue
     {
         private int _coming;
         private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         public TaskCompletionSource? Pending { get; set; }
+        public int PendingCallers { get; set; }
+
+        /// <summary>How many callers the latest run (running, or the last one) served, whether it runs, and when it ended.</summary>
+        public int LastCallers { get; set; }
+        public bool Running { get; set; }
+        public long LastEnded { get; set; }
 
         /// <summary>Null when nobody announced is still coming; else a task that ends when that changes.</summary>
         public Task? Ahead() { lock (this) return _coming > 0 ? _changed.Task : null; }

@@ -13,8 +13,8 @@ public sealed record DeletionHandle(DeletionJob Job, Task<DeletionJob> Completio
 
 /// <summary>
 /// The one deletion service behind the REST API, the UI and the CLI. It plans (inspects every resource),
-/// journals a job with one step per resource, runs the steps in <see cref="DeletionOrder"/>, stops at the
-/// first failure (the account becomes <c>deletion_failed</c>; the next request resumes at that step), runs
+/// journals a job with one step per resource, runs the steps stage by stage in <see cref="DeletionOrder"/>, stops
+/// after the stage of a failure (the account becomes <c>deletion_failed</c>; the next request resumes at that step), runs
 /// one executor per account (a second request joins it; across panel processes a lease in the journal holds it),
 /// checks after the last step that every resource is gone (else the job fails naming what is left), and
 /// streams each transition.

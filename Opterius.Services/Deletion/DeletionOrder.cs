@@ -5,17 +5,31 @@ namespace Opterius.Services.Deletion;
 /// rest goes), stop serving (vhost, pool, cron, then processes: a cron job cannot start one after the kill), then mail and DNS, then data and the files the uid
 /// left outside its home, then the Linux user (its processes killed again right before userdel). Other
 /// accounts keep being served throughout. Creation runs it backwards.
+/// The order is a list of stages: the steps of one stage touch nothing of each other's and run together; a stage
+/// starts only once every step of the one before it has finished. The journal, the hub and the UI list the steps
+/// in the one order, <see cref="Keys"/>.
 /// </summary>
 public static class DeletionOrder
 {
-    public static readonly IReadOnlyList<string> Keys =
+    public static readonly IReadOnlyList<IReadOnlyList<string>> Stages =
     [
-        "logins",
-        "nginx_vhost", "php_fpm_pool", "cron", "processes",
-        "mail_users", "mail_routes", "dns_zone",
-        "mailboxes", "databases", "database_users", "ssl_certificate", "home_directory", "user_files",
-        "system_user",
+        ["logins"],
+        ["nginx_vhost", "php_fpm_pool", "cron"],
+        ["processes"],
+        ["mail_users", "mail_routes", "dns_zone"],
+        ["mailboxes", "databases", "database_users", "ssl_certificate", "home_directory", "user_files"],
+        ["system_user"],
     ];
+
+    public static readonly IReadOnlyList<string> Keys = [.. Stages.SelectMany(s => s)];
+
+    /// <summary>The stage a step key belongs to (its index in <see cref="Stages"/>); -1 for a key of no stage.</summary>
+    public static int StageOf(string key)
+    {
+        for (var i = 0; i < Stages.Count; i++)
+            if (Stages[i].Contains(key)) return i;
+        return -1;
+    }
 
     /// <summary>Where an event sorts in a step list: the job itself first, then the steps in order.</summary>
     public static int Position(DeletionEvent e) => e.Resource == DeletionEvent.JobResource ? 0 : 1 + Keys.ToList().IndexOf(e.Resource);

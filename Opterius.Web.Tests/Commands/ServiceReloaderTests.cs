@@ -88,4 +88,26 @@ public sealed class ServiceReloaderTests
 
         Assert.Equal(1, reloader.RunCount("pdns"));
     }
+
+    [Fact]
+    public async Task AfterARunSharedByABurstTheNextReloadWaitsTheWindowForMoreAndALoneOneLaterDoesNot()
+    {
+        var clock = new FakeTimeProvider();
+        var reloader = Reloader(clock);
+        var edit = await reloader.EditAsync("pdns", default);
+        var burst = new[] { reloader.ReloadAsync("pdns", default), reloader.ReloadAsync("pdns", default) };
+        edit.Dispose();
+        await Task.WhenAll(burst).WaitAsync(NeverEnds);
+        Assert.Equal(1, reloader.RunCount("pdns"));
+
+        var next = reloader.ReloadAsync("pdns", default);
+        Assert.Equal(1, reloader.RunCount("pdns"));
+        clock.Advance(TimeSpan.FromMilliseconds(Window));
+        await next.WaitAsync(NeverEnds);
+        Assert.Equal(2, reloader.RunCount("pdns"));
+
+        // That run served one caller: the burst is over, the next caller is alone again.
+        await reloader.ReloadAsync("pdns", default).WaitAsync(NeverEnds);
+        Assert.Equal(3, reloader.RunCount("pdns"));
+    }
 }
