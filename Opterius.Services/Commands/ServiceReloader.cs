@@ -31,7 +31,13 @@ public sealed class ServiceReloader(CommandRunner commands, IOptions<OpteriusOpt
         ["pdns"] = ["PdnsPurge"],
     };
 
+    /// <summary>How many windows a batch waits at most while callers keep coming.</summary>
+    public const int MaxWindows = 4;
+
     private readonly ConcurrentDictionary<string, Queue> _queues = new();
+
+    // The deletion this flow runs (DeletionInFlight): its reloads arrive through whatever resource makes them.
+    private static readonly AsyncLocal<Deletion?> InFlight = new();
     private readonly ConcurrentDictionary<string, int> _runs = new();
 
     /// <summary>How many times each service was actually reloaded since start (for benchmarks and tests).</summary>
@@ -42,6 +48,25 @@ public sealed class ServiceReloader(CommandRunner commands, IOptions<OpteriusOpt
     /// the service reads): a batch opened meanwhile waits for it, up to the window. Dispose when done, reloaded or not.
     /// </summary>
     public Approach Expect(string service) => new(QueueOf(service));
+
+    /// <summary>
+    /// Says a deletion runs in this flow (until disposed) and will reach every service's reload: a batch opened
+    /// meanwhile waits for it as for an <see cref="Expect"/>ed caller, and its own reloads, made by whichever resource
+    /// in this flow, count as its arrival. A lone deletion reloads at once; several running together share reloads.
+    /// </summary>
+    public IDisposable DeletionInFlight()
+    {
+        var deletion = new Deletion(this, Services.Keys.ToDictionary(s => s, Expect));
+        InFlight.Value = deletion;
+        return deletion;
+    }
+
+    private sealed class Deletion(ServiceReloader owner, Dictionary<string, Approach> ahead) : IDisposable
+    {
+        public ServiceReloader Owner => owner;
+        public void Arrive(string service) => ahead[service].Dispose();
+        public void Dispose() { foreach (var a in ahead.Values) a.Dispose(); }
+    }
 
     public async Task<ReloadOutcome> ReloadAsync(string service, CancellationToken ct, Approach? approach = null)
     {
@@ -63,7 +88,9 @@ public sealed class ServiceReloader(CommandRunner commands, IOptions<OpteriusOpt
             batch = queue.Pending;
             queue.PendingCallers++;
         }
-        approach?.Dispose(); // arrived: joined first, so a batch that stops waiting for it still takes it in
+        // Arrived: joined first, so a batch that stops waiting for it still takes it in.
+        approach?.Dispose();
+        if (InFlight.Value is { } deletion && deletion.Owner == this) deletion.Arrive(service);
         // The batch's callers own it: the run never throws, it ends the batch with its outcome (awaited below).
         if (opens) _ = RunBatchAsync(service, queue, batch);
         await batch.Task.WaitAsync(ct);
@@ -80,8 +107,17 @@ public sealed class ServiceReloader(CommandRunner commands, IOptions<OpteriusOpt
             // on their way than have announced themselves, and the window is worth its wait.
             bool burst;
             lock (queue) burst = queue.LastCallers > 1 && (queue.Running || time.GetElapsedTime(queue.LastEnded) < window);
-            while ((queue.Ahead() is var someoneComing && someoneComing is not null || burst) && time.GetElapsedTime(opened) is var waited && waited < window)
-                await (someoneComing is null ? Task.Delay(window - waited, time) : Task.WhenAny(someoneComing, Task.Delay(window - waited, time)));
+            // While callers are coming, each one that arrives keeps the batch open another window; a window with no
+            // arrival, or MaxWindows of them in all, closes it (a caller stuck in a long step does not hold the others).
+            var lastArrival = opened;
+            while (queue.Ahead() is var someoneComing && (someoneComing is not null || burst))
+            {
+                var left = TimeSpan.FromTicks(Math.Min((window * MaxWindows - time.GetElapsedTime(opened)).Ticks, (window - time.GetElapsedTime(lastArrival)).Ticks));
+                if (left <= TimeSpan.Zero) break;
+                var delay = Task.Delay(left, time);
+                if (someoneComing is null) { await delay; continue; }
+                if (await Task.WhenAny(someoneComing, delay) == someoneComing) lastArrival = time.GetTimestamp();
+            }
 
             var gate = Gate(service);
             await gate.WaitAsync();

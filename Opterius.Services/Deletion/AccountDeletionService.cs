@@ -3,6 +3,7 @@ using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Opterius.Services.Accounts;
 using Opterius.Services.Audit;
+using Opterius.Services.Commands;
 using Opterius.Services.Licensing;
 using Opterius.Services.Resources;
 
@@ -26,9 +27,10 @@ public sealed class AccountDeletionService(
     IEnumerable<IAccountResource> resources,
     LicenseService license,
     AuditLog audit,
-    ILogger<AccountDeletionService> log)
+    ILogger<AccountDeletionService> log,
+    ServiceReloader? reloader = null) // null: reloads do not wait for this service's deletions (a service assembled by hand)
 {
-    private readonly DeletionRunner _runner = new(resources.ToDictionary(r => r.Key), jobs, events, audit, log);
+    private readonly DeletionRunner _runner = new(resources.ToDictionary(r => r.Key), jobs, events, audit, log, reloader);
     private readonly ConcurrentDictionary<long, Task<DeletionJob>> _running = new();
     private readonly SemaphoreSlim _startGate = new(1, 1);
 

@@ -3,6 +3,7 @@ using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Opterius.Services.Accounts;
 using Opterius.Services.Audit;
+using Opterius.Services.Commands;
 using Opterius.Services.Resources;
 
 namespace Opterius.Services.Deletion;
@@ -17,7 +18,8 @@ internal sealed class DeletionRunner(
     DeletionJobStore jobs,
     DeletionEvents events,
     AuditLog audit,
-    ILogger log)
+    ILogger log,
+    ServiceReloader? reloader)
 {
     public async Task<ResourceInspection[]> InspectAllAsync(AccountIdentity identity, CancellationToken ct) =>
         await Task.WhenAll(DeletionOrder.Keys.Select(key => InspectAsync(key, identity, ct)));
@@ -51,6 +53,7 @@ internal sealed class DeletionRunner(
     {
         var ct = CancellationToken.None; // a deletion, once started, is not abandoned because a caller went away
         await using var lease = new DeletionLease(jobs, job.Id, leasedAt, log);
+        using var inFlight = reloader?.DeletionInFlight(); // other deletions' reloads wait for this one's (bounded)
         var identity = AccountIdentity.From(account);
         try
         {

@@ -34,9 +34,14 @@ public sealed class ServiceReloaderTests
         var plain = await reloader.ReloadAsync("pdns", default).WaitAsync(NeverEnds);
         using (var approach = reloader.Expect("pdns"))
             Assert.True((await reloader.ReloadAsync("pdns", default, approach).WaitAsync(NeverEnds)).Ran);
+        await Task.Run(async () =>
+        {
+            using var deletion = reloader.DeletionInFlight();
+            await reloader.ReloadAsync("pdns", default).WaitAsync(NeverEnds);
+        });
 
         Assert.True(plain.Ran);
-        Assert.Equal(2, reloader.RunCount("pdns"));
+        Assert.Equal(3, reloader.RunCount("pdns"));
     }
 
     [Fact]
@@ -109,5 +114,34 @@ public sealed class ServiceReloaderTests
         // That run served one caller: the burst is over, the next caller is alone again.
         await reloader.ReloadAsync("pdns", default).WaitAsync(NeverEnds);
         Assert.Equal(3, reloader.RunCount("pdns"));
+    }
+
+    [Fact]
+    public async Task AReloadWaitsForADeletionInFlightUntilItsFlowReachesThatReloadAndBothShareOneRun()
+    {
+        var reloader = Reloader(new FakeTimeProvider());
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var reach = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var slow = Task.Run(async () =>
+        {
+            using var deletion = reloader.DeletionInFlight();
+            started.SetResult();
+            await reach.Task; // its earlier steps
+            await reloader.ReloadAsync("pdns", default); // as any resource of its flow would
+        });
+        await started.Task;
+
+        var fast = Task.Run(async () =>
+        {
+            using var deletion = reloader.DeletionInFlight();
+            await reloader.ReloadAsync("pdns", default);
+        });
+        await Task.WhenAny(fast, Task.Delay(200)); // not a timing: the clock stands still, nothing can end the wait but the other
+        Assert.False(fast.IsCompleted);
+        Assert.Equal(0, reloader.RunCount("pdns"));
+        reach.SetResult();
+        await Task.WhenAll(fast, slow).WaitAsync(NeverEnds);
+
+        Assert.Equal(1, reloader.RunCount("pdns"));
     }
 }
