@@ -32,7 +32,7 @@ public sealed class ServiceReloader(CommandRunner commands, IOptions<OpteriusOpt
     };
 
     /// <summary>How many windows a batch waits at most while callers keep coming.</summary>
-    public const int MaxWindows = 4;
+    public const int MaxWindows = 8;
 
     private readonly ConcurrentDictionary<string, Queue> _queues = new();
 
