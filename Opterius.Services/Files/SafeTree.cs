@@ -49,6 +49,12 @@ public static unsafe class SafeTree
     // A removal reports its progress after this many entries: rare enough to cost nothing, often enough to show.
     private const int ReportEvery = 1024;
 
+    /// <summary>
+    /// Walks a home or mail tree is removed with at once: on a disk, each unlink waits on the file system's journal, and a
+    /// few walks in different folders overlap those waits (docs/benchmarks.md); more would only crowd the other tenants' I/O.
+    /// </summary>
+    public const int RemovalWorkers = 4;
+
     /// <summary>Measures the tree at <paramref name="path"/>; null when nothing is there.</summary>
     public static TreeMeasure? Measure(string path)
     {
