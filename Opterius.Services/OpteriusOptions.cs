@@ -31,7 +31,7 @@ public sealed class OpteriusOptions
     /// <summary>Where php-fpm pools listen: one socket per domain in this folder (under Root).</summary>
     public string FpmSocketDir { get; set; } = "/run/php";
 
-    /// <summary>Milliseconds a service reload waits for more requests so a batch of deletions reloads once.</summary>
+    /// <summary>The coalescing window: while other deletions are on their way to a reload, it waits for them this long after each arrival (at most <see cref="Commands.ServiceReloader.MaxWindows"/> windows); alone, it does not wait.</summary>
     [Range(0, 10000)]
     public int ReloadCoalesceMilliseconds { get; set; } = 250;
 }

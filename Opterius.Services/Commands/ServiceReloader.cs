@@ -11,13 +11,16 @@ public sealed record ReloadOutcome(bool Ran, string? NotConfigured)
 
 /// <summary>
 /// Tests and reloads a shared service (nginx, php-fpm, the Postfix map, the PowerDNS cache) once for a
-/// burst of callers: requests arriving within the coalescing window share one run and its outcome, so
-/// a batch of terminations does not reload nginx once per account.
+/// burst of callers, so a batch of terminations does not reload nginx once per account. A batch waits only
+/// when there is someone to wait for: while other callers announced with <see cref="Expect"/> have not reached
+/// the reload yet, or while a burst is going on (the latest run was shared), at most the coalescing window; and
+/// while the service's previous run holds its gate (callers arriving meanwhile all share the next run). A lone
+/// caller reloads at once.
 /// Files a service includes change only under <see cref="EditAsync"/>, which excludes a running test and
 /// reload: nginx and php-fpm list their include folders and then open each file, so a file removed in
 /// between fails the test, and a php-fpm master re-reading its configuration exits (every site down).
 /// </summary>
-public sealed class ServiceReloader(CommandRunner commands, IOptions<OpteriusOptions> options)
+public sealed class ServiceReloader(CommandRunner commands, IOptions<OpteriusOptions> options, TimeProvider time)
 {
     /// <summary>Each service: the commands run in order (a test first, then the reload).</summary>
     public static readonly IReadOnlyDictionary<string, string[]> Services = new Dictionary<string, string[]>
@@ -28,37 +31,109 @@ public sealed class ServiceReloader(CommandRunner commands, IOptions<OpteriusOpt
         ["pdns"] = ["PdnsPurge"],
     };
 
-    private readonly ConcurrentDictionary<string, Lazy<Task>> _pending = new();
+    /// <summary>How many windows a batch waits at most while callers keep coming.</summary>
+    public const int MaxWindows = 8;
+
+    private readonly ConcurrentDictionary<string, Queue> _queues = new();
+
+    // The deletion this flow runs (DeletionInFlight): its reloads arrive through whatever resource makes them.
+    private static readonly AsyncLocal<Deletion?> InFlight = new();
     private readonly ConcurrentDictionary<string, int> _runs = new();
 
     /// <summary>How many times each service was actually reloaded since start (for benchmarks and tests).</summary>
     public int RunCount(string service) => _runs.GetValueOrDefault(service);
 
-    public async Task<ReloadOutcome> ReloadAsync(string service, CancellationToken ct)
+    /// <summary>
+    /// Says this caller is on its way to <see cref="ReloadAsync"/> of <paramref name="service"/> (it is changing what
+    /// the service reads): a batch opened meanwhile waits for it, up to the window. Dispose when done, reloaded or not.
+    /// </summary>
+    public Approach Expect(string service) => new(QueueOf(service));
+
+    /// <summary>
+    /// Says a deletion runs in this flow (until disposed) and will reach every service's reload: a batch opened
+    /// meanwhile waits for it as for an <see cref="Expect"/>ed caller, and its own reloads, made by whichever resource
+    /// in this flow, count as its arrival. A lone deletion reloads at once; several running together share reloads.
+    /// </summary>
+    public IDisposable DeletionInFlight()
+    {
+        var deletion = new Deletion(this, Services.Keys.ToDictionary(s => s, Expect));
+        InFlight.Value = deletion;
+        return deletion;
+    }
+
+    private sealed class Deletion(ServiceReloader owner, Dictionary<string, Approach> ahead) : IDisposable
+    {
+        public ServiceReloader Owner => owner;
+        public void Arrive(string service) => ahead[service].Dispose();
+        public void Dispose() { foreach (var a in ahead.Values) a.Dispose(); }
+    }
+
+    public async Task<ReloadOutcome> ReloadAsync(string service, CancellationToken ct, Approach? approach = null)
     {
         var names = Services[service];
         var missing = names.Where(n => !commands.IsConfigured(n)).ToArray();
         if (missing.Length > 0)
+        {
+            approach?.Dispose();
             return new(false, "not configured: set " + string.Join(", ", missing.Select(n => $"Opterius:Commands:{n}")));
+        }
 
-        // Join the batch that has not started running yet, or open a new one.
-        var batch = _pending.GetOrAdd(service, s => new Lazy<Task>(() => RunBatchAsync(s)));
-        await batch.Value.WaitAsync(ct);
+        var queue = QueueOf(service);
+        TaskCompletionSource batch;
+        var opens = false;
+        lock (queue)
+        {
+            // Join the batch that has not started running yet, or open a new one.
+            if (queue.Pending is null) (queue.Pending, opens) = (new(TaskCreationOptions.RunContinuationsAsynchronously), true);
+            batch = queue.Pending;
+            queue.PendingCallers++;
+        }
+        // Arrived: joined first, so a batch that stops waiting for it still takes it in.
+        approach?.Dispose();
+        if (InFlight.Value is { } deletion && deletion.Owner == this) deletion.Arrive(service);
+        // The batch's callers own it: the run never throws, it ends the batch with its outcome (awaited below).
+        if (opens) _ = RunBatchAsync(service, queue, batch);
+        await batch.Task.WaitAsync(ct);
         return ReloadOutcome.Success;
     }
 
-    private async Task RunBatchAsync(string service)
+    private async Task RunBatchAsync(string service, Queue queue, TaskCompletionSource batch)
     {
-        await Task.Delay(options.Value.ReloadCoalesceMilliseconds);
-        // From here on, new callers open the next batch: they may have changed files after this run read them.
-        _pending.TryRemove(service, out _);
-        await Gate(service).WaitAsync();
         try
         {
-            _runs.AddOrUpdate(service, 1, (_, n) => n + 1);
-            foreach (var name in Services[service]) await commands.RunAsync(name, null, CancellationToken.None);
+            var opened = time.GetTimestamp();
+            var window = TimeSpan.FromMilliseconds(options.Value.ReloadCoalesceMilliseconds);
+            // A burst is going on when the run before this one, running or just ended, was shared: then more callers are
+            // on their way than have announced themselves, and the window is worth its wait.
+            bool burst;
+            lock (queue) burst = queue.LastCallers > 1 && (queue.Running || time.GetElapsedTime(queue.LastEnded) < window);
+            // While callers are coming, each one that arrives keeps the batch open another window; a window with no
+            // arrival, or MaxWindows of them in all, closes it (a caller stuck in a long step does not hold the others).
+            var lastArrival = opened;
+            while (queue.Ahead() is var someoneComing && (someoneComing is not null || burst))
+            {
+                var left = TimeSpan.FromTicks(Math.Min((window * MaxWindows - time.GetElapsedTime(opened)).Ticks, (window - time.GetElapsedTime(lastArrival)).Ticks));
+                if (left <= TimeSpan.Zero) break;
+                var delay = Task.Delay(left, time);
+                if (someoneComing is null) { await delay; continue; }
+                if (await Task.WhenAny(someoneComing, delay) == someoneComing) lastArrival = time.GetTimestamp();
+            }
+
+            var gate = Gate(service);
+            await gate.WaitAsync();
+            try
+            {
+                // From here on, new callers open the next batch: they may change files after this run reads them. Until
+                // here they joined this one: what they changed, they changed before joining, so this run sees it.
+                lock (queue) (queue.Pending, queue.LastCallers, queue.PendingCallers, queue.Running) = (null, queue.PendingCallers, 0, true);
+                _runs.AddOrUpdate(service, 1, (_, n) => n + 1);
+                try { foreach (var name in Services[service]) await commands.RunAsync(name, null, CancellationToken.None); }
+                finally { lock (queue) (queue.Running, queue.LastEnded) = (false, time.GetTimestamp()); }
+                batch.SetResult();
+            }
+            finally { gate.Release(); }
         }
-        finally { Gate(service).Release(); }
+        catch (Exception e) { batch.TrySetException(e); }
     }
 
     /// <summary>Holds the service's gate while its files change; dispose to release.</summary>
@@ -73,6 +148,45 @@ public sealed class ServiceReloader(CommandRunner commands, IOptions<OpteriusOpt
     {
         private int _done;
         public void Dispose() { if (Interlocked.Exchange(ref _done, 1) == 0) gate.Release(); }
+    }
+
+    private Queue QueueOf(string service) =>
+        Services.ContainsKey(service) ? _queues.GetOrAdd(service, _ => new Queue()) : throw new ArgumentException($"unknown service '{service}'", nameof(service));
+
+    /// <summary>One service's batch not yet running, its latest run, and the callers announced but not arrived (guarded by itself).</summary>
+    internal sealed class Queue
+    {
+        private int _coming;
+        private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public TaskCompletionSource? Pending { get; set; }
+        public int PendingCallers { get; set; }
+
+        /// <summary>How many callers the latest run (running, or the last one) served, whether it runs, and when it ended.</summary>
+        public int LastCallers { get; set; }
+        public bool Running { get; set; }
+        public long LastEnded { get; set; }
+
+        /// <summary>Null when nobody announced is still coming; else a task that ends when that changes.</summary>
+        public Task? Ahead() { lock (this) return _coming > 0 ? _changed.Task : null; }
+
+        public void Add(int n)
+        {
+            TaskCompletionSource was;
+            lock (this) { _coming += n; (was, _changed) = (_changed, new(TaskCreationOptions.RunContinuationsAsynchronously)); }
+            was.SetResult();
+        }
+    }
+
+    /// <summary>A caller on its way to a reload (<see cref="Expect"/>); it has arrived, or will not come, once disposed.</summary>
+    public sealed class Approach : IDisposable
+    {
+        private readonly Queue _queue;
+        private int _done;
+
+        internal Approach(Queue queue) { _queue = queue; queue.Add(1); }
+
+        public void Dispose() { if (Interlocked.Exchange(ref _done, 1) == 0) _queue.Add(-1); }
     }
 
     // Static: the daemons are the machine's, shared by every reloader in this process (one per test host).

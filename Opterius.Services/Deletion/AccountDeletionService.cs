@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging;
 using Opterius.Services.Accounts;
 using Opterius.Services.Audit;
 using Opterius.Services.Backups;
+using Opterius.Services.Commands;
 using Opterius.Services.Licensing;
 using Opterius.Services.Resources;
 
@@ -14,8 +15,8 @@ public sealed record DeletionHandle(DeletionJob Job, Task<DeletionJob> Completio
 
 /// <summary>
 /// The one deletion service behind the REST API, the UI and the CLI. It plans (inspects every resource),
-/// journals a job with one step per resource, runs the steps in <see cref="DeletionOrder"/>, stops at the
-/// first failure (the account becomes <c>deletion_failed</c>; the next request resumes at that step), runs
+/// journals a job with one step per resource, runs the steps stage by stage in <see cref="DeletionOrder"/>, stops
+/// after the stage of a failure (the account becomes <c>deletion_failed</c>; the next request resumes at that step), runs
 /// one executor per account (a second request joins it; across panel processes a lease in the journal holds it),
 /// checks after the last step that every resource is gone (else the job fails naming what is left), and
 /// streams each transition.
@@ -28,9 +29,10 @@ public sealed class AccountDeletionService(
     LicenseService license,
     AuditLog audit,
     ILogger<AccountDeletionService> log,
-    FinalBackups? backups = null)
+    FinalBackups? backups = null,
+    ServiceReloader? reloader = null) // null: reloads do not wait for this service's deletions (a service assembled by hand)
 {
-    private readonly DeletionRunner _runner = new(resources.ToDictionary(r => r.Key), jobs, events, audit, log, backups);
+    private readonly DeletionRunner _runner = new(resources.ToDictionary(r => r.Key), jobs, events, audit, log, backups, reloader);
     private readonly ConcurrentDictionary<long, Task<DeletionJob>> _running = new();
     private readonly SemaphoreSlim _startGate = new(1, 1);
 

@@ -7,16 +7,20 @@ namespace Opterius.Services.Deletion;
 /// accounts keep being served throughout. Creation runs it backwards. A job that keeps a final backup has one more
 /// step before all of them, <see cref="FinalBackup"/>: it removes nothing, so it is no resource (neither created nor
 /// verified), and a job without it never gains it.
+/// The order is a list of stages: the steps of one stage touch nothing of each other's and run together; a stage
+/// starts only once every step of the one before it has finished. The journal, the hub and the UI list the steps
+/// in the one order, <see cref="Keys"/>.
 /// </summary>
 public static class DeletionOrder
 {
-    public static readonly IReadOnlyList<string> Keys =
+    public static readonly IReadOnlyList<IReadOnlyList<string>> Stages =
     [
-        "logins",
-        "nginx_vhost", "php_fpm_pool", "cron", "processes",
-        "mail_users", "mail_routes", "dns_zone",
-        "mailboxes", "databases", "database_users", "ssl_certificate", "home_directory", "user_files",
-        "system_user",
+        ["logins"],
+        ["nginx_vhost", "php_fpm_pool", "cron"],
+        ["processes"],
+        ["mail_users", "mail_routes", "dns_zone"],
+        ["mailboxes", "databases", "database_users", "ssl_certificate", "home_directory", "user_files"],
+        ["system_user"],
     ];
 
     /// <summary>The first step of a job that keeps a final backup: if it fails, nothing has been removed.</summary>
@@ -24,6 +28,16 @@ public static class DeletionOrder
 
     /// <summary>A job's steps: the final backup when it keeps one, then every resource.</summary>
     public static IReadOnlyList<string> Steps(bool finalBackup) => finalBackup ? [FinalBackup, .. Keys] : Keys;
+
+    public static readonly IReadOnlyList<string> Keys = [.. Stages.SelectMany(s => s)];
+
+    /// <summary>The stage a step key belongs to (its index in <see cref="Stages"/>); -1 for a key of no stage.</summary>
+    public static int StageOf(string key)
+    {
+        for (var i = 0; i < Stages.Count; i++)
+            if (Stages[i].Contains(key)) return i;
+        return -1;
+    }
 
     /// <summary>Where an event sorts in a step list: the job itself first, then the steps in order.</summary>
     public static int Position(DeletionEvent e) => e.Resource switch

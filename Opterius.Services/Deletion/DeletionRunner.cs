@@ -3,6 +3,7 @@ using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Opterius.Services.Accounts;
 using Opterius.Services.Audit;
+using Opterius.Services.Commands;
 using Opterius.Services.Resources;
 
 namespace Opterius.Services.Deletion;
@@ -18,7 +19,8 @@ internal sealed class DeletionRunner(
     DeletionEvents events,
     AuditLog audit,
     ILogger log,
-    Backups.FinalBackups? backups)
+    Backups.FinalBackups? backups,
+    ServiceReloader? reloader)
 {
     public async Task<ResourceInspection[]> InspectAllAsync(AccountIdentity identity, CancellationToken ct) =>
         await Task.WhenAll(DeletionOrder.Keys.Select(key => InspectAsync(key, identity, ct)));
@@ -52,6 +54,7 @@ internal sealed class DeletionRunner(
     {
         var ct = CancellationToken.None; // a deletion, once started, is not abandoned because a caller went away
         await using var lease = new DeletionLease(jobs, job.Id, leasedAt, log);
+        using var inFlight = reloader?.DeletionInFlight(); // other deletions' reloads wait for this one's (bounded)
         var identity = AccountIdentity.From(account);
         try
         {
@@ -59,45 +62,26 @@ internal sealed class DeletionRunner(
             Publish(job, DeletionEvent.JobResource, JobStatus.Running, null);
             foreach (var step in job.Steps) Publish(job, step.Resource, step.Status, step.Detail);
 
-            foreach (var step in job.Steps.Where(s => s.Status is not (StepStatus.Done or StepStatus.Skipped)))
+            foreach (var stage in StagesLeft(job))
             {
                 // What keeps two executors apart: no step starts unless a renewal arrived within half a lease, so nobody can
-                // take the job over before this process notices; a step that loses the lease is cancelled (Lost).
-                if (!lease.IsFresh || !await SetStepAsync(job, step, StepStatus.Running, null)) return LeaseLost(job);
-                RemoveOutcome outcome;
-                try
+                // take the job over before this process notices; a step that loses the lease is cancelled (Lost). A stage's
+                // steps start one after another in the order, so the journal and subscribers see them start in that order.
+                foreach (var step in stage)
+                    if (!lease.IsFresh || !await SetStepAsync(job, step, StepStatus.Running, null)) return LeaseLost(job);
+                var ends = await Task.WhenAll(stage.Select(step => RunStepAsync(job, account, step, identity, lease)));
+                if (ends.Any(e => e.Lost)) return LeaseLost(job);
+                // A failed step stops the job once the rest of its stage has finished: they were already running, and a
+                // step cut short would leave its resource half-removed. Later stages do not start.
+                var failed = stage.Zip(ends).Where(x => x.Second.Failure is not null).ToList();
+                if (failed.Count > 0)
                 {
-                    if (step.Resource == DeletionOrder.FinalBackup)
-                    {
-                        var progress = StepProgressOf(job, step);
-                        outcome = await BackUpAsync(job, account, identity, progress, lease.Lost);
-                        progress.Flush();
-                    }
-                    else if ((resources.GetValueOrDefault(step.Resource)
-                        ?? throw new ResourceException($"no handler for resource '{step.Resource}' on this server")) is IReportsRemovalProgress reports)
-                    {
-                        // A long step says how far it is as its running detail (the hub and the dialog show it).
-                        var progress = StepProgressOf(job, step);
-                        outcome = await reports.RemoveAsync(identity, progress.Report, lease.Lost);
-                        progress.Flush();
-                    }
-                    else outcome = await resources[step.Resource].RemoveAsync(identity, lease.Lost);
-                }
-                catch (Exception) when (lease.Lost.IsCancellationRequested)
-                {
-                    // Not the step's failure: it stays 'running' in the journal, and whoever holds the lease next runs it again.
-                    return LeaseLost(job);
-                }
-                catch (Exception e)
-                {
-                    log.LogError(e, "Deletion job {Job}: {Resource} failed", job.Id, step.Resource);
-                    // A final backup that failed stopped the job before anything was removed: the account stays as it was.
-                    var failed = step.Resource == DeletionOrder.FinalBackup ? jobs.FailUntouchedAsync(job, ct) : jobs.FailAsync(job, ct);
-                    if (!await SetStepAsync(job, step, StepStatus.Failed, Describe(e)) || !await failed) return LeaseLost(job);
-                    Publish(job, DeletionEvent.JobResource, JobStatus.Failed, $"{step.Resource}: {Describe(e)}");
+                    // A final backup that failed (it runs alone, first) stopped the job before anything was removed: the account stays as it was.
+                    var untouched = stage is [{ Resource: DeletionOrder.FinalBackup }];
+                    if (!await (untouched ? jobs.FailUntouchedAsync(job, ct) : jobs.FailAsync(job, ct))) return LeaseLost(job);
+                    Publish(job, DeletionEvent.JobResource, JobStatus.Failed, string.Join("; ", failed.Select(f => $"{f.First.Resource}: {f.Second.Failure}")));
                     return (await jobs.FindAsync(job.Id, ct))!;
                 }
-                if (!await SetStepAsync(job, step, outcome.Status, outcome.Detail)) return LeaseLost(job);
             }
 
             // A step's own word is not enough: only inspecting everything again says nothing is left. Every resource of
@@ -128,6 +112,57 @@ internal sealed class DeletionRunner(
             Publish(job, DeletionEvent.JobResource, JobStatus.Failed, $"the deletion journal could not be written: {e.Message}");
             throw;
         }
+    }
+
+    /// <summary>How one step of a stage ended: the lease was lost under it, it failed (with the detail), or it is journalled.</summary>
+    private readonly record struct StepEnd(bool Lost, string? Failure);
+
+    /// <summary>The steps not done yet, in journal order, cut where the stage changes (a key of no stage runs alone).</summary>
+    private static List<List<DeletionStep>> StagesLeft(DeletionJob job)
+    {
+        var stages = new List<List<DeletionStep>>();
+        foreach (var step in job.Steps.Where(s => s.Status is not (StepStatus.Done or StepStatus.Skipped)))
+        {
+            var stage = DeletionOrder.StageOf(step.Resource);
+            if (stages.Count > 0 && stage >= 0 && DeletionOrder.StageOf(stages[^1][0].Resource) == stage) stages[^1].Add(step);
+            else stages.Add([step]);
+        }
+        return stages;
+    }
+
+    /// <summary>Runs one step already journalled as running and journals how it ended.</summary>
+    private async Task<StepEnd> RunStepAsync(DeletionJob job, Account account, DeletionStep step, AccountIdentity identity, DeletionLease lease)
+    {
+        RemoveOutcome outcome;
+        try
+        {
+            if (step.Resource == DeletionOrder.FinalBackup)
+            {
+                var progress = StepProgressOf(job, step);
+                outcome = await BackUpAsync(job, account, identity, progress, lease.Lost);
+                progress.Flush();
+            }
+            else if ((resources.GetValueOrDefault(step.Resource)
+                ?? throw new ResourceException($"no handler for resource '{step.Resource}' on this server")) is IReportsRemovalProgress reports)
+            {
+                // A long step says how far it is (the hub and the dialog show it).
+                var progress = StepProgressOf(job, step);
+                outcome = await reports.RemoveAsync(identity, progress.Report, lease.Lost);
+                progress.Flush();
+            }
+            else outcome = await resources[step.Resource].RemoveAsync(identity, lease.Lost);
+        }
+        catch (Exception) when (lease.Lost.IsCancellationRequested)
+        {
+            // Not the step's failure: it stays 'running' in the journal, and whoever holds the lease next runs it again.
+            return new(true, null);
+        }
+        catch (Exception e)
+        {
+            log.LogError(e, "Deletion job {Job}: {Resource} failed", job.Id, step.Resource);
+            return await SetStepAsync(job, step, StepStatus.Failed, Describe(e)) ? new(false, Describe(e)) : new(true, null);
+        }
+        return new(!await SetStepAsync(job, step, outcome.Status, outcome.Detail), null);
     }
 
     /// <summary>

@@ -121,6 +121,7 @@ public sealed class DnsZoneResource(PowerDnsDb powerDns, ServiceReloader reloade
     {
         var domain = account.Domain;
         int? records = null;
+        using var approach = reloader.Expect("pdns"); // a purge other removals open meanwhile waits for this one's rows
         await using var c = await powerDns.OpenAsync(ct);
         try
         {
@@ -146,7 +147,7 @@ public sealed class DnsZoneResource(PowerDnsDb powerDns, ServiceReloader reloade
         }
 
         var removed = records is { } n ? $"zone {domain} and its {n} record(s) removed" : $"zone {domain} had been removed by an earlier run";
-        if ((await ResourceException.WhenCommandFails(() => reloader.ReloadAsync("pdns", ct), $"{removed}, but the PowerDNS cache purge failed")).NotConfigured is { } notConfigured)
+        if ((await ResourceException.WhenCommandFails(() => reloader.ReloadAsync("pdns", ct, approach), $"{removed}, but the PowerDNS cache purge failed")).NotConfigured is { } notConfigured)
             throw new ResourceException($"{notConfigured}; {removed}, but PowerDNS may answer from its cache until it expires or is purged");
         try { await c.ExecuteAsync(new CommandDefinition(ClearPurgeSql, new { Domain = domain }, cancellationToken: ct)); }
         catch (MySqlException e) { throw new ResourceException($"{removed} and the cache purged, but its pending mark stays: {e.Message}", e); }

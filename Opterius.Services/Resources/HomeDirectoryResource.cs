@@ -67,7 +67,7 @@ public sealed class HomeDirectoryResource(ServerLayout layout) : IAccountResourc
         var uid = UserDatabase.CheckedUid(layout, account)
             ?? throw new ResourceException($"no uid is known for {account.Username}: cannot tell that {home} is its own, refusing to remove it");
         RefuseIfAnotherAccountsHome(account, home);
-        return SafeTree.Remove(home, owner: (uint)uid, progress is null ? null : PlannedTrees.Reporting(home, progress)) is { } r
+        return SafeTree.Remove(home, owner: (uint)uid, progress is null ? null : PlannedTrees.Reporting(home, progress), SafeTree.RemovalWorkers) is { } r
             ? RemoveOutcome.Done($"removed {home}: {r.Files} files, {r.Directories} folders")
             : RemoveOutcome.Skipped($"nothing there: {home} does not exist");
     }, ct);

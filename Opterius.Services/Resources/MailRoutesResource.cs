@@ -46,6 +46,7 @@ public sealed class MailRoutesResource(ServerLayout layout, ServiceReloader relo
     public async Task<RemoveOutcome> RemoveAsync(AccountIdentity account, CancellationToken ct)
     {
         var mark = RebuildMark(account);
+        using var approach = reloader.Expect("postmap"); // a rebuild other removals open meanwhile waits for this one's lines
         // Durable before the lines go: after a crash the lines are there, or the mark is.
         if (LineFile.Matching(layout.PostfixVmailbox, account.Domain).Count > 0) FileWriter.Write(mark, [], (UnixFileMode)0b110_000_000, durable: true);
         var removed = await LineFile.RemoveDomainAsync(layout.PostfixVmailbox, account.Domain, ct: ct);
@@ -53,15 +54,15 @@ public sealed class MailRoutesResource(ServerLayout layout, ServiceReloader relo
             return RemoveOutcome.Skipped($"nothing there: no @{account.Domain} lines in {layout.PostfixVmailbox}");
         var what = removed == 0 ? $"no @{account.Domain} lines left in {layout.PostfixVmailbox}"
             : $"removed {removed} line{(removed == 1 ? "" : "s")} from {layout.PostfixVmailbox}";
-        if (await RebuildAsync(ct) is { } notConfigured)
+        if (await RebuildAsync(ct, approach) is { } notConfigured)
             throw new ResourceException($"{notConfigured}; {what}, but Postfix still routes @{account.Domain} from the old map until postmap rebuilds it");
         File.Delete(mark);
         return RemoveOutcome.Done($"{what}; map rebuilt");
     }
 
     /// <summary>Runs postmap; returns why it did not run (the command is not configured), or null when it did.</summary>
-    private async Task<string?> RebuildAsync(CancellationToken ct) =>
-        (await ResourceException.WhenCommandFails(() => reloader.ReloadAsync("postmap", ct), "postmap failed")).NotConfigured;
+    private async Task<string?> RebuildAsync(CancellationToken ct, ServiceReloader.Approach? approach = null) =>
+        (await ResourceException.WhenCommandFails(() => reloader.ReloadAsync("postmap", ct, approach), "postmap failed")).NotConfigured;
 
     // A dot file of its own per domain beside the map: postfix never reads it, and one domain's rebuild never clears another's mark.
     private string RebuildMark(AccountIdentity a) =>

@@ -81,7 +81,7 @@ public sealed class MailboxesResource(ServerLayout layout) : IAccountResource, I
     private Task<RemoveOutcome> Remove(AccountIdentity account, Action<RemovalProgress>? progress, CancellationToken ct) => Task.Run(() =>
     {
         var dir = layout.Mailboxes(account);
-        return SafeTree.Remove(dir, progress: progress is null ? null : PlannedTrees.Reporting(dir, progress)) is { } r
+        return SafeTree.Remove(dir, progress: progress is null ? null : PlannedTrees.Reporting(dir, progress), workers: SafeTree.RemovalWorkers) is { } r
             ? RemoveOutcome.Done($"removed {dir}: {r.Files} files, {r.Directories} folders")
             : RemoveOutcome.Skipped($"nothing there: {dir} does not exist");
     }, ct);

@@ -73,9 +73,10 @@ public sealed class NginxVhostResource(ServerLayout layout, ServiceReloader relo
     {
         var present = Paths(account).Where(IsPresent).ToList();
         var enabled = layout.NginxEnabled(account);
+        using var approach = reloader.Expect("nginx"); // a reload other removals open meanwhile waits for this one
         using (await reloader.EditAsync("nginx", ct))
             if (IsPresent(enabled)) File.Delete(enabled);
-        await ReloadAfterRemovalAsync(reloader, "nginx", account.Domain, present.Count > 0, ct);
+        await ReloadAfterRemovalAsync(reloader, "nginx", account.Domain, present.Count > 0, ct, approach);
         if (present.Count == 0) return RemoveOutcome.Skipped($"nothing there: no vhost for {account.Domain}");
         using (await reloader.EditAsync("nginx", ct))
             foreach (var path in present.Where(IsPresent)) File.Delete(path);

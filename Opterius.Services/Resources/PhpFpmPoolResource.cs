@@ -65,9 +65,10 @@ public sealed class PhpFpmPoolResource(ServerLayout layout, ServiceReloader relo
     {
         var present = Paths(account).Where(IsPresent).ToList();
         var pool = layout.FpmPool(account);
+        using var approach = reloader.Expect("php-fpm"); // a reload other removals open meanwhile waits for this one
         using (await reloader.EditAsync("php-fpm", ct))
             if (IsPresent(pool)) File.Move(pool, pool + RemovingSuffix, overwrite: true);
-        await ReloadAfterRemovalAsync(reloader, "php-fpm", $"the pool of {account.Domain}", present.Count > 0, ct);
+        await ReloadAfterRemovalAsync(reloader, "php-fpm", $"the pool of {account.Domain}", present.Count > 0, ct, approach);
         if (present.Count == 0) return RemoveOutcome.Skipped($"nothing there: no pool for {account.Domain}");
         using (await reloader.EditAsync("php-fpm", ct))
             foreach (var path in Paths(account).Where(IsPresent)) File.Delete(path);

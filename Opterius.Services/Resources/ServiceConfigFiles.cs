@@ -70,17 +70,19 @@ internal static partial class ServiceConfigFiles
     /// Tests and reloads a service (coalesced). Returns null when it ran, the "not configured: set ..." text when its
     /// commands are not configured; a configuration the service rejects becomes a <see cref="ResourceException"/>.
     /// </summary>
-    public static async Task<string?> ReloadAsync(ServiceReloader reloader, string service, string after, CancellationToken ct) =>
-        (await ResourceException.WhenCommandFails(() => reloader.ReloadAsync(service, ct), $"{service} rejected the configuration after {after}")).NotConfigured;
+    public static async Task<string?> ReloadAsync(ServiceReloader reloader, string service, string after, CancellationToken ct,
+        ServiceReloader.Approach? approach = null) =>
+        (await ResourceException.WhenCommandFails(() => reloader.ReloadAsync(service, ct, approach), $"{service} rejected the configuration after {after}")).NotConfigured;
 
     /// <summary>
     /// The reload that finishes a removal. With nothing removed it still runs when configured (harmless, and it
     /// takes in a change an interrupted run left). With something removed, commands that are not configured fail
     /// the step: the service still runs with the account's configuration until it is reloaded.
     /// </summary>
-    public static async Task ReloadAfterRemovalAsync(ServiceReloader reloader, string service, string what, bool removedSomething, CancellationToken ct)
+    public static async Task ReloadAfterRemovalAsync(ServiceReloader reloader, string service, string what, bool removedSomething, CancellationToken ct,
+        ServiceReloader.Approach? approach = null)
     {
-        if (await ReloadAsync(reloader, service, $"removing {what}", ct) is { } notConfigured && removedSomething)
+        if (await ReloadAsync(reloader, service, $"removing {what}", ct, approach) is { } notConfigured && removedSomething)
             throw new ResourceException($"{notConfigured}; {service} keeps {what} until it is reloaded");
     }
 

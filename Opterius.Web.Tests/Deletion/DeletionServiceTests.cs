@@ -103,9 +103,11 @@ public sealed class DeletionServiceTests(PanelApp app) : IClassFixture<PanelApp>
         var step = Assert.Single(failed.FailedSteps);
         Assert.Equal(key, step.Resource);
         Assert.Contains("injected failure", step.Detail);
-        var index = DeletionOrder.Keys.ToList().IndexOf(key);
-        Assert.All(failed.Steps.Take(index), s => Assert.Equal((s.Resource, expected[s.Resource]), (s.Resource, s.Status)));
-        Assert.All(failed.Steps.Skip(index + 1), s => Assert.Equal(StepStatus.Pending, s.Status));
+        // The steps of earlier stages and the rest of the failed step's own stage finished; no later stage started.
+        var stage = DeletionOrder.StageOf(key);
+        Assert.All(failed.Steps.Where(s => s.Resource != key && DeletionOrder.StageOf(s.Resource) <= stage),
+            s => Assert.Equal((s.Resource, expected[s.Resource]), (s.Resource, s.Status)));
+        Assert.All(failed.Steps.Where(s => DeletionOrder.StageOf(s.Resource) > stage), s => Assert.Equal((s.Resource, StepStatus.Pending), (s.Resource, s.Status)));
         Assert.Equal(AccountStatus.DeletionFailed, (await app.Get<AccountStore>().FindAsync(Admin, account.Id, default))!.Status);
 
         var resumed = await DeleteAsync(account, service);
@@ -265,21 +267,26 @@ public sealed class DeletionServiceTests(PanelApp app) : IClassFixture<PanelApp>
         gated.Gate.SetResult();
         await handle.Completion;
 
-        // Early: each step goes pending → running → done/skipped, steps one after another, then the job ends.
+        // Early: each step goes pending → running → done/skipped, the steps start in the order (the steps of a stage run
+        // together, stages one after another: DeletionStagesTests), then the job ends.
         var transitions = early.Where(e => e.Resource != DeletionEvent.JobResource && e.Status != StepStatus.Pending && !e.IsProgress).ToList();
-        Assert.Equal(DeletionOrder.Keys.SelectMany(k => new[] { k, k }), transitions.Select(e => e.Resource));
-        Assert.All(transitions.Where((_, i) => i % 2 == 0), e => Assert.Equal(StepStatus.Running, e.Status));
+        Assert.Equal(DeletionOrder.Keys, transitions.Where(e => e.Status == StepStatus.Running).Select(e => e.Resource));
+        Assert.All(DeletionOrder.Keys, k => Assert.Equal($"{k}: {StepStatus.Running} {ExpectedStatus(k)}",
+            $"{k}: {string.Join(' ', transitions.Where(e => e.Resource == k).Select(e => e.Status))}"));
         Assert.True(early[^1].IsJobEnd);
         Assert.Equal(JobStatus.Succeeded, early[^1].Status);
 
-        // Late: the state at subscription (mailboxes running, the steps before finished, the rest pending), then the rest.
+        // Late: the state at subscription (mailboxes running, earlier stages finished, its stage running or finished, later
+        // stages pending), then only what changed after it.
         var state = current.Where(e => e.Resource != DeletionEvent.JobResource).ToDictionary(e => e.Resource, e => e.Status);
-        var at = DeletionOrder.Keys.ToList().IndexOf("mailboxes");
+        var stage = DeletionOrder.StageOf("mailboxes");
         Assert.Equal(DeletionOrder.Keys, state.Keys);
-        Assert.All(DeletionOrder.Keys.Take(at), k => Assert.Equal((k, ExpectedStatus(k)), (k, state[k])));
+        Assert.All(DeletionOrder.Keys.Where(k => DeletionOrder.StageOf(k) < stage), k => Assert.Equal((k, ExpectedStatus(k)), (k, state[k])));
         Assert.Equal(StepStatus.Running, state["mailboxes"]);
-        Assert.All(DeletionOrder.Keys.Skip(at + 1), k => Assert.Equal((k, StepStatus.Pending), (k, state[k])));
-        Assert.Equal("mailboxes", late[0].Resource);
+        Assert.All(DeletionOrder.Stages[stage], k => Assert.Contains(state[k], new[] { StepStatus.Running, ExpectedStatus(k) }));
+        Assert.All(DeletionOrder.Keys.Where(k => DeletionOrder.StageOf(k) > stage), k => Assert.Equal((k, StepStatus.Pending), (k, state[k])));
+        Assert.DoesNotContain(late, e => e.Resource != DeletionEvent.JobResource && DeletionOrder.StageOf(e.Resource) < stage);
+        Assert.Contains(late, e => e.Resource == "mailboxes" && e.Status == ExpectedStatus("mailboxes"));
         Assert.True(late[^1].IsJobEnd);
     }
 
@@ -355,9 +362,24 @@ public sealed class DeletionServiceTests(PanelApp app) : IClassFixture<PanelApp>
         Assert.Null(await app.Get<AccountStore>().FindAsync(Admin, account.Id, default));
         var expected = new List<(string, string)> { (DeletionEvent.JobResource, JobStatus.Running) };
         expected.AddRange(DeletionOrder.Keys.Select(k => (k, StepStatus.Pending)));
-        expected.AddRange(DeletionOrder.Keys.SelectMany(k => new[] { (k, StepStatus.Running), (k, ExpectedStatus(k)) }));
+        // Each stage: its steps start in the order, then end together (in whatever order they finish).
+        foreach (var stage in DeletionOrder.Stages)
+        {
+            expected.AddRange(stage.Select(k => (k, StepStatus.Running)));
+            expected.AddRange(stage.Select(k => (k, ExpectedStatus(k))));
+        }
         expected.Add((DeletionEvent.JobResource, JobStatus.Succeeded));
-        lock (seen) Assert.Equal(expected, seen);
+        List<(string, string)> got;
+        lock (seen) got = [.. seen];
+        var at = 1 + DeletionOrder.Keys.Count;
+        foreach (var stage in DeletionOrder.Stages)
+        {
+            at += stage.Count; // the stage's ends, in finishing order: compared as a set
+            var ends = got.GetRange(at, Math.Min(stage.Count, got.Count - at)).OrderBy(e => DeletionOrder.Keys.ToList().IndexOf(e.Item1)).ToList();
+            for (var i = 0; i < ends.Count; i++) got[at + i] = ends[i];
+            at += stage.Count;
+        }
+        Assert.Equal(expected, got);
     }
 
     /// <summary>Every path under a folder with its type, size and content hash (links by their target text).</summary>

@@ -1,9 +1,11 @@
+using Microsoft.Extensions.DependencyInjection;
 using System.Net;
 using Opterius.Services.Accounts;
 using Opterius.Services.Commands;
 using Opterius.Services.Deletion;
 using Opterius.Services.Resources;
 using Opterius.Web.Tests.Daemons;
+using Opterius.Web.Tests.Deletion;
 using Opterius.Web.Tests.Infrastructure;
 
 namespace Opterius.Web.Tests.EndToEnd;
@@ -86,6 +88,32 @@ public abstract class ServingScenarios(ServingApp app)
         var neighbour = Snapshot(b);
 
         var job = await DeleteAsync(a);
+
+        Assert.True(job.Status == JobStatus.Succeeded, Failures(job));
+        await AssertGoneAsync(a);
+        await AssertServedAsync(b);
+        Assert.Equal(neighbour, Snapshot(b));
+    }
+
+    [Fact]
+    public async Task WhileADeletedSitesFilesAreRemovedItIsNoLongerServedResolvedOrRoutedAndItsNeighbourStillIs()
+    {
+        var (a, b) = await TwoServedAccountsAsync();
+        var neighbour = Snapshot(b);
+        var home = new GatedResource(app.Services.GetServices<IAccountResource>().Single(r => r.Key == "home_directory"));
+        var service = DeletionTesting.ServiceOf(app.Services, r => r.Key == "home_directory" ? home : r);
+
+        var handle = await service.StartAsync(app.AdminActor(), a.Id, default);
+        await home.Entered.Task;
+        // The data stage runs (the home is held there, still on disk): the site, its zone and its mail are already gone.
+        var (status, body) = await DaemonKit.GetUntilAsync(a.Domain, HttpStatusCode.NotFound);
+        Assert.True(status == HttpStatusCode.NotFound, $"{a.Domain} still answered {(int)status} while its files were being removed: {body}");
+        Assert.Equal("", Dig(a.Domain));
+        Assert.Null(PostmapQuery($"admin@{a.Domain}"));
+        Assert.True(Directory.Exists(Layout.Home(AccountIdentity.From(a))), "the home is removed only after serving stopped");
+        await AssertServedAsync(b);
+        home.Gate.SetResult();
+        var job = await handle.Completion;
 
         Assert.True(job.Status == JobStatus.Succeeded, Failures(job));
         await AssertGoneAsync(a);

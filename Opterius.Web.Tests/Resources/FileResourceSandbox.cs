@@ -37,7 +37,7 @@ public sealed class FileResourceSandbox : IDisposable
         _options = options;
         Layout = new ServerLayout(options);
         Commands = new CommandRunner(options);
-        Reloader = new ServiceReloader(Commands, options);
+        Reloader = new ServiceReloader(Commands, options, TimeProvider.System);
     }
 
     public HomeDirectoryResource Home => new(Layout);

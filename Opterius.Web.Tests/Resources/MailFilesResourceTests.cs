@@ -145,7 +145,7 @@ public sealed class MailFilesResourceTests : IDisposable
         await ProvisionMailAsync("bob", "example.com");
         await ProvisionMailAsync("bobby", "example.com.au");
         var options = Options.Create(new OpteriusOptions { Root = _box.Root, ReloadCoalesceMilliseconds = 0 });
-        var unconfigured = new MailRoutesResource(_box.Layout, new ServiceReloader(new CommandRunner(options), options));
+        var unconfigured = new MailRoutesResource(_box.Layout, new ServiceReloader(new CommandRunner(options), options, TimeProvider.System));
         var bob = Identity("bob", "example.com");
 
         var failure = await Assert.ThrowsAsync<ResourceException>(() => unconfigured.RemoveAsync(bob, default));

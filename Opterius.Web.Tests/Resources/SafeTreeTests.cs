@@ -49,32 +49,38 @@ public sealed class SafeTreeTests : IDisposable
         Assert.Equal(8 + etc.Length, m.Bytes); // a link's size is its target's length
     }
 
-    [Fact]
-    public void RemovingATreeDeletesEveryFileAndFolderAndSaysHowMany()
+    [Theory]
+    [InlineData(1)]
+    [InlineData(4)] // removed by four walks at once, each as safe as the one
+    public void RemovingATreeDeletesEveryFileAndFolderAndSaysHowMany(int workers)
     {
         var home = Path.Combine(_box.Root, "home", "bob");
         for (var i = 0; i < 20; i++) Make($"home/bob/d{i % 4}/sub{i % 3}/f{i}.txt");
 
-        var removed = SafeTree.Remove(home);
+        var removed = SafeTree.Remove(home, workers: workers);
 
         Assert.Equal(new TreeRemoval(20, 1 + 4 + 12), removed);
         Assert.False(Path.Exists(home));
         Assert.True(Directory.Exists(Path.Combine(_box.Root, "home")));
     }
 
-    [Fact]
-    public void RemovingReportsEveryThousandOrSoEntriesWithGrowingCountsAndLastWhatWasRemovedAndMeasured()
+    [Theory]
+    [InlineData(1)]
+    [InlineData(4)] // removed by four walks at once, each as safe as the one
+    public void RemovingReportsEveryThousandOrSoEntriesWithGrowingCountsAndLastWhatWasRemovedAndMeasured(int workers)
     {
         var home = Path.Combine(_box.Root, "home", "bob");
         for (var i = 0; i < 3000; i++) Make($"home/bob/d{i % 7}/f{i}.txt", new string('x', i % 50));
         var measured = SafeTree.Measure(home)!;
         var reports = new List<RemovalProgress>();
 
-        var removed = SafeTree.Remove(home, progress: reports.Add);
+        var removed = SafeTree.Remove(home, workers: workers, progress: reports.Add);
 
         Assert.Equal(new TreeRemoval(3000, 8), removed);
-        // 3008 entries: a report after 1024 and 2048 of them, then the final one; never one per file.
-        Assert.Equal(3, reports.Count);
+        // 3008 entries: a report after 1024 and 2048 of them, then the final one; never one per file. With workers, also
+        // one as each of the 7 folders' walks ends.
+        if (workers == 1) Assert.Equal(3, reports.Count);
+        else Assert.InRange(reports.Count, 2, 3 + 7);
         Assert.Equal(reports.OrderBy(r => r.Files).ThenBy(r => r.Folders).ThenBy(r => r.Bytes), reports);
         Assert.All(reports.Skip(1).Zip(reports), pair => Assert.True(pair.First.Bytes >= pair.Second.Bytes && pair.First.Folders >= pair.Second.Folders));
         Assert.Equal(new RemovalProgress(measured.Files, measured.Directories, measured.Bytes), reports[^1]);
@@ -117,8 +123,10 @@ public sealed class SafeTreeTests : IDisposable
         Assert.True(File.Exists(home));
     }
 
-    [Fact]
-    public void AHostileTreeLosesItsOwnEntriesAndNothingOutsideChanges()
+    [Theory]
+    [InlineData(1)]
+    [InlineData(4)] // removed by four walks at once, each as safe as the one
+    public void AHostileTreeLosesItsOwnEntriesAndNothingOutsideChanges(int workers)
     {
         var (etc, otherHome) = Decoys();
         var home = Path.Combine(_box.Root, "home", "bob");
@@ -143,7 +151,7 @@ public sealed class SafeTreeTests : IDisposable
         var outside = Snapshot(_box.Outside);
         var neighbour = Snapshot(otherHome);
 
-        var removed = SafeTree.Remove(home);
+        var removed = SafeTree.Remove(home, workers: workers);
 
         Assert.False(Path.Exists(home) || new FileInfo(home).LinkTarget is not null);
         Assert.Equal(302, removed!.Directories);
@@ -159,8 +167,10 @@ public sealed class SafeTreeTests : IDisposable
         catch (InvalidOperationException e) { Assert.Fail($"this test needs to mount (run the tests as root): {e.Message}"); }
     }
 
-    [Fact]
-    public void AFileSystemMountedInsideTheTreeIsNeverEnteredAndEverythingElseGoes()
+    [Theory]
+    [InlineData(1)]
+    [InlineData(4)] // removed by four walks at once, each as safe as the one
+    public void AFileSystemMountedInsideTheTreeIsNeverEnteredAndEverythingElseGoes(int workers)
     {
         var home = Path.Combine(_box.Root, "home", "bob");
         var mount = Path.Combine(home, "site", "mnt");
@@ -172,7 +182,7 @@ public sealed class SafeTreeTests : IDisposable
         {
             File.WriteAllText(Path.Combine(mount, "other-fs.txt"), "keep");
 
-            var e = Assert.Throws<ResourceException>(() => SafeTree.Remove(home));
+            var e = Assert.Throws<ResourceException>(() => SafeTree.Remove(home, workers: workers));
 
             Assert.Contains("mount point", e.Message);
             Assert.Contains(mount, e.Message);
@@ -181,12 +191,14 @@ public sealed class SafeTreeTests : IDisposable
             Assert.Equal([mount], Directory.GetFileSystemEntries(Path.Combine(home, "site")));
         }
         finally { Run("umount", mount); }
-        Assert.NotNull(SafeTree.Remove(home)); // unmounted: the next run finishes the job
+        Assert.NotNull(SafeTree.Remove(home, workers: workers)); // unmounted: the next run finishes the job
         Assert.False(Path.Exists(home));
     }
 
-    [Fact]
-    public void ABindMountOfTheSameFileSystemInsideTheTreeIsNeverEntered()
+    [Theory]
+    [InlineData(1)]
+    [InlineData(4)] // removed by four walks at once, each as safe as the one
+    public void ABindMountOfTheSameFileSystemInsideTheTreeIsNeverEntered(int workers)
     {
         var (etc, otherHome) = Decoys();
         var home = Path.Combine(_box.Root, "home", "bob");
@@ -199,7 +211,7 @@ public sealed class SafeTreeTests : IDisposable
         try
         {
             var measured = SafeTree.Measure(home);
-            var e = Assert.Throws<ResourceException>(() => SafeTree.Remove(home));
+            var e = Assert.Throws<ResourceException>(() => SafeTree.Remove(home, workers: workers));
 
             Assert.Equal(1, measured!.Files); // a.txt; nothing behind the mount point is counted
             Assert.Contains("mount point", e.Message);
@@ -232,8 +244,10 @@ public sealed class SafeTreeTests : IDisposable
         Assert.Equal(neighbour, Snapshot(otherHome));
     }
 
-    [Fact]
-    public void ATenantSwappingFoldersForLinksDuringRemovalNeverReachesOutside()
+    [Theory]
+    [InlineData(1)]
+    [InlineData(4)] // removed by four walks at once, each as safe as the one
+    public void ATenantSwappingFoldersForLinksDuringRemovalNeverReachesOutside(int workers)
     {
         var (etc, otherHome) = Decoys();
         var home = Path.Combine(_box.Root, "home", "bob");
@@ -270,12 +284,12 @@ public sealed class SafeTreeTests : IDisposable
 
         for (var attempt = 0; attempt < 3 && Path.Exists(home); attempt++)
         {
-            try { SafeTree.Remove(home); }
+            try { SafeTree.Remove(home, workers: workers); }
             catch (ResourceException) { } // a moved folder may stop a pass; the next one goes on
         }
         stop.Cancel();
         attacker.Join();
-        SafeTree.Remove(home); // the tenant has stopped: this pass finishes the job
+        SafeTree.Remove(home, workers: workers); // the tenant has stopped: this pass finishes the job
 
         Assert.True(swaps > 0);
         Assert.False(Path.Exists(home));

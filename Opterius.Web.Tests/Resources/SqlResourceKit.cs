@@ -36,7 +36,7 @@ public sealed class SqlResourceKit
             Databases = dbs,
             Admin = new MariaDbAdmin(dbs.Admin),
             PowerDns = new PowerDnsDb(dbs.PowerDns),
-            Reloader = new ServiceReloader(new CommandRunner(options), options),
+            Reloader = new ServiceReloader(new CommandRunner(options), options, TimeProvider.System),
         };
     }
 

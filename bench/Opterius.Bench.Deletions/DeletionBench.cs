@@ -41,11 +41,23 @@ internal sealed class DeletionBench(string mode, IServiceProvider services, Pane
     {
         var accounts = await CreateAsync(count);
         var before = Reloads();
+        // One account alone: when each step started and ended, from the start (where its time goes).
+        var steps = new List<(string Resource, string Status, double At)>();
         var clock = Stopwatch.StartNew();
+        using var watch = count == 1
+            ? services.GetRequiredService<DeletionEvents>().Subscribe(accounts[0].Id, e =>
+            {
+                if (!e.IsProgress && e.Status != StepStatus.Pending) lock (steps) steps.Add((e.Resource, e.Status, clock.Elapsed.TotalSeconds));
+            }, out _)
+            : null;
         var handles = await Task.WhenAll(accounts.Select(a => _deletion.StartAsync(_actor, a.Id, default)));
         var jobs = await Task.WhenAll(handles.Select(h => h.Completion));
         clock.Stop();
         var after = Reloads();
+        if (count == 1)
+            lock (steps)
+                Console.Error.WriteLine($"  {mode}, one account, each step from .. to (s): " + string.Join(", ", steps.Where(x => x.Resource != DeletionEvent.JobResource)
+                    .GroupBy(x => x.Resource).Select(g => $"{g.Key} {g.First().At:0.000}..{g.Last().At:0.000}")));
 
         var failed = jobs.Where(j => j.Status != JobStatus.Succeeded).ToList();
         var sample = new Sample(mode, count, clock.Elapsed.TotalSeconds,

@@ -12,7 +12,7 @@ namespace Opterius.Bench;
 /// </summary>
 internal static class HomeRemovalBench
 {
-    public static void Run(string work, int rounds, int files, int dirs)
+    public static void Run(string work, int rounds, int files, int dirs, int workers)
     {
         // Warm-up: the first walk would otherwise pay for JIT compilation.
         var warm = Path.Combine(work, "warm-up");
@@ -23,8 +23,8 @@ internal static class HomeRemovalBench
         var made = Make(template, files, dirs);
         Console.WriteLine($"## Home directory removal: {made.Files} files in {made.Directories} folders, {made.Bytes / 1048576.0:0.0} MiB, {rounds} rounds");
         Console.WriteLine();
-        Console.WriteLine("| round | first | SafeTree wall (s) | rm -rf wall (s) | wall ratio | SafeTree CPU (s) | rm -rf CPU (s) | CPU ratio | RSS before (MiB) | peak RSS during (MiB) | RSS after (MiB) | allocated (MiB) | with progress wall (s) | with progress CPU (s) |");
-        Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+        Console.WriteLine($"| round | first | SafeTree wall (s) | rm -rf wall (s) | wall ratio | SafeTree CPU (s) | rm -rf CPU (s) | CPU ratio | RSS before (MiB) | peak RSS during (MiB) | RSS after (MiB) | allocated (MiB) | {workers} workers wall (s) | {workers} workers / rm -rf | {workers} workers peak RSS (MiB) | with progress wall (s) | with progress CPU (s) |");
+        Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
         var safe = new List<double>();
         var rm = new List<double>();
         var peaks = new List<double>();
@@ -33,11 +33,15 @@ internal static class HomeRemovalBench
         var measure = new List<double>();
         var reporting = new List<double>();
         var reportingCpu = new List<double>();
+        var split = new List<double>();
+        var splitPeaks = new List<double>();
         for (var round = 1; round <= rounds; round++)
         {
             var a = Path.Combine(work, $"safe{round}");
             var b = Path.Combine(work, $"rm{round}");
             var c = Path.Combine(work, $"progress{round}");
+            var d = Path.Combine(work, $"split{round}");
+            Shell.Run("cp", "-a", template, d);
             Shell.Run("cp", "-a", template, a);
             Shell.Run("cp", "-a", template, b);
             Shell.Run("cp", "-a", template, c);
@@ -55,10 +59,13 @@ internal static class HomeRemovalBench
             (s, mem) = TimeSafe(a, made);
             sc = (Shell.Cpu(children: false) - cpu).TotalSeconds;
             if (safeFirst) (r, rc) = TimeRm(b);
+            var (w, wmem) = TimeSafe(d, made, workers: workers);
             cpu = Shell.Cpu(children: false);
-            var (p, _) = TimeSafe(c, made, reportProgress: true);
+            var (p, _) = TimeSafe(c, made, reportProgress: true, workers: workers);
             var pc = (Shell.Cpu(children: false) - cpu).TotalSeconds;
-            if (Path.Exists(a) || Path.Exists(b) || Path.Exists(c)) throw new InvalidOperationException("a tree was left behind");
+            split.Add(w);
+            splitPeaks.Add(wmem.Item2 / 1024.0);
+            if (Path.Exists(a) || Path.Exists(b) || Path.Exists(c) || Path.Exists(d)) throw new InvalidOperationException("a tree was left behind");
             reporting.Add(p);
             reportingCpu.Add(pc);
 
@@ -67,7 +74,7 @@ internal static class HomeRemovalBench
             safeCpu.Add(sc);
             rmCpu.Add(rc);
             peaks.Add(mem.Peak / 1024.0);
-            Console.WriteLine($"| {round} | {(safeFirst ? "SafeTree" : "rm")} | {s:0.000} | {r:0.000} | {s / r:0.00} | {sc:0.000} | {rc:0.000} | {sc / rc:0.00} | {mem.Before / 1024.0:0.0} | {mem.Peak / 1024.0:0.0} | {mem.After / 1024.0:0.0} | {mem.Allocated / 1048576.0:0.0} | {p:0.000} | {pc:0.000} |");
+            Console.WriteLine($"| {round} | {(safeFirst ? "SafeTree" : "rm")} | {s:0.000} | {r:0.000} | {s / r:0.00} | {sc:0.000} | {rc:0.000} | {sc / rc:0.00} | {mem.Before / 1024.0:0.0} | {mem.Peak / 1024.0:0.0} | {mem.After / 1024.0:0.0} | {mem.Allocated / 1048576.0:0.0} | {w:0.000} | {w / r:0.00} | {wmem.Item2 / 1024.0:0.0} | {p:0.000} | {pc:0.000} |");
         }
         var ms = Shell.Median(safe);
         var mr = Shell.Median(rm);
@@ -75,7 +82,8 @@ internal static class HomeRemovalBench
         Console.WriteLine($"Median wall: SafeTree.Remove {ms:0.000} s, rm -rf {mr:0.000} s, ratio {ms / mr:0.00} (goal <= 1.15). " +
                           $"Median CPU: SafeTree.Remove {Shell.Median(safeCpu):0.000} s, rm -rf {Shell.Median(rmCpu):0.000} s, ratio {Shell.Median(safeCpu) / Shell.Median(rmCpu):0.00}. " +
                           $"Median SafeTree.Measure (inspection) {Shell.Median(measure):0.000} s. Peak RSS during removal: max {peaks.Max():0.0} MiB. " +
-                          $"With progress (a deletion step): median wall {Shell.Median(reporting):0.000} s ({Shell.Median(reporting) / ms:0.00}x), CPU {Shell.Median(reportingCpu):0.000} s ({Shell.Median(reportingCpu) / Shell.Median(safeCpu):0.00}x).");
+                          $"{workers} workers: median wall {Shell.Median(split):0.000} s, {Shell.Median(split) / mr:0.00}x rm -rf (goal <= 0.7), peak RSS max {splitPeaks.Max():0.0} MiB. " +
+                          $"With progress (a deletion step, {workers} workers): median wall {Shell.Median(reporting):0.000} s ({Shell.Median(reporting) / ms:0.00}x), CPU {Shell.Median(reportingCpu):0.000} s ({Shell.Median(reportingCpu) / Shell.Median(safeCpu):0.00}x).");
         Console.WriteLine();
         Shell.Run("rm", "-rf", template);
     }
@@ -87,7 +95,7 @@ internal static class HomeRemovalBench
         return (wall, (Shell.Cpu(children: true) - cpu).TotalSeconds);
     }
 
-    private static (double Seconds, (long, long, long, long) Memory) TimeSafe(string path, TreeMeasure expected, bool reportProgress = false)
+    private static (double Seconds, (long, long, long, long) Memory) TimeSafe(string path, TreeMeasure expected, bool reportProgress = false, int workers = 1)
     {
         var published = 0;
         var progress = reportProgress ? new StepProgress(_ => published++) : null;
@@ -96,7 +104,7 @@ internal static class HomeRemovalBench
         var allocated = GC.GetTotalAllocatedBytes(precise: true);
         Shell.ResetPeak();
         var clock = Stopwatch.StartNew();
-        var removed = SafeTree.Remove(path, progress: progress is null ? null : progress.Report);
+        var removed = SafeTree.Remove(path, progress: progress is null ? null : progress.Report, workers: workers);
         progress?.Flush();
         clock.Stop();
         var peak = Shell.StatusKiB("VmHWM");
