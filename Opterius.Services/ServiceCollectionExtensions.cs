@@ -3,6 +3,7 @@ using Microsoft.Extensions.DependencyInjection;
 using MySqlConnector;
 using Opterius.Services.Accounts;
 using Opterius.Services.Audit;
+using Opterius.Services.Backups;
 using Opterius.Services.Commands;
 using Opterius.Services.Data;
 using Opterius.Services.Deletion;
@@ -60,6 +61,9 @@ public static class ServiceCollectionExtensions
         }
         services.AddSingleton<ISystemUsers>(sp => sp.GetRequiredService<SystemUserResource>());
         services.AddSingleton<IDnsZones>(sp => sp.GetRequiredService<DnsZoneResource>());
+        services.AddSingleton<RestoreParts>();
+        services.AddSingleton<BackupRestorer>();
+        services.AddSingleton<IBackupRestorer>(sp => sp.GetRequiredService<BackupRestorer>());
         return services;
     }
 
