@@ -24,8 +24,6 @@ internal static unsafe partial class Libc
     [LibraryImport(Lib, EntryPoint = "utimensat", SetLastError = true)]
     public static partial int UtimensAt(int dirfd, byte* path, Timespec* times, int flags);
 
-    [LibraryImport(Lib, EntryPoint = "write", SetLastError = true)]
-    public static partial nint WriteFd(int fd, byte* buffer, nuint count);
-
-    public const int EXDEV = 18;
+    [LibraryImport(Lib, EntryPoint = "futimens", SetLastError = true)]
+    public static partial int Futimens(int fd, Timespec* times);
 }

@@ -18,6 +18,7 @@ public sealed unsafe class TreeWriter : IDisposable
     private readonly int _topFd;
     private string? _cachedPath;
     private int _cachedFd = -1;
+    private readonly byte[] _buffer = new byte[128 * 1024];
 
     public long Files { get; private set; }
     public long Folders { get; private set; }
@@ -86,12 +87,17 @@ public sealed unsafe class TreeWriter : IDisposable
         fixed (byte* n = name) fd = OpenAt(parent, n, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0b110_000_000);
         if (fd < 0) throw Refuse(relative, Errno == EEXIST ? "is named twice in the archive" : "cannot create", Errno);
         using var handle = new SafeFileHandle(fd, ownsHandle: true);
-        using (var output = new FileStream(handle, FileAccess.Write, bufferSize: 0))
-            content.CopyTo(output, 128 * 1024);
+        long written = 0;
+        int read;
+        while ((read = content.Read(_buffer)) > 0)
+        {
+            RandomAccess.Write(handle, _buffer.AsSpan(0, read), written);
+            written += read;
+        }
         Own(fd, Full(relative), mode, uid, gid);
         Touch(fd, null, modified, 0, relative);
         Files++;
-        Bytes += RandomAccess.GetLength(handle);
+        Bytes += written;
     }
 
     /// <summary>A symbolic link holding <paramref name="target"/> as it was (never resolved), with its own owner and time.</summary>
@@ -152,7 +158,7 @@ public sealed unsafe class TreeWriter : IDisposable
         var ns = (modified.UtcTicks - DateTimeOffset.UnixEpoch.UtcTicks) * 100;
         var times = stackalloc Timespec[2];
         times[0] = times[1] = new Timespec { Seconds = Math.DivRem(ns, 1_000_000_000, out var rest), Nanoseconds = rest };
-        if (UtimensAt(fd, name, times, flags) != 0) throw Refuse(relative, "cannot set its time", Errno);
+        if ((name is null ? Futimens(fd, times) : UtimensAt(fd, name, times, flags)) != 0) throw Refuse(relative, "cannot set its time", Errno);
     }
 
     private string Full(string relative) => $"{_top}/{relative}";
