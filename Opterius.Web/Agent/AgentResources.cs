@@ -4,6 +4,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Opterius.Services;
 using Opterius.Services.Accounts;
+using Opterius.Services.Backups;
 using Opterius.Services.Resources;
 using Opterius.Web.Agent.Protocol;
 using NewAccount = Opterius.Services.Resources.NewAccount;
@@ -94,6 +95,18 @@ public sealed class AgentDnsZones(AgentChannel agent) : IDnsZones
         agent.CallAsync(async c => (IReadOnlyList<string>)(await c.RelatedZonesAsync(new ZonesRequest { Domain = domain }, cancellationToken: ct)).Zones.ToList());
 }
 
+/// <summary>A backup restored by the agent: its reports streamed back as they come.</summary>
+public sealed class AgentBackupRestorer(AgentChannel agent) : IBackupRestorer
+{
+    public Task RestoreAsync(long backupId, AccountIdentity identity, Action<RestoreReport> report, CancellationToken ct) =>
+        agent.CallAsync(async c =>
+        {
+            using var call = c.RestoreBackup(new RestoreRequest { BackupId = backupId, Identity = AgentResource.Sent(identity) }, cancellationToken: ct);
+            await foreach (var e in call.ResponseStream.ReadAllAsync(ct)) report(new(e.Resource, e.Status, e.HasDetail ? e.Detail : null));
+            return true;
+        });
+}
+
 public static class AgentResourceRegistration
 {
     /// <summary>
@@ -119,6 +132,8 @@ public static class AgentResourceRegistration
         services.AddSingleton(sp => UsesAgent(sp)
             ? new AgentSystemUsers(KeyOf(users), sp.GetRequiredService<AgentChannel>())
             : (ISystemUsers)sp.GetRequiredService(users));
+        services.RemoveAll<IBackupRestorer>();
+        services.AddSingleton(sp => UsesAgent(sp) ? new AgentBackupRestorer(sp.GetRequiredService<AgentChannel>()) : (IBackupRestorer)sp.GetRequiredService<BackupRestorer>());
         services.RemoveAll<IDnsZones>();
         services.AddSingleton(sp => UsesAgent(sp) ? new AgentDnsZones(sp.GetRequiredService<AgentChannel>()) : (IDnsZones)sp.GetRequiredService<DnsZoneResource>());
         return services;

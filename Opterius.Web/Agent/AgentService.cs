@@ -1,6 +1,7 @@
 using System.Threading.Channels;
 using Grpc.Core;
 using Opterius.Services.Accounts;
+using Opterius.Services.Backups;
 using Opterius.Services.Commands;
 using Opterius.Services.Resources;
 using Opterius.Web.Agent.Protocol;
@@ -15,7 +16,7 @@ namespace Opterius.Web.Agent;
 /// uid's ledger file names it). A refused call changes nothing. Changes of one resource and account run one at a time.
 /// </summary>
 public sealed class AgentService(IEnumerable<IAccountResource> resources, SystemUserResource users, DnsZoneResource zones, ResourceLocks locks,
-    ILogger<AgentService> log)
+    BackupRestorer restorer, ILogger<AgentService> log)
     : Protocol.Agent.AgentBase
 {
     private readonly Dictionary<string, IAccountResource> _resources = resources.ToDictionary(r => r.Key);
@@ -101,10 +102,11 @@ public sealed class AgentService(IEnumerable<IAccountResource> resources, System
         GuardAsync("reserve uid", "", async () =>
         {
             AccountIdentity identity;
-            try { identity = AccountIdentity.Create(request.Id, request.Username, request.Domain, request.PhpVersion, null, "requested"); }
+            // A uid sent is the one asked for again (a restore); the resource gives it only when the ledger binds it to these names.
+            try { identity = AccountIdentity.Create(request.Id, request.Username, request.Domain, request.PhpVersion, request.HasUid ? request.Uid : null, "requested"); }
             catch (InvalidAccountNameException e) { throw Refuse(StatusCode.InvalidArgument, e.Message); }
             // A uid is the right to change what its ledger line names: never hand one out for names whose parts exist.
-            var found = await WhatIsThere.FindAsync(_resources.Values, identity, context.CancellationToken);
+            var found = await WhatIsThere.FindAsync(_resources.Values, identity with { Uid = null }, context.CancellationToken);
             if (found.Count > 0)
                 throw Refuse(StatusCode.AlreadyExists, $"'{identity.Username}' / '{identity.Domain}' already exist on the server: {string.Join("; ", found)}");
             return new UidReply { Uid = await users.ReserveUidAsync(identity, context.CancellationToken) };
@@ -118,6 +120,37 @@ public sealed class AgentService(IEnumerable<IAccountResource> resources, System
             var reply = new ZonesReply();
             reply.Zones.AddRange(await zones.RelatedZonesAsync(request.Domain, context.CancellationToken));
             return reply;
+        });
+
+    /// <summary>
+    /// Restores a backup for an account the panel made (its ledger binds the uid to the names). Not cancelled by a caller
+    /// that went away: a part half-written is the create path's undo to remove, which it can only do once it ends.
+    /// </summary>
+    public override Task RestoreBackup(RestoreRequest request, IServerStreamWriter<RestoreEvent> stream, ServerCallContext context) =>
+        GuardAsync("restore", "backup", async () =>
+        {
+            var identity = await ResolveIdentityAsync(request.Identity, changes: true);
+            if (request.BackupId <= 0) throw Refuse(StatusCode.InvalidArgument, $"backup id {request.BackupId} is not a backup id");
+            using var turn = await locks.TakeAsync("restore", identity.Username, context.CancellationToken);
+            // Reports come from the restoring thread; one writer at a time on a gRPC stream.
+            var reports = Channel.CreateUnbounded<RestoreReport>(new UnboundedChannelOptions { SingleReader = true });
+            var pump = Task.Run(async () =>
+            {
+                await foreach (var r in reports.Reader.ReadAllAsync())
+                {
+                    var sent = new RestoreEvent { Resource = r.Resource, Status = r.Status };
+                    if (r.Detail is not null) sent.Detail = r.Detail;
+                    await stream.WriteAsync(sent);
+                }
+            });
+            try { await restorer.RestoreAsync(request.BackupId, identity, r => reports.Writer.TryWrite(r), CancellationToken.None); }
+            catch (BackupNotFoundException e) { throw Refuse(StatusCode.NotFound, e.Message); }
+            finally
+            {
+                reports.Writer.TryComplete();
+                await pump.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            }
+            return true;
         });
 
     private async Task<Changed> ChangeAsync(ResourceRequest request, Func<ISuspendableResource, AccountIdentity, Task> change, CancellationToken ct)
@@ -137,6 +170,12 @@ public sealed class AgentService(IEnumerable<IAccountResource> resources, System
     private async Task<(IAccountResource, AccountIdentity)> ResolveAsync(string key, Identity? sent, bool changes)
     {
         var resource = _resources.GetValueOrDefault(key) ?? throw Refuse(StatusCode.NotFound, $"no resource '{key}' on this server");
+        return (resource, await ResolveIdentityAsync(sent, changes));
+    }
+
+    /// <summary>The identity rebuilt from re-validated names; one that <paramref name="changes"/> something must be a user the panel made.</summary>
+    private async Task<AccountIdentity> ResolveIdentityAsync(Identity? sent, bool changes)
+    {
         if (sent is null) throw Refuse(StatusCode.InvalidArgument, "the request names no account");
         AccountIdentity identity;
         try { identity = AccountIdentity.Create(sent.Id, sent.Username, sent.Domain, sent.PhpVersion, sent.HasUid ? sent.Uid : null, "requested"); }
@@ -161,7 +200,7 @@ public sealed class AgentService(IEnumerable<IAccountResource> resources, System
             if (!users.IsReservedFor(handed, identity.Username, identity.Domain))
                 throw Refuse(StatusCode.FailedPrecondition, $"uid {handed} was not handed out by the panel to '{identity.Username}' of {identity.Domain}: refusing");
         }
-        return (resource, identity);
+        return identity;
     }
 
     private static RpcException Refuse(StatusCode code, string message) => new(new Status(code, message));
