@@ -29,11 +29,13 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<AuditLog>();
         services.AddSingleton<AccountCreation>();
         services.AddSingleton<AccountSuspension>();
-        services.AddOptions<DeletionOptions>().BindConfiguration(DeletionOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<DeletionJobStore>();
         services.AddSingleton<DeletionEvents>();
         services.AddSingleton<AccountDeletionService>();
         services.AddHostedService<DeletionResumer>();
+        services.AddSingleton<BackupStore>();
+        services.AddSingleton<FinalBackups>();
+        services.AddHostedService<BackupRetention>();
         return services;
     }
 
@@ -45,6 +47,8 @@ public static class ServiceCollectionExtensions
     {
         services.AddOptions<OpteriusOptions>().BindConfiguration(OpteriusOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<ProvisioningOptions>().BindConfiguration(ProvisioningOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        // The panel reads the policy and retention, the agent where the archives go: both bind the section.
+        services.AddOptions<DeletionOptions>().BindConfiguration(DeletionOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton(sp => new PowerDnsDb(ConnectionString(sp, "PowerDns")));
         services.AddSingleton(sp => new MariaDbAdmin(ConnectionString(sp, "MariaDbAdmin")));
         services.TryAddSingleton(TimeProvider.System);
@@ -64,6 +68,8 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<RestoreParts>();
         services.AddSingleton<BackupRestorer>();
         services.AddSingleton<IBackupRestorer>(sp => sp.GetRequiredService<BackupRestorer>());
+        services.AddSingleton<FinalBackupWriter>();
+        services.AddSingleton<IBackupArchives>(sp => sp.GetRequiredService<FinalBackupWriter>());
         return services;
     }
 

@@ -151,7 +151,7 @@ CONF
 # The Opterius section a panel using this DIR needs (tests and the demo load it with AddJsonFile).
 write_commands() {
   local n=$dir/nginx f=$dir/php-fpm p=$dir/pdns
-  REPO=$repo ROOT=$root NGINX=$n FPM=$f PDNS=$p HAS_NGINX=$has_nginx HAS_FPM=$has_fpm HAS_PDNS=$has_pdns python3 - >"$dir/commands.json" <<'PY'
+  DIR=$dir REPO=$repo ROOT=$root NGINX=$n FPM=$f PDNS=$p HAS_NGINX=$has_nginx HAS_FPM=$has_fpm HAS_PDNS=$has_pdns python3 - >"$dir/commands.json" <<'PY'
 import json, os
 e = os.environ
 n, f, p = e["NGINX"], e["FPM"], e["PDNS"]
@@ -163,6 +163,11 @@ c = {
     "UserLock": ["usermod", "-R", "{root}", "-L", "-e", "1", "-s", "/usr/sbin/nologin", "{username}"],
     "GroupDel": ["groupdel", "-R", "{root}", "{username}"],
     "KillProcesses": ["kill", "-s", "KILL", "{pid}"],
+    # Final backups: the credentials come in a 0600 defaults file the agent writes, never on this command line.
+    "MariaDbDump": ["mariadb-dump", "--defaults-file={defaults_file}", "--single-transaction", "--routines", "--triggers",
+                    "--events", "--result-file={result_file}", "--databases", "{database}"],
+    # Restores: the dump of {database} arrives on its standard input.
+    "MariaDbClient": ["mariadb", "--defaults-file={defaults_file}", "--batch"],
 }
 if e["HAS_NGINX"] == "1":
     base = ["nginx", "-p", n, "-c", "nginx.conf", "-e", n + "/logs/error.log"]
@@ -179,7 +184,8 @@ if e["HAS_PDNS"] == "1":
 provisioning = {"Addresses": ["127.0.0.1"], "Nameservers": ["ns1.opterius.test", "ns2.opterius.test"],
                 "SoaContact": "hostmaster@opterius.test", "StarterContent": True}
 print(json.dumps({"Opterius": {"Root": e["ROOT"], "MinUid": 200000, "PoolUser": "nobody", "PoolGroup": "nogroup",
-                               "Commands": c, "Provisioning": provisioning}}, indent=2))
+                               "Commands": c, "Provisioning": provisioning,
+                               "Deletion": {"BackupPath": e["DIR"] + "/backups/final"}}}, indent=2))
 PY
 }
 

@@ -58,7 +58,7 @@ public static class BackupArchive
         public Reader(string path)
         {
             try { _file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16); }
-            catch (FileNotFoundException) { throw new BackupNotFoundException($"{path} does not exist: the backup was purged or never written"); }
+            catch (FileNotFoundException) { throw new ArchiveMissingException($"{path} does not exist: the backup was purged or never written"); }
             _zstd = new DecompressionStream(_file);
             _tar = new TarReader(_zstd, leaveOpen: true);
         }
@@ -200,7 +200,8 @@ public static class BackupArchive
         foreach (var part in manifest.Parts)
         {
             if (part.Files is { Count: > 0 } files)
-                foreach (var f in files) listed[f.Path] = f;
+                // The writer names folders with their trailing '/', as tar does; entries are compared without it.
+                foreach (var f in files) listed[f.Path.TrimEnd('/')] = f;
             else listed[part.Path] = new ManifestFile(part.Path, part.Bytes, part.Sha256, null, null, null, null);
         }
         foreach (var (name, s) in seen)
@@ -266,5 +267,5 @@ public static class BackupArchive
     }
 }
 
-/// <summary>No archive for the backup: purged, or never written.</summary>
-public sealed class BackupNotFoundException(string message) : ResourceException(message);
+/// <summary>No archive for the backup where root keeps them: purged, or never written.</summary>
+public sealed class ArchiveMissingException(string message) : ResourceException(message);

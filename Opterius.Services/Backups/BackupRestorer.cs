@@ -1,7 +1,8 @@
 using System.Diagnostics;
 using System.Formats.Tar;
-using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Options;
 using Opterius.Services.Accounts;
+using Opterius.Services.Deletion;
 using Opterius.Services.Files;
 using Opterius.Services.Resources;
 
@@ -37,11 +38,9 @@ public interface IBackupRestorer
 /// <see cref="TreeWriter"/> (handle-relative, never through a link); files of the archived uid and gid go to the
 /// account's uid and gid, other owners are kept.
 /// </summary>
-public sealed class BackupRestorer(ServerLayout layout, RestoreParts parts, IConfiguration configuration) : IBackupRestorer
+public sealed class BackupRestorer(ServerLayout layout, RestoreParts parts, IOptions<DeletionOptions> options) : IBackupRestorer
 {
-    public const string DefaultBackupPath = "/var/backups/opterius/final";
-
-    private string BackupFolder => configuration["Opterius:Deletion:BackupPath"] is { Length: > 0 } p ? p : DefaultBackupPath;
+    private string BackupFolder => Path.GetFullPath(options.Value.BackupPath);
 
     public Task RestoreAsync(long backupId, AccountIdentity identity, Action<RestoreReport> report, CancellationToken ct) => Task.Run(async () =>
     {

@@ -3,6 +3,8 @@ using System.Text.Json;
 using System.Text.RegularExpressions;
 using Dapper;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Options;
+using Opterius.Services.Deletion;
 using MySqlConnector;
 using Opterius.Services.Accounts;
 using Opterius.Services.Commands;
@@ -20,7 +22,7 @@ namespace Opterius.Services.Backups;
 /// A part's service is tested and reloaded once the part is written (<see cref="FinishAsync"/>).
 /// </summary>
 public sealed partial class RestoreParts(ServerLayout layout, MariaDbAdmin admin, PowerDnsDb powerDns, ServiceReloader reloader,
-    CommandRunner commands, IConfiguration configuration)
+    CommandRunner commands, IConfiguration configuration, IOptions<DeletionOptions> options)
 {
     /// <summary>The configured MariaDB client (<c>Opterius:Commands:MariaDbClient</c>) reads a dump on its standard input.</summary>
     public const string ClientCommand = "MariaDbClient";
@@ -102,13 +104,13 @@ public sealed partial class RestoreParts(ServerLayout layout, MariaDbAdmin admin
                 throw new AlreadyThereException($"a database {database} already exists; it is left as it is");
         if (!commands.IsConfigured(ClientCommand))
             throw new ResourceException($"not configured: set Opterius:Commands:{ClientCommand} (the mariadb client, reading the dump of {database} on its standard input)");
-        // The client reads the admin account's credentials from a root-only file, never from its arguments.
-        var defaults = Path.Join(Path.GetTempPath(), $"opterius-restore-{Guid.NewGuid():N}.cnf");
+        // The client reads the admin account's credentials from a 0600 file in the root-only backup folder, never from its arguments.
+        var defaults = Path.Join(Path.GetFullPath(options.Value.BackupPath), $"restore.{Guid.NewGuid():N}.my.cnf.tmp");
         try
         {
             FileWriter.Write(defaults, ClientDefaults(), (UnixFileMode)0b110_000_000);
             await ResourceException.WhenCommandFails(() => commands.RunAsync(ClientCommand,
-                new Dictionary<string, string> { ["defaults"] = defaults, ["database"] = database }, dump, ct), $"restoring database {database}");
+                new Dictionary<string, string> { ["defaults_file"] = defaults, ["database"] = database }, dump, ct), $"restoring database {database}");
         }
         finally { File.Delete(defaults); }
     }

@@ -3,6 +3,7 @@ using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Opterius.Services.Accounts;
 using Opterius.Services.Audit;
+using Opterius.Services.Backups;
 using Opterius.Services.Licensing;
 using Opterius.Services.Resources;
 
@@ -26,25 +27,61 @@ public sealed class AccountDeletionService(
     IEnumerable<IAccountResource> resources,
     LicenseService license,
     AuditLog audit,
-    ILogger<AccountDeletionService> log)
+    ILogger<AccountDeletionService> log,
+    FinalBackups? backups = null)
 {
-    private readonly DeletionRunner _runner = new(resources.ToDictionary(r => r.Key), jobs, events, audit, log);
+    private readonly DeletionRunner _runner = new(resources.ToDictionary(r => r.Key), jobs, events, audit, log, backups);
     private readonly ConcurrentDictionary<long, Task<DeletionJob>> _running = new();
     private readonly SemaphoreSlim _startGate = new(1, 1);
 
     /// <summary>What a deletion would remove; changes nothing. Throws <see cref="AccountNotFoundException"/>.</summary>
-    public async Task<DeletionPlan> PlanAsync(Viewer viewer, long accountId, CancellationToken ct)
+    public Task<DeletionPlan> PlanAsync(Viewer viewer, long accountId, CancellationToken ct) => PlanAsync(viewer, accountId, null, ct);
+
+    /// <summary>
+    /// What a deletion would remove, with the final backup step first when <paramref name="backup"/> (or the policy) asks
+    /// for one; changes nothing. Throws <see cref="AccountNotFoundException"/>, or <see cref="AccountValidationException"/>
+    /// for a backup the policy forbids.
+    /// </summary>
+    public async Task<DeletionPlan> PlanAsync(Viewer viewer, long accountId, bool? backup, CancellationToken ct)
     {
+        var withBackup = WantsBackup(backup) == true;
         var account = await accounts.FindAsync(viewer, accountId, ct) ?? throw new AccountNotFoundException(accountId);
-        return new(account.Id, account.Username, account.Domain, await _runner.InspectAllAsync(AccountIdentity.From(account), ct));
+        var resources = await _runner.InspectAllAsync(AccountIdentity.From(account), ct);
+        return new(account.Id, account.Username, account.Domain, withBackup ? [BackupLine(resources), .. resources] : resources);
+    }
+
+    private bool? WantsBackup(bool? requested) => backups?.Wanted(requested)
+        ?? (requested == true ? throw new AccountValidationException(new Dictionary<string, string> { ["backup"] = "final backups are not set up in this process" }) : null);
+
+    /// <summary>The plan's line for the final backup: what the archive will hold (the trees, the databases, the rest).</summary>
+    private ResourceInspection BackupLine(IReadOnlyList<ResourceInspection> resources)
+    {
+        var of = resources.Where(r => r.Exists && r.Resource is "home_directory" or "mailboxes" or "databases").ToList();
+        var files = of.Where(r => r.Resource != "databases").Sum(r => r.Count);
+        var bytes = of.Sum(r => r.Bytes);
+        return new(DeletionOrder.FinalBackup, true, [backups!.Folder], bytes, files,
+            $"a final backup of the home and mail ({files} files), every database, the zone, the vhost, pool, certificate, cron and mail lines "
+            + $"({Files.ByteSize.Human(bytes)} before compression) to {backups.Folder}, kept {backups.KeepDays} days; if it fails, nothing is removed");
     }
 
     /// <summary>
     /// Starts the account's deletion, resumes its failed or interrupted one, or joins the one running.
     /// Refused before anything changes when the license is not valid or the account is not the caller's.
     /// </summary>
-    public async Task<DeletionHandle> StartAsync(Actor actor, long accountId, CancellationToken ct)
+    public Task<DeletionHandle> StartAsync(Actor actor, long accountId, CancellationToken ct) => StartAsync(actor, accountId, null, ct);
+
+    /// <inheritdoc cref="StartAsync(Actor, long, CancellationToken)"/>
+    /// <param name="backup">true: keep a final backup first; false: none (a reopened job's backup that has not run is
+    /// dropped); null: as the policy says (a reopened job keeps its steps). Refused under the <c>never</c> policy.</param>
+    public async Task<DeletionHandle> StartAsync(Actor actor, long accountId, bool? backup, CancellationToken ct)
     {
+        bool? withBackup;
+        try { withBackup = WantsBackup(backup); }
+        catch (AccountValidationException e)
+        {
+            await audit.WriteAsync(actor, "delete", accountId, null, "validation_failed", e.Message, ct);
+            throw;
+        }
         try { license.EnsureValid(); }
         catch (LicenseRequiredException e)
         {
@@ -58,7 +95,7 @@ public sealed class AccountDeletionService(
             throw new AccountNotFoundException(accountId);
         }
 
-        try { return await StartOrJoinAsync(actor, account, ct); }
+        try { return await StartOrJoinAsync(actor, account, withBackup, ct); }
         catch (Exception e) when (e is AccountConflictException or InvalidAccountNameException)
         {
             await audit.WriteAsync(actor, "delete", account.Id, account.Username, "refused", e.Message, CancellationToken.None);
@@ -66,7 +103,7 @@ public sealed class AccountDeletionService(
         }
     }
 
-    private async Task<DeletionHandle> StartOrJoinAsync(Actor actor, Account account, CancellationToken ct)
+    private async Task<DeletionHandle> StartOrJoinAsync(Actor actor, Account account, bool? backup, CancellationToken ct)
     {
         DeletionHandle handle;
         await _startGate.WaitAsync(ct);
@@ -80,7 +117,7 @@ public sealed class AccountDeletionService(
             else
             {
                 var leasedAt = Stopwatch.GetTimestamp();
-                var job = await jobs.OpenAsync(account, actor.Name, ct);
+                var job = await jobs.OpenAsync(account, actor.Name, backup, ct);
                 if (job is null)
                 {
                     // The deletion this request meant to join finished in between: its outcome is the answer.

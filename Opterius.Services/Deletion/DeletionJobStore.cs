@@ -3,6 +3,7 @@ using Microsoft.Extensions.Options;
 using MySqlConnector;
 using Opterius.Services.Accounts;
 using Opterius.Services.Data;
+using Opterius.Services.Resources;
 
 namespace Opterius.Services.Deletion;
 
@@ -66,11 +67,17 @@ public sealed class DeletionJobStore(PanelDb db, IOptions<DeletionOptions> optio
     /// another process holds a live lease on is returned unchanged (its <see cref="DeletionJob.LeaseHolder"/> is
     /// not <see cref="Holder"/>): the caller waits for it.
     /// </summary>
+    /// <param name="finalBackup">true: the job keeps a final backup (one reopened without it gains the step, unless it
+    /// already removed something: then 409); false: a reopened job's backup step that has not run is dropped; null: a
+    /// reopened job keeps its steps, a new one has no backup.</param>
     /// <returns>The job, or null when the account row is already gone (a deletion just finished it).</returns>
-    public Task<DeletionJob?> OpenAsync(Account account, string requestedBy, CancellationToken ct) =>
-        RetryOnDeadlockAsync(() => OpenOnceAsync(account, requestedBy, ct));
+    public Task<DeletionJob?> OpenAsync(Account account, string requestedBy, CancellationToken ct) => OpenAsync(account, requestedBy, null, ct);
 
-    private async Task<DeletionJob?> OpenOnceAsync(Account account, string requestedBy, CancellationToken ct)
+    /// <inheritdoc cref="OpenAsync(Account, string, CancellationToken)"/>
+    public Task<DeletionJob?> OpenAsync(Account account, string requestedBy, bool? finalBackup, CancellationToken ct) =>
+        RetryOnDeadlockAsync(() => OpenOnceAsync(account, requestedBy, finalBackup, ct));
+
+    private async Task<DeletionJob?> OpenOnceAsync(Account account, string requestedBy, bool? finalBackup, CancellationToken ct)
     {
         await using var c = await db.OpenAsync(ct);
         await using var tx = await c.BeginTransactionAsync(ct);
@@ -95,7 +102,7 @@ public sealed class DeletionJobStore(PanelDb db, IOptions<DeletionOptions> optio
             await c.ExecuteAsync(new CommandDefinition(
                 "UPDATE deletion_steps SET status = 'pending', updated_at = UTC_TIMESTAMP(6) WHERE job_id = @existing AND status IN ('failed','running')",
                 new { existing }, tx, cancellationToken: ct));
-            await AddMissingStepsAsync(c, tx, existing, ct);
+            await AddMissingStepsAsync(c, tx, existing, ct, finalBackup);
         }
         else
         {
@@ -106,7 +113,7 @@ public sealed class DeletionJobStore(PanelDb db, IOptions<DeletionOptions> optio
                     @Holder, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6) + INTERVAL @micros MICROSECOND);
                 SELECT LAST_INSERT_ID();
                 """, new { account.Id, account.Username, account.Domain, account.OwnerId, requestedBy, Holder, micros }, tx, cancellationToken: ct));
-            var steps = DeletionOrder.Keys.Select((key, i) => new { jobId, position = i + 1, key });
+            var steps = DeletionOrder.Steps(finalBackup == true).Select((key, i) => new { jobId, position = i + 1, key });
             await c.ExecuteAsync(new CommandDefinition(InsertStep, steps, tx, cancellationToken: ct));
         }
         await c.ExecuteAsync(new CommandDefinition("UPDATE accounts SET status = 'deleting' WHERE id = @Id", account, tx, cancellationToken: ct));
@@ -122,21 +129,37 @@ public sealed class DeletionJobStore(PanelDb db, IOptions<DeletionOptions> optio
     /// each at its place in <see cref="DeletionOrder"/>, and the steps it has are renumbered around them with their
     /// statuses kept, in the caller's transaction, so the job runs and verifies every resource of today's order.
     /// </summary>
-    private static async Task AddMissingStepsAsync(MySqlConnection c, MySqlTransaction tx, long jobId, CancellationToken ct)
+    /// <remarks>
+    /// The final backup step follows <paramref name="finalBackup"/> (see <see cref="OpenAsync(Account, string, bool?, CancellationToken)"/>):
+    /// it is added first only while nothing of the account was removed, and a backup that was done stays in the journal.
+    /// </remarks>
+    private static async Task AddMissingStepsAsync(MySqlConnection c, MySqlTransaction tx, long jobId, CancellationToken ct, bool? finalBackup = null)
     {
-        var had = (await c.QueryAsync<string>(new CommandDefinition(
-            "SELECT resource FROM deletion_steps WHERE job_id = @jobId ORDER BY position", new { jobId }, tx, cancellationToken: ct))).AsList();
-        if (DeletionOrder.Keys.All(had.Contains)) return;
+        var had = (await c.QueryAsync<(string Resource, string Status)>(new CommandDefinition(
+            "SELECT resource, status FROM deletion_steps WHERE job_id = @jobId ORDER BY position", new { jobId }, tx, cancellationToken: ct))).AsList();
+        var backup = had.FirstOrDefault(s => s.Resource == DeletionOrder.FinalBackup);
+        var keep = finalBackup ?? backup.Resource is not null;
+        if (backup.Resource is not null && !keep && backup.Status is StepStatus.Done) keep = true;
+        if (keep && backup.Resource is null && had.Any(s => s.Status is StepStatus.Done or StepStatus.Skipped))
+            throw new AccountConflictException("This deletion already removed parts of the account without a final backup: "
+                + "a backup now would not hold them. Call DELETE again without backup=true to finish it.");
+        if (!keep && backup.Resource is not null)
+            await c.ExecuteAsync(new CommandDefinition("DELETE FROM deletion_steps WHERE job_id = @jobId AND resource = @FinalBackup",
+                new { jobId, DeletionOrder.FinalBackup }, tx, cancellationToken: ct));
+        var names = had.Select(s => s.Resource).Where(r => keep || r != DeletionOrder.FinalBackup).ToList();
+        var wanted = DeletionOrder.Steps(keep);
+        var dropped = !keep && backup.Resource is not null;
+        if (!dropped && names.Take(wanted.Count).SequenceEqual(wanted)) return;
         // A step this panel no longer knows keeps its place after today's order (it fails for want of a handler, as before).
-        var order = DeletionOrder.Keys.Concat(had.Where(r => !DeletionOrder.Keys.Contains(r)))
+        var order = wanted.Concat(names.Where(r => !wanted.Contains(r)))
             .Select((key, i) => new { jobId, position = i + 1, key }).ToList();
         // Out of the way first: (job_id, position) is the primary key, and the positions move past each other.
         await c.ExecuteAsync(new CommandDefinition(
             "UPDATE deletion_steps SET position = position + 1000000 WHERE job_id = @jobId", new { jobId }, tx, cancellationToken: ct));
         await c.ExecuteAsync(new CommandDefinition(
             "UPDATE deletion_steps SET position = @position WHERE job_id = @jobId AND resource = @key",
-            order.Where(s => had.Contains(s.key)), tx, cancellationToken: ct));
-        await c.ExecuteAsync(new CommandDefinition(InsertStep, order.Where(s => !had.Contains(s.key)), tx, cancellationToken: ct));
+            order.Where(s => names.Contains(s.key)), tx, cancellationToken: ct));
+        await c.ExecuteAsync(new CommandDefinition(InsertStep, order.Where(s => !names.Contains(s.key)), tx, cancellationToken: ct));
     }
 
     /// <summary>
@@ -281,6 +304,14 @@ public sealed class DeletionJobStore(PanelDb db, IOptions<DeletionOptions> optio
     /// <summary>The job failed: it and the account say so, together, and the lease is released. False without the lease.</summary>
     public async Task<bool> FailAsync(DeletionJob job, CancellationToken ct) =>
         await FinishAsync(job, JobStatus.Failed, "UPDATE accounts SET status = 'deletion_failed' WHERE id = @AccountId", ct);
+
+    /// <summary>
+    /// The job failed before it changed anything (its final backup could not be written): the account goes back to what
+    /// it was, active or suspended, since it still serves exactly as before; the next DELETE resumes the job.
+    /// </summary>
+    public async Task<bool> FailUntouchedAsync(DeletionJob job, CancellationToken ct) =>
+        await FinishAsync(job, JobStatus.Failed,
+            "UPDATE accounts SET status = IF(suspended_at IS NULL, 'active', 'suspended') WHERE id = @AccountId", ct);
 
     /// <summary>Every resource is gone: the account row goes and the job is finished, together. False without the lease.</summary>
     public async Task<bool> SucceedAsync(DeletionJob job, CancellationToken ct) =>

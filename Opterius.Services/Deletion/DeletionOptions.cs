@@ -15,4 +15,26 @@ public sealed class DeletionOptions
     /// </summary>
     [Range(3, 3600)]
     public int LeaseSeconds { get; set; } = 15;
+
+    /// <summary>
+    /// Whether a deletion first writes a final backup: <c>never</c> (asking for one is refused), <c>on_request</c> (when the
+    /// request asks: <c>?backup=true</c>, the dialog's box, <c>--backup</c>) or <c>always</c>.
+    /// </summary>
+    [RegularExpression("^(never|on_request|always)$", ErrorMessage = "Opterius:Deletion:FinalBackup must be never, on_request or always")]
+    public string FinalBackup { get; set; } = FinalBackupPolicy.OnRequest;
+
+    /// <summary>How many days a final backup is kept before the retention task purges it.</summary>
+    [Range(1, 3650)]
+    public int FinalBackupDays { get; set; } = 30;
+
+    /// <summary>Where the agent writes final backups (root-only, 0700; taken as is, not under Opterius:Root).</summary>
+    [Required]
+    public string BackupPath { get; set; } = "/var/backups/opterius/final/";
+}
+
+public static class FinalBackupPolicy
+{
+    public const string Never = "never";
+    public const string OnRequest = "on_request";
+    public const string Always = "always";
 }

@@ -17,7 +17,8 @@ internal sealed class DeletionRunner(
     DeletionJobStore jobs,
     DeletionEvents events,
     AuditLog audit,
-    ILogger log)
+    ILogger log,
+    Backups.FinalBackups? backups)
 {
     public async Task<ResourceInspection[]> InspectAllAsync(AccountIdentity identity, CancellationToken ct) =>
         await Task.WhenAll(DeletionOrder.Keys.Select(key => InspectAsync(key, identity, ct)));
@@ -66,16 +67,21 @@ internal sealed class DeletionRunner(
                 RemoveOutcome outcome;
                 try
                 {
-                    var resource = resources.GetValueOrDefault(step.Resource)
-                        ?? throw new ResourceException($"no handler for resource '{step.Resource}' on this server");
-                    if (resource is IReportsRemovalProgress reports)
+                    if (step.Resource == DeletionOrder.FinalBackup)
+                    {
+                        var progress = new StepProgress(detail => Publish(job, step.Resource, StepStatus.Running, detail));
+                        outcome = await BackUpAsync(job, account, identity, progress, lease.Lost);
+                        progress.Flush();
+                    }
+                    else if ((resources.GetValueOrDefault(step.Resource)
+                        ?? throw new ResourceException($"no handler for resource '{step.Resource}' on this server")) is IReportsRemovalProgress reports)
                     {
                         // A long step says how far it is as its running detail (the hub and the dialog show it).
                         var progress = new StepProgress(detail => Publish(job, step.Resource, StepStatus.Running, detail));
                         outcome = await reports.RemoveAsync(identity, progress.Report, lease.Lost);
                         progress.Flush();
                     }
-                    else outcome = await resource.RemoveAsync(identity, lease.Lost);
+                    else outcome = await resources[step.Resource].RemoveAsync(identity, lease.Lost);
                 }
                 catch (Exception) when (lease.Lost.IsCancellationRequested)
                 {
@@ -85,7 +91,9 @@ internal sealed class DeletionRunner(
                 catch (Exception e)
                 {
                     log.LogError(e, "Deletion job {Job}: {Resource} failed", job.Id, step.Resource);
-                    if (!await SetStepAsync(job, step, StepStatus.Failed, Describe(e)) || !await jobs.FailAsync(job, ct)) return LeaseLost(job);
+                    // A final backup that failed stopped the job before anything was removed: the account stays as it was.
+                    var failed = step.Resource == DeletionOrder.FinalBackup ? jobs.FailUntouchedAsync(job, ct) : jobs.FailAsync(job, ct);
+                    if (!await SetStepAsync(job, step, StepStatus.Failed, Describe(e)) || !await failed) return LeaseLost(job);
                     Publish(job, DeletionEvent.JobResource, JobStatus.Failed, $"{step.Resource}: {Describe(e)}");
                     return (await jobs.FindAsync(job.Id, ct))!;
                 }
@@ -120,6 +128,19 @@ internal sealed class DeletionRunner(
             Publish(job, DeletionEvent.JobResource, JobStatus.Failed, $"the deletion journal could not be written: {e.Message}");
             throw;
         }
+    }
+
+    /// <summary>
+    /// The step <see cref="DeletionOrder.FinalBackup"/>: the archive of everything there, its progress counted against what
+    /// the home and mail trees hold now.
+    /// </summary>
+    private async Task<RemoveOutcome> BackUpAsync(DeletionJob job, Account account, AccountIdentity identity, StepProgress progress, CancellationToken ct)
+    {
+        if (backups is null) throw new ResourceException("final backups are not set up in this process");
+        var trees = await Task.WhenAll(new[] { "home_directory", "mailboxes" }.Select(key => InspectAsync(key, identity, ct)));
+        var subject = new Backups.BackupSubject(identity, account.Email, account.PackageId, account.OwnerId,
+            trees.Sum(t => t.Count), trees.Sum(t => t.Bytes));
+        return await backups.RunAsync(job, account, subject, progress.Report, ct);
     }
 
     /// <summary>

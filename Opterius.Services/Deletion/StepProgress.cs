@@ -1,6 +1,10 @@
-using Opterius.Services.Resources;
-
 namespace Opterius.Services.Deletion;
+
+/// <summary>A long step's report of how far it is (a removal's, a final backup's), as its running detail.</summary>
+public interface IStepProgress
+{
+    string Describe();
+}
 
 /// <summary>
 /// Turns one step's progress reports into its running detail, published at most once per <see cref="Interval"/>
@@ -13,9 +17,9 @@ public sealed class StepProgress(Action<string> publish)
 
     private readonly Lock _gate = new();
     private long? _publishedAt;
-    private RemovalProgress? _held;
+    private IStepProgress? _held;
 
-    public void Report(RemovalProgress progress)
+    public void Report(IStepProgress progress)
     {
         // Published under the lock, so two reports can never reach subscribers in the wrong order.
         lock (_gate)

@@ -16,7 +16,7 @@ internal static unsafe partial class Libc
     public const int AT_EMPTY_PATH = 0x1000;
 
     public const int O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2;
-    public const int O_CREAT = 0x40, O_EXCL = 0x80, O_TRUNC = 0x200, O_CLOEXEC = 0x80000;
+    public const int O_CREAT = 0x40, O_EXCL = 0x80, O_TRUNC = 0x200, O_NONBLOCK = 0x800, O_CLOEXEC = 0x80000;
 
     // These two differ between x86-64 and the generic (arm64) ABI.
     public static readonly int O_DIRECTORY = RuntimeInformation.ProcessArchitecture == Architecture.X64 ? 0x10000 : 0x4000;
@@ -25,9 +25,9 @@ internal static unsafe partial class Libc
     public const int LOCK_EX = 2, LOCK_NB = 4, LOCK_UN = 8;
 
     public const int EPERM = 1, ENOENT = 2, EINTR = 4, EAGAIN = 11, EBUSY = 16, EEXIST = 17, ENOTDIR = 20, EISDIR = 21,
-        ENOTEMPTY = 39, ELOOP = 40;
+        EINVAL = 22, ENOTEMPTY = 39, ELOOP = 40;
 
-    public const byte DT_UNKNOWN = 0, DT_DIR = 4, DT_LNK = 10;
+    public const byte DT_UNKNOWN = 0, DT_DIR = 4, DT_REG = 8, DT_LNK = 10;
 
     public const uint S_IFMT = 0xF000, S_IFDIR = 0x4000, S_IFLNK = 0xA000, S_IFREG = 0x8000;
 
@@ -75,6 +75,18 @@ internal static unsafe partial class Libc
 
     [LibraryImport(Lib, EntryPoint = "statx", SetLastError = true)]
     private static partial int StatxCall(int dirfd, byte* path, int flags, uint mask, Statx* buffer);
+
+    [LibraryImport(Lib, EntryPoint = "readlinkat", SetLastError = true)]
+    private static partial nint ReadLinkAtCall(int dirfd, byte* path, byte* buffer, nuint size);
+
+    /// <summary>The target text of the link <paramref name="name"/> in the folder open at <paramref name="dirfd"/>; null (errno set) when it is no link.</summary>
+    public static string? ReadLinkAt(int dirfd, byte* name)
+    {
+        // PATH_MAX: Linux refuses to store a longer target.
+        var buffer = stackalloc byte[4096];
+        var n = ReadLinkAtCall(dirfd, name, buffer, 4096);
+        return n < 0 ? null : System.Text.Encoding.UTF8.GetString(buffer, (int)n);
+    }
 
     [LibraryImport(Lib, EntryPoint = "unlinkat", SetLastError = true)]
     public static partial int UnlinkAt(int dirfd, byte* path, int flags);

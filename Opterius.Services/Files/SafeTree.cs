@@ -19,6 +19,21 @@ public sealed record TreeMeasure(long Bytes, long Files, long Directories)
 /// <summary>What a removal took away: non-directory entries (files, links, sockets...) and folders (the top included).</summary>
 public sealed record TreeRemoval(long Files, long Directories);
 
+public enum TreeEntryKind { Directory, File, SymbolicLink, Other }
+
+/// <summary>
+/// One entry met by <see cref="SafeTree.Visit"/>: its path relative to the top ("" for the top itself), its kind, permission
+/// bits (the low 12 of st_mode), owner, size and modification time, and a link's own target text (never followed).
+/// </summary>
+public readonly record struct TreeEntry(string Path, TreeEntryKind Kind, int Mode, int Uid, int Gid, long Size, DateTimeOffset ModifiedAt,
+    string? LinkTarget = null);
+
+/// <summary>
+/// Called for each entry of a <see cref="SafeTree.Visit"/>, a folder before what it holds; <paramref name="content"/> is the
+/// regular file itself, opened without following a link (null for every other kind), readable only during the call.
+/// </summary>
+public delegate void TreeVisitor(in TreeEntry entry, Stream? content);
+
 /// <summary>
 /// Measures and removes a directory tree without ever following a symbolic link or leaving the tree's file
 /// system, even while its owner renames things inside it. Every step is relative to an open directory
@@ -53,6 +68,20 @@ public static unsafe class SafeTree
     public static TreeMeasure? Measure(string path)
     {
         using var walk = Walk.Open(path, remove: false, owner: null);
+        if (walk is null) return null;
+        var (bytes, files, dirs) = walk.Run();
+        return new TreeMeasure(bytes, files, dirs) { MountPoints = walk.MountPoints };
+    }
+
+    /// <summary>
+    /// Reads the tree at <paramref name="path"/> with the same walk as <see cref="Remove"/>: every entry is reached through
+    /// its folder's descriptor, a regular file is opened with O_NOFOLLOW and described by the descriptor's own statx, so a
+    /// link swapped in at any moment is met as a link (its target text) and nothing outside the tree is ever read. Other
+    /// mounts are never entered (<see cref="TreeMeasure.MountPoints"/> names them). Null when nothing is there.
+    /// </summary>
+    public static TreeMeasure? Visit(string path, TreeVisitor visit)
+    {
+        using var walk = Walk.Open(path, remove: false, owner: null, visit: visit);
         if (walk is null) return null;
         var (bytes, files, dirs) = walk.Run();
         return new TreeMeasure(bytes, files, dirs) { MountPoints = walk.MountPoints };
@@ -119,6 +148,7 @@ public static unsafe class SafeTree
         public readonly List<byte[]> Subfolders = [];
         public int Next;
         public int Retries;
+        public string Relative = ""; // the path from the top, kept only by a visit
         public bool HoldsMountPoint; // kept with every folder above it: a mount point inside is never removed
     }
 
@@ -133,12 +163,17 @@ public static unsafe class SafeTree
         private readonly List<string> _mountPoints = [];
         private readonly byte[] _buffer = NewEntryBuffer();
         private readonly Action<RemovalProgress>? _progress;
+        private readonly TreeVisitor? _visit;
+        private readonly Statx _topStat;
         private long _bytes, _files, _dirs; // a removal counts bytes only for _progress
         private int _untilReport = ReportEvery;
 
-        private Walk(string top, bool remove, int parentFd, byte[] topName, int topFd, in Statx st, ulong mount, Action<RemovalProgress>? progress)
+        private Walk(string top, bool remove, int parentFd, byte[] topName, int topFd, in Statx st, ulong mount, Action<RemovalProgress>? progress,
+            TreeVisitor? visit)
         {
             _top = top;
+            _visit = visit;
+            _topStat = st;
             _remove = remove;
             _progress = progress;
             _parentFd = parentFd;
@@ -153,7 +188,7 @@ public static unsafe class SafeTree
         public IReadOnlyList<string> MountPoints => _mountPoints;
 
         /// <summary>Opens the top as a real directory; null when absent. The parent (e.g. /home) is the operator's, so it may be a link.</summary>
-        public static Walk? Open(string path, bool remove, uint? owner, Action<RemovalProgress>? progress = null)
+        public static Walk? Open(string path, bool remove, uint? owner, Action<RemovalProgress>? progress = null, TreeVisitor? visit = null)
         {
             var full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(path));
             var parent = Path.GetDirectoryName(full);
@@ -206,7 +241,7 @@ public static unsafe class SafeTree
                     Close(fd);
                     throw new ResourceException($"{full} is a mount point: refusing to walk another mount's files; unmount it, then run the step again");
                 }
-                return new Walk(full, remove, parentFd, topName, fd, st, mount, progress);
+                return new Walk(full, remove, parentFd, topName, fd, st, mount, progress, visit);
             }
             catch
             {
@@ -217,6 +252,7 @@ public static unsafe class SafeTree
 
         public (long Bytes, long Files, long Dirs) Run()
         {
+            _visit?.Invoke(EntryOf("", TreeEntryKind.Directory, _topStat), null);
             Scan(_stack[0]);
             while (_stack.Count > 0)
             {
@@ -236,6 +272,7 @@ public static unsafe class SafeTree
             {
                 if (type == DT_DIR) frame.Subfolders.Add(Copy(name));
                 else if (_remove) RemoveEntry(frame, name, type);
+                else if (_visit is not null) VisitEntry(frame, name);
                 else MeasureEntry(frame, name);
             }, errno => Failure("cannot read folder", null, errno));
         }
@@ -281,6 +318,71 @@ public static unsafe class SafeTree
             _bytes += (long)st.Size;
         }
 
+        /// <summary>
+        /// Hands one non-folder to the visitor. A regular file is opened relative to its folder with O_NOFOLLOW and described
+        /// by its descriptor, so what is read is what is described; an entry that changed kind meanwhile is taken as what
+        /// it is now (a folder is walked, a link is a link).
+        /// </summary>
+        private void VisitEntry(Frame frame, byte* name, bool mayBeFolder = true)
+        {
+            if (StatAt(frame.Fd, name, out var st) != 0)
+            {
+                if (Errno == ENOENT) return;
+                throw Failure("cannot stat", name, Errno);
+            }
+            if (st.IsDirectory) { if (mayBeFolder) frame.Subfolders.Add(Copy(name)); return; }
+            if (st.MountId != _mount) { LeaveMountPoint(name); return; }
+            var relative = RelativeOf(frame, name);
+            if (st.IsSymlink) { VisitLink(frame, name, relative, st); return; }
+            if (st.Type != S_IFREG) { Visited(EntryOf(relative, TreeEntryKind.Other, st), null); return; }
+
+            var fd = OpenAt(frame.Fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0);
+            if (fd < 0)
+            {
+                var e = Errno;
+                if (e == ENOENT) return;
+                if (e == ELOOP && StatAt(frame.Fd, name, out var now) == 0) { VisitLink(frame, name, relative, now); return; }
+                throw Failure("cannot open", name, e);
+            }
+            using var handle = new Microsoft.Win32.SafeHandles.SafeFileHandle(fd, ownsHandle: true);
+            if (StatFd(fd, out var opened) != 0) throw Failure("cannot stat", name, Errno);
+            if (opened.IsDirectory) { if (mayBeFolder) frame.Subfolders.Add(Copy(name)); return; }
+            if (opened.MountId != _mount) { LeaveMountPoint(name); return; }
+            if (opened.Type != S_IFREG) { Visited(EntryOf(relative, TreeEntryKind.Other, opened), null); return; }
+            using var content = new FileStream(handle, FileAccess.Read, bufferSize: 0);
+            Visited(EntryOf(relative, TreeEntryKind.File, opened), content);
+        }
+
+        private void VisitLink(Frame frame, byte* name, string relative, in Statx st)
+        {
+            var target = ReadLinkAt(frame.Fd, name);
+            if (target is null)
+            {
+                var e = Errno;
+                if (e == ENOENT) return;
+                if (e == EINVAL) { VisitEntry(frame, name, mayBeFolder: true); return; } // no longer a link: take it as it is now
+                throw Failure("cannot read link", name, e);
+            }
+            Visited(EntryOf(relative, TreeEntryKind.SymbolicLink, st) with { LinkTarget = target }, null);
+        }
+
+        private void Visited(in TreeEntry entry, Stream? content)
+        {
+            _files++;
+            _bytes += entry.Size;
+            _visit!(entry, content);
+        }
+
+        private static TreeEntry EntryOf(string relative, TreeEntryKind kind, in Statx st) =>
+            new(relative, kind, st.Mode & 0xFFF, (int)st.Uid, (int)st.Gid, kind == TreeEntryKind.Directory ? 0 : (long)st.Size,
+                DateTimeOffset.FromUnixTimeSeconds(st.MtimeSeconds).AddTicks(st.MtimeNanoseconds / 100));
+
+        private static string RelativeOf(Frame frame, byte* name)
+        {
+            var own = NameOf(Copy(name));
+            return frame.Relative.Length == 0 ? own : frame.Relative + "/" + own;
+        }
+
         private void Descend(Frame parent, byte[] name)
         {
             if (_stack.Count >= MaxDepth) throw Failure($"deeper than {MaxDepth} levels: refusing to walk", null, 0);
@@ -296,6 +398,7 @@ public static unsafe class SafeTree
                     if (e is ELOOP or ENOTDIR)
                     {
                         if (_remove) RemoveEntry(parent, n, 0, mayBeFolder: false);
+                        else if (_visit is not null) VisitEntry(parent, n, mayBeFolder: false);
                         else MeasureEntry(parent, n);
                         return;
                     }
@@ -316,6 +419,12 @@ public static unsafe class SafeTree
             }
             var child = new Frame(fd, name, st.Ino);
             _stack.Add(child);
+            if (_visit is not null)
+            {
+                // On the stack first: its descriptor is closed with the walk's if the visitor throws.
+                fixed (byte* n = name) child.Relative = RelativeOf(parent, n);
+                _visit(EntryOf(child.Relative, TreeEntryKind.Directory, st), null);
+            }
             var far = _stack.Count - 1 - OpenDescriptorBudget;
             if (far >= 0 && _stack[far].Fd >= 0) { Close(_stack[far].Fd); _stack[far].Fd = -1; }
             Scan(child);

@@ -8,7 +8,7 @@ namespace Opterius.Services.Resources;
 /// How far a long removal is: what is gone so far and, where the deletion plan's inspection measured it in the
 /// process that removes it, the planned totals (null when not known, e.g. a resumed job or a tree that grew since).
 /// </summary>
-public sealed record RemovalProgress(long Files, long Folders, long Bytes, long? PlannedFiles = null, long? PlannedBytes = null)
+public sealed record RemovalProgress(long Files, long Folders, long Bytes, long? PlannedFiles = null, long? PlannedBytes = null) : Deletion.IStepProgress
 {
     /// <summary>The step's running detail, e.g. "removed 12,340 of 48,000 files (1.2 GiB of 3.9 GiB)".</summary>
     public string Describe()

@@ -118,14 +118,14 @@ public sealed partial class SslCertificateResource(ServerLayout layout) : IAccou
             : RemoveOutcome.Done($"removed {string.Join(", ", removed)}");
     }, ct);
 
-    private sealed record Lineage(string Live, string Archive, string Renewal);
+    internal sealed record Lineage(string Live, string Archive, string Renewal);
 
     /// <summary>
     /// The domain's certbot lineages: <c>{domain}</c> and the <c>{domain}-NNNN</c> (four digits) certbot makes beside
     /// an existing one, found in live/, archive/ or renewal/. <c>{domain}x</c>, <c>sub.{domain}</c> and
     /// <c>{domain}.au</c> are other domains' names.
     /// </summary>
-    private IReadOnlyList<Lineage> Lineages(AccountIdentity a)
+    internal IReadOnlyList<Lineage> Lineages(AccountIdentity a)
     {
         var (live, archive, renewal) = (Path.GetDirectoryName(layout.CertLive(a))!, Path.GetDirectoryName(layout.CertArchive(a))!,
             Path.GetDirectoryName(layout.CertRenewal(a))!);

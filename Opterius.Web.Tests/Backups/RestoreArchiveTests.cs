@@ -1,4 +1,6 @@
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Options;
+using Opterius.Services.Deletion;
 using Opterius.Services.Backups;
 using Opterius.Services.Data;
 using Opterius.Services.Resources;
@@ -27,13 +29,13 @@ public sealed class RestoreArchiveTests : IDisposable
         File.AppendAllText(_box.Layout.Passwd, $"bob:x:{NewUid}:{NewUid}::/home/bob:/bin/bash\n");
         var config = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
         {
-            ["Opterius:Deletion:BackupPath"] = _backups,
             ["ConnectionStrings:MariaDbAdmin"] = PrivateServices.RootConnectionString(),
         }).Build();
+        var options = Options.Create(new DeletionOptions { BackupPath = _backups });
         // Tree-only archives never reach a database: the connections are never opened.
         var parts = new RestoreParts(_box.Layout, new MariaDbAdmin(PrivateServices.RootConnectionString()),
-            new PowerDnsDb(PrivateServices.RootConnectionString()), _box.Reloader, _box.Commands, config);
-        _restorer = new BackupRestorer(_box.Layout, parts, config);
+            new PowerDnsDb(PrivateServices.RootConnectionString()), _box.Reloader, _box.Commands, config, options);
+        _restorer = new BackupRestorer(_box.Layout, parts, options);
     }
 
     public void Dispose() => _box.Dispose();

@@ -21,6 +21,8 @@ public class PanelApp : WebApplicationFactory<Program>, IAsyncLifetime
     public TestDatabases Databases { get; private set; } = default!;
     public string LicensePath => Path.Combine(_folder, "license.json");
     public string SigningKeyPath => Path.Combine(_folder, "license-signing.pem");
+    /// <summary>This app's own final backups: each test class has its own panel database, so its own backup ids.</summary>
+    public virtual string BackupPath => Path.Combine(_folder, "backups");
     public PanelUser Admin { get; private set; } = default!;
 
     /// <summary>The PowerDNS database to use; the private PowerDNS daemon's by default tests of serving.</summary>
@@ -63,6 +65,7 @@ public class PanelApp : WebApplicationFactory<Program>, IAsyncLifetime
                 ["Opterius:Jwt:SigningKey"] = JwtOptions.NewSigningKey(),
                 ["Opterius:License:Path"] = LicensePath,
                 ["Opterius:License:PublicKey"] = LicenseIssuer.PublicKeyFileFor(SigningKeyPath),
+                ["Opterius:Deletion:BackupPath"] = BackupPath,
             });
         });
     }

@@ -107,6 +107,35 @@ public sealed class AgentBackupRestorer(AgentChannel agent) : IBackupRestorer
         });
 }
 
+/// <summary>Final backups written and purged by the agent (root), which derives every path from the backup's id.</summary>
+public sealed class AgentBackupArchives(AgentChannel agent) : IBackupArchives
+{
+    public Task<WrittenBackup> WriteAsync(BackupSubject subject, long backupId, Action<Opterius.Services.Backups.BackupProgress> progress, CancellationToken ct) =>
+        agent.CallAsync(async c =>
+        {
+            var request = new BackupRequest
+            {
+                Identity = AgentResource.Sent(subject.Identity), BackupId = backupId, Email = subject.Email, PackageId = subject.PackageId, OwnerId = subject.OwnerId,
+            };
+            if (subject.PlannedFiles is { } files) request.PlannedFiles = files;
+            if (subject.PlannedBytes is { } bytes) request.PlannedBytes = bytes;
+            using var call = c.WriteFinalBackup(request, cancellationToken: ct);
+            await foreach (var e in call.ResponseStream.ReadAllAsync(ct))
+                switch (e.EventCase)
+                {
+                    case BackupEvent.EventOneofCase.Outcome:
+                        return new WrittenBackup(e.Outcome.FileName, e.Outcome.Bytes, e.Outcome.Sha256, e.Outcome.Manifest);
+                    case BackupEvent.EventOneofCase.Progress:
+                        progress(new(e.Progress.FilesArchived, e.Progress.BytesArchived, subject.PlannedFiles, subject.PlannedBytes));
+                        break;
+                }
+            throw new ResourceException($"the agent ended backup {backupId} without saying how it went");
+        });
+
+    public Task<bool> PurgeAsync(long backupId, CancellationToken ct) =>
+        agent.CallAsync(async c => (await c.PurgeBackupAsync(new PurgeRequest { BackupId = backupId }, cancellationToken: ct)).Removed);
+}
+
 public static class AgentResourceRegistration
 {
     /// <summary>
@@ -134,6 +163,8 @@ public static class AgentResourceRegistration
             : (ISystemUsers)sp.GetRequiredService(users));
         services.RemoveAll<IBackupRestorer>();
         services.AddSingleton(sp => UsesAgent(sp) ? new AgentBackupRestorer(sp.GetRequiredService<AgentChannel>()) : (IBackupRestorer)sp.GetRequiredService<BackupRestorer>());
+        services.RemoveAll<IBackupArchives>();
+        services.AddSingleton(sp => UsesAgent(sp) ? new AgentBackupArchives(sp.GetRequiredService<AgentChannel>()) : (IBackupArchives)sp.GetRequiredService<FinalBackupWriter>());
         services.RemoveAll<IDnsZones>();
         services.AddSingleton(sp => UsesAgent(sp) ? new AgentDnsZones(sp.GetRequiredService<AgentChannel>()) : (IDnsZones)sp.GetRequiredService<DnsZoneResource>());
         return services;

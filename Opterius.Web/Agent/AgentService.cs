@@ -2,6 +2,7 @@ using System.Threading.Channels;
 using Grpc.Core;
 using Opterius.Services.Accounts;
 using Opterius.Services.Backups;
+using Opterius.Services.Deletion;
 using Opterius.Services.Commands;
 using Opterius.Services.Resources;
 using Opterius.Web.Agent.Protocol;
@@ -16,7 +17,7 @@ namespace Opterius.Web.Agent;
 /// uid's ledger file names it). A refused call changes nothing. Changes of one resource and account run one at a time.
 /// </summary>
 public sealed class AgentService(IEnumerable<IAccountResource> resources, SystemUserResource users, DnsZoneResource zones, ResourceLocks locks,
-    BackupRestorer restorer, ILogger<AgentService> log)
+    FinalBackupWriter backups, BackupRestorer restorer, ILogger<AgentService> log)
     : Protocol.Agent.AgentBase
 {
     private readonly Dictionary<string, IAccountResource> _resources = resources.ToDictionary(r => r.Key);
@@ -129,7 +130,7 @@ public sealed class AgentService(IEnumerable<IAccountResource> resources, System
     public override Task RestoreBackup(RestoreRequest request, IServerStreamWriter<RestoreEvent> stream, ServerCallContext context) =>
         GuardAsync("restore", "backup", async () =>
         {
-            var identity = await ResolveIdentityAsync(request.Identity, changes: true);
+            var identity = await IdentifyAsync(request.Identity, changes: true);
             if (request.BackupId <= 0) throw Refuse(StatusCode.InvalidArgument, $"backup id {request.BackupId} is not a backup id");
             using var turn = await locks.TakeAsync("restore", identity.Username, context.CancellationToken);
             // Reports come from the restoring thread; one writer at a time on a gRPC stream.
@@ -144,13 +145,52 @@ public sealed class AgentService(IEnumerable<IAccountResource> resources, System
                 }
             });
             try { await restorer.RestoreAsync(request.BackupId, identity, r => reports.Writer.TryWrite(r), CancellationToken.None); }
-            catch (BackupNotFoundException e) { throw Refuse(StatusCode.NotFound, e.Message); }
+            catch (ArchiveMissingException e) { throw Refuse(StatusCode.NotFound, e.Message); }
             finally
             {
                 reports.Writer.TryComplete();
                 await pump.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             }
             return true;
+        });
+
+    // Unlike a removal, a backup stops when the panel's call goes away (a panel that lost its lease): it changes nothing on
+    // the server, its partial file is removed, and whoever holds the job next writes it again from the start.
+    public override Task WriteFinalBackup(BackupRequest request, IServerStreamWriter<BackupEvent> stream, ServerCallContext context) =>
+        GuardAsync("final backup", DeletionOrder.FinalBackup, async () =>
+        {
+            if (request.BackupId <= 0) throw Refuse(StatusCode.InvalidArgument, $"backup id {request.BackupId} is not a backup's id");
+            var identity = await IdentifyAsync(request.Identity, changes: true);
+            if (request.Email.Any(char.IsControl)) throw Refuse(StatusCode.InvalidArgument, "the email must not contain control characters");
+            var subject = new BackupSubject(identity, request.Email, request.PackageId, request.OwnerId,
+                request.HasPlannedFiles ? request.PlannedFiles : null, request.HasPlannedBytes ? request.PlannedBytes : null);
+            using var turn = await locks.TakeAsync(DeletionOrder.FinalBackup, identity.Username, context.CancellationToken);
+            var latest = Channel.CreateBounded<Opterius.Services.Backups.BackupProgress>(
+                new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true });
+            var pump = Task.Run(async () =>
+            {
+                await foreach (var p in latest.Reader.ReadAllAsync())
+                    await stream.WriteAsync(new BackupEvent { Progress = new Protocol.BackupProgress { FilesArchived = p.Files, BytesArchived = p.Bytes } });
+            });
+            WrittenBackup written;
+            try { written = await backups.WriteAsync(subject, request.BackupId, p => latest.Writer.TryWrite(p), context.CancellationToken); }
+            finally
+            {
+                latest.Writer.TryComplete();
+                await pump.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            }
+            await stream.WriteAsync(new BackupEvent
+            {
+                Outcome = new BackupOutcome { FileName = written.FileName, Bytes = written.Bytes, Sha256 = written.Sha256, Manifest = written.Manifest },
+            });
+            return true;
+        });
+
+    public override Task<Purged> PurgeBackup(PurgeRequest request, ServerCallContext context) =>
+        GuardAsync("purge backup", DeletionOrder.FinalBackup, async () =>
+        {
+            if (request.BackupId <= 0) throw Refuse(StatusCode.InvalidArgument, $"backup id {request.BackupId} is not a backup's id");
+            return new Purged { Removed = await backups.PurgeAsync(request.BackupId, CancellationToken.None) };
         });
 
     private async Task<Changed> ChangeAsync(ResourceRequest request, Func<ISuspendableResource, AccountIdentity, Task> change, CancellationToken ct)
@@ -170,11 +210,11 @@ public sealed class AgentService(IEnumerable<IAccountResource> resources, System
     private async Task<(IAccountResource, AccountIdentity)> ResolveAsync(string key, Identity? sent, bool changes)
     {
         var resource = _resources.GetValueOrDefault(key) ?? throw Refuse(StatusCode.NotFound, $"no resource '{key}' on this server");
-        return (resource, await ResolveIdentityAsync(sent, changes));
+        return (resource, await IdentifyAsync(sent, changes));
     }
 
-    /// <summary>The identity rebuilt from re-validated names; one that <paramref name="changes"/> something must be a user the panel made.</summary>
-    private async Task<AccountIdentity> ResolveIdentityAsync(Identity? sent, bool changes)
+    /// <summary>The identity rebuilt from re-validated names; a call that <paramref name="changes"/> something (or reads all of it) needs a user the panel made.</summary>
+    private async Task<AccountIdentity> IdentifyAsync(Identity? sent, bool changes)
     {
         if (sent is null) throw Refuse(StatusCode.InvalidArgument, "the request names no account");
         AccountIdentity identity;

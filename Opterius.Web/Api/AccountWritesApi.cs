@@ -117,6 +117,8 @@ public static class AccountWritesApi
         AccountLimitReachedException => ApiErrors.Forbidden("account_limit_reached", e.Message),
         AccountNotFoundException => ApiErrors.NotFound(e.Message),
         AccountConflictException => ApiErrors.Conflict(e.Message),
+        AccountValidationException v => ApiErrors.Validation(v.Message, v.Fields),
+        Opterius.Services.Backups.BackupNotFoundException => ApiErrors.NotFound(e.Message),
         InvalidAccountNameException => ApiErrors.Json(500, "invalid_account_record",
             $"The stored account cannot be acted on safely: {e.Message}. Correct the record in the panel database."),
         ResourceException => ApiErrors.Json(500, "operation_failed", e.Message),

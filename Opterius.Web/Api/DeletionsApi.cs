@@ -36,36 +36,35 @@ public static class DeletionsApi
             .WithDescription("Removes every resource of the account, then inspects every resource again; 204 when that finds nothing left, "
                 + "500 deletion_failed with the failed steps (a resource found still there is a failed step; calling again resumes). "
                 + "?dry_run=true returns the plan and changes nothing. 'Prefer: respond-async' returns 202 with Location: /api/v1/deletions/{job}. "
-                + "A second call while one runs joins it.");
+                + "A second call while one runs joins it. ?backup=true first writes a final backup (the step final_backup; the plan shows it); "
+                + "if it fails nothing is removed and the answer is 500 backup_failed. Refused with 422 when the policy is never.");
         api.MapGet("/deletions/{job}", GetJob).WithTags("Deletions").RequireAuthorization(ApiAuth.Read)
             .Fails(404).WithSummary("A deletion job, its steps and the verification after the last step");
         return api;
     }
 
-    private static async Task<IResult> Delete(HttpContext http, AccountDeletionService deletions, string id, string? dry_run, CancellationToken ct)
+    private static async Task<IResult> Delete(HttpContext http, AccountDeletionService deletions, string id, string? dry_run, string? backup, CancellationToken ct)
     {
-        var dryRun = dry_run?.ToLowerInvariant() switch
-        {
-            null or "false" or "0" => false,
-            "true" or "1" or "" => true,
-            _ => (bool?)null,
-        };
+        var dryRun = Flag(dry_run).Value == true;
+        var (backupGiven, backupValue) = Flag(backup);
         if (!ApiErrors.TryParseId(id, out var accountId))
         {
             var message = $"No account with id '{AccountsApi.Shorten(id)}' exists.";
-            await http.AuditRefusalAsync(dryRun == true ? "delete_plan" : "delete", null, null, "not_found", message);
+            await http.AuditRefusalAsync(dryRun ? "delete_plan" : "delete", null, null, "not_found", message);
             return ApiErrors.NotFound(message);
         }
-        if (dryRun is null)
-        {
-            const string message = "dry_run must be true or false";
-            await http.AuditRefusalAsync("delete", accountId, null, "validation_failed", message);
-            return ApiErrors.Validation(message, new Dictionary<string, string> { ["dry_run"] = message });
-        }
-        if (dryRun.Value) return await PlanAsync(http, deletions, accountId, ct);
+        foreach (var (name, raw) in new[] { ("dry_run", dry_run), ("backup", backup) })
+            if (Flag(raw) is (true, null))
+            {
+                var message = $"{name} must be true or false";
+                await http.AuditRefusalAsync("delete", accountId, null, "validation_failed", message);
+                return ApiErrors.Validation(message, new Dictionary<string, string> { [name] = message });
+            }
+        var wantsBackup = backupGiven ? backupValue : null;
+        if (dryRun) return await PlanAsync(http, deletions, accountId, wantsBackup, ct);
 
         DeletionHandle handle;
-        try { handle = await deletions.StartAsync(http.Actor(), accountId, ct); }
+        try { handle = await deletions.StartAsync(http.Actor(), accountId, wantsBackup, ct); }
         // Refusals are audited by the deletion service itself.
         catch (Exception e) when (AccountWritesApi.Refusal(e) is { } refusal) { return refusal; }
 
@@ -86,16 +85,29 @@ public static class DeletionsApi
         }
         if (job.Status == JobStatus.Succeeded) return TypedResults.NoContent();
         var failed = job.FailedSteps.Select(s => new FailedStepDto(s.Resource, s.Detail)).ToList();
+        if (failed is [{ Resource: DeletionOrder.FinalBackup } backupStep])
+            return ApiErrors.Json(500, "backup_failed",
+                $"The final backup could not be written, so nothing was removed and the account is as it was: {backupStep.Detail}. Fix the cause and call DELETE again to resume.",
+                new { job_id = job.Id, failed_steps = failed });
         return ApiErrors.Json(500, "deletion_failed",
             $"The account was not fully deleted: {string.Join("; ", failed.Select(f => $"{f.Resource}: {f.Detail}"))}. Call DELETE again to resume from the failed step.",
             new { job_id = job.Id, failed_steps = failed, verification = DeletionVerificationDto.From(job.Verification) });
     }
 
-    private static async Task<IResult> PlanAsync(HttpContext http, AccountDeletionService deletions, long accountId, CancellationToken ct)
+    /// <summary>A true/false query flag: (false, null) when absent, (true, null) when it is neither.</summary>
+    private static (bool Given, bool? Value) Flag(string? raw) => raw?.ToLowerInvariant() switch
+    {
+        null => (false, null),
+        "false" or "0" => (true, false),
+        "true" or "1" or "" => (true, true),
+        _ => (true, null),
+    };
+
+    private static async Task<IResult> PlanAsync(HttpContext http, AccountDeletionService deletions, long accountId, bool? backup, CancellationToken ct)
     {
         try
         {
-            var plan = await deletions.PlanAsync(http.User.Viewer(), accountId, ct);
+            var plan = await deletions.PlanAsync(http.User.Viewer(), accountId, backup, ct);
             await http.AuditRefusalAsync("delete_plan", accountId, plan.Username, "planned",
                 string.Join("; ", plan.Resources.Where(r => r.Exists).Select(r => $"{r.Resource}: {r.Summary}")));
             return TypedResults.Ok(new Envelope<DeletionPlan>(plan));

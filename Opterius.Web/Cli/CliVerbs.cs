@@ -1,6 +1,11 @@
 using Microsoft.Extensions.Options;
 using MySqlConnector;
+using Opterius.Services.Accounts;
+using Opterius.Services.Audit;
+using Opterius.Services.Backups;
 using Opterius.Services.Data;
+using Opterius.Services.Deletion;
+using Opterius.Services.Files;
 using Opterius.Services.Licensing;
 using Opterius.Services.Tokens;
 using Opterius.Services.Users;
@@ -19,7 +24,15 @@ public static class CliVerbs
     /// <summary>One option of a verb: its name without the dashes, the value it takes (for the usage), whether it is required.</summary>
     private sealed record Option(string Name, string Value, bool Required = false)
     {
-        public override string ToString() => Required ? $"--{Name} {Value}" : $"[--{Name} {Value}]";
+        /// <summary>A switch: given alone, without a value (<c>--backup</c>).</summary>
+        public bool IsFlag => Value.Length == 0;
+
+        public override string ToString() => (Required, IsFlag) switch
+        {
+            (true, _) => $"--{Name} {Value}",
+            (false, true) => $"[--{Name}]",
+            _ => $"[--{Name} {Value}]",
+        };
     }
 
     /// <summary>A verb ("tokens create"), what it takes and does; <see cref="Run"/> gets services only when <see cref="NeedsServices"/>.</summary>
@@ -42,6 +55,10 @@ public static class CliVerbs
             async c => { await DemoSeed.RunAsync(c.Services, c.Ct); return 0; }),
         new("agent", [], "the privileged agent on Opterius:Agent:Socket (root); its settings come from OPTERIUS_CONFIG or the environment",
             _ => AgentHost.RunAsync([]), NeedsServices: false),
+        new("accounts delete", [new("id", "N", true), new("backup", "")], "delete an account through the deletion service, printing each step live "
+            + "(--backup: keep a final backup first)", DeleteAccountAsync),
+        new("backups list", [new("account-id", "N")], "final backups, newest first", ListBackupsAsync),
+        new("backups purge", [new("id", "N", true)], "purge a final backup now (audited)", PurgeBackupAsync),
         new("help", [], "this text", _ => { Console.WriteLine(Usage); return Task.FromResult(0); }, NeedsServices: false),
     ];
 
@@ -60,7 +77,7 @@ public static class CliVerbs
         try
         {
             var (verb, rest) = Find(args);
-            var options = CliOptions.Parse(rest, verb.Options.Select(o => o.Name).ToHashSet());
+            var options = CliOptions.Parse(rest, verb.Options.Select(o => o.Name).ToHashSet(), verb.Options.Where(o => o.IsFlag).Select(o => o.Name).ToHashSet());
             foreach (var required in verb.Options.Where(o => o.Required)) options.Required(required.Name);
             if (!verb.NeedsServices) return await verb.Run(new Context(EmptyServices.Instance, options, CancellationToken.None));
             await using var services = BuildServices();
@@ -163,6 +180,54 @@ public static class CliVerbs
         return 0;
     }
 
+    private static async Task<int> DeleteAccountAsync(Context c)
+    {
+        var id = c.Options.RequiredId("id");
+        var events = c.Services.GetRequiredService<DeletionEvents>();
+        var printed = new Lock();
+        using var subscription = events.Subscribe(id, e =>
+        {
+            lock (printed) Console.WriteLine($"{e.At:HH:mm:ss} {e.Resource,-16} {e.Status,-9} {e.Detail}");
+        }, out _);
+        DeletionHandle handle;
+        try { handle = await c.Services.GetRequiredService<AccountDeletionService>().StartAsync(Actor.Cli(), id, c.Options.Flag("backup") ? true : null, c.Ct); }
+        catch (Exception e) when (Api.AccountWritesApi.Refusal(e) is not null)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return 1;
+        }
+        var job = await handle.Completion;
+        if (job.Status == JobStatus.Succeeded)
+        {
+            Console.WriteLine($"deleted account {id} (job {job.Id})");
+            return 0;
+        }
+        Console.Error.WriteLine($"error: job {job.Id} failed: {string.Join("; ", job.FailedSteps.Select(s => $"{s.Resource}: {s.Detail}"))}; run it again to resume");
+        return 1;
+    }
+
+    private static async Task<int> ListBackupsAsync(Context c)
+    {
+        long? account = c.Options.Optional("account-id") is null ? null : c.Options.RequiredId("account-id");
+        var (items, total) = await c.Services.GetRequiredService<BackupStore>().ListAsync(new Viewer(0, true), 1, 100, account, c.Ct);
+        foreach (var b in items)
+        {
+            var state = b.PurgedAt is { } at ? $"purged {at:yyyy-MM-dd HH:mm} by {b.PurgedBy}" : b.Complete ? $"kept until {b.ExpiresAt:yyyy-MM-dd HH:mm}" : "writing";
+            Console.WriteLine($"{b.Id,6}  {b.Username,-12} {b.Domain,-30} {b.CreatedAt:yyyy-MM-dd HH:mm}  {(b.Bytes is { } n ? ByteSize.Human(n) : "-"),10}  {state}");
+        }
+        Console.WriteLine($"{items.Count} of {total} backup(s)");
+        return 0;
+    }
+
+    private static async Task<int> PurgeBackupAsync(Context c)
+    {
+        var id = c.Options.RequiredId("id");
+        try { await c.Services.GetRequiredService<FinalBackups>().PurgeAsync(Actor.Cli(), id, c.Ct); }
+        catch (BackupNotFoundException e) { throw new CliException(e.Message); }
+        Console.WriteLine($"purged backup {id}");
+        return 0;
+    }
+
     private static ServiceProvider BuildServices()
     {
         var builder = PanelHost.CreateBuilder([]);
@@ -182,7 +247,7 @@ public sealed class CliException(string message) : Exception(message);
 /// <summary>`--key value` pairs after the verb, each one of the verb's own options, each at most once.</summary>
 public sealed class CliOptions(Dictionary<string, string> values)
 {
-    public static CliOptions Parse(IEnumerable<string> args, IReadOnlySet<string> known)
+    public static CliOptions Parse(IEnumerable<string> args, IReadOnlySet<string> known, IReadOnlySet<string>? flags = null)
     {
         var values = new Dictionary<string, string>();
         using var e = args.GetEnumerator();
@@ -194,6 +259,11 @@ public sealed class CliOptions(Dictionary<string, string> values)
             if (!known.Contains(key[2..]))
                 throw new CliException(known.Count == 0 ? $"this command takes no options, got '{key}'"
                     : $"unknown option '{key}': this command takes {string.Join(", ", known.Select(k => "--" + k))}");
+            if (flags?.Contains(key[2..]) == true)
+            {
+                if (!values.TryAdd(key[2..], "true")) throw new CliException($"{key} is given twice");
+                continue;
+            }
             if (!e.MoveNext() || e.Current.StartsWith("--")) throw new CliException($"{key} needs a value");
             if (!values.TryAdd(key[2..], e.Current)) throw new CliException($"{key} is given twice");
         }
@@ -204,6 +274,12 @@ public sealed class CliOptions(Dictionary<string, string> values)
         values.TryGetValue(key, out var v) && v.Length > 0 ? v : throw new CliException($"--{key} is required");
 
     public string? Optional(string key) => values.GetValueOrDefault(key);
+
+    public bool Flag(string key) => values.ContainsKey(key);
+
+    public long RequiredId(string key) =>
+        long.TryParse(Required(key), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var id) && id > 0
+            ? id : throw new CliException($"--{key} must be a positive whole number");
 
     public int? OptionalInt(string key, int min, int max)
     {

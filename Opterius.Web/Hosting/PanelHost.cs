@@ -109,6 +109,7 @@ public static class PanelHost
         api.MapAccountsApi();
         api.MapAccountWritesApi();
         api.MapDeletionsApi();
+        api.MapBackupsApi();
         api.MapPackagesApi();
         app.MapServerApi(api);
         app.MapOpenApi("/api/openapi.json").RequireAuthorization(ApiAuth.Read);

@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Components;
 using MudBlazor;
 using Opterius.Services.Accounts;
 using Opterius.Services.Audit;
+using Opterius.Services.Backups;
 using Opterius.Services.Deletion;
 using Opterius.Services.Licensing;
 using Opterius.Services.Resources;
@@ -30,6 +31,7 @@ public sealed partial class DeleteAccountDialog : IDisposable
     [Inject] private AccountDeletionService Deletion { get; set; } = default!;
     [Inject] private DeletionEvents Events { get; set; } = default!;
     [Inject] private DeletionJobStore Jobs { get; set; } = default!;
+    [Inject] private FinalBackups Backups { get; set; } = default!;
     [Inject] private PanelUsers Users { get; set; } = default!;
     [Inject] private LicenseService License { get; set; } = default!;
     [Inject] private AuditLog Audit { get; set; } = default!;
@@ -43,6 +45,7 @@ public sealed partial class DeleteAccountDialog : IDisposable
     private string _password = "";
     private string? _error;
     private bool _busy;
+    private bool _keepBackup;
     private string _jobStatus = JobStatus.Running;
     private string? _jobDetail;
     private DeletionVerification? _verification;
@@ -86,6 +89,7 @@ public sealed partial class DeleteAccountDialog : IDisposable
         }
         try { _plan = await Deletion.PlanAsync(User.Viewer(), Account.Id, CancellationToken.None); }
         catch (AccountNotFoundException) { _error = $"Account {Account.Username} no longer exists."; }
+        catch (Exception e) when (e is AccountValidationException or AccountConflictException) { _error = e.Message; }
         if (_stage == Stage.Loading) _stage = Stage.Plan;
     }
 
@@ -154,13 +158,15 @@ public sealed partial class DeleteAccountDialog : IDisposable
         _error = null;
         try
         {
-            var handle = await Deletion.StartAsync(User.Actor(SourceIp), Account.Id, CancellationToken.None);
+            // Unticked is "as the job says": a Retry of a job that keeps a backup keeps it.
+            var handle = await Deletion.StartAsync(User.Actor(SourceIp), Account.Id, _keepBackup || Backups.Policy == FinalBackupPolicy.Always ? true : null, CancellationToken.None);
             if (!_live.Contains(DeletionEvent.JobResource)) _jobStatus = JobStatus.Running;
             Merge(handle.Job);
             _stage = Stage.Progress;
         }
         catch (LicenseRequiredException e) { _error = e.Message; }
         catch (AccountNotFoundException) { _error = $"Account {Account.Username} no longer exists."; }
+        catch (Exception e) when (e is AccountValidationException or AccountConflictException) { _error = e.Message; }
         finally { _busy = false; }
     }
 

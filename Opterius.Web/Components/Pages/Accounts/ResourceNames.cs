@@ -5,6 +5,7 @@ public static class ResourceNames
 {
     public static string Label(string key) => key switch
     {
+        "final_backup" => "Final backup (nothing is removed if it fails)",
         "logins" => "Logins (locked first)",
         "nginx_vhost" => "Web server vhost (nginx)",
         "php_fpm_pool" => "PHP-FPM pool",
