@@ -36,6 +36,9 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<BackupStore>();
         services.AddSingleton<FinalBackups>();
         services.AddHostedService<BackupRetention>();
+        services.AddSingleton<RestoreJobStore>();
+        services.AddKeyedSingleton<DeletionEvents>(BackupRestoration.EventsKey);
+        services.AddSingleton<BackupRestoration>();
         return services;
     }
 

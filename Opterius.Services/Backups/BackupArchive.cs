@@ -134,6 +134,15 @@ public static class BackupArchive
         };
     }
 
+    /// <summary>The archive's first entry, <c>account.json</c>, alone (no verification: a restore verifies all before writing).</summary>
+    public static ArchivedAccount ReadAccount(string path)
+    {
+        using var reader = new Reader(path);
+        if (reader.Next() is not var (entry, name) || name != AccountEntry || entry.DataStream is null)
+            throw new ArchiveRefusedException($"the archive does not begin with {AccountEntry}: refusing it");
+        return ReadAccount(entry.DataStream);
+    }
+
     private sealed record Seen(TarEntryType Type, long Size, string? Sha256, int Mode, int Uid, int Gid, string? Link);
 
     /// <summary>
@@ -233,7 +242,7 @@ public static class BackupArchive
 
     private sealed record AccountDocument(int Format, long BackupId, ArchivedAccount Account);
 
-    private static ArchivedAccount ReadAccount(Stream s)
+    internal static ArchivedAccount ReadAccount(Stream s)
     {
         AccountDocument? doc;
         try { doc = JsonSerializer.Deserialize<AccountDocument>(s, Json); }

@@ -29,6 +29,9 @@ public interface IBackupRestorer
     /// <see cref="ResourceException"/> naming what failed; the parts reported running are the caller's to undo.
     /// </summary>
     Task RestoreAsync(long backupId, AccountIdentity identity, Action<RestoreReport> report, CancellationToken ct);
+
+    /// <summary>The account the backup was taken of (its <c>account.json</c>); <see cref="ArchiveMissingException"/> when its archive is gone.</summary>
+    Task<ArchivedAccount> ReadAccountAsync(long backupId, CancellationToken ct);
 }
 
 /// <summary>
@@ -41,6 +44,9 @@ public interface IBackupRestorer
 public sealed class BackupRestorer(ServerLayout layout, RestoreParts parts, IOptions<DeletionOptions> options) : IBackupRestorer
 {
     private string BackupFolder => Path.GetFullPath(options.Value.BackupPath);
+
+    public Task<ArchivedAccount> ReadAccountAsync(long backupId, CancellationToken ct) =>
+        Task.Run(() => BackupArchive.ReadAccount(BackupArchive.FileOf(BackupFolder, backupId)), ct);
 
     public Task RestoreAsync(long backupId, AccountIdentity identity, Action<RestoreReport> report, CancellationToken ct) => Task.Run(async () =>
     {

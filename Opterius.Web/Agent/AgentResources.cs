@@ -105,6 +105,22 @@ public sealed class AgentBackupRestorer(AgentChannel agent) : IBackupRestorer
             await foreach (var e in call.ResponseStream.ReadAllAsync(ct)) report(new(e.Resource, e.Status, e.HasDetail ? e.Detail : null));
             return true;
         });
+
+    public async Task<ArchivedAccount> ReadAccountAsync(long backupId, CancellationToken ct)
+    {
+        try
+        {
+            return await agent.CallAsync(async c =>
+            {
+                var a = await c.ReadBackupAccountAsync(new BackupAccountRequest { BackupId = backupId }, cancellationToken: ct);
+                return new ArchivedAccount(0, a.Username, a.Domain, a.Email, a.PackageId, a.Owner, a.PhpVersion, a.HasUid ? a.Uid : null, a.HasGid ? a.Gid : null);
+            });
+        }
+        catch (ResourceException e) when (e.InnerException is RpcException { StatusCode: StatusCode.NotFound })
+        {
+            throw new ArchiveMissingException(e.Message);
+        }
+    }
 }
 
 /// <summary>Final backups written and purged by the agent (root), which derives every path from the backup's id.</summary>

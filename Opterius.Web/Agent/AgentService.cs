@@ -193,6 +193,19 @@ public sealed class AgentService(IEnumerable<IAccountResource> resources, System
             return new Purged { Removed = await backups.PurgeAsync(request.BackupId, CancellationToken.None) };
         });
 
+    public override Task<BackupAccount> ReadBackupAccount(BackupAccountRequest request, ServerCallContext context) =>
+        GuardAsync("read backup", "backup", async () =>
+        {
+            if (request.BackupId <= 0) throw Refuse(StatusCode.InvalidArgument, $"backup id {request.BackupId} is not a backup id");
+            ArchivedAccount a;
+            try { a = await restorer.ReadAccountAsync(request.BackupId, context.CancellationToken); }
+            catch (ArchiveMissingException e) { throw Refuse(StatusCode.NotFound, e.Message); }
+            var reply = new BackupAccount { Username = a.Username, Domain = a.Domain, Email = a.Email, PackageId = a.PackageId, Owner = a.Owner, PhpVersion = a.PhpVersion };
+            if (a.Uid is { } uid) reply.Uid = uid;
+            if (a.Gid is { } gid) reply.Gid = gid;
+            return reply;
+        });
+
     private async Task<Changed> ChangeAsync(ResourceRequest request, Func<ISuspendableResource, AccountIdentity, Task> change, CancellationToken ct)
     {
         var (resource, identity) = await ResolveAsync(request.Key, request.Identity, changes: true);
