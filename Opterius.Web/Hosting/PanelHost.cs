@@ -110,6 +110,7 @@ public static class PanelHost
         api.MapAccountWritesApi();
         api.MapDeletionsApi();
         api.MapBackupsApi();
+        api.MapRestoresApi();
         api.MapPackagesApi();
         app.MapServerApi(api);
         app.MapOpenApi("/api/openapi.json").RequireAuthorization(ApiAuth.Read);
