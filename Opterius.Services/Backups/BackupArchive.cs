@@ -220,7 +220,9 @@ public static class BackupArchive
                 if (listed.TryGetValue(name, out var folder)) CheckOwner(name, s, folder);
                 continue;
             }
-            if (!listed.TryGetValue(name, out var m))
+            // account.json is no part (ARCHIVE.md lists the parts after it): checked by its content, and by the manifest when listed.
+            if (!listed.TryGetValue(name, out var m) && name == AccountEntry) continue;
+            if (m is null)
                 throw new ArchiveRefusedException($"archive entry '{name}' is not in the manifest: refusing the archive");
             if (s.Type == TarEntryType.SymbolicLink)
             {
