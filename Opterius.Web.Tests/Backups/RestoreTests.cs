@@ -108,6 +108,44 @@ public abstract class RestoreScenarios(ServingApp app)
     }
 
     [Fact]
+    public async Task ATamperedArchiveIsRefusedAndTheRestoreUndoesTheUserItMadeLeavingNothing()
+    {
+        var account = await RichAccountAsync();
+        var backup = await DeleteWithBackupAsync(account);
+        ArchiveBuilder.ChangeOneByte(Path.Join(app.BackupPath, backup.FileName), "restored page of the ");
+        var before = await ServerOfAsync(account);
+
+        var client = await app.ClientAsync();
+        var response = await client.PostAsync($"/api/v1/backups/{backup.Id}/restore", null);
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        var job = await FinishedAsync(client, response.Headers.Location!.ToString());
+
+        Assert.Equal("failed", job.GetProperty("status").GetString());
+        var steps = job.GetProperty("steps").EnumerateArray().ToDictionary(s => s.GetProperty("resource").GetString()!, s => s);
+        Assert.Equal(StepStatus.Done, steps["system_user"].GetProperty("status").GetString());
+        Assert.Equal(StepStatus.Failed, steps["archive"].GetProperty("status").GetString());
+        Assert.Contains("home/public_html/index.php", steps["archive"].GetProperty("detail").GetString());
+        Assert.Contains("does not match the manifest", steps["archive"].GetProperty("detail").GetString());
+        Assert.All(steps.Values.Skip(2), s => Assert.Equal(StepStatus.Pending, s.GetProperty("status").GetString()));
+        Assert.Contains("the account does not exist", job.GetProperty("detail").GetString());
+        Assert.Equal(before, await ServerOfAsync(account));
+        Assert.Equal("restore failed", await app.Databases.PanelScalarAsync<string>(
+            "SELECT CONCAT(action, ' ', outcome) FROM audit_log WHERE action = 'restore' AND account_username = @Username ORDER BY id DESC LIMIT 1", new { account.Username }));
+    }
+
+    /// <summary>What the server holds of an account's names: its row, user, group, home, mail, databases, zone and lines.</summary>
+    private async Task<string> ServerOfAsync(Account account)
+    {
+        var a = AccountIdentity.From(account);
+        string Named(string file) => string.Join('\n', File.ReadAllLines(file).Where(l => l.Contains(a.Username) || l.Contains(a.Domain)));
+        var zone = await new MySqlConnection(app.Databases.PowerDns).ExecuteScalarAsync<long>("SELECT COUNT(*) FROM domains WHERE name = @Domain", new { a.Domain });
+        return string.Join('\n',
+            await app.Databases.PanelScalarAsync<long>("SELECT COUNT(*) FROM accounts WHERE username = @Username OR domain = @Domain", new { a.Username, a.Domain }),
+            Named(Layout.Passwd), Named(Layout.Group), Path.Exists(Layout.Home(a)), Path.Exists(Layout.Mailboxes(a)), await DatabasesOfAsync(a.Username), zone,
+            Named(Layout.DovecotUsers), Named(Layout.PostfixVmailbox), Path.Exists(Layout.NginxAvailable(a)), Path.Exists(Layout.FpmPool(a)), Path.Exists(Layout.Crontab(a)));
+    }
+
+    [Fact]
     public async Task AnUnknownOrPurgedBackupIs404AndChangesNothing()
     {
         var account = await app.CreateAsync(TestAccounts.NewPrefix(6));
