@@ -37,7 +37,7 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<FinalBackups>();
         services.AddHostedService<BackupRetention>();
         services.AddSingleton<RestoreJobStore>();
-        services.AddKeyedSingleton<DeletionEvents>(BackupRestoration.EventsKey);
+        services.AddSingleton<RestoreEvents>();
         services.AddSingleton<BackupRestoration>();
         return services;
     }

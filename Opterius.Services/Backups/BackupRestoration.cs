@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Threading.Channels;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Opterius.Services.Accounts;
 using Opterius.Services.Audit;
@@ -10,6 +9,15 @@ using Opterius.Services.Licensing;
 using Opterius.Services.Resources;
 
 namespace Opterius.Services.Backups;
+
+/// <summary>
+/// The restores' own event stream: the deletions' publisher (current state first, then every transition), a second
+/// instance, so a restore's steps never reach a deletion's subscribers. <see cref="DeletionEvent.JobId"/> is the restore job's.
+/// </summary>
+public sealed class RestoreEvents(ILogger<DeletionEvents> log)
+{
+    public DeletionEvents Stream { get; } = new(log);
+}
 
 /// <summary>A restore the caller started; <see cref="Completion"/> ends with the finished job.</summary>
 public sealed record RestoreHandle(RestoreJob Job, Task<RestoreJob> Completion);
@@ -21,19 +29,18 @@ public sealed record RestoreHandle(RestoreJob Job, Task<RestoreJob> Completion);
 /// may not see or whose archive is gone), then its user (the archived uid when the ledger still binds it to these names,
 /// else a new one, the old uid's files given to it), then every part of the archive restored where root is. Each step is
 /// journalled and published on the restores' event stream (the same <see cref="DeletionEvents"/> the deletions use, a
-/// second instance keyed <see cref="EventsKey"/>); a failure undoes what the restore made through the create path's undo.
+/// second instance, <see cref="RestoreEvents"/>); a failure undoes what the restore made through the create path's undo.
 /// </summary>
 public sealed class BackupRestoration(
     BackupStore backups,
     RestoreJobStore jobs,
     AccountCreation creation,
     IBackupRestorer restorer,
-    [FromKeyedServices(BackupRestoration.EventsKey)] DeletionEvents events,
+    RestoreEvents restoreEvents,
     LicenseService license,
     AuditLog audit,
     ILogger<BackupRestoration> log) : IAsyncDisposable
 {
-    public const string EventsKey = "restores";
 
     /// <summary>The steps of a restore, in the order they run: the user, the archive's verification, then its parts in archive order.</summary>
     public static readonly IReadOnlyList<string> Steps =
@@ -43,6 +50,7 @@ public sealed class BackupRestoration(
     ];
 
     private readonly ConcurrentDictionary<long, Task<RestoreJob>> _running = new();
+    private readonly DeletionEvents _events = restoreEvents.Stream;
 
     public async Task<RestoreHandle> StartAsync(Actor actor, long backupId, CancellationToken ct)
     {
@@ -161,7 +169,7 @@ public sealed class BackupRestoration(
     }
 
     private void Publish(RestoreJob job, string resource, string status, string? detail) =>
-        events.Publish(new DeletionEvent(job.AccountId, job.Id, resource, status, detail, DateTimeOffset.UtcNow));
+        _events.Publish(new DeletionEvent(job.AccountId, job.Id, resource, status, detail, DateTimeOffset.UtcNow));
 
     private static string RandomPassword() => Convert.ToBase64String(RandomNumberGenerator.GetBytes(24)).Replace(':', '-');
 

@@ -232,7 +232,7 @@ public static class CliVerbs
     private static async Task<int> RestoreBackupAsync(Context c)
     {
         var id = c.Options.RequiredId("id");
-        var events = c.Services.GetRequiredKeyedService<DeletionEvents>(BackupRestoration.EventsKey);
+        var events = c.Services.GetRequiredService<RestoreEvents>().Stream;
         var printed = new Lock();
         long? job = null;
         var early = new List<DeletionEvent>();

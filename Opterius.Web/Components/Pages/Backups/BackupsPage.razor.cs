@@ -1,7 +1,6 @@
 using System.Security.Claims;
 using Microsoft.AspNetCore.Components;
 using Microsoft.AspNetCore.Components.Authorization;
-using Microsoft.Extensions.DependencyInjection;
 using MudBlazor;
 using Opterius.Services.Backups;
 using Opterius.Services.Deletion;
@@ -24,7 +23,7 @@ public sealed partial class BackupsPage : IDisposable
     [Inject] private FinalBackups Backups { get; set; } = default!;
     [Inject] private BackupRestoration Restores { get; set; } = default!;
     [Inject] private LicenseService License { get; set; } = default!;
-    [Inject] private IServiceProvider Services { get; set; } = default!;
+    [Inject] private RestoreEvents RestoreEvents { get; set; } = default!;
     [Inject] private IDialogService Dialogs { get; set; } = default!;
     [Inject] private ISnackbar Snackbar { get; set; } = default!;
 
@@ -61,7 +60,7 @@ public sealed partial class BackupsPage : IDisposable
             + "when it was deleted. Nothing is changed if the username or the domain is in use.", yesText: "Restore", cancelText: "Cancel");
         if (confirmed != true) return;
         _busy = true;
-        var events = Services.GetRequiredKeyedService<DeletionEvents>(BackupRestoration.EventsKey);
+        var events = RestoreEvents.Stream;
         var live = new Dictionary<string, ShownStep>();
         long? jobId = null;
         var early = new List<DeletionEvent>();
