@@ -2,6 +2,8 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Dapper;
+using Microsoft.AspNetCore.Http.Connections;
+using Microsoft.AspNetCore.SignalR.Client;
 using MySqlConnector;
 using Opterius.Services.Accounts;
 using Opterius.Services.Backups;
@@ -54,11 +56,15 @@ public abstract class RestoreScenarios(ServingApp app)
         Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
         var location = response.Headers.Location!.ToString();
         Assert.Matches(@"^/api/v1/restores/\d+$", location);
+        var hubEvents = await WatchRestoreAsync(long.Parse(location.Split('/')[^1]));
         var job = await FinishedAsync(client, location);
         Assert.True(job.GetProperty("status").GetString() == "succeeded", job.ToString());
         var steps = job.GetProperty("steps").EnumerateArray().ToDictionary(s => s.GetProperty("resource").GetString()!, s => s.GetProperty("status").GetString());
         Assert.Equal(BackupRestoration.Steps, steps.Keys);
         Assert.All(steps.Where(s => s.Key is not ("cron" or "ssl_certificate")), s => Assert.Equal(StepStatus.Done, s.Value));
+        // The hub streams the same job: the state when it joined, then each transition, ending with the job's outcome.
+        Assert.Equal(("job", "succeeded"), (hubEvents[^1].GetProperty("resource").GetString(), hubEvents[^1].GetProperty("status").GetString()));
+        Assert.Contains(hubEvents, e => e.GetProperty("resource").GetString() == "home_directory" && e.GetProperty("status").GetString() == StepStatus.Done);
         var restored = await app.Get<AccountStore>().FindAsync(Admin, job.GetProperty("account_id").GetInt64(), default);
         Assert.NotNull(restored);
         Assert.Equal((account.Username, account.Domain, account.Email, AccountStatus.Active), (restored.Username, restored.Domain, restored.Email, restored.Status));
@@ -245,6 +251,24 @@ public abstract class RestoreScenarios(ServingApp app)
         var job = await (await app.Get<AccountDeletionService>().StartAsync(app.AdminActor(), account.Id, true, default)).Completion;
         Assert.True(job.Status == JobStatus.Succeeded, string.Join("; ", job.FailedSteps.Select(s => $"{s.Resource}: {s.Detail}")));
         return Assert.Single((await app.Get<BackupStore>().ListAsync(Admin, 1, 10, account.Id, default)).Items);
+    }
+
+    private async Task<List<JsonElement>> WatchRestoreAsync(long job)
+    {
+        var server = app.Server;
+        var token = await app.TokenAsync();
+        await using var hub = new HubConnectionBuilder()
+            .WithUrl(new Uri(server.BaseAddress, "/hubs/deletions"), o =>
+            {
+                o.Transports = HttpTransportType.LongPolling;
+                o.HttpMessageHandlerFactory = _ => server.CreateHandler();
+                o.AccessTokenProvider = () => Task.FromResult<string?>(token);
+            }).Build();
+        await hub.StartAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(90));
+        var events = new List<JsonElement>();
+        await foreach (var e in hub.StreamAsync<JsonElement>("WatchRestore", job, timeout.Token)) events.Add(e);
+        return events;
     }
 
     private static async Task<JsonElement> FinishedAsync(HttpClient client, string location)
