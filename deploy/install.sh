@@ -219,7 +219,8 @@ provisioning = {"Hostname": e["HOST"], "Addresses": e["ADDRESSES"].split(), "Nam
 defaults = {"Opterius": {"Provisioning": provisioning}}
 given = {"Opterius": {"Provisioning": {k: v for k, v in provisioning.items() if k in e["GIVEN"].split()}}}
 
-panel = merge(merge(merge(defaults, old_panel), given), {
+# The final backup policy and retention are the operator's to change (an upgrade keeps them); where archives go is the install's.
+panel = merge(merge(merge(merge(defaults, {"Opterius": {"Deletion": {"FinalBackup": "on_request", "FinalBackupDays": 30}}}), old_panel), given), {
     "ConnectionStrings": {"Panel": f"{uri};User ID={e['PANEL_USER']};Password={panel_pw};Database={e['PANEL_DB']}"},
     "Opterius": {
         "Agent": {"Socket": e["AGENT_SOCKET"]},
@@ -244,6 +245,9 @@ commands = {
     "UserLock": ["/usr/sbin/usermod", "-L", "-e", "1", "-s", "/usr/sbin/nologin", "{username}"],
     "GroupDel": ["/usr/sbin/groupdel", "{username}"],
     "KillProcesses": ["/usr/bin/kill", "-s", "KILL", "{pid}"],
+    # Final backups: the agent passes the MariaDB admin credentials in a 0600 defaults file, never on this command line.
+    "MariaDbDump": ["/usr/bin/mariadb-dump", "--defaults-file={defaults_file}", "--single-transaction", "--routines", "--triggers",
+                    "--events", "--result-file={result_file}", "--databases", "{database}"],
 }
 agent = merge(merge(merge(defaults, old_agent), given), {
     "ConnectionStrings": {
@@ -257,6 +261,7 @@ agent = merge(merge(merge(defaults, old_agent), given), {
         # The agent serves its socket only; the panel's HTTPS listener is not its business.
         "Https": {"Port": 0},
         "Commands": commands,
+        "Deletion": {"BackupPath": "/var/backups/opterius/final/"},
     },
 })
 # An upgrade takes the current command set whole: a command dropped from it must not linger.

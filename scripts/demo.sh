@@ -105,6 +105,8 @@ panel = {
         "License": {"Path": f"{run}/etc/license.json", "PublicKey": f"{run}/etc/license-signing.pem.pub"},
         "Https": {"Port": 8443, "ListenAddress": "127.0.0.1", "SelfSignedPath": f"{run}/panel/selfsigned.pfx"},
         "Provisioning": sandbox["Provisioning"],
+        # The policy (on_request) and retention are the defaults; the folder is the agent's, named in the delete plan.
+        "Deletion": {**sandbox["Deletion"], "FinalBackup": "on_request", "FinalBackupDays": 30},
     },
 }
 write(f"{run}/etc/agent.json", agent, 0, 0)

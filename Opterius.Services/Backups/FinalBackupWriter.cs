@@ -75,10 +75,10 @@ public sealed partial class FinalBackupWriter(
         var final = Path.Join(Folder, FileName(backupId));
         if (File.Exists(final) || new FileInfo(final).LinkTarget is not null)
             throw new ResourceException($"{final} already exists: backup {backupId} was written before");
-        var run = new Run(this, subject, backupId, progress);
+        var run = new Run(this, subject, backupId, progress, Folder, _time.GetUtcNow(), EntryArchived);
         try
         {
-            var written = await run.WriteAsync(final + ".partial", ct);
+            var written = await run.WriteAsync(final + ".partial", (r, c) => r.EverythingAsync(c), ct);
             if (RenameAt(AT_FDCWD, Z(final + ".partial"), final) != 0) throw new IOException($"cannot rename to {final}: {Describe(Errno)}");
             FileWriter.SyncFolder(Folder);
             return written;
@@ -99,6 +99,19 @@ public sealed partial class FinalBackupWriter(
             fixed (byte* f = from)
             fixed (byte* t = Z(to)) return Libc.RenameAt(dirfd, f, dirfd, t);
         }
+    }
+
+    /// <summary>
+    /// Bench seam: an archive of <paramref name="tree"/> alone into <paramref name="file"/>, through the very streams, walk
+    /// and manifest of a backup's home part (no databases or configuration files). Returns the archive's size.
+    /// </summary>
+    internal static async Task<long> ArchiveTreeAsync(string tree, string file, Action<BackupProgress>? progress = null)
+    {
+        var subject = new BackupSubject(new Accounts.AccountIdentity(1, "bench", "bench.test", "8.2", null), "bench@bench.test", 1, 1);
+        // No writer: only the tree part is written, which needs none of its services (and the identity has no uid to look up).
+        var run = new Run(null!, subject, 1, progress ?? (_ => { }), Path.GetDirectoryName(Path.GetFullPath(file))!, DateTimeOffset.UtcNow, null);
+        try { return (await run.WriteAsync(file, (r, ct) => r.HomeOnlyAsync(tree, ct), CancellationToken.None)).Bytes; }
+        finally { run.DeleteTemporaryFiles(); }
     }
 
     public Task<bool> PurgeAsync(long backupId, CancellationToken ct) => Task.Run(() =>
@@ -123,19 +136,50 @@ public sealed partial class FinalBackupWriter(
     }
 
     /// <summary>One archive being written: its parts in ARCHIVE.md's order, counts, and the temporary files it made.</summary>
-    private sealed class Run(FinalBackupWriter w, BackupSubject subject, long id, Action<BackupProgress> progress)
+    private sealed class Run(FinalBackupWriter w, BackupSubject subject, long id, Action<BackupProgress> progress, string folder, DateTimeOffset now,
+        Action<string>? archived)
     {
         private readonly List<string> _temporary = [];
         private readonly List<object> _parts = [];
         private readonly List<string> _skipped = [];
-        private readonly DateTimeOffset _now = w._time.GetUtcNow();
+        private readonly DateTimeOffset _now = now;
         private long _files, _bytes, _untilReport = ReportEvery, _totalFiles, _totalBytes;
+        private readonly IncrementalHash _fileHash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256); // one file's at a time
         private TarWriter _tar = null!;
         private Utf8JsonWriter _manifest = null!;
 
-        public async Task<WrittenBackup> WriteAsync(string partial, CancellationToken ct)
+        /// <summary>Every part of ARCHIVE.md after the first, in its order.</summary>
+        public async Task EverythingAsync(CancellationToken ct)
         {
             var a = subject.Identity;
+            Tree("home/", "home", w._layout.Home(a), ct, reported: true);
+            Tree("mail/", "mailboxes", w._layout.Mailboxes(a), ct, reported: true);
+            foreach (var db in await w._databases.ListAsync(a, ct)) await DumpAsync(db.Name, ct);
+            if (await DatabaseUsersSqlAsync(ct) is { } users) AddBytes("database_users.sql", users, "database_users");
+            if (await ZoneJsonAsync(ct) is { } zone) AddBytes("dns_zone.json", zone, "dns_zone");
+            SingleFile("config/nginx_vhost.conf", "nginx_vhost", w._layout.NginxAvailable(a));
+            SingleFile("config/php_fpm_pool.conf", "php_fpm_pool", w._layout.FpmPool(a));
+            SingleFile("cron/crontab", "cron", w._layout.Crontab(a));
+            foreach (var lineage in w._certificates.Lineages(a))
+            {
+                var name = Path.GetFileName(lineage.Live);
+                Tree($"ssl/live/{name}/", "ssl_certificate", lineage.Live, ct);
+                Tree($"ssl/archive/{name}/", "ssl_certificate", lineage.Archive, ct);
+                SingleFile($"ssl/renewal/{name}.conf", "ssl_certificate", lineage.Renewal);
+            }
+            MailLines("mail_lines/dovecot_users", "mail_users", w._layout.DovecotUsers, MailUsersResource.SuspendedPrefix);
+            MailLines("mail_lines/postfix_vmailbox", "mail_routes", w._layout.PostfixVmailbox, null);
+        }
+
+        /// <summary>Bench seam: one tree only, as the home part is written.</summary>
+        public Task HomeOnlyAsync(string tree, CancellationToken ct)
+        {
+            Tree("home/", "home", tree, ct, reported: true);
+            return Task.CompletedTask;
+        }
+
+        public async Task<WrittenBackup> WriteAsync(string partial, Func<Run, CancellationToken, Task> parts, CancellationToken ct)
+        {
             var manifestPath = Temporary("manifest");
             await using (var manifestFile = new FileStream(manifestPath, new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, UnixCreateMode = Private }))
             await using (var file = new FileStream(partial, new FileStreamOptions
@@ -153,23 +197,7 @@ public sealed partial class FinalBackupWriter(
                         _manifest.WriteStartArray("parts");
 
                         AddBytes("account.json", AccountJson());
-                        Tree("home/", "home", w._layout.Home(a), ct);
-                        Tree("mail/", "mailboxes", w._layout.Mailboxes(a), ct);
-                        foreach (var db in await w._databases.ListAsync(a, ct)) await DumpAsync(db.Name, ct);
-                        if (await DatabaseUsersSqlAsync(ct) is { } users) AddBytes("database_users.sql", users, "database_users");
-                        if (await ZoneJsonAsync(ct) is { } zone) AddBytes("dns_zone.json", zone, "dns_zone");
-                        SingleFile("config/nginx_vhost.conf", "nginx_vhost", w._layout.NginxAvailable(a));
-                        SingleFile("config/php_fpm_pool.conf", "php_fpm_pool", w._layout.FpmPool(a));
-                        SingleFile("cron/crontab", "cron", w._layout.Crontab(a));
-                        foreach (var lineage in w._certificates.Lineages(a))
-                        {
-                            var name = Path.GetFileName(lineage.Live);
-                            Tree($"ssl/live/{name}/", "ssl_certificate", lineage.Live, ct);
-                            Tree($"ssl/archive/{name}/", "ssl_certificate", lineage.Archive, ct);
-                            SingleFile($"ssl/renewal/{name}.conf", "ssl_certificate", lineage.Renewal);
-                        }
-                        MailLines("mail_lines/dovecot_users", "mail_users", w._layout.DovecotUsers, MailUsersResource.SuspendedPrefix);
-                        MailLines("mail_lines/postfix_vmailbox", "mail_routes", w._layout.PostfixVmailbox, null);
+                        await parts(this, ct);
 
                         _manifest.WriteEndArray();
                         _manifest.WriteStartArray("skipped");
@@ -211,8 +239,11 @@ public sealed partial class FinalBackupWriter(
             });
         }
 
-        /// <summary>A whole tree under <paramref name="prefix"/>, read with <see cref="SafeTree.Visit"/>; no part when absent.</summary>
-        private void Tree(string prefix, string kind, string path, CancellationToken ct)
+        /// <summary>
+        /// A whole tree under <paramref name="prefix"/>, read with <see cref="SafeTree.Visit"/>; no part when absent.
+        /// <paramref name="reported"/>: its entries count in the progress (the home and mail, what the plan measured).
+        /// </summary>
+        private void Tree(string prefix, string kind, string path, CancellationToken ct, bool reported = false)
         {
             var part = new PartHash();
             var started = false;
@@ -240,23 +271,24 @@ public sealed partial class FinalBackupWriter(
                 if (e.Kind == TreeEntryKind.SymbolicLink) entry.LinkName = e.LinkTarget!;
                 if (content is not null)
                 {
-                    using var own = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-                    entry.DataStream = new ArchivedContent(content, e.Size, own, part.Hash);
+                    entry.DataStream = new ArchivedContent(content, e.Size, _fileHash);
                     _tar.WriteEntry(entry);
-                    sha = Convert.ToHexStringLower(own.GetHashAndReset());
+                    sha = Convert.ToHexStringLower(_fileHash.GetHashAndReset());
+                    part.Add(name, sha);
                     files++;
                     bytes += e.Size;
-                    _bytes += e.Size;
+                    if (reported) _bytes += e.Size;
                 }
                 else _tar.WriteEntry(entry);
-                _files++;
+                // Counted as the plan counts a tree: every entry but folders.
+                if (reported && e.Kind != TreeEntryKind.Directory) _files++;
                 WriteFileRecord(name, e, sha);
                 if (--_untilReport == 0)
                 {
                     _untilReport = ReportEvery;
                     progress(new BackupProgress(_files, _bytes, subject.PlannedFiles, subject.PlannedBytes));
                 }
-                w.EntryArchived?.Invoke(name);
+                archived?.Invoke(name);
             });
             if (measure is null) return;
             foreach (var mount in measure.MountPoints) _skipped.Add($"{mount}: a mount point, never entered");
@@ -486,7 +518,7 @@ public sealed partial class FinalBackupWriter(
 
         private string Temporary(string what)
         {
-            var path = Path.Join(w.Folder, $"{id}.{what}.{Guid.NewGuid():N}.tmp");
+            var path = Path.Join(folder, $"{id}.{what}.{Guid.NewGuid():N}.tmp");
             _temporary.Add(path);
             return path;
         }
@@ -497,10 +529,14 @@ public sealed partial class FinalBackupWriter(
         }
     }
 
-    /// <summary>The SHA-256 of a tree part: of its files' contents, one after the other, in archive order.</summary>
+    /// <summary>
+    /// The SHA-256 of a tree part: of one line "{sha256}  {path}\n" per regular file in archive order (sha256sum's own
+    /// format), so the content is hashed once, per file, and the part's hash still changes with any byte or name.
+    /// </summary>
     private sealed class PartHash
     {
-        public readonly IncrementalHash Hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        public string Sha256() => Convert.ToHexStringLower(Hash.GetHashAndReset());
+        private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        public void Add(string path, string sha256) => _hash.AppendData(Encoding.UTF8.GetBytes($"{sha256}  {path}\n"));
+        public string Sha256() => Convert.ToHexStringLower(_hash.GetHashAndReset());
     }
 }

@@ -23,17 +23,18 @@ public sealed class FinalBackups(BackupStore store, IBackupArchives archives, IO
     public string Folder => Path.GetFullPath(options.Value.BackupPath);
 
     /// <summary>
-    /// Whether a deletion asked with <paramref name="requested"/> (null: the caller did not say) gets a final backup.
-    /// <c>always</c> wins over a request without one; asking under <c>never</c> is refused (422) before anything changes.
+    /// Whether a deletion asked with <paramref name="requested"/> gets a final backup: <c>always</c> wins over a request
+    /// without one; asking under <c>never</c> is refused (422) before anything changes; null (the caller did not say)
+    /// stays null, so a resumed job keeps the backup step it was opened with.
     /// </summary>
-    public bool Wanted(bool? requested) => Policy switch
+    public bool? Wanted(bool? requested) => Policy switch
     {
         FinalBackupPolicy.Always => true,
         FinalBackupPolicy.Never when requested == true => throw new AccountValidationException(new Dictionary<string, string>
         {
             ["backup"] = "Final backups are turned off on this server (Opterius:Deletion:FinalBackup is never): delete without backup=true, or change the policy.",
         }),
-        _ => requested == true,
+        _ => requested,
     };
 
     /// <summary>

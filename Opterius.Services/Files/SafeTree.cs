@@ -272,7 +272,7 @@ public static unsafe class SafeTree
             {
                 if (type == DT_DIR) frame.Subfolders.Add(Copy(name));
                 else if (_remove) RemoveEntry(frame, name, type);
-                else if (_visit is not null) VisitEntry(frame, name);
+                else if (_visit is not null) VisitEntry(frame, name, type);
                 else MeasureEntry(frame, name);
             }, errno => Failure("cannot read folder", null, errno));
         }
@@ -323,31 +323,35 @@ public static unsafe class SafeTree
         /// by its descriptor, so what is read is what is described; an entry that changed kind meanwhile is taken as what
         /// it is now (a folder is walked, a link is a link).
         /// </summary>
-        private void VisitEntry(Frame frame, byte* name, bool mayBeFolder = true)
+        private void VisitEntry(Frame frame, byte* name, byte type = DT_UNKNOWN, bool mayBeFolder = true)
         {
-            if (StatAt(frame.Fd, name, out var st) != 0)
+            // A regular file by its d_type is opened at once (its descriptor's statx is the one that counts); anything else,
+            // or an entry whose type changed, is looked at first.
+            if (type != DT_REG)
             {
-                if (Errno == ENOENT) return;
-                throw Failure("cannot stat", name, Errno);
+                if (StatAt(frame.Fd, name, out var st) != 0)
+                {
+                    if (Errno == ENOENT) return;
+                    throw Failure("cannot stat", name, Errno);
+                }
+                if (st.IsDirectory) { if (mayBeFolder) frame.Subfolders.Add(Copy(name)); return; }
+                if (st.MountId != _mount) { LeaveMountPoint(name); return; }
+                if (st.IsSymlink) { VisitLink(frame, name, RelativeOf(frame, name), st); return; }
+                if (st.Type != S_IFREG) { Visited(EntryOf(RelativeOf(frame, name), TreeEntryKind.Other, st), null); return; }
             }
-            if (st.IsDirectory) { if (mayBeFolder) frame.Subfolders.Add(Copy(name)); return; }
-            if (st.MountId != _mount) { LeaveMountPoint(name); return; }
-            var relative = RelativeOf(frame, name);
-            if (st.IsSymlink) { VisitLink(frame, name, relative, st); return; }
-            if (st.Type != S_IFREG) { Visited(EntryOf(relative, TreeEntryKind.Other, st), null); return; }
-
             var fd = OpenAt(frame.Fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0);
             if (fd < 0)
             {
                 var e = Errno;
                 if (e == ENOENT) return;
-                if (e == ELOOP && StatAt(frame.Fd, name, out var now) == 0) { VisitLink(frame, name, relative, now); return; }
+                if (e == ELOOP && StatAt(frame.Fd, name, out var now) == 0) { VisitLink(frame, name, RelativeOf(frame, name), now); return; }
                 throw Failure("cannot open", name, e);
             }
             using var handle = new Microsoft.Win32.SafeHandles.SafeFileHandle(fd, ownsHandle: true);
             if (StatFd(fd, out var opened) != 0) throw Failure("cannot stat", name, Errno);
             if (opened.IsDirectory) { if (mayBeFolder) frame.Subfolders.Add(Copy(name)); return; }
             if (opened.MountId != _mount) { LeaveMountPoint(name); return; }
+            var relative = RelativeOf(frame, name);
             if (opened.Type != S_IFREG) { Visited(EntryOf(relative, TreeEntryKind.Other, opened), null); return; }
             using var content = new FileStream(handle, FileAccess.Read, bufferSize: 0);
             Visited(EntryOf(relative, TreeEntryKind.File, opened), content);
@@ -360,7 +364,7 @@ public static unsafe class SafeTree
             {
                 var e = Errno;
                 if (e == ENOENT) return;
-                if (e == EINVAL) { VisitEntry(frame, name, mayBeFolder: true); return; } // no longer a link: take it as it is now
+                if (e == EINVAL) { VisitEntry(frame, name); return; } // no longer a link: take it as it is now
                 throw Failure("cannot read link", name, e);
             }
             Visited(EntryOf(relative, TreeEntryKind.SymbolicLink, st) with { LinkTarget = target }, null);

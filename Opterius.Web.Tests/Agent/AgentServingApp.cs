@@ -56,6 +56,7 @@ public sealed class AgentServingApp : ServingApp, IAsyncLifetime
             ["Opterius:Root"] = PrivateServices.SandboxRoot,
             ["Opterius:Agent:Socket"] = Socket,
             ["Opterius:Agent:PanelUser"] = PanelUser,
+            ["Opterius:Deletion:BackupPath"] = BackupPath,
         };
         return settings;
     }

@@ -23,7 +23,7 @@ public sealed class InstalledSplit : IAsyncLifetime
     public const string PanelUser = AgentServingApp.PanelUser;
 
     // Keys of the sandbox's server layout (services.sh's commands.json) that replace the production ones in agent.json.
-    private static readonly string[] Layout = ["Root", "MinUid", "PoolUser", "PoolGroup", "Commands"];
+    private static readonly string[] Layout = ["Root", "MinUid", "PoolUser", "PoolGroup", "Commands", "Deletion"];
 
     private readonly string _folder = Directory.CreateTempSubdirectory("opterius-installed-").FullName;
 

@@ -88,6 +88,7 @@ public sealed class FinalBackupTests(PanelApp app) : IClassFixture<PanelApp>
         File.SetUnixFileMode(Path.Join(home, "public_html", "secret.txt"), (UnixFileMode)0b110_000_000);
         File.CreateSymbolicLink(Path.Join(home, "public_html", "latest"), "index.php");
         File.CreateSymbolicLink(Path.Join(home, "dangling"), "/nowhere/at/all");
+        FileResourceSandbox.Run("chown", "-h", $"{owner}:{owner}", Path.Join(home, "public_html", "secret.txt"), Path.Join(home, "dangling"));
         var expectedHome = FileResourceSandbox.Snapshot(home);
         var expectedMail = FileResourceSandbox.Snapshot(Layout.Mailboxes(account));
         Assert.True(expectedMail.Count > 1, "the starter content should have made mailboxes");
@@ -121,7 +122,7 @@ public sealed class FinalBackupTests(PanelApp app) : IClassFixture<PanelApp>
         Assert.Contains("Hello world", wp);
         Assert.Contains($"CREATE DATABASE", wp);
         Assert.Contains("Coffee mug", Encoding.UTF8.GetString(entries[$"databases/{account.Username}_shop.sql"].Content!));
-        Assert.Contains($"'{account.Username}'@", Encoding.UTF8.GetString(entries["database_users.sql"].Content!));
+        Assert.Contains($"CREATE USER `{account.Username}`@", Encoding.UTF8.GetString(entries["database_users.sql"].Content!));
         using var zone = JsonDocument.Parse(entries["dns_zone.json"].Content!);
         Assert.Equal(account.Domain, zone.RootElement.GetProperty("domain").GetProperty("name").GetString());
         Assert.Contains(zone.RootElement.GetProperty("records").EnumerateArray(), r => r.GetProperty("type").GetString() == "SOA");

@@ -49,6 +49,19 @@ public sealed class FullBackupDiskTests(TinyBackupDiskApp app) : IClassFixture<T
         Assert.Equal((DeletionOrder.FinalBackup, StepStatus.Failed), (job.Steps[0].Resource, job.Steps[0].Status));
         Assert.All(job.Steps.Skip(1), s => Assert.Equal((s.Resource, StepStatus.Pending), (s.Resource, s.Status)));
         Assert.Empty((await app.Get<BackupStore>().ListAsync(new Viewer(0, true), 1, 10, account.Id, default)).Items);
+
+        // The operator makes room (here: the tiny disk goes) and calls DELETE again, without repeating backup=true:
+        // the job resumes at its backup, writes it, then deletes.
+        FileResourceSandbox.Run("umount", app.BackupPath);
+        var resumed = await client.DeleteAsync($"/api/v1/accounts/{account.Id}");
+
+        Assert.Equal(HttpStatusCode.NoContent, resumed.StatusCode);
+        job = (await app.Get<DeletionJobStore>().LatestForAccountAsync(account.Id, default))!;
+        Assert.Equal((DeletionOrder.FinalBackup, StepStatus.Done), (job.Steps[0].Resource, job.Steps[0].Status));
+        var backup = Assert.Single((await app.Get<BackupStore>().ListAsync(new Viewer(0, true), 1, 10, account.Id, default)).Items);
+        Assert.True(backup.Available);
+        Assert.True(File.Exists(Path.Join(app.BackupPath, backup.FileName)));
+        Assert.False(Directory.Exists(home));
     }
 
     public void Dispose()

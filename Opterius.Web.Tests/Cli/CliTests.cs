@@ -80,6 +80,38 @@ public sealed class CliTests(PanelApp app) : IClassFixture<PanelApp>
     }
 
     [Fact]
+    public async Task AccountsDeleteWithBackupPrintsEveryStepThenBackupsListShowsItAndBackupsPurgeRemovesIt()
+    {
+        var account = await app.CreateAsync(TestAccounts.NewPrefix());
+        var environment = new Dictionary<string, string>
+        {
+            ["OPTERIUS_CONFIG"] = PrivateServices.CommandsJson,
+            ["Opterius__License__Path"] = app.LicensePath,
+            ["Opterius__License__PublicKey"] = Opterius.Services.Licensing.LicenseIssuer.PublicKeyFileFor(app.SigningKeyPath),
+            ["Opterius__Deletion__BackupPath"] = app.BackupPath,
+        };
+
+        var deleted = await PanelAsync(environment, "accounts", "delete", "--id", $"{account.Id}", "--backup");
+
+        Assert.True(deleted.ExitCode == 0, $"exit {deleted.ExitCode}: {deleted.Out} {deleted.Error}");
+        Assert.Contains(deleted.Out.Split('\n'), l => l.Contains("final_backup") && l.Contains("done"));
+        Assert.Contains(deleted.Out.Split('\n'), l => l.Contains("home_directory") && l.Contains("done"));
+        Assert.StartsWith($"deleted account {account.Id}", deleted.LastLine);
+        var backup = Assert.Single((await app.Get<Opterius.Services.Backups.BackupStore>().ListAsync(new Opterius.Services.Accounts.Viewer(0, true), 1, 10, account.Id, default)).Items);
+        Assert.True(File.Exists(Path.Join(app.BackupPath, backup.FileName)));
+
+        var listed = await PanelAsync(environment, "backups", "list", "--account-id", $"{account.Id}");
+        Assert.Equal(0, listed.ExitCode);
+        Assert.Contains(listed.Out.Split('\n'), l => l.TrimStart().StartsWith($"{backup.Id} ") && l.Contains(account.Username) && l.Contains("kept until"));
+
+        var purged = await PanelAsync(environment, "backups", "purge", "--id", $"{backup.Id}");
+        Assert.Equal(0, purged.ExitCode);
+        Assert.False(File.Exists(Path.Join(app.BackupPath, backup.FileName)));
+        Assert.NotNull((await app.Get<Opterius.Services.Backups.BackupStore>().FindAsync(new Opterius.Services.Accounts.Viewer(0, true), backup.Id, default))!.PurgedAt);
+        AssertRefused(await PanelAsync(environment, "backups", "purge", "--id", "0"), "--id must be a positive whole number");
+    }
+
+    [Fact]
     public async Task MigrateIsIdempotent()
     {
         var run = await PanelAsync("migrate");

@@ -165,6 +165,8 @@ public sealed partial class InstallTests(ScratchInstall install) : IClassFixture
             ["UserLock"] = "/usr/sbin/usermod -L -e 1 -s /usr/sbin/nologin {username}",
             ["GroupDel"] = "/usr/sbin/groupdel {username}",
             ["KillProcesses"] = "/usr/bin/kill -s KILL {pid}",
+            ["MariaDbDump"] = "/usr/bin/mariadb-dump --defaults-file={defaults_file} --single-transaction --routines --triggers --events "
+                + "--result-file={result_file} --databases {database}",
         }, commands);
         // Debian's binaries, where the commands name them (this machine is a Debian 12 too).
         foreach (var program in commands.Values.Select(c => c.Split(' ')[0]))

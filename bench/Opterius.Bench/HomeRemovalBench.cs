@@ -109,7 +109,7 @@ internal static class HomeRemovalBench
     }
 
     /// <summary>A site-like tree: folders two levels deep, files of a few hundred bytes to a few KiB spread over them.</summary>
-    private static TreeMeasure Make(string top, int files, int dirs)
+    internal static TreeMeasure Make(string top, int files, int dirs)
     {
         var fanout = (int)Math.Ceiling(Math.Sqrt(dirs));
         var leaves = new List<string>();

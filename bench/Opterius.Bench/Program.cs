@@ -1,6 +1,6 @@
 using Opterius.Bench;
 
-// dotnet run -c Release --project bench/Opterius.Bench -- [home|lines|all] [--rounds N] [--files N] [--dirs N] [--lines N] [--dir PATH]
+// dotnet run -c Release --project bench/Opterius.Bench -- [home|lines|backup|all] [--rounds N] [--files N] [--dirs N] [--lines N] [--dir PATH]
 var verb = args.FirstOrDefault(a => !a.StartsWith("--")) ?? "all";
 string Opt(string name, string fallback)
 {
@@ -14,6 +14,8 @@ try
 {
     if (verb is "home" or "all")
         HomeRemovalBench.Run(work, rounds, int.Parse(Opt("files", "100000")), int.Parse(Opt("dirs", "10000")));
+    if (verb is "backup" or "all")
+        await FinalBackupBench.RunAsync(work, rounds, int.Parse(Opt("files", "100000")), int.Parse(Opt("dirs", "10000")));
     if (verb is "lines" or "all")
         LineFileBench.Run(work, rounds, int.Parse(Opt("lines", "200000")));
 }
