@@ -93,6 +93,33 @@ public abstract class RestoreScenarios(ServingApp app)
         Assert.Equal("restore restored", audit);
     }
 
+    [Fact]
+    public async Task AnArchivedUidTheLedgerNoLongerBindsToTheNamesIsNotReusedAndItsFilesBecomeTheNewUids()
+    {
+        var account = await app.CreateAsync(TestAccounts.NewPrefix(6));
+        var home = Layout.Home(AccountIdentity.From(account));
+        File.WriteAllText(Path.Join(home, "mine.txt"), "the tenant's");
+        Run("chown", $"{account.Uid}:{account.Uid}", Path.Join(home, "mine.txt"));
+        File.WriteAllText(Path.Join(home, "root-note.txt"), "the operator's");
+        var before = Snapshot(home);
+        var backup = await DeleteWithBackupAsync(account);
+        // The archived uid's ledger line now names someone else: the uid is not this account's to take again.
+        File.WriteAllText(Path.Join(Layout.UidLedger, account.Uid.ToString()!), "someone someone.test\n");
+
+        var client = await app.ClientAsync();
+        var response = await client.PostAsync($"/api/v1/backups/{backup.Id}/restore", null);
+        var job = await FinishedAsync(client, response.Headers.Location!.ToString());
+
+        Assert.True(job.GetProperty("status").GetString() == "succeeded", job.ToString());
+        var restored = (await app.Get<AccountStore>().FindAsync(Admin, job.GetProperty("account_id").GetInt64(), default))!;
+        Assert.NotEqual(account.Uid, restored.Uid);
+        Assert.Contains($"new uid {restored.Uid}: the archived uid {account.Uid} was not free for it", job.GetProperty("detail").GetString());
+        string Mapped(string v) => v.Replace($" {account.Uid}:{account.Uid}", $" {restored.Uid}:{restored.Uid}");
+        Assert.Equal(before.ToDictionary(kv => kv.Key, kv => Mapped(kv.Value)), Snapshot(home).ToDictionary(kv => kv.Key, kv => kv.Value));
+        Assert.StartsWith("file 644 0:0 ", Snapshot(home)[Path.Join(home, "root-note.txt")]);
+        Assert.Contains(File.ReadAllLines(Layout.DovecotUsers), l => l.Contains($"@{account.Domain}:") && l.Contains($":{restored.Uid}:"));
+    }
+
     [Theory]
     [InlineData(true)]
     [InlineData(false)]
