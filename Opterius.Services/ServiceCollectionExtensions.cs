@@ -46,6 +46,9 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<BackupStore>();
         services.AddSingleton<FinalBackups>();
         services.AddHostedService<BackupRetention>();
+        services.AddSingleton<RestoreJobStore>();
+        services.AddSingleton<RestoreEvents>();
+        services.AddSingleton<BackupRestoration>();
         return services;
     }
 
@@ -77,6 +80,9 @@ public static class ServiceCollectionExtensions
         }
         services.AddSingleton<ISystemUsers>(sp => sp.GetRequiredService<SystemUserResource>());
         services.AddSingleton<IDnsZones>(sp => sp.GetRequiredService<DnsZoneResource>());
+        services.AddSingleton<RestoreParts>();
+        services.AddSingleton<BackupRestorer>();
+        services.AddSingleton<IBackupRestorer>(sp => sp.GetRequiredService<BackupRestorer>());
         services.AddSingleton<FinalBackupWriter>();
         services.AddSingleton<IBackupArchives>(sp => sp.GetRequiredService<FinalBackupWriter>());
         return services;

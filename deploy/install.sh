@@ -248,6 +248,8 @@ commands = {
     # Final backups: the agent passes the MariaDB admin credentials in a 0600 defaults file, never on this command line.
     "MariaDbDump": ["/usr/bin/mariadb-dump", "--defaults-file={defaults_file}", "--single-transaction", "--routines", "--triggers",
                     "--events", "--result-file={result_file}", "--databases", "{database}"],
+    # Restores: a database's dump arrives on the client's standard input; the credentials again in a 0600 defaults file.
+    "MariaDbClient": ["/usr/bin/mariadb", "--defaults-file={defaults_file}", "--batch"],
 }
 agent = merge(merge(merge(defaults, old_agent), given), {
     "ConnectionStrings": {

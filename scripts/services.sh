@@ -166,6 +166,8 @@ c = {
     # Final backups: the credentials come in a 0600 defaults file the agent writes, never on this command line.
     "MariaDbDump": ["mariadb-dump", "--defaults-file={defaults_file}", "--single-transaction", "--routines", "--triggers",
                     "--events", "--result-file={result_file}", "--databases", "{database}"],
+    # Restores: the dump of {database} arrives on its standard input.
+    "MariaDbClient": ["mariadb", "--defaults-file={defaults_file}", "--batch"],
 }
 if e["HAS_NGINX"] == "1":
     base = ["nginx", "-p", n, "-c", "nginx.conf", "-e", n + "/logs/error.log"]

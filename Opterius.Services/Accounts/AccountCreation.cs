@@ -11,6 +11,27 @@ namespace Opterius.Services.Accounts;
 
 public sealed record CreateAccountRequest(string? Username, string? Domain, string? Email, string? Password, long? PackageId);
 
+/// <summary>An account whose names the create's checks passed and whose row (status <c>creating</c>) holds them.</summary>
+public sealed record ReservedAccount(long OwnerId, HostingPackage Package, NewAccount Account);
+
+/// <summary>
+/// How <see cref="AccountCreation.MakeAsync"/> makes the parts: <see cref="New"/> provisions each; a restore asks for
+/// the archived <see cref="Uid"/> again and has <see cref="Restore"/> write the <see cref="Restored"/> parts (calling back
+/// each key as it starts). <see cref="Step"/> hears each provision's transitions; <see cref="Action"/> is the audit's.
+/// </summary>
+public sealed record AccountParts(string Action, int? Uid = null, Func<AccountIdentity, Action<string>, Task>? Restore = null,
+    Action<string, string, string?>? Step = null, string Note = "")
+{
+    public static readonly AccountParts New = new("create");
+
+    /// <summary>The parts a backup holds; the others (user, logins, processes, the uid's files) are provisioned as for a new account.</summary>
+    public static readonly IReadOnlySet<string> Restored = new HashSet<string>
+    {
+        "home_directory", "mailboxes", "databases", "database_users", "dns_zone", "nginx_vhost", "php_fpm_pool", "cron",
+        "ssl_certificate", "mail_users", "mail_routes",
+    };
+}
+
 /// <summary>
 /// The create path: validates, refuses names that are taken or that something on the server already uses,
 /// reserves the row (status <c>creating</c>), provisions every resource through the same classes a deletion
@@ -41,13 +62,21 @@ public sealed class AccountCreation(
     private static readonly IReadOnlySet<string> StarterOnly = new HashSet<string> { "databases", "mailboxes", "mail_users", "mail_routes", "cron" };
 
 
-    public async Task<Account> CreateAsync(Actor actor, long ownerId, CreateAccountRequest request, CancellationToken ct)
+    public async Task<Account> CreateAsync(Actor actor, long ownerId, CreateAccountRequest request, CancellationToken ct) =>
+        await MakeAsync(actor, await ReserveAsync(actor, ownerId, request, null, ct), AccountParts.New, CancellationToken.None);
+
+    /// <summary>
+    /// The create's checks (license, fields, names taken or related, anything of the names on the server) and the row
+    /// that reserves the names (status <c>creating</c>); nothing else is made yet. <paramref name="phpVersion"/> overrides
+    /// the package's (a restore keeps the archived account's).
+    /// </summary>
+    public async Task<ReservedAccount> ReserveAsync(Actor actor, long ownerId, CreateAccountRequest request, string? phpVersion, CancellationToken ct)
     {
         license.EnsureValid();
         var package = await ValidateAsync(request, ct);
         var username = request.Username!;
         var domain = request.Domain!.ToLowerInvariant();
-        var identity = new AccountIdentity(0, username, domain, package.PhpVersion, null);
+        var identity = new AccountIdentity(0, username, domain, phpVersion ?? package.PhpVersion, null);
 
         // Quick refusals first (no lock), then what exists on the server, then the same checks again under the
         // lock with the insert: the row reserves the names for the provisioning that follows.
@@ -59,29 +88,43 @@ public sealed class AccountCreation(
         long id;
         try
         {
-            id = await accounts.InsertCheckedAsync(username, domain, request.Email!, package.Id, ownerId, package.PhpVersion,
+            id = await accounts.InsertCheckedAsync(username, domain, request.Email!, package.Id, ownerId, identity.PhpVersion,
                 claims => ThrowIfClaimed(claims, username, domain, ownerId, mayName), ct);
         }
         catch (MySqlException e) when (e.ErrorCode == MySqlErrorCode.DuplicateKeyEntry)
         {
             throw new AccountConflictException($"The username '{username}' or the domain '{domain}' is already in use.");
         }
-
-        identity = identity with { Id = id };
         events.Publish(new(id, ownerId, AccountStatus.Creating));
-        var newAccount = new NewAccount(identity, request.Email!, request.Password!);
+        return new ReservedAccount(ownerId, package, new NewAccount(identity with { Id = id }, request.Email!, request.Password!));
+    }
+
+    /// <summary>
+    /// Makes a reserved account's parts in the create order: each provisioned, or (a restore) the user provisioned with
+    /// the uid asked for when the ledger still binds it to these names, then the rest restored by <see cref="AccountParts.Restore"/>.
+    /// A failure removes what was made, and only that, and the row; the account is active once everything is there.
+    /// </summary>
+    public async Task<Account> MakeAsync(Actor actor, ReservedAccount reserved, AccountParts parts, CancellationToken ct)
+    {
+        var newAccount = reserved.Account;
+        var identity = newAccount.Identity;
+        var (id, username, domain) = (identity.Id, identity.Username, identity.Domain);
         var made = new List<IAccountResource>();
-        IAccountResource? current = null;
+        string? current = null;
         try
         {
-            foreach (var resource in _order.Where(r => provisioning.Value.StarterContent || !StarterOnly.Contains(r.Key)))
+            var provisioned = parts.Restore is null
+                ? _order.Where(r => provisioning.Value.StarterContent || !StarterOnly.Contains(r.Key))
+                : _order.Where(r => !AccountParts.Restored.Contains(r.Key));
+            foreach (var resource in provisioned)
             {
-                current = resource;
+                current = resource.Key;
+                parts.Step?.Invoke(resource.Key, StepStatus.Running, null);
                 if (resource.Key == systemUser.Key)
                 {
                     // The uid is stored before UserAdd runs: whatever it leaves (a user made before it failed, a crash
                     // of the panel) is then provably this account's, for the undo below or a later deletion.
-                    identity = identity with { Uid = await systemUser.ReserveUidAsync(identity, CancellationToken.None) };
+                    identity = identity with { Uid = await systemUser.ReserveUidAsync(identity with { Uid = parts.Uid }, CancellationToken.None) };
                     await accounts.SetUidAsync(id, identity.Uid, CancellationToken.None);
                     made.Add(resource);
                 }
@@ -90,11 +133,21 @@ public sealed class AccountCreation(
                 // Journalled only once made: a resource that refused or failed cleaned up its own partial work,
                 // and whatever made it refuse was not this create's to remove.
                 if (!made.Contains(resource)) made.Add(resource);
+                parts.Step?.Invoke(resource.Key, StepStatus.Done, resource.Key == systemUser.Key ? $"uid {identity.Uid}" : null);
+            }
+            if (parts.Restore is { } restore)
+            {
+                // A part the restorer started is this restore's, written or half-written: the undo removes it.
+                await restore(identity, key =>
+                {
+                    current = key;
+                    if (_order.FirstOrDefault(r => r.Key == key) is { } resource && !made.Contains(resource)) made.Add(resource);
+                });
             }
         }
         catch (Exception e)
         {
-            var failed = current?.Key ?? "create";
+            var failed = current ?? "create";
             log.LogError(e, "Creating account {Username} failed at {Resource}; removing what was made", username, failed);
             var notUndone = await UndoAsync(identity, made);
             if (notUndone.Count > 0)
@@ -102,14 +155,14 @@ public sealed class AccountCreation(
                 // What the undo could not remove is provably this account's (its uid, its names): the row stays, so the
                 // next DELETE of this id finishes the clean-up instead of leaving parts no account and no DELETE can reach.
                 var left = $"{string.Join("; ", notUndone.Select(n => $"{n.Key} could not be undone: {n.Value}"))}; DELETE /api/v1/accounts/{id} finishes it";
-                await deletionJobs.RecordFailedUndoAsync(identity, ownerId, actor.Name, UndoSteps(made, notUndone), CancellationToken.None);
-                await audit.WriteAsync(actor, "create", id, username, "failed", $"{failed}: {e.Message}; {left}", CancellationToken.None);
-                events.Publish(new(id, ownerId, AccountStatus.DeletionFailed));
+                await deletionJobs.RecordFailedUndoAsync(identity, reserved.OwnerId, actor.Name, UndoSteps(made, notUndone), CancellationToken.None);
+                await audit.WriteAsync(actor, parts.Action, id, username, "failed", $"{failed}: {e.Message}; {left}", CancellationToken.None);
+                events.Publish(new(id, reserved.OwnerId, AccountStatus.DeletionFailed));
                 throw new ProvisioningFailedException(failed, $"{e.Message}; the account {id} is kept as deletion_failed: {left}", id);
             }
             await accounts.DeleteRowAsync(id, CancellationToken.None);
-            events.Publish(new(id, ownerId, null));
-            await audit.WriteAsync(actor, "create", id, username, "failed", $"{failed}: {e.Message}", CancellationToken.None);
+            events.Publish(new(id, reserved.OwnerId, null));
+            await audit.WriteAsync(actor, parts.Action, id, username, "failed", $"{failed}: {e.Message}", CancellationToken.None);
             // A part that appeared on the server after the check above (another tool racing this create) is a
             // conflict like any other, not a failure of the server.
             if (e is AlreadyThereException) throw new AccountConflictException($"{failed}: {e.Message}. Nothing was kept; remove it or choose other names.");
@@ -118,8 +171,9 @@ public sealed class AccountCreation(
 
         if (!await accounts.TransitionAsync(id, [AccountStatus.Creating], AccountStatus.Active, CancellationToken.None))
             throw new AccountConflictException($"Account '{username}' changed while it was being created.");
-        await audit.WriteAsync(actor, "create", id, username, "created", $"{domain}, package {package.Name}", CancellationToken.None);
-        events.Publish(new(id, ownerId, AccountStatus.Active));
+        await audit.WriteAsync(actor, parts.Action, id, username, parts.Restore is null ? "created" : "restored",
+            $"{domain}, package {reserved.Package.Name}{parts.Note}", CancellationToken.None);
+        events.Publish(new(id, reserved.OwnerId, AccountStatus.Active));
         return await accounts.FindAsync(new Viewer(0, true), id, CancellationToken.None)
             ?? throw new AccountConflictException($"Account '{username}' was removed while it was being created.");
     }

@@ -27,7 +27,11 @@ public sealed class CommandRunner(IOptions<OpteriusOptions> options)
         IsConfigured(name) && _options.Commands[name].Any(a => a.Contains(placeholder, StringComparison.Ordinal));
 
     /// <summary>Runs the command; returns null when it is not configured. Throws <see cref="CommandFailedException"/> on failure.</summary>
-    public async Task<CommandResult?> RunAsync(string name, IReadOnlyDictionary<string, string>? values, CancellationToken ct)
+    public Task<CommandResult?> RunAsync(string name, IReadOnlyDictionary<string, string>? values, CancellationToken ct) =>
+        RunAsync(name, values, null, ct);
+
+    /// <summary>As <see cref="RunAsync(string, IReadOnlyDictionary{string, string}?, CancellationToken)"/>, with <paramref name="input"/> as its standard input.</summary>
+    public async Task<CommandResult?> RunAsync(string name, IReadOnlyDictionary<string, string>? values, Stream? input, CancellationToken ct)
     {
         if (!IsConfigured(name)) return null;
         var argv = _options.Commands[name];
@@ -49,7 +53,6 @@ public sealed class CommandRunner(IOptions<OpteriusOptions> options)
         using var process = new Process { StartInfo = psi };
         try { process.Start(); }
         catch (Exception e) { throw new CommandFailedException($"{name}: cannot start '{psi.FileName}': {e.Message}"); }
-        process.StandardInput.Close();
         // One deadline for the exit and the output: a child that leaves the pipes open must not hang the step.
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(TimeSpan.FromSeconds(_options.CommandTimeoutSeconds));
@@ -58,6 +61,14 @@ public sealed class CommandRunner(IOptions<OpteriusOptions> options)
         {
             var output = process.StandardOutput.ReadToEndAsync(timeout.Token);
             var errors = process.StandardError.ReadToEndAsync(timeout.Token);
+            if (input is not null)
+            {
+                // A child that exits early (a bad dump) closes the pipe: its exit code and stderr say why, not the broken pipe.
+                try { await input.CopyToAsync(process.StandardInput.BaseStream, timeout.Token); }
+                catch (IOException) { }
+            }
+            try { process.StandardInput.Close(); }
+            catch (IOException) { }
             await process.WaitForExitAsync(timeout.Token);
             (stdout, stderr) = (await output, await errors);
         }

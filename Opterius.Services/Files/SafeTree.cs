@@ -189,7 +189,7 @@ public static unsafe class SafeTree
             _parentFd = parentFd;
             _topName = topName;
             _mount = mount;
-            _stack.Add(new Frame(topFd, null, ino));
+            _stack.Add(new Frame(topFd, null, st.Ino));
         }
 
         /// <summary>A walk of one subtree for <see cref="RunSplit"/>: its folder already open, its parent's descriptor borrowed.</summary>

@@ -49,8 +49,18 @@ public sealed class SystemUserResource(ServerLayout layout, CommandRunner comman
     {
         ThrowUnlessUserAddConfigured();
         ThrowIfTaken(account.Username);
-        return ReserveUid(account.Username, account.Domain);
+        return account.Uid is { } wanted && IsFreeAgainFor(wanted, account) ? wanted : ReserveUid(account.Username, account.Domain);
     }, ct);
+
+    /// <summary>
+    /// A uid asked for again (a restore asks for the archived account's): given back only when its ledger file names this
+    /// same username and domain, so it was this account's, and no user, group or process has it now.
+    /// </summary>
+    private bool IsFreeAgainFor(int uid, AccountIdentity account) =>
+        IsReservedFor(uid, account.Username, account.Domain)
+        && !UserDatabase.Users(layout).Any(u => u.Uid == uid) && !UserDatabase.Groups(layout).Any(g => g.Gid == uid)
+        && ProcessesResource.Running(uid).Count == 0
+        && !(layout.Root == "/" && (Libc.KnowsUid(uid) || Libc.KnowsGid(uid)));
 
     /// <summary>
     /// Adds the user with the uid <see cref="ReserveUidAsync"/> reserved for its name (no home: home_directory makes
@@ -232,6 +242,10 @@ public interface ISystemUsers
     /// <summary>The key of the resource that makes the users (the create path reserves the uid before that step runs).</summary>
     string Key { get; }
 
-    /// <summary>Reserves the uid a new account's user will get, bound to its username and domain; refuses a name a user or group already has.</summary>
+    /// <summary>
+    /// Reserves the uid a new account's user will get, bound to its username and domain; refuses a name a user or group
+    /// already has. An identity with a uid asks for that uid again (a restore): given only when the ledger binds it to
+    /// the same names and nothing has it, else a new one.
+    /// </summary>
     Task<int> ReserveUidAsync(AccountIdentity account, CancellationToken ct);
 }

@@ -60,6 +60,26 @@ public sealed class CliTests(PanelApp app) : IClassFixture<PanelApp>
     }
 
     [Fact]
+    public async Task BackupsRestoreOfAnUnknownBackupSaysSoAndExits1AndABadIdIsRefusedWithTheUsage()
+    {
+        var environment = new Dictionary<string, string>
+        {
+            ["Opterius__License__Path"] = app.LicensePath,
+            ["Opterius__License__PublicKey"] = Opterius.Services.Licensing.LicenseIssuer.PublicKeyFileFor(app.SigningKeyPath),
+            ["Opterius__Deletion__BackupPath"] = app.BackupPath,
+            ["OPTERIUS_CONFIG"] = PrivateServices.CommandsJson,
+        };
+        var accounts = await app.Databases.PanelScalarAsync<long>("SELECT COUNT(*) FROM accounts");
+
+        var unknown = await PanelAsync(environment, "backups", "restore", "--id", "987654");
+
+        Assert.True(unknown.ExitCode == 1, $"exit {unknown.ExitCode}; stdout: {unknown.Out}; stderr: {unknown.Error}");
+        Assert.Equal("error: No backup with id 987654 exists.", unknown.Error.Trim());
+        AssertRefused(await PanelAsync("backups", "restore", "--id", "abc"), "--id");
+        Assert.Equal(accounts, await app.Databases.PanelScalarAsync<long>("SELECT COUNT(*) FROM accounts"));
+    }
+
+    [Fact]
     public async Task AccountsDeleteWithBackupPrintsEveryStepThenBackupsListShowsItAndBackupsPurgeRemovesIt()
     {
         var account = await app.CreateAsync(TestAccounts.NewPrefix());

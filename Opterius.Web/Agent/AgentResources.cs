@@ -96,6 +96,34 @@ public sealed class AgentDnsZones(AgentChannel agent) : IDnsZones
         agent.CallAsync(async c => (IReadOnlyList<string>)(await c.RelatedZonesAsync(new ZonesRequest { Domain = domain }, cancellationToken: ct)).Zones.ToList());
 }
 
+/// <summary>A backup restored by the agent: its reports streamed back as they come.</summary>
+public sealed class AgentBackupRestorer(AgentChannel agent) : IBackupRestorer
+{
+    public Task RestoreAsync(long backupId, AccountIdentity identity, Action<RestoreReport> report, CancellationToken ct) =>
+        agent.CallAsync(async c =>
+        {
+            using var call = c.RestoreBackup(new RestoreRequest { BackupId = backupId, Identity = AgentResource.Sent(identity) }, cancellationToken: ct);
+            await foreach (var e in call.ResponseStream.ReadAllAsync(ct)) report(new(e.Resource, e.Status, e.HasDetail ? e.Detail : null));
+            return true;
+        });
+
+    public async Task<ArchivedAccount> ReadAccountAsync(long backupId, CancellationToken ct)
+    {
+        try
+        {
+            return await agent.CallAsync(async c =>
+            {
+                var a = await c.ReadBackupAccountAsync(new BackupAccountRequest { BackupId = backupId }, cancellationToken: ct);
+                return new ArchivedAccount(0, a.Username, a.Domain, a.Email, a.PackageId, a.Owner, a.PhpVersion, a.HasUid ? a.Uid : null, a.HasGid ? a.Gid : null);
+            });
+        }
+        catch (ResourceException e) when (e.InnerException is RpcException { StatusCode: StatusCode.NotFound })
+        {
+            throw new ArchiveMissingException(e.Message);
+        }
+    }
+}
+
 /// <summary>Final backups written and purged by the agent (root), which derives every path from the backup's id.</summary>
 public sealed class AgentBackupArchives(AgentChannel agent) : IBackupArchives
 {
@@ -158,6 +186,8 @@ public static class AgentResourceRegistration
         services.AddSingleton(sp => UsesAgent(sp)
             ? new AgentSystemUsers(KeyOf(users), sp.GetRequiredService<AgentChannel>())
             : (ISystemUsers)sp.GetRequiredService(users));
+        services.RemoveAll<IBackupRestorer>();
+        services.AddSingleton(sp => UsesAgent(sp) ? new AgentBackupRestorer(sp.GetRequiredService<AgentChannel>()) : (IBackupRestorer)sp.GetRequiredService<BackupRestorer>());
         services.RemoveAll<IBackupArchives>();
         services.AddSingleton(sp => UsesAgent(sp) ? new AgentBackupArchives(sp.GetRequiredService<AgentChannel>()) : (IBackupArchives)sp.GetRequiredService<FinalBackupWriter>());
         services.RemoveAll<IDnsZones>();

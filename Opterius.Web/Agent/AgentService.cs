@@ -18,7 +18,7 @@ namespace Opterius.Web.Agent;
 /// uid's ledger file names it). A refused call changes nothing. Changes of one resource and account run one at a time.
 /// </summary>
 public sealed class AgentService(IEnumerable<IAccountResource> resources, SystemUserResource users, DnsZoneResource zones, ResourceLocks locks,
-    FinalBackupWriter backups, LocalServerServices services, ILogger<AgentService> log)
+    FinalBackupWriter backups, BackupRestorer restorer, LocalServerServices services, ILogger<AgentService> log)
     : Protocol.Agent.AgentBase
 {
     private readonly Dictionary<string, IAccountResource> _resources = resources.ToDictionary(r => r.Key);
@@ -104,10 +104,11 @@ public sealed class AgentService(IEnumerable<IAccountResource> resources, System
         GuardAsync("reserve uid", "", async () =>
         {
             AccountIdentity identity;
-            try { identity = AccountIdentity.Create(request.Id, request.Username, request.Domain, request.PhpVersion, null, "requested"); }
+            // A uid sent is the one asked for again (a restore); the resource gives it only when the ledger binds it to these names.
+            try { identity = AccountIdentity.Create(request.Id, request.Username, request.Domain, request.PhpVersion, request.HasUid ? request.Uid : null, "requested"); }
             catch (InvalidAccountNameException e) { throw Refuse(StatusCode.InvalidArgument, e.Message); }
             // A uid is the right to change what its ledger line names: never hand one out for names whose parts exist.
-            var found = await WhatIsThere.FindAsync(_resources.Values, identity, context.CancellationToken);
+            var found = await WhatIsThere.FindAsync(_resources.Values, identity with { Uid = null }, context.CancellationToken);
             if (found.Count > 0)
                 throw Refuse(StatusCode.AlreadyExists, $"'{identity.Username}' / '{identity.Domain}' already exist on the server: {string.Join("; ", found)}");
             return new UidReply { Uid = await users.ReserveUidAsync(identity, context.CancellationToken) };
@@ -128,6 +129,37 @@ public sealed class AgentService(IEnumerable<IAccountResource> resources, System
             var reply = new ZonesReply();
             reply.Zones.AddRange(await zones.RelatedZonesAsync(request.Domain, context.CancellationToken));
             return reply;
+        });
+
+    /// <summary>
+    /// Restores a backup for an account the panel made (its ledger binds the uid to the names). Not cancelled by a caller
+    /// that went away: a part half-written is the create path's undo to remove, which it can only do once it ends.
+    /// </summary>
+    public override Task RestoreBackup(RestoreRequest request, IServerStreamWriter<RestoreEvent> stream, ServerCallContext context) =>
+        GuardAsync("restore", "backup", async () =>
+        {
+            var identity = await IdentifyAsync(request.Identity, changes: true);
+            if (request.BackupId <= 0) throw Refuse(StatusCode.InvalidArgument, $"backup id {request.BackupId} is not a backup id");
+            using var turn = await locks.TakeAsync("restore", identity.Username, context.CancellationToken);
+            // Reports come from the restoring thread; one writer at a time on a gRPC stream.
+            var reports = Channel.CreateUnbounded<RestoreReport>(new UnboundedChannelOptions { SingleReader = true });
+            var pump = Task.Run(async () =>
+            {
+                await foreach (var r in reports.Reader.ReadAllAsync())
+                {
+                    var sent = new RestoreEvent { Resource = r.Resource, Status = r.Status };
+                    if (r.Detail is not null) sent.Detail = r.Detail;
+                    await stream.WriteAsync(sent);
+                }
+            });
+            try { await restorer.RestoreAsync(request.BackupId, identity, r => reports.Writer.TryWrite(r), CancellationToken.None); }
+            catch (ArchiveMissingException e) { throw Refuse(StatusCode.NotFound, e.Message); }
+            finally
+            {
+                reports.Writer.TryComplete();
+                await pump.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            }
+            return true;
         });
 
     // Unlike a removal, a backup stops when the panel's call goes away (a panel that lost its lease): it changes nothing on
@@ -167,6 +199,19 @@ public sealed class AgentService(IEnumerable<IAccountResource> resources, System
         {
             if (request.BackupId <= 0) throw Refuse(StatusCode.InvalidArgument, $"backup id {request.BackupId} is not a backup's id");
             return new Purged { Removed = await backups.PurgeAsync(request.BackupId, CancellationToken.None) };
+        });
+
+    public override Task<BackupAccount> ReadBackupAccount(BackupAccountRequest request, ServerCallContext context) =>
+        GuardAsync("read backup", "backup", async () =>
+        {
+            if (request.BackupId <= 0) throw Refuse(StatusCode.InvalidArgument, $"backup id {request.BackupId} is not a backup id");
+            ArchivedAccount a;
+            try { a = await restorer.ReadAccountAsync(request.BackupId, context.CancellationToken); }
+            catch (ArchiveMissingException e) { throw Refuse(StatusCode.NotFound, e.Message); }
+            var reply = new BackupAccount { Username = a.Username, Domain = a.Domain, Email = a.Email, PackageId = a.PackageId, Owner = a.Owner, PhpVersion = a.PhpVersion };
+            if (a.Uid is { } uid) reply.Uid = uid;
+            if (a.Gid is { } gid) reply.Gid = gid;
+            return reply;
         });
 
     private async Task<Changed> ChangeAsync(ResourceRequest request, Func<ISuspendableResource, AccountIdentity, Task> change, CancellationToken ct)

@@ -68,6 +68,7 @@ public static class CliVerbs
             + "(--backup: keep a final backup first)", DeleteAccountAsync),
         new("backups list", [new("account-id", "N")], "final backups, newest first", ListBackupsAsync),
         new("backups purge", [new("id", "N", true)], "purge a final backup now (audited)", PurgeBackupAsync),
+        new("backups restore", [new("id", "N", true)], "restore a final backup through the create path, printing each step live", RestoreBackupAsync),
         new("help", [], "this text", _ => { Console.WriteLine(Usage); return Task.FromResult(0); }, NeedsServices: false),
     ];
 
@@ -293,6 +294,45 @@ public static class CliVerbs
         catch (BackupNotFoundException e) { throw new CliException(e.Message); }
         Console.WriteLine($"purged backup {id}");
         return 0;
+    }
+
+    private static async Task<int> RestoreBackupAsync(Context c)
+    {
+        var id = c.Options.RequiredId("id");
+        var events = c.Services.GetRequiredService<RestoreEvents>().Stream;
+        var printed = new Lock();
+        long? job = null;
+        var early = new List<DeletionEvent>();
+        void Print(DeletionEvent e) => Console.WriteLine($"{e.At:HH:mm:ss} {e.Resource,-16} {e.Status,-9} {e.Detail}");
+        // The job's id is known only once it has started: what it published before is held, then printed in order.
+        using var subscription = events.Subscribe(null, e =>
+        {
+            lock (printed)
+            {
+                if (job is null) early.Add(e);
+                else if (e.JobId == job) Print(e);
+            }
+        }, out _);
+        RestoreHandle handle;
+        try { handle = await c.Services.GetRequiredService<BackupRestoration>().StartAsync(Actor.Cli(), id, c.Ct); }
+        catch (Exception e) when (Api.AccountWritesApi.Refusal(e) is not null)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return 1;
+        }
+        lock (printed)
+        {
+            job = handle.Job.Id;
+            foreach (var e in early.Where(e => e.JobId == job)) Print(e);
+        }
+        var finished = await handle.Completion;
+        if (finished.Status == JobStatus.Succeeded)
+        {
+            Console.WriteLine($"restored backup {id} as account {finished.AccountId} ({finished.Username}, {finished.Domain}): restore job {finished.Id}");
+            return 0;
+        }
+        Console.Error.WriteLine($"error: restore job {finished.Id} failed: {finished.Detail}");
+        return 1;
     }
 
     private static ServiceProvider BuildServices()

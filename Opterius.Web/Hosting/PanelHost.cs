@@ -114,6 +114,7 @@ public static class PanelHost
         api.MapScheduledDeletionsApi();
         api.MapErasureRecordsApi();
         api.MapBackupsApi();
+        api.MapRestoresApi();
         api.MapPackagesApi();
         app.MapServerApi(api);
         app.MapOpenApi("/api/openapi.json").RequireAuthorization(ApiAuth.Read);

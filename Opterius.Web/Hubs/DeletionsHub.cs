@@ -3,6 +3,7 @@ using System.Threading.Channels;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.SignalR;
 using Opterius.Services.Accounts;
+using Opterius.Services.Backups;
 using Opterius.Services.Deletion;
 using Opterius.Web.Auth;
 
@@ -21,7 +22,7 @@ public sealed record DeletionEventDto(long AccountId, long JobId, string Resourc
 /// job replayed from the journal ends it only when the account is gone, else the stream waits for the next job.
 /// </summary>
 [Authorize(Policy = ApiAuth.Read)]
-public sealed class DeletionsHub(AccountStore accounts, DeletionJobStore jobs, DeletionEvents events) : Hub
+public sealed class DeletionsHub(AccountStore accounts, DeletionJobStore jobs, DeletionEvents events, RestoreJobStore restoreJobs, RestoreEvents restores) : Hub
 {
     public const string Path = "/hubs/deletions";
 
@@ -63,6 +64,39 @@ public sealed class DeletionsHub(AccountStore accounts, DeletionJobStore jobs, D
                 foreach (var e in state) yield return e;
             }
             if (account is null) yield break; // deleted: its last job is all there will ever be
+        }
+
+        await foreach (var e in channel.Reader.ReadAllAsync(ct))
+        {
+            yield return DeletionEventDto.From(e);
+            if (e.IsJobEnd) yield break;
+        }
+    }
+
+    /// <summary>
+    /// A restore job (POST /backups/{id}/restore answers its id): its current state first (live, else its journal), then every
+    /// transition and progress report until it ends, in the deletions' event shape (<c>job_id</c> is the restore job's).
+    /// </summary>
+    public async IAsyncEnumerable<DeletionEventDto> WatchRestore(long jobId, [EnumeratorCancellation] CancellationToken ct)
+    {
+        var viewer = Context.User!.Viewer();
+        var job = jobId > 0 ? await restoreJobs.FindAsync(jobId, ct) : null;
+        if (job is null || (!viewer.IsAdmin && job.OwnerId != viewer.UserId)) throw new HubException("not_found");
+
+        var channel = Channel.CreateUnbounded<DeletionEvent>(new UnboundedChannelOptions { SingleReader = true });
+        using var subscription = restores.Stream.Subscribe(job.AccountId, e => { if (e.JobId == jobId) channel.Writer.TryWrite(e); }, out var live);
+        var current = live.Where(e => e.JobId == jobId).ToList();
+        if (current.Count > 0)
+            foreach (var e in current) yield return DeletionEventDto.From(e);
+        else if (!channel.Reader.TryPeek(out _))
+        {
+            job = await restoreJobs.FindAsync(jobId, ct) ?? job;
+            var at = new DateTimeOffset(DateTime.SpecifyKind(job.FinishedAt ?? job.CreatedAt, DateTimeKind.Utc));
+            var head = new DeletionEventDto(job.AccountId, job.Id, DeletionEvent.JobResource, job.Status, job.Detail, at);
+            var steps = job.Steps.Select(s => new DeletionEventDto(job.AccountId, job.Id, s.Resource, s.Status, s.Detail,
+                new DateTimeOffset(DateTime.SpecifyKind(s.UpdatedAt, DateTimeKind.Utc))));
+            foreach (var e in job.Finished ? steps.Append(head) : steps.Prepend(head)) yield return e;
+            if (job.Finished) yield break;
         }
 
         await foreach (var e in channel.Reader.ReadAllAsync(ct))

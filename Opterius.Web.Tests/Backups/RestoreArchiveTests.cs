@@ -1,0 +1,179 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Options;
+using Opterius.Services.Deletion;
+using Opterius.Services.Backups;
+using Opterius.Services.Data;
+using Opterius.Services.Resources;
+using Opterius.Web.Tests.Infrastructure;
+using Opterius.Web.Tests.Resources;
+using static Opterius.Web.Tests.Resources.FileResourceSandbox;
+
+namespace Opterius.Web.Tests.Backups;
+
+/// <summary>
+/// The restorer in process over a sandbox root, with archives built by hand: what it writes (modes, owners, links as
+/// links, the archived uid's files given to the new uid) and what it refuses before anything is made (a changed byte,
+/// '..', an absolute path, a hard link) or at the entry that would write through a link.
+/// </summary>
+public sealed class RestoreArchiveTests : IDisposable
+{
+    private const int OldUid = 200001, NewUid = 200011, Other = 200005;
+    private readonly FileResourceSandbox _box = new();
+    private readonly string _backups;
+    private readonly BackupRestorer _restorer;
+    private readonly List<RestoreReport> _reports = [];
+
+    public RestoreArchiveTests()
+    {
+        _backups = Path.Combine(_box.Folder, "backups");
+        File.AppendAllText(_box.Layout.Passwd, $"bob:x:{NewUid}:{NewUid}::/home/bob:/bin/bash\n");
+        var config = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["ConnectionStrings:MariaDbAdmin"] = PrivateServices.RootConnectionString(),
+        }).Build();
+        var options = Options.Create(new DeletionOptions { BackupPath = _backups });
+        // Tree-only archives never reach a database: the connections are never opened.
+        var parts = new RestoreParts(_box.Layout, new MariaDbAdmin(PrivateServices.RootConnectionString()),
+            new PowerDnsDb(PrivateServices.RootConnectionString()), _box.Reloader, _box.Commands, config, options);
+        _restorer = new BackupRestorer(_box.Layout, parts, options);
+    }
+
+    public void Dispose() => _box.Dispose();
+
+    private static ArchiveBuilder Bob() => new("bob", "bob.test", OldUid, OldUid);
+
+    private Task RestoreAsync(long id) => _restorer.RestoreAsync(id, Identity("bob", "bob.test", NewUid), _reports.Add, CancellationToken.None);
+
+    private string Home => Path.Combine(_box.Root, "home", "bob");
+
+    private SortedDictionary<string, string> Everything()
+    {
+        var all = Snapshot(_box.Root);
+        foreach (var (k, v) in Snapshot(_box.Outside)) all[k] = v;
+        return all;
+    }
+
+    [Fact]
+    public async Task ATreeComesBackWithItsModesOwnersAndLinksAndTheArchivedUidsFilesAreTheNewUids()
+    {
+        Bob().Folder("home", 0b111_001_001)
+            .Folder("home/public_html", 0b111_101_101)
+            .File("home/public_html/index.php", "<?php echo 'hi';", 0b110_100_000)
+            .File("home/public_html/run.sh", "#!/bin/sh\n", 0b111_101_000)
+            .File("home/root-owned.txt", "root's", 0b110_000_000, owner: 0)
+            .File("home/others.txt", "someone else's", 0b110_100_100, owner: Other)
+            .Link("home/etc-link", "/etc/passwd")
+            .Link("home/public_html/relative", "../root-owned.txt")
+            .Folder("home/private", 0b111_000_000)
+            .File("home/private/empty", "", 0b100_000_000)
+            .Write(_backups, 1);
+
+        await RestoreAsync(1);
+
+        var got = Snapshot(Home).ToDictionary(kv => Path.GetRelativePath(Home, kv.Key), kv => kv.Value);
+        Assert.Equal($"dir 711 {NewUid}:{NewUid}", got["."]);
+        Assert.Equal($"dir 755 {NewUid}:{NewUid}", got["public_html"]);
+        Assert.StartsWith($"file 640 {NewUid}:{NewUid} ", got["public_html/index.php"]);
+        Assert.StartsWith($"file 750 {NewUid}:{NewUid} ", got["public_html/run.sh"]);
+        Assert.StartsWith("file 600 0:0 ", got["root-owned.txt"]);
+        Assert.StartsWith($"file 644 {Other}:{Other} ", got["others.txt"]);
+        Assert.Equal($"link /etc/passwd 777 {NewUid}:{NewUid}", got["etc-link"]);
+        Assert.Equal($"link ../root-owned.txt 777 {NewUid}:{NewUid}", got["public_html/relative"]);
+        Assert.Equal($"dir 700 {NewUid}:{NewUid}", got["private"]);
+        Assert.StartsWith($"file 400 {NewUid}:{NewUid} ", got["private/empty"]);
+        Assert.Equal(10, got.Count);
+        Assert.Equal("<?php echo 'hi';", File.ReadAllText(Path.Combine(Home, "public_html", "index.php")));
+        Assert.Equal(new DateTime(2026, 11, 30, 12, 0, 0, DateTimeKind.Utc), File.GetLastWriteTimeUtc(Path.Combine(Home, "others.txt")));
+        Assert.Equal(
+            ["archive running", "archive done", "home_directory running", "home_directory done"],
+            _reports.Where(r => r.Status != StepStatus.Running || r.Detail is null || r.Resource == RestoreReport.ArchiveStep)
+                .Select(r => $"{r.Resource} {r.Status}").Distinct());
+    }
+
+    [Fact]
+    public async Task AnArchiveWithOneByteChangedIsRefusedAndNothingIsMade()
+    {
+        Bob().Folder("home").File("home/index.html", "the original page").Write(_backups, 2);
+        ArchiveBuilder.ChangeOneByte(Path.Combine(_backups, "2.tar.zst"), "the original page");
+        var before = Everything();
+
+        var e = await Assert.ThrowsAsync<ArchiveRefusedException>(() => RestoreAsync(2));
+
+        Assert.Contains("home/index.html", e.Message);
+        Assert.Contains("does not match the manifest", e.Message);
+        Assert.Equal(before, Everything());
+        Assert.DoesNotContain(_reports, r => r.Resource != RestoreReport.ArchiveStep);
+    }
+
+    [Theory]
+    [InlineData("home/../../outside/planted")]
+    [InlineData("home/a/../../../outside/planted")]
+    [InlineData("/outside/planted")]
+    [InlineData("home/./planted")]
+    public async Task AnArchiveHoldingDotDotOrAnAbsolutePathIsRefusedBeforeAnythingIsWritten(string name)
+    {
+        Bob().Folder("home").Folder("home/a").File("home/ok.txt", "fine").File(name, "planted").Write(_backups, 3);
+        var before = Everything();
+
+        var e = await Assert.ThrowsAsync<ArchiveRefusedException>(() => RestoreAsync(3));
+
+        Assert.Contains(name, e.Message);
+        Assert.Equal(before, Everything());
+        Assert.False(Path.Exists(Home));
+    }
+
+    [Fact]
+    public async Task AHardLinkEntryIsRefusedBeforeAnythingIsWritten()
+    {
+        Bob().Folder("home").File("home/a", "a").HardLink("home/b", "home/a").Write(_backups, 4);
+        var before = Everything();
+
+        var e = await Assert.ThrowsAsync<ArchiveRefusedException>(() => RestoreAsync(4));
+
+        Assert.Contains("HardLink", e.Message);
+        Assert.Equal(before, Everything());
+    }
+
+    [Fact]
+    public async Task ALinkThenAFileThroughItNeverWritesOutsideTheHome()
+    {
+        var outside = Path.Combine(_box.Outside, "etc");
+        Directory.CreateDirectory(outside);
+        File.WriteAllText(Path.Combine(outside, "passwd"), "root:x:0:0::/root:/bin/bash\n");
+        // Verifies (every entry is in the manifest): the refusal is the writer's, at the entry that would go through the link.
+        Bob().Folder("home").Link("home/x", outside).File("home/x/passwd", "owned\n").File("home/x/new", "planted").Write(_backups, 5);
+        var outsideBefore = Snapshot(_box.Outside);
+
+        var e = await Assert.ThrowsAsync<ResourceException>(() => RestoreAsync(5));
+
+        Assert.Contains("x is a link or a file, not a folder", e.Message);
+        Assert.Equal(outsideBefore, Snapshot(_box.Outside));
+        Assert.Equal("home_directory running", _reports.Select(r => $"{r.Resource} {r.Status}").Last());
+    }
+
+    [Fact]
+    public async Task ALinkAndAFileOfTheSameNameAreRefusedBeforeAnythingIsWritten()
+    {
+        var target = Path.Combine(_box.Outside, "victim");
+        File.WriteAllText(target, "untouched");
+        Bob().Folder("home").Link("home/y", target).File("home/y", "through the link?").Write(_backups, 6);
+        var before = Everything();
+
+        var e = await Assert.ThrowsAsync<ArchiveRefusedException>(() => RestoreAsync(6));
+
+        Assert.Contains("appears twice", e.Message);
+        Assert.Equal(before, Everything());
+    }
+
+    [Fact]
+    public async Task AnArchiveOfAnotherAccountIsRefusedBeforeAnythingIsWritten()
+    {
+        new ArchiveBuilder("carol", "carol.test", OldUid, OldUid).Folder("home").File("home/a", "a").Write(_backups, 7);
+        var before = Everything();
+
+        var e = await Assert.ThrowsAsync<ArchiveRefusedException>(() => RestoreAsync(7));
+
+        Assert.Contains("is of 'carol' / 'carol.test'", e.Message);
+        Assert.Equal(before, Everything());
+    }
+}

@@ -1,0 +1,319 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Dapper;
+using Microsoft.AspNetCore.Http.Connections;
+using Microsoft.AspNetCore.SignalR.Client;
+using MySqlConnector;
+using Opterius.Services.Accounts;
+using Opterius.Services.Backups;
+using Opterius.Services.Deletion;
+using Opterius.Services.Resources;
+using Opterius.Web.Tests.Agent;
+using Opterius.Web.Tests.Daemons;
+using Opterius.Web.Tests.EndToEnd;
+using Opterius.Web.Tests.Infrastructure;
+using static Opterius.Web.Tests.Resources.FileResourceSandbox;
+
+namespace Opterius.Web.Tests.Backups;
+
+/// <summary>Restores with the resources in the panel's process (the panel as root).</summary>
+[Collection(nameof(ServingTests))]
+public sealed class RestoreTests(ServingApp app) : RestoreScenarios(app), IClassFixture<ServingApp>;
+
+/// <summary>The same restores with the panel on the agent (a real child process as root), as a server runs them.</summary>
+[Collection(nameof(ServingTests))]
+public sealed class RestoreThroughTheAgentTests(AgentServingApp app) : RestoreScenarios(app), IClassFixture<AgentServingApp>;
+
+/// <summary>
+/// Delete with a final backup, then restore it through the API, against the run's real nginx, php-fpm, PowerDNS,
+/// MariaDB and Postfix map: every file, table row, database grant, zone record, mail line and configuration comes back
+/// as it was and the site is served again; a name taken since is refused with nothing changed.
+/// </summary>
+public abstract class RestoreScenarios(ServingApp app)
+{
+    private static readonly Viewer Admin = new(0, true);
+
+    private ServerLayout Layout => app.Get<ServerLayout>();
+
+    /// <summary>Everything of an account a restore must give back, as exact text.</summary>
+    private sealed record State(
+        SortedDictionary<string, string> Home, SortedDictionary<string, string> Mail, string Tables, string Grants, string Zone,
+        string MailUsers, string MailRoutes, string Vhost, string Pool, string Crontab, int? Uid);
+
+    [Fact]
+    public async Task ADeletedAccountRestoredFromItsFinalBackupHasEveryFileRowGrantRecordAndLineBackAndIsServedAgain()
+    {
+        var account = await RichAccountAsync();
+        var before = await StateAsync(account);
+        var backup = await DeleteWithBackupAsync(account);
+        Assert.False(Directory.Exists(Layout.Home(AccountIdentity.From(account))));
+        Assert.Equal("", await DatabasesOfAsync(account.Username));
+
+        var client = await app.ClientAsync();
+        var response = await client.PostAsync($"/api/v1/backups/{backup.Id}/restore", null);
+
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        var location = response.Headers.Location!.ToString();
+        Assert.Matches(@"^/api/v1/restores/\d+$", location);
+        var hubEvents = await WatchRestoreAsync(long.Parse(location.Split('/')[^1]));
+        var job = await FinishedAsync(client, location);
+        Assert.True(job.GetProperty("status").GetString() == "succeeded", job.ToString());
+        var steps = job.GetProperty("steps").EnumerateArray().ToDictionary(s => s.GetProperty("resource").GetString()!, s => s.GetProperty("status").GetString());
+        Assert.Equal(BackupRestoration.Steps, steps.Keys);
+        Assert.All(steps.Where(s => s.Key is not ("cron" or "ssl_certificate")), s => Assert.Equal(StepStatus.Done, s.Value));
+        // The hub streams the same job: the state when it joined, then each transition, ending with the job's outcome.
+        Assert.Equal(("job", "succeeded"), (hubEvents[^1].GetProperty("resource").GetString(), hubEvents[^1].GetProperty("status").GetString()));
+        Assert.Contains(hubEvents, e => e.GetProperty("resource").GetString() == "home_directory" && e.GetProperty("status").GetString() == StepStatus.Done);
+        var restored = await app.Get<AccountStore>().FindAsync(Admin, job.GetProperty("account_id").GetInt64(), default);
+        Assert.NotNull(restored);
+        Assert.Equal((account.Username, account.Domain, account.Email, AccountStatus.Active), (restored.Username, restored.Domain, restored.Email, restored.Status));
+        // The ledger still binds the archived uid to these names and nothing has it: the account gets it back.
+        Assert.Equal(account.Uid, restored.Uid);
+        Assert.Contains($"its archived uid {account.Uid} was still its own", job.GetProperty("detail").GetString());
+
+        var after = await StateAsync(restored);
+        Assert.Equal(before.Home, after.Home);
+        Assert.Equal(before.Mail, after.Mail);
+        Assert.Equal(before.Tables, after.Tables);
+        Assert.Equal(before.Grants, after.Grants);
+        Assert.Equal(before.Zone, after.Zone);
+        Assert.Equal(before.MailUsers, after.MailUsers);
+        Assert.Equal(before.MailRoutes, after.MailRoutes);
+        Assert.Equal(before.Vhost, after.Vhost);
+        Assert.Equal(before.Pool, after.Pool);
+        Assert.Equal(before.Crontab, after.Crontab);
+
+        var (status, body) = await DaemonKit.GetUntilAsync(account.Domain, HttpStatusCode.OK);
+        Assert.True(status == HttpStatusCode.OK, $"{account.Domain} answered {(int)status}: {body}");
+        Assert.Contains("restored page of the tenant", body);
+        Assert.Equal("127.0.0.1", DaemonKit.Run("dig", "+short", "+time=2", "+tries=1", "@127.0.0.1", "-p", PrivateServices.Get("PDNS_PORT")!, account.Domain, "A").Trim());
+        var audit = await app.Databases.PanelScalarAsync<string>(
+            "SELECT CONCAT(action, ' ', outcome) FROM audit_log WHERE account_id = @id AND action = 'restore' ORDER BY id DESC LIMIT 1", new { id = restored.Id });
+        Assert.Equal("restore restored", audit);
+    }
+
+    [Fact]
+    public async Task AnArchivedUidTheLedgerNoLongerBindsToTheNamesIsNotReusedAndItsFilesBecomeTheNewUids()
+    {
+        var account = await app.CreateAsync(TestAccounts.NewPrefix(6));
+        var home = Layout.Home(AccountIdentity.From(account));
+        File.WriteAllText(Path.Join(home, "mine.txt"), "the tenant's");
+        Run("chown", $"{account.Uid}:{account.Uid}", Path.Join(home, "mine.txt"));
+        File.WriteAllText(Path.Join(home, "root-note.txt"), "the operator's");
+        var before = Snapshot(home);
+        var backup = await DeleteWithBackupAsync(account);
+        // The archived uid's ledger line now names someone else: the uid is not this account's to take again.
+        File.WriteAllText(Path.Join(Layout.UidLedger, account.Uid.ToString()!), "someone someone.test\n");
+
+        var client = await app.ClientAsync();
+        var response = await client.PostAsync($"/api/v1/backups/{backup.Id}/restore", null);
+        var job = await FinishedAsync(client, response.Headers.Location!.ToString());
+
+        Assert.True(job.GetProperty("status").GetString() == "succeeded", job.ToString());
+        var restored = (await app.Get<AccountStore>().FindAsync(Admin, job.GetProperty("account_id").GetInt64(), default))!;
+        Assert.NotEqual(account.Uid, restored.Uid);
+        Assert.Contains($"new uid {restored.Uid}: the archived uid {account.Uid} was not free for it", job.GetProperty("detail").GetString());
+        string Mapped(string v) => v.Replace($" {account.Uid}:{account.Uid}", $" {restored.Uid}:{restored.Uid}");
+        Assert.Equal(before.ToDictionary(kv => kv.Key, kv => Mapped(kv.Value)), Snapshot(home).ToDictionary(kv => kv.Key, kv => kv.Value));
+        Assert.StartsWith("file 644 0:0 ", Snapshot(home)[Path.Join(home, "root-note.txt")]);
+        Assert.Contains(File.ReadAllLines(Layout.DovecotUsers), l => l.Contains($"@{account.Domain}:") && l.Contains($":{restored.Uid}:"));
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task ARestoreWhoseUsernameOrDomainWasTakenSinceIs409NamingTheHolderAndChangesNothing(bool usernameTaken)
+    {
+        var account = await app.CreateAsync(TestAccounts.NewPrefix(6));
+        var backup = await DeleteWithBackupAsync(account);
+        var p = TestAccounts.NewPrefix(6);
+        var holder = usernameTaken ? await app.CreateAsync(account.Username, $"{p}.test") : await app.CreateAsync(p, account.Domain);
+        var before = await NothingChangedAsync(holder);
+
+        var response = await (await app.ClientAsync()).PostAsync($"/api/v1/backups/{backup.Id}/restore", null);
+
+        Assert.Equal(HttpStatusCode.Conflict, response.StatusCode);
+        var error = await response.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal("conflict", error.GetProperty("error").GetString());
+        Assert.Contains($"account {holder.Id} ({holder.Username}, {holder.Domain})", error.GetProperty("message").GetString());
+        Assert.Equal(before, await NothingChangedAsync(holder));
+    }
+
+    [Fact]
+    public async Task ATamperedArchiveIsRefusedAndTheRestoreUndoesTheUserItMadeLeavingNothing()
+    {
+        var account = await RichAccountAsync();
+        var backup = await DeleteWithBackupAsync(account);
+        ArchiveBuilder.ChangeOneByte(Path.Join(app.BackupPath, backup.FileName), "restored page of the ");
+        var before = await ServerOfAsync(account);
+
+        var client = await app.ClientAsync();
+        var response = await client.PostAsync($"/api/v1/backups/{backup.Id}/restore", null);
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        var job = await FinishedAsync(client, response.Headers.Location!.ToString());
+
+        Assert.Equal("failed", job.GetProperty("status").GetString());
+        var steps = job.GetProperty("steps").EnumerateArray().ToDictionary(s => s.GetProperty("resource").GetString()!, s => s);
+        Assert.Equal(StepStatus.Done, steps["system_user"].GetProperty("status").GetString());
+        Assert.Equal(StepStatus.Failed, steps["archive"].GetProperty("status").GetString());
+        Assert.Contains("home/public_html/index.php", steps["archive"].GetProperty("detail").GetString());
+        Assert.Contains("does not match the manifest", steps["archive"].GetProperty("detail").GetString());
+        Assert.All(steps.Values.Skip(2), s => Assert.Equal(StepStatus.Pending, s.GetProperty("status").GetString()));
+        Assert.Contains("the account does not exist", job.GetProperty("detail").GetString());
+        Assert.Equal(before, await ServerOfAsync(account));
+        Assert.Equal("restore failed", await app.Databases.PanelScalarAsync<string>(
+            "SELECT CONCAT(action, ' ', outcome) FROM audit_log WHERE action = 'restore' AND account_username = @Username ORDER BY id DESC LIMIT 1", new { account.Username }));
+    }
+
+    /// <summary>What the server holds of an account's names: its row, user, group, home, mail, databases, zone and lines.</summary>
+    private async Task<string> ServerOfAsync(Account account)
+    {
+        var a = AccountIdentity.From(account);
+        string Named(string file) => string.Join('\n', File.ReadAllLines(file).Where(l => l.Contains(a.Username) || l.Contains(a.Domain)));
+        var zone = await new MySqlConnection(app.Databases.PowerDns).ExecuteScalarAsync<long>("SELECT COUNT(*) FROM domains WHERE name = @Domain", new { a.Domain });
+        return string.Join('\n',
+            await app.Databases.PanelScalarAsync<long>("SELECT COUNT(*) FROM accounts WHERE username = @Username OR domain = @Domain", new { a.Username, a.Domain }),
+            Named(Layout.Passwd), Named(Layout.Group), Path.Exists(Layout.Home(a)), Path.Exists(Layout.Mailboxes(a)), await DatabasesOfAsync(a.Username), zone,
+            Named(Layout.DovecotUsers), Named(Layout.PostfixVmailbox), Path.Exists(Layout.NginxAvailable(a)), Path.Exists(Layout.FpmPool(a)), Path.Exists(Layout.Crontab(a)));
+    }
+
+    [Fact]
+    public async Task AnUnknownOrPurgedBackupIs404AndChangesNothing()
+    {
+        var account = await app.CreateAsync(TestAccounts.NewPrefix(6));
+        var backup = await DeleteWithBackupAsync(account);
+        await app.Get<FinalBackups>().PurgeAsync(app.AdminActor(), backup.Id, default);
+        var client = await app.ClientAsync();
+        var before = await app.Databases.PanelScalarAsync<long>("SELECT COUNT(*) FROM accounts");
+
+        foreach (var id in new[] { backup.Id.ToString(), "999999", "abc", "0" })
+        {
+            var response = await client.PostAsync($"/api/v1/backups/{id}/restore", null);
+            Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+            Assert.Equal("not_found", (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("error").GetString());
+        }
+        Assert.Equal(before, await app.Databases.PanelScalarAsync<long>("SELECT COUNT(*) FROM accounts"));
+        Assert.False(Directory.Exists(Layout.Home(AccountIdentity.From(account))));
+    }
+
+    /// <summary>An account with starter content, and a home with what a restore must get exactly right.</summary>
+    private async Task<Account> RichAccountAsync()
+    {
+        var p = TestAccounts.NewPrefix(6);
+        var account = await app.CreateAsync(p, $"{p}.test");
+        var home = Layout.Home(AccountIdentity.From(account));
+        var uid = account.Uid!.Value;
+        void Own(string path) => Run("chown", "-h", $"{uid}:{uid}", path);
+        // The site's own page, run by its PHP pool: served again proves the vhost, the pool and the home.
+        File.WriteAllText(Path.Join(home, "public_html", "index.php"), "<?php echo '<h1>restored page of the ' . 'tenant</h1>';\n");
+        Directory.CreateDirectory(Path.Join(home, "private", "deep"));
+        Own(Path.Join(home, "private"));
+        Own(Path.Join(home, "private", "deep"));
+        File.SetUnixFileMode(Path.Join(home, "private"), (UnixFileMode)0b111_101_000);
+        File.WriteAllBytes(Path.Join(home, "private", "deep", "blob.bin"), Enumerable.Range(0, 70_000).Select(i => (byte)(i * 7)).ToArray());
+        Own(Path.Join(home, "private", "deep", "blob.bin"));
+        File.SetUnixFileMode(Path.Join(home, "private", "deep", "blob.bin"), (UnixFileMode)0b110_000_000);
+        File.WriteAllText(Path.Join(home, "private", "run.sh"), "#!/bin/sh\necho hi\n");
+        Own(Path.Join(home, "private", "run.sh"));
+        File.SetUnixFileMode(Path.Join(home, "private", "run.sh"), (UnixFileMode)0b111_101_000);
+        File.WriteAllText(Path.Join(home, "root-note.txt"), "left here by the operator\n"); // root's, and stays root's
+        File.CreateSymbolicLink(Path.Join(home, "public_html", "latest"), "index.php");
+        Own(Path.Join(home, "public_html", "latest"));
+        File.CreateSymbolicLink(Path.Join(home, "dangling"), "/nowhere/at/all");
+        await using (var c = new MySqlConnection(PrivateServices.RootConnectionString($"{account.Username}_wp")))
+        {
+            await c.ExecuteAsync("CREATE TABLE notes (id INT PRIMARY KEY AUTO_INCREMENT, body TEXT, at DATETIME(6)) ENGINE=InnoDB");
+            await c.ExecuteAsync("INSERT INTO notes (body, at) VALUES ('first', '2026-01-02 03:04:05.678901'), ('quote '' and \\\\ backslash', NULL), ('ünïcode ✓', NOW(6))");
+        }
+        await using (var c = new MySqlConnection(app.Databases.PowerDns))
+            await c.ExecuteAsync("""
+                INSERT INTO records (domain_id, name, type, content, ttl, prio, disabled, auth)
+                SELECT id, CONCAT('shop.', name), 'CNAME', name, 600, 0, 0, 1 FROM domains WHERE name = @Domain
+                """, new { account.Domain });
+        return account;
+    }
+
+    private async Task<State> StateAsync(Account account)
+    {
+        var a = AccountIdentity.From(account);
+        string Lines(string file, Func<string, bool> match) => string.Join('\n', File.ReadAllLines(file).Where(match));
+        string Read(string path) => File.Exists(path) ? $"{Stat(path)}\n{File.ReadAllText(path)}" : "";
+        string grants;
+        await using (var c = new MySqlConnection(PrivateServices.RootConnectionString()))
+            grants = string.Join('\n', await c.QueryAsync<string>($"SHOW GRANTS FOR `{a.Username}`@`localhost`"));
+        string zone;
+        await using (var c = new MySqlConnection(app.Databases.PowerDns))
+            zone = string.Join('\n', await c.QueryAsync<string>("""
+                SELECT CONCAT_WS(' ', r.name, r.type, r.content, r.ttl, r.prio, r.disabled, r.auth, d.type, d.account)
+                FROM records r JOIN domains d ON d.id = r.domain_id WHERE d.name = @Domain ORDER BY r.name, r.type, r.content
+                """, new { a.Domain }));
+        return new State(Snapshot(Layout.Home(a)), Snapshot(Layout.Mailboxes(a)), await DatabasesOfAsync(a.Username), grants, zone,
+            Lines(Layout.DovecotUsers, l => l.Split(':')[0].EndsWith("@" + a.Domain, StringComparison.Ordinal)),
+            Lines(Layout.PostfixVmailbox, l => l.Split(' ', '\t')[0].EndsWith("@" + a.Domain, StringComparison.Ordinal)),
+            Read(Layout.NginxAvailable(a)), Read(Layout.FpmPool(a)), Read(Layout.Crontab(a)), account.Uid);
+    }
+
+    /// <summary>Every database of the user: each table's definition and every row, in key order.</summary>
+    private static async Task<string> DatabasesOfAsync(string username)
+    {
+        await using var c = new MySqlConnection(PrivateServices.RootConnectionString());
+        await c.OpenAsync();
+        var text = new List<string>();
+        foreach (var db in await c.QueryAsync<string>("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE LEFT(SCHEMA_NAME, CHAR_LENGTH(@p)) = @p ORDER BY 1", new { p = username + "_" }))
+            foreach (var table in await c.QueryAsync<string>("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = @db ORDER BY 1", new { db }))
+            {
+                var create = await c.QueryFirstAsync($"SHOW CREATE TABLE `{db}`.`{table}`");
+                text.Add($"{db}.{table}: {((IDictionary<string, object>)create)["Create Table"]}");
+                await using var cmd = new MySqlCommand($"SELECT * FROM `{db}`.`{table}` ORDER BY 1", c);
+                await using var reader = await cmd.ExecuteReaderAsync();
+                while (await reader.ReadAsync())
+                    text.Add(string.Join(" | ", Enumerable.Range(0, reader.FieldCount).Select(i => reader.IsDBNull(i) ? "NULL" : Convert.ToString(reader.GetValue(i), System.Globalization.CultureInfo.InvariantCulture))));
+            }
+        return string.Join('\n', text);
+    }
+
+    private async Task<FinalBackup> DeleteWithBackupAsync(Account account)
+    {
+        var job = await (await app.Get<AccountDeletionService>().StartAsync(app.AdminActor(), account.Id, true, default)).Completion;
+        Assert.True(job.Status == JobStatus.Succeeded, string.Join("; ", job.FailedSteps.Select(s => $"{s.Resource}: {s.Detail}")));
+        return Assert.Single((await app.Get<BackupStore>().ListAsync(Admin, 1, 10, account.Id, default)).Items);
+    }
+
+    private async Task<List<JsonElement>> WatchRestoreAsync(long job)
+    {
+        var server = app.Server;
+        var token = await app.TokenAsync();
+        await using var hub = new HubConnectionBuilder()
+            .WithUrl(new Uri(server.BaseAddress, "/hubs/deletions"), o =>
+            {
+                o.Transports = HttpTransportType.LongPolling;
+                o.HttpMessageHandlerFactory = _ => server.CreateHandler();
+                o.AccessTokenProvider = () => Task.FromResult<string?>(token);
+            }).Build();
+        await hub.StartAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(90));
+        var events = new List<JsonElement>();
+        await foreach (var e in hub.StreamAsync<JsonElement>("WatchRestore", job, timeout.Token)) events.Add(e);
+        return events;
+    }
+
+    private static async Task<JsonElement> FinishedAsync(HttpClient client, string location)
+    {
+        for (var deadline = DateTime.UtcNow.AddSeconds(90); DateTime.UtcNow < deadline; await Task.Delay(200))
+        {
+            var job = (await client.GetFromJsonAsync<JsonElement>(location)).GetProperty("data");
+            if (job.GetProperty("status").GetString() != "running") return job;
+        }
+        throw new TimeoutException($"{location} still running after 90 s");
+    }
+
+    /// <summary>What a refused restore must leave as it was: the accounts, restore jobs, the holder's files and the names' home.</summary>
+    private async Task<string> NothingChangedAsync(Account holder)
+    {
+        var accounts = await app.Databases.PanelScalarAsync<string>("SELECT GROUP_CONCAT(CONCAT_WS(':', id, username, domain, status, uid) ORDER BY id) FROM accounts");
+        var jobs = await app.Databases.PanelScalarAsync<long>("SELECT COUNT(*) FROM restore_jobs");
+        var files = string.Join('\n', Snapshot(Layout.Home(AccountIdentity.From(holder))).Select(kv => $"{kv.Key} {kv.Value}"));
+        return $"{accounts}\n{jobs}\n{files}\n{File.ReadAllText(Layout.Passwd)}";
+    }
+}

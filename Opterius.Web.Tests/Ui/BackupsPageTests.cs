@@ -1,0 +1,150 @@
+using System.Security.Claims;
+using Bunit;
+using Dapper;
+using MudBlazor;
+using MySqlConnector;
+using Opterius.Services.Backups;
+using Opterius.Services.Resources;
+using Opterius.Services.Users;
+using Opterius.Web.Auth;
+using Opterius.Web.Components.Pages.Backups;
+using Opterius.Web.Tests.Backups;
+using Opterius.Web.Tests.Infrastructure;
+
+namespace Opterius.Web.Tests.Ui;
+
+/// <summary>The Backups page over the real backup store, restore service and audit: who sees what, purge, restore.</summary>
+public sealed class BackupsPageTests : BunitContext, IAsyncLifetime, IClassFixture<PanelApp>
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(20);
+    private readonly PanelApp _app;
+    private readonly Bunit.TestDoubles.BunitAuthorizationContext _auth;
+    private readonly string _tag = UiKit.NewUsername("b");
+    private PanelUser _reseller = default!;
+    private (IRenderedComponent<MudDialogProvider> Dialogs, IRenderedComponent<MudSnackbarProvider> Snacks)? _providers;
+
+    public BackupsPageTests(PanelApp app)
+    {
+        _app = app;
+        _auth = this.UsePanel(app);
+    }
+
+    public async Task InitializeAsync() => _reseller = await _app.NewResellerAsync();
+
+    Task IAsyncLifetime.DisposeAsync() => base.DisposeAsync().AsTask();
+
+    private async Task<long> InsertBackupAsync(string username, long ownerId)
+    {
+        await using var c = new MySqlConnection(_app.Databases.Panel);
+        var id = await c.ExecuteScalarAsync<long>("""
+            INSERT INTO backups (account_id, username, domain, owner_id, file_name, bytes, sha256, manifest, created_at, completed_at, expires_at)
+            VALUES (0, @username, @domain, @ownerId, '', 2048, REPEAT('a', 64), '{"format":1,"parts":[]}', UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), UTC_TIMESTAMP(6) + INTERVAL 30 DAY);
+            SELECT LAST_INSERT_ID();
+            """, new { username, domain = $"{username}.test", ownerId });
+        await c.ExecuteAsync("UPDATE backups SET file_name = CONCAT(id, '.tar.zst') WHERE id = @id", new { id });
+        return id;
+    }
+
+    private (IRenderedComponent<BackupsPage> Page, IRenderedComponent<MudDialogProvider> Dialogs, IRenderedComponent<MudSnackbarProvider> Snacks) RenderAs(PanelUser user)
+    {
+        _auth.SetAuthorized(user.Username);
+        _auth.SetClaims(new Claim(PanelClaims.UserId, user.Id.ToString()), new Claim(PanelClaims.Role, user.Role), new Claim(PanelClaims.Name, user.Username));
+        // The providers once per context: a second page (another user) shares them.
+        if (_providers is null)
+        {
+            Render<MudPopoverProvider>();
+            _providers = (Render<MudDialogProvider>(), Render<MudSnackbarProvider>());
+        }
+        return (Render<BackupsPage>(), _providers.Value.Dialogs, _providers.Value.Snacks);
+    }
+
+    /// <summary>The grid's rows of this test: account → state.</summary>
+    private Dictionary<string, string> Rows(IRenderedComponent<BackupsPage> page) =>
+        page.FindAll("[data-testid=backups-grid] tbody tr")
+            .Where(tr => tr.QuerySelector("[data-state]") is not null && tr.QuerySelector("td")!.TextContent.Trim().StartsWith(_tag, StringComparison.Ordinal))
+            .ToDictionary(tr => tr.QuerySelector("td")!.TextContent.Trim(), tr => tr.QuerySelector("[data-state]")!.GetAttribute("data-state")!);
+
+    private static void Click(IRenderedComponent<MudDialogProvider> dialogs, string text) =>
+        dialogs.WaitForAssertion(() => dialogs.FindAll("button").Single(b => b.TextContent.Trim() == text).Click(), Patience);
+
+    [Fact]
+    public async Task AResellerSeesOnlyItsOwnBackupsAndAnAdminSeesEveryOne()
+    {
+        await InsertBackupAsync($"{_tag}mine", _reseller.Id);
+        await InsertBackupAsync($"{_tag}admins", _app.Admin.Id);
+
+        var (page, _, _) = RenderAs(_reseller);
+        page.WaitForAssertion(() => Assert.Equal([$"{_tag}mine"], Rows(page).Keys), Patience);
+        Assert.DoesNotContain($"{_tag}admins", page.Markup);
+
+        var (adminPage, _, _) = RenderAs(_app.Admin);
+        adminPage.WaitForAssertion(() => Assert.Equal([$"{_tag}admins", $"{_tag}mine"], Rows(adminPage).Keys.Order()), Patience);
+        Assert.All(Rows(adminPage).Values, s => Assert.Equal("kept", s));
+    }
+
+    [Fact]
+    public async Task PurgeNowAsksFirstCancelKeepsItAndConfirmingPurgesItAndIsAudited()
+    {
+        var id = await InsertBackupAsync($"{_tag}gone", _reseller.Id);
+        var (page, dialogs, _) = RenderAs(_reseller);
+        page.WaitForAssertion(() => Assert.Equal("kept", Rows(page)[$"{_tag}gone"]), Patience);
+
+        page.Find("[data-action=purge]").Click();
+        Click(dialogs, "Cancel");
+        Assert.Null(await _app.Databases.PanelScalarAsync<DateTime?>("SELECT purged_at FROM backups WHERE id = @id", new { id }));
+
+        page.Find("[data-action=purge]").Click();
+        Click(dialogs, "Purge now");
+
+        page.WaitForAssertion(() => Assert.Equal("purged", Rows(page)[$"{_tag}gone"]), Patience);
+        Assert.DoesNotContain(page.FindAll("[data-action=purge]"), b => b.GetAttribute("aria-label") == $"purge {_tag}gone");
+        Assert.NotNull(await _app.Databases.PanelScalarAsync<DateTime?>("SELECT purged_at FROM backups WHERE id = @id", new { id }));
+        Assert.Equal("purged", await _app.Databases.PanelScalarAsync<string>(
+            "SELECT outcome FROM audit_log WHERE action = 'backup_purge' AND detail LIKE CONCAT('backup ', @id, ' %') ORDER BY id DESC LIMIT 1", new { id }));
+    }
+
+    [Fact]
+    public async Task RestoringABackupWhoseUsernameIsTakenShowsTheConflictAndChangesNothing()
+    {
+        var username = $"{_tag}taken";
+        var id = await InsertBackupAsync(username, _reseller.Id);
+        new ArchiveBuilder(username, $"{username}.test", 200001, 200001).Folder("home").Write(_app.BackupPath, id);
+        var holder = await _app.InsertAccountAsync(username, _app.Admin.Id);
+        var accounts = await _app.Databases.PanelScalarAsync<long>("SELECT COUNT(*) FROM accounts");
+        var (page, dialogs, snacks) = RenderAs(_reseller);
+        page.WaitForAssertion(() => Assert.Single(page.FindAll("[data-action=restore]")), Patience);
+
+        page.Find("[data-action=restore]").Click();
+        Click(dialogs, "Restore");
+
+        snacks.WaitForAssertion(() => Assert.Contains($"refused (conflict)", snacks.Markup), Patience);
+        Assert.Contains($"account {holder.Id} ({username}, {username}.test)", snacks.Markup);
+        Assert.Empty(page.FindAll("[data-testid=restore-progress]"));
+        Assert.Equal(accounts, await _app.Databases.PanelScalarAsync<long>("SELECT COUNT(*) FROM accounts"));
+        Assert.Equal(0, await _app.Databases.PanelScalarAsync<long>("SELECT COUNT(*) FROM restore_jobs WHERE backup_id = @id", new { id }));
+    }
+
+    [Fact]
+    public async Task ARestoreShowsItsStepsLiveAndATamperedArchiveEndsFailedAtTheArchiveStepWithNothingLeft()
+    {
+        var username = $"{_tag}live";
+        var id = await InsertBackupAsync(username, _app.Admin.Id);
+        var archive = new ArchiveBuilder(username, $"{username}.test", 200001, 200001).Folder("home").File("home/index.html", "the page").Write(_app.BackupPath, id);
+        ArchiveBuilder.ChangeOneByte(archive, "the page");
+        var (page, dialogs, _) = RenderAs(_app.Admin);
+        page.WaitForAssertion(() => Assert.Single(page.FindAll($"[aria-label='restore {username}']")), Patience);
+
+        page.Find($"[aria-label='restore {username}']").Click();
+        Click(dialogs, "Restore");
+
+        page.WaitForAssertion(() => Assert.Equal("failed", page.Find("[data-testid=restore-progress]").GetAttribute("data-status")), Patience);
+        string Step(string resource) => page.Find($"[data-testid=restore-progress] tr[data-resource={resource}]").GetAttribute("data-step-status")!;
+        Assert.Equal(StepStatus.Done, Step("system_user"));
+        Assert.Equal(StepStatus.Failed, Step("archive"));
+        Assert.Equal(StepStatus.Pending, Step("home_directory"));
+        Assert.Contains("does not match the manifest", page.Find("[data-testid=restore-detail]").TextContent);
+        Assert.Equal(0, await _app.Databases.PanelScalarAsync<long>("SELECT COUNT(*) FROM accounts WHERE username = @username", new { username }));
+        Assert.DoesNotContain($"\n{username}:", "\n" + File.ReadAllText(Path.Combine(PrivateServices.SandboxRoot, "etc", "passwd")));
+        Assert.Equal("failed", await _app.Databases.PanelScalarAsync<string>("SELECT status FROM restore_jobs WHERE backup_id = @id", new { id }));
+    }
+}
