@@ -20,12 +20,12 @@ public static class RestoresApi
         api.MapPost("/backups/{id}/restore", Restore).WithTags("Backups")
             .RequireAuthorization(ApiAuth.Write).RequireRateLimiting(ApiLimits.Writes).WithMetadata(new AuditedWrite("restore"))
             .Produces<Envelope<RestoreJobDto>>(202).Fails(404, 409, 403, 422, 500)
-            .WithSummary("Restore a final backup")
+            .WithName("restoreBackup").WithSummary("Restore a final backup")
             .WithDescription("Makes the account again through the create path (its checks first: 409 conflict when the username or the domain "
                 + "was taken since, naming who holds it; 403 license_required or account_limit_reached), then restores the archive's parts. "
                 + "202 with Location: /api/v1/restores/{job}; the job's steps say how far it is. A failed restore removes what it made.");
         api.MapGet("/restores/{job}", GetJob).WithTags("Backups").RequireAuthorization(ApiAuth.Read)
-            .Fails(404).WithSummary("A restore job and its steps");
+            .Fails(404).WithName("getRestore").WithSummary("A restore job and its steps");
         return api;
     }
 
