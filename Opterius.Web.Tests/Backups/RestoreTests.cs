@@ -136,7 +136,8 @@ public abstract class RestoreScenarios(ServingApp app)
         Assert.Equal(HttpStatusCode.Conflict, response.StatusCode);
         var error = await response.Content.ReadFromJsonAsync<JsonElement>();
         Assert.Equal("conflict", error.GetProperty("error").GetString());
-        Assert.Contains($"account {holder.Id} ({holder.Username}, {holder.Domain})", error.GetProperty("message").GetString());
+        Assert.Contains(usernameTaken ? $"taken by account {holder.Id} ({holder.Domain})" : $"taken by account {holder.Id} ({holder.Username})",
+            error.GetProperty("message").GetString());
         Assert.Equal(before, await NothingChangedAsync(holder));
     }
 

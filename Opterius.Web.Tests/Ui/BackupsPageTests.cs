@@ -118,7 +118,9 @@ public sealed class BackupsPageTests : BunitContext, IAsyncLifetime, IClassFixtu
         Click(dialogs, "Restore");
 
         snacks.WaitForAssertion(() => Assert.Contains($"refused (conflict)", snacks.Markup), Patience);
-        Assert.Contains($"account {holder.Id} ({username}, {username}.test)", snacks.Markup);
+        // The holder is the admin's: a reseller learns that the name is taken, not which account holds it.
+        Assert.Contains($"The username '{username}' is taken by another owner's account.", snacks.Markup);
+        Assert.DoesNotContain($"account {holder.Id}", snacks.Markup);
         Assert.Empty(page.FindAll("[data-testid=restore-progress]"));
         Assert.Equal(accounts, await _app.Databases.PanelScalarAsync<long>("SELECT COUNT(*) FROM accounts"));
         Assert.Equal(0, await _app.Databases.PanelScalarAsync<long>("SELECT COUNT(*) FROM restore_jobs WHERE backup_id = @id", new { id }));
