@@ -162,7 +162,9 @@ internal sealed class DeletionRunner(
             log.LogError(e, "Deletion job {Job}: {Resource} failed", job.Id, step.Resource);
             return await SetStepAsync(job, step, StepStatus.Failed, Describe(e)) ? new(false, Describe(e)) : new(true, null);
         }
-        return new(!await SetStepAsync(job, step, outcome.Status, outcome.Detail), null);
+        try { return new(!await SetStepAsync(job, step, outcome.Status, outcome.Detail), null); }
+        // Its end could not be journalled because the lease is gone: whoever holds it next runs the step again (idempotent).
+        catch (Exception) when (lease.Lost.IsCancellationRequested) { return new(true, null); }
     }
 
     /// <summary>

@@ -108,12 +108,12 @@ public sealed class DeletionLeaseTests(PanelApp app) : IClassFixture<PanelApp>
     public async Task AHolderBusyWithOneLongStepKeepsItsLeaseAliveAndTheOtherProcessWaitsWithoutPlanningOrTakingOver()
     {
         var account = await app.CreateAsync(TestAccounts.NewPrefix());
-        // The holder's lease lasts 3 s without a heartbeat; its home step is held for three times that.
+        // The holder's lease lasts 3 s without a heartbeat; its processes step is held for three times that.
         await using var holderPanel = app.SecondPanel(leaseSeconds: 3);
         var removals = new ConcurrentDictionary<string, int>();
         var waiterInspections = new ConcurrentDictionary<string, int>();
-        var gated = new GatedResource(new CountingResource(holderPanel.GetServices<IAccountResource>().Single(r => r.Key == "home_directory"), removals));
-        var holder = ServiceOf(holderPanel, r => r.Key == "home_directory" ? gated : new CountingResource(r, removals));
+        var gated = new GatedResource(new CountingResource(holderPanel.GetServices<IAccountResource>().Single(r => r.Key == "processes"), removals));
+        var holder = ServiceOf(holderPanel, r => r.Key == "processes" ? gated : new CountingResource(r, removals));
         var waiter = ServiceOf(app.Services, r => new CountingResource(r, removals, waiterInspections));
 
         var running = await holder.StartAsync(app.AdminActor(), account.Id, default);
@@ -125,7 +125,7 @@ public sealed class DeletionLeaseTests(PanelApp app) : IClassFixture<PanelApp>
         var midway = (await app.Get<DeletionJobStore>().FindAsync(running.Job.Id, default))!;
         Assert.Equal(holderPanel.GetRequiredService<DeletionJobStore>().Holder, midway.LeaseHolder);
         Assert.True(midway.LeaseExpiresAt > expiresAtFirst!.Value.AddSeconds(5), $"the lease was not renewed: {expiresAtFirst} then {midway.LeaseExpiresAt}");
-        Assert.Equal(StepStatus.Running, midway.Steps.Single(s => s.Resource == "home_directory").Status);
+        Assert.Equal(StepStatus.Running, midway.Steps.Single(s => s.Resource == "processes").Status);
         Assert.False(joined.Completion.IsCompleted);
         Assert.True(waiterInspections.IsEmpty, $"a request joining another process's job planned it: {string.Join(", ", waiterInspections.Keys)}");
         gated.Gate.SetResult();
@@ -141,14 +141,15 @@ public sealed class DeletionLeaseTests(PanelApp app) : IClassFixture<PanelApp>
     public async Task AHolderThatCannotRenewItsLeaseStopsItsStepBeforeAnotherProcessTakesOverSoTheStepRunsOnce()
     {
         var account = await app.CreateAsync(TestAccounts.NewPrefix());
-        // The holder reaches the panel database through a link the test cuts while the holder is inside its home step:
+        // The holder reaches the panel database through a link the test cuts while the holder is inside its processes step
+        // (a stage of its own, so no other step of the holder's is running to journal its end through the cut link):
         // from then on none of its renewals arrive (a network split, or a process frozen longer than its lease).
         await using var link = new DatabaseLink(PrivateServices.MariaDbSocket);
         var throughLink = new MySqlConnectionStringBuilder(app.Databases.Panel) { Server = link.Path }.ConnectionString;
         await using var holderPanel = app.SecondPanel(leaseSeconds: 3, panelConnection: throughLink);
         var removals = new ConcurrentDictionary<string, int>();
-        var gated = new GatedResource(new CountingResource(holderPanel.GetServices<IAccountResource>().Single(r => r.Key == "home_directory"), removals));
-        var holder = ServiceOf(holderPanel, r => r.Key == "home_directory" ? gated : new CountingResource(r, removals));
+        var gated = new GatedResource(new CountingResource(holderPanel.GetServices<IAccountResource>().Single(r => r.Key == "processes"), removals));
+        var holder = ServiceOf(holderPanel, r => r.Key == "processes" ? gated : new CountingResource(r, removals));
         var waiter = ServiceOf(app.Services, r => new CountingResource(r, removals));
 
         var running = await holder.StartAsync(app.AdminActor(), account.Id, default);
