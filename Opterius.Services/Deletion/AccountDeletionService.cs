@@ -42,8 +42,10 @@ public sealed class AccountDeletionService(
     /// <summary>
     /// Starts the account's deletion, resumes its failed or interrupted one, or joins the one running.
     /// Refused before anything changes when the license is not valid or the account is not the caller's.
+    /// The scheduler passes its <paramref name="scheduleClaim"/>: then the job opens only while that claim still holds
+    /// the account's schedule (<see cref="ScheduleWithdrawnException"/> otherwise).
     /// </summary>
-    public async Task<DeletionHandle> StartAsync(Actor actor, long accountId, CancellationToken ct)
+    public async Task<DeletionHandle> StartAsync(Actor actor, long accountId, CancellationToken ct, string? scheduleClaim = null)
     {
         try { license.EnsureValid(); }
         catch (LicenseRequiredException e)
@@ -58,7 +60,7 @@ public sealed class AccountDeletionService(
             throw new AccountNotFoundException(accountId);
         }
 
-        try { return await StartOrJoinAsync(actor, account, ct); }
+        try { return await StartOrJoinAsync(actor, account, scheduleClaim, ct); }
         catch (Exception e) when (e is AccountConflictException or InvalidAccountNameException)
         {
             await audit.WriteAsync(actor, "delete", account.Id, account.Username, "refused", e.Message, CancellationToken.None);
@@ -66,7 +68,7 @@ public sealed class AccountDeletionService(
         }
     }
 
-    private async Task<DeletionHandle> StartOrJoinAsync(Actor actor, Account account, CancellationToken ct)
+    private async Task<DeletionHandle> StartOrJoinAsync(Actor actor, Account account, string? scheduleClaim, CancellationToken ct)
     {
         DeletionHandle handle;
         await _startGate.WaitAsync(ct);
@@ -80,7 +82,7 @@ public sealed class AccountDeletionService(
             else
             {
                 var leasedAt = Stopwatch.GetTimestamp();
-                var job = await jobs.OpenAsync(account, actor.Name, ct);
+                var job = await jobs.OpenAsync(account, actor.Name, scheduleClaim, ct);
                 if (job is null)
                 {
                     // The deletion this request meant to join finished in between: its outcome is the answer.

@@ -67,15 +67,30 @@ public sealed class DeletionJobStore(PanelDb db, IOptions<DeletionOptions> optio
     /// not <see cref="Holder"/>): the caller waits for it.
     /// </summary>
     /// <returns>The job, or null when the account row is already gone (a deletion just finished it).</returns>
-    public Task<DeletionJob?> OpenAsync(Account account, string requestedBy, CancellationToken ct) =>
-        RetryOnDeadlockAsync(() => OpenOnceAsync(account, requestedBy, ct));
+    public Task<DeletionJob?> OpenAsync(Account account, string requestedBy, CancellationToken ct) => OpenAsync(account, requestedBy, null, ct);
 
-    private async Task<DeletionJob?> OpenOnceAsync(Account account, string requestedBy, CancellationToken ct)
+    /// <summary>
+    /// <see cref="OpenAsync(Account, string, CancellationToken)"/> for the scheduler: with its <paramref name="scheduleClaim"/>,
+    /// the job opens only while that claim still holds a live schedule of a suspended account (checked under the account
+    /// row's lock, so a cancel or unsuspend that got in first wins), and the schedule is cleared in the same transaction.
+    /// </summary>
+    /// <exception cref="ScheduleWithdrawnException">The schedule was cancelled, the account unsuspended, or another claim took it.</exception>
+    public Task<DeletionJob?> OpenAsync(Account account, string requestedBy, string? scheduleClaim, CancellationToken ct) =>
+        RetryOnDeadlockAsync(() => OpenOnceAsync(account, requestedBy, scheduleClaim, ct));
+
+    private async Task<DeletionJob?> OpenOnceAsync(Account account, string requestedBy, string? scheduleClaim, CancellationToken ct)
     {
         await using var c = await db.OpenAsync(ct);
         await using var tx = await c.BeginTransactionAsync(ct);
         var status = await c.ExecuteScalarAsync<string?>(new CommandDefinition(
             "SELECT status FROM accounts WHERE id = @Id FOR UPDATE", account, tx, cancellationToken: ct));
+        if (scheduleClaim is not null)
+        {
+            // Under the row's lock: a cancel or unsuspend that came first (even after the claim expired) wins, and
+            // one that comes later waits for this commit and finds the account deleting.
+            var claimed = await c.ExecuteAsync(new CommandDefinition(ClearScheduleSql, new { account.Id, scheduleClaim }, tx, cancellationToken: ct));
+            if (claimed == 0) throw new ScheduleWithdrawnException(account.Username);
+        }
         if (status is null) return null;
         if (status == AccountStatus.Creating)
             throw new AccountConflictException($"Account '{account.Username}' is still being created: delete it once it is active.");
@@ -113,6 +128,12 @@ public sealed class DeletionJobStore(PanelDb db, IOptions<DeletionOptions> optio
         await tx.CommitAsync(ct);
         return (await FindAsync(jobId.Value, ct))!;
     }
+
+    private const string ClearScheduleSql = """
+        UPDATE accounts SET deletion_due_at = NULL, deletion_backup = 0, deletion_scheduled_by = NULL, deletion_blocked = NULL,
+            deletion_claimed_by = NULL, deletion_claimed_until = NULL
+        WHERE id = @Id AND deletion_claimed_by = @scheduleClaim AND deletion_due_at IS NOT NULL AND status = 'suspended'
+        """;
 
     private const string InsertStep =
         "INSERT INTO deletion_steps (job_id, position, resource, status, updated_at) VALUES (@jobId, @position, @key, 'pending', UTC_TIMESTAMP(6))";

@@ -75,7 +75,14 @@ public sealed class ScheduledDeletions(
         {
             // Checked here, so a blocked license is one audit row per reason, not a refused delete at every pass.
             license.EnsureValid();
-            handle = await StartDeletionAsync(Scheduler, due.Id, due.DeletionBackup, ct);
+            handle = await StartDeletionAsync(Scheduler, due.Id, due.DeletionBackup, claim, ct);
+        }
+        catch (ScheduleWithdrawnException)
+        {
+            // The cancel or unsuspend that withdrew it is audited already; only a claim it left behind is dropped.
+            log.LogInformation("Scheduled deletion of {Username} was withdrawn before it started; nothing deleted", due.Username);
+            await ReleaseAsync(due.Id, claim, ReleaseSql);
+            return null;
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
@@ -87,14 +94,14 @@ public sealed class ScheduledDeletions(
             };
             if (reason.Length > 250) reason = reason[..250]; // the column's size
             log.LogWarning(e, "Scheduled deletion of {Username} could not start; it stays scheduled and is tried again", due.Username);
-            await ReleaseAsync(due.Id, claim, reason, started: false);
+            await ReleaseAsync(due.Id, claim, BlockedSql, reason);
             if (reason != due.DeletionBlocked)
                 await audit.WriteAsync(Scheduler, DeletionSchedule.Action, due.Id, due.Username, "blocked",
                     $"{scheduled} could not start and stays scheduled, tried again every {options.Value.SchedulerSeconds} s: {reason}", ct);
             return null;
         }
         // The account is 'deleting' now: no pass claims it again, whatever happens to this write.
-        await ReleaseAsync(due.Id, claim, blocked: null, started: true);
+        await ReleaseAsync(due.Id, claim, StartedSql);
         await audit.WriteAsync(Scheduler, DeletionSchedule.Action, due.Id, due.Username, "started", $"{scheduled} started as job {handle.Job.Id}", ct);
         return handle;
     }
@@ -104,10 +111,10 @@ public sealed class ScheduledDeletions(
     /// backup. The deletion service of this build has no backup step, so such a deletion does not start (it stays
     /// scheduled, audited as blocked): an account is never deleted without the backup it was scheduled with.
     /// </summary>
-    private Task<DeletionHandle> StartDeletionAsync(Actor actor, long accountId, bool backup, CancellationToken ct) =>
+    private Task<DeletionHandle> StartDeletionAsync(Actor actor, long accountId, bool backup, string claim, CancellationToken ct) =>
         backup
             ? throw new FinalBackupUnavailableException()
-            : deletions.StartAsync(actor, accountId, ct);
+            : deletions.StartAsync(actor, accountId, ct, claim);
 
     private const string StartedSql = """
         UPDATE accounts SET deletion_claimed_by = NULL, deletion_claimed_until = NULL,
@@ -120,13 +127,20 @@ public sealed class ScheduledDeletions(
         WHERE id = @id AND deletion_claimed_by = @claim
         """;
 
-    private Task<int> ReleaseAsync(long id, string claim, string? blocked, bool started) =>
+    private const string ReleaseSql =
+        "UPDATE accounts SET deletion_claimed_by = NULL, deletion_claimed_until = NULL WHERE id = @id AND deletion_claimed_by = @claim";
+
+    private Task<int> ReleaseAsync(long id, string claim, string sql, string? blocked = null) =>
         DeletionJobStore.RetryOnDeadlockAsync(async () =>
         {
             await using var c = await db.OpenAsync(CancellationToken.None);
-            return await c.ExecuteAsync(new CommandDefinition(started ? StartedSql : BlockedSql, new { id, claim, blocked }));
+            return await c.ExecuteAsync(new CommandDefinition(sql, new { id, claim, blocked }));
         });
 }
+
+/// <summary>The schedule a scheduler claimed was cancelled (or the account unsuspended) before its job opened: nothing is deleted.</summary>
+public sealed class ScheduleWithdrawnException(string username)
+    : Exception($"the scheduled deletion of '{username}' was cancelled or the account unsuspended before it started: nothing was deleted");
 
 /// <summary>A scheduled deletion asked for a final backup, which this panel cannot make: it stays scheduled.</summary>
 public sealed class FinalBackupUnavailableException()

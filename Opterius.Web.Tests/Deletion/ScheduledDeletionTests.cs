@@ -160,6 +160,30 @@ public sealed class ScheduledDeletionTests(ScheduleApp app) : IClassFixture<Sche
         Assert.Equal(1, await AuditRowsAsync(made.Id, "cancel_deletion", "cancelled"));
     }
 
+    [Theory]
+    [InlineData("unsuspend", "active")]
+    [InlineData("cancel-deletion", "suspended")]
+    public async Task AScheduleWithdrawnAfterTheSchedulersClaimExpiredIsNeverDeletedByThatScheduler(string verb, string stays)
+    {
+        var client = await app.ClientAsync();
+        var made = await client.CreateOverApiAsync();
+        Assert.Equal(HttpStatusCode.Accepted, (await client.PostAsync(Url(made.Id, "schedule-deletion"), Body("""{"after_days": 0}"""))).StatusCode);
+        // A scheduler claimed it and then stalled past its claim's expiry before opening the job.
+        const string claim = "a stalled panel/1";
+        await app.Databases.PanelScalarAsync<object?>("""
+            UPDATE accounts SET deletion_claimed_by = @claim, deletion_claimed_until = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND WHERE id = @Id
+            """, new { claim, made.Id });
+        Assert.Equal(HttpStatusCode.OK, (await client.PostAsync(Url(made.Id, verb), null)).StatusCode);
+        var snapshot = await app.SnapshotAsync(made.Id);
+
+        await Assert.ThrowsAsync<ScheduleWithdrawnException>(() =>
+            app.Get<AccountDeletionService>().StartAsync(ScheduledDeletions.Scheduler, made.Id, default, claim));
+
+        Assert.Equal(stays, await app.StatusOf(made.Id));
+        Assert.Equal(0, await JobsOfAsync(made.Id));
+        Assert.Equal(snapshot, await app.SnapshotAsync(made.Id));
+    }
+
     [Fact]
     public async Task TwoPanelProcessesRunABurstOfDueDeletionsEachExactlyOnce()
     {
