@@ -13,7 +13,7 @@ public sealed record ScheduleRequest(int? AfterDays, DateTimeOffset? At, bool Ba
 /// Scheduled termination (DESIGN 3.11): the account is suspended at once, through the one suspension, and deleted when
 /// its <c>deletion_due_at</c> comes (<see cref="ScheduledDeletions"/> runs it); cancel or unsuspend before then keeps it.
 /// </summary>
-public sealed class DeletionSchedule(AccountStore accounts, AccountSuspension suspension, LicenseService license, AuditLog audit, PanelDb db, TimeProvider time)
+public sealed class DeletionSchedule(AccountStore accounts, AccountSuspension suspension, LicenseService license, AuditLog audit, PanelDb db, IFinalBackups backups, TimeProvider time)
 {
     public const int MaxDays = 365;
 
@@ -42,6 +42,12 @@ public sealed class DeletionSchedule(AccountStore accounts, AccountSuspension su
         try
         {
             var due = DueAt(request);
+            // Refused now, not found out when it is due: the account would stay suspended and never deleted.
+            if (request.Backup && !backups.Available)
+                throw new AccountValidationException(new Dictionary<string, string>
+                {
+                    ["backup"] = "final backups are not available on this server: schedule without backup, or once the server makes final backups",
+                });
             Refuse(account);
             if (account.Status == AccountStatus.Active)
                 await suspension.SuspendAsync(actor, id, ct); // audited as a suspend of its own

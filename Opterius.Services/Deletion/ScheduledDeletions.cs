@@ -33,12 +33,13 @@ public sealed class ScheduledDeletions(
     private sealed record Due(long Id, string Username, DateTime DeletionDueAt, bool DeletionBackup, string? DeletionScheduledBy, string? DeletionBlocked);
 
     // The claim (four leases) outlives the moment between it and the job's opening, which makes the account 'deleting';
-    // a process that crashed in between holds up its accounts' unsuspend and cancel that long, and no longer.
+    // a process that crashed in between holds up its accounts' unsuspend and cancel that long, and no longer. Blocked
+    // ones last: a batch full of accounts that cannot start (license, backup) would otherwise hold back the rest.
     private const string ClaimSql = """
         UPDATE accounts SET deletion_claimed_by = @claim, deletion_claimed_until = UTC_TIMESTAMP(6) + INTERVAL @seconds SECOND
         WHERE deletion_due_at <= UTC_TIMESTAMP(6) AND status = 'suspended'
           AND (deletion_claimed_until IS NULL OR deletion_claimed_until <= UTC_TIMESTAMP(6))
-        ORDER BY deletion_due_at LIMIT @limit;
+        ORDER BY deletion_blocked IS NOT NULL, deletion_due_at LIMIT @limit;
         SELECT id AS Id, username AS Username, deletion_due_at AS DeletionDueAt, deletion_backup AS DeletionBackup,
                deletion_scheduled_by AS DeletionScheduledBy, deletion_blocked AS DeletionBlocked
         FROM accounts WHERE deletion_claimed_by = @claim

@@ -277,12 +277,31 @@ public sealed class ScheduledDeletionTests(ScheduleApp app) : IClassFixture<Sche
     }
 
     [Fact]
+    public async Task AScheduleAskingForAFinalBackupIsRefusedWhileThisServerHasNoneAndChangesNothing()
+    {
+        var client = await app.ClientAsync();
+        var made = await client.CreateOverApiAsync();
+        var before = await app.SnapshotAsync(made.Id);
+
+        var refused = await client.PostAsync(Url(made.Id, "schedule-deletion"), Body("""{"after_days": 1, "backup": true}"""));
+
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, refused.StatusCode);
+        var body = await refused.JsonOf();
+        Assert.Equal("validation_failed", body.GetProperty("error").GetString());
+        Assert.Contains("final backups are not available on this server", body.GetRawText());
+        Assert.Equal("active", await app.StatusOf(made.Id));
+        Assert.Equal(before, await app.SnapshotAsync(made.Id));
+        Assert.Null(await app.Databases.PanelScalarAsync<DateTime?>("SELECT deletion_due_at FROM accounts WHERE id = @Id", made));
+    }
+
+    [Fact]
     public async Task AScheduleThatAskedForAFinalBackupIsNeverRunWithoutOne()
     {
         var client = await app.ClientAsync();
         var made = await client.CreateOverApiAsync();
-        Assert.Equal(HttpStatusCode.Accepted, (await client.PostAsync(Url(made.Id, "schedule-deletion"), Body("""{"after_days": 1, "backup": true}"""))).StatusCode);
-        Assert.True(await app.Databases.PanelScalarAsync<bool>("SELECT deletion_backup FROM accounts WHERE id = @Id", made));
+        Assert.Equal(HttpStatusCode.Accepted, (await client.PostAsync(Url(made.Id, "schedule-deletion"), Body("""{"after_days": 1}"""))).StatusCode);
+        // Saved by a panel that had final backups (the refusal at schedule time keeps this one from saving it).
+        await app.Databases.PanelScalarAsync<object?>("UPDATE accounts SET deletion_backup = 1 WHERE id = @Id", made);
         await SetDueInThePastAsync(made.Id);
 
         // This panel has no final backup step (ScheduledDeletions.StartDeletionAsync is the seam to it).
