@@ -94,7 +94,11 @@ public sealed class ScheduledDeletions(
                 _ => $"{e.GetType().Name}: {e.Message}",
             };
             if (reason.Length > 250) reason = reason[..250]; // the column's size
-            log.LogWarning(e, "Scheduled deletion of {Username} could not start; it stays scheduled and is tried again", due.Username);
+            // Once per new reason with its stack, like the audit; a reason already known is only a debug line at every pass.
+            if (reason != due.DeletionBlocked)
+                log.LogWarning(e, "Scheduled deletion of {Username} could not start; it stays scheduled and is tried again", due.Username);
+            else
+                log.LogDebug("Scheduled deletion of {Username} still cannot start: {Reason}", due.Username, reason);
             await ReleaseAsync(due.Id, claim, BlockedSql, reason);
             if (reason != due.DeletionBlocked)
                 await audit.WriteAsync(Scheduler, DeletionSchedule.Action, due.Id, due.Username, "blocked",
