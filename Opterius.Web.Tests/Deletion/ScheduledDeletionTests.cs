@@ -185,6 +185,32 @@ public sealed class ScheduledDeletionTests(ScheduleApp app) : IClassFixture<Sche
     }
 
     [Fact]
+    public async Task CancellingWhileTheSchedulerHasClaimedItButNotYetStartedSaysRetryInAFewSecondsAndChangesNothing()
+    {
+        var client = await app.ClientAsync();
+        var made = await client.CreateOverApiAsync();
+        Assert.Equal(HttpStatusCode.Accepted, (await client.PostAsync(Url(made.Id, "schedule-deletion"), Body("""{"after_days": 0}"""))).StatusCode);
+        await app.Databases.PanelScalarAsync<object?>("""
+            UPDATE accounts SET deletion_claimed_by = 'a starting panel/1', deletion_claimed_until = UTC_TIMESTAMP(6) + INTERVAL 1 MINUTE WHERE id = @Id
+            """, made);
+        var snapshot = await app.SnapshotAsync(made.Id);
+        var due = await app.Databases.PanelScalarAsync<DateTime?>("SELECT deletion_due_at FROM accounts WHERE id = @Id", made);
+
+        var refused = await client.PostAsync(Url(made.Id, "cancel-deletion"), null);
+
+        Assert.Equal(HttpStatusCode.Conflict, refused.StatusCode);
+        Assert.NotNull(refused.Headers.RetryAfter);
+        var message = (await refused.JsonOf()).GetProperty("message").GetString();
+        Assert.Contains("being started, retry in a few seconds", message);
+        Assert.DoesNotContain("already started", message);
+        Assert.Equal(snapshot, await app.SnapshotAsync(made.Id));
+        Assert.Equal(due, await app.Databases.PanelScalarAsync<DateTime?>("SELECT deletion_due_at FROM accounts WHERE id = @Id", made));
+        Assert.Equal(1, await AuditRowsAsync(made.Id, "cancel_deletion", "refused"));
+        await app.Databases.PanelScalarAsync<object?>("UPDATE accounts SET deletion_claimed_by = NULL, deletion_claimed_until = NULL WHERE id = @Id", made);
+        Assert.Equal(HttpStatusCode.OK, (await client.PostAsync(Url(made.Id, "cancel-deletion"), null)).StatusCode);
+    }
+
+    [Fact]
     public async Task TwoPanelProcessesRunABurstOfDueDeletionsEachExactlyOnce()
     {
         var client = await app.ClientAsync();
