@@ -47,6 +47,10 @@ public sealed class ScheduledDeletionTests(ScheduleApp app) : IClassFixture<Sche
             "SELECT COUNT(*) FROM audit_log WHERE account_id = @id AND action = @action AND outcome = @outcome AND (@actor IS NULL OR actor = @actor)",
             new { id, action, outcome, actor });
 
+    private Task<string> SchedulerOfAsync(long id) =>
+        app.Databases.PanelScalarAsync<string>(
+            "SELECT actor FROM audit_log WHERE account_id = @id AND action = 'schedule_deletion' AND outcome = 'scheduled'", new { id });
+
     private Task<long> JobsOfAsync(long id) =>
         app.Databases.PanelScalarAsync<long>("SELECT COUNT(*) FROM deletion_jobs WHERE account_id = @id", new { id });
 
@@ -138,7 +142,7 @@ public sealed class ScheduledDeletionTests(ScheduleApp app) : IClassFixture<Sche
 
         Assert.Equal(snapshot, await app.SnapshotAsync(made.Id));
         Assert.Equal(0, await JobsOfAsync(made.Id));
-        Assert.Equal(1, await AuditRowsAsync(made.Id, "cancel_deletion", "cancelled"));
+        Assert.Equal(1, await AuditRowsAsync(made.Id, "cancel_deletion", "cancelled", await SchedulerOfAsync(made.Id)));
         var again = await client.PostAsync(Url(made.Id, "cancel-deletion"), null);
         Assert.Equal(HttpStatusCode.Conflict, again.StatusCode);
         Assert.Contains("has no scheduled deletion", (await again.JsonOf()).GetProperty("message").GetString());
@@ -157,7 +161,47 @@ public sealed class ScheduledDeletionTests(ScheduleApp app) : IClassFixture<Sche
         Assert.Equal("active", await app.StatusOf(made.Id));
         Assert.Null(await app.Databases.PanelScalarAsync<DateTime?>("SELECT deletion_due_at FROM accounts WHERE id = @Id", made));
         Assert.Equal(0, await JobsOfAsync(made.Id));
-        Assert.Equal(1, await AuditRowsAsync(made.Id, "cancel_deletion", "cancelled"));
+        Assert.Equal(1, await AuditRowsAsync(made.Id, "cancel_deletion", "cancelled", await SchedulerOfAsync(made.Id)));
+    }
+
+    [Fact]
+    public async Task UnsuspendingWhileTheSchedulerHasClaimedItIsRefusedAndTheScheduleStays()
+    {
+        var client = await app.ClientAsync();
+        var made = await client.CreateOverApiAsync();
+        Assert.Equal(HttpStatusCode.Accepted, (await client.PostAsync(Url(made.Id, "schedule-deletion"), Body("""{"after_days": 0}"""))).StatusCode);
+        await app.Databases.PanelScalarAsync<object?>("""
+            UPDATE accounts SET deletion_claimed_by = 'a starting panel/1', deletion_claimed_until = UTC_TIMESTAMP(6) + INTERVAL 1 MINUTE WHERE id = @Id
+            """, made);
+        var snapshot = await app.SnapshotAsync(made.Id);
+        var due = await app.Databases.PanelScalarAsync<DateTime?>("SELECT deletion_due_at FROM accounts WHERE id = @Id", made);
+
+        Assert.Equal(HttpStatusCode.Conflict, (await client.PostAsync(Url(made.Id, "unsuspend"), null)).StatusCode);
+
+        Assert.Equal("suspended", await app.StatusOf(made.Id));
+        Assert.Equal(snapshot, await app.SnapshotAsync(made.Id));
+        Assert.Equal(due, await app.Databases.PanelScalarAsync<DateTime?>("SELECT deletion_due_at FROM accounts WHERE id = @Id", made));
+        Assert.Equal(0, await JobsOfAsync(made.Id));
+        await app.Databases.PanelScalarAsync<object?>("UPDATE accounts SET deletion_claimed_by = NULL, deletion_claimed_until = NULL WHERE id = @Id", made);
+        Assert.Equal(HttpStatusCode.OK, (await client.PostAsync(Url(made.Id, "cancel-deletion"), null)).StatusCode);
+    }
+
+    [Fact]
+    public async Task ADeadProcesssClaimIsTakenOverOnceItExpiresAndTheDeletionRunsOnce()
+    {
+        var client = await app.ClientAsync();
+        var made = await client.CreateOverApiAsync();
+        Assert.Equal(HttpStatusCode.Accepted, (await client.PostAsync(Url(made.Id, "schedule-deletion"), Body("""{"after_days": 1}"""))).StatusCode);
+        await SetDueInThePastAsync(made.Id);
+        await app.Databases.PanelScalarAsync<object?>("""
+            UPDATE accounts SET deletion_claimed_by = 'a dead panel/1', deletion_claimed_until = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND WHERE id = @Id
+            """, made);
+
+        Assert.Single(await app.Get<ScheduledDeletions>().RunDueAsync(default));
+
+        await WaitUntilGoneAsync(made.Id);
+        Assert.Equal(JobStatus.Succeeded, (await app.Get<DeletionJobStore>().LatestForAccountAsync(made.Id, default))!.Status);
+        Assert.Equal(1, await AuditRowsAsync(made.Id, "schedule_deletion", "started", "scheduler"));
     }
 
     [Theory]
