@@ -381,6 +381,8 @@ public sealed class ScheduledDeletionTests(ScheduleApp app) : IClassFixture<Sche
         Assert.Equal(0, await JobsOfAsync(made.Id));
         Assert.Contains("a final backup was asked for", await app.Databases.PanelScalarAsync<string>(
             "SELECT detail FROM audit_log WHERE account_id = @Id AND action = 'schedule_deletion' AND outcome = 'blocked'", made));
+        var shown = (await (await client.GetAsync($"/api/v1/accounts/{made.Id}")).JsonOf()).GetProperty("data");
+        Assert.Contains("a final backup was asked for", shown.GetProperty("deletion_blocked").GetString());
         Assert.Equal(HttpStatusCode.OK, (await client.PostAsync(Url(made.Id, "cancel-deletion"), null)).StatusCode);
     }
 
