@@ -124,10 +124,17 @@ public sealed class DeletionJobStore(PanelDb db, IOptions<DeletionOptions> optio
             var steps = DeletionOrder.Keys.Select((key, i) => new { jobId, position = i + 1, key });
             await c.ExecuteAsync(new CommandDefinition(InsertStep, steps, tx, cancellationToken: ct));
         }
-        await c.ExecuteAsync(new CommandDefinition("UPDATE accounts SET status = 'deleting' WHERE id = @Id", account, tx, cancellationToken: ct));
+        // Any open (manual or the scheduler's) ends a schedule: one left behind would survive a crash or a failed job.
+        await c.ExecuteAsync(new CommandDefinition(OpenAccountSql, account, tx, cancellationToken: ct));
         await tx.CommitAsync(ct);
         return (await FindAsync(jobId.Value, ct))!;
     }
+
+    private const string OpenAccountSql = """
+        UPDATE accounts SET status = 'deleting', deletion_due_at = NULL, deletion_backup = 0, deletion_scheduled_by = NULL,
+            deletion_blocked = NULL, deletion_claimed_by = NULL, deletion_claimed_until = NULL
+        WHERE id = @Id
+        """;
 
     private const string ClearScheduleSql = """
         UPDATE accounts SET deletion_due_at = NULL, deletion_backup = 0, deletion_scheduled_by = NULL, deletion_blocked = NULL,

@@ -255,6 +255,25 @@ public sealed class ScheduledDeletionTests(ScheduleApp app) : IClassFixture<Sche
     }
 
     [Fact]
+    public async Task AManualDeletionOfAScheduledAccountClearsItsScheduleWhenItsJobOpens()
+    {
+        var client = await app.ClientAsync();
+        var made = await client.CreateOverApiAsync();
+        Assert.Equal(HttpStatusCode.Accepted, (await client.PostAsync(Url(made.Id, "schedule-deletion"), Body("""{"after_days": 3}"""))).StatusCode);
+        var account = (await app.Get<Opterius.Services.Accounts.AccountStore>().FindAsync(new(0, true), made.Id, default))!;
+
+        // Opened and then the process died: nothing runs it, the account row stays.
+        Assert.NotNull(await app.Get<DeletionJobStore>().OpenAsync(account, "a manual delete", default));
+
+        Assert.Equal("deleting", await app.StatusOf(made.Id));
+        Assert.Equal((0L, 0L), (
+            await app.Databases.PanelScalarAsync<long>("SELECT COUNT(*) FROM accounts WHERE id = @Id AND deletion_due_at IS NOT NULL", made),
+            await app.Databases.PanelScalarAsync<long>("SELECT COUNT(*) FROM accounts WHERE id = @Id AND deletion_scheduled_by IS NOT NULL", made)));
+        await (await app.Get<AccountDeletionService>().StartAsync(Opterius.Services.Audit.Actor.Cli(), made.Id, default)).Completion;
+        await WaitUntilGoneAsync(made.Id);
+    }
+
+    [Fact]
     public async Task TwoPanelProcessesRunABurstOfDueDeletionsEachExactlyOnce()
     {
         var client = await app.ClientAsync();
