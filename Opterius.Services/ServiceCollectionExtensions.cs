@@ -41,10 +41,10 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<DeletionSchedule>();
         services.AddSingleton<ScheduledDeletions>();
         services.AddHostedService<ScheduledDeletionsRunner>();
-        services.TryAddSingleton<IFinalBackups, NoFinalBackups>();
         services.AddSingleton<ErasureRecords>();
         services.AddSingleton<BackupStore>();
         services.AddSingleton<FinalBackups>();
+        services.AddSingleton<IFinalBackups>(sp => sp.GetRequiredService<FinalBackups>());
         services.AddHostedService<BackupRetention>();
         services.AddSingleton<RestoreJobStore>();
         services.AddSingleton<RestoreEvents>();

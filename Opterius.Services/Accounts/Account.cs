@@ -14,6 +14,7 @@ public static class AccountStatus
 /// <summary>
 /// A hosting account as stored in the panel database. <see cref="DeletionDueAt"/> (UTC) is a scheduled deletion: the
 /// account is suspended until then, and deleted when it comes unless it is cancelled or unsuspended before.
+/// <see cref="DeletionBlocked"/> is why a due one could not start yet (it is tried again at every scheduler pass).
 /// </summary>
 public sealed record Account(
     long Id,
@@ -27,4 +28,5 @@ public sealed record Account(
     string Status,
     DateTime CreatedAt,
     DateTime? SuspendedAt,
-    DateTime? DeletionDueAt = null);
+    DateTime? DeletionDueAt = null,
+    string? DeletionBlocked = null);

@@ -36,7 +36,7 @@ public sealed class AccountStore(PanelDb db)
     private const string Columns = """
         id AS Id, username AS Username, domain AS Domain, email AS Email, package_id AS PackageId,
         owner_id AS OwnerId, php_version AS PhpVersion, uid AS Uid, status AS Status,
-        created_at AS CreatedAt, suspended_at AS SuspendedAt, deletion_due_at AS DeletionDueAt
+        created_at AS CreatedAt, suspended_at AS SuspendedAt, deletion_due_at AS DeletionDueAt, deletion_blocked AS DeletionBlocked
         """;
 
     private const string Filter = """

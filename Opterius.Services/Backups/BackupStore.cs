@@ -111,5 +111,13 @@ public sealed class BackupStore(PanelDb db)
             $"SELECT {Columns} FROM backups WHERE job_id = @jobId AND sha256 IS NULL", new { jobId }, cancellationToken: ct))).AsList();
     }
 
+    /// <summary>The job's complete final backup (its erasure record says whether it is kept or purged); null when it made none.</summary>
+    public async Task<FinalBackup?> CompleteOfJobAsync(long jobId, CancellationToken ct)
+    {
+        await using var c = await db.OpenAsync(ct);
+        return await c.QuerySingleOrDefaultAsync<FinalBackup>(new CommandDefinition(
+            $"SELECT {Columns} FROM backups WHERE job_id = @jobId AND sha256 IS NOT NULL ORDER BY id DESC LIMIT 1", new { jobId }, cancellationToken: ct));
+    }
+
     private static string Cut(string text, int length) => text.Length <= length ? text : text[..(length - 1)] + "…";
 }

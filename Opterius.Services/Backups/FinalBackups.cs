@@ -16,8 +16,17 @@ public sealed class BackupNotFoundException(long id) : Exception($"No backup wit
 /// <see cref="IBackupArchives"/> for the archives.
 /// </summary>
 public sealed class FinalBackups(BackupStore store, IBackupArchives archives, IOptions<DeletionOptions> options, AuditLog audit,
-    ILogger<FinalBackups> log)
+    ILogger<FinalBackups> log) : IFinalBackups
 {
+    /// <summary>A schedule may ask for a final backup unless the policy turned them off.</summary>
+    public bool Available => Policy != FinalBackupPolicy.Never;
+
+    /// <summary>What the erasure record says of the job's final backup: none, kept (until when) or purged (when).</summary>
+    public async Task<FinalBackupState> OfJobAsync(DeletionJob job, CancellationToken ct) =>
+        await store.CompleteOfJobAsync(job.Id, ct) is not { } b ? new FinalBackupState(FinalBackupState.None)
+        : b.PurgedAt is { } at ? new FinalBackupState(FinalBackupState.Purged, b.Id, b.ExpiresAt, at)
+        : new FinalBackupState(FinalBackupState.Kept, b.Id, b.ExpiresAt);
+
     public string Policy => options.Value.FinalBackup;
     public int KeepDays => options.Value.FinalBackupDays;
     public string Folder => Path.GetFullPath(options.Value.BackupPath);

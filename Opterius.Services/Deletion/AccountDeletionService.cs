@@ -69,13 +69,16 @@ public sealed class AccountDeletionService(
     /// <summary>
     /// Starts the account's deletion, resumes its failed or interrupted one, or joins the one running.
     /// Refused before anything changes when the license is not valid or the account is not the caller's.
+    /// The scheduler passes its <paramref name="scheduleClaim"/>: then the job opens only while that claim still holds
+    /// the account's schedule (<see cref="ScheduleWithdrawnException"/> otherwise).
     /// </summary>
     public Task<DeletionHandle> StartAsync(Actor actor, long accountId, CancellationToken ct) => StartAsync(actor, accountId, null, ct);
 
     /// <inheritdoc cref="StartAsync(Actor, long, CancellationToken)"/>
     /// <param name="backup">true: keep a final backup first; false: none (a reopened job's backup that has not run is
     /// dropped); null: as the policy says (a reopened job keeps its steps). Refused under the <c>never</c> policy.</param>
-    public async Task<DeletionHandle> StartAsync(Actor actor, long accountId, bool? backup, CancellationToken ct)
+    /// <param name="scheduleClaim">The scheduler's claim: the job opens only while it still holds the account's schedule.</param>
+    public async Task<DeletionHandle> StartAsync(Actor actor, long accountId, bool? backup, CancellationToken ct, string? scheduleClaim = null)
     {
         bool? withBackup;
         try { withBackup = WantsBackup(backup); }
@@ -97,7 +100,7 @@ public sealed class AccountDeletionService(
             throw new AccountNotFoundException(accountId);
         }
 
-        try { return await StartOrJoinAsync(actor, account, withBackup, ct); }
+        try { return await StartOrJoinAsync(actor, account, withBackup, scheduleClaim, ct); }
         catch (Exception e) when (e is AccountConflictException or InvalidAccountNameException)
         {
             await audit.WriteAsync(actor, "delete", account.Id, account.Username, "refused", e.Message, CancellationToken.None);
@@ -105,7 +108,7 @@ public sealed class AccountDeletionService(
         }
     }
 
-    private async Task<DeletionHandle> StartOrJoinAsync(Actor actor, Account account, bool? backup, CancellationToken ct)
+    private async Task<DeletionHandle> StartOrJoinAsync(Actor actor, Account account, bool? backup, string? scheduleClaim, CancellationToken ct)
     {
         DeletionHandle handle;
         await _startGate.WaitAsync(ct);
@@ -119,7 +122,7 @@ public sealed class AccountDeletionService(
             else
             {
                 var leasedAt = Stopwatch.GetTimestamp();
-                var job = await jobs.OpenAsync(account, actor.Name, backup, ct);
+                var job = await jobs.OpenAsync(account, actor.Name, backup, scheduleClaim, ct);
                 if (job is null)
                 {
                     // The deletion this request meant to join finished in between: its outcome is the answer.

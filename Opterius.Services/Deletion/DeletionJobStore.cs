@@ -71,18 +71,34 @@ public sealed class DeletionJobStore(PanelDb db, IOptions<DeletionOptions> optio
     /// already removed something: then 409); false: a reopened job's backup step that has not run is dropped; null: a
     /// reopened job keeps its steps, a new one has no backup.</param>
     /// <returns>The job, or null when the account row is already gone (a deletion just finished it).</returns>
-    public Task<DeletionJob?> OpenAsync(Account account, string requestedBy, CancellationToken ct) => OpenAsync(account, requestedBy, null, ct);
+    public Task<DeletionJob?> OpenAsync(Account account, string requestedBy, CancellationToken ct) => OpenAsync(account, requestedBy, null, null, ct);
 
-    /// <inheritdoc cref="OpenAsync(Account, string, CancellationToken)"/>
-    public Task<DeletionJob?> OpenAsync(Account account, string requestedBy, bool? finalBackup, CancellationToken ct) =>
-        RetryOnDeadlockAsync(() => OpenOnceAsync(account, requestedBy, finalBackup, ct));
+    /// <summary>
+    /// <see cref="OpenAsync(Account, string, CancellationToken)"/> with a final backup choice and, for the scheduler, its
+    /// <paramref name="scheduleClaim"/>: then the job opens only while that claim still holds a live schedule of a suspended
+    /// account (checked under the account row's lock, so a cancel or unsuspend that got in first wins), and the schedule is
+    /// cleared in the same transaction.
+    /// </summary>
+    /// <param name="finalBackup">true: the job keeps a final backup (one reopened without it gains the step, unless it
+    /// already removed something: then 409); false: a reopened job's backup step that has not run is dropped; null: a
+    /// reopened job keeps its steps, a new one has no backup.</param>
+    /// <exception cref="ScheduleWithdrawnException">The schedule was cancelled, the account unsuspended, or another claim took it.</exception>
+    public Task<DeletionJob?> OpenAsync(Account account, string requestedBy, bool? finalBackup, string? scheduleClaim, CancellationToken ct) =>
+        RetryOnDeadlockAsync(() => OpenOnceAsync(account, requestedBy, finalBackup, scheduleClaim, ct));
 
-    private async Task<DeletionJob?> OpenOnceAsync(Account account, string requestedBy, bool? finalBackup, CancellationToken ct)
+    private async Task<DeletionJob?> OpenOnceAsync(Account account, string requestedBy, bool? finalBackup, string? scheduleClaim, CancellationToken ct)
     {
         await using var c = await db.OpenAsync(ct);
         await using var tx = await c.BeginTransactionAsync(ct);
         var status = await c.ExecuteScalarAsync<string?>(new CommandDefinition(
             "SELECT status FROM accounts WHERE id = @Id FOR UPDATE", account, tx, cancellationToken: ct));
+        if (scheduleClaim is not null)
+        {
+            // Under the row's lock: a cancel or unsuspend that came first (even after the claim expired) wins, and
+            // one that comes later waits for this commit and finds the account deleting.
+            var claimed = await c.ExecuteAsync(new CommandDefinition(ClearScheduleSql, new { account.Id, scheduleClaim }, tx, cancellationToken: ct));
+            if (claimed == 0) throw new ScheduleWithdrawnException(account.Username);
+        }
         if (status is null) return null;
         if (status == AccountStatus.Creating)
             throw new AccountConflictException($"Account '{account.Username}' is still being created: delete it once it is active.");
@@ -116,10 +132,23 @@ public sealed class DeletionJobStore(PanelDb db, IOptions<DeletionOptions> optio
             var steps = DeletionOrder.Steps(finalBackup == true).Select((key, i) => new { jobId, position = i + 1, key });
             await c.ExecuteAsync(new CommandDefinition(InsertStep, steps, tx, cancellationToken: ct));
         }
-        await c.ExecuteAsync(new CommandDefinition("UPDATE accounts SET status = 'deleting' WHERE id = @Id", account, tx, cancellationToken: ct));
+        // Any open (manual or the scheduler's) ends a schedule: one left behind would survive a crash or a failed job.
+        await c.ExecuteAsync(new CommandDefinition(OpenAccountSql, account, tx, cancellationToken: ct));
         await tx.CommitAsync(ct);
         return (await FindAsync(jobId.Value, ct))!;
     }
+
+    private const string OpenAccountSql = """
+        UPDATE accounts SET status = 'deleting', deletion_due_at = NULL, deletion_backup = 0, deletion_scheduled_by = NULL,
+            deletion_blocked = NULL, deletion_claimed_by = NULL, deletion_claimed_until = NULL
+        WHERE id = @Id
+        """;
+
+    private const string ClearScheduleSql = """
+        UPDATE accounts SET deletion_due_at = NULL, deletion_backup = 0, deletion_scheduled_by = NULL, deletion_blocked = NULL,
+            deletion_claimed_by = NULL, deletion_claimed_until = NULL
+        WHERE id = @Id AND deletion_claimed_by = @scheduleClaim AND deletion_due_at IS NOT NULL AND status = 'suspended'
+        """;
 
     private const string InsertStep =
         "INSERT INTO deletion_steps (job_id, position, resource, status, updated_at) VALUES (@jobId, @position, @key, 'pending', UTC_TIMESTAMP(6))";
@@ -130,7 +159,7 @@ public sealed class DeletionJobStore(PanelDb db, IOptions<DeletionOptions> optio
     /// statuses kept, in the caller's transaction, so the job runs and verifies every resource of today's order.
     /// </summary>
     /// <remarks>
-    /// The final backup step follows <paramref name="finalBackup"/> (see <see cref="OpenAsync(Account, string, bool?, CancellationToken)"/>):
+    /// The final backup step follows <paramref name="finalBackup"/> (see <see cref="OpenAsync(Account, string, bool?, string?, CancellationToken)"/>):
     /// it is added first only while nothing of the account was removed, and a backup that was done stays in the journal.
     /// </remarks>
     private static async Task AddMissingStepsAsync(MySqlConnection c, MySqlTransaction tx, long jobId, CancellationToken ct, bool? finalBackup = null)

@@ -13,7 +13,7 @@ public sealed record ScheduleRequest(int? AfterDays, DateTimeOffset? At, bool Ba
 /// Scheduled termination (DESIGN 3.11): the account is suspended at once, through the one suspension, and deleted when
 /// its <c>deletion_due_at</c> comes (<see cref="ScheduledDeletions"/> runs it); cancel or unsuspend before then keeps it.
 /// </summary>
-public sealed class DeletionSchedule(AccountStore accounts, AccountSuspension suspension, LicenseService license, AuditLog audit, PanelDb db, TimeProvider time)
+public sealed class DeletionSchedule(AccountStore accounts, AccountSuspension suspension, LicenseService license, AuditLog audit, PanelDb db, IFinalBackups backups, TimeProvider time)
 {
     public const int MaxDays = 365;
 
@@ -42,6 +42,12 @@ public sealed class DeletionSchedule(AccountStore accounts, AccountSuspension su
         try
         {
             var due = DueAt(request);
+            // Refused now, not found out when it is due: the account would stay suspended and never deleted.
+            if (request.Backup && !backups.Available)
+                throw new AccountValidationException(new Dictionary<string, string>
+                {
+                    ["backup"] = "final backups are not available on this server: schedule without backup, or once the server makes final backups",
+                });
             Refuse(account);
             if (account.Status == AccountStatus.Active)
                 await suspension.SuspendAsync(actor, id, ct); // audited as a suspend of its own
@@ -73,6 +79,15 @@ public sealed class DeletionSchedule(AccountStore accounts, AccountSuspension su
         }
         if (!await ClearAsync(id))
         {
+            if (await IsBeingStartedAsync(id))
+            {
+                // Claimed, not yet deleting: in a moment the job is open (then it cannot be cancelled) or the claim is
+                // released (then this cancel goes through), so the caller is told to ask again, not that it is too late.
+                var starting = $"The scheduled deletion of '{account.Username}' is being started, retry in a few seconds: "
+                    + "then it is either cancelled or already running (its deletion job shows how far it is).";
+                await audit.WriteAsync(actor, CancelAction, id, account.Username, "refused", starting, CancellationToken.None);
+                throw new DeletionBeingStartedException(starting);
+            }
             var now = await accounts.FindAsync(viewer, id, CancellationToken.None);
             var started = account.DeletionDueAt is not null
                 && (now is null || now.DeletionDueAt is not null || now.Status is AccountStatus.Deleting or AccountStatus.DeletionFailed);
@@ -143,6 +158,17 @@ public sealed class DeletionSchedule(AccountStore accounts, AccountSuspension su
         return await c.ExecuteAsync(new CommandDefinition(ClearSql, new { id })) == 1;
     }
 
+    private const string BeingStartedSql = """
+        SELECT COUNT(*) FROM accounts WHERE id = @id AND status = 'suspended' AND deletion_due_at IS NOT NULL
+          AND deletion_claimed_until > UTC_TIMESTAMP(6)
+        """;
+
+    private async Task<bool> IsBeingStartedAsync(long id)
+    {
+        await using var c = await db.OpenAsync(CancellationToken.None);
+        return await c.ExecuteScalarAsync<long>(new CommandDefinition(BeingStartedSql, new { id })) == 1;
+    }
+
     /// <summary>
     /// Reads an ISO 8601 time that carries its zone (<c>2030-01-31T12:00:00Z</c>, <c>…+02:00</c>): a time without one
     /// would mean a different moment on every server.
@@ -157,4 +183,11 @@ public sealed class DeletionSchedule(AccountStore accounts, AccountSuspension su
     public const string AtExample = "an ISO 8601 time with its zone, e.g. 2030-01-31T12:00:00Z or 2030-01-31T14:00:00+02:00";
 
     public static string Format(DateTime utc) => utc.ToString("yyyy-MM-dd HH:mm:ss 'UTC'", System.Globalization.CultureInfo.InvariantCulture);
+}
+
+/// <summary>The scheduler has claimed the deletion and is opening its job: a cancel asked now is answered "retry in a few seconds".</summary>
+public sealed class DeletionBeingStartedException(string message) : Exception(message)
+{
+    /// <summary>Well past a job's opening, well within the claim's four leases.</summary>
+    public const int RetryAfterSeconds = 5;
 }

@@ -27,7 +27,10 @@ public sealed class ErasureRecords(PanelDb db, DeletionJobStore jobs, IFinalBack
         WriteIndented = false,
     };
 
-    private readonly Lazy<ECDsa> _key = new(() => SigningKeys.LoadOrCreate(Path.GetFullPath(options.Value.RecordSigningKey), out _));
+    // PublicationOnly: a key that could not be read (wrong mode or owner, not there yet) is tried again at the next
+    // request, once repaired, instead of the failure being cached until a restart.
+    private readonly Lazy<ECDsa> _key = new(() => SigningKeys.LoadOrCreate(Path.GetFullPath(options.Value.RecordSigningKey), out _),
+        LazyThreadSafetyMode.PublicationOnly);
 
     /// <summary>The public key that verifies every record (PEM), made with the private key on first use.</summary>
     public string PublicKeyPem => SigningKeys.PublicPem(_key.Value);

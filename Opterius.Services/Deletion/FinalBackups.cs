@@ -14,11 +14,8 @@ public sealed record FinalBackupState(string Status, long? Id = null, DateTime? 
 /// <summary>The final backups' ledger as the erasure record reads it (the backups table answers it where there is one).</summary>
 public interface IFinalBackups
 {
-    Task<FinalBackupState> OfJobAsync(DeletionJob job, CancellationToken ct);
-}
+    /// <summary>Whether this panel can make a final backup: a schedule (or deletion) asking for one is refused without it.</summary>
+    bool Available { get; }
 
-/// <summary>A panel without final backups: no deletion ever made one, so every record truthfully says <c>none</c>.</summary>
-public sealed class NoFinalBackups : IFinalBackups
-{
-    public Task<FinalBackupState> OfJobAsync(DeletionJob job, CancellationToken ct) => Task.FromResult(new FinalBackupState(FinalBackupState.None));
+    Task<FinalBackupState> OfJobAsync(DeletionJob job, CancellationToken ct);
 }

@@ -33,12 +33,13 @@ public sealed class ScheduledDeletions(
     private sealed record Due(long Id, string Username, DateTime DeletionDueAt, bool DeletionBackup, string? DeletionScheduledBy, string? DeletionBlocked);
 
     // The claim (four leases) outlives the moment between it and the job's opening, which makes the account 'deleting';
-    // a process that crashed in between holds up its accounts' unsuspend and cancel that long, and no longer.
+    // a process that crashed in between holds up its accounts' unsuspend and cancel that long, and no longer. Blocked
+    // ones last: a batch full of accounts that cannot start (license, backup) would otherwise hold back the rest.
     private const string ClaimSql = """
         UPDATE accounts SET deletion_claimed_by = @claim, deletion_claimed_until = UTC_TIMESTAMP(6) + INTERVAL @seconds SECOND
         WHERE deletion_due_at <= UTC_TIMESTAMP(6) AND status = 'suspended'
           AND (deletion_claimed_until IS NULL OR deletion_claimed_until <= UTC_TIMESTAMP(6))
-        ORDER BY deletion_due_at LIMIT @limit;
+        ORDER BY deletion_blocked IS NOT NULL, deletion_due_at LIMIT @limit;
         SELECT id AS Id, username AS Username, deletion_due_at AS DeletionDueAt, deletion_backup AS DeletionBackup,
                deletion_scheduled_by AS DeletionScheduledBy, deletion_blocked AS DeletionBlocked
         FROM accounts WHERE deletion_claimed_by = @claim
@@ -75,39 +76,47 @@ public sealed class ScheduledDeletions(
         {
             // Checked here, so a blocked license is one audit row per reason, not a refused delete at every pass.
             license.EnsureValid();
-            handle = await StartDeletionAsync(Scheduler, due.Id, due.DeletionBackup, ct);
+            handle = await StartDeletionAsync(Scheduler, due.Id, due.DeletionBackup, claim, ct);
+        }
+        catch (ScheduleWithdrawnException)
+        {
+            // The cancel or unsuspend that withdrew it is audited already; only a claim it left behind is dropped.
+            log.LogInformation("Scheduled deletion of {Username} was withdrawn before it started; nothing deleted", due.Username);
+            await ReleaseAsync(due.Id, claim, ReleaseSql);
+            return null;
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
             var reason = e switch
             {
                 LicenseRequiredException => $"license_required: {e.Message}",
-                AccountConflictException or AccountNotFoundException or FinalBackupUnavailableException => e.Message,
+                AccountConflictException or AccountNotFoundException => e.Message,
                 _ => $"{e.GetType().Name}: {e.Message}",
             };
             if (reason.Length > 250) reason = reason[..250]; // the column's size
-            log.LogWarning(e, "Scheduled deletion of {Username} could not start; it stays scheduled and is tried again", due.Username);
-            await ReleaseAsync(due.Id, claim, reason, started: false);
+            // Once per new reason with its stack, like the audit; a reason already known is only a debug line at every pass.
+            if (reason != due.DeletionBlocked)
+                log.LogWarning(e, "Scheduled deletion of {Username} could not start; it stays scheduled and is tried again", due.Username);
+            else
+                log.LogDebug("Scheduled deletion of {Username} still cannot start: {Reason}", due.Username, reason);
+            await ReleaseAsync(due.Id, claim, BlockedSql, reason);
             if (reason != due.DeletionBlocked)
                 await audit.WriteAsync(Scheduler, DeletionSchedule.Action, due.Id, due.Username, "blocked",
                     $"{scheduled} could not start and stays scheduled, tried again every {options.Value.SchedulerSeconds} s: {reason}", ct);
             return null;
         }
         // The account is 'deleting' now: no pass claims it again, whatever happens to this write.
-        await ReleaseAsync(due.Id, claim, blocked: null, started: true);
+        await ReleaseAsync(due.Id, claim, StartedSql);
         await audit.WriteAsync(Scheduler, DeletionSchedule.Action, due.Id, due.Username, "started", $"{scheduled} started as job {handle.Job.Id}", ct);
         return handle;
     }
 
     /// <summary>
-    /// The seam to the final backup (DESIGN 3.10): a schedule asked with <c>backup</c> starts the deletion with its final
-    /// backup. The deletion service of this build has no backup step, so such a deletion does not start (it stays
-    /// scheduled, audited as blocked): an account is never deleted without the backup it was scheduled with.
+    /// A schedule asked with <c>backup</c> starts the deletion with its final backup (DESIGN 3.10); the step fails the job
+    /// before anything is removed when the backup cannot be written, so an account is never deleted without it.
     /// </summary>
-    private Task<DeletionHandle> StartDeletionAsync(Actor actor, long accountId, bool backup, CancellationToken ct) =>
-        backup
-            ? throw new FinalBackupUnavailableException()
-            : deletions.StartAsync(actor, accountId, ct);
+    private Task<DeletionHandle> StartDeletionAsync(Actor actor, long accountId, bool backup, string claim, CancellationToken ct) =>
+        deletions.StartAsync(actor, accountId, backup ? true : null, ct, claim);
 
     private const string StartedSql = """
         UPDATE accounts SET deletion_claimed_by = NULL, deletion_claimed_until = NULL,
@@ -120,17 +129,20 @@ public sealed class ScheduledDeletions(
         WHERE id = @id AND deletion_claimed_by = @claim
         """;
 
-    private Task<int> ReleaseAsync(long id, string claim, string? blocked, bool started) =>
+    private const string ReleaseSql =
+        "UPDATE accounts SET deletion_claimed_by = NULL, deletion_claimed_until = NULL WHERE id = @id AND deletion_claimed_by = @claim";
+
+    private Task<int> ReleaseAsync(long id, string claim, string sql, string? blocked = null) =>
         DeletionJobStore.RetryOnDeadlockAsync(async () =>
         {
             await using var c = await db.OpenAsync(CancellationToken.None);
-            return await c.ExecuteAsync(new CommandDefinition(started ? StartedSql : BlockedSql, new { id, claim, blocked }));
+            return await c.ExecuteAsync(new CommandDefinition(sql, new { id, claim, blocked }));
         });
 }
 
-/// <summary>A scheduled deletion asked for a final backup, which this panel cannot make: it stays scheduled.</summary>
-public sealed class FinalBackupUnavailableException()
-    : Exception("a final backup was asked for, and this panel has no final backup step: the account is not deleted without it");
+/// <summary>The schedule a scheduler claimed was cancelled (or the account unsuspended) before its job opened: nothing is deleted.</summary>
+public sealed class ScheduleWithdrawnException(string username)
+    : Exception($"the scheduled deletion of '{username}' was cancelled or the account unsuspended before it started: nothing was deleted");
 
 /// <summary>Looks for due scheduled deletions at start-up (what fell due while the panel was down) and every <c>SchedulerSeconds</c>.</summary>
 public sealed class ScheduledDeletionsRunner(ScheduledDeletions scheduled, IOptions<DeletionOptions> options, ILogger<ScheduledDeletionsRunner> log) : BackgroundService

@@ -67,6 +67,9 @@ internal static unsafe partial class Libc
     [LibraryImport(Lib, EntryPoint = "openat", SetLastError = true)]
     public static partial int OpenAt(int dirfd, byte* path, int flags, uint mode);
 
+    [LibraryImport(Lib, EntryPoint = "geteuid")]
+    public static partial uint GetEuid();
+
     [LibraryImport(Lib, EntryPoint = "close", SetLastError = true)]
     public static partial int Close(int fd);
 

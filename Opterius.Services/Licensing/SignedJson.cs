@@ -81,6 +81,17 @@ public static class SigningKeys
 
     private static void Load(string path, ECDsa key)
     {
+        // Refused rather than used: a key others could read can sign for them, one another user owns may be theirs.
+        if (Files.Libc.StatFollowing(path, out var st) != 0)
+            throw new UnsafeSigningKeyException($"cannot read the signing key {path} (errno {Files.Libc.Errno})");
+        var mode = st.Mode & 0xFFF;
+        if (mode != 0x180) // 0600
+            throw new UnsafeSigningKeyException($"the signing key {path} has mode {Convert.ToString(mode, 8).PadLeft(4, '0')}: "
+                + $"it must be 0600 (chmod 600 {path})");
+        var uid = Files.Libc.GetEuid();
+        if (st.Uid != uid)
+            throw new UnsafeSigningKeyException($"the signing key {path} is owned by uid {st.Uid}, not by this panel's uid {uid}: "
+                + $"chown it to the panel's user");
         key.ImportFromPem(File.ReadAllText(path));
         if (key.KeySize != 256) throw new ArgumentException($"{path} is not a P-256 key.", nameof(path));
     }
@@ -113,3 +124,6 @@ public static class SigningKeys
         }
     }
 }
+
+/// <summary>A signing key file others could read or another user owns: refused, never used, saying how to repair it.</summary>
+public sealed class UnsafeSigningKeyException(string message) : Exception(message);

@@ -60,6 +60,36 @@ public sealed class ErasureRecordTests(ApiApp app) : IClassFixture<ApiApp>, IDis
     }
 
     [Fact]
+    public void ARecordKeyOthersCouldReadOrAnotherUserOwnsIsRefusedSayingWhyAndOnceRepairedIsUsedWithoutARestart()
+    {
+        var path = Path.Combine(_folder, "record.key");
+        SigningKeys.LoadOrCreate(path, out var created).Dispose();
+        Assert.True(created);
+        var records = new ErasureRecords(app.Get<Opterius.Services.Data.PanelDb>(), app.Get<DeletionJobStore>(), app.Get<IFinalBackups>(),
+            Microsoft.Extensions.Options.Options.Create(new DeletionOptions { RecordSigningKey = path }), TimeProvider.System);
+
+        File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+        var open = Assert.Throws<UnsafeSigningKeyException>(() => records.PublicKeyPem);
+        Assert.Contains("mode 0644", open.Message);
+        Assert.Contains("0600", open.Message);
+
+        File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        Chown("200123", path);
+        var foreign = Assert.Throws<UnsafeSigningKeyException>(() => records.PublicKeyPem);
+        Assert.Contains("owned by uid 200123", foreign.Message);
+
+        Chown(Environment.UserName, path);
+        Assert.StartsWith("-----BEGIN PUBLIC KEY-----", records.PublicKeyPem);
+    }
+
+    private static void Chown(string owner, string path)
+    {
+        using var p = Process.Start("chown", [owner, path]);
+        p.WaitForExit();
+        Assert.Equal(0, p.ExitCode);
+    }
+
+    [Fact]
     public async Task TheRecordOfAFinishedDeletionVerifiesWithThePanelsPublicKeyInOpensslAndInDotNetAndSaysWhatWasErased()
     {
         var tokenName = $"t{Guid.NewGuid():N}";

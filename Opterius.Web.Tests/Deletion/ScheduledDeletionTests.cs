@@ -47,6 +47,10 @@ public sealed class ScheduledDeletionTests(ScheduleApp app) : IClassFixture<Sche
             "SELECT COUNT(*) FROM audit_log WHERE account_id = @id AND action = @action AND outcome = @outcome AND (@actor IS NULL OR actor = @actor)",
             new { id, action, outcome, actor });
 
+    private Task<string> SchedulerOfAsync(long id) =>
+        app.Databases.PanelScalarAsync<string>(
+            "SELECT actor FROM audit_log WHERE account_id = @id AND action = 'schedule_deletion' AND outcome = 'scheduled'", new { id });
+
     private Task<long> JobsOfAsync(long id) =>
         app.Databases.PanelScalarAsync<long>("SELECT COUNT(*) FROM deletion_jobs WHERE account_id = @id", new { id });
 
@@ -138,7 +142,7 @@ public sealed class ScheduledDeletionTests(ScheduleApp app) : IClassFixture<Sche
 
         Assert.Equal(snapshot, await app.SnapshotAsync(made.Id));
         Assert.Equal(0, await JobsOfAsync(made.Id));
-        Assert.Equal(1, await AuditRowsAsync(made.Id, "cancel_deletion", "cancelled"));
+        Assert.Equal(1, await AuditRowsAsync(made.Id, "cancel_deletion", "cancelled", await SchedulerOfAsync(made.Id)));
         var again = await client.PostAsync(Url(made.Id, "cancel-deletion"), null);
         Assert.Equal(HttpStatusCode.Conflict, again.StatusCode);
         Assert.Contains("has no scheduled deletion", (await again.JsonOf()).GetProperty("message").GetString());
@@ -157,7 +161,116 @@ public sealed class ScheduledDeletionTests(ScheduleApp app) : IClassFixture<Sche
         Assert.Equal("active", await app.StatusOf(made.Id));
         Assert.Null(await app.Databases.PanelScalarAsync<DateTime?>("SELECT deletion_due_at FROM accounts WHERE id = @Id", made));
         Assert.Equal(0, await JobsOfAsync(made.Id));
-        Assert.Equal(1, await AuditRowsAsync(made.Id, "cancel_deletion", "cancelled"));
+        Assert.Equal(1, await AuditRowsAsync(made.Id, "cancel_deletion", "cancelled", await SchedulerOfAsync(made.Id)));
+    }
+
+    [Fact]
+    public async Task UnsuspendingWhileTheSchedulerHasClaimedItIsRefusedAndTheScheduleStays()
+    {
+        var client = await app.ClientAsync();
+        var made = await client.CreateOverApiAsync();
+        Assert.Equal(HttpStatusCode.Accepted, (await client.PostAsync(Url(made.Id, "schedule-deletion"), Body("""{"after_days": 0}"""))).StatusCode);
+        await app.Databases.PanelScalarAsync<object?>("""
+            UPDATE accounts SET deletion_claimed_by = 'a starting panel/1', deletion_claimed_until = UTC_TIMESTAMP(6) + INTERVAL 1 MINUTE WHERE id = @Id
+            """, made);
+        var snapshot = await app.SnapshotAsync(made.Id);
+        var due = await app.Databases.PanelScalarAsync<DateTime?>("SELECT deletion_due_at FROM accounts WHERE id = @Id", made);
+
+        Assert.Equal(HttpStatusCode.Conflict, (await client.PostAsync(Url(made.Id, "unsuspend"), null)).StatusCode);
+
+        Assert.Equal("suspended", await app.StatusOf(made.Id));
+        Assert.Equal(snapshot, await app.SnapshotAsync(made.Id));
+        Assert.Equal(due, await app.Databases.PanelScalarAsync<DateTime?>("SELECT deletion_due_at FROM accounts WHERE id = @Id", made));
+        Assert.Equal(0, await JobsOfAsync(made.Id));
+        await app.Databases.PanelScalarAsync<object?>("UPDATE accounts SET deletion_claimed_by = NULL, deletion_claimed_until = NULL WHERE id = @Id", made);
+        Assert.Equal(HttpStatusCode.OK, (await client.PostAsync(Url(made.Id, "cancel-deletion"), null)).StatusCode);
+    }
+
+    [Fact]
+    public async Task ADeadProcesssClaimIsTakenOverOnceItExpiresAndTheDeletionRunsOnce()
+    {
+        var client = await app.ClientAsync();
+        var made = await client.CreateOverApiAsync();
+        Assert.Equal(HttpStatusCode.Accepted, (await client.PostAsync(Url(made.Id, "schedule-deletion"), Body("""{"after_days": 1}"""))).StatusCode);
+        await SetDueInThePastAsync(made.Id);
+        await app.Databases.PanelScalarAsync<object?>("""
+            UPDATE accounts SET deletion_claimed_by = 'a dead panel/1', deletion_claimed_until = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND WHERE id = @Id
+            """, made);
+
+        Assert.Single(await app.Get<ScheduledDeletions>().RunDueAsync(default));
+
+        await WaitUntilGoneAsync(made.Id);
+        Assert.Equal(JobStatus.Succeeded, (await app.Get<DeletionJobStore>().LatestForAccountAsync(made.Id, default))!.Status);
+        Assert.Equal(1, await AuditRowsAsync(made.Id, "schedule_deletion", "started", "scheduler"));
+    }
+
+    [Theory]
+    [InlineData("unsuspend", "active")]
+    [InlineData("cancel-deletion", "suspended")]
+    public async Task AScheduleWithdrawnAfterTheSchedulersClaimExpiredIsNeverDeletedByThatScheduler(string verb, string stays)
+    {
+        var client = await app.ClientAsync();
+        var made = await client.CreateOverApiAsync();
+        Assert.Equal(HttpStatusCode.Accepted, (await client.PostAsync(Url(made.Id, "schedule-deletion"), Body("""{"after_days": 0}"""))).StatusCode);
+        // A scheduler claimed it and then stalled past its claim's expiry before opening the job.
+        const string claim = "a stalled panel/1";
+        await app.Databases.PanelScalarAsync<object?>("""
+            UPDATE accounts SET deletion_claimed_by = @claim, deletion_claimed_until = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND WHERE id = @Id
+            """, new { claim, made.Id });
+        Assert.Equal(HttpStatusCode.OK, (await client.PostAsync(Url(made.Id, verb), null)).StatusCode);
+        var snapshot = await app.SnapshotAsync(made.Id);
+
+        await Assert.ThrowsAsync<ScheduleWithdrawnException>(() =>
+            app.Get<AccountDeletionService>().StartAsync(ScheduledDeletions.Scheduler, made.Id, default, claim));
+
+        Assert.Equal(stays, await app.StatusOf(made.Id));
+        Assert.Equal(0, await JobsOfAsync(made.Id));
+        Assert.Equal(snapshot, await app.SnapshotAsync(made.Id));
+    }
+
+    [Fact]
+    public async Task CancellingWhileTheSchedulerHasClaimedItButNotYetStartedSaysRetryInAFewSecondsAndChangesNothing()
+    {
+        var client = await app.ClientAsync();
+        var made = await client.CreateOverApiAsync();
+        Assert.Equal(HttpStatusCode.Accepted, (await client.PostAsync(Url(made.Id, "schedule-deletion"), Body("""{"after_days": 0}"""))).StatusCode);
+        await app.Databases.PanelScalarAsync<object?>("""
+            UPDATE accounts SET deletion_claimed_by = 'a starting panel/1', deletion_claimed_until = UTC_TIMESTAMP(6) + INTERVAL 1 MINUTE WHERE id = @Id
+            """, made);
+        var snapshot = await app.SnapshotAsync(made.Id);
+        var due = await app.Databases.PanelScalarAsync<DateTime?>("SELECT deletion_due_at FROM accounts WHERE id = @Id", made);
+
+        var refused = await client.PostAsync(Url(made.Id, "cancel-deletion"), null);
+
+        Assert.Equal(HttpStatusCode.Conflict, refused.StatusCode);
+        Assert.NotNull(refused.Headers.RetryAfter);
+        var message = (await refused.JsonOf()).GetProperty("message").GetString();
+        Assert.Contains("being started, retry in a few seconds", message);
+        Assert.DoesNotContain("already started", message);
+        Assert.Equal(snapshot, await app.SnapshotAsync(made.Id));
+        Assert.Equal(due, await app.Databases.PanelScalarAsync<DateTime?>("SELECT deletion_due_at FROM accounts WHERE id = @Id", made));
+        Assert.Equal(1, await AuditRowsAsync(made.Id, "cancel_deletion", "refused"));
+        await app.Databases.PanelScalarAsync<object?>("UPDATE accounts SET deletion_claimed_by = NULL, deletion_claimed_until = NULL WHERE id = @Id", made);
+        Assert.Equal(HttpStatusCode.OK, (await client.PostAsync(Url(made.Id, "cancel-deletion"), null)).StatusCode);
+    }
+
+    [Fact]
+    public async Task AManualDeletionOfAScheduledAccountClearsItsScheduleWhenItsJobOpens()
+    {
+        var client = await app.ClientAsync();
+        var made = await client.CreateOverApiAsync();
+        Assert.Equal(HttpStatusCode.Accepted, (await client.PostAsync(Url(made.Id, "schedule-deletion"), Body("""{"after_days": 3}"""))).StatusCode);
+        var account = (await app.Get<Opterius.Services.Accounts.AccountStore>().FindAsync(new(0, true), made.Id, default))!;
+
+        // Opened and then the process died: nothing runs it, the account row stays.
+        Assert.NotNull(await app.Get<DeletionJobStore>().OpenAsync(account, "a manual delete", default));
+
+        Assert.Equal("deleting", await app.StatusOf(made.Id));
+        Assert.Equal((0L, 0L), (
+            await app.Databases.PanelScalarAsync<long>("SELECT COUNT(*) FROM accounts WHERE id = @Id AND deletion_due_at IS NOT NULL", made),
+            await app.Databases.PanelScalarAsync<long>("SELECT COUNT(*) FROM accounts WHERE id = @Id AND deletion_scheduled_by IS NOT NULL", made)));
+        await (await app.Get<AccountDeletionService>().StartAsync(Opterius.Services.Audit.Actor.Cli(), made.Id, default)).Completion;
+        await WaitUntilGoneAsync(made.Id);
     }
 
     [Fact]
@@ -253,22 +366,26 @@ public sealed class ScheduledDeletionTests(ScheduleApp app) : IClassFixture<Sche
     }
 
     [Fact]
-    public async Task AScheduleThatAskedForAFinalBackupIsNeverRunWithoutOne()
+    public async Task AScheduleThatAskedForAFinalBackupDeletesWithTheBackupWrittenFirstAndTheRecordSaysItIsKept()
     {
         var client = await app.ClientAsync();
         var made = await client.CreateOverApiAsync();
         Assert.Equal(HttpStatusCode.Accepted, (await client.PostAsync(Url(made.Id, "schedule-deletion"), Body("""{"after_days": 1, "backup": true}"""))).StatusCode);
-        Assert.True(await app.Databases.PanelScalarAsync<bool>("SELECT deletion_backup FROM accounts WHERE id = @Id", made));
         await SetDueInThePastAsync(made.Id);
 
-        // This panel has no final backup step (ScheduledDeletions.StartDeletionAsync is the seam to it).
-        Assert.Empty(await app.Get<ScheduledDeletions>().RunDueAsync(default));
+        var started = Assert.Single(await app.Get<ScheduledDeletions>().RunDueAsync(default));
+        var job = await started.Completion;
 
-        Assert.Equal("suspended", await app.StatusOf(made.Id));
-        Assert.Equal(0, await JobsOfAsync(made.Id));
-        Assert.Contains("a final backup was asked for", await app.Databases.PanelScalarAsync<string>(
-            "SELECT detail FROM audit_log WHERE account_id = @Id AND action = 'schedule_deletion' AND outcome = 'blocked'", made));
-        Assert.Equal(HttpStatusCode.OK, (await client.PostAsync(Url(made.Id, "cancel-deletion"), null)).StatusCode);
+        Assert.Equal(JobStatus.Succeeded, job.Status);
+        Assert.Equal((DeletionOrder.FinalBackup, StepStatus.Done), (job.Steps[0].Resource, job.Steps[0].Status));
+        Assert.Null(await app.StatusOf(made.Id));
+        var archive = await app.Databases.PanelScalarAsync<string?>(
+            "SELECT file_name FROM backups WHERE job_id = @Id AND sha256 IS NOT NULL AND purged_at IS NULL", new { job.Id });
+        Assert.NotNull(archive);
+        Assert.True(File.Exists(Path.Combine(app.BackupPath, archive!)), $"the final backup {archive} is not in {app.BackupPath}");
+        var record = await client.GetAsync($"/api/v1/deletions/{job.Id}/record");
+        Assert.Equal(HttpStatusCode.OK, record.StatusCode);
+        Assert.Equal("kept", (await record.JsonOf()).GetProperty("record").GetProperty("final_backup").GetProperty("status").GetString());
     }
 
     [Theory]

@@ -104,7 +104,8 @@ public sealed class AccountsGridTests : BunitContext, IAsyncLifetime, IClassFixt
         page.WaitForAssertion(() => Assert.Equal("deletion on 2031-03-04", Row().QuerySelector("[data-testid=deletion-due]")?.TextContent.Trim()), Patience);
         Row().QuerySelector("[data-action=cancel-deletion]")!.Click();
         _dialogs.WaitForElement(".mud-message-box", Patience);
-        _dialogs.FindAll(".mud-message-box button").Single(b => b.TextContent.Contains("Cancel deletion")).Click();
+        Assert.Equal(["Keep account", "Close"], _dialogs.FindAll(".mud-message-box button").Select(b => b.TextContent.Trim()).Order().Reverse().ToArray());
+        _dialogs.FindAll(".mud-message-box button").Single(b => b.TextContent.Contains("Keep account")).Click();
 
         page.WaitForAssertion(() => Assert.Null(Row().QuerySelector("[data-testid=deletion-due]")), Patience);
         Assert.Null(Row().QuerySelector("[data-action=cancel-deletion]"));

@@ -5,12 +5,14 @@ using Opterius.Web.Auth;
 namespace Opterius.Web.Api;
 
 /// <summary>The account as the API shows it (snake_case on the wire).</summary>
-/// <remarks><see cref="DeletionDueAt"/> (UTC, with its Z) is there while a deletion is scheduled.</remarks>
+/// <remarks><see cref="DeletionDueAt"/> (UTC, with its Z) is there while a deletion is scheduled, <see cref="DeletionBlocked"/>
+/// while a due one could not start (why).</remarks>
 public sealed record AccountDto(long Id, string Username, string Domain, string Email, string Status, long PackageId,
-    long OwnerId, string PhpVersion, DateTime CreatedAt, DateTime? SuspendedAt, DateTime? DeletionDueAt)
+    long OwnerId, string PhpVersion, DateTime CreatedAt, DateTime? SuspendedAt, DateTime? DeletionDueAt, string? DeletionBlocked)
 {
     public static AccountDto From(Account a) =>
-        new(a.Id, a.Username, a.Domain, a.Email, a.Status, a.PackageId, a.OwnerId, a.PhpVersion, a.CreatedAt, a.SuspendedAt, Utc(a.DeletionDueAt));
+        new(a.Id, a.Username, a.Domain, a.Email, a.Status, a.PackageId, a.OwnerId, a.PhpVersion, a.CreatedAt, a.SuspendedAt, Utc(a.DeletionDueAt),
+            a.DeletionBlocked);
 
     /// <summary>A time the panel stores in UTC, marked so (serialized with its Z).</summary>
     public static DateTime? Utc(DateTime? at) => at is { } t ? DateTime.SpecifyKind(t, DateTimeKind.Utc) : null;

@@ -31,7 +31,7 @@ public static class ScheduledDeletionsApi
         group.MapPost("/{id}/cancel-deletion", Cancel).RequireAuthorization(ApiAuth.Write)
             .WithMetadata(new AuditedWrite(DeletionSchedule.CancelAction)).Produces<Envelope<ScheduledDeletionDto>>(200).Fails(404, 409)
             .WithName("cancelAccountDeletion").WithSummary("Cancel a scheduled deletion")
-            .WithDescription("The account stays suspended (unsuspend serves it again). 409 when nothing is scheduled or its deletion already started.");
+            .WithDescription("The account stays suspended (unsuspend serves it again). 409 when nothing is scheduled or its deletion already started; 409 with Retry-After while the scheduler is starting it (retry in a few seconds).");
         return group;
     }
 
@@ -82,6 +82,11 @@ public static class ScheduledDeletionsApi
         {
             var account = await schedule.CancelAsync(http.Actor(), accountId, ct);
             return TypedResults.Ok(new Envelope<ScheduledDeletionDto>(ScheduledDeletionDto.From(account)));
+        }
+        catch (DeletionBeingStartedException e)
+        {
+            http.Response.Headers.RetryAfter = DeletionBeingStartedException.RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            return ApiErrors.Conflict(e.Message);
         }
         catch (Exception e) when (AccountWritesApi.Refusal(e) is { } refusal) { return refusal; }
     }

@@ -102,13 +102,14 @@ public sealed partial class AccountsPage : IDisposable
         $"Unsuspend {a.Username}? Its site, mail and logins work again.",
         () => Suspension.UnsuspendAsync(_user.Actor(SourceIp), a.Id, CancellationToken.None));
 
+    // "Keep account" / "Close": "Cancel deletion" beside "Cancel" left it unclear which button cancels what.
     private Task CancelDeletionAsync(Account a) => ChangeAsync(a, "Cancel deletion",
         $"Cancel the deletion of {a.Username} due on {a.DeletionDueAt:yyyy-MM-dd HH:mm} UTC? It stays suspended; Unsuspend serves it again.",
-        () => Schedule.CancelAsync(_user.Actor(SourceIp), a.Id, CancellationToken.None));
+        () => Schedule.CancelAsync(_user.Actor(SourceIp), a.Id, CancellationToken.None), yes: "Keep account", no: "Close");
 
-    private async Task ChangeAsync(Account a, string verb, string question, Func<Task<Account>> change)
+    private async Task ChangeAsync(Account a, string verb, string question, Func<Task<Account>> change, string? yes = null, string no = "Cancel")
     {
-        var confirmed = await Dialogs.ShowMessageBoxAsync($"{verb} {a.Username}", question, yesText: verb, cancelText: "Cancel");
+        var confirmed = await Dialogs.ShowMessageBoxAsync($"{verb} {a.Username}", question, yesText: yes ?? verb, cancelText: no);
         if (confirmed != true) return;
         _busy = true;
         try
