@@ -9,6 +9,9 @@ using Opterius.Web.Tests.Infrastructure;
 namespace Opterius.Web.Tests.Cli;
 
 /// <summary>The CLI as an operator runs it: the panel binary with a verb, configured by environment variables.</summary>
+// Alone: the CLI is a process of its own, so its php-fpm test and reload cannot wait for the edits of the test classes
+// that share the run's private php-fpm in this process (on a server one agent makes every edit).
+[Collection(nameof(CliTests))]
 public sealed class CliTests(PanelApp app) : IClassFixture<PanelApp>
 {
     private sealed record Run(int ExitCode, string Out, string Error)
@@ -396,3 +399,6 @@ public sealed class CliTests(PanelApp app) : IClassFixture<PanelApp>
         return string.Join("\n", rows);
     }
 }
+
+[CollectionDefinition(nameof(CliTests), DisableParallelization = true)]
+public sealed class CliTestsCollection;

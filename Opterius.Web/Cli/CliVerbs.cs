@@ -94,7 +94,8 @@ public static class CliVerbs
             return await verb.Run(new Context(services, options, CancellationToken.None));
         }
         catch (Exception e) when (e is CliException or ArgumentException or FormatException or TokenRequestException
-                                      or IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException)
+                                      or IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException
+                                      or UnsafeSigningKeyException)
         {
             // One line that says what is wrong (file errors included), never a stack trace.
             Console.Error.WriteLine($"error: {e.Message.ReplaceLineEndings(" ")}");
