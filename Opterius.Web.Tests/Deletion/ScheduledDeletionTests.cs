@@ -221,7 +221,7 @@ public sealed class ScheduledDeletionTests(ScheduleApp app) : IClassFixture<Sche
         var snapshot = await app.SnapshotAsync(made.Id);
 
         await Assert.ThrowsAsync<ScheduleWithdrawnException>(() =>
-            app.Get<AccountDeletionService>().StartAsync(ScheduledDeletions.Scheduler, made.Id, default, claim));
+            app.Get<AccountDeletionService>().StartAsync(ScheduledDeletions.Scheduler, made.Id, null, default, claim));
 
         Assert.Equal(stays, await app.StatusOf(made.Id));
         Assert.Equal(0, await JobsOfAsync(made.Id));
