@@ -61,6 +61,8 @@ public sealed partial class FinalBackupWriter(
 
     public string Folder => Path.GetFullPath(options.Value.BackupPath);
 
+    private TimeSpan DumpDeadline => TimeSpan.FromSeconds(options.Value.DumpTimeoutSeconds);
+
     public static string FileName(long backupId) => $"{backupId}.tar.zst";
 
     public Task<WrittenBackup> WriteAsync(BackupSubject subject, long backupId, Action<BackupProgress> progress, CancellationToken ct)
@@ -416,7 +418,7 @@ public sealed partial class FinalBackupWriter(
             await ResourceException.WhenCommandFails(() => w._commands.RunAsync(DumpCommand, new Dictionary<string, string>
             {
                 ["defaults_file"] = defaults, ["result_file"] = dump, ["database"] = database,
-            }, ct), $"dumping database {database}");
+            }, null, ct, w.DumpDeadline), $"dumping database {database}");
             AddFile($"databases/{database}.sql", dump, "databases");
             File.Delete(dump);
         }
