@@ -245,4 +245,21 @@ public sealed class RestoreArchiveTests : IDisposable
             await c.ExecuteAsync($"DROP USER IF EXISTS `{user}`@`localhost`");
         }
     }
+
+    [Fact]
+    public void ATreeTopStaysRootsAnd0700WhileItIsWrittenAndGetsItsArchivedOwnerAndModeLast()
+    {
+        var top = Path.Combine(_box.Root, "home", "bob");
+        var w = TreeWriter.Create(top, NewUid, NewUid);
+        w.SetTop(0b111_101_000, NewUid, NewUid);
+        w.Folder("public_html", 0b111_101_101, NewUid, NewUid);
+        w.File("public_html/index.php", new MemoryStream("<?php"u8.ToArray()), 0b110_100_100, NewUid, NewUid, DateTimeOffset.UnixEpoch);
+
+        Assert.Equal("700 0:0", Stat(top));
+        Assert.Equal($"755 {NewUid}:{NewUid}", Stat(Path.Combine(top, "public_html")));
+
+        w.Dispose();
+
+        Assert.Equal($"750 {NewUid}:{NewUid}", Stat(top));
+    }
 }
