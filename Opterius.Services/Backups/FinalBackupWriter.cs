@@ -260,6 +260,13 @@ public sealed partial class FinalBackupWriter(
                     _skipped.Add($"{name}: not a file, folder or link (fifo, socket or device)");
                     return;
                 }
+                // A tenant can hard-link a file it cannot read (/etc/shadow on the same file system) into its home: a file
+                // of several links that is not the account's is never read into its backup.
+                if (e.Kind == TreeEntryKind.File && e.Links > 1 && e.Uid != subject.Identity.Uid)
+                {
+                    _skipped.Add($"{name}: a hard link to a file of uid {e.Uid}, not the account's");
+                    return;
+                }
                 var entry = new PaxTarEntry(e.Kind switch
                 {
                     TreeEntryKind.Directory => TarEntryType.Directory,
