@@ -262,4 +262,20 @@ public sealed class RestoreArchiveTests : IDisposable
 
         Assert.Equal($"750 {NewUid}:{NewUid}", Stat(top));
     }
+
+    [Fact]
+    public async Task ASetIdFileOfAnotherOwnerComesBackWithoutItsSetIdBitsAndTheAccountsKeepsThem()
+    {
+        Bob().Folder("home", 0b111_101_000)
+            .File("home/root-suid", "#!/bin/sh\n", 0b110_111_101_101, owner: 0)
+            .File("home/others-sgid", "#!/bin/sh\n", 0b010_111_101_101, owner: Other)
+            .File("home/own-suid", "#!/bin/sh\n", 0b100_111_101_101)
+            .Write(_backups, 8);
+
+        await RestoreAsync(8);
+
+        Assert.Equal("755 0:0", Stat(Path.Combine(Home, "root-suid")));
+        Assert.Equal($"755 {Other}:{Other}", Stat(Path.Combine(Home, "others-sgid")));
+        Assert.Equal($"4755 {NewUid}:{NewUid}", Stat(Path.Combine(Home, "own-suid")));
+    }
 }
