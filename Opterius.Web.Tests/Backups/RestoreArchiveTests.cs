@@ -188,13 +188,16 @@ public sealed class RestoreArchiveTests : IDisposable
     }
 
     /// <summary>Parts with the run's own MariaDB client command (as scripts/services.sh configures it), over the real server.</summary>
-    private RestoreParts PartsWithTheClient()
+    private RestoreParts PartsWithTheClient(string[]? client = null, int commandTimeoutSeconds = 60)
     {
         Directory.CreateDirectory(_backups); // the client's defaults file goes there
         using var json = JsonDocument.Parse(File.ReadAllText(PrivateServices.CommandsJson));
-        var argv = json.RootElement.GetProperty("Opterius").GetProperty("Commands").GetProperty(RestoreParts.ClientCommand)
+        var argv = client ?? json.RootElement.GetProperty("Opterius").GetProperty("Commands").GetProperty(RestoreParts.ClientCommand)
             .EnumerateArray().Select(a => a.GetString()!).ToArray();
-        var runner = new CommandRunner(Options.Create(new OpteriusOptions { Root = _box.Root, Commands = new() { [RestoreParts.ClientCommand] = argv } }));
+        var runner = new CommandRunner(Options.Create(new OpteriusOptions
+        {
+            Root = _box.Root, CommandTimeoutSeconds = commandTimeoutSeconds, Commands = new() { [RestoreParts.ClientCommand] = argv },
+        }));
         return new RestoreParts(_box.Layout, new MariaDbAdmin(PrivateServices.RootConnectionString()),
             new PowerDnsDb(PrivateServices.RootConnectionString()), _box.Reloader, runner, _config, _options);
     }
@@ -277,5 +280,15 @@ public sealed class RestoreArchiveTests : IDisposable
         Assert.Equal("755 0:0", Stat(Path.Combine(Home, "root-suid")));
         Assert.Equal($"755 {Other}:{Other}", Stat(Path.Combine(Home, "others-sgid")));
         Assert.Equal($"4755 {NewUid}:{NewUid}", Stat(Path.Combine(Home, "own-suid")));
+    }
+
+    [Fact]
+    public async Task ADatabaseImportRunsPastTheCommandTimeoutUnderTheDumpTimeout()
+    {
+        var user = "t" + Guid.NewGuid().ToString("N")[..8];
+        // A client slower than Opterius:CommandTimeoutSeconds (1 s here) but well inside DumpTimeoutSeconds (3600).
+        var parts = PartsWithTheClient(["sh", "-c", "sleep 2; cat > /dev/null"], commandTimeoutSeconds: 1);
+
+        await RestorePartAsync(parts, "databases", $"databases/{user}_big.sql", "SELECT 1;\n", user);
     }
 }
