@@ -249,7 +249,7 @@ commands = {
     "MariaDbDump": ["/usr/bin/mariadb-dump", "--defaults-file={defaults_file}", "--single-transaction", "--routines", "--triggers",
                     "--events", "--result-file={result_file}", "--databases", "{database}"],
     # Restores: a database's dump arrives on the client's standard input; the credentials again in a 0600 defaults file.
-    "MariaDbClient": ["/usr/bin/mariadb", "--defaults-file={defaults_file}", "--batch"],
+    "MariaDbClient": ["/usr/bin/mariadb", "--defaults-file={defaults_file}", "--batch", "--binary-mode"],
 }
 agent = merge(merge(merge(defaults, old_agent), given), {
     "ConnectionStrings": {

@@ -167,7 +167,7 @@ c = {
     "MariaDbDump": ["mariadb-dump", "--defaults-file={defaults_file}", "--single-transaction", "--routines", "--triggers",
                     "--events", "--result-file={result_file}", "--databases", "{database}"],
     # Restores: the dump of {database} arrives on its standard input.
-    "MariaDbClient": ["mariadb", "--defaults-file={defaults_file}", "--batch"],
+    "MariaDbClient": ["mariadb", "--defaults-file={defaults_file}", "--batch", "--binary-mode"],
 }
 if e["HAS_NGINX"] == "1":
     base = ["nginx", "-p", n, "-c", "nginx.conf", "-e", n + "/logs/error.log"]

@@ -138,6 +138,8 @@ public sealed class BackupRestorer(ServerLayout layout, RestoreParts parts, IOpt
                 case TarEntryType.Directory: w.Folder(relative, mode, uid, gid); break;
                 case TarEntryType.SymbolicLink when relative.Length > 0: w.Link(relative, entry.LinkName, uid, gid, entry.ModificationTime); break;
                 case TarEntryType.RegularFile or TarEntryType.V7RegularFile when relative.Length > 0:
+                    // A set-id file in a tenant's tree runs as its owner: only the account's own keep the bits.
+                    if (uid != map.Restored.Uid) mode &= ~0b110_000_000_000u;
                     w.File(relative, entry.DataStream ?? Stream.Null, mode, uid, gid, entry.ModificationTime); break;
                 default: throw new ArchiveRefusedException($"archive entry '{name}': the top of a tree must be a folder: refusing it");
             }

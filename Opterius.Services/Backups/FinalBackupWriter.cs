@@ -61,6 +61,8 @@ public sealed partial class FinalBackupWriter(
 
     public string Folder => Path.GetFullPath(options.Value.BackupPath);
 
+    private TimeSpan DumpDeadline => TimeSpan.FromSeconds(options.Value.DumpTimeoutSeconds);
+
     public static string FileName(long backupId) => $"{backupId}.tar.zst";
 
     public Task<WrittenBackup> WriteAsync(BackupSubject subject, long backupId, Action<BackupProgress> progress, CancellationToken ct)
@@ -258,6 +260,13 @@ public sealed partial class FinalBackupWriter(
                     _skipped.Add($"{name}: not a file, folder or link (fifo, socket or device)");
                     return;
                 }
+                // A tenant can hard-link a file it cannot read (/etc/shadow on the same file system) into its home: a file
+                // of several links that is not the account's is never read into its backup.
+                if (e.Kind == TreeEntryKind.File && e.Links > 1 && e.Uid != subject.Identity.Uid)
+                {
+                    _skipped.Add($"{name}: a hard link to a file of uid {e.Uid}, not the account's");
+                    return;
+                }
                 var entry = new PaxTarEntry(e.Kind switch
                 {
                     TreeEntryKind.Directory => TarEntryType.Directory,
@@ -416,7 +425,7 @@ public sealed partial class FinalBackupWriter(
             await ResourceException.WhenCommandFails(() => w._commands.RunAsync(DumpCommand, new Dictionary<string, string>
             {
                 ["defaults_file"] = defaults, ["result_file"] = dump, ["database"] = database,
-            }, ct), $"dumping database {database}");
+            }, null, ct, w.DumpDeadline), $"dumping database {database}");
             AddFile($"databases/{database}.sql", dump, "databases");
             File.Delete(dump);
         }

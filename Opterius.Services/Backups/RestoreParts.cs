@@ -110,7 +110,8 @@ public sealed partial class RestoreParts(ServerLayout layout, MariaDbAdmin admin
         {
             FileWriter.Write(defaults, ClientDefaults(), (UnixFileMode)0b110_000_000);
             await ResourceException.WhenCommandFails(() => commands.RunAsync(ClientCommand,
-                new Dictionary<string, string> { ["defaults_file"] = defaults, ["database"] = database }, dump, ct), $"restoring database {database}");
+                new Dictionary<string, string> { ["defaults_file"] = defaults, ["database"] = database }, dump, ct,
+                TimeSpan.FromSeconds(options.Value.DumpTimeoutSeconds)), $"restoring database {database}");
         }
         finally { File.Delete(defaults); }
     }
@@ -148,11 +149,13 @@ public sealed partial class RestoreParts(ServerLayout layout, MariaDbAdmin admin
     {
         var statements = text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         bool Own(string user) => user == a.Username || user.StartsWith(a.Username + "_", StringComparison.Ordinal);
+        // A grant's database is a LIKE pattern: an unescaped alice_% also matches alice2_x, so only alice\_ is the account's.
+        bool OwnPattern(string db) => db.StartsWith(a.Username + "\\_", StringComparison.Ordinal);
         foreach (var s in statements)
         {
             if (CreateUser().Match(s) is { Success: true } cu && Own(cu.Groups["user"].Value)) continue;
             if (Grant().Match(s) is { Success: true } g && Own(g.Groups["user"].Value)
-                && (g.Groups["on"].Value == "*.*" ? g.Groups["privs"].Value == "USAGE" : Own(g.Groups["db"].Value.Replace("\\_", "_").Replace("\\%", "%"))))
+                && (g.Groups["on"].Value == "*.*" ? g.Groups["privs"].Value == "USAGE" : OwnPattern(g.Groups["db"].Value)))
                 continue;
             throw new ArchiveRefusedException($"database_users.sql holds a statement that is not the account's own user or grant: '{(s.Length > 120 ? s[..120] + "…" : s)}': refusing it");
         }

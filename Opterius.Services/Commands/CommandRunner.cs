@@ -30,9 +30,15 @@ public sealed class CommandRunner(IOptions<OpteriusOptions> options)
     public Task<CommandResult?> RunAsync(string name, IReadOnlyDictionary<string, string>? values, CancellationToken ct) =>
         RunAsync(name, values, null, ct);
 
-    /// <summary>As <see cref="RunAsync(string, IReadOnlyDictionary{string, string}?, CancellationToken)"/>, with <paramref name="input"/> as its standard input.</summary>
-    public async Task<CommandResult?> RunAsync(string name, IReadOnlyDictionary<string, string>? values, Stream? input, CancellationToken ct)
+    /// <summary>
+    /// As <see cref="RunAsync(string, IReadOnlyDictionary{string, string}?, CancellationToken)"/>, with <paramref name="input"/> as
+    /// its standard input and <paramref name="deadline"/> in place of <c>Opterius:CommandTimeoutSeconds</c> (a database dump or
+    /// import runs as long as the database is big).
+    /// </summary>
+    public async Task<CommandResult?> RunAsync(string name, IReadOnlyDictionary<string, string>? values, Stream? input, CancellationToken ct,
+        TimeSpan? deadline = null)
     {
+        var limit = deadline ?? TimeSpan.FromSeconds(_options.CommandTimeoutSeconds);
         if (!IsConfigured(name)) return null;
         var argv = _options.Commands[name];
         var psi = new ProcessStartInfo(Fill(argv[0], values))
@@ -55,7 +61,7 @@ public sealed class CommandRunner(IOptions<OpteriusOptions> options)
         catch (Exception e) { throw new CommandFailedException($"{name}: cannot start '{psi.FileName}': {e.Message}"); }
         // One deadline for the exit and the output: a child that leaves the pipes open must not hang the step.
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        timeout.CancelAfter(TimeSpan.FromSeconds(_options.CommandTimeoutSeconds));
+        timeout.CancelAfter(limit);
         string stdout, stderr;
         try
         {
@@ -77,7 +83,7 @@ public sealed class CommandRunner(IOptions<OpteriusOptions> options)
             try { process.Kill(entireProcessTree: true); }
             catch (InvalidOperationException) { } // it exited meanwhile
             ct.ThrowIfCancellationRequested();
-            throw new CommandFailedException($"{name}: timed out after {_options.CommandTimeoutSeconds} s");
+            throw new CommandFailedException($"{name}: timed out after {limit.TotalSeconds:0} s");
         }
         var result = new CommandResult(name, process.ExitCode, stdout, stderr);
         if (result.ExitCode != 0)

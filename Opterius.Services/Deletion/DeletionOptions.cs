@@ -38,6 +38,13 @@ public sealed class DeletionOptions
     [Range(1, 3650)]
     public int FinalBackupDays { get; set; } = 30;
 
+    /// <summary>
+    /// How long one database's dump (a final backup) or import (a restore) may run; Opterius:CommandTimeoutSeconds is
+    /// for quick commands and would cut a big database short.
+    /// </summary>
+    [Range(60, 86400)]
+    public int DumpTimeoutSeconds { get; set; } = 3600;
+
     /// <summary>Where the agent writes final backups (root-only, 0700; taken as is, not under Opterius:Root).</summary>
     [Required]
     public string BackupPath { get; set; } = "/var/backups/opterius/final/";

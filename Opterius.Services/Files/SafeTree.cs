@@ -26,7 +26,7 @@ public enum TreeEntryKind { Directory, File, SymbolicLink, Other }
 /// bits (the low 12 of st_mode), owner, size and modification time, and a link's own target text (never followed).
 /// </summary>
 public readonly record struct TreeEntry(string Path, TreeEntryKind Kind, int Mode, int Uid, int Gid, long Size, DateTimeOffset ModifiedAt,
-    string? LinkTarget = null);
+    string? LinkTarget = null, int Links = 1);
 
 /// <summary>
 /// Called for each entry of a <see cref="SafeTree.Visit"/>, a folder before what it holds; <paramref name="content"/> is the
@@ -473,7 +473,7 @@ public static unsafe class SafeTree
 
         private static TreeEntry EntryOf(string relative, TreeEntryKind kind, in Statx st) =>
             new(relative, kind, st.Mode & 0xFFF, (int)st.Uid, (int)st.Gid, kind == TreeEntryKind.Directory ? 0 : (long)st.Size,
-                DateTimeOffset.FromUnixTimeSeconds(st.MtimeSeconds).AddTicks(st.MtimeNanoseconds / 100));
+                DateTimeOffset.FromUnixTimeSeconds(st.MtimeSeconds).AddTicks(st.MtimeNanoseconds / 100), Links: (int)Math.Min(st.Nlink, int.MaxValue));
 
         private static string RelativeOf(Frame frame, byte* name)
         {

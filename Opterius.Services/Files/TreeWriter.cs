@@ -11,6 +11,8 @@ namespace Opterius.Services.Files;
 /// An archive that puts a link (or a file) where a later entry expects a folder, or names an entry twice, is refused
 /// at that entry: nothing is ever written outside the top. Paths given are relative and already checked (no empty,
 /// <c>.</c> or <c>..</c> component). Holds one open folder besides the top: archives list a folder's entries together.
+/// The top stays root's and 0700 while the tree is written, and gets its own owner and mode only when the writer is
+/// disposed: no process of the account can enter it, hold a folder open or swap an entry while entries are made.
 /// </summary>
 public sealed unsafe class TreeWriter : IDisposable
 {
@@ -19,6 +21,8 @@ public sealed unsafe class TreeWriter : IDisposable
     private string? _cachedPath;
     private int _cachedFd = -1;
     private readonly byte[] _buffer = new byte[128 * 1024];
+    private (uint Mode, uint Uid, uint Gid) _topOwner;
+    private bool _disposed;
 
     public long Files { get; private set; }
     public long Folders { get; private set; }
@@ -33,8 +37,9 @@ public sealed unsafe class TreeWriter : IDisposable
     public string Top => _top;
 
     /// <summary>
-    /// Makes <paramref name="top"/>, 0700 and already the account's (so its removal, which checks the top's owner, can
-    /// undo a restore that failed before the archive's own entry for it); anything there is an <see cref="AlreadyThereException"/>.
+    /// Makes <paramref name="top"/>, root's and 0700 until disposed, then the account's and 0700 unless the archive's own
+    /// entry for it says otherwise (so its removal, which checks the top's owner, can undo a restore that failed before
+    /// that entry); anything there is an <see cref="AlreadyThereException"/>.
     /// </summary>
     public static TreeWriter Create(string top, uint uid, uint gid)
     {
@@ -55,6 +60,7 @@ public sealed unsafe class TreeWriter : IDisposable
                 var fd = OpenAt(parentFd, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
                 if (fd < 0) throw new ResourceException($"{full}: cannot open the folder just made: {Describe(Errno)}");
                 var writer = new TreeWriter(full, fd);
+                Own(fd, full, 0b111_000_000, 0, 0);
                 writer.SetTop(0b111_000_000, uid, gid);
                 return writer;
             }
@@ -62,8 +68,8 @@ public sealed unsafe class TreeWriter : IDisposable
         finally { Close(parentFd); }
     }
 
-    /// <summary>The top's own mode and owner (the archive's entry for the tree itself).</summary>
-    public void SetTop(uint mode, uint uid, uint gid) => Own(_topFd, _top, mode, uid, gid);
+    /// <summary>The top's own mode and owner (the archive's entry for the tree itself), given to it when the writer is disposed.</summary>
+    public void SetTop(uint mode, uint uid, uint gid) => _topOwner = (mode, uid, gid);
 
     public void Folder(string relative, uint mode, uint uid, uint gid)
     {
@@ -166,9 +172,13 @@ public sealed unsafe class TreeWriter : IDisposable
     private ResourceException Refuse(string relative, string what, int errno) =>
         new($"{Full(relative)} {what}{(errno is EEXIST ? "" : $": {Describe(errno)}")}: refusing to write it");
 
+    /// <summary>Gives the top its own owner and mode last, whether the tree was written whole or not (its removal then undoes it).</summary>
     public void Dispose()
     {
+        if (_disposed) return;
+        _disposed = true;
         if (_cachedFd >= 0) Close(_cachedFd);
-        Close(_topFd);
+        try { Own(_topFd, _top, _topOwner.Mode, _topOwner.Uid, _topOwner.Gid); }
+        finally { Close(_topFd); }
     }
 }

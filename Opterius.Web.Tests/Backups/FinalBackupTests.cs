@@ -189,6 +189,31 @@ public sealed class FinalBackupTests(PanelApp app) : IClassFixture<PanelApp>
     }
 
     [Fact]
+    public async Task AHardLinkInAHomeToARootFileOutsideItIsSkippedAndListedNeverArchived()
+    {
+        var account = await app.CreateAsync(TestAccounts.NewPrefix());
+        var home = Layout.Home(account);
+        // Root's file on the home's own file system (as /etc/shadow is on a one-disk server), outside the home.
+        var target = Path.Join(Path.GetDirectoryName(Path.GetDirectoryName(home))!, $"{account.Username}-shadow");
+        const string secret = "SECRET-HARD-LINKED-0452";
+        File.WriteAllText(target, secret);
+        File.SetUnixFileMode(target, UnixFileMode.UserRead);
+        FileResourceSandbox.Run("ln", target, Path.Join(home, "shadow"));
+        try
+        {
+            Assert.Equal(JobStatus.Succeeded, (await DeleteWithBackupAsync(account)).Status);
+        }
+        finally { File.Delete(target); }
+
+        var entries = ArchiveReader.Read(Path.Join(app.BackupPath, (await BackupOfAsync(account.Id)).FileName), out _);
+        Assert.DoesNotContain("home/shadow", entries.Keys);
+        Assert.DoesNotContain(entries.Values, e => e.Content is { Length: > 0 } && Encoding.UTF8.GetString(e.Content).Contains(secret));
+        using var manifest = JsonDocument.Parse(entries["manifest.json"].Content!);
+        Assert.Contains("home/shadow: a hard link to a file of uid 0, not the account's",
+            manifest.RootElement.GetProperty("skipped").EnumerateArray().Select(x => x.GetString()));
+    }
+
+    [Fact]
     public async Task ABackupUnderTheNeverPolicyIsRefusedWithValidationFailedAndNothingChanges()
     {
         await using var never = new PolicyApp(FinalBackupPolicy.Never);

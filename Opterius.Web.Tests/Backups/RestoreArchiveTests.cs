@@ -1,8 +1,15 @@
+using System.Text;
+using System.Text.Json;
+using Dapper;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Options;
+using MySqlConnector;
+using Opterius.Services;
+using Opterius.Services.Commands;
 using Opterius.Services.Deletion;
 using Opterius.Services.Backups;
 using Opterius.Services.Data;
+using Opterius.Services.Files;
 using Opterius.Services.Resources;
 using Opterius.Web.Tests.Infrastructure;
 using Opterius.Web.Tests.Resources;
@@ -22,6 +29,8 @@ public sealed class RestoreArchiveTests : IDisposable
     private readonly string _backups;
     private readonly BackupRestorer _restorer;
     private readonly List<RestoreReport> _reports = [];
+    private readonly IConfiguration _config;
+    private readonly IOptions<DeletionOptions> _options;
 
     public RestoreArchiveTests()
     {
@@ -32,6 +41,7 @@ public sealed class RestoreArchiveTests : IDisposable
             ["ConnectionStrings:MariaDbAdmin"] = PrivateServices.RootConnectionString(),
         }).Build();
         var options = Options.Create(new DeletionOptions { BackupPath = _backups });
+        (_config, _options) = (config, options);
         // Tree-only archives never reach a database: the connections are never opened.
         var parts = new RestoreParts(_box.Layout, new MariaDbAdmin(PrivateServices.RootConnectionString()),
             new PowerDnsDb(PrivateServices.RootConnectionString()), _box.Reloader, _box.Commands, config, options);
@@ -175,5 +185,110 @@ public sealed class RestoreArchiveTests : IDisposable
 
         Assert.Contains("is of 'carol' / 'carol.test'", e.Message);
         Assert.Equal(before, Everything());
+    }
+
+    /// <summary>Parts with the run's own MariaDB client command (as scripts/services.sh configures it), over the real server.</summary>
+    private RestoreParts PartsWithTheClient(string[]? client = null, int commandTimeoutSeconds = 60)
+    {
+        Directory.CreateDirectory(_backups); // the client's defaults file goes there
+        using var json = JsonDocument.Parse(File.ReadAllText(PrivateServices.CommandsJson));
+        var argv = client ?? json.RootElement.GetProperty("Opterius").GetProperty("Commands").GetProperty(RestoreParts.ClientCommand)
+            .EnumerateArray().Select(a => a.GetString()!).ToArray();
+        var runner = new CommandRunner(Options.Create(new OpteriusOptions
+        {
+            Root = _box.Root, CommandTimeoutSeconds = commandTimeoutSeconds, Commands = new() { [RestoreParts.ClientCommand] = argv },
+        }));
+        return new RestoreParts(_box.Layout, new MariaDbAdmin(PrivateServices.RootConnectionString()),
+            new PowerDnsDb(PrivateServices.RootConnectionString()), _box.Reloader, runner, _config, _options);
+    }
+
+    private static Task RestorePartAsync(RestoreParts parts, string key, string name, string content, string username) =>
+        parts.RestoreAsync(key, name, new MemoryStream(Encoding.UTF8.GetBytes(content)), Identity(username, $"{username}.test", NewUid),
+            new OwnerMap(OldUid, OldUid, new FileOwner(NewUid, NewUid)), CancellationToken.None);
+
+    [Fact]
+    public async Task ADumpHoldingAClientShellCommandNeverRunsIt()
+    {
+        var user = "d" + Guid.NewGuid().ToString("N")[..8];
+        var database = $"{user}_site";
+        var marker = Path.Combine(_box.Outside, "client-command-ran");
+        var dump = $"CREATE DATABASE `{database}`;\nUSE `{database}`;\n\\! touch {marker}\nCREATE TABLE t (id INT);\n";
+        try
+        {
+            var e = await Record.ExceptionAsync(() => RestorePartAsync(PartsWithTheClient(), "databases", $"databases/{database}.sql", dump, user));
+
+            Assert.False(File.Exists(marker), "the dump's \\! line ran as a shell command");
+            // With client commands off the line reaches the server as SQL, a syntax error: the restore fails, nothing ran.
+            Assert.Contains("restoring database", Assert.IsAssignableFrom<ResourceException>(e).Message);
+        }
+        finally
+        {
+            await using var c = new MySqlConnection(PrivateServices.RootConnectionString());
+            await c.ExecuteAsync($"DROP DATABASE IF EXISTS `{database}`");
+        }
+    }
+
+    [Fact]
+    public async Task AGrantOnAnUnescapedPrefixPatternIsRefusedBeforeAnyStatementRuns()
+    {
+        var user = "g" + Guid.NewGuid().ToString("N")[..8];
+        // `{user}_%` also matches {user}2_x, another account's databases: only `{user}\_...` is the account's.
+        var text = $"CREATE USER `{user}`@`localhost`;\nGRANT ALL PRIVILEGES ON `{user}_%`.* TO `{user}`@`localhost`;\n";
+        try
+        {
+            var e = await Assert.ThrowsAsync<ArchiveRefusedException>(() => RestorePartAsync(PartsWithTheClient(), "database_users", "database_users.sql", text, user));
+
+            Assert.Contains($"ON `{user}_%`.*", e.Message);
+            await using var c = new MySqlConnection(PrivateServices.RootConnectionString());
+            Assert.Equal(0, await c.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM mysql.user WHERE User = @user", new { user }));
+        }
+        finally
+        {
+            await using var c = new MySqlConnection(PrivateServices.RootConnectionString());
+            await c.ExecuteAsync($"DROP USER IF EXISTS `{user}`@`localhost`");
+        }
+    }
+
+    [Fact]
+    public void ATreeTopStaysRootsAnd0700WhileItIsWrittenAndGetsItsArchivedOwnerAndModeLast()
+    {
+        var top = Path.Combine(_box.Root, "home", "bob");
+        var w = TreeWriter.Create(top, NewUid, NewUid);
+        w.SetTop(0b111_101_000, NewUid, NewUid);
+        w.Folder("public_html", 0b111_101_101, NewUid, NewUid);
+        w.File("public_html/index.php", new MemoryStream("<?php"u8.ToArray()), 0b110_100_100, NewUid, NewUid, DateTimeOffset.UnixEpoch);
+
+        Assert.Equal("700 0:0", Stat(top));
+        Assert.Equal($"755 {NewUid}:{NewUid}", Stat(Path.Combine(top, "public_html")));
+
+        w.Dispose();
+
+        Assert.Equal($"750 {NewUid}:{NewUid}", Stat(top));
+    }
+
+    [Fact]
+    public async Task ASetIdFileOfAnotherOwnerComesBackWithoutItsSetIdBitsAndTheAccountsKeepsThem()
+    {
+        Bob().Folder("home", 0b111_101_000)
+            .File("home/root-suid", "#!/bin/sh\n", 0b110_111_101_101, owner: 0)
+            .File("home/others-sgid", "#!/bin/sh\n", 0b010_111_101_101, owner: Other)
+            .File("home/own-suid", "#!/bin/sh\n", 0b100_111_101_101)
+            .Write(_backups, 8);
+
+        await RestoreAsync(8);
+
+        Assert.Equal("755 0:0", Stat(Path.Combine(Home, "root-suid")));
+        Assert.Equal($"755 {Other}:{Other}", Stat(Path.Combine(Home, "others-sgid")));
+        Assert.Equal($"4755 {NewUid}:{NewUid}", Stat(Path.Combine(Home, "own-suid")));
+    }
+
+    [Fact]
+    public async Task ADatabaseImportRunsPastTheCommandTimeoutUnderTheDumpTimeout()
+    {
+        var user = "t" + Guid.NewGuid().ToString("N")[..8];
+        // A client slower than Opterius:CommandTimeoutSeconds (1 s here) but well inside DumpTimeoutSeconds (3600).
+        var parts = PartsWithTheClient(["sh", "-c", "sleep 2; cat > /dev/null"], commandTimeoutSeconds: 1);
+
+        await RestorePartAsync(parts, "databases", $"databases/{user}_big.sql", "SELECT 1;\n", user);
     }
 }
