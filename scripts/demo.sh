@@ -104,10 +104,11 @@ panel = {
         "Jwt": {"SigningKey": jwt},
         "License": {"Path": f"{run}/etc/license.json", "PublicKey": f"{run}/etc/license-signing.pem.pub"},
         "Https": {"Port": 8443, "ListenAddress": "127.0.0.1", "SelfSignedPath": f"{run}/panel/selfsigned.pfx"},
-        "Deletion": {"RecordSigningKey": f"{run}/panel/record-signing.pem"},
         "Provisioning": sandbox["Provisioning"],
         # The policy (on_request) and retention are the defaults; the folder is the agent's, named in the delete plan.
-        "Deletion": {**sandbox["Deletion"], "FinalBackup": "on_request", "FinalBackupDays": 30},
+        # The erasure records' key lives in the panel's own state folder (it signs them; the agent never sees it).
+        "Deletion": {**sandbox["Deletion"], "FinalBackup": "on_request", "FinalBackupDays": 30,
+                     "RecordSigningKey": f"{run}/panel/record-signing.pem"},
     },
 }
 write(f"{run}/etc/agent.json", agent, 0, 0)
