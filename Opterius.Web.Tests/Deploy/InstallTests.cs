@@ -167,7 +167,7 @@ public sealed partial class InstallTests(ScratchInstall install) : IClassFixture
             ["KillProcesses"] = "/usr/bin/kill -s KILL {pid}",
             ["MariaDbDump"] = "/usr/bin/mariadb-dump --defaults-file={defaults_file} --single-transaction --routines --triggers --events "
                 + "--result-file={result_file} --databases {database}",
-            ["MariaDbClient"] = "/usr/bin/mariadb --defaults-file={defaults_file} --batch",
+            ["MariaDbClient"] = "/usr/bin/mariadb --defaults-file={defaults_file} --batch --binary-mode",
         }, commands);
         // Debian's binaries, where the commands name them (this machine is a Debian 12 too).
         foreach (var program in commands.Values.Select(c => c.Split(' ')[0]))
