@@ -1,3 +1,4 @@
+using static Opterius.Services.Data.UtcTimes;
 using System.Security.Cryptography;
 using System.Text.Json;
 using Dapper;
@@ -123,9 +124,7 @@ public sealed class ErasureRecords(PanelDb db, DeletionJobStore jobs, IFinalBack
     private static RecordParty? Party(AuditRow? row) =>
         row is null ? null : new(row.Actor, row.ActorKind, row.SourceIp, Utc(row.At));
 
-    private static DateTime Utc(DateTime at) => DateTime.SpecifyKind(at, DateTimeKind.Utc);
 
-    private static DateTime? Utc(DateTime? at) => at is { } t ? Utc(t) : null;
 }
 
 /// <summary>The signed body of an erasure record (snake_case on the wire). Times are UTC.</summary>

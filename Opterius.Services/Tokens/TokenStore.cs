@@ -114,7 +114,7 @@ public sealed class TokenStore(PanelDb db)
         return (await c.QueryAsync<(long Id, string Username)>(new CommandDefinition(SelectAdmins, cancellationToken: ct))).ToList();
     }
 
-    private static DateTimeOffset Utc(DateTime value) => new(DateTime.SpecifyKind(value, DateTimeKind.Utc));
+    private static DateTimeOffset Utc(DateTime value) => new(UtcTimes.Utc(value));
 
     private static DateTimeOffset? Utc(DateTime? value) => value is { } v ? Utc(v) : null;
 

@@ -1,3 +1,4 @@
+using Opterius.Services.Data;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Opterius.Services.Accounts;
 using Opterius.Web.Auth;
@@ -11,11 +12,8 @@ public sealed record AccountDto(long Id, string Username, string Domain, string 
     long OwnerId, string PhpVersion, DateTime CreatedAt, DateTime? SuspendedAt, DateTime? DeletionDueAt, string? DeletionBlocked)
 {
     public static AccountDto From(Account a) =>
-        new(a.Id, a.Username, a.Domain, a.Email, a.Status, a.PackageId, a.OwnerId, a.PhpVersion, a.CreatedAt, a.SuspendedAt, Utc(a.DeletionDueAt),
+        new(a.Id, a.Username, a.Domain, a.Email, a.Status, a.PackageId, a.OwnerId, a.PhpVersion, a.CreatedAt, a.SuspendedAt, UtcTimes.Utc(a.DeletionDueAt),
             a.DeletionBlocked);
-
-    /// <summary>A time the panel stores in UTC, marked so (serialized with its Z).</summary>
-    public static DateTime? Utc(DateTime? at) => at is { } t ? DateTime.SpecifyKind(t, DateTimeKind.Utc) : null;
 }
 
 public sealed record PageMeta(int Page, int PerPage, long Total);

@@ -1,3 +1,4 @@
+using Opterius.Services.Data;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Opterius.Services.Accounts;
@@ -12,7 +13,7 @@ public sealed record ScheduleDeletionBody(int? AfterDays, DateTimeOffset? At, bo
 /// <summary>What schedule-deletion and cancel-deletion answer; <see cref="DeletionDueAt"/> is left out once cancelled.</summary>
 public sealed record ScheduledDeletionDto(long Id, string Username, string Status, DateTime? DeletionDueAt)
 {
-    public static ScheduledDeletionDto From(Account a) => new(a.Id, a.Username, a.Status, AccountDto.Utc(a.DeletionDueAt));
+    public static ScheduledDeletionDto From(Account a) => new(a.Id, a.Username, a.Status, UtcTimes.Utc(a.DeletionDueAt));
 }
 
 /// <summary>Scheduled termination: suspend now, delete when due; cancel keeps the account (suspended).</summary>
