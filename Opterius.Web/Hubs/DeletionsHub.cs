@@ -1,3 +1,4 @@
+using Opterius.Services.Data;
 using System.Runtime.CompilerServices;
 using System.Threading.Channels;
 using Microsoft.AspNetCore.Authorization;
@@ -91,11 +92,7 @@ public sealed class DeletionsHub(AccountStore accounts, DeletionJobStore jobs, D
         else if (!channel.Reader.TryPeek(out _))
         {
             job = await restoreJobs.FindAsync(jobId, ct) ?? job;
-            var at = new DateTimeOffset(DateTime.SpecifyKind(job.FinishedAt ?? job.CreatedAt, DateTimeKind.Utc));
-            var head = new DeletionEventDto(job.AccountId, job.Id, DeletionEvent.JobResource, job.Status, job.Detail, at);
-            var steps = job.Steps.Select(s => new DeletionEventDto(job.AccountId, job.Id, s.Resource, s.Status, s.Detail,
-                new DateTimeOffset(DateTime.SpecifyKind(s.UpdatedAt, DateTimeKind.Utc))));
-            foreach (var e in job.Finished ? steps.Append(head) : steps.Prepend(head)) yield return e;
+            foreach (var e in Journal(job.AccountId, job.Id, job.Status, job.Detail, job.Finished, job.FinishedAt ?? job.CreatedAt, job.Steps)) yield return e;
             if (job.Finished) yield break;
         }
 
@@ -106,13 +103,16 @@ public sealed class DeletionsHub(AccountStore accounts, DeletionJobStore jobs, D
         }
     }
 
-    private static IEnumerable<DeletionEventDto> Journal(DeletionJob job)
+    private static IEnumerable<DeletionEventDto> Journal(DeletionJob job) =>
+        Journal(job.AccountId, job.Id, job.Status, null, job.Finished, job.FinishedAt ?? job.CreatedAt, job.Steps);
+
+    /// <summary>A job's journal (a deletion's or a restore's) as the events a live subscriber would have seen.</summary>
+    private static IEnumerable<DeletionEventDto> Journal(long accountId, long jobId, string status, string? detail, bool finished, DateTime at,
+        IEnumerable<DeletionStep> steps)
     {
-        var at = new DateTimeOffset(DateTime.SpecifyKind(job.FinishedAt ?? job.CreatedAt, DateTimeKind.Utc));
-        var head = new DeletionEventDto(job.AccountId, job.Id, DeletionEvent.JobResource, job.Status, null, at);
-        var steps = job.Steps.Select(s => new DeletionEventDto(job.AccountId, job.Id, s.Resource, s.Status, s.Detail,
-            new DateTimeOffset(DateTime.SpecifyKind(s.UpdatedAt, DateTimeKind.Utc))));
+        var head = new DeletionEventDto(accountId, jobId, DeletionEvent.JobResource, status, detail, new DateTimeOffset(UtcTimes.Utc(at)));
+        var events = steps.Select(s => new DeletionEventDto(accountId, jobId, s.Resource, s.Status, s.Detail, new DateTimeOffset(UtcTimes.Utc(s.UpdatedAt))));
         // The job's end event closes a finished job, as it does live; a running one opens with its own status.
-        return job.Finished ? steps.Append(head) : steps.Prepend(head);
+        return finished ? events.Append(head) : events.Prepend(head);
     }
 }
