@@ -105,8 +105,7 @@ public sealed class ScheduledDeletions(
                     $"{scheduled} could not start and stays scheduled, tried again every {options.Value.SchedulerSeconds} s: {reason}", ct);
             return null;
         }
-        // The account is 'deleting' now: no pass claims it again, whatever happens to this write.
-        await ReleaseAsync(due.Id, claim, StartedSql);
+        // The job's open cleared the schedule and this claim with it (DeletionJobStore.OpenAsync): nothing to release.
         await audit.WriteAsync(Scheduler, DeletionSchedule.Action, due.Id, due.Username, "started", $"{scheduled} started as job {handle.Job.Id}", ct);
         return handle;
     }
@@ -117,12 +116,6 @@ public sealed class ScheduledDeletions(
     /// </summary>
     private Task<DeletionHandle> StartDeletionAsync(Actor actor, long accountId, bool backup, string claim, CancellationToken ct) =>
         deletions.StartAsync(actor, accountId, backup ? true : null, ct, claim);
-
-    private const string StartedSql = """
-        UPDATE accounts SET deletion_claimed_by = NULL, deletion_claimed_until = NULL,
-            deletion_due_at = NULL, deletion_backup = 0, deletion_scheduled_by = NULL, deletion_blocked = NULL
-        WHERE id = @id AND deletion_claimed_by = @claim
-        """;
 
     private const string BlockedSql = """
         UPDATE accounts SET deletion_claimed_by = NULL, deletion_claimed_until = NULL, deletion_blocked = @blocked
