@@ -227,6 +227,8 @@ panel = merge(merge(merge(merge(defaults, {"Opterius": {"Deletion": {"FinalBacku
         "Jwt": {"SigningKey": jwt},
         "License": {"Path": "/etc/opterius/license.json", "PublicKey": "/etc/opterius/license-signing.pem.pub"},
         "Https": {"Port": 8443, "ListenAddress": "0.0.0.0", "SelfSignedPath": "/var/lib/opterius/panel/selfsigned.pfx"},
+        # The erasure records' signing key, made with the first record in the panel's state folder (its only writable place).
+        "Deletion": {"RecordSigningKey": "/var/lib/opterius/panel/record-signing.pem"},
     },
 })
 
@@ -312,12 +314,14 @@ print(d)' "$1" "$2"; }
     user_sql "$panel_user" "$(pw "$panel_cs")" "ALL PRIVILEGES ON \`$panel_db\`.*"
     # The agent: every tenant database (`{username}_*` all match `%\_%`, the panel's and PowerDNS's do
     # not), with GRANT OPTION to give a tenant user ALL on `{username}\_%`; CREATE USER for tenant users;
-    # the grant tables DROP USER cleans, to find and delete orphaned rows (RELOAD to flush them);
-    # the PowerDNS database, whose schema `migrate` keeps.
+    # the grant tables DROP USER cleans, to find and delete orphaned rows (RELOAD to flush them); SELECT on
+    # the mysql database itself, which SHOW CREATE USER and SHOW GRANTS of another user need (a final backup
+    # archives a tenant's users with them; a grant on its tables is not enough); the PowerDNS database,
+    # whose schema `migrate` keeps.
     user_sql "$agent_user" "$(pw "$agent_cs")" \
       "ALL PRIVILEGES ON \`%\\_%\`.* WITH GRANT OPTION" \
       "CREATE USER, RELOAD ON *.*" \
-      "SELECT ON mysql.global_priv" \
+      "SELECT ON mysql.*" \
       "SELECT, DELETE ON mysql.db" "SELECT, DELETE ON mysql.tables_priv" \
       "SELECT, DELETE ON mysql.columns_priv" "SELECT, DELETE ON mysql.procs_priv" \
       "ALL PRIVILEGES ON \`$pdns_db\`.*"

@@ -151,16 +151,26 @@ public sealed partial class RestoreParts(ServerLayout layout, MariaDbAdmin admin
         bool Own(string user) => user == a.Username || user.StartsWith(a.Username + "_", StringComparison.Ordinal);
         // A grant's database is a LIKE pattern: an unescaped alice_% also matches alice2_x, so only alice\_ is the account's.
         bool OwnPattern(string db) => db.StartsWith(a.Username + "\\_", StringComparison.Ordinal);
+        var run = new List<string>();
         foreach (var s in statements)
         {
-            if (CreateUser().Match(s) is { Success: true } cu && Own(cu.Groups["user"].Value)) continue;
+            if (CreateUser().Match(s) is { Success: true } cu && Own(cu.Groups["user"].Value))
+            {
+                run.Add(s);
+                continue;
+            }
             if (Grant().Match(s) is { Success: true } g && Own(g.Groups["user"].Value)
                 && (g.Groups["on"].Value == "*.*" ? g.Groups["privs"].Value == "USAGE" : OwnPattern(g.Groups["db"].Value)))
+            {
+                // USAGE on *.* is no privilege: CREATE USER gave the user (its authentication, REQUIRE and limits too). Run,
+                // it would need a global GRANT OPTION, which the agent's least-privilege MariaDB user does not have.
+                if (g.Groups["on"].Value != "*.*") run.Add(s);
                 continue;
+            }
             throw new ArchiveRefusedException($"database_users.sql holds a statement that is not the account's own user or grant: '{(s.Length > 120 ? s[..120] + "…" : s)}': refusing it");
         }
         await using var c = await admin.OpenAsync(ct);
-        foreach (var s in statements)
+        foreach (var s in run)
         {
             try { await c.ExecuteAsync(new CommandDefinition(s, cancellationToken: ct)); }
             catch (MySqlException e) when (e.ErrorCode == MySqlErrorCode.CannotUser)

@@ -74,6 +74,7 @@ public sealed class InstalledSplit : IAsyncLifetime
             o["Https"]!["Port"] = Port;
             o["Https"]!["ListenAddress"] = "127.0.0.1";
             o["Https"]!["SelfSignedPath"] = Under((string)o["Https"]!["SelfSignedPath"]!);
+            o["Deletion"]!["RecordSigningKey"] = Under((string)o["Deletion"]!["RecordSigningKey"]!);
         });
         // What install.sh gives `opterius`, given to its stand-in: panel.json (0600), the license (group), its state folder.
         FileResourceSandbox.Run("chown", $"{PanelUser}:{PanelUser}", Under("/etc/opterius/panel.json"), Under("/var/lib/opterius/panel"));

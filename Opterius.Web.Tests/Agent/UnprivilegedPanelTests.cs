@@ -18,7 +18,7 @@ namespace Opterius.Web.Tests.Agent;
 /// the license, every resource on the agent (root) and its least-privilege MariaDB user.
 /// </summary>
 [Collection(nameof(ServingTests))]
-public sealed class UnprivilegedPanelTests(InstalledSplit split) : IClassFixture<InstalledSplit>
+public sealed partial class UnprivilegedPanelTests(InstalledSplit split) : IClassFixture<InstalledSplit>
 {
     private const string PanelUser = InstalledSplit.PanelUser;
 

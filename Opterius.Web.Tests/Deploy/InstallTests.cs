@@ -186,7 +186,7 @@ public sealed partial class InstallTests(ScratchInstall install) : IClassFixture
             [$"GRANT ALL PRIVILEGES ON `%\\_%`.* TO `{p}opterius-agent`@`localhost` WITH GRANT OPTION",
              $"GRANT ALL PRIVILEGES ON `{pdnsDb}`.* TO `{p}opterius-agent`@`localhost`",
              $"GRANT RELOAD, CREATE USER ON *.* TO `{p}opterius-agent`@`localhost`",
-             $"GRANT SELECT ON `mysql`.`global_priv` TO `{p}opterius-agent`@`localhost`",
+             $"GRANT SELECT ON `mysql`.* TO `{p}opterius-agent`@`localhost`",
              $"GRANT SELECT, DELETE ON `mysql`.`columns_priv` TO `{p}opterius-agent`@`localhost`",
              $"GRANT SELECT, DELETE ON `mysql`.`db` TO `{p}opterius-agent`@`localhost`",
              $"GRANT SELECT, DELETE ON `mysql`.`procs_priv` TO `{p}opterius-agent`@`localhost`",
