@@ -21,6 +21,13 @@ public sealed class DeletionOptions
     public int SchedulerSeconds { get; set; } = 60;
 
     /// <summary>
+    /// How many scheduled deletions this panel process runs at once. A pass starts only as many as are free; the rest stay
+    /// due and start at a later pass, so a burst of a thousand due accounts never opens a thousand jobs together.
+    /// </summary>
+    [Range(1, 1000)]
+    public int SchedulerMaxInFlight { get; set; } = 8;
+
+    /// <summary>
     /// The private key (P-256 PEM) that signs erasure records; made, mode 600, the first time a record is issued.
     /// The default lies in the panel's own state folder, the one folder its unit may write.
     /// </summary>

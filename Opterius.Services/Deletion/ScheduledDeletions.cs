@@ -13,8 +13,9 @@ namespace Opterius.Services.Deletion;
 /// Runs the scheduled deletions that are due, through the one deletion service, as the actor <c>scheduler</c>. Each
 /// due account is first claimed in the panel database (one UPDATE, so of two panel processes looking at the same
 /// moment exactly one gets it), then started; a burst of due accounts starts together, so their reloads coalesce as
-/// any batch of terminations does. A deletion that cannot start (license, conflict) stays scheduled and is tried
-/// again at the next pass; each new reason is audited once, not at every pass.
+/// any batch of terminations does, but never more than <see cref="DeletionOptions.SchedulerMaxInFlight"/> at once: the
+/// rest stay due, unclaimed, until a pass finds a free slot. A deletion that cannot start (license, conflict) stays
+/// scheduled and is tried again at the next pass; each new reason is audited once, not at every pass.
 /// </summary>
 public sealed class ScheduledDeletions(
     PanelDb db,
@@ -29,6 +30,10 @@ public sealed class ScheduledDeletions(
 
     // Starts open their jobs one at a time (the deletion service's gate): a batch opens well within its claim.
     private const int Batch = 50;
+
+    // The scheduled deletions this process runs: slots are taken before a claim and given back when a job ends (or did not start).
+    private readonly Lock _slotsGate = new();
+    private int _inFlight;
 
     private sealed record Due(long Id, string Username, DateTime DeletionDueAt, bool DeletionBackup, string? DeletionScheduledBy, string? DeletionBlocked);
 
@@ -51,20 +56,53 @@ public sealed class ScheduledDeletions(
         var started = new List<DeletionHandle>();
         while (true)
         {
+            var slots = TakeSlots(Batch);
+            if (slots == 0) return started;
             var claim = $"{jobs.Holder}/{Guid.NewGuid():N}";
-            // The claim walks the due index and then the rows, a release the other way round: InnoDB may pick one as a
-            // deadlock's victim, rolled back whole, so it is simply made again.
-            var due = await DeletionJobStore.RetryOnDeadlockAsync(async () =>
+            List<Due> due;
+            try
             {
-                await using var c = await db.OpenAsync(ct);
-                return (await c.QueryAsync<Due>(new CommandDefinition(ClaimSql,
-                    new { claim, seconds = 4 * options.Value.LeaseSeconds, limit = Batch }, cancellationToken: ct))).AsList();
-            });
+                // The claim walks the due index and then the rows, a release the other way round: InnoDB may pick one as a
+                // deadlock's victim, rolled back whole, so it is simply made again.
+                due = await DeletionJobStore.RetryOnDeadlockAsync(async () =>
+                {
+                    await using var c = await db.OpenAsync(ct);
+                    return (await c.QueryAsync<Due>(new CommandDefinition(ClaimSql,
+                        new { claim, seconds = 4 * options.Value.LeaseSeconds, limit = slots }, cancellationToken: ct))).AsList();
+                });
+            }
+            catch
+            {
+                GiveBack(slots);
+                throw;
+            }
+            GiveBack(slots - due.Count);
             var handles = await Task.WhenAll(due.Select(d => StartAsync(d, claim)));
+            foreach (var handle in handles)
+            {
+                if (handle is null) GiveBack(1);
+                // The deletion service owns the job's task; this only gives its slot back when it ends, however it ends.
+                else _ = handle.Completion.ContinueWith(_ => GiveBack(1), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            }
             started.AddRange(handles.OfType<DeletionHandle>());
-            // A full batch that all started may have more behind it; one that could not start would be claimed again at once.
-            if (due.Count < Batch || handles.Any(h => h is null)) return started;
+            // A full claim that all started may have more behind it; one that could not start would be claimed again at once.
+            if (due.Count < slots || handles.Any(h => h is null)) return started;
         }
+    }
+
+    private int TakeSlots(int most)
+    {
+        lock (_slotsGate)
+        {
+            var taken = Math.Clamp(options.Value.SchedulerMaxInFlight - _inFlight, 0, most);
+            _inFlight += taken;
+            return taken;
+        }
+    }
+
+    private void GiveBack(int slots)
+    {
+        lock (_slotsGate) _inFlight -= slots;
     }
 
     private async Task<DeletionHandle?> StartAsync(Due due, string claim)

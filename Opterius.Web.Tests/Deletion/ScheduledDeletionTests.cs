@@ -305,6 +305,42 @@ public sealed class ScheduledDeletionTests(ScheduleApp app) : IClassFixture<Sche
     }
 
     [Fact]
+    public async Task ABurstOfDueDeletionsRunsNoMoreThanTheCapAtOnceTheRestWaitingForTheNextPassAndEveryOneFinishes()
+    {
+        const int burst = 5, cap = 2;
+        var client = await app.ClientAsync();
+        var due = new List<ApiKit.Made>();
+        for (var i = 0; i < burst; i++)
+        {
+            var made = await client.CreateOverApiAsync();
+            Assert.Equal(HttpStatusCode.Accepted, (await client.PostAsync(Url(made.Id, "schedule-deletion"), Body("""{"after_days": 1}"""))).StatusCode);
+            await SetDueInThePastAsync(made.Id);
+            due.Add(made);
+        }
+        await using var capped = app.WithWebHostBuilder(b => b.UseSetting($"{DeletionOptions.Section}:SchedulerMaxInFlight", cap.ToString()));
+        var scheduler = capped.Services.GetRequiredService<ScheduledDeletions>(); // its start-up pass is one of the passes
+
+        // Passes as the timer makes them, until every account is gone.
+        var ids = due.Select(m => m.Id).ToArray();
+        for (var deadline = DateTime.UtcNow.AddMinutes(3); await app.Databases.PanelScalarAsync<long>(
+                 "SELECT COUNT(*) FROM accounts WHERE id IN @ids", new { ids }) > 0; await Task.Delay(100))
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the burst did not finish within 3 minutes");
+            Assert.InRange((await scheduler.RunDueAsync(default)).Count, 0, cap);
+        }
+
+        // The journal's times say how many ran at once: a job started only once another had finished.
+        await using var db = new MySqlConnection(app.Databases.Panel);
+        var jobs = (await db.QueryAsync<(DateTime Created, DateTime? Finished, string Status)>(
+            "SELECT created_at, finished_at, status FROM deletion_jobs WHERE account_id IN @ids", new { ids })).ToList();
+        Assert.Equal(burst, jobs.Count);
+        Assert.All(jobs, j => Assert.Equal(JobStatus.Succeeded, j.Status));
+        var atOnce = jobs.SelectMany(j => new[] { (At: j.Created, Change: 1), (At: j.Finished!.Value, Change: -1) })
+            .OrderBy(e => e.At).ThenBy(e => e.Change).Aggregate((Now: 0, Most: 0), (r, e) => (r.Now + e.Change, Math.Max(r.Most, r.Now + e.Change))).Most;
+        Assert.InRange(atOnce, 1, cap);
+    }
+
+    [Fact]
     public async Task AResellerSchedulesAndCancelsOnlyItsOwnAccounts()
     {
         var reseller = await app.NewResellerAsync();
