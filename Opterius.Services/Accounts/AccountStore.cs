@@ -137,7 +137,9 @@ public sealed class AccountStore(PanelDb db)
             UPDATE accounts SET status = @to,
               suspended_at = CASE WHEN @to = 'suspended' THEN CURRENT_TIMESTAMP(6) WHEN @to = 'active' THEN NULL ELSE suspended_at END,
               deletion_due_at = IF(@to = 'active', NULL, deletion_due_at), deletion_backup = IF(@to = 'active', 0, deletion_backup),
-              deletion_scheduled_by = IF(@to = 'active', NULL, deletion_scheduled_by), deletion_blocked = IF(@to = 'active', NULL, deletion_blocked)
+              deletion_scheduled_by = IF(@to = 'active', NULL, deletion_scheduled_by), deletion_blocked = IF(@to = 'active', NULL, deletion_blocked),
+              deletion_scheduled_by_kind = IF(@to = 'active', NULL, deletion_scheduled_by_kind),
+              deletion_scheduled_by_ip = IF(@to = 'active', NULL, deletion_scheduled_by_ip), deletion_scheduled_at = IF(@to = 'active', NULL, deletion_scheduled_at)
             WHERE id = @id AND status IN @from
               AND NOT (@to = 'active' AND deletion_claimed_until IS NOT NULL AND deletion_claimed_until > UTC_TIMESTAMP(6))
             """;

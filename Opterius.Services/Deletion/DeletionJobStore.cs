@@ -92,8 +92,11 @@ public sealed class DeletionJobStore(PanelDb db, IOptions<DeletionOptions> optio
         await using var tx = await c.BeginTransactionAsync(ct);
         var status = await c.ExecuteScalarAsync<string?>(new CommandDefinition(
             "SELECT status FROM accounts WHERE id = @Id FOR UPDATE", account, tx, cancellationToken: ct));
+        ScheduledBy? scheduledBy = null;
         if (scheduleClaim is not null)
         {
+            // Read before the schedule is cleared: the job keeps who scheduled it for its erasure record.
+            scheduledBy = await c.QuerySingleOrDefaultAsync<ScheduledBy>(new CommandDefinition(ScheduledBySql, account, tx, cancellationToken: ct));
             // Under the row's lock: a cancel or unsuspend that came first (even after the claim expired) wins, and
             // one that comes later waits for this commit and finds the account deleting.
             var claimed = await c.ExecuteAsync(new CommandDefinition(ClearScheduleSql, new { account.Id, scheduleClaim }, tx, cancellationToken: ct));
@@ -132,6 +135,8 @@ public sealed class DeletionJobStore(PanelDb db, IOptions<DeletionOptions> optio
             var steps = DeletionOrder.Steps(finalBackup == true).Select((key, i) => new { jobId, position = i + 1, key });
             await c.ExecuteAsync(new CommandDefinition(InsertStep, steps, tx, cancellationToken: ct));
         }
+        if (scheduledBy is not null)
+            await c.ExecuteAsync(new CommandDefinition(KeepScheduledBySql, new { jobId, scheduledBy.Actor, scheduledBy.ActorKind, scheduledBy.SourceIp, scheduledBy.ScheduledAt }, tx, cancellationToken: ct));
         // Any open (manual or the scheduler's) ends a schedule: one left behind would survive a crash or a failed job.
         await c.ExecuteAsync(new CommandDefinition(OpenAccountSql, account, tx, cancellationToken: ct));
         await tx.CommitAsync(ct);
@@ -140,12 +145,27 @@ public sealed class DeletionJobStore(PanelDb db, IOptions<DeletionOptions> optio
 
     private const string OpenAccountSql = """
         UPDATE accounts SET status = 'deleting', deletion_due_at = NULL, deletion_backup = 0, deletion_scheduled_by = NULL,
+            deletion_scheduled_by_kind = NULL, deletion_scheduled_by_ip = NULL, deletion_scheduled_at = NULL,
             deletion_blocked = NULL, deletion_claimed_by = NULL, deletion_claimed_until = NULL
         WHERE id = @Id
         """;
 
+    private sealed record ScheduledBy(string Actor, string ActorKind, string? SourceIp, DateTime ScheduledAt);
+
+    private const string ScheduledBySql = """
+        SELECT deletion_scheduled_by AS Actor, deletion_scheduled_by_kind AS ActorKind, deletion_scheduled_by_ip AS SourceIp,
+               deletion_scheduled_at AS ScheduledAt
+        FROM accounts WHERE id = @Id AND deletion_scheduled_by IS NOT NULL AND deletion_scheduled_by_kind IS NOT NULL AND deletion_scheduled_at IS NOT NULL
+        """;
+
+    private const string KeepScheduledBySql = """
+        UPDATE deletion_jobs SET scheduled_by = @Actor, scheduled_by_kind = @ActorKind, scheduled_by_ip = @SourceIp, scheduled_at = @ScheduledAt
+        WHERE id = @jobId
+        """;
+
     private const string ClearScheduleSql = """
         UPDATE accounts SET deletion_due_at = NULL, deletion_backup = 0, deletion_scheduled_by = NULL, deletion_blocked = NULL,
+            deletion_scheduled_by_kind = NULL, deletion_scheduled_by_ip = NULL, deletion_scheduled_at = NULL,
             deletion_claimed_by = NULL, deletion_claimed_until = NULL
         WHERE id = @Id AND deletion_claimed_by = @scheduleClaim AND deletion_due_at IS NOT NULL AND status = 'suspended'
         """;

@@ -53,7 +53,7 @@ public sealed class DeletionSchedule(AccountStore accounts, AccountSuspension su
                 await suspension.SuspendAsync(actor, id, ct); // audited as a suspend of its own
             // Not saved when someone else scheduled it or unsuspended it in between. Either way the account is as they left
             // it (suspended for their schedule, or serving), so this request's suspension is not undone.
-            if (!await SaveAsync(id, due, request.Backup, actor.Name))
+            if (!await SaveAsync(id, due, request.Backup, actor))
                 throw new AccountConflictException($"Account '{account.Username}' was scheduled or unsuspended by someone else meanwhile; "
                     + $"this request scheduled nothing (GET /api/v1/accounts/{id} shows where it stands).");
             await audit.WriteAsync(actor, Action, id, account.Username, "scheduled",
@@ -134,20 +134,23 @@ public sealed class DeletionSchedule(AccountStore accounts, AccountSuspension su
             });
     }
 
+    // Who scheduled it and when (UTC) go with the schedule, and from it into the job (the erasure record's scheduled_by).
     private const string SaveSql = """
-        UPDATE accounts SET deletion_due_at = @due, deletion_backup = @backup, deletion_scheduled_by = @by, deletion_blocked = NULL
+        UPDATE accounts SET deletion_due_at = @due, deletion_backup = @backup, deletion_blocked = NULL, deletion_scheduled_by = @Name,
+            deletion_scheduled_by_kind = @Kind, deletion_scheduled_by_ip = @SourceIp, deletion_scheduled_at = UTC_TIMESTAMP(6)
         WHERE id = @id AND status = 'suspended' AND deletion_due_at IS NULL
         """;
 
-    private async Task<bool> SaveAsync(long id, DateTime due, bool backup, string by)
+    private async Task<bool> SaveAsync(long id, DateTime due, bool backup, Actor by)
     {
         await using var c = await db.OpenAsync(CancellationToken.None);
-        return await c.ExecuteAsync(new CommandDefinition(SaveSql, new { id, due, backup, by })) == 1;
+        return await c.ExecuteAsync(new CommandDefinition(SaveSql, new { id, due, backup, by.Name, by.Kind, by.SourceIp })) == 1;
     }
 
     // Not while the scheduler holds its claim: it is starting the deletion at this moment.
     private const string ClearSql = """
-        UPDATE accounts SET deletion_due_at = NULL, deletion_backup = 0, deletion_scheduled_by = NULL, deletion_blocked = NULL
+        UPDATE accounts SET deletion_due_at = NULL, deletion_backup = 0, deletion_scheduled_by = NULL, deletion_blocked = NULL,
+            deletion_scheduled_by_kind = NULL, deletion_scheduled_by_ip = NULL, deletion_scheduled_at = NULL
         WHERE id = @id AND status = 'suspended' AND deletion_due_at IS NOT NULL
           AND (deletion_claimed_until IS NULL OR deletion_claimed_until <= UTC_TIMESTAMP(6))
         """;

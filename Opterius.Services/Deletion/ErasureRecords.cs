@@ -65,24 +65,18 @@ public sealed class ErasureRecords(PanelDb db, DeletionJobStore jobs, IFinalBack
         catch (JsonException e) { throw new LicenseFormatException($"its record object is malformed ({e.Message})"); }
     }
 
-    private sealed record JobExtras(string? AccountEmail, string? PlanJson, DateTime? PlannedAt, string? Requester, string? RequesterKind, string? RequesterIp);
+    private sealed record JobExtras(string? AccountEmail, string? PlanJson, DateTime? PlannedAt, string? Requester, string? RequesterKind, string? RequesterIp,
+        string? ScheduledBy, string? ScheduledByKind, string? ScheduledByIp, DateTime? ScheduledAt);
     private sealed record StepTimes(int Position, DateTime? StartedAt);
     private sealed record OwnerRow(long Id, string Username, string Role);
-    private sealed record AuditRow(long Id, DateTime At, string Actor, string ActorKind, string? SourceIp, string? Detail);
 
     private const string ExtrasSql = """
         SELECT account_email AS AccountEmail, plan_json AS PlanJson, planned_at AS PlannedAt,
-               requester AS Requester, requester_kind AS RequesterKind, requester_ip AS RequesterIp FROM deletion_jobs WHERE id = @Id;
+               requester AS Requester, requester_kind AS RequesterKind, requester_ip AS RequesterIp,
+               scheduled_by AS ScheduledBy, scheduled_by_kind AS ScheduledByKind, scheduled_by_ip AS ScheduledByIp, scheduled_at AS ScheduledAt
+        FROM deletion_jobs WHERE id = @Id;
         SELECT position AS Position, started_at AS StartedAt FROM deletion_steps WHERE job_id = @Id;
         SELECT id AS Id, username AS Username, role AS Role FROM panel_users WHERE id = @OwnerId;
-        """;
-
-    // Who scheduled it: the last schedule before the scheduler's row that started this job (ScheduledDeletions writes it).
-    private const string ScheduledSql = """
-        SELECT s.id AS Id, s.at AS At, s.actor AS Actor, s.actor_kind AS ActorKind, s.source_ip AS SourceIp, s.detail AS Detail
-        FROM audit_log r JOIN audit_log s ON s.account_id = r.account_id AND s.action = r.action AND s.outcome = 'scheduled' AND s.id < r.id
-        WHERE r.account_id = @AccountId AND r.action = 'schedule_deletion' AND r.outcome = 'started' AND r.detail LIKE @startedAs
-        ORDER BY s.id DESC LIMIT 1
         """;
 
     private async Task<ErasureRecord> BuildAsync(DeletionJob job, CancellationToken ct)
@@ -97,11 +91,6 @@ public sealed class ErasureRecords(PanelDb db, DeletionJobStore jobs, IFinalBack
             started = (await results.ReadAsync<StepTimes>()).ToDictionary(s => s.Position, s => s.StartedAt);
             owner = await results.ReadSingleOrDefaultAsync<OwnerRow>();
         }
-        AuditRow? scheduled = null;
-        if (extras is { Requester: var name, RequesterKind: "system" } && name == ScheduledDeletions.Scheduler.Name)
-            scheduled = await c.QuerySingleOrDefaultAsync<AuditRow>(new CommandDefinition(ScheduledSql,
-                new { job.AccountId, startedAs = $"% started as job {job.Id}" }, cancellationToken: ct));
-
         var plan = extras.PlanJson is null ? null : JsonSerializer.Deserialize<ResourceInspection[]>(extras.PlanJson, Json);
         return new ErasureRecord(
             Type: "opterius.erasure_record",
@@ -113,18 +102,15 @@ public sealed class ErasureRecords(PanelDb db, DeletionJobStore jobs, IFinalBack
                 new RecordOwner(job.OwnerId, owner?.Username, owner?.Role)),
             Requester: extras is { Requester: { } actor, RequesterKind: { } kind }
                 ? new RecordParty(actor, kind, extras.RequesterIp, Utc(extras.PlannedAt!.Value)) : null,
-            ScheduledBy: Party(scheduled),
+            // Kept with the job by the scheduler's open (DeletionJobStore), as the schedule stored it: a UTC time.
+            ScheduledBy: extras is { ScheduledBy: { } by, ScheduledByKind: { } byKind, ScheduledAt: { } at }
+                ? new RecordParty(by, byKind, extras.ScheduledByIp, Utc(at)) : null,
             Plan: plan is null ? null : new RecordPlan(Utc(extras.PlannedAt), plan.Sum(r => r.Bytes), plan),
             Steps: job.Steps.Select(s => new RecordStep(s.Position, s.Resource, s.Status, s.Detail,
                 Utc(started.GetValueOrDefault(s.Position)), Utc(s.UpdatedAt))).ToList(),
             Verification: job.Verification is { } v ? new RecordVerification(Utc(v.CheckedAt), v.Passed, v.Resources) : null,
             FinalBackup: await backups.OfJobAsync(job, ct));
     }
-
-    private static RecordParty? Party(AuditRow? row) =>
-        row is null ? null : new(row.Actor, row.ActorKind, row.SourceIp, Utc(row.At));
-
-
 }
 
 /// <summary>The signed body of an erasure record (snake_case on the wire). Times are UTC.</summary>

@@ -6,8 +6,8 @@ using Opterius.Web.Tests.Infrastructure;
 namespace Opterius.Web.Tests.Deletion;
 
 /// <summary>
-/// The journal's times are UTC whatever the database server's time zone (the dialog prints them as UTC). It sets the
-/// server's global time zone, so it runs alone.
+/// The journal's and the erasure record's times are UTC whatever the database server's time zone (the dialog prints
+/// them as UTC). It sets the server's global time zone, so it runs alone.
 /// </summary>
 [Collection(nameof(DeletionClockTests))]
 public sealed class DeletionClockTests(PanelApp app) : IClassFixture<PanelApp>
@@ -33,11 +33,40 @@ public sealed class DeletionClockTests(PanelApp app) : IClassFixture<PanelApp>
                 Assert.True(Math.Abs((now - at).TotalMinutes) < 2, $"the job's {what} time {at:u} is not UTC (now {now:u})");
             Assert.All(job.Steps, s => Assert.True(Math.Abs((now - s.UpdatedAt).TotalMinutes) < 2, $"{s.Resource} updated at {s.UpdatedAt:u}, now {now:u}"));
         }
-        finally
+        finally { await RestoreTimeZoneAsync(zone); }
+    }
+
+    [Fact]
+    public async Task AScheduledDeletionsRecordNamesWhoScheduledItAndWhenInUtcWhenTheDatabaseSessionRunsInAnotherTimeZone()
+    {
+        var account = await app.CreateAsync(TestAccounts.NewPrefix());
+        var zone = await app.Databases.PanelScalarAsync<string>("SELECT @@GLOBAL.time_zone");
+        await app.Databases.PanelScalarAsync<object?>("SET GLOBAL time_zone = '+05:00'");
+        try
         {
-            await app.Databases.PanelScalarAsync<object?>("SET GLOBAL time_zone = @zone", new { zone });
             MySqlConnection.ClearAllPools();
+            await using var panel = app.SecondPanel();
+            var before = DateTime.UtcNow;
+            await panel.GetRequiredService<DeletionSchedule>().ScheduleAsync(app.AdminActor(), account.Id, new ScheduleRequest(0, null, false), default);
+            var after = DateTime.UtcNow;
+
+            var started = Assert.Single(await panel.GetRequiredService<ScheduledDeletions>().RunDueAsync(default));
+            var job = await started.Completion;
+
+            Assert.Equal(JobStatus.Succeeded, job.Status);
+            var records = panel.GetRequiredService<ErasureRecords>();
+            var record = ErasureRecords.Verify((await records.IssueAsync(new(0, true), job.Id, default))!, records.PublicKeyPem);
+            Assert.Equal((app.Admin.Username, "user", "127.0.0.1"), (record.ScheduledBy?.Actor, record.ScheduledBy?.Kind, record.ScheduledBy?.SourceIp));
+            Assert.Equal(DateTimeKind.Utc, record.ScheduledBy!.At.Kind);
+            Assert.InRange(record.ScheduledBy.At, before.AddSeconds(-1), after.AddSeconds(1));
         }
+        finally { await RestoreTimeZoneAsync(zone); }
+    }
+
+    private async Task RestoreTimeZoneAsync(string zone)
+    {
+        await app.Databases.PanelScalarAsync<object?>("SET GLOBAL time_zone = @zone", new { zone });
+        MySqlConnection.ClearAllPools();
     }
 }
 
