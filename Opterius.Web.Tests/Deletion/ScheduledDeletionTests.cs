@@ -119,6 +119,32 @@ public sealed class ScheduledDeletionTests(ScheduleApp app) : IClassFixture<Sche
     }
 
     [Fact]
+    public async Task AScheduledDeletionThatRanBeforeMigration011GetsWhoScheduledItFromTheAuditLogWhenTheMigrationRuns()
+    {
+        var client = await app.ClientAsync();
+        var made = await client.CreateOverApiAsync();
+        Assert.Equal(HttpStatusCode.Accepted, (await client.PostAsync(Url(made.Id, "schedule-deletion"), Body("""{"after_days": 1}"""))).StatusCode);
+        await SetDueInThePastAsync(made.Id);
+        var job = await Assert.Single(await app.Get<ScheduledDeletions>().RunDueAsync(default)).Completion;
+        Assert.Equal(JobStatus.Succeeded, job.Status);
+        // The job as a panel without db/011 left it: nothing of who scheduled it but the audit log.
+        await app.Databases.PanelScalarAsync<object?>("""
+            UPDATE deletion_jobs SET scheduled_by = NULL, scheduled_by_kind = NULL, scheduled_by_ip = NULL, scheduled_at = NULL WHERE id = @Id;
+            DELETE FROM schema_migrations WHERE version = '011_scheduled_by.sql'
+            """, job);
+
+        Assert.Equal(["011_scheduled_by.sql"], await app.Get<Opterius.Services.Data.Migrator>().MigrateAsync(default));
+
+        var records = app.Get<ErasureRecords>();
+        var record = ErasureRecords.Verify((await records.IssueAsync(new(0, true), job.Id, default))!, records.PublicKeyPem);
+        var audit = await app.Databases.PanelScalarAsync<string>("""
+            SELECT CONCAT(actor, ' ', actor_kind, ' ', source_ip, ' ', DATE_FORMAT(at, '%Y-%m-%d %H:%i:%s.%f')) FROM audit_log
+            WHERE account_id = @Id AND action = 'schedule_deletion' AND outcome = 'scheduled'
+            """, made);
+        Assert.Equal(audit, $"{record.ScheduledBy?.Actor} {record.ScheduledBy?.Kind} {record.ScheduledBy?.SourceIp} {record.ScheduledBy?.At:yyyy-MM-dd HH:mm:ss.ffffff}");
+    }
+
+    [Fact]
     public async Task ACancelledDeletionNeverRunsAndTheAccountStaysSuspended()
     {
         var client = await app.ClientAsync();
