@@ -61,13 +61,13 @@ public sealed class DeletionsPageTests : BunitContext, IAsyncLifetime, IClassFix
         Assert.Equal(JobStatus.Failed, failed.Status);
 
         var page = Render<DeletionsPage>();
-        page.FindComponents<MudTextField<string>>().Single().Find("input").Input(account.Username);
+        await page.SearchAsync(account.Username);
         page.WaitForAssertion(() => Assert.Equal([account.Username], Usernames(page)), Patience);
         var step = page.Find("[data-testid=failed-step]");
         Assert.Equal("cron", step.GetAttribute("data-resource"));
         Assert.Contains("injected failure in cron", step.TextContent);
 
-        page.Find("[data-testid=deletion-retry]").Click();
+        await page.ClickAsync("[data-testid=deletion-retry]");
 
         page.WaitForAssertion(() => Assert.Equal(JobStatus.Succeeded, page.Find("[data-testid=job-status]").TextContent), Patience);
         Assert.Empty(page.FindAll("[data-testid=deletion-retry]"));
@@ -90,16 +90,16 @@ public sealed class DeletionsPageTests : BunitContext, IAsyncLifetime, IClassFix
         var other = await JobAsync("opsx", _app.Admin.Id, JobStatus.Failed);
 
         var page = Render<DeletionsPage>();
-        page.FindComponents<MudTextField<string>>().Single().Find("input").Input(prefix);
+        await page.SearchAsync(prefix);
         page.WaitForAssertion(() => Assert.Equal(
             new[] { failed.Account.Username, running.Account.Username }.Order(), Usernames(page).Order()), Patience);
         Assert.DoesNotContain(other.Account.Username, page.Markup);
 
-        page.Find("[data-testid=deletions-status] [data-status=failed]").Click();
+        await page.ClickAsync("[data-testid=deletions-status] [data-status=failed]");
         page.WaitForAssertion(() => Assert.Equal([failed.Account.Username], Usernames(page)), Patience);
         Assert.Contains("mailbox folder is busy", page.Find("[data-testid=failed-step]").TextContent);
 
-        page.Find("[data-testid=deletions-status] [data-status=running]").Click();
+        await page.ClickAsync("[data-testid=deletions-status] [data-status=running]");
         page.WaitForAssertion(() => Assert.Equal([running.Account.Username], Usernames(page)), Patience);
         Assert.Empty(page.FindAll("[data-testid=deletion-retry]"));
     }
@@ -114,7 +114,7 @@ public sealed class DeletionsPageTests : BunitContext, IAsyncLifetime, IClassFix
         var foreign = await JobAsync(prefix, _app.Admin.Id, JobStatus.Failed);
 
         var page = Render<DeletionsPage>();
-        page.FindComponents<MudTextField<string>>().Single().Find("input").Input(prefix);
+        await page.SearchAsync(prefix);
 
         page.WaitForAssertion(() => Assert.Equal([own.Account.Username], Usernames(page)), Patience);
         Assert.DoesNotContain(foreign.Account.Username, page.Markup);
@@ -152,7 +152,7 @@ public sealed class DeletionsPageTests : BunitContext, IAsyncLifetime, IClassFix
         _auth.SignIn(_app.Admin);
         var running = await JobAsync("opsl", _app.Admin.Id, JobStatus.Running);
         var page = Render<DeletionsPage>();
-        page.FindComponents<MudTextField<string>>().Single().Find("input").Input(running.Account.Username);
+        await page.SearchAsync(running.Account.Username);
         page.WaitForAssertion(() => Assert.Equal([running.Account.Username], Usernames(page)), Patience);
         Assert.Empty(page.FindAll("[data-testid=removal-progress]"));
 
