@@ -152,6 +152,9 @@ public sealed class BulkActionsTests : BunitContext, IAsyncLifetime, IClassFixtu
 
     private async Task<(IRenderedComponent<AccountsPage> Page, IRenderedComponent<MudDialogProvider> Dialogs)> RenderGridAsync(string search)
     {
+        // Sorted first and matched by no search: rows that are all the search's prove it applied, not the unsearched first
+        // page (a search landing later would undo "all matching" and reload the rows under the ticks).
+        await _app.InsertAccountAsync(UiKit.NewUsername("a"), _app.Admin.Id);
         var dialogs = Render<MudDialogProvider>();
         var page = Render<AccountsPage>();
         page.WaitForElement("[data-testid=accounts-grid] tbody", Patience);
