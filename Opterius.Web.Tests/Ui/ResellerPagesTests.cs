@@ -66,6 +66,7 @@ public sealed class ResellerPagesTests : BunitContext, IAsyncLifetime, IClassFix
         _auth.SignIn(reseller);
         var page = Render<TokensPage>();
         page.WaitForElement("[data-testid=token-for-self]", Patience);
+        page.WaitForTokenList(Patience);
         Assert.Empty(page.FindAll("[data-testid=token-role]")); // no role to choose, no owner to name
         Assert.Empty(page.FindAll("[data-testid=token-owner]"));
         Assert.DoesNotContain(admins.Info.Name, page.Find("[data-testid=tokens-table]").TextContent);

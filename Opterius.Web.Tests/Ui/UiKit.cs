@@ -8,8 +8,10 @@ using MudBlazor;
 using MudBlazor.Services;
 using MySqlConnector;
 using Opterius.Services.Accounts;
+using Opterius.Services.Tokens;
 using Opterius.Services.Users;
 using Opterius.Web.Auth;
+using Opterius.Web.Components.Pages.Tokens;
 using Opterius.Web.Tests.Infrastructure;
 
 namespace Opterius.Web.Tests.Ui;
@@ -102,6 +104,13 @@ public static class UiKit
     /// <summary>Types into the page's one text field (its search), found and typed into in one turn of the renderer.</summary>
     public static Task SearchAsync(this IRenderedComponent<IComponent> page, string text) =>
         page.InvokeAsync(() => page.FindComponents<MudTextField<string>>().Single().Find("input").Input(text));
+
+    /// <summary>
+    /// Until the tokens page has read its list. Its form is there before, but a token minted in between is shown with the
+    /// older list that read then brings, and a check of the list made in between proves nothing.
+    /// </summary>
+    public static void WaitForTokenList(this IRenderedComponent<TokensPage> page, TimeSpan patience) =>
+        page.WaitForAssertion(() => Assert.False(page.FindComponent<MudTable<TokenInfo>>().Instance.Loading), patience);
 
     /// <summary>Opens the delete dialog the way the accounts page does, inside a rendered dialog provider.</summary>
     public static async Task<IRenderedComponent<MudDialogProvider>> OpenDeleteDialogAsync(this BunitContext context, Account account, PanelUser user)

@@ -60,6 +60,7 @@ public sealed class WritesAndTokensTests : BunitContext, IAsyncLifetime, IClassF
         var dialogs = Render<MudDialogProvider>();
         var page = Render<TokensPage>();
         var name = UiKit.NewUsername("ui");
+        page.WaitForTokenList(Patience);
         await page.TypeAsync("Name", name);
         await page.ClickAsync("[data-testid=token-create]");
 
