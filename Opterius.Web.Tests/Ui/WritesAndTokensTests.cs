@@ -65,7 +65,7 @@ public sealed class WritesAndTokensTests : BunitContext, IAsyncLifetime, IClassF
         await page.ClickAsync("[data-testid=token-create]");
 
         page.WaitForAssertion(() => Assert.StartsWith("ey", page.Find("[data-testid=token-value]").TextContent), Patience);
-        Assert.Contains(name, page.Find("[data-testid=tokens-table]").TextContent);
+        page.WaitForAssertion(() => Assert.Contains(name, page.Find("[data-testid=tokens-table]").TextContent), Patience);
 
         // A fresh visit of the page lists the token without its value.
         var again = Render<TokensPage>();
