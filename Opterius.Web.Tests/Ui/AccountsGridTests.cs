@@ -60,7 +60,7 @@ public sealed class AccountsGridTests : BunitContext, IAsyncLifetime, IClassFixt
             .ToDictionary(tr => tr.QuerySelector("[data-testid=account-link]")!.TextContent.Trim(), tr => tr.QuerySelector("[data-status]")!.GetAttribute("data-status")!);
 
     [Fact]
-    public void AResellersGridNeverShowsAForeignAccount()
+    public async Task AResellersGridNeverShowsAForeignAccount()
     {
         var page = RenderAs(_reseller);
 
@@ -69,7 +69,7 @@ public sealed class AccountsGridTests : BunitContext, IAsyncLifetime, IClassFixt
         Assert.All(_foreign, a => Assert.DoesNotContain(a.Username, markup));
 
         // Searched by a foreign name's prefix: still only their own.
-        page.FindComponents<MudTextField<string>>().Single().Find("input").Input($"{_tag}0");
+        await page.SearchAsync($"{_tag}0");
         page.WaitForAssertion(() => Assert.Equal([$"{_tag}0mine"], Rows(page).Keys), Patience);
         Assert.All(_foreign, a => Assert.DoesNotContain(a.Username, page.Markup));
     }
@@ -98,17 +98,17 @@ public sealed class AccountsGridTests : BunitContext, IAsyncLifetime, IClassFixt
         var target = await _app.InsertAccountAsync($"{_tag}sched", _app.Admin.Id, AccountStatus.Suspended);
         await _app.Databases.PanelScalarAsync<object?>("UPDATE accounts SET deletion_due_at = '2031-03-04 05:06:07' WHERE id = @Id", target);
         var page = RenderAs(_app.Admin);
-        page.FindComponents<MudTextField<string>>().Single().Find("input").Input(target.Username);
+        await page.SearchAsync(target.Username);
         AngleSharp.Dom.IElement Row() => page.FindAll("[data-testid=accounts-grid] tbody tr").Single(tr => tr.QuerySelector("[data-testid=account-link]")?.TextContent.Trim() == target.Username);
 
         // The search has been applied (a later re-render would retire the button's handler), and the click finds and
         // fires in one turn of the renderer, so a live update between the two cannot leave it pointing at an old handler.
         page.WaitForAssertion(() => Assert.Equal([target.Username], Rows(page).Keys), Patience);
         page.WaitForAssertion(() => Assert.Equal("deletion on 2031-03-04", Row().QuerySelector("[data-testid=deletion-due]")?.TextContent.Trim()), Patience);
-        await page.InvokeAsync(() => Row().QuerySelector("[data-action=cancel-deletion]")!.Click());
+        await page.ClickAsync(() => Row().QuerySelector("[data-action=cancel-deletion]")!);
         _dialogs.WaitForElement(".mud-message-box", Patience);
         Assert.Equal(["Keep account", "Close"], _dialogs.FindAll(".mud-message-box button").Select(b => b.TextContent.Trim()).Order().Reverse().ToArray());
-        await _dialogs.InvokeAsync(() => _dialogs.FindAll(".mud-message-box button").Single(b => b.TextContent.Contains("Keep account")).Click());
+        await _dialogs.ClickAsync(() => _dialogs.FindAll(".mud-message-box button").Single(b => b.TextContent.Contains("Keep account")));
 
         page.WaitForAssertion(() => Assert.Null(Row().QuerySelector("[data-testid=deletion-due]")), Patience);
         Assert.Null(Row().QuerySelector("[data-action=cancel-deletion]"));

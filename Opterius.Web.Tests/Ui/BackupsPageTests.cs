@@ -1,4 +1,5 @@
 using System.Security.Claims;
+using AngleSharp.Dom;
 using Bunit;
 using Dapper;
 using MudBlazor;
@@ -64,8 +65,13 @@ public sealed class BackupsPageTests : BunitContext, IAsyncLifetime, IClassFixtu
             .Where(tr => tr.QuerySelector("[data-state]") is not null && tr.QuerySelector("td")!.TextContent.Trim().StartsWith(_tag, StringComparison.Ordinal))
             .ToDictionary(tr => tr.QuerySelector("td")!.TextContent.Trim(), tr => tr.QuerySelector("[data-state]")!.GetAttribute("data-state")!);
 
-    private static void Click(IRenderedComponent<MudDialogProvider> dialogs, string text) =>
-        dialogs.WaitForAssertion(() => dialogs.FindAll("button").Single(b => b.TextContent.Trim() == text).Click(), Patience);
+    /// <summary>Answers the message box the page opens (later than the click that asks for it) with its button <paramref name="text"/>.</summary>
+    private static async Task AnswerAsync(IRenderedComponent<MudDialogProvider> dialogs, string text)
+    {
+        IElement Button() => dialogs.FindAll("button").Single(b => b.TextContent.Trim() == text);
+        dialogs.WaitForAssertion(() => Button(), Patience);
+        await dialogs.ClickAsync(Button);
+    }
 
     [Fact]
     public async Task AResellerSeesOnlyItsOwnBackupsAndAnAdminSeesEveryOne()
@@ -89,12 +95,12 @@ public sealed class BackupsPageTests : BunitContext, IAsyncLifetime, IClassFixtu
         var (page, dialogs, _) = RenderAs(_reseller);
         page.WaitForAssertion(() => Assert.Equal("kept", Rows(page)[$"{_tag}gone"]), Patience);
 
-        page.Find("[data-action=purge]").Click();
-        Click(dialogs, "Cancel");
+        await page.ClickAsync("[data-action=purge]");
+        await AnswerAsync(dialogs, "Cancel");
         Assert.Null(await _app.Databases.PanelScalarAsync<DateTime?>("SELECT purged_at FROM backups WHERE id = @id", new { id }));
 
-        page.Find("[data-action=purge]").Click();
-        Click(dialogs, "Purge now");
+        await page.ClickAsync("[data-action=purge]");
+        await AnswerAsync(dialogs, "Purge now");
 
         page.WaitForAssertion(() => Assert.Equal("purged", Rows(page)[$"{_tag}gone"]), Patience);
         Assert.DoesNotContain(page.FindAll("[data-action=purge]"), b => b.GetAttribute("aria-label") == $"purge {_tag}gone");
@@ -114,8 +120,8 @@ public sealed class BackupsPageTests : BunitContext, IAsyncLifetime, IClassFixtu
         var (page, dialogs, snacks) = RenderAs(_reseller);
         page.WaitForAssertion(() => Assert.Single(page.FindAll("[data-action=restore]")), Patience);
 
-        page.Find("[data-action=restore]").Click();
-        Click(dialogs, "Restore");
+        await page.ClickAsync("[data-action=restore]");
+        await AnswerAsync(dialogs, "Restore");
 
         snacks.WaitForAssertion(() => Assert.Contains($"refused (conflict)", snacks.Markup), Patience);
         // The holder is the admin's: a reseller learns that the name is taken, not which account holds it.
@@ -136,8 +142,8 @@ public sealed class BackupsPageTests : BunitContext, IAsyncLifetime, IClassFixtu
         var (page, dialogs, _) = RenderAs(_app.Admin);
         page.WaitForAssertion(() => Assert.Single(page.FindAll($"[aria-label='restore {username}']")), Patience);
 
-        page.Find($"[aria-label='restore {username}']").Click();
-        Click(dialogs, "Restore");
+        await page.ClickAsync($"[aria-label='restore {username}']");
+        await AnswerAsync(dialogs, "Restore");
 
         page.WaitForAssertion(() => Assert.Equal("failed", page.Find("[data-testid=restore-progress]").GetAttribute("data-status")), Patience);
         string Step(string resource) => page.Find($"[data-testid=restore-progress] tr[data-resource={resource}]").GetAttribute("data-step-status")!;

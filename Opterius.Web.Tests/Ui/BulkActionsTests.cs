@@ -62,9 +62,6 @@ public sealed class BulkActionsTests : BunitContext, IAsyncLifetime, IClassFixtu
         return provider;
     }
 
-    private static void Type(IRenderedComponent<MudDialogProvider> dialog, string label, string text) =>
-        dialog.FindComponents<MudTextField<string>>().Single(f => f.Instance.Label == label).Find("input").Input(text);
-
     private static bool SubmitEnabled(IRenderedComponent<MudDialogProvider> dialog) =>
         !dialog.Find("[data-testid=bulk-delete-submit]").HasAttribute("disabled");
 
@@ -89,21 +86,21 @@ public sealed class BulkActionsTests : BunitContext, IAsyncLifetime, IClassFixtu
         Assert.Contains("3 accounts", dialog.Find("[data-testid=bulk-delete-totals]").TextContent);
         Assert.False(SubmitEnabled(dialog));
 
-        Type(dialog, "Your password", AdminPassword);
+        await dialog.TypeAsync("Your password", AdminPassword);
         foreach (var wrong in new[] { "2", "4", "three", "33" })
         {
-            Type(dialog, "Number of accounts to delete", wrong);
+            await dialog.TypeAsync("Number of accounts to delete", wrong);
             await AssertStaysDisabledAsync(dialog, () =>
             {
                 Assert.Equal(wrong, ValueOf(dialog, "Number of accounts to delete"));
                 Assert.Contains("Type 3, the number of accounts", dialog.Markup);
             });
         }
-        Type(dialog, "Your password", "");
-        Type(dialog, "Number of accounts to delete", "3");
+        await dialog.TypeAsync("Your password", "");
+        await dialog.TypeAsync("Number of accounts to delete", "3");
         await AssertStaysDisabledAsync(dialog, () => Assert.DoesNotContain("Type 3, the number of accounts", dialog.Markup));
 
-        Type(dialog, "Your password", AdminPassword);
+        await dialog.TypeAsync("Your password", AdminPassword);
         dialog.WaitForAssertion(() => Assert.True(SubmitEnabled(dialog)), TimeSpan.FromSeconds(10));
     }
 
@@ -112,10 +109,10 @@ public sealed class BulkActionsTests : BunitContext, IAsyncLifetime, IClassFixtu
     {
         var accounts = await AccountsAsync(UiKit.NewUsername("bw"), 3);
         var dialog = await OpenBulkDeleteAsync(accounts);
-        Type(dialog, "Number of accounts to delete", "3");
-        Type(dialog, "Your password", "not-the-password");
+        await dialog.TypeAsync("Number of accounts to delete", "3");
+        await dialog.TypeAsync("Your password", "not-the-password");
 
-        await dialog.Find("[data-testid=bulk-delete-submit]").ClickAsync(new());
+        await dialog.ClickAndAwaitAsync("[data-testid=bulk-delete-submit]");
 
         dialog.WaitForAssertion(() => Assert.Contains("Wrong password", dialog.Find("[data-testid=bulk-delete-error]").TextContent), Patience);
         foreach (var a in accounts)
@@ -130,35 +127,38 @@ public sealed class BulkActionsTests : BunitContext, IAsyncLifetime, IClassFixtu
     {
         var accounts = await AccountsAsync(UiKit.NewUsername("bx"), 3);
         var dialog = await OpenBulkDeleteAsync(accounts);
-        Type(dialog, "Number of accounts to delete", "3");
-        Type(dialog, "Your password", AdminPassword);
+        await dialog.TypeAsync("Number of accounts to delete", "3");
+        await dialog.TypeAsync("Your password", AdminPassword);
 
-        await dialog.Find("[data-testid=bulk-delete-submit]").ClickAsync(new());
+        await dialog.ClickAndAwaitAsync("[data-testid=bulk-delete-submit]");
 
-        string StatusOf(Account a) => dialog.Find($"[data-testid=bulk-delete-plan] tr[data-account={a.Username}]").GetAttribute("data-job-status")!;
+        string RowOf(Account a) => $"[data-testid=bulk-delete-plan] tr[data-account={a.Username}]";
+        string StatusOf(Account a) => dialog.Find(RowOf(a)).GetAttribute("data-job-status")!;
         dialog.WaitForAssertion(() => Assert.Equal("true", dialog.Find("[data-testid=bulk-delete-progress]").GetAttribute("data-finished")), Patience);
         var statuses = accounts.ToDictionary(a => a, StatusOf);
         Assert.Equal(2, statuses.Values.Count(s => s == JobStatus.Succeeded));
         var failed = Assert.Single(statuses, s => s.Value == JobStatus.Failed).Key;
-        var failedRow = dialog.Find($"[data-testid=bulk-delete-plan] tr[data-account={failed.Username}]");
-        Assert.Contains("injected failure in cron", failedRow.TextContent);
+        Assert.Contains("injected failure in cron", dialog.Find(RowOf(failed)).TextContent);
         Assert.Contains("2 of 3 deleted, 1 failed", dialog.Find("[data-testid=bulk-delete-summary]").TextContent);
         foreach (var a in accounts.Where(a => a != failed))
             Assert.Null(await _app.Get<AccountStore>().FindAsync(new Viewer(0, true), a.Id, default));
 
-        await failedRow.QuerySelector("[data-testid=bulk-delete-retry]")!.ClickAsync(new());
+        await dialog.ClickAndAwaitAsync($"{RowOf(failed)} [data-testid=bulk-delete-retry]");
 
         dialog.WaitForAssertion(() => Assert.Equal(JobStatus.Succeeded, StatusOf(failed)), Patience);
         dialog.WaitForAssertion(() => Assert.Contains("3 of 3 deleted.", dialog.Find("[data-testid=bulk-delete-summary]").TextContent), Patience);
         Assert.Null(await _app.Get<AccountStore>().FindAsync(new Viewer(0, true), failed.Id, default));
     }
 
-    private (IRenderedComponent<AccountsPage> Page, IRenderedComponent<MudDialogProvider> Dialogs) RenderGrid(string search)
+    private async Task<(IRenderedComponent<AccountsPage> Page, IRenderedComponent<MudDialogProvider> Dialogs)> RenderGridAsync(string search)
     {
+        // Sorted first and matched by no search: rows that are all the search's prove it applied, not the unsearched first
+        // page (a search landing later would undo "all matching" and reload the rows under the ticks).
+        await _app.InsertAccountAsync(UiKit.NewUsername("a"), _app.Admin.Id);
         var dialogs = Render<MudDialogProvider>();
         var page = Render<AccountsPage>();
         page.WaitForElement("[data-testid=accounts-grid] tbody", Patience);
-        page.FindComponents<MudTextField<string>>().Single().Find("input").Input(search);
+        await page.SearchAsync(search);
         return (page, dialogs);
     }
 
@@ -167,23 +167,23 @@ public sealed class BulkActionsTests : BunitContext, IAsyncLifetime, IClassFixtu
     {
         var tag = UiKit.NewUsername("bm");
         var accounts = await AccountsAsync(tag, 27);
-        var (page, dialogs) = RenderGrid(tag);
+        var (page, dialogs) = await RenderGridAsync(tag);
         // The search has been applied (not only the first page of everything shown): every row is one of these.
         page.WaitForAssertion(() => Assert.Equal(accounts.Take(25).Select(a => a.Username), page.FindAll("[data-testid=account-link]").Select(l => l.TextContent)), Patience);
 
-        page.Find("[data-testid=select-page] input").Change(true);
+        await page.ChangeAsync(() => page.Find("[data-testid=select-page] input"), true);
 
         page.WaitForAssertion(() => Assert.Contains("25 selected", page.Find("[data-testid=bulk-count]").TextContent), Patience);
-        page.Find("[data-testid=bulk-all-matching]").Click();
+        await page.ClickAsync("[data-testid=bulk-all-matching]");
         page.WaitForAssertion(() => Assert.Contains("All 27 matching accounts are selected", page.Find("[data-testid=bulk-count]").TextContent), Patience);
 
-        page.Find("[data-testid=bulk-suspend]").Click(); // not awaited: the handler waits for the dialog to close
+        await page.ClickAsync("[data-testid=bulk-suspend]"); // its handler not awaited: it waits for the dialog to close
 
         dialogs.WaitForElement("[data-testid=bulk-change-results]", Patience);
         Assert.Equal(accounts.Select(a => a.Username), dialogs.FindAll("[data-testid=bulk-change-results] tr[data-account]").Select(r => r.GetAttribute("data-account")));
 
         // Cancelled: nothing changed, and the selection is still there for another try.
-        await dialogs.Find("[data-testid=bulk-change-close]").ClickAsync(new());
+        await dialogs.ClickAndAwaitAsync("[data-testid=bulk-change-close]");
         dialogs.WaitForAssertion(() => Assert.Empty(dialogs.FindAll("[data-testid=bulk-change-results]")), Patience);
         page.WaitForAssertion(() => Assert.Contains("All 27 matching accounts are selected", page.Find("[data-testid=bulk-count]").TextContent), Patience);
         foreach (var a in accounts)
@@ -196,14 +196,16 @@ public sealed class BulkActionsTests : BunitContext, IAsyncLifetime, IClassFixtu
         var tag = UiKit.NewUsername("bs");
         var served = await _app.CreateAsync($"{tag}a");
         var already = await _app.InsertAccountAsync($"{tag}b", _app.Admin.Id, AccountStatus.Suspended);
-        var (page, dialog) = RenderGrid(tag);
+        var (page, dialog) = await RenderGridAsync(tag);
         page.WaitForAssertion(() => Assert.Equal([served.Username, already.Username], page.FindAll("[data-testid=account-link]").Select(l => l.TextContent)), Patience);
-        foreach (var box in page.FindAll("[data-testid=select-row] input")) box.Change(true);
+        // Each tick re-renders the rows: every box is found again after the one before it.
+        foreach (var i in Enumerable.Range(0, page.FindAll("[data-testid=select-row] input").Count))
+            await page.ChangeAsync(() => page.FindAll("[data-testid=select-row] input")[i], true);
         page.WaitForAssertion(() => Assert.Contains("2 selected", page.Find("[data-testid=bulk-count]").TextContent), Patience);
 
-        page.Find("[data-testid=bulk-suspend]").Click(); // not awaited: the handler waits for the dialog to close
+        await page.ClickAsync("[data-testid=bulk-suspend]"); // its handler not awaited: it waits for the dialog to close
         dialog.WaitForElement("[data-testid=bulk-change-submit]", Patience);
-        await dialog.Find("[data-testid=bulk-change-submit]").ClickAsync(new());
+        await dialog.ClickAndAwaitAsync("[data-testid=bulk-change-submit]");
 
         dialog.WaitForAssertion(() => Assert.Equal("true", dialog.Find("[data-testid=bulk-change-summary]").GetAttribute("data-finished")), Patience);
         var rows = dialog.FindAll("[data-testid=bulk-change-results] tr[data-account]").ToDictionary(r => r.GetAttribute("data-account")!);

@@ -5,6 +5,7 @@ using System.Text.Json;
 using Bunit;
 using Microsoft.AspNetCore.Components;
 using MudBlazor;
+using MudBlazor.Extensions;
 using Opterius.Services.Accounts;
 using Opterius.Services.Deletion;
 using Opterius.Services.Users;
@@ -46,12 +47,19 @@ public sealed class CreateAndAccountPageTests : BunitContext, IAsyncLifetime, IC
     private static IRenderedComponent<MudTextField<string>> Field(IRenderedComponent<CreateAccountPage> page, string label) =>
         page.FindComponents<MudTextField<string>>().Single(f => f.Instance.Label == label);
 
-    private static void Type(IRenderedComponent<CreateAccountPage> page, string label, string text)
+    /// <summary>Types into the field, then leaves it; the blur finds the field again, as the input re-rendered it.</summary>
+    private static async Task TypeAndLeaveAsync(IRenderedComponent<CreateAccountPage> page, string label, string text)
     {
-        var input = Field(page, label).Find("input");
-        input.Input(text);
-        input.Blur();
+        await page.TypeAsync(label, text);
+        await page.InvokeAsync(() => Field(page, label).Find("input").Blur());
     }
+
+    /// <summary>
+    /// Until the form has read the packages and chosen the first: the form and its submit render before that read ends, and
+    /// a submit in between is refused for want of a package (on a loaded machine the typing can be done by then).
+    /// </summary>
+    private static void WaitForPackages(IRenderedComponent<CreateAccountPage> page) => page.WaitForAssertion(() =>
+        Assert.NotNull(page.FindComponents<MudSelect<long?>>().Single(s => s.Instance.Label == "Package").Instance.GetState(x => x.Value)), Patience);
 
     /// <summary>The error each field shows now, by label.</summary>
     private static Dictionary<string, string?> ShownErrors(IRenderedComponent<CreateAccountPage> page) =>
@@ -67,11 +75,11 @@ public sealed class CreateAndAccountPageTests : BunitContext, IAsyncLifetime, IC
         var details = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("details");
 
         var page = Render<CreateAccountPage>();
-        page.WaitForElement("[data-testid=create-submit]", Patience);
-        Type(page, "Username", bad.username);
-        Type(page, "Domain", bad.domain);
-        Type(page, "Email", bad.email);
-        Type(page, "Password", bad.password);
+        WaitForPackages(page);
+        await TypeAndLeaveAsync(page, "Username", bad.username);
+        await TypeAndLeaveAsync(page, "Domain", bad.domain);
+        await TypeAndLeaveAsync(page, "Email", bad.email);
+        await TypeAndLeaveAsync(page, "Password", bad.password);
 
         page.WaitForAssertion(() =>
         {
@@ -84,7 +92,7 @@ public sealed class CreateAndAccountPageTests : BunitContext, IAsyncLifetime, IC
         Assert.Contains(details.GetProperty("username").GetString()!, page.Markup);
 
         // A good value clears its message at once.
-        Type(page, "Username", UiKit.NewUsername("ok"));
+        await TypeAndLeaveAsync(page, "Username", UiKit.NewUsername("ok"));
         page.WaitForAssertion(() => Assert.Null(ShownErrors(page)["Username"]), Patience);
     }
 
@@ -93,13 +101,13 @@ public sealed class CreateAndAccountPageTests : BunitContext, IAsyncLifetime, IC
     {
         var before = await _app.Get<AccountStore>().ListAsync(new Viewer(0, true), new AccountQuery(PerPage: 1), default);
         var page = Render<CreateAccountPage>();
-        page.WaitForElement("[data-testid=create-submit]", Patience);
-        Type(page, "Username", "postmaster");
-        Type(page, "Domain", $"{UiKit.NewUsername("d")}.test");
-        Type(page, "Email", "owner@example.com");
-        Type(page, "Password", "good-password-1");
+        WaitForPackages(page);
+        await TypeAndLeaveAsync(page, "Username", "postmaster");
+        await TypeAndLeaveAsync(page, "Domain", $"{UiKit.NewUsername("d")}.test");
+        await TypeAndLeaveAsync(page, "Email", "owner@example.com");
+        await TypeAndLeaveAsync(page, "Password", "good-password-1");
 
-        await page.Find("[data-testid=create-submit]").ClickAsync(new());
+        await page.ClickAndAwaitAsync("[data-testid=create-submit]");
 
         page.WaitForAssertion(() => Assert.Equal(AccountRules.UsernameError("postmaster"), ShownErrors(page)["Username"]), Patience);
         var after = await _app.Get<AccountStore>().ListAsync(new Viewer(0, true), new AccountQuery(PerPage: 1), default);
@@ -111,13 +119,13 @@ public sealed class CreateAndAccountPageTests : BunitContext, IAsyncLifetime, IC
     {
         var taken = await _app.InsertAccountAsync(UiKit.NewUsername("tkn"), _app.Admin.Id);
         var page = Render<CreateAccountPage>();
-        page.WaitForElement("[data-testid=create-submit]", Patience);
-        Type(page, "Username", taken.Username);
-        Type(page, "Domain", $"{UiKit.NewUsername("d")}.test");
-        Type(page, "Email", "owner@example.com");
-        Type(page, "Password", "good-password-1");
+        WaitForPackages(page);
+        await TypeAndLeaveAsync(page, "Username", taken.Username);
+        await TypeAndLeaveAsync(page, "Domain", $"{UiKit.NewUsername("d")}.test");
+        await TypeAndLeaveAsync(page, "Email", "owner@example.com");
+        await TypeAndLeaveAsync(page, "Password", "good-password-1");
 
-        await page.Find("[data-testid=create-submit]").ClickAsync(new());
+        await page.ClickAndAwaitAsync("[data-testid=create-submit]");
 
         page.WaitForAssertion(() =>
         {
@@ -137,13 +145,13 @@ public sealed class CreateAndAccountPageTests : BunitContext, IAsyncLifetime, IC
         {
             var username = UiKit.NewUsername("lim");
             var page = Render<CreateAccountPage>();
-            page.WaitForElement("[data-testid=create-submit]", Patience);
-            Type(page, "Username", username);
-            Type(page, "Domain", $"{username}.test");
-            Type(page, "Email", $"owner@{username}.test");
-            Type(page, "Password", "good-password-1");
+            WaitForPackages(page);
+            await TypeAndLeaveAsync(page, "Username", username);
+            await TypeAndLeaveAsync(page, "Domain", $"{username}.test");
+            await TypeAndLeaveAsync(page, "Email", $"owner@{username}.test");
+            await TypeAndLeaveAsync(page, "Password", "good-password-1");
 
-            await page.Find("[data-testid=create-submit]").ClickAsync(new());
+            await page.ClickAndAwaitAsync("[data-testid=create-submit]");
 
             page.WaitForAssertion(() =>
             {
@@ -168,13 +176,13 @@ public sealed class CreateAndAccountPageTests : BunitContext, IAsyncLifetime, IC
         var username = UiKit.NewUsername("frm");
         grid.WaitForElement("[data-testid=accounts-grid] tbody", Patience);
         var page = Render<CreateAccountPage>();
-        page.WaitForElement("[data-testid=create-submit]", Patience);
-        Type(page, "Username", username);
-        Type(page, "Domain", $"{username}.test");
-        Type(page, "Email", $"owner@{username}.test");
-        Type(page, "Password", "good-password-1");
+        WaitForPackages(page);
+        await TypeAndLeaveAsync(page, "Username", username);
+        await TypeAndLeaveAsync(page, "Domain", $"{username}.test");
+        await TypeAndLeaveAsync(page, "Email", $"owner@{username}.test");
+        await TypeAndLeaveAsync(page, "Password", "good-password-1");
 
-        await page.Find("[data-testid=create-submit]").ClickAsync(new());
+        await page.ClickAndAwaitAsync("[data-testid=create-submit]");
 
         // The grid was never told to reload: the create's notification brought the row in.
         grid.WaitForAssertion(() => Assert.Contains(grid.FindAll("[data-testid=account-link]"), l => l.TextContent == username), Patience);
@@ -191,15 +199,15 @@ public sealed class CreateAndAccountPageTests : BunitContext, IAsyncLifetime, IC
         var reseller = await _app.NewResellerAsync();
         var username = UiKit.NewUsername("own");
         var page = Render<CreateAccountPage>();
-        page.WaitForElement("[data-testid=create-submit]", Patience);
-        Type(page, "Username", username);
-        Type(page, "Domain", $"{username}.test");
-        Type(page, "Email", $"owner@{username}.test");
-        Type(page, "Password", "good-password-1");
+        WaitForPackages(page);
+        await TypeAndLeaveAsync(page, "Username", username);
+        await TypeAndLeaveAsync(page, "Domain", $"{username}.test");
+        await TypeAndLeaveAsync(page, "Email", $"owner@{username}.test");
+        await TypeAndLeaveAsync(page, "Password", "good-password-1");
         var owner = page.FindComponents<MudSelect<long>>().Single(s => s.Instance.Label == "Owner");
         await owner.InvokeAsync(() => owner.Instance.ValueChanged.InvokeAsync(reseller.Id));
 
-        await page.Find("[data-testid=create-submit]").ClickAsync(new());
+        await page.ClickAndAwaitAsync("[data-testid=create-submit]");
 
         var navigation = (NavigationManager)Services.GetService(typeof(NavigationManager))!;
         page.WaitForAssertion(() => Assert.Contains("/accounts/", navigation.Uri), Patience);
@@ -214,14 +222,14 @@ public sealed class CreateAndAccountPageTests : BunitContext, IAsyncLifetime, IC
         SignIn(reseller);
         var username = UiKit.NewUsername("rsl");
         var page = Render<CreateAccountPage>();
-        page.WaitForElement("[data-testid=create-submit]", Patience);
+        WaitForPackages(page);
         Assert.Empty(page.FindComponents<MudSelect<long>>());
-        Type(page, "Username", username);
-        Type(page, "Domain", $"{username}.test");
-        Type(page, "Email", $"owner@{username}.test");
-        Type(page, "Password", "good-password-1");
+        await TypeAndLeaveAsync(page, "Username", username);
+        await TypeAndLeaveAsync(page, "Domain", $"{username}.test");
+        await TypeAndLeaveAsync(page, "Email", $"owner@{username}.test");
+        await TypeAndLeaveAsync(page, "Password", "good-password-1");
 
-        await page.Find("[data-testid=create-submit]").ClickAsync(new());
+        await page.ClickAndAwaitAsync("[data-testid=create-submit]");
 
         var navigation = (NavigationManager)Services.GetService(typeof(NavigationManager))!;
         page.WaitForAssertion(() => Assert.Contains("/accounts/", navigation.Uri), Patience);

@@ -29,9 +29,6 @@ public sealed class DeleteDialogTests : BunitContext, IAsyncLifetime, IClassFixt
 
     Task IAsyncLifetime.DisposeAsync() => base.DisposeAsync().AsTask();
 
-    private static void Type(IRenderedComponent<MudDialogProvider> dialog, string label, string text) =>
-        dialog.FindComponents<MudTextField<string>>().Single(f => f.Instance.Label == label).Find("input").Input(text);
-
     private static bool DeleteEnabled(IRenderedComponent<MudDialogProvider> dialog) =>
         !dialog.Find("[data-testid=delete-submit]").HasAttribute("disabled");
 
@@ -76,16 +73,16 @@ public sealed class DeleteDialogTests : BunitContext, IAsyncLifetime, IClassFixt
             _ => account.Username + " ",
         };
         var dialog = await PlanDialogAsync(account);
-        Type(dialog, "Your password", AdminPassword);
+        await dialog.TypeAsync("Your password", AdminPassword);
 
-        Type(dialog, "Username to delete", almost);
+        await dialog.TypeAsync("Username to delete", almost);
         await AssertStaysDisabledAsync(dialog, () =>
         {
             Assert.Equal(AdminPassword, ValueOf(dialog, "Your password"));
             if (almost.Length > 0) Assert.Contains("Does not match the username exactly", dialog.Markup);
         });
 
-        Type(dialog, "Username to delete", account.Username);
+        await dialog.TypeAsync("Username to delete", account.Username);
         dialog.WaitForAssertion(() => Assert.True(DeleteEnabled(dialog)), Patience);
     }
 
@@ -106,10 +103,10 @@ public sealed class DeleteDialogTests : BunitContext, IAsyncLifetime, IClassFixt
     {
         var account = await _app.InsertAccountAsync(UiKit.NewUsername("dlg"), _app.Admin.Id);
         var dialog = await PlanDialogAsync(account);
-        Type(dialog, "Username to delete", account.Username);
-        Type(dialog, "Your password", "not-the-password");
+        await dialog.TypeAsync("Username to delete", account.Username);
+        await dialog.TypeAsync("Your password", "not-the-password");
 
-        await dialog.Find("[data-testid=delete-submit]").ClickAsync(new());
+        await dialog.ClickAndAwaitAsync("[data-testid=delete-submit]");
 
         dialog.WaitForAssertion(() => Assert.Contains("Wrong password", dialog.Find("[data-testid=delete-error]").TextContent), TimeSpan.FromSeconds(10));
         Assert.Empty(dialog.FindAll("[data-testid=delete-progress]"));
@@ -129,11 +126,11 @@ public sealed class DeleteDialogTests : BunitContext, IAsyncLifetime, IClassFixt
         var account = await _app.InsertAccountAsync(UiKit.NewUsername("dlg"), user.Id);
         var first = await this.OpenDeleteDialogAsync(account, user);
         first.WaitForElement("[data-testid=delete-plan]", TimeSpan.FromSeconds(10));
-        Type(first, "Username to delete", account.Username);
+        await first.TypeAsync("Username to delete", account.Username);
         for (var attempt = 1; attempt <= 5; attempt++)
         {
-            Type(first, "Your password", $"wrong-password-{attempt}");
-            await first.Find("[data-testid=delete-submit]").ClickAsync(new());
+            await first.TypeAsync("Your password", $"wrong-password-{attempt}");
+            await first.ClickAndAwaitAsync("[data-testid=delete-submit]");
             var expected = attempt < 5 ? "Enter the password you signed in with" : "too many times";
             first.WaitForAssertion(() => Assert.Contains(expected, first.Find("[data-testid=delete-error]").TextContent), TimeSpan.FromSeconds(10));
         }
@@ -142,8 +139,8 @@ public sealed class DeleteDialogTests : BunitContext, IAsyncLifetime, IClassFixt
         await DisposeComponentsAsync();
         var second = await this.OpenDeleteDialogAsync(account, user);
         second.WaitForElement("[data-testid=delete-plan]", TimeSpan.FromSeconds(10));
-        Type(second, "Username to delete", account.Username);
-        Type(second, "Your password", Password);
+        await second.TypeAsync("Username to delete", account.Username);
+        await second.TypeAsync("Your password", Password);
 
         second.WaitForAssertion(() => Assert.Contains("too many times", second.Find("[data-testid=delete-error]").TextContent), Patience);
         await AssertStaysDisabledAsync(second, () => Assert.Equal((account.Username, Password),
@@ -197,10 +194,10 @@ public sealed class DeleteDialogTests : BunitContext, IAsyncLifetime, IClassFixt
     {
         var account = await _app.CreateAsync(UiKit.NewUsername("dlg"));
         var dialog = await PlanDialogAsync(account);
-        Type(dialog, "Username to delete", account.Username);
-        Type(dialog, "Your password", AdminPassword);
+        await dialog.TypeAsync("Username to delete", account.Username);
+        await dialog.TypeAsync("Your password", AdminPassword);
 
-        await dialog.Find("[data-testid=delete-submit]").ClickAsync(new());
+        await dialog.ClickAndAwaitAsync("[data-testid=delete-submit]");
 
         dialog.WaitForAssertion(() => Assert.Equal("true", dialog.Find("[data-testid=delete-verification]").GetAttribute("data-passed")), TimeSpan.FromSeconds(60));
         Assert.Equal(JobStatus.Succeeded, dialog.Find("[data-testid=delete-progress]").GetAttribute("data-job-status"));

@@ -66,14 +66,15 @@ public sealed class ResellerPagesTests : BunitContext, IAsyncLifetime, IClassFix
         _auth.SignIn(reseller);
         var page = Render<TokensPage>();
         page.WaitForElement("[data-testid=token-for-self]", Patience);
+        page.WaitForTokenList(Patience);
         Assert.Empty(page.FindAll("[data-testid=token-role]")); // no role to choose, no owner to name
         Assert.Empty(page.FindAll("[data-testid=token-owner]"));
         Assert.DoesNotContain(admins.Info.Name, page.Find("[data-testid=tokens-table]").TextContent);
 
         var name = UiKit.NewUsername("dash");
-        page.FindComponents<MudTextField<string>>().Single(f => f.Instance.Label == "Name").Find("input").Input(name);
-        page.FindComponents<MudCheckBox<bool>>().Single(c => c.Instance.Label == TokenScopes.AccountsDelete).Find("input").Change(false);
-        page.Find("[data-testid=token-create]").Click();
+        await page.TypeAsync("Name", name);
+        await page.ChangeAsync(() => page.FindComponents<MudCheckBox<bool>>().Single(c => c.Instance.Label == TokenScopes.AccountsDelete).Find("input"), false);
+        await page.ClickAsync("[data-testid=token-create]");
 
         page.WaitForAssertion(() => Assert.StartsWith("ey", page.Find("[data-testid=token-value]").TextContent), Patience);
         var minted = (await _app.Get<TokenService>().ListAsync(reseller.Id, default)).Single(t => t.Name == name);

@@ -60,20 +60,21 @@ public sealed class WritesAndTokensTests : BunitContext, IAsyncLifetime, IClassF
         var dialogs = Render<MudDialogProvider>();
         var page = Render<TokensPage>();
         var name = UiKit.NewUsername("ui");
-        page.FindComponents<MudTextField<string>>().Single(f => f.Instance.Label == "Name").Find("input").Input(name);
-        page.Find("[data-testid=token-create]").Click();
+        page.WaitForTokenList(Patience);
+        await page.TypeAsync("Name", name);
+        await page.ClickAsync("[data-testid=token-create]");
 
         page.WaitForAssertion(() => Assert.StartsWith("ey", page.Find("[data-testid=token-value]").TextContent), Patience);
-        Assert.Contains(name, page.Find("[data-testid=tokens-table]").TextContent);
+        page.WaitForAssertion(() => Assert.Contains(name, page.Find("[data-testid=tokens-table]").TextContent), Patience);
 
         // A fresh visit of the page lists the token without its value.
         var again = Render<TokensPage>();
         again.WaitForAssertion(() => Assert.Contains(name, again.Find("[data-testid=tokens-table]").TextContent), Patience);
         Assert.Empty(again.FindAll("[data-testid=token-value]"));
 
-        again.FindAll("[data-testid=tokens-table] tbody tr").Single(r => r.TextContent.Contains(name)).QuerySelector("[data-testid=token-revoke]")!.Click();
+        await again.ClickAsync(() => again.FindAll("[data-testid=tokens-table] tbody tr").Single(r => r.TextContent.Contains(name)).QuerySelector("[data-testid=token-revoke]")!);
         dialogs.WaitForElement(".mud-message-box", Patience);
-        dialogs.FindAll(".mud-message-box button").Single(b => b.TextContent.Contains("Revoke")).Click();
+        await dialogs.ClickAsync(() => dialogs.FindAll(".mud-message-box button").Single(b => b.TextContent.Contains("Revoke")));
         again.WaitForAssertion(() => Assert.Contains("revoked",
             again.FindAll("[data-testid=tokens-table] tbody tr").Single(r => r.TextContent.Contains(name)).TextContent), Patience);
         var tokens = await _app.Get<TokenService>().ListAsync(null, default);
