@@ -39,7 +39,7 @@ public sealed class RestoreInterruptionTests(ServingApp app) : IClassFixture<Ser
             await using var panel = await BinaryProcess.StartAsync([], ["backups", "restore", "--id", backup.Id.ToString()], CliSettings(),
                 $"{"dns_zone",-16} running");
             var jobId = await app.Databases.PanelScalarAsync<long>("SELECT MAX(id) FROM restore_jobs WHERE backup_id = @Id", new { backup.Id });
-            crashed = await UntilAsync(() => jobs.FindAsync(jobId, default), j => j!.Steps.Single(s => s.Resource == "home_directory").Status == StepStatus.Done);
+            crashed = (await UntilAsync(() => jobs.FindAsync(jobId, default), j => j!.Steps.Single(s => s.Resource == "home_directory").Status == StepStatus.Done))!;
             await panel.StopAsync();
         }
         Assert.Equal("running", (await jobs.FindAsync(crashed.Id, default))!.Status);
@@ -48,7 +48,7 @@ public sealed class RestoreInterruptionTests(ServingApp app) : IClassFixture<Ser
         await using (var restarted = app.WithWebHostBuilder(_ => { }))
         {
             _ = restarted.Services; // starts it: its start-up finishes what the crashed process left
-            var finished = await UntilAsync(() => jobs.FindAsync(crashed.Id, default), j => j!.Finished, seconds: 60);
+            var finished = (await UntilAsync(() => jobs.FindAsync(crashed.Id, default), j => j!.Finished, seconds: 60))!;
 
             Assert.Equal("failed", finished.Status);
             Assert.Contains("the panel stopped while this restore ran", finished.Detail);

@@ -8,6 +8,7 @@ using MySqlConnector;
 using Opterius.Services.Accounts;
 using Opterius.Services.Backups;
 using Opterius.Services.Deletion;
+using Opterius.Services.Files;
 using Opterius.Services.Resources;
 using Opterius.Web.Tests.Agent;
 using Opterius.Web.Tests.Daemons;
