@@ -225,7 +225,7 @@ public sealed class FinalBackupTests(PanelApp app) : IClassFixture<PanelApp>
 
         var backup = await BackupOfAsync(account.Id);
         using var panel = JsonDocument.Parse(backup.Manifest!);
-        Assert.Equal(100, panel.RootElement.GetProperty("skipped").GetArrayLength());
+        Assert.Equal(FinalBackupWriter.SkippedShown, panel.RootElement.GetProperty("skipped").GetArrayLength());
         Assert.Equal(150, panel.RootElement.GetProperty("skipped_count").GetInt32());
         var entries = ArchiveReader.Read(Path.Join(app.BackupPath, backup.FileName), out _);
         using var archived = JsonDocument.Parse(entries["manifest.json"].Content!);
