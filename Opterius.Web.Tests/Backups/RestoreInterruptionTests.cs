@@ -68,6 +68,34 @@ public sealed class RestoreInterruptionTests(ServingApp app) : IClassFixture<Ser
     }
 
     [Fact]
+    public async Task AStartUpLeavesARestoreAnotherLivePanelProcessIsRunningToThatProcessWhichFinishesIt()
+    {
+        var account = await app.CreateAsync(TestAccounts.NewPrefix(6));
+        var backup = await DeleteWithBackupAsync(app, account);
+        var client = await app.ClientAsync();
+        var jobs = app.Get<RestoreJobStore>();
+        string location;
+        int finishedByTheOther;
+        await using (await HoldZoneAsync(account.Domain))
+        {
+            var restore = await client.PostAsync($"/api/v1/backups/{backup.Id}/restore", null);
+            Assert.Equal(HttpStatusCode.Accepted, restore.StatusCode);
+            location = restore.Headers.Location!.ToString();
+            var jobId = long.Parse(location.Split('/')[^1]);
+            await UntilAsync(() => jobs.FindAsync(jobId, default), j => j!.Steps.Single(s => s.Resource == "dns_zone").Status == StepStatus.Running);
+
+            // A second panel process starting now (an overlapping restart): the restore is this app's, alive.
+            await using var other = app.WithWebHostBuilder(_ => { });
+            finishedByTheOther = await other.Services.GetRequiredService<BackupRestoration>().FinishInterruptedAsync(default);
+            Assert.Equal("running", (await jobs.FindAsync(jobId, default))!.Status);
+        }
+        var job = await FinishedAsync(client, location);
+
+        Assert.Equal(0, finishedByTheOther);
+        Assert.True(job.GetProperty("status").GetString() == "succeeded", job.ToString());
+    }
+
+    [Fact]
     public async Task PurgingABackupWhileItIsBeingRestoredIs409ForTheApiAndRetentionAndTheRestoreEndsWithTheArchiveKept()
     {
         var account = await app.CreateAsync(TestAccounts.NewPrefix(6));
