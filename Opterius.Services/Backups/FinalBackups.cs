@@ -132,7 +132,7 @@ public sealed class FinalBackups(BackupStore store, IBackupArchives archives, Ba
             throw new AccountConflictException(message);
         }
         // Read again under the lock: a purge or a write that ended just before it is what counts.
-        backup = (await store.FindAsync(new Viewer(0, true), backup.Id, ct))!;
+        backup = await store.FindAsync(new Viewer(0, true), backup.Id, ct) ?? throw new BackupNotFoundException(backup.Id); // a failed write removed its row
         if (backup.PurgedAt is not null) return backup;
         var removed = await archives.PurgeAsync(backup.Id, ct);
         if (await store.MarkPurgedAsync(backup.Id, actor.Name, reason, ct))
