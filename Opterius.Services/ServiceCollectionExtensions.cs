@@ -46,9 +46,11 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<FinalBackups>();
         services.AddSingleton<IFinalBackups>(sp => sp.GetRequiredService<FinalBackups>());
         services.AddHostedService<BackupRetention>();
+        services.AddSingleton<BackupLocks>();
         services.AddSingleton<RestoreJobStore>();
         services.AddSingleton<RestoreEvents>();
         services.AddSingleton<BackupRestoration>();
+        services.AddHostedService<RestoreResumer>();
         return services;
     }
 

@@ -17,9 +17,10 @@ public sealed record ReservedAccount(long OwnerId, HostingPackage Package, NewAc
 /// <summary>
 /// How <see cref="AccountCreation.MakeAsync"/> makes the parts: <see cref="New"/> provisions each; a restore asks for
 /// the archived <see cref="Uid"/> again and has <see cref="Restore"/> write the <see cref="Restored"/> parts (calling back
-/// each key as it starts). <see cref="Step"/> hears each provision's transitions; <see cref="Action"/> is the audit's.
+/// each key as it starts, then once it is made: its own checks found nothing there). <see cref="Step"/> hears each
+/// provision's transitions; <see cref="Action"/> is the audit's.
 /// </summary>
-public sealed record AccountParts(string Action, int? Uid = null, Func<AccountIdentity, Action<string>, Task>? Restore = null,
+public sealed record AccountParts(string Action, int? Uid = null, Func<AccountIdentity, Action<string>, Action<string>, Task>? Restore = null,
     Action<string, string, string?>? Step = null, string Note = "")
 {
     public static readonly AccountParts New = new("create");
@@ -137,10 +138,10 @@ public sealed class AccountCreation(
             }
             if (parts.Restore is { } restore)
             {
-                // A part the restorer started is this restore's, written or half-written: the undo removes it.
-                await restore(identity, key =>
+                // A part is this restore's once the restorer made it (written or half-written): the undo removes it. One
+                // its own checks refused (another tool made it since the checks above) was never this restore's.
+                await restore(identity, key => current = key, key =>
                 {
-                    current = key;
                     if (_order.FirstOrDefault(r => r.Key == key) is { } resource && !made.Contains(resource)) made.Add(resource);
                 });
             }
@@ -149,20 +150,8 @@ public sealed class AccountCreation(
         {
             var failed = current ?? "create";
             log.LogError(e, "Creating account {Username} failed at {Resource}; removing what was made", username, failed);
-            var notUndone = await UndoAsync(identity, made);
-            if (notUndone.Count > 0)
-            {
-                // What the undo could not remove is provably this account's (its uid, its names): the row stays, so the
-                // next DELETE of this id finishes the clean-up instead of leaving parts no account and no DELETE can reach.
-                var left = $"{string.Join("; ", notUndone.Select(n => $"{n.Key} could not be undone: {n.Value}"))}; DELETE /api/v1/accounts/{id} finishes it";
-                await deletionJobs.RecordFailedUndoAsync(identity, reserved.OwnerId, actor.Name, UndoSteps(made, notUndone), CancellationToken.None);
-                await audit.WriteAsync(actor, parts.Action, id, username, "failed", $"{failed}: {e.Message}; {left}", CancellationToken.None);
-                events.Publish(new(id, reserved.OwnerId, AccountStatus.DeletionFailed));
+            if (await UndoAsync(actor, identity, reserved.OwnerId, made, parts.Action, $"{failed}: {e.Message}") is { } left)
                 throw new ProvisioningFailedException(failed, $"{e.Message}; the account {id} is kept as deletion_failed: {left}", id);
-            }
-            await accounts.DeleteRowAsync(id, CancellationToken.None);
-            events.Publish(new(id, reserved.OwnerId, null));
-            await audit.WriteAsync(actor, parts.Action, id, username, "failed", $"{failed}: {e.Message}", CancellationToken.None);
             // A part that appeared on the server after the check above (another tool racing this create) is a
             // conflict like any other, not a failure of the server.
             if (e is AlreadyThereException) throw new AccountConflictException($"{failed}: {e.Message}. Nothing was kept; remove it or choose other names.");
@@ -178,8 +167,46 @@ public sealed class AccountCreation(
             ?? throw new AccountConflictException($"Account '{username}' was removed while it was being created.");
     }
 
+    /// <summary>
+    /// Finishes a create or restore that a stop of the panel interrupted (its row still <c>creating</c>): removes the
+    /// parts <paramref name="made"/> says it made, and only those, then the row, as the undo of a create that failed.
+    /// </summary>
+    /// <returns>What the undo did, for the job's detail.</returns>
+    public async Task<string> AbandonAsync(Actor actor, Account account, Func<string, bool> made, string action, string why)
+    {
+        var identity = AccountIdentity.From(account);
+        log.LogWarning("Account {Username} was left creating by a stop of the panel ({Why}); removing what was made", account.Username, why);
+        return await UndoAsync(actor, identity, account.OwnerId, _order.Where(r => made(r.Key)).ToList(), action, why) is { } left
+            ? $"what it had made could not all be removed, so account {account.Id} is kept as deletion_failed: {left}"
+            : "what it had made was removed again and the account does not exist";
+    }
+
+    /// <summary>
+    /// The undo of a create that did not finish: what it made goes, and only that, then its row. Audited as failed with
+    /// <paramref name="why"/>; null once everything is gone, else what is left (the row is kept as deletion_failed then).
+    /// </summary>
+    private async Task<string?> UndoAsync(Actor actor, AccountIdentity identity, long ownerId, List<IAccountResource> made, string action, string why)
+    {
+        var (id, username) = (identity.Id, identity.Username);
+        var notUndone = await RemoveMadeAsync(identity, made);
+        if (notUndone.Count > 0)
+        {
+            // What the undo could not remove is provably this account's (its uid, its names): the row stays, so the
+            // next DELETE of this id finishes the clean-up instead of leaving parts no account and no DELETE can reach.
+            var left = $"{string.Join("; ", notUndone.Select(n => $"{n.Key} could not be undone: {n.Value}"))}; DELETE /api/v1/accounts/{id} finishes it";
+            await deletionJobs.RecordFailedUndoAsync(identity, ownerId, actor.Name, UndoSteps(made, notUndone), CancellationToken.None);
+            await audit.WriteAsync(actor, action, id, username, "failed", $"{why}; {left}", CancellationToken.None);
+            events.Publish(new(id, ownerId, AccountStatus.DeletionFailed));
+            return left;
+        }
+        await accounts.DeleteRowAsync(id, CancellationToken.None);
+        events.Publish(new(id, ownerId, null));
+        await audit.WriteAsync(actor, action, id, username, "failed", why, CancellationToken.None);
+        return null;
+    }
+
     /// <returns>The resources the undo could not remove, with why.</returns>
-    private async Task<Dictionary<string, string>> UndoAsync(AccountIdentity identity, List<IAccountResource> made)
+    private async Task<Dictionary<string, string>> RemoveMadeAsync(AccountIdentity identity, List<IAccountResource> made)
     {
         var notUndone = new Dictionary<string, string>();
         foreach (var resource in made.AsEnumerable().Reverse())

@@ -30,10 +30,15 @@ public sealed record RestoreHandle(RestoreJob Job, Task<RestoreJob> Completion);
 /// else a new one, the old uid's files given to it), then every part of the archive restored where root is. Each step is
 /// journalled and published on the restores' event stream (the same <see cref="DeletionEvents"/> the deletions use, a
 /// second instance, <see cref="RestoreEvents"/>); a failure undoes what the restore made through the create path's undo.
+/// A restore holds its backup's lock (<see cref="BackupLocks"/>) while it runs: a purge meanwhile is refused, and so is a
+/// restore of a backup being purged. A restore whose panel stopped is finished at the next start-up
+/// (<see cref="FinishInterruptedAsync"/>).
 /// </summary>
 public sealed class BackupRestoration(
     BackupStore backups,
     RestoreJobStore jobs,
+    BackupLocks locks,
+    AccountStore accounts,
     AccountCreation creation,
     IBackupRestorer restorer,
     RestoreEvents restoreEvents,
@@ -60,14 +65,40 @@ public sealed class BackupRestoration(
             await audit.WriteAsync(actor, "restore", null, null, "license_required", $"backup {backupId}: {e.Message}", ct);
             throw;
         }
-        var backup = await backups.FindAsync(new Viewer(actor.UserId, actor.IsAdmin), backupId, ct);
+        var viewer = new Viewer(actor.UserId, actor.IsAdmin);
+        var backup = await backups.FindAsync(viewer, backupId, ct);
+        IAsyncDisposable? held = null;
+        if (backup is { Available: true })
+        {
+            held = await locks.TryTakeAsync(backup.Id, TimeSpan.Zero, ct);
+            if (held is null)
+            {
+                var message = await jobs.RunningOfBackupAsync(backup.Id, ct) is { } running
+                    ? $"Backup {backup.Id} is being restored (restore job {running}) right now. Nothing was changed."
+                    : $"Backup {backup.Id} is being purged right now. Nothing was changed.";
+                await audit.WriteAsync(actor, "restore", backup.AccountId, backup.Username, "refused", message, ct);
+                throw new AccountConflictException(message);
+            }
+            // Read again under the lock: a purge that ended just before it is what counts.
+            backup = await backups.FindAsync(viewer, backupId, ct);
+        }
+        try { return await StartHeldAsync(actor, backupId, backup, held, ct); }
+        catch
+        {
+            if (held is not null) await held.DisposeAsync();
+            throw;
+        }
+    }
+
+    private async Task<RestoreHandle> StartHeldAsync(Actor actor, long backupId, FinalBackup? backup, IAsyncDisposable? held, CancellationToken ct)
+    {
         ArchivedAccount? archived = null;
         if (backup is { Available: true })
         {
             try { archived = await restorer.ReadAccountAsync(backup.Id, ct); }
             catch (ArchiveMissingException e) { log.LogWarning("Backup {Backup} is listed but its archive is gone: {Why}", backup.Id, e.Message); }
         }
-        if (backup is null || archived is null)
+        if (backup is null || archived is null || held is null)
         {
             await audit.WriteAsync(actor, "restore", backup?.AccountId, backup?.Username, "not_found",
                 $"backup {backupId}{(backup is null ? "" : backup.PurgedAt is not null ? " was purged" : " has no archive")}", ct);
@@ -96,7 +127,11 @@ public sealed class BackupRestoration(
         {
             await go.Task;
             try { return await RunAsync(job, backup, archived, reserved, actor); }
-            finally { _running.TryRemove(job.Id, out _); }
+            finally
+            {
+                _running.TryRemove(job.Id, out _);
+                await held.DisposeAsync();
+            }
         });
         _running[job.Id] = completion;
         go.SetResult();
@@ -116,15 +151,24 @@ public sealed class BackupRestoration(
         {
             if (!Steps.Contains(resource)) return;
             Publish(job, resource, status, detail);
-            if (status != StepStatus.Running || detail is null) journal.Writer.TryWrite((resource, status, detail));
+            // A part of the archive is journalled running only once it is made (below): the start-up's undo of a restore
+            // whose panel stopped reads the journal, and a part refused by its own checks was never this restore's.
+            if (status != StepStatus.Running || (detail is null && !AccountParts.Restored.Contains(resource)))
+                journal.Writer.TryWrite((resource, status, detail));
         }
 
         Publish(job, DeletionEvent.JobResource, JobStatus.Running, null);
         foreach (var s in job.Steps) Publish(job, s.Resource, s.Status, s.Detail);
         string? running = null;
         var parts = new AccountParts("restore", archived.Uid,
-            Restore: (identity, started) => restorer.RestoreAsync(backup.Id, identity, r =>
+            Restore: (identity, started, made) => restorer.RestoreAsync(backup.Id, identity, r =>
             {
+                if (r.Status == RestoreReport.Made)
+                {
+                    made(r.Resource);
+                    if (Steps.Contains(r.Resource)) journal.Writer.TryWrite((r.Resource, StepStatus.Running, null));
+                    return;
+                }
                 if (r.Status == StepStatus.Running) started(r.Resource);
                 running = r.Status == StepStatus.Done ? null : r.Resource;
                 Step(r.Resource, r.Status, r.Detail);
@@ -156,13 +200,74 @@ public sealed class BackupRestoration(
         }
         journal.Writer.TryComplete();
         await writer;
-        await jobs.FinishAsync(job.Id, status, detail,
+        if (!await jobs.FinishAsync(job.Id, status, detail,
             status == JobStatus.Succeeded ? StepStatus.Skipped : StepStatus.Pending,
-            status == JobStatus.Succeeded ? "not in the backup" : "not reached", CancellationToken.None);
+            status == JobStatus.Succeeded ? "not in the backup" : "not reached", CancellationToken.None))
+            log.LogError("Restore job {Job} had already been finished by another panel process; its outcome here ({Status}: {Detail}) is not recorded", job.Id, status, detail);
         var finished = (await jobs.FindAsync(job.Id, CancellationToken.None))!;
         foreach (var s in finished.Steps.Where(s => s.Status is StepStatus.Skipped)) Publish(job, s.Resource, s.Status, s.Detail);
         Publish(job, DeletionEvent.JobResource, status, detail);
         return finished;
+    }
+
+    /// <summary>How long the start-up waits for a dead process's lock to be freed by the server before leaving the job to a live holder.</summary>
+    private static readonly TimeSpan HolderGone = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// At start-up: every restore journalled running that no live process holds (its backup's lock is free: the process
+    /// that ran it stopped, and its connection with the lock) is finished honestly. The parts it made, as its journal says
+    /// (running or done), are removed through the create path's undo, and only those; its reservation (the row,
+    /// <c>creating</c>) goes; the job fails saying to run the restore again, which the unchanged backup allows. Resuming
+    /// it instead would mean trusting parts half-written by a process that died mid-write; undoing costs the operator
+    /// one more click on an archive that is still there. A restore whose account had already become active succeeded,
+    /// and says so. Returns how many were finished.
+    /// </summary>
+    public async Task<int> FinishInterruptedAsync(CancellationToken ct)
+    {
+        var finished = 0;
+        foreach (var id in await jobs.RunningAsync(ct))
+        {
+            if (_running.ContainsKey(id) || await jobs.FindAsync(id, ct) is not { Finished: false } job) continue;
+            await using var held = await locks.TryTakeAsync(job.BackupId, HolderGone, ct);
+            if (held is null)
+            {
+                log.LogInformation("Restore job {Job} of backup {Backup} is running in another panel process; left to it", job.Id, job.BackupId);
+                continue;
+            }
+            // Read again under the lock: the holder may have finished it just before.
+            if (await jobs.FindAsync(id, ct) is not { Finished: false } interrupted) continue;
+            await FinishInterruptedAsync(interrupted);
+            finished++;
+        }
+        return finished;
+    }
+
+    private async Task FinishInterruptedAsync(RestoreJob job)
+    {
+        var actor = Actor.System("panel (start-up after an interrupted restore)");
+        var account = await accounts.FindAsync(new Viewer(0, true), job.AccountId, CancellationToken.None);
+        string status, detail;
+        if (account is { Status: AccountStatus.Active })
+        {
+            status = JobStatus.Succeeded;
+            detail = $"account {account.Id} restored from backup {job.BackupId}; the panel stopped before it recorded the end of the restore";
+        }
+        else
+        {
+            var step = job.Steps.ToDictionary(s => s.Resource, s => s.Status);
+            // The archive's parts as journalled once made; the rest (user, logins, processes, the uid's files) with the user.
+            bool Made(string key) => step.GetValueOrDefault(AccountParts.Restored.Contains(key) ? key : "system_user") is StepStatus.Running or StepStatus.Done;
+            var undone = account is { Status: AccountStatus.Creating }
+                ? await creation.AbandonAsync(actor, account, Made, "restore", $"restore job {job.Id} of backup {job.BackupId} was interrupted by a stop of the panel")
+                : account is null ? "its account row was already gone" : $"account {account.Id} is {account.Status} and was left as it is";
+            status = JobStatus.Failed;
+            detail = $"the panel stopped while this restore ran (a crash or a restart); {undone}; the backup is unchanged: run the restore again";
+            foreach (var s in job.Steps.Where(s => s.Status == StepStatus.Running))
+                await jobs.SetStepAsync(job.Id, s.Resource, StepStatus.Failed, "the panel stopped while this ran; undone at the next start-up", CancellationToken.None);
+        }
+        await jobs.FinishAsync(job.Id, status, detail, status == JobStatus.Succeeded ? StepStatus.Skipped : StepStatus.Pending,
+            status == JobStatus.Succeeded ? "not in the backup" : "not reached", CancellationToken.None);
+        log.LogWarning("Restore job {Job} of {Username} was left running by a stop of the panel: {Status}, {Detail}", job.Id, job.Username, status, detail);
     }
 
     private void Publish(RestoreJob job, string resource, string status, string? detail) =>

@@ -15,6 +15,12 @@ namespace Opterius.Services.Backups;
 public sealed record RestoreReport(string Resource, string Status, string? Detail)
 {
     public const string ArchiveStep = "archive";
+
+    /// <summary>
+    /// A part passed its own checks (nothing of it was there) and is about to be written: from here it is this restore's,
+    /// and the undo of a restore that fails removes it. A part refused before this (another tool made it meanwhile) is not.
+    /// </summary>
+    public const string Made = "made";
 }
 
 /// <summary>
@@ -25,8 +31,9 @@ public sealed record RestoreReport(string Resource, string Status, string? Detai
 public interface IBackupRestorer
 {
     /// <summary>
-    /// Verifies the archive whole, then restores each part, reporting each as it starts and ends. Throws
-    /// <see cref="ResourceException"/> naming what failed; the parts reported running are the caller's to undo.
+    /// Verifies the archive whole, then restores each part, reporting each as it starts, once it is
+    /// <see cref="RestoreReport.Made"/>, and as it ends. Throws <see cref="ResourceException"/> naming what failed; the
+    /// parts reported made are the caller's to undo.
     /// </summary>
     Task RestoreAsync(long backupId, AccountIdentity identity, Action<RestoreReport> report, CancellationToken ct);
 
@@ -71,6 +78,13 @@ public sealed class BackupRestorer(ServerLayout layout, RestoreParts parts, IOpt
         using var reader = new BackupArchive.Reader(path);
         string? part = null;
         var written = 0;
+        var made = false;
+        void Made()
+        {
+            if (made) return;
+            made = true;
+            report(new(part!, RestoreReport.Made, null));
+        }
         var trees = new TreeTargets(layout, a, map);
         var progress = Stopwatch.StartNew();
         try
@@ -84,20 +98,21 @@ public sealed class BackupRestorer(ServerLayout layout, RestoreParts parts, IOpt
                     if (part is not null) await EndPartAsync(part, a, written, trees, report, ct);
                     part = key;
                     written = 0;
+                    made = false;
                     if (key is not null) report(new(key, Resources.StepStatus.Running, null));
                 }
                 if (key is null) continue;
                 written++;
                 if (trees.Accepts(key, name))
                 {
-                    trees.Write(entry, name);
+                    trees.Write(entry, name, Made);
                     if (progress.ElapsedMilliseconds >= 250)
                     {
                         progress.Restart();
                         report(new(key, Resources.StepStatus.Running, trees.Describe()));
                     }
                 }
-                else await parts.RestoreAsync(key, name, entry.DataStream ?? Stream.Null, a, map, ct);
+                else await parts.RestoreAsync(key, name, entry.DataStream ?? Stream.Null, a, map, Made, ct);
             }
             if (part is not null) await EndPartAsync(part, a, written, trees, report, ct);
         }
@@ -120,7 +135,8 @@ public sealed class BackupRestorer(ServerLayout layout, RestoreParts parts, IOpt
         public bool Accepts(string key, string name) =>
             key is "home_directory" or "mailboxes" || (key == "ssl_certificate" && !name.StartsWith("ssl/renewal/", StringComparison.Ordinal));
 
-        public void Write(TarEntry entry, string name)
+        /// <summary>Writes a tree's entry; <paramref name="made"/> once its top is made (nothing was there).</summary>
+        public void Write(TarEntry entry, string name, Action made)
         {
             var (prefix, top) = Top(name);
             if (prefix != _openPrefix)
@@ -128,14 +144,15 @@ public sealed class BackupRestorer(ServerLayout layout, RestoreParts parts, IOpt
                 Close();
                 _open = TreeWriter.Create(top, map.Uid(entry.Uid), map.Gid(entry.Gid));
                 _openPrefix = prefix;
+                made();
             }
             var w = _open!;
             var relative = name.Length == prefix.Length ? "" : name[(prefix.Length + 1)..];
             var (uid, gid, mode) = (map.Uid(entry.Uid), map.Gid(entry.Gid), (uint)entry.Mode);
             switch (entry.EntryType)
             {
-                case TarEntryType.Directory when relative.Length == 0: w.SetTop(mode, uid, gid); break;
-                case TarEntryType.Directory: w.Folder(relative, mode, uid, gid); break;
+                case TarEntryType.Directory when relative.Length == 0: w.SetTop(mode, uid, gid, entry.ModificationTime); break;
+                case TarEntryType.Directory: w.Folder(relative, mode, uid, gid, entry.ModificationTime); break;
                 case TarEntryType.SymbolicLink when relative.Length > 0: w.Link(relative, entry.LinkName, uid, gid, entry.ModificationTime); break;
                 case TarEntryType.RegularFile or TarEntryType.V7RegularFile when relative.Length > 0:
                     // A set-id file in a tenant's tree runs as its owner: only the account's own keep the bits.

@@ -53,6 +53,12 @@ public sealed partial class FinalBackupWriter(
     private const UnixFileMode PrivateFolder = (UnixFileMode)0b111_000_000; // 0700
     private const int ReportEvery = 1024;
 
+    /// <summary>
+    /// The panel's copy of the manifest (its backups row, the API) names this many skipped entries and counts them all: a
+    /// tenant's million fifos must not make a row of megabytes. The archive's own manifest.json names every one.
+    /// </summary>
+    public const int SkippedShown = 100;
+
     // Stays zstd's fastest levels: the archive is written while the account still serves, before anything is removed.
     private const int ZstdLevel = 1;
 
@@ -217,7 +223,8 @@ public sealed partial class FinalBackupWriter(
                     file.Flush(flushToDisk: true);
                     var summary = JsonSerializer.Serialize(new
                     {
-                        format = Format, parts = _parts, skipped = _skipped, total_files = _totalFiles, total_bytes = _totalBytes,
+                        format = Format, parts = _parts, skipped = _skipped.Take(SkippedShown), skipped_count = _skipped.Count,
+                        total_files = _totalFiles, total_bytes = _totalBytes,
                     });
                     return new WrittenBackup(FileName(id), counted.Written, counted.Sha256(), summary);
                 }

@@ -15,8 +15,8 @@ public sealed class BackupNotFoundException(long id) : Exception($"No backup wit
 /// purge (now, or by retention) and the policy. The seam for restore: <see cref="BackupStore"/> for rows,
 /// <see cref="IBackupArchives"/> for the archives.
 /// </summary>
-public sealed class FinalBackups(BackupStore store, IBackupArchives archives, IOptions<DeletionOptions> options, AuditLog audit,
-    ILogger<FinalBackups> log) : IFinalBackups
+public sealed class FinalBackups(BackupStore store, IBackupArchives archives, BackupLocks locks, RestoreJobStore restores,
+    IOptions<DeletionOptions> options, AuditLog audit, ILogger<FinalBackups> log) : IFinalBackups
 {
     /// <summary>A schedule may ask for a final backup unless the policy turned them off.</summary>
     public bool Available => Policy != FinalBackupPolicy.Never;
@@ -59,6 +59,9 @@ public sealed class FinalBackups(BackupStore store, IBackupArchives archives, IO
             await store.DeleteIncompleteAsync(stale.Id, ct);
         }
         var row = await store.InsertAsync(account, job.Id, KeepDays, ct);
+        // Held until the row is complete or gone: a purge meanwhile is refused instead of removing the file being written.
+        await using var writing = await locks.TryTakeAsync(row.Id, TimeSpan.Zero, ct)
+            ?? throw new ResourceException($"backup_failed: backup {row.Id} is held by another process; nothing was removed");
         WrittenBackup written;
         try { written = await archives.WriteAsync(subject, row.Id, progress, ct); }
         catch (Exception e)
@@ -102,6 +105,10 @@ public sealed class FinalBackups(BackupStore store, IBackupArchives archives, IO
                 await PurgeRowAsync(backup, Actor.System("retention"), $"retention of {KeepDays} days ended", ct);
                 purged++;
             }
+            catch (AccountConflictException e)
+            {
+                log.LogInformation("Backup {Backup} is past its retention but in use ({Why}); the next round purges it", backup.Id, e.Message);
+            }
             catch (Exception e) when (e is not OperationCanceledException)
             {
                 log.LogError(e, "Backup {Backup} could not be purged at the end of its retention; the next round tries again", backup.Id);
@@ -110,9 +117,23 @@ public sealed class FinalBackups(BackupStore store, IBackupArchives archives, IO
         return purged;
     }
 
+    /// <exception cref="AccountConflictException">The backup is being written, restored or purged by someone else: nothing was changed.</exception>
     private async Task<FinalBackup> PurgeRowAsync(FinalBackup backup, Actor actor, string reason, CancellationToken ct)
     {
         if (backup.PurgedAt is not null) return backup; // purging a purged backup is a no-op: it is gone
+        await using var purging = await locks.TryTakeAsync(backup.Id, TimeSpan.Zero, ct);
+        if (purging is null)
+        {
+            var message = await restores.RunningOfBackupAsync(backup.Id, ct) is { } restore
+                ? $"Backup {backup.Id} is being restored (restore job {restore}): purge it once that restore has ended. Nothing was changed."
+                : !backup.Complete ? $"Backup {backup.Id} is still being written (deletion job {backup.JobId}): purge it once it is written. Nothing was changed."
+                : $"Backup {backup.Id} is being purged by another request right now. Nothing was changed.";
+            await audit.WriteAsync(actor, "backup_purge", backup.AccountId, backup.Username, "refused", message, ct);
+            throw new AccountConflictException(message);
+        }
+        // Read again under the lock: a purge or a write that ended just before it is what counts.
+        backup = await store.FindAsync(new Viewer(0, true), backup.Id, ct) ?? throw new BackupNotFoundException(backup.Id); // a failed write removed its row
+        if (backup.PurgedAt is not null) return backup;
         var removed = await archives.PurgeAsync(backup.Id, ct);
         if (await store.MarkPurgedAsync(backup.Id, actor.Name, reason, ct))
             await audit.WriteAsync(actor, "backup_purge", backup.AccountId, backup.Username, "purged",

@@ -42,17 +42,38 @@ public sealed class RestoreJobStore(PanelDb db)
         await c.ExecuteAsync(new CommandDefinition(sql, new { jobId, resource, status, detail }, cancellationToken: ct));
     }
 
-    /// <summary>Ends the job; steps never reached become <paramref name="pendingStatus"/> with <paramref name="pendingDetail"/>.</summary>
-    public async Task FinishAsync(long jobId, string status, string detail, string pendingStatus, string pendingDetail, CancellationToken ct)
+    /// <summary>
+    /// Ends the job, once: steps never reached become <paramref name="pendingStatus"/> with <paramref name="pendingDetail"/>;
+    /// false when it had already ended (a start-up finished the job of a process that stopped answering for it).
+    /// </summary>
+    public async Task<bool> FinishAsync(long jobId, string status, string detail, string pendingStatus, string pendingDetail, CancellationToken ct)
     {
+        const string job = "UPDATE restore_jobs SET status = @status, detail = @detail, finished_at = UTC_TIMESTAMP(6) WHERE id = @jobId AND status = 'running'";
         const string steps = """
             UPDATE restore_steps SET status = @pendingStatus, detail = @pendingDetail, updated_at = UTC_TIMESTAMP(6)
             WHERE job_id = @jobId AND status = 'pending'
             """;
-        const string job = "UPDATE restore_jobs SET status = @status, detail = @detail, finished_at = UTC_TIMESTAMP(6) WHERE id = @jobId";
         await using var c = await db.OpenAsync(ct);
-        await c.ExecuteAsync(new CommandDefinition(steps, new { jobId, pendingStatus, pendingDetail }, cancellationToken: ct));
-        await c.ExecuteAsync(new CommandDefinition(job, new { jobId, status, detail }, cancellationToken: ct));
+        await using var tx = await c.BeginTransactionAsync(ct);
+        if (await c.ExecuteAsync(new CommandDefinition(job, new { jobId, status, detail }, tx, cancellationToken: ct)) == 0) return false;
+        await c.ExecuteAsync(new CommandDefinition(steps, new { jobId, pendingStatus, pendingDetail }, tx, cancellationToken: ct));
+        await tx.CommitAsync(ct);
+        return true;
+    }
+
+    /// <summary>The restores journalled as running, oldest first (at start-up: those a stop of the panel interrupted, or another process runs).</summary>
+    public async Task<IReadOnlyList<long>> RunningAsync(CancellationToken ct)
+    {
+        await using var c = await db.OpenAsync(ct);
+        return (await c.QueryAsync<long>(new CommandDefinition("SELECT id FROM restore_jobs WHERE status = 'running' ORDER BY id", cancellationToken: ct))).AsList();
+    }
+
+    /// <summary>The running restore of a backup, if any (what a refused purge names).</summary>
+    public async Task<long?> RunningOfBackupAsync(long backupId, CancellationToken ct)
+    {
+        await using var c = await db.OpenAsync(ct);
+        return await c.ExecuteScalarAsync<long?>(new CommandDefinition(
+            "SELECT MAX(id) FROM restore_jobs WHERE backup_id = @backupId AND status = 'running'", new { backupId }, cancellationToken: ct));
     }
 
     public async Task<RestoreJob?> FindAsync(long id, CancellationToken ct)

@@ -22,23 +22,28 @@ namespace Opterius.Services.Backups;
 /// A part's service is tested and reloaded once the part is written (<see cref="FinishAsync"/>).
 /// </summary>
 public sealed partial class RestoreParts(ServerLayout layout, MariaDbAdmin admin, PowerDnsDb powerDns, ServiceReloader reloader,
-    CommandRunner commands, IConfiguration configuration, IOptions<DeletionOptions> options)
+    CommandRunner commands, IConfiguration configuration, IOptions<DeletionOptions> options, DatabaseUsersResource databaseUsers)
 {
     /// <summary>The configured MariaDB client (<c>Opterius:Commands:MariaDbClient</c>) reads a dump on its standard input.</summary>
     public const string ClientCommand = "MariaDbClient";
 
-    public async Task RestoreAsync(string key, string name, Stream content, AccountIdentity a, OwnerMap map, CancellationToken ct)
+    /// <summary>
+    /// Writes one entry of a part; <paramref name="made"/> is called once the part's own checks found nothing of it there,
+    /// before anything is written (a part refused by them is not the restore's to undo).
+    /// </summary>
+    public async Task RestoreAsync(string key, string name, Stream content, AccountIdentity a, OwnerMap map, Action made, CancellationToken ct)
     {
         switch (key)
         {
-            case "databases": await DatabaseAsync(name["databases/".Length..^".sql".Length], content, a, ct); break;
-            case "database_users": await DatabaseUsersAsync(await TextAsync(content, ct), a, ct); break;
-            case "dns_zone": await ZoneAsync(content, a, ct); break;
+            case "databases": await DatabaseAsync(name["databases/".Length..^".sql".Length], content, a, made, ct); break;
+            case "database_users": await DatabaseUsersAsync(await TextAsync(content, ct), a, made, ct); break;
+            case "dns_zone": await ZoneAsync(content, a, made, ct); break;
             case "nginx_vhost":
                 using (await reloader.EditAsync("nginx", ct))
                 {
                     var (available, enabled) = (layout.NginxAvailable(a), layout.NginxEnabled(a));
                     RefuseIfPresent(available, enabled);
+                    made();
                     await WriteAtomicAsync(available, await BytesAsync(content, ct), ct);
                     Link(enabled, available);
                 }
@@ -47,11 +52,13 @@ public sealed partial class RestoreParts(ServerLayout layout, MariaDbAdmin admin
                 using (await reloader.EditAsync("php-fpm", ct))
                 {
                     RefuseIfPresent(layout.FpmPool(a));
+                    made();
                     await WriteAtomicAsync(layout.FpmPool(a), await BytesAsync(content, ct), ct);
                 }
                 break;
             case "cron":
                 RefuseIfPresent(layout.Crontab(a));
+                made();
                 Directory.CreateDirectory(Path.GetDirectoryName(layout.Crontab(a))!);
                 FileWriter.Write(layout.Crontab(a), await BytesAsync(content, ct), (UnixFileMode)0b110_000_000, map.Restored);
                 break;
@@ -61,10 +68,11 @@ public sealed partial class RestoreParts(ServerLayout layout, MariaDbAdmin admin
                 if (!BackupRestorer.IsLineage(lineage, a.Domain)) throw new ArchiveRefusedException($"archive entry '{name}' is no certificate lineage of {a.Domain}: refusing it");
                 var renewal = layout.Under($"/etc/letsencrypt/renewal/{lineage}.conf");
                 RefuseIfPresent(renewal);
+                made();
                 await WriteAtomicAsync(renewal, await BytesAsync(content, ct), ct);
                 break;
-            case "mail_users": await LinesAsync(layout.DovecotUsers, content, a, MailUsersResource.SuspendedPrefix, line => MapMailOwner(line, map), (UnixFileMode)0b110_100_000, ct); break;
-            case "mail_routes": await LinesAsync(layout.PostfixVmailbox, content, a, null, line => line, (UnixFileMode)0b110_100_100, ct); break;
+            case "mail_users": await LinesAsync(layout.DovecotUsers, content, a, MailUsersResource.SuspendedPrefix, line => MapMailOwner(line, map), (UnixFileMode)0b110_100_000, made, ct); break;
+            case "mail_routes": await LinesAsync(layout.PostfixVmailbox, content, a, null, line => line, (UnixFileMode)0b110_100_100, made, ct); break;
             default: throw new ArchiveRefusedException($"archive entry '{name}' has no restore here: refusing it");
         }
     }
@@ -95,7 +103,7 @@ public sealed partial class RestoreParts(ServerLayout layout, MariaDbAdmin admin
 
     // ---- databases ----
 
-    private async Task DatabaseAsync(string database, Stream dump, AccountIdentity a, CancellationToken ct)
+    private async Task DatabaseAsync(string database, Stream dump, AccountIdentity a, Action made, CancellationToken ct)
     {
         if (!database.StartsWith(a.Username + "_", StringComparison.Ordinal) || database.Length > 64 || !DatabaseName().IsMatch(database))
             throw new ArchiveRefusedException($"archive entry 'databases/{database}.sql' is no database of '{a.Username}' ({a.Username}_*): refusing it");
@@ -104,6 +112,7 @@ public sealed partial class RestoreParts(ServerLayout layout, MariaDbAdmin admin
                 throw new AlreadyThereException($"a database {database} already exists; it is left as it is");
         if (!commands.IsConfigured(ClientCommand))
             throw new ResourceException($"not configured: set Opterius:Commands:{ClientCommand} (the mariadb client, reading the dump of {database} on its standard input)");
+        made();
         // The client reads the admin account's credentials from a 0600 file in the root-only backup folder, never from its arguments.
         var defaults = Path.Join(Path.GetFullPath(options.Value.BackupPath), $"restore.{Guid.NewGuid():N}.my.cnf.tmp");
         try
@@ -145,7 +154,7 @@ public sealed partial class RestoreParts(ServerLayout layout, MariaDbAdmin admin
     /// SHOW CREATE USER and SHOW GRANTS lines of the account's own users only (<c>{username}</c>, <c>{username}_*</c>),
     /// granting on its own databases only (or USAGE on *.*); any other statement is refused before one is run.
     /// </summary>
-    private async Task DatabaseUsersAsync(string text, AccountIdentity a, CancellationToken ct)
+    private async Task DatabaseUsersAsync(string text, AccountIdentity a, Action made, CancellationToken ct)
     {
         var statements = text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         bool Own(string user) => user == a.Username || user.StartsWith(a.Username + "_", StringComparison.Ordinal);
@@ -169,7 +178,11 @@ public sealed partial class RestoreParts(ServerLayout layout, MariaDbAdmin admin
             }
             throw new ArchiveRefusedException($"database_users.sql holds a statement that is not the account's own user or grant: '{(s.Length > 120 ? s[..120] + "…" : s)}': refusing it");
         }
+        // Any user of the account's names already there is another tool's: refused before one statement runs, never undone.
+        if ((await databaseUsers.InspectAsync(a, ct)).Exists)
+            throw new AlreadyThereException($"a database user of '{a.Username}' ({a.Username} or {a.Username}_*) already exists; it is left as it is");
         await using var c = await admin.OpenAsync(ct);
+        made();
         foreach (var s in run)
         {
             try { await c.ExecuteAsync(new CommandDefinition(s, cancellationToken: ct)); }
@@ -192,7 +205,7 @@ public sealed partial class RestoreParts(ServerLayout layout, MariaDbAdmin admin
     };
 
     /// <summary>The zone's rows with new ids, in one transaction; only PowerDNS's own columns, only names of the domain.</summary>
-    private async Task ZoneAsync(Stream content, AccountIdentity a, CancellationToken ct)
+    private async Task ZoneAsync(Stream content, AccountIdentity a, Action made, CancellationToken ct)
     {
         using var doc = await JsonDocument.ParseAsync(content, cancellationToken: ct);
         var root = doc.RootElement;
@@ -205,6 +218,7 @@ public sealed partial class RestoreParts(ServerLayout layout, MariaDbAdmin admin
         await using var tx = await c.BeginTransactionAsync(System.Data.IsolationLevel.ReadCommitted, ct);
         if (await c.ExecuteScalarAsync<long>(new CommandDefinition("SELECT COUNT(*) FROM domains WHERE name = @Domain", new { a.Domain }, tx, cancellationToken: ct)) > 0)
             throw new AlreadyThereException($"a DNS zone {a.Domain} already exists; it is left as it is");
+        made();
         await InsertAsync(c, tx, "domains", zone, ct);
         var id = await c.ExecuteScalarAsync<long>(new CommandDefinition("SELECT LAST_INSERT_ID()", transaction: tx, cancellationToken: ct));
         foreach (var table in new[] { "records", "comments", "domainmetadata", "cryptokeys" })
@@ -255,7 +269,7 @@ public sealed partial class RestoreParts(ServerLayout layout, MariaDbAdmin admin
     // ---- mail lines ----
 
     private static async Task LinesAsync(string path, Stream content, AccountIdentity a, string? commentedPrefix, Func<string, string> map,
-        UnixFileMode modeIfNew, CancellationToken ct)
+        UnixFileMode modeIfNew, Action made, CancellationToken ct)
     {
         var lines = (await TextAsync(content, ct)).Split('\n', StringSplitOptions.RemoveEmptyEntries).ToList();
         var domain = Encoding.UTF8.GetBytes(a.Domain);
@@ -264,6 +278,7 @@ public sealed partial class RestoreParts(ServerLayout layout, MariaDbAdmin admin
             throw new ArchiveRefusedException($"a line of {Path.GetFileName(path)} in the archive is not for @{a.Domain}: refusing it");
         if (LineFile.Matching(path, a.Domain, commentedPrefix).Count > 0)
             throw new AlreadyThereException($"{path} already has @{a.Domain} lines; they are left as they are");
+        made();
         await LineFile.AppendAsync(path, lines.Select(map).ToList(), modeIfNew, ct);
     }
 

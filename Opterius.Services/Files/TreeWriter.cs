@@ -13,6 +13,9 @@ namespace Opterius.Services.Files;
 /// <c>.</c> or <c>..</c> component). Holds one open folder besides the top: archives list a folder's entries together.
 /// The top stays root's and 0700 while the tree is written, and gets its own owner and mode only when the writer is
 /// disposed: no process of the account can enter it, hold a folder open or swap an entry while entries are made.
+/// A folder's modification time is its archived one once the entries it holds are written (each made in it moves it):
+/// when the archive leaves the folder (an entry outside it comes) or the writer is disposed, the top's last. Memory is
+/// one name per level of depth: archives list a folder's entries together, as <see cref="SafeTree.Visit"/> walks.
 /// </summary>
 public sealed unsafe class TreeWriter : IDisposable
 {
@@ -22,6 +25,9 @@ public sealed unsafe class TreeWriter : IDisposable
     private int _cachedFd = -1;
     private readonly byte[] _buffer = new byte[128 * 1024];
     private (uint Mode, uint Uid, uint Gid) _topOwner;
+    private DateTimeOffset? _topModified;
+    // The folders the archive is in, outermost first, each with the time it gets once left.
+    private readonly Stack<(string Relative, DateTimeOffset Modified)> _open = new();
     private bool _disposed;
 
     public long Files { get; private set; }
@@ -61,18 +67,19 @@ public sealed unsafe class TreeWriter : IDisposable
                 if (fd < 0) throw new ResourceException($"{full}: cannot open the folder just made: {Describe(Errno)}");
                 var writer = new TreeWriter(full, fd);
                 Own(fd, full, 0b111_000_000, 0, 0);
-                writer.SetTop(0b111_000_000, uid, gid);
+                writer.SetTop(0b111_000_000, uid, gid, null);
                 return writer;
             }
         }
         finally { Close(parentFd); }
     }
 
-    /// <summary>The top's own mode and owner (the archive's entry for the tree itself), given to it when the writer is disposed.</summary>
-    public void SetTop(uint mode, uint uid, uint gid) => _topOwner = (mode, uid, gid);
+    /// <summary>The top's own mode, owner and time (the archive's entry for the tree itself), given to it when the writer is disposed.</summary>
+    public void SetTop(uint mode, uint uid, uint gid, DateTimeOffset? modified) => (_topOwner, _topModified) = ((mode, uid, gid), modified);
 
-    public void Folder(string relative, uint mode, uint uid, uint gid)
+    public void Folder(string relative, uint mode, uint uid, uint gid, DateTimeOffset modified)
     {
+        Leave(relative);
         var (parent, name) = Parent(relative);
         fixed (byte* n = name)
         {
@@ -82,12 +89,25 @@ public sealed unsafe class TreeWriter : IDisposable
             try { Own(fd, Full(relative), mode, uid, gid); }
             finally { Close(fd); }
         }
+        _open.Push((relative, modified));
         Folders++;
+    }
+
+    /// <summary>Gives each folder the archive has left (those <paramref name="next"/> is not in) its archived time, innermost first.</summary>
+    private void Leave(string? next)
+    {
+        while (_open.TryPeek(out var folder) && (next is null || !next.StartsWith(folder.Relative + "/", StringComparison.Ordinal)))
+        {
+            _open.Pop();
+            var (parent, name) = Parent(folder.Relative);
+            fixed (byte* n = name) Touch(parent, n, folder.Modified, AT_SYMLINK_NOFOLLOW, folder.Relative);
+        }
     }
 
     /// <summary>A regular file with this content, mode, owner and modification time; an existing name is refused.</summary>
     public void File(string relative, Stream content, uint mode, uint uid, uint gid, DateTimeOffset modified)
     {
+        Leave(relative);
         var (parent, name) = Parent(relative);
         int fd;
         fixed (byte* n = name) fd = OpenAt(parent, n, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0b110_000_000);
@@ -109,6 +129,7 @@ public sealed unsafe class TreeWriter : IDisposable
     /// <summary>A symbolic link holding <paramref name="target"/> as it was (never resolved), with its own owner and time.</summary>
     public void Link(string relative, string target, uint uid, uint gid, DateTimeOffset modified)
     {
+        Leave(relative);
         var (parent, name) = Parent(relative);
         fixed (byte* n = name)
         fixed (byte* t = Z(target))
@@ -172,13 +193,24 @@ public sealed unsafe class TreeWriter : IDisposable
     private ResourceException Refuse(string relative, string what, int errno) =>
         new($"{Full(relative)} {what}{(errno is EEXIST ? "" : $": {Describe(errno)}")}: refusing to write it");
 
-    /// <summary>Gives the top its own owner and mode last, whether the tree was written whole or not (its removal then undoes it).</summary>
+    /// <summary>
+    /// Gives the folders still open their times, then the top its own owner, mode and time last, whether the tree was
+    /// written whole or not (its removal then undoes it).
+    /// </summary>
     public void Dispose()
     {
         if (_disposed) return;
         _disposed = true;
-        if (_cachedFd >= 0) Close(_cachedFd);
-        try { Own(_topFd, _top, _topOwner.Mode, _topOwner.Uid, _topOwner.Gid); }
-        finally { Close(_topFd); }
+        try
+        {
+            Leave(null);
+            Own(_topFd, _top, _topOwner.Mode, _topOwner.Uid, _topOwner.Gid);
+            if (_topModified is { } modified) Touch(_topFd, null, modified, 0, "");
+        }
+        finally
+        {
+            if (_cachedFd >= 0) Close(_cachedFd);
+            Close(_topFd);
+        }
     }
 }

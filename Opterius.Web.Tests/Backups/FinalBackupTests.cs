@@ -214,6 +214,25 @@ public sealed class FinalBackupTests(PanelApp app) : IClassFixture<PanelApp>
     }
 
     [Fact]
+    public async Task ThePanelsManifestNamesTheFirst100SkippedEntriesAndCountsThemAllWhileTheArchiveNamesEach()
+    {
+        var account = await app.CreateAsync(TestAccounts.NewPrefix());
+        var fifos = Path.Join(Layout.Home(account), "fifos");
+        Directory.CreateDirectory(fifos);
+        FileResourceSandbox.Run("mkfifo", [.. Enumerable.Range(0, 150).Select(i => Path.Join(fifos, $"f{i:D3}"))]);
+
+        Assert.Equal(JobStatus.Succeeded, (await DeleteWithBackupAsync(account)).Status);
+
+        var backup = await BackupOfAsync(account.Id);
+        using var panel = JsonDocument.Parse(backup.Manifest!);
+        Assert.Equal(FinalBackupWriter.SkippedShown, panel.RootElement.GetProperty("skipped").GetArrayLength());
+        Assert.Equal(150, panel.RootElement.GetProperty("skipped_count").GetInt32());
+        var entries = ArchiveReader.Read(Path.Join(app.BackupPath, backup.FileName), out _);
+        using var archived = JsonDocument.Parse(entries["manifest.json"].Content!);
+        Assert.Equal(150, archived.RootElement.GetProperty("skipped").GetArrayLength());
+    }
+
+    [Fact]
     public async Task ABackupUnderTheNeverPolicyIsRefusedWithValidationFailedAndNothingChanges()
     {
         await using var never = new PolicyApp(FinalBackupPolicy.Never);

@@ -44,7 +44,8 @@ public sealed class RestoreArchiveTests : IDisposable
         (_config, _options) = (config, options);
         // Tree-only archives never reach a database: the connections are never opened.
         var parts = new RestoreParts(_box.Layout, new MariaDbAdmin(PrivateServices.RootConnectionString()),
-            new PowerDnsDb(PrivateServices.RootConnectionString()), _box.Reloader, _box.Commands, config, options);
+            new PowerDnsDb(PrivateServices.RootConnectionString()), _box.Reloader, _box.Commands, config, options,
+            new DatabaseUsersResource(new MariaDbAdmin(PrivateServices.RootConnectionString())));
         _restorer = new BackupRestorer(_box.Layout, parts, options);
     }
 
@@ -95,7 +96,7 @@ public sealed class RestoreArchiveTests : IDisposable
         Assert.Equal("<?php echo 'hi';", File.ReadAllText(Path.Combine(Home, "public_html", "index.php")));
         Assert.Equal(new DateTime(2026, 11, 30, 12, 0, 0, DateTimeKind.Utc), File.GetLastWriteTimeUtc(Path.Combine(Home, "others.txt")));
         Assert.Equal(
-            ["archive running", "archive done", "home_directory running", "home_directory done"],
+            ["archive running", "archive done", "home_directory running", "home_directory made", "home_directory done"],
             _reports.Where(r => r.Status != StepStatus.Running || r.Detail is null || r.Resource == RestoreReport.ArchiveStep)
                 .Select(r => $"{r.Resource} {r.Status}").Distinct());
     }
@@ -158,7 +159,8 @@ public sealed class RestoreArchiveTests : IDisposable
 
         Assert.Contains("x is a link or a file, not a folder", e.Message);
         Assert.Equal(outsideBefore, Snapshot(_box.Outside));
-        Assert.Equal("home_directory running", _reports.Select(r => $"{r.Resource} {r.Status}").Last());
+        // Made (its top was free) before the refusal: the caller's undo removes what it wrote.
+        Assert.Equal("home_directory made", _reports.Select(r => $"{r.Resource} {r.Status}").Last());
     }
 
     [Fact]
@@ -199,12 +201,13 @@ public sealed class RestoreArchiveTests : IDisposable
             Root = _box.Root, CommandTimeoutSeconds = commandTimeoutSeconds, Commands = new() { [RestoreParts.ClientCommand] = argv },
         }));
         return new RestoreParts(_box.Layout, new MariaDbAdmin(PrivateServices.RootConnectionString()),
-            new PowerDnsDb(PrivateServices.RootConnectionString()), _box.Reloader, runner, _config, _options);
+            new PowerDnsDb(PrivateServices.RootConnectionString()), _box.Reloader, runner, _config, _options,
+            new DatabaseUsersResource(new MariaDbAdmin(PrivateServices.RootConnectionString())));
     }
 
     private static Task RestorePartAsync(RestoreParts parts, string key, string name, string content, string username) =>
         parts.RestoreAsync(key, name, new MemoryStream(Encoding.UTF8.GetBytes(content)), Identity(username, $"{username}.test", NewUid),
-            new OwnerMap(OldUid, OldUid, new FileOwner(NewUid, NewUid)), CancellationToken.None);
+            new OwnerMap(OldUid, OldUid, new FileOwner(NewUid, NewUid)), () => { }, CancellationToken.None);
 
     [Fact]
     public async Task ADumpHoldingAClientShellCommandNeverRunsIt()
@@ -254,8 +257,8 @@ public sealed class RestoreArchiveTests : IDisposable
     {
         var top = Path.Combine(_box.Root, "home", "bob");
         var w = TreeWriter.Create(top, NewUid, NewUid);
-        w.SetTop(0b111_101_000, NewUid, NewUid);
-        w.Folder("public_html", 0b111_101_101, NewUid, NewUid);
+        w.SetTop(0b111_101_000, NewUid, NewUid, DateTimeOffset.UnixEpoch);
+        w.Folder("public_html", 0b111_101_101, NewUid, NewUid, DateTimeOffset.UnixEpoch);
         w.File("public_html/index.php", new MemoryStream("<?php"u8.ToArray()), 0b110_100_100, NewUid, NewUid, DateTimeOffset.UnixEpoch);
 
         Assert.Equal("700 0:0", Stat(top));

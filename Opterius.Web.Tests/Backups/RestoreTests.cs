@@ -8,6 +8,7 @@ using MySqlConnector;
 using Opterius.Services.Accounts;
 using Opterius.Services.Backups;
 using Opterius.Services.Deletion;
+using Opterius.Services.Files;
 using Opterius.Services.Resources;
 using Opterius.Web.Tests.Agent;
 using Opterius.Web.Tests.Daemons;
@@ -38,15 +39,17 @@ public abstract class RestoreScenarios(ServingApp app)
 
     /// <summary>Everything of an account a restore must give back, as exact text.</summary>
     private sealed record State(
-        SortedDictionary<string, string> Home, SortedDictionary<string, string> Mail, string Tables, string Grants, string Zone,
-        string MailUsers, string MailRoutes, string Vhost, string Pool, string Crontab, int? Uid);
+        SortedDictionary<string, string> Home, SortedDictionary<string, string> Mail, SortedDictionary<string, string> HomeTimes,
+        SortedDictionary<string, string> MailTimes, string Tables, string Grants, string Zone, string MailUsers, string MailRoutes,
+        string Vhost, string Pool, string Crontab, int? Uid);
 
     [Fact]
     public async Task ADeletedAccountRestoredFromItsFinalBackupHasEveryFileRowGrantRecordAndLineBackAndIsServedAgain()
     {
         var account = await RichAccountAsync();
         var before = await StateAsync(account);
-        var backup = await DeleteWithBackupAsync(account);
+        foreach (var made in new[] { "PROCEDURE count_notes", "FUNCTION note_body", "TRIGGER notes_stamp", "EVENT purge_notes" }) Assert.Contains(made, before.Tables);
+        var backup = await DeleteWithBackupAsync(app, account);
         Assert.False(Directory.Exists(Layout.Home(AccountIdentity.From(account))));
         Assert.Equal("", await DatabasesOfAsync(account.Username));
 
@@ -75,6 +78,8 @@ public abstract class RestoreScenarios(ServingApp app)
         var after = await StateAsync(restored);
         Assert.Equal(before.Home, after.Home);
         Assert.Equal(before.Mail, after.Mail);
+        Assert.Equal(before.HomeTimes, after.HomeTimes);
+        Assert.Equal(before.MailTimes, after.MailTimes);
         Assert.Equal(before.Tables, after.Tables);
         Assert.Equal(before.Grants, after.Grants);
         Assert.Equal(before.Zone, after.Zone);
@@ -102,7 +107,7 @@ public abstract class RestoreScenarios(ServingApp app)
         Run("chown", $"{account.Uid}:{account.Uid}", Path.Join(home, "mine.txt"));
         File.WriteAllText(Path.Join(home, "root-note.txt"), "the operator's");
         var before = Snapshot(home);
-        var backup = await DeleteWithBackupAsync(account);
+        var backup = await DeleteWithBackupAsync(app, account);
         // The archived uid's ledger line now names someone else: the uid is not this account's to take again.
         File.WriteAllText(Path.Join(Layout.UidLedger, account.Uid.ToString()!), "someone someone.test\n");
 
@@ -126,7 +131,7 @@ public abstract class RestoreScenarios(ServingApp app)
     public async Task ARestoreWhoseUsernameOrDomainWasTakenSinceIs409NamingTheHolderAndChangesNothing(bool usernameTaken)
     {
         var account = await app.CreateAsync(TestAccounts.NewPrefix(6));
-        var backup = await DeleteWithBackupAsync(account);
+        var backup = await DeleteWithBackupAsync(app, account);
         var p = TestAccounts.NewPrefix(6);
         var holder = usernameTaken ? await app.CreateAsync(account.Username, $"{p}.test") : await app.CreateAsync(p, account.Domain);
         var before = await NothingChangedAsync(holder);
@@ -145,9 +150,9 @@ public abstract class RestoreScenarios(ServingApp app)
     public async Task ATamperedArchiveIsRefusedAndTheRestoreUndoesTheUserItMadeLeavingNothing()
     {
         var account = await RichAccountAsync();
-        var backup = await DeleteWithBackupAsync(account);
+        var backup = await DeleteWithBackupAsync(app, account);
         ArchiveBuilder.ChangeOneByte(Path.Join(app.BackupPath, backup.FileName), "restored page of the ");
-        var before = await ServerOfAsync(account);
+        var before = await ServerOfAsync(app, account);
 
         var client = await app.ClientAsync();
         var response = await client.PostAsync($"/api/v1/backups/{backup.Id}/restore", null);
@@ -162,28 +167,64 @@ public abstract class RestoreScenarios(ServingApp app)
         Assert.Contains("does not match the manifest", steps["archive"].GetProperty("detail").GetString());
         Assert.All(steps.Values.Skip(2), s => Assert.Equal(StepStatus.Pending, s.GetProperty("status").GetString()));
         Assert.Contains("the account does not exist", job.GetProperty("detail").GetString());
-        Assert.Equal(before, await ServerOfAsync(account));
+        Assert.Equal(before, await ServerOfAsync(app, account));
         Assert.Equal("restore failed", await app.Databases.PanelScalarAsync<string>(
             "SELECT CONCAT(action, ' ', outcome) FROM audit_log WHERE action = 'restore' AND account_username = @Username ORDER BY id DESC LIMIT 1", new { account.Username }));
     }
 
+    [Fact]
+    public async Task AVhostAnotherToolMadeWhileTheRestoreRanFailsItSayingSoAndThatVhostSurvivesByteForByte()
+    {
+        var account = await app.CreateAsync(TestAccounts.NewPrefix(6));
+        var a = AccountIdentity.From(account);
+        var backup = await DeleteWithBackupAsync(app, account);
+        var nothing = await ServerOfAsync(app, account);
+        var foreign = System.Text.Encoding.UTF8.GetBytes($"# {a.Domain}: made by another tool while the restore ran\n");
+        // After the create's own checks and the reservation: once the user is made, before any part of the archive is.
+        using var racing = app.Get<RestoreEvents>().Stream.Subscribe(null, e =>
+        {
+            if (e.Resource == "system_user" && e.Status == StepStatus.Done && !File.Exists(Layout.NginxAvailable(a)))
+                File.WriteAllBytes(Layout.NginxAvailable(a), foreign);
+        }, out _);
+        try
+        {
+            var client = await app.ClientAsync();
+            var response = await client.PostAsync($"/api/v1/backups/{backup.Id}/restore", null);
+            Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+            var job = await FinishedAsync(client, response.Headers.Location!.ToString());
+
+            Assert.Equal("failed", job.GetProperty("status").GetString());
+            var steps = job.GetProperty("steps").EnumerateArray().ToDictionary(s => s.GetProperty("resource").GetString()!, s => s);
+            Assert.Equal(StepStatus.Failed, steps["nginx_vhost"].GetProperty("status").GetString());
+            Assert.Contains($"{Layout.NginxAvailable(a)} already exists; it is left as it is", steps["nginx_vhost"].GetProperty("detail").GetString());
+            Assert.Contains("the account does not exist", job.GetProperty("detail").GetString());
+            Assert.Equal(foreign, File.ReadAllBytes(Layout.NginxAvailable(a)));
+            Assert.False(Path.Exists(Layout.NginxEnabled(a)));
+            // Everything the restore made went again: what is left of the names is the other tool's vhost alone.
+            File.Delete(Layout.NginxAvailable(a));
+            Assert.Equal(nothing, await ServerOfAsync(app, account));
+        }
+        finally { File.Delete(Layout.NginxAvailable(a)); }
+    }
+
     /// <summary>What the server holds of an account's names: its row, user, group, home, mail, databases, zone and lines.</summary>
-    private async Task<string> ServerOfAsync(Account account)
+    internal static async Task<string> ServerOfAsync(ServingApp app, Account account)
     {
         var a = AccountIdentity.From(account);
+        var layout = app.Get<ServerLayout>();
         string Named(string file) => string.Join('\n', File.ReadAllLines(file).Where(l => l.Contains(a.Username) || l.Contains(a.Domain)));
         var zone = await new MySqlConnection(app.Databases.PowerDns).ExecuteScalarAsync<long>("SELECT COUNT(*) FROM domains WHERE name = @Domain", new { a.Domain });
         return string.Join('\n',
             await app.Databases.PanelScalarAsync<long>("SELECT COUNT(*) FROM accounts WHERE username = @Username OR domain = @Domain", new { a.Username, a.Domain }),
-            Named(Layout.Passwd), Named(Layout.Group), Path.Exists(Layout.Home(a)), Path.Exists(Layout.Mailboxes(a)), await DatabasesOfAsync(a.Username), zone,
-            Named(Layout.DovecotUsers), Named(Layout.PostfixVmailbox), Path.Exists(Layout.NginxAvailable(a)), Path.Exists(Layout.FpmPool(a)), Path.Exists(Layout.Crontab(a)));
+            Named(layout.Passwd), Named(layout.Group), Path.Exists(layout.Home(a)), Path.Exists(layout.Mailboxes(a)), await DatabasesOfAsync(a.Username), zone,
+            Named(layout.DovecotUsers), Named(layout.PostfixVmailbox), Path.Exists(layout.NginxAvailable(a)), Path.Exists(layout.FpmPool(a)), Path.Exists(layout.Crontab(a)));
     }
 
     [Fact]
     public async Task AnUnknownOrPurgedBackupIs404AndChangesNothing()
     {
         var account = await app.CreateAsync(TestAccounts.NewPrefix(6));
-        var backup = await DeleteWithBackupAsync(account);
+        var backup = await DeleteWithBackupAsync(app, account);
         await app.Get<FinalBackups>().PurgeAsync(app.AdminActor(), backup.Id, default);
         var client = await app.ClientAsync();
         var before = await app.Databases.PanelScalarAsync<long>("SELECT COUNT(*) FROM accounts");
@@ -222,10 +263,20 @@ public abstract class RestoreScenarios(ServingApp app)
         File.CreateSymbolicLink(Path.Join(home, "public_html", "latest"), "index.php");
         Own(Path.Join(home, "public_html", "latest"));
         File.CreateSymbolicLink(Path.Join(home, "dangling"), "/nowhere/at/all");
+        // Times of years ago, to the archive's 100 ns: a folder's is its own only once what it holds is written.
+        var old = new DateTime(2001, 2, 3, 4, 5, 6, DateTimeKind.Utc).AddTicks(1_234_567);
+        File.SetLastWriteTimeUtc(Path.Join(home, "private", "run.sh"), old.AddDays(2));
+        Directory.SetLastWriteTimeUtc(Path.Join(home, "private", "deep"), old);
+        Directory.SetLastWriteTimeUtc(Path.Join(home, "private"), old.AddDays(1));
         await using (var c = new MySqlConnection(PrivateServices.RootConnectionString($"{account.Username}_wp")))
         {
             await c.ExecuteAsync("CREATE TABLE notes (id INT PRIMARY KEY AUTO_INCREMENT, body TEXT, at DATETIME(6)) ENGINE=InnoDB");
             await c.ExecuteAsync("INSERT INTO notes (body, at) VALUES ('first', '2026-01-02 03:04:05.678901'), ('quote '' and \\\\ backslash', NULL), ('ünïcode ✓', NOW(6))");
+            // What a site's schema holds besides tables: a dump without them would restore a site that no longer works.
+            await c.ExecuteAsync("CREATE TRIGGER notes_stamp BEFORE INSERT ON notes FOR EACH ROW SET NEW.at = COALESCE(NEW.at, '2000-01-01')");
+            await c.ExecuteAsync("CREATE PROCEDURE count_notes(OUT n INT) SELECT COUNT(*) INTO n FROM notes");
+            await c.ExecuteAsync("CREATE FUNCTION note_body(i INT) RETURNS TEXT DETERMINISTIC READS SQL DATA RETURN (SELECT body FROM notes WHERE id = i)");
+            await c.ExecuteAsync("CREATE EVENT purge_notes ON SCHEDULE EVERY 1 DAY STARTS '2030-01-01 00:00:00' DO DELETE FROM notes WHERE body = 'never'");
         }
         await using (var c = new MySqlConnection(app.Databases.PowerDns))
             await c.ExecuteAsync("""
@@ -249,19 +300,52 @@ public abstract class RestoreScenarios(ServingApp app)
                 SELECT CONCAT_WS(' ', r.name, r.type, r.content, r.ttl, r.prio, r.disabled, r.auth, d.type, d.account)
                 FROM records r JOIN domains d ON d.id = r.domain_id WHERE d.name = @Domain ORDER BY r.name, r.type, r.content
                 """, new { a.Domain }));
-        return new State(Snapshot(Layout.Home(a)), Snapshot(Layout.Mailboxes(a)), await DatabasesOfAsync(a.Username), grants, zone,
+        return new State(Snapshot(Layout.Home(a)), Snapshot(Layout.Mailboxes(a)), Times(Layout.Home(a)), Times(Layout.Mailboxes(a)),
+            await DatabasesOfAsync(a.Username), grants, zone,
             Lines(Layout.DovecotUsers, l => l.Split(':')[0].EndsWith("@" + a.Domain, StringComparison.Ordinal)),
             Lines(Layout.PostfixVmailbox, l => l.Split(' ', '\t')[0].EndsWith("@" + a.Domain, StringComparison.Ordinal)),
             Read(Layout.NginxAvailable(a)), Read(Layout.FpmPool(a)), Read(Layout.Crontab(a)), account.Uid);
     }
 
-    /// <summary>Every database of the user: each table's definition and every row, in key order.</summary>
-    private static async Task<string> DatabasesOfAsync(string username)
+    /// <summary>Every entry's modification time (seconds and 100 ns, the archive's precision), never following a link.</summary>
+    private static SortedDictionary<string, string> Times(string top) =>
+        new(Snapshot(top).Keys.ToDictionary(path => path, ModifiedAt), StringComparer.Ordinal);
+
+    private static unsafe string ModifiedAt(string path)
+    {
+        Libc.Statx st;
+        fixed (byte* p = Libc.Z(path))
+            Assert.Equal(0, Libc.StatAt(Libc.AT_FDCWD, p, out st));
+        return $"{st.MtimeSeconds}.{st.MtimeNanoseconds / 100:D7}";
+    }
+
+    /// <summary>
+    /// Every database of the user: each table's definition and every row, in key order, then its routines, triggers and
+    /// events as the server shows them (their creation times aside, which a restore cannot keep).
+    /// </summary>
+    internal static async Task<string> DatabasesOfAsync(string username)
     {
         await using var c = new MySqlConnection(PrivateServices.RootConnectionString());
         await c.OpenAsync();
         var text = new List<string>();
+        // Each object by name, then the columns of its SHOW CREATE that say what it is.
+        async Task ShowAsync(string namesSql, string db, string show, params string[] columns)
+        {
+            foreach (var name in await c.QueryAsync<string>(namesSql, new { db }))
+            {
+                var shown = (IDictionary<string, object>)await c.QueryFirstAsync($"SHOW CREATE {show} `{db}`.`{name}`");
+                text.Add($"{db} {show} {name}: {string.Join(" | ", columns.Select(column => shown[column]))}");
+            }
+        }
         foreach (var db in await c.QueryAsync<string>("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE LEFT(SCHEMA_NAME, CHAR_LENGTH(@p)) = @p ORDER BY 1", new { p = username + "_" }))
+        {
+            const string routines = "SELECT ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = @db AND ROUTINE_TYPE = ";
+            await ShowAsync(routines + "'PROCEDURE' ORDER BY 1", db, "PROCEDURE", "sql_mode", "Create Procedure");
+            await ShowAsync(routines + "'FUNCTION' ORDER BY 1", db, "FUNCTION", "sql_mode", "Create Function");
+            await ShowAsync("SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = @db ORDER BY 1", db, "TRIGGER", "sql_mode", "SQL Original Statement");
+            await ShowAsync("SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA = @db ORDER BY 1", db, "EVENT", "sql_mode", "time_zone", "Create Event");
+            text.Add(string.Join('\n', await c.QueryAsync<string>(
+                "SELECT CONCAT_WS(' ', EVENT_NAME, STATUS, DEFINER) FROM information_schema.EVENTS WHERE EVENT_SCHEMA = @db ORDER BY 1", new { db })));
             foreach (var table in await c.QueryAsync<string>("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = @db ORDER BY 1", new { db }))
             {
                 var create = await c.QueryFirstAsync($"SHOW CREATE TABLE `{db}`.`{table}`");
@@ -271,10 +355,11 @@ public abstract class RestoreScenarios(ServingApp app)
                 while (await reader.ReadAsync())
                     text.Add(string.Join(" | ", Enumerable.Range(0, reader.FieldCount).Select(i => reader.IsDBNull(i) ? "NULL" : Convert.ToString(reader.GetValue(i), System.Globalization.CultureInfo.InvariantCulture))));
             }
+        }
         return string.Join('\n', text);
     }
 
-    private async Task<FinalBackup> DeleteWithBackupAsync(Account account)
+    internal static async Task<FinalBackup> DeleteWithBackupAsync(ServingApp app, Account account)
     {
         var job = await (await app.Get<AccountDeletionService>().StartAsync(app.AdminActor(), account.Id, true, default)).Completion;
         Assert.True(job.Status == JobStatus.Succeeded, string.Join("; ", job.FailedSteps.Select(s => $"{s.Resource}: {s.Detail}")));
@@ -299,7 +384,7 @@ public abstract class RestoreScenarios(ServingApp app)
         return events;
     }
 
-    private static async Task<JsonElement> FinishedAsync(HttpClient client, string location)
+    internal static async Task<JsonElement> FinishedAsync(HttpClient client, string location)
     {
         for (var deadline = DateTime.UtcNow.AddSeconds(90); DateTime.UtcNow < deadline; await Task.Delay(200))
         {

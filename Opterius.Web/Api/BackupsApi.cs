@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Opterius.Services.Accounts;
 using Opterius.Services.Backups;
 using Opterius.Web.Auth;
 
@@ -27,7 +28,7 @@ public static class BackupsApi
         group.MapGet("/{id}", Get).RequireAuthorization(ApiAuth.Read).Fails(404)
             .WithName("getBackup").WithSummary("One final backup with its manifest");
         group.MapDelete("/{id}", Purge).RequireAuthorization(ApiAuth.Delete).RequireRateLimiting(ApiLimits.Writes)
-            .WithMetadata(new AuditedWrite("backup_purge")).Produces(204).Fails(404)
+            .WithMetadata(new AuditedWrite("backup_purge")).Produces(204).Fails(404, 409)
             .WithName("purgeBackup").WithSummary("Purge a final backup now (GDPR): the archive is removed, the row keeps when and by whom");
         return group;
     }
@@ -72,6 +73,7 @@ public static class BackupsApi
             return TypedResults.NoContent();
         }
         catch (BackupNotFoundException e) { return ApiErrors.NotFound(e.Message); }
+        catch (AccountConflictException e) { return ApiErrors.Conflict(e.Message); }
     }
 
     private static int Whole(string? raw, int fallback, string name, int max, Dictionary<string, string> errors)

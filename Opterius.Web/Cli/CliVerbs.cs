@@ -292,7 +292,7 @@ public static class CliVerbs
     {
         var id = c.Options.RequiredId("id");
         try { await c.Services.GetRequiredService<FinalBackups>().PurgeAsync(Actor.Cli(), id, c.Ct); }
-        catch (BackupNotFoundException e) { throw new CliException(e.Message); }
+        catch (Exception e) when (e is BackupNotFoundException or AccountConflictException) { throw new CliException(e.Message); }
         Console.WriteLine($"purged backup {id}");
         return 0;
     }
