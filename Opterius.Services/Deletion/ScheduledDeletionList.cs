@@ -50,4 +50,11 @@ public sealed class ScheduledDeletionList(PanelDb db)
         var items = await c.QueryAsync<ScheduledDeletion>(new CommandDefinition(Select, args, cancellationToken: ct));
         return new(items.AsList(), total);
     }
+
+    /// <summary>How many deletions are scheduled of the accounts the viewer may see (the Deletions page's tab).</summary>
+    public async Task<long> CountAsync(Viewer viewer, CancellationToken ct)
+    {
+        await using var c = await db.OpenAsync(ct);
+        return await c.ExecuteScalarAsync<long>(new CommandDefinition(Count, new { owner = viewer.OwnerFilter, search = (string?)null }, cancellationToken: ct));
+    }
 }

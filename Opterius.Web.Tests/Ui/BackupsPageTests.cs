@@ -172,7 +172,7 @@ public sealed class BackupsPageTests : BunitContext, IAsyncLifetime, IClassFixtu
         var (page, dialogs, _) = RenderAs(_app.Admin);
         page.WaitForAssertion(() => Assert.Single(page.FindAll($"[aria-label='restore {username}']")), Patience);
 
-        page.Find($"[aria-label='restore {username}']").Click();
+        await page.InvokeAsync(() => page.Find($"[aria-label='restore {username}']").Click());
 
         dialogs.WaitForAssertion(() => Assert.NotEmpty(dialogs.FindAll("[data-testid=restore-preview]")), Patience);
         string Field(string name) => dialogs.Find($"[data-testid=restore-preview] [data-field={name}]").TextContent.Trim();
@@ -208,7 +208,7 @@ public sealed class BackupsPageTests : BunitContext, IAsyncLifetime, IClassFixtu
         var (page, dialogs, snacks) = RenderAs(_app.Admin);
         page.WaitForAssertion(() => Assert.Single(page.FindAll($"[aria-label='restore {username}']")), Patience);
 
-        page.Find($"[aria-label='restore {username}']").Click();
+        await page.InvokeAsync(() => page.Find($"[aria-label='restore {username}']").Click());
 
         snacks.WaitForAssertion(() => Assert.Contains($"Restore of {username} refused (not_found)", snacks.Markup), Patience);
         Assert.Empty(dialogs.FindAll("[data-testid=restore-preview]"));

@@ -97,11 +97,11 @@ public sealed class DeletionsPageTests : BunitContext, IAsyncLifetime, IClassFix
             new[] { failed.Account.Username, running.Account.Username }.Order(), Usernames(page).Order()), Patience);
         Assert.DoesNotContain(other.Account.Username, page.Markup);
 
-        page.Find("[data-testid=deletions-status] [data-status=failed]").Click();
+        await page.InvokeAsync(() => page.Find("[data-testid=deletions-status] [data-status=failed]").Click());
         page.WaitForAssertion(() => Assert.Equal([failed.Account.Username], Usernames(page)), Patience);
         Assert.Contains("mailbox folder is busy", page.Find("[data-testid=failed-step]").TextContent);
 
-        page.Find("[data-testid=deletions-status] [data-status=running]").Click();
+        await page.InvokeAsync(() => page.Find("[data-testid=deletions-status] [data-status=running]").Click());
         page.WaitForAssertion(() => Assert.Equal([running.Account.Username], Usernames(page)), Patience);
         Assert.Empty(page.FindAll("[data-testid=deletion-retry]"));
     }
@@ -222,7 +222,7 @@ public sealed class DeletionsPageTests : BunitContext, IAsyncLifetime, IClassFix
         var due = (await schedule.ScheduleAsync(_app.AdminActor(), first.Id, new ScheduleRequest(7, null, Backup: true), default)).DeletionDueAt!.Value;
 
         var page = Render<DeletionsPage>();
-        page.Find("[data-testid=deletions-status] [data-status=scheduled]").Click();
+        await page.InvokeAsync(() => page.Find("[data-testid=deletions-status] [data-status=scheduled]").Click());
         page.FindComponents<MudTextField<string>>().Single().Find("input").Input(prefix);
 
         page.WaitForAssertion(() => Assert.Equal([first.Username], Scheduled(page).Keys), Patience);
@@ -240,13 +240,16 @@ public sealed class DeletionsPageTests : BunitContext, IAsyncLifetime, IClassFix
         page.WaitForAssertion(() => Assert.Contains($"Scheduled ({all:N0})", page.Find("[data-testid=deletions-status] [data-status=scheduled]").TextContent), Patience);
 
         // Cancel asks first (the grid's own question); Close keeps the schedule.
-        Scheduled(page)[first.Username].QuerySelector("[data-action=cancel-deletion]")!.Click();
+        await page.InvokeAsync(() => Scheduled(page)[first.Username].QuerySelector("[data-action=cancel-deletion]")!.Click());
         dialogs.WaitForAssertion(() => Assert.Contains($"Cancel the deletion of {first.Username}", dialogs.Markup), Patience);
-        dialogs.WaitForAssertion(() => dialogs.FindAll("button").Single(b => b.TextContent.Trim() == "Close").Click(), Patience);
+        dialogs.WaitForElement(".mud-message-box", Patience);
+        await dialogs.InvokeAsync(() => dialogs.FindAll(".mud-message-box button").Single(b => b.TextContent.Trim() == "Close").Click());
+        dialogs.WaitForAssertion(() => Assert.Empty(dialogs.FindAll(".mud-message-box")), Patience);
         Assert.NotNull((await _app.Get<AccountStore>().FindAsync(new Viewer(0, true), first.Id, default))!.DeletionDueAt);
 
-        Scheduled(page)[first.Username].QuerySelector("[data-action=cancel-deletion]")!.Click();
-        dialogs.WaitForAssertion(() => dialogs.FindAll("button").Single(b => b.TextContent.Trim() == "Keep account").Click(), Patience);
+        await page.InvokeAsync(() => Scheduled(page)[first.Username].QuerySelector("[data-action=cancel-deletion]")!.Click());
+        dialogs.WaitForElement(".mud-message-box", Patience);
+        await dialogs.InvokeAsync(() => dialogs.FindAll(".mud-message-box button").Single(b => b.TextContent.Trim() == "Keep account").Click());
 
         page.WaitForAssertion(() => Assert.Equal([second.Username], Scheduled(page).Keys), Patience);
         var kept = (await _app.Get<AccountStore>().FindAsync(new Viewer(0, true), first.Id, default))!;
