@@ -37,11 +37,10 @@ public sealed class ScheduledDeletionList(PanelDb db)
     public async Task<ScheduledDeletionPage> ListAsync(Viewer viewer, ScheduledDeletionQuery q, CancellationToken ct)
     {
         var perPage = Math.Clamp(q.PerPage, 1, AccountQuery.MaxPerPage);
-        var search = q.Search?.Trim();
         var args = new
         {
             owner = viewer.OwnerFilter,
-            search = string.IsNullOrEmpty(search) ? null : SqlNames.LikePrefix(search[..Math.Min(search.Length, AccountQuery.MaxSearchLength)]),
+            search = SqlNames.SearchPrefix(q.Search, AccountQuery.MaxSearchLength),
             limit = perPage,
             offset = (long)(Math.Max(q.Page, 1) - 1) * perPage,
         };
