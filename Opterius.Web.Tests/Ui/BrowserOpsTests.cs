@@ -49,6 +49,8 @@ public sealed class BrowserOpsTests(BrowserApp app) : IClassFixture<BrowserApp>
         Assert.Equal(JobStatus.Failed, failed.Status);
 
         var page = await SignedInAsync(app.Admin, AdminPassword, "/deletions");
+        // The tabs count from the first load on, not only once something else redraws the page.
+        await Assertions.Expect(page.Locator("[data-testid=deletions-status] [data-status=failed]")).ToContainTextAsync(new Regex(@"Failed \(\d"), new() { Timeout = 10_000 });
         await page.Locator("[data-testid=deletions-status] [data-status=failed]").ClickAsync();
         await page.GetByPlaceholder("Search username or domain").FillAsync(account.Username);
         var row = page.Locator("[data-testid=deletions-grid] tbody tr").Filter(new() { HasText = account.Username });

@@ -110,7 +110,11 @@ public sealed partial class DeletionsPage : IDisposable
         var viewer = _user.Viewer();
         var counts = await Jobs.CountsAsync(viewer, ct);
         var scheduled = await Schedules.CountAsync(viewer, ct);
-        _counts = new Dictionary<string, long>(counts) { [""] = counts.Values.Sum(), [ScheduledTab] = scheduled };
+        var next = new Dictionary<string, long>(counts) { [""] = counts.Values.Sum(), [ScheduledTab] = scheduled };
+        var changed = next.Count != _counts.Count || next.Any(n => _counts.GetValueOrDefault(n.Key, -1) != n.Value);
+        _counts = next;
+        // A grid's load does not redraw the page around it: without this the tabs showed no counts until something else did.
+        if (changed) StateHasChanged();
     }
 
     private async Task ReloadAsync()
