@@ -8,7 +8,7 @@ namespace Opterius.Web.Components.Pages.Accounts;
 /// <summary>
 /// A change of one account the user confirms first (suspend, unsuspend, cancel a scheduled deletion), as every page
 /// asks it: the question, then the change, then its outcome or its refusal as a message (a refusal never takes the
-/// circuit down). One copy, so the accounts grid and the Deletions page ask and answer alike.
+/// circuit down). One copy, so the accounts grid, the account page and the Deletions page ask and answer alike.
 /// </summary>
 public static class ConfirmedChange
 {
