@@ -39,6 +39,7 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<AccountDeletionService>();
         services.AddHostedService<DeletionResumer>();
         services.AddSingleton<DeletionSchedule>();
+        services.AddSingleton<ScheduledDeletionList>();
         services.AddSingleton<ScheduledDeletions>();
         services.AddHostedService<ScheduledDeletionsRunner>();
         services.AddSingleton<ErasureRecords>();

@@ -10,7 +10,7 @@ public sealed record AccountChange(long AccountId, long OwnerId, string? Status)
 
 /// <summary>
 /// Tells every open grid and account page (Blazor circuits, in process) that an account was created, suspended or
-/// unsuspended, whoever did it (the UI, the API, the CLI). Handlers run under the lock and must only hand the change
+/// unsuspended, or its deletion scheduled or cancelled, whoever did it (the UI, the API, the CLI). Handlers run under the lock and must only hand the change
 /// on (post to the renderer); one that throws is logged and skipped, and never fails the write that published it.
 /// </summary>
 public sealed class AccountEvents(ILogger<AccountEvents> log)

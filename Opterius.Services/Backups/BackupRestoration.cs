@@ -92,12 +92,7 @@ public sealed class BackupRestoration(
 
     private async Task<RestoreHandle> StartHeldAsync(Actor actor, long backupId, FinalBackup? backup, IAsyncDisposable? held, CancellationToken ct)
     {
-        ArchivedAccount? archived = null;
-        if (backup is { Available: true })
-        {
-            try { archived = await restorer.ReadAccountAsync(backup.Id, ct); }
-            catch (ArchiveMissingException e) { log.LogWarning("Backup {Backup} is listed but its archive is gone: {Why}", backup.Id, e.Message); }
-        }
+        var archived = backup is { Available: true } ? await ArchiveOfAsync(backup, ct) : null;
         if (backup is null || archived is null || held is null)
         {
             await audit.WriteAsync(actor, "restore", backup?.AccountId, backup?.Username, "not_found",
@@ -136,6 +131,34 @@ public sealed class BackupRestoration(
         _running[job.Id] = completion;
         go.SetResult();
         return new RestoreHandle(job, completion);
+    }
+
+    /// <summary>
+    /// What a restore of the backup would make (the Backups page shows it before the user confirms); changes nothing.
+    /// <see cref="BackupNotFoundException"/> for a backup the viewer may not see, purged, or whose archive is gone.
+    /// </summary>
+    public async Task<RestorePreview> PreviewAsync(Viewer viewer, long backupId, CancellationToken ct)
+    {
+        var (backup, archived) = await FindArchiveAsync(viewer, backupId, ct);
+        if (backup is null || archived is null) throw new BackupNotFoundException(backupId);
+        return new RestorePreview(backup, archived, RestorePreview.PartsOf(backup.Manifest));
+    }
+
+    /// <summary>The backup's row and, while it is available, the account its archive names (asked where root is).</summary>
+    private async Task<(FinalBackup? Backup, ArchivedAccount? Archived)> FindArchiveAsync(Viewer viewer, long backupId, CancellationToken ct)
+    {
+        var backup = await backups.FindAsync(viewer, backupId, ct);
+        return (backup, backup is { Available: true } ? await ArchiveOfAsync(backup, ct) : null);
+    }
+
+    private async Task<ArchivedAccount?> ArchiveOfAsync(FinalBackup backup, CancellationToken ct)
+    {
+        try { return await restorer.ReadAccountAsync(backup.Id, ct); }
+        catch (ArchiveMissingException e)
+        {
+            log.LogWarning("Backup {Backup} is listed but its archive is gone: {Why}", backup.Id, e.Message);
+            return null;
+        }
     }
 
     private async Task<RestoreJob> RunAsync(RestoreJob job, FinalBackup backup, ArchivedAccount archived, ReservedAccount reserved, Actor actor)

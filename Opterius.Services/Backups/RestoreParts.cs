@@ -171,8 +171,8 @@ public sealed partial class RestoreParts(ServerLayout layout, MariaDbAdmin admin
             if (Grant().Match(s) is { Success: true } g && Own(g.Groups["user"].Value)
                 && (g.Groups["on"].Value == "*.*" ? g.Groups["privs"].Value == "USAGE" : OwnPattern(g.Groups["db"].Value)))
             {
-                // USAGE on *.* is no privilege: CREATE USER gave the user (its authentication, REQUIRE and limits too). Running it
-                // it would need a global GRANT OPTION, which the agent's least-privilege MariaDB user does not have.
+                // USAGE on *.* is no privilege: CREATE USER gave the user (its authentication, REQUIRE and limits too). Running it would
+                // need a global GRANT OPTION, which the agent's least-privilege MariaDB user does not have.
                 if (g.Groups["on"].Value != "*.*") run.Add(s);
                 continue;
             }

@@ -38,4 +38,11 @@ public static class SqlNames
     /// so tenant matching compares prefixes exactly instead (<c>LEFT(name, CHAR_LENGTH(@Prefix)) = @Prefix</c>).
     /// </summary>
     public static string LikePrefix(string prefix) => EscapeLike(prefix) + "%";
+
+    /// <summary>A list's search box as a <see cref="LikePrefix"/> of its trimmed text, cut to <paramref name="maxLength"/>; null when empty.</summary>
+    public static string? SearchPrefix(string? search, int maxLength)
+    {
+        var text = search?.Trim();
+        return string.IsNullOrEmpty(text) ? null : LikePrefix(text[..Math.Min(text.Length, maxLength)]);
+    }
 }

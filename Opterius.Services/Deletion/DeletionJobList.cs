@@ -44,12 +44,11 @@ public sealed class DeletionJobList(PanelDb db)
     public async Task<DeletionJobPage> ListAsync(Viewer viewer, DeletionJobQuery q, CancellationToken ct)
     {
         var perPage = Math.Clamp(q.PerPage, 1, AccountQuery.MaxPerPage);
-        var search = q.Search?.Trim();
         var args = new
         {
             owner = viewer.OwnerFilter,
             status = string.IsNullOrEmpty(q.Status) ? null : q.Status,
-            search = string.IsNullOrEmpty(search) ? null : SqlNames.LikePrefix(search[..Math.Min(search.Length, AccountQuery.MaxSearchLength)]),
+            search = SqlNames.SearchPrefix(q.Search, AccountQuery.MaxSearchLength),
             limit = perPage,
             offset = (long)(Math.Max(q.Page, 1) - 1) * perPage,
         };

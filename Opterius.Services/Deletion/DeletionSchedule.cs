@@ -13,7 +13,8 @@ public sealed record ScheduleRequest(int? AfterDays, DateTimeOffset? At, bool Ba
 /// Scheduled termination (DESIGN 3.11): the account is suspended at once, through the one suspension, and deleted when
 /// its <c>deletion_due_at</c> comes (<see cref="ScheduledDeletions"/> runs it); cancel or unsuspend before then keeps it.
 /// </summary>
-public sealed class DeletionSchedule(AccountStore accounts, AccountSuspension suspension, LicenseService license, AuditLog audit, PanelDb db, IFinalBackups backups, TimeProvider time)
+public sealed class DeletionSchedule(AccountStore accounts, AccountSuspension suspension, LicenseService license, AuditLog audit, PanelDb db, IFinalBackups backups,
+    AccountEvents events, TimeProvider time)
 {
     public const int MaxDays = 365;
 
@@ -56,6 +57,7 @@ public sealed class DeletionSchedule(AccountStore accounts, AccountSuspension su
             if (!await SaveAsync(id, due, request.Backup, actor))
                 throw new AccountConflictException($"Account '{account.Username}' was scheduled or unsuspended by someone else meanwhile; "
                     + $"this request scheduled nothing (GET /api/v1/accounts/{id} shows where it stands).");
+            events.Publish(new(id, account.OwnerId, AccountStatus.Suspended));
             await audit.WriteAsync(actor, Action, id, account.Username, "scheduled",
                 $"deletion due at {Format(due)} (final backup: {(request.Backup ? "yes" : "no")})", CancellationToken.None);
             return (await accounts.FindAsync(viewer, id, CancellationToken.None))!;
@@ -97,6 +99,7 @@ public sealed class DeletionSchedule(AccountStore accounts, AccountSuspension su
             await audit.WriteAsync(actor, CancelAction, id, account.Username, "refused", message, CancellationToken.None);
             throw new AccountConflictException(message);
         }
+        events.Publish(new(id, account.OwnerId, AccountStatus.Suspended));
         await audit.WriteAsync(actor, CancelAction, id, account.Username, "cancelled",
             $"the deletion due at {Format(account.DeletionDueAt!.Value)} will not run; the account stays suspended (unsuspend to serve it)", CancellationToken.None);
         return (await accounts.FindAsync(viewer, id, CancellationToken.None))!;

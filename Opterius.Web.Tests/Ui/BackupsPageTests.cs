@@ -5,6 +5,7 @@ using Dapper;
 using MudBlazor;
 using MySqlConnector;
 using Opterius.Services.Backups;
+using Opterius.Services.Files;
 using Opterius.Services.Resources;
 using Opterius.Services.Users;
 using Opterius.Web.Auth;
@@ -34,14 +35,14 @@ public sealed class BackupsPageTests : BunitContext, IAsyncLifetime, IClassFixtu
 
     Task IAsyncLifetime.DisposeAsync() => base.DisposeAsync().AsTask();
 
-    private async Task<long> InsertBackupAsync(string username, long ownerId)
+    private async Task<long> InsertBackupAsync(string username, long ownerId, string manifest = """{"format":1,"parts":[]}""", long bytes = 2048)
     {
         await using var c = new MySqlConnection(_app.Databases.Panel);
         var id = await c.ExecuteScalarAsync<long>("""
             INSERT INTO backups (account_id, username, domain, owner_id, file_name, bytes, sha256, manifest, created_at, completed_at, expires_at)
-            VALUES (0, @username, @domain, @ownerId, '', 2048, REPEAT('a', 64), '{"format":1,"parts":[]}', UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), UTC_TIMESTAMP(6) + INTERVAL 30 DAY);
+            VALUES (0, @username, @domain, @ownerId, '', @bytes, REPEAT('a', 64), @manifest, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), UTC_TIMESTAMP(6) + INTERVAL 30 DAY);
             SELECT LAST_INSERT_ID();
-            """, new { username, domain = $"{username}.test", ownerId });
+            """, new { username, domain = $"{username}.test", ownerId, manifest, bytes });
         await c.ExecuteAsync("UPDATE backups SET file_name = CONCAT(id, '.tar.zst') WHERE id = @id", new { id });
         return id;
     }
@@ -154,5 +155,69 @@ public sealed class BackupsPageTests : BunitContext, IAsyncLifetime, IClassFixtu
         Assert.Equal(0, await _app.Databases.PanelScalarAsync<long>("SELECT COUNT(*) FROM accounts WHERE username = @username", new { username }));
         Assert.DoesNotContain($"\n{username}:", "\n" + File.ReadAllText(Path.Combine(PrivateServices.SandboxRoot, "etc", "passwd")));
         Assert.Equal("failed", await _app.Databases.PanelScalarAsync<string>("SELECT status FROM restore_jobs WHERE backup_id = @id", new { id }));
+    }
+
+    [Fact]
+    public async Task TheRestoreDialogShowsWhatTheArchiveWillRestoreBeforeTheAdminConfirmsAndCancelRestoresNothing()
+    {
+        var username = $"{_tag}shown";
+        // The manifest summary as the final backup writer stores it with the row: each part, its kind, files and bytes.
+        var manifest = $$"""
+            {"format":1,"parts":[
+              {"path":"home/","kind":"home","file_count":1200,"bytes":52428800,"sha256":"a"},
+              {"path":"mail/","kind":"mailboxes","file_count":340,"bytes":10485760,"sha256":"b"},
+              {"path":"databases/{{username}}_wp.sql","kind":"databases","file_count":1,"bytes":3145728,"sha256":"c"},
+              {"path":"databases/{{username}}_shop.sql","kind":"databases","file_count":1,"bytes":1048576,"sha256":"d"},
+              {"path":"dns_zone.json","kind":"dns_zone","file_count":1,"bytes":2048,"sha256":"e"},
+              {"path":"config/nginx_vhost.conf","kind":"nginx_vhost","file_count":1,"bytes":900,"sha256":"f"}],
+             "skipped":[],"total_files":1544,"total_bytes":67111812}
+            """;
+        var id = await InsertBackupAsync(username, _reseller.Id, manifest, bytes: 20_000_000);
+        new ArchiveBuilder(username, $"{username}.test", 200001, 200001).Folder("home").Write(_app.BackupPath, id);
+        var backup = (await _app.Get<BackupStore>().FindAsync(new Opterius.Services.Accounts.Viewer(0, true), id, default))!;
+        var (page, dialogs, _) = RenderAs(_app.Admin);
+        page.WaitForAssertion(() => Assert.Single(page.FindAll($"[aria-label='restore {username}']")), Patience);
+
+        await page.ClickAsync($"[aria-label='restore {username}']");
+
+        dialogs.WaitForAssertion(() => Assert.NotEmpty(dialogs.FindAll("[data-testid=restore-preview]")), Patience);
+        string Field(string name) => dialogs.Find($"[data-testid=restore-preview] [data-field={name}]").TextContent.Trim();
+        Assert.Equal(username, Field("username"));
+        Assert.Equal($"{username}.test", Field("domain"));
+        Assert.Equal($"{username}@{username}.test", Field("email")); // read from the archive's own account.json
+        Assert.Equal(_reseller.Username, Field("owner"));
+        Assert.Equal(backup.CreatedAt.ToString("yyyy-MM-dd HH:mm"), Field("taken"));
+        Assert.Equal(backup.ExpiresAt.ToString("yyyy-MM-dd HH:mm"), Field("expires"));
+        Assert.Equal(ByteSize.Human(20_000_000), Field("size"));
+        string Part(string key) => dialogs.Find($"[data-testid=restore-preview] [data-part={key}]").TextContent;
+        Assert.Contains("1,200 files", Part("home_directory"));
+        Assert.Contains(ByteSize.Human(52428800), Part("home_directory"));
+        Assert.Contains("340 files", Part("mailboxes"));
+        Assert.Contains("2 databases", Part("databases"));
+        Assert.Contains(ByteSize.Human(3145728 + 1048576), Part("databases"));
+        Assert.Contains(ByteSize.Human(2048), Part("dns_zone"));
+        Assert.Contains("Web server vhost", Part("nginx_vhost"));
+        Assert.Empty(dialogs.FindAll("[data-testid=restore-preview] [data-part=cron]")); // not in the archive, not promised
+
+        await AnswerAsync(dialogs, "Cancel");
+        dialogs.WaitForAssertion(() => Assert.Empty(dialogs.FindAll("[data-testid=restore-preview]")), Patience);
+        Assert.Empty(page.FindAll("[data-testid=restore-progress]"));
+        Assert.Equal(0, await _app.Databases.PanelScalarAsync<long>("SELECT COUNT(*) FROM restore_jobs WHERE backup_id = @id", new { id }));
+        Assert.Equal(0, await _app.Databases.PanelScalarAsync<long>("SELECT COUNT(*) FROM accounts WHERE username = @username", new { username }));
+    }
+
+    [Fact]
+    public async Task ABackupWhoseArchiveIsGoneSaysSoInsteadOfOfferingARestore()
+    {
+        var username = $"{_tag}noarchive";
+        var id = await InsertBackupAsync(username, _app.Admin.Id);
+        var (page, dialogs, snacks) = RenderAs(_app.Admin);
+        page.WaitForAssertion(() => Assert.Single(page.FindAll($"[aria-label='restore {username}']")), Patience);
+
+        await page.ClickAsync($"[aria-label='restore {username}']");
+
+        snacks.WaitForAssertion(() => Assert.Contains($"Restore of {username} refused (not_found)", snacks.Markup), Patience);
+        Assert.Empty(dialogs.FindAll("[data-testid=restore-preview]"));
+        Assert.Equal(0, await _app.Databases.PanelScalarAsync<long>("SELECT COUNT(*) FROM restore_jobs WHERE backup_id = @id", new { id }));
     }
 }

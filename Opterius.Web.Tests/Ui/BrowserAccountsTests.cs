@@ -25,7 +25,7 @@ public sealed class BrowserAccountsTests(BrowserApp app) : IClassFixture<Browser
         var page = await app.Browser.NewPageAsync();
         page.SetDefaultTimeout(30_000);
         await page.SetViewportSizeAsync(Laptop.Width, Laptop.Height);
-        await page.GotoAsync(new Uri(app.Address, "/").ToString());
+        await page.GotoAsync(new Uri(app.Address, "/accounts").ToString());
         if (new Uri(page.Url).AbsolutePath.StartsWith("/login", StringComparison.Ordinal))
         {
             await page.FillAsync("input[name=username]", app.Admin.Username);

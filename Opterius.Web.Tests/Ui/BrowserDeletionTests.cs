@@ -17,7 +17,7 @@ public sealed class BrowserDeletionTests(BrowserApp app) : IClassFixture<Browser
     {
         var page = await app.Browser.NewPageAsync();
         page.SetDefaultTimeout(30_000);
-        await page.GotoAsync(new Uri(app.Address, "/").ToString());
+        await page.GotoAsync(new Uri(app.Address, "/accounts").ToString());
         await page.WaitForURLAsync(new Regex("/login"));
         if (await page.Locator("input[name=username]").IsVisibleAsync())
         {
@@ -47,7 +47,7 @@ public sealed class BrowserDeletionTests(BrowserApp app) : IClassFixture<Browser
         var watcher = await SignedInPageAsync();
         var page = await app.Browser.NewPageAsync();
         page.SetDefaultTimeout(30_000);
-        await page.GotoAsync(app.Address.ToString());
+        await page.GotoAsync(new Uri(app.Address, "/accounts").ToString());
         await WaitInteractiveAsync(page);
         await Assertions.Expect(Row(watcher, username)).ToBeVisibleAsync(Visible);
         await Assertions.Expect(Row(page, username)).ToBeVisibleAsync(Visible);

@@ -49,6 +49,8 @@ public sealed class BrowserOpsTests(BrowserApp app) : IClassFixture<BrowserApp>
         Assert.Equal(JobStatus.Failed, failed.Status);
 
         var page = await SignedInAsync(app.Admin, AdminPassword, "/deletions");
+        // The tabs count from the first load on, not only once something else redraws the page.
+        await Assertions.Expect(page.Locator("[data-testid=deletions-status] [data-status=failed]")).ToContainTextAsync(new Regex(@"Failed \(\d"), new() { Timeout = 10_000 });
         await page.Locator("[data-testid=deletions-status] [data-status=failed]").ClickAsync();
         await page.GetByPlaceholder("Search username or domain").FillAsync(account.Username);
         var row = page.Locator("[data-testid=deletions-grid] tbody tr").Filter(new() { HasText = account.Username });
@@ -180,25 +182,79 @@ public sealed class BrowserOpsTests(BrowserApp app) : IClassFixture<BrowserApp>
     {
         var reseller = await app.NewResellerAsync();
         await app.InsertAccountAsync(UiKit.NewUsername("brw") + "withaverylongname"[..10], app.Admin.Id);
+        var scheduled = await app.InsertAccountAsync(UiKit.NewUsername("brs") + "withaverylongname"[..10], reseller.Id);
+        await app.Get<DeletionSchedule>().ScheduleAsync(app.AdminActor(), scheduled.Id, new ScheduleRequest(5, null, Backup: false), default);
+        // Each page, and what it must show: `/` is the overview for an admin and the accounts grid for a reseller.
         foreach (var (user, password, paths) in new[]
                  {
-                     (app.Admin, AdminPassword, new[] { "/overview", "/", "/deletions", "/audit", "/tokens" }),
-                     (reseller, ResellerPassword, new[] { "/", "/deletions", "/audit", "/tokens", "/overview" }),
+                     (app.Admin, AdminPassword, new[]
+                     {
+                         ("/", "overview-accounts"), ("/overview", "overview-accounts"), ("/accounts", "accounts-grid"), ("/deletions", "deletions-grid"),
+                         ("/deletions?status=scheduled", "scheduled-grid"), ("/backups", "backups-grid"), ("/audit", "audit-grid"), ("/tokens", "token-create"),
+                     }),
+                     (reseller, ResellerPassword, new[]
+                     {
+                         ("/", "accounts-grid"), ("/accounts", "accounts-grid"), ("/deletions", "deletions-grid"),
+                         ("/deletions?status=scheduled", "scheduled-grid"), ("/backups", "backups-grid"), ("/audit", "audit-grid"), ("/tokens", "token-create"),
+                         ("/overview", "not-allowed"),
+                     }),
                  })
         {
             var page = await SignedInAsync(user, password);
             await page.SetViewportSizeAsync(width, height);
-            foreach (var path in paths)
+            foreach (var (path, shown) in paths)
             {
                 await page.GotoAsync(new Uri(app.Address, path).ToString());
                 await WaitInteractiveAsync(page);
+                await Assertions.Expect(page.Locator($"[data-testid={shown}]").First).ToBeAttachedAsync(new() { Timeout = 30_000 });
                 await page.WaitForTimeoutAsync(500);
                 var (scroll, client) = (await page.EvaluateAsync<int>("document.documentElement.scrollWidth"), await page.EvaluateAsync<int>("document.documentElement.clientWidth"));
                 Assert.True(scroll <= client, $"{path} as {user.Role} at {width} px scrolls sideways: {scroll} px wide in {client} px");
-                await app.ScreenshotAsync(page, $"ops-{width}-{user.Role}{path.Replace('/', '-')}");
+                await app.ScreenshotAsync(page, $"ops-{width}-{user.Role}{Regex.Replace(path, "[^a-z]+", "-")}");
             }
             await page.CloseAsync();
         }
+    }
+
+    [Fact]
+    public async Task TryItInTheApiReferenceSendsThePastedTokenToThisPanelAndShowsTheAccounts()
+    {
+        var account = await app.InsertAccountAsync(UiKit.NewUsername("aaa"), app.Admin.Id); // first by username: on the first page
+        var token = (await app.Get<Opterius.Services.Tokens.TokenService>().CreateAsync(UiKit.NewUsername("tryit"), Roles.Admin, app.Admin.Id, null, 1, default)).Token;
+        var page = await SignedInAsync(app.Admin, AdminPassword);
+        var panel = app.Address.GetLeftPart(UriPartial.Authority);
+        var elsewhere = new List<string>();
+        var sent = new List<(string Url, string? Authorization)>();
+        page.Request += (_, r) =>
+        {
+            if (!r.Url.StartsWith(panel, StringComparison.Ordinal) && !r.Url.StartsWith("data:")) lock (elsewhere) elsewhere.Add(r.Url);
+            if (r.Url.Contains("/api/v1/accounts")) lock (sent) sent.Add((r.Url, r.Headers.GetValueOrDefault("authorization")));
+        };
+        var answered = new List<int>();
+        page.Response += (_, r) =>
+        {
+            if (r.Url.Contains("/api/v1/accounts")) lock (answered) answered.Add(r.Status);
+        };
+
+        await page.GotoAsync(new Uri(app.Address, "/docs/api/").ToString());
+        var test = page.GetByRole(AriaRole.Button, new() { NameRegex = new Regex(@"Test Request.*get \/api\/v1\/accounts\/?\)") });
+        await Assertions.Expect(test).ToBeVisibleAsync(Visible);
+        await test.ClickAsync();
+        var client = page.GetByRole(AriaRole.Dialog);
+        await client.GetByPlaceholder("Token").First.FillAsync(token);
+        await client.GetByRole(AriaRole.Button, new() { NameRegex = new Regex("^Send get request") }).First.ClickAsync();
+
+        await Assertions.Expect(client.GetByText(account.Username).First).ToBeVisibleAsync(new() { Timeout = 30_000 });
+        await Assertions.Expect(client.GetByText("200 OK").First).ToBeVisibleAsync();
+        await app.ScreenshotAsync(page, "ops-6-api-reference-try-it");
+        lock (sent)
+        {
+            var request = Assert.Single(sent);
+            Assert.StartsWith(panel + "/api/v1/accounts", request.Url);
+            Assert.Equal($"Bearer {token}", request.Authorization);
+        }
+        lock (answered) Assert.Equal([200], answered);
+        lock (elsewhere) Assert.Empty(elsewhere);
     }
 
     private static async Task<string> RunAsync(string file, params string[] args)

@@ -1,5 +1,7 @@
 using Bunit;
 using Dapper;
+using Microsoft.AspNetCore.Components;
+using Microsoft.Extensions.DependencyInjection;
 using MudBlazor;
 using MySqlConnector;
 using Opterius.Services.Accounts;
@@ -202,6 +204,115 @@ public sealed class DeletionsPageTests : BunitContext, IAsyncLifetime, IClassFix
 
         events.Publish(new DeletionEvent(account.Id, job.Id, "home_directory", StepStatus.Done, null, start.AddSeconds(8)));
         dialog.WaitForAssertion(() => Assert.Empty(dialog.FindAll("[data-testid=removal-progress]")), Patience);
+    }
+
+    /// <summary>The rows of the scheduled view: username → its row.</summary>
+    private static Dictionary<string, AngleSharp.Dom.IElement> Scheduled(IRenderedComponent<DeletionsPage> page) =>
+        page.FindAll("[data-testid=scheduled-grid] tbody tr").Where(tr => tr.QuerySelector(".mono") is not null)
+            .ToDictionary(tr => tr.QuerySelector(".mono")!.TextContent.Trim());
+
+    [Fact]
+    public async Task TheScheduledViewListsEachScheduledDeletionLiveWithItsDueDateWhoAndBackupAndCancelKeepsTheAccount()
+    {
+        _auth.SignIn(_app.Admin);
+        var dialogs = Render<MudDialogProvider>();
+        var prefix = "opsc" + TestAccounts.NewPrefix(4);
+        var schedule = _app.Get<DeletionSchedule>();
+        var first = await _app.InsertAccountAsync(prefix + "a", _app.Admin.Id);
+        var second = await _app.InsertAccountAsync(prefix + "b", _app.Admin.Id, AccountStatus.Suspended);
+        var due = (await schedule.ScheduleAsync(_app.AdminActor(), first.Id, new ScheduleRequest(7, null, Backup: true), default)).DeletionDueAt!.Value;
+
+        var page = Render<DeletionsPage>();
+        await page.ClickAsync("[data-testid=deletions-status] [data-status=scheduled]");
+        await page.SearchAsync(prefix);
+
+        page.WaitForAssertion(() => Assert.Equal([first.Username], Scheduled(page).Keys), Patience);
+        var row = Scheduled(page)[first.Username];
+        Assert.Equal(due.ToString("yyyy-MM-dd HH:mm"), row.QuerySelector("[data-testid=scheduled-due]")!.TextContent.Trim());
+        Assert.Equal(_app.Admin.Username, row.QuerySelector("[data-testid=scheduled-by]")!.TextContent.Trim());
+        Assert.Equal("true", row.QuerySelector("[data-testid=scheduled-backup]")!.GetAttribute("data-backup"));
+        Assert.Empty(page.FindAll("[data-testid=deletions-grid]")); // the jobs' grid is not what this view shows
+
+        // Live: a schedule made elsewhere (the API, the CLI) appears, without its own final backup.
+        await schedule.ScheduleAsync(_app.AdminActor(), second.Id, new ScheduleRequest(3, null, Backup: false), default);
+        page.WaitForAssertion(() => Assert.Equal([second.Username, first.Username], Scheduled(page).Keys), Patience); // soonest first
+        Assert.Equal("false", Scheduled(page)[second.Username].QuerySelector("[data-testid=scheduled-backup]")!.GetAttribute("data-backup"));
+        var all = (await _app.Get<ScheduledDeletionList>().ListAsync(new Viewer(0, true), new ScheduledDeletionQuery(1, 1, null), default)).Total;
+        page.WaitForAssertion(() => Assert.Contains($"Scheduled ({all:N0})", page.Find("[data-testid=deletions-status] [data-status=scheduled]").TextContent), Patience);
+
+        // Cancel asks first (the grid's own question); Close keeps the schedule.
+        await page.ClickAsync(() => Scheduled(page)[first.Username].QuerySelector("[data-action=cancel-deletion]")!);
+        dialogs.WaitForAssertion(() => Assert.Contains($"Cancel the deletion of {first.Username}", dialogs.Markup), Patience);
+        dialogs.WaitForElement(".mud-message-box", Patience);
+        await dialogs.ClickAsync(() => dialogs.FindAll(".mud-message-box button").Single(b => b.TextContent.Trim() == "Close"));
+        dialogs.WaitForAssertion(() => Assert.Empty(dialogs.FindAll(".mud-message-box")), Patience);
+        Assert.NotNull((await _app.Get<AccountStore>().FindAsync(new Viewer(0, true), first.Id, default))!.DeletionDueAt);
+
+        await page.ClickAsync(() => Scheduled(page)[first.Username].QuerySelector("[data-action=cancel-deletion]")!);
+        dialogs.WaitForElement(".mud-message-box", Patience);
+        await dialogs.ClickAsync(() => dialogs.FindAll(".mud-message-box button").Single(b => b.TextContent.Trim() == "Keep account"));
+
+        page.WaitForAssertion(() => Assert.Equal([second.Username], Scheduled(page).Keys), Patience);
+        var kept = (await _app.Get<AccountStore>().FindAsync(new Viewer(0, true), first.Id, default))!;
+        Assert.Null(kept.DeletionDueAt);
+        Assert.Equal(AccountStatus.Suspended, kept.Status);
+        var audit = await _app.Get<AuditLog>().ListAsync(new AuditQuery(Account: first.Username, Actor: _app.Admin.Username, Outcome: "cancelled"), default);
+        Assert.Equal(1, audit.Total);
+
+        // Live: a cancel made elsewhere takes the row away too.
+        await schedule.CancelAsync(_app.AdminActor(), second.Id, default);
+        page.WaitForAssertion(() => Assert.Empty(Scheduled(page)), Patience);
+    }
+
+    [Fact]
+    public async Task AResellerSeesTheScheduledDeletionsOfItsOwnAccountsOnlyAPageAtATime()
+    {
+        var reseller = await _app.NewResellerAsync();
+        var resellerActor = new Actor(reseller.Username, "user", "192.0.2.9", reseller.Id, false);
+        var prefix = "opsq" + TestAccounts.NewPrefix(4);
+        var schedule = _app.Get<DeletionSchedule>();
+        var own = new List<Account>();
+        for (var i = 0; i < 3; i++)
+        {
+            var a = await _app.InsertAccountAsync($"{prefix}{i}mine", reseller.Id);
+            await schedule.ScheduleAsync(resellerActor, a.Id, new ScheduleRequest(10 - i, null, Backup: false), default);
+            own.Add(a);
+        }
+        var foreign = await _app.InsertAccountAsync($"{prefix}0admin", _app.Admin.Id);
+        await schedule.ScheduleAsync(_app.AdminActor(), foreign.Id, new ScheduleRequest(1, null, Backup: false), default);
+        _auth.SignIn(reseller);
+
+        // Opened as the overview links it: /deletions?status=scheduled.
+        Services.GetRequiredService<NavigationManager>().NavigateTo("/deletions?status=scheduled");
+        var page = Render<DeletionsPage>();
+        await page.SearchAsync(prefix);
+
+        page.WaitForAssertion(() => Assert.Equal(own.Select(a => a.Username).Reverse(), Scheduled(page).Keys), Patience);
+        Assert.DoesNotContain(foreign.Username, page.Markup);
+        Assert.Equal(reseller.Username, Scheduled(page)[own[0].Username].QuerySelector("[data-testid=scheduled-by]")!.TextContent.Trim());
+        // Paged on the server: a page of two holds the two soonest, the total counts the reseller's three only.
+        var viewer = new Viewer(reseller.Id, false);
+        var first = await _app.Get<ScheduledDeletionList>().ListAsync(viewer, new ScheduledDeletionQuery(1, 2, prefix), default);
+        Assert.Equal([own[2].Id, own[1].Id], first.Items.Select(s => s.AccountId));
+        Assert.Equal(3, first.Total);
+        var second = await _app.Get<ScheduledDeletionList>().ListAsync(viewer, new ScheduledDeletionQuery(2, 2, prefix), default);
+        Assert.Equal([own[0].Id], second.Items.Select(s => s.AccountId));
+    }
+
+    [Fact]
+    public async Task TheHomePageIsTheOverviewForAnAdminAndTheAccountsGridForAReseller()
+    {
+        _auth.SignIn(_app.Admin);
+        var admins = Render<Components.Pages.HomePage>();
+        admins.WaitForAssertion(() => Assert.NotEmpty(admins.FindAll("[data-testid=overview-accounts-total]")), Patience);
+        Assert.Empty(admins.FindAll("[data-testid=accounts-grid]"));
+
+        var reseller = await _app.NewResellerAsync();
+        var own = await _app.InsertAccountAsync(UiKit.NewUsername("opsm"), reseller.Id);
+        _auth.SignIn(reseller);
+        var resellers = Render<Components.Pages.HomePage>();
+        resellers.WaitForAssertion(() => Assert.Contains(own.Username, resellers.Find("[data-testid=accounts-grid]").TextContent), Patience);
+        Assert.Empty(resellers.FindAll("[data-testid=overview-accounts]"));
     }
 
     [Fact]

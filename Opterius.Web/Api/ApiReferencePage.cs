@@ -34,8 +34,11 @@ public static class ApiReferencePage
     }
 
     /// <summary>
-    /// The OpenAPI document as the API serves it, plus, only when it declares no security scheme, an HTTP bearer scheme
-    /// required by every operation, so that the viewer has a place for the token. The document itself is not changed.
+    /// The OpenAPI document as the API serves it, with the panel as the browser reached it as the first server, so that
+    /// "try it" sends to this panel (the document's own server is the host name and port 8443, which a panel behind
+    /// another name or port, or a test's listener, does not answer), plus, only when it declares no security scheme, an
+    /// HTTP bearer scheme required by every operation, so that the viewer has a place for the token. The API's document
+    /// itself is not changed.
     /// </summary>
     private static async Task<string> ViewerDocumentAsync(HttpContext http, CancellationToken ct)
     {
@@ -44,6 +47,9 @@ public static class ApiReferencePage
         using var text = new StringWriter();
         document.SerializeAsV31(new OpenApiJsonWriter(text));
         var json = JsonNode.Parse(text.ToString())!.AsObject();
+        var servers = new JsonArray(new JsonObject { ["url"] = $"{http.Request.Scheme}://{http.Request.Host}", ["description"] = "This panel, as you opened it" });
+        foreach (var server in json["servers"] as JsonArray ?? []) servers.Add(server?.DeepClone());
+        json["servers"] = servers;
         var components = json["components"] as JsonObject ?? (JsonObject)(json["components"] = new JsonObject());
         if (components["securitySchemes"] is JsonObject { Count: > 0 }) return json.ToJsonString();
         components["securitySchemes"] = new JsonObject

@@ -1,4 +1,5 @@
 using System.Security.Claims;
+using Opterius.Services.Audit;
 using Opterius.Services.Users;
 
 namespace Opterius.Web.Auth;
@@ -25,6 +26,23 @@ public sealed class PasswordRechecks(TimeProvider time)
     // Said by every destructive dialog that asks for the password (one account, or a batch).
     public static readonly string TooManyWrongPasswords =
         $"Wrong password too many times: nothing was deleted. Try again in {Window.TotalMinutes:0} minutes.";
+
+    public const string WrongPassword = "Wrong password: nothing was deleted. Enter the password you signed in with.";
+
+    /// <summary>
+    /// The password check of a deletion's confirmation, as every delete dialog (one account, or a batch) makes it: null
+    /// when the password is right; else what to tell the user. A wrong password is audited as a refused delete of
+    /// <paramref name="accountId"/> (or, for a batch, of what <paramref name="detail"/> names).
+    /// </summary>
+    public async Task<string?> RefuseDeletionAsync(PanelUsers users, AuditLog audit, ClaimsPrincipal user, string? sourceIp, string password,
+        long? accountId, string? username, string? detail)
+    {
+        var check = await CheckAsync(users, user, password, CancellationToken.None);
+        if (check == Recheck.Right) return null;
+        if (check == Recheck.NoGuessesLeft) return TooManyWrongPasswords;
+        await audit.WriteAsync(user.Actor(sourceIp), "delete", accountId, username, "wrong_password", detail, CancellationToken.None);
+        return MayTry(user.UserIdOf()) ? WrongPassword : TooManyWrongPasswords;
+    }
 
     /// <summary>Checks the signed-in user's own password, counted against the limit.</summary>
     public async Task<Recheck> CheckAsync(PanelUsers users, ClaimsPrincipal user, string password, CancellationToken ct)

@@ -20,7 +20,7 @@ await using var browser = await playwright.Chromium.LaunchPersistentContextAsync
 });
 var page = await browser.NewPageAsync();
 page.SetDefaultTimeout(30_000);
-await page.GotoAsync(baseUrl + "/");
+await page.GotoAsync(baseUrl + "/accounts");
 await page.FillAsync("input[name=username]", admin);
 await page.FillAsync("input[name=password]", password);
 await page.ClickAsync("button[type=submit]");

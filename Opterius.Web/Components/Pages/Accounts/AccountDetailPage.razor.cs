@@ -130,17 +130,7 @@ public sealed partial class AccountDetailPage : IDisposable
 
     private async Task ChangeAsync(string verb, string question, Func<Task<Account>> change)
     {
-        var username = _account!.Username;
-        if (await Dialogs.ShowMessageBoxAsync($"{verb} {username}", question, yesText: verb, cancelText: "Cancel") != true) return;
-        _busy = true;
-        try
-        {
-            var changed = await change();
-            Snackbar.Add($"{changed.Username} is {changed.Status}.", Severity.Success);
-        }
-        catch (Exception e) when (Refusals.IsRefusal(e)) { Snackbar.Add($"{verb} {username} failed: {e.Message}", Severity.Error); }
-        finally { _busy = false; }
-        await ReloadAsync(inspect: false);
+        if (await Dialogs.ConfirmChangeAsync(Snackbar, _account!.Username, verb, question, change, busy => _busy = busy)) await ReloadAsync(inspect: false);
     }
 
     private async Task OpenDeleteAsync()

@@ -102,27 +102,15 @@ public sealed partial class AccountsPage : IDisposable
         $"Unsuspend {a.Username}? Its site, mail and logins work again.",
         () => Suspension.UnsuspendAsync(_user.Actor(SourceIp), a.Id, CancellationToken.None));
 
-    // "Keep account" / "Close": "Cancel deletion" beside "Cancel" left it unclear which button cancels what.
-    private Task CancelDeletionAsync(Account a) => ChangeAsync(a, "Cancel deletion",
-        $"Cancel the deletion of {a.Username} due on {a.DeletionDueAt:yyyy-MM-dd HH:mm} UTC? It stays suspended; Unsuspend serves it again.",
-        () => Schedule.CancelAsync(_user.Actor(SourceIp), a.Id, CancellationToken.None), yes: "Keep account", no: "Close");
-
-    private async Task ChangeAsync(Account a, string verb, string question, Func<Task<Account>> change, string? yes = null, string no = "Cancel")
+    private async Task CancelDeletionAsync(Account a)
     {
-        var confirmed = await Dialogs.ShowMessageBoxAsync($"{verb} {a.Username}", question, yesText: yes ?? verb, cancelText: no);
-        if (confirmed != true) return;
-        _busy = true;
-        try
-        {
-            var changed = await change();
-            Snackbar.Add($"{changed.Username} is {changed.Status}.", Severity.Success);
-        }
-        catch (Exception e) when (Refusals.IsRefusal(e))
-        {
-            Snackbar.Add($"{verb} {a.Username} failed: {e.Message}", Severity.Error);
-        }
-        finally { _busy = false; }
-        await ReloadAsync();
+        if (await Dialogs.CancelDeletionAsync(Snackbar, Schedule, _user.Actor(SourceIp), a.Id, a.Username, a.DeletionDueAt, busy => _busy = busy))
+            await ReloadAsync();
+    }
+
+    private async Task ChangeAsync(Account a, string verb, string question, Func<Task<Account>> change)
+    {
+        if (await Dialogs.ConfirmChangeAsync(Snackbar, a.Username, verb, question, change, busy => _busy = busy)) await ReloadAsync();
     }
 
     private async Task OpenDeleteAsync(Account a)

@@ -89,18 +89,10 @@ public sealed partial class BulkDeleteDialog : IDisposable
         {
             var password = _password;
             _password = "";
-            var check = await Rechecks.CheckAsync(Users, User, password, CancellationToken.None);
-            if (check == Recheck.NoGuessesLeft) { _error = PasswordRechecks.TooManyWrongPasswords; return; }
-            if (check == Recheck.Wrong)
-            {
-                var names = string.Join(", ", Deletable.Take(20).Select(r => r.Account.Username));
-                await Audit.WriteAsync(User.Actor(SourceIp), "delete", null, null, "wrong_password",
-                    $"bulk delete of {Deletable.Count} accounts: {names}{(Deletable.Count > 20 ? ", …" : "")}", CancellationToken.None);
-                _error = Rechecks.MayTry(User.UserIdOf())
-                    ? "Wrong password: nothing was deleted. Enter the password you signed in with."
-                    : PasswordRechecks.TooManyWrongPasswords;
-                return;
-            }
+            var names = string.Join(", ", Deletable.Take(20).Select(r => r.Account.Username));
+            _error = await Rechecks.RefuseDeletionAsync(Users, Audit, User, SourceIp, password, null, null,
+                $"bulk delete of {Deletable.Count} accounts: {names}{(Deletable.Count > 20 ? ", …" : "")}");
+            if (_error is not null) return;
             _stage = Stage.Progress;
             await StartAsync(Deletable);
         }

@@ -146,16 +146,8 @@ public sealed partial class DeleteAccountDialog : IDisposable
         {
             var password = _password;
             _password = "";
-            var check = await Rechecks.CheckAsync(Users, User, password, CancellationToken.None);
-            if (check == Recheck.NoGuessesLeft) { _error = TooManyWrongPasswords; return; }
-            if (check == Recheck.Wrong)
-            {
-                var mayRetry = Rechecks.MayTry(User.UserIdOf());
-                await Audit.WriteAsync(User.Actor(SourceIp), "delete", Account.Id, Account.Username, "wrong_password", null, CancellationToken.None);
-                _error = mayRetry ? "Wrong password: nothing was deleted. Enter the password you signed in with." : TooManyWrongPasswords;
-                return;
-            }
-            await StartAsync();
+            _error = await Rechecks.RefuseDeletionAsync(Users, Audit, User, SourceIp, password, Account.Id, Account.Username, null);
+            if (_error is null) await StartAsync();
         }
         finally { _busy = false; }
     }

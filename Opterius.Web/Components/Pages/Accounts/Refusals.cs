@@ -12,5 +12,6 @@ namespace Opterius.Web.Components.Pages.Accounts;
 public static class Refusals
 {
     public static bool IsRefusal(Exception e) => e is AccountConflictException or AccountNotFoundException or LicenseRequiredException
-        or AccountLimitReachedException or AccountValidationException or ResourceException or CommandFailedException or InvalidAccountNameException;
+        or AccountLimitReachedException or AccountValidationException or ResourceException or CommandFailedException or InvalidAccountNameException
+        or Opterius.Services.Deletion.DeletionBeingStartedException;
 }

@@ -5,6 +5,7 @@ using MudBlazor;
 using Opterius.Services.Backups;
 using Opterius.Services.Deletion;
 using Opterius.Services.Licensing;
+using Opterius.Services.Users;
 using Opterius.Web.Api;
 using Opterius.Web.Auth;
 
@@ -12,7 +13,7 @@ namespace Opterius.Web.Components.Pages.Backups;
 
 /// <summary>
 /// The final backups the viewer may see (admins all, resellers their own), server-side paged, with Restore (after a
-/// confirmation, its steps shown live) and Purge now (after a confirmation). A refusal is shown, never thrown.
+/// confirmation that shows what the archive holds, its steps shown live) and Purge now (after a confirmation). A refusal is shown, never thrown.
 /// </summary>
 public sealed partial class BackupsPage : IDisposable
 {
@@ -24,6 +25,7 @@ public sealed partial class BackupsPage : IDisposable
     [Inject] private BackupRestoration Restores { get; set; } = default!;
     [Inject] private LicenseService License { get; set; } = default!;
     [Inject] private RestoreEvents RestoreEvents { get; set; } = default!;
+    [Inject] private PanelUsers Users { get; set; } = default!;
     [Inject] private IDialogService Dialogs { get; set; } = default!;
     [Inject] private ISnackbar Snackbar { get; set; } = default!;
 
@@ -55,10 +57,7 @@ public sealed partial class BackupsPage : IDisposable
 
     private async Task RestoreAsync(FinalBackup b)
     {
-        var confirmed = await Dialogs.ShowMessageBoxAsync($"Restore {b.Username}",
-            $"Make {b.Username} ({b.Domain}) again from backup {b.Id}? Its files, mail, databases, zone and settings come back as they were "
-            + "when it was deleted. Nothing is changed if the username or the domain is in use.", yesText: "Restore", cancelText: "Cancel");
-        if (confirmed != true) return;
+        if (!await ConfirmRestoreAsync(b)) return;
         _busy = true;
         var events = RestoreEvents.Stream;
         var live = new Dictionary<string, ShownStep>();
@@ -116,6 +115,28 @@ public sealed partial class BackupsPage : IDisposable
                 : _restore with { Steps = _restore.Steps.Select(s => s.Resource == e.Resource ? new ShownStep(e.Resource, e.Status, e.Detail) : s).ToList() };
             StateHasChanged();
         });
+    }
+
+    /// <summary>Shows what the archive will restore (its manifest, the account it names); true once the user confirms.</summary>
+    private async Task<bool> ConfirmRestoreAsync(FinalBackup b)
+    {
+        RestorePreview preview;
+        try { preview = await Restores.PreviewAsync(_user.Viewer(), b.Id, CancellationToken.None); }
+        catch (Exception e) when (AccountWritesApi.Refusal(e) is { } refusal)
+        {
+            Snackbar.Add($"Restore of {b.Username} refused ({refusal.Value!.Error}): {e.Message}", Severity.Error);
+            await _grid.ReloadServerData();
+            return false;
+        }
+        var owner = await Users.FindAsync(preview.Backup.OwnerId, CancellationToken.None);
+        var parameters = new DialogParameters<RestoreDialog>
+        {
+            { d => d.Preview, preview },
+            { d => d.Owner, owner?.Username ?? $"#{preview.Backup.OwnerId}" },
+        };
+        var options = new DialogOptions { MaxWidth = MaxWidth.Small, FullWidth = true, CloseOnEscapeKey = true };
+        var result = await (await Dialogs.ShowAsync<RestoreDialog>($"Restore {b.Username}", parameters, options)).Result;
+        return result is { Canceled: false };
     }
 
     private async Task PurgeAsync(FinalBackup b)

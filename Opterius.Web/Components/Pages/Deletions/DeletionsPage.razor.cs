@@ -12,14 +12,15 @@ namespace Opterius.Web.Components.Pages.Deletions;
 /// <summary>
 /// Every deletion job the viewer may see (a reseller: its own accounts'), filtered by status and searched by username
 /// or domain, server-side paged, and live: a job starting or ending reloads the page shown, a long step's progress
-/// updates its row in place. Retry resumes a failed job at its failed step through the deletion service.
+/// updates its row in place. Retry resumes a failed job at its failed step through the deletion service. The
+/// scheduled deletions, which are no jobs yet, are a view of their own (DeletionsPage.Scheduled.cs).
 /// </summary>
 public sealed partial class DeletionsPage : IDisposable
 {
-    /// <summary>The status filters, in order; an empty value is every job. A "scheduled" tab joins here when scheduling lands.</summary>
+    /// <summary>The status filters, in order; an empty value is every job, <see cref="ScheduledTab"/> the deletions not started yet.</summary>
     public static readonly IReadOnlyList<(string Value, string Label)> Tabs =
     [
-        ("", "All"), (JobStatus.Running, "Running"), (JobStatus.Failed, "Failed"), (JobStatus.Succeeded, "Succeeded"),
+        ("", "All"), (JobStatus.Running, "Running"), (JobStatus.Failed, "Failed"), (JobStatus.Succeeded, "Succeeded"), (ScheduledTab, "Scheduled"),
     ];
 
     [CascadingParameter] private Task<AuthenticationState> AuthState { get; set; } = default!;
@@ -28,13 +29,14 @@ public sealed partial class DeletionsPage : IDisposable
     [Inject] private DeletionJobList Jobs { get; set; } = default!;
     [Inject] private AccountDeletionService Deletion { get; set; } = default!;
     [Inject] private DeletionEvents Events { get; set; } = default!;
+    [Inject] private AccountEvents AccountChanges { get; set; } = default!;
     [Inject] private LicenseService License { get; set; } = default!;
     [Inject] private ISnackbar Snackbar { get; set; } = default!;
 
     /// <summary>The status filter to start with (<c>/deletions?status=failed</c>, as the overview links).</summary>
     [SupplyParameterFromQuery(Name = "status")] public string? InitialStatus { get; set; }
 
-    private MudDataGrid<DeletionJobSummary> _grid = default!;
+    private MudDataGrid<DeletionJobSummary>? _grid;
     private ClaimsPrincipal _user = new();
     private string _status = "";
     private string? _search;
@@ -42,6 +44,7 @@ public sealed partial class DeletionsPage : IDisposable
     private IReadOnlyDictionary<string, long> _counts = new Dictionary<string, long>();
     private readonly HashSet<long> _retrying = [];
     private IDisposable? _subscription;
+    private IDisposable? _accountSubscription;
     private int _reloadQueued;
 
     // The latest step event of each running job: which step runs, and a long step's counts. Rendered only for the jobs
@@ -60,6 +63,11 @@ public sealed partial class DeletionsPage : IDisposable
     {
         if (!firstRender || !RendererInfo.IsInteractive) return;
         _subscription = Events.Subscribe(null, e => _ = InvokeAsync(() => OnEventAsync(e)), out _);
+        // A schedule made or cancelled changes the scheduled view and its count.
+        _accountSubscription = AccountChanges.Subscribe(c =>
+        {
+            if (_user.IsAdmin() || c.OwnerId == _user.UserIdOf()) _ = InvokeAsync(ReloadSoonAsync);
+        });
     }
 
     private async Task OnEventAsync(DeletionEvent e)
@@ -91,29 +99,47 @@ public sealed partial class DeletionsPage : IDisposable
         var viewer = _user.Viewer();
         var page = await Jobs.ListAsync(viewer, new DeletionJobQuery(state.Page + 1, state.PageSize,
             _status.Length == 0 ? null : _status, string.IsNullOrWhiteSpace(_search) ? null : _search.Trim()), ct);
-        var counts = await Jobs.CountsAsync(viewer, ct);
-        _counts = new Dictionary<string, long>(counts) { [""] = counts.Values.Sum() };
+        await LoadCountsAsync(ct);
         _shown = page.Items.Select(j => j.Id).ToHashSet();
         return new GridData<DeletionJobSummary> { Items = page.Items, TotalItems = (int)Math.Min(page.Total, int.MaxValue) };
+    }
+
+    /// <summary>The tabs' counts, of everything the viewer may see (the search narrows the rows, not the counts).</summary>
+    private async Task LoadCountsAsync(CancellationToken ct)
+    {
+        var viewer = _user.Viewer();
+        var counts = await Jobs.CountsAsync(viewer, ct);
+        var scheduled = await Schedules.CountAsync(viewer, ct);
+        var next = new Dictionary<string, long>(counts) { [""] = counts.Values.Sum(), [ScheduledTab] = scheduled };
+        var changed = next.Count != _counts.Count || next.Any(n => _counts.GetValueOrDefault(n.Key, -1) != n.Value);
+        _counts = next;
+        // A grid's load does not redraw the page around it: without this the tabs showed no counts until something else did.
+        if (changed) StateHasChanged();
     }
 
     private async Task ReloadAsync()
     {
         _writable = License.Current.Valid;
-        await _grid.ReloadServerData();
+        await ReloadShownAsync();
         StateHasChanged();
     }
+
+    /// <summary>Reloads the grid on the page: the jobs', or the schedules' (only one of them is rendered at a time).</summary>
+    private Task ReloadShownAsync() =>
+        (ShowsScheduled ? _scheduledGrid?.ReloadServerData() : _grid?.ReloadServerData()) ?? Task.CompletedTask;
 
     private Task OnSearchChanged(string? text)
     {
         _search = text;
-        return _grid.ReloadServerData();
+        return ReloadShownAsync();
     }
 
     private Task OnStatusChanged(string? status)
     {
+        var wasScheduled = ShowsScheduled;
         _status = status ?? "";
-        return _grid.ReloadServerData();
+        // Between the jobs and the schedules the other grid is rendered, and it loads itself.
+        return wasScheduled == ShowsScheduled ? ReloadShownAsync() : Task.CompletedTask;
     }
 
     /// <summary>Resumes the job at its failed step, as a second DELETE would; the signed-in user is the actor in the audit.</summary>
@@ -141,5 +167,9 @@ public sealed partial class DeletionsPage : IDisposable
         _ => Color.Default,
     };
 
-    public void Dispose() => _subscription?.Dispose();
+    public void Dispose()
+    {
+        _subscription?.Dispose();
+        _accountSubscription?.Dispose();
+    }
 }
