@@ -26,7 +26,8 @@ await page.FillAsync("input[name=password]", password);
 await page.ClickAsync("button[type=submit]");
 await page.Locator("[data-testid=accounts-grid][data-interactive=true]").WaitForAsync();
 var search = page.GetByPlaceholder("Search username, domain or email");
-var firstRow = "document.querySelector('[data-testid=accounts-grid] tbody tr td')?.textContent?.trim()";
+// The first row's username (its link): the row's first cell is the bulk-selection checkbox.
+var firstRow = "document.querySelector('[data-testid=accounts-grid] tbody tr [data-testid=account-link]')?.textContent?.trim()";
 
 // Rows are user000001 … : a search for a prefix shows that prefix's first account first (the grid sorts by username).
 async Task<double> TimeAsync(Func<Task> act, string expected)
