@@ -75,6 +75,54 @@ public sealed class AccountsGridTests : BunitContext, IAsyncLifetime, IClassFixt
     }
 
     [Fact]
+    public void TheSearchWaitsForTypingToPauseButLeavesMostOfTheLatencyGoalToTheQueryAndTheRender()
+    {
+        var page = RenderAs(_app.Admin);
+        var field = page.FindComponents<MudTextField<string>>().Single();
+
+        // Issue 13's goal is a search's rows on screen within 300 ms (p95) of the last keystroke; the field's own wait
+        // was 300 ms of it. Long enough to coalesce a burst of keys, short enough to leave room for the rest.
+        Assert.InRange(field.Instance.DebounceInterval, 100, 150);
+
+        // Text changed again before the first search shows: the grid ends on the last text's rows.
+        field.Find("input").Input($"{_tag}1");
+        field.Find("input").Input($"{_tag}2");
+        page.WaitForAssertion(() => Assert.Equal([$"{_tag}2admin", $"{_tag}2mine", $"{_tag}2other"], Rows(page).Keys.Order()), Patience);
+    }
+
+    [Fact]
+    public async Task ASearchRendersTheGridWithItsRowsWithoutASecondPassOverThePage()
+    {
+        var page = RenderAs(_app.Admin);
+        page.WaitForAssertion(() => Assert.NotEmpty(Rows(page)), Patience);
+        // A component of the page outside the grid renders again only when the page does.
+        var outside = page.FindComponents<MudButton>().Single(b => Equals(b.Instance.UserAttributes.GetValueOrDefault("data-testid"), "new-account"));
+        var outsideRenders = outside.RenderCount;
+
+        page.FindComponents<MudTextField<string>>().Single().Find("input").Input($"{_tag}1");
+
+        page.WaitForAssertion(() => Assert.Equal([$"{_tag}1admin", $"{_tag}1mine", $"{_tag}1other"], Rows(page).Keys.Order()), Patience);
+        // Whatever the search queued on the renderer has run: the grid rendered its rows, the page around it did not
+        // render again (that pass renders every row's components once more, on the search's critical path).
+        for (var i = 0; i < 5; i++) await page.InvokeAsync(() => { });
+        Assert.Equal(outsideRenders, outside.RenderCount);
+    }
+
+    [Fact]
+    public void EachRowActionExplainsItselfOnHoverWithoutKeepingAPopoverPerRow()
+    {
+        var page = RenderAs(_app.Admin);
+        page.FindComponents<MudTextField<string>>().Single().Find("input").Input($"{_tag}0");
+        page.WaitForAssertion(() => Assert.Equal([$"{_tag}0admin", $"{_tag}0mine", $"{_tag}0other"], Rows(page).Keys.Order()), Patience);
+
+        var row = page.FindAll("[data-testid=accounts-grid] tbody tr").Single(tr => tr.QuerySelector("[data-testid=account-link]")?.TextContent.Trim() == $"{_tag}0mine");
+        Assert.Equal("Suspend: the site answers 503, mail and logins stop, nothing is removed", row.QuerySelector("[data-action=suspend]")?.GetAttribute("title"));
+        Assert.Equal("Delete this account and everything it owns", row.QuerySelector("[data-action=delete]")?.GetAttribute("title"));
+        // A MudTooltip keeps a MudPopover even while hidden, made anew for every row of every search and page.
+        Assert.Empty(page.FindComponent<MudDataGrid<Account>>().FindComponents<MudTooltip>());
+    }
+
+    [Fact]
     public async Task AnAccountBeingDeletedElsewhereTurnsDeletingThenLeavesTheOpenGrid()
     {
         var page = RenderAs(_app.Admin);

@@ -33,6 +33,10 @@ public sealed partial class AccountsPage : IDisposable
         ["Username"] = "username", ["Domain"] = "domain", ["Email"] = "email", ["Status"] = "status", ["CreatedAt"] = "created_at",
     };
 
+    // How long the search field waits after a keystroke before it searches: enough to coalesce a burst of keys, and
+    // little of issue 13's goal (the rows on screen within 300 ms of the last key, p95); it was 300 ms, the whole goal.
+    private const int SearchDebounceMs = 120;
+
     private MudDataGrid<Account> _grid = default!;
     private ClaimsPrincipal _user = new();
     private string? _search;
@@ -83,15 +87,24 @@ public sealed partial class AccountsPage : IDisposable
     private Task OnSearchChanged(string? text)
     {
         _search = text;
-        _selection.FilterChanged();
-        return _grid.ReloadServerData();
+        return FilterChangedAsync();
     }
 
     private Task OnStatusChanged(string? status)
     {
         _status = status;
+        return FilterChangedAsync();
+    }
+
+    // The grid renders itself, before and after its query; a render of the page would render every row once more.
+    // Only the bulk bar, outside the grid, shows what a new filter changes (its total, "all N matching"), so the page
+    // renders again only while that bar is there.
+    private async Task FilterChangedAsync()
+    {
+        var barShown = !_selection.IsEmpty;
         _selection.FilterChanged();
-        return _grid.ReloadServerData();
+        await _grid.ReloadServerData();
+        if (barShown) StateHasChanged();
     }
 
     private Task SuspendAsync(Account a) => ChangeAsync(a, "Suspend",
