@@ -31,6 +31,8 @@ public sealed partial class FinalBackupWriter(
     DatabasesResource databases,
     DatabaseUsersResource databaseUsers,
     SslCertificateResource certificates,
+    NginxVhostResource vhosts,
+    PhpFpmPoolResource pools,
     MariaDbAdmin admin,
     PowerDnsDb powerDns,
     TimeProvider time) : IBackupArchives
@@ -42,6 +44,8 @@ public sealed partial class FinalBackupWriter(
     private readonly DatabasesResource _databases = databases;
     private readonly DatabaseUsersResource _databaseUsers = databaseUsers;
     private readonly SslCertificateResource _certificates = certificates;
+    private readonly NginxVhostResource _vhosts = vhosts;
+    private readonly PhpFpmPoolResource _pools = pools;
     private readonly MariaDbAdmin _admin = admin;
     private readonly PowerDnsDb _powerDns = powerDns;
     private readonly TimeProvider _time = time;
@@ -159,8 +163,10 @@ public sealed partial class FinalBackupWriter(
             foreach (var db in await w._databases.ListAsync(a, ct)) await DumpAsync(db.Name, ct);
             if (await DatabaseUsersSqlAsync(ct) is { } users) AddBytes("database_users.sql", users, "database_users");
             if (await ZoneJsonAsync(ct) is { } zone) AddBytes("dns_zone.json", zone, "dns_zone");
-            SingleFile("config/nginx_vhost.conf", "nginx_vhost", w._layout.NginxAvailable(a));
-            SingleFile("config/php_fpm_pool.conf", "php_fpm_pool", w._layout.FpmPool(a));
+            // The account as it is meant to be, not its suspended form (the 503 vhost, the pool moved aside, the logins
+            // commented out): what unsuspend would put back, so a restore brings it back serving. account.json says it was suspended.
+            SingleFile("config/nginx_vhost.conf", "nginx_vhost", w._vhosts.UnsuspendedVhost(a));
+            SingleFile("config/php_fpm_pool.conf", "php_fpm_pool", w._pools.UnsuspendedPool(a));
             SingleFile("cron/crontab", "cron", w._layout.Crontab(a));
             foreach (var lineage in w._certificates.Lineages(a))
             {
@@ -169,7 +175,7 @@ public sealed partial class FinalBackupWriter(
                 Tree($"ssl/archive/{name}/", "ssl_certificate", lineage.Archive, ct);
                 SingleFile($"ssl/renewal/{name}.conf", "ssl_certificate", lineage.Renewal);
             }
-            MailLines("mail_lines/dovecot_users", "mail_users", w._layout.DovecotUsers, MailUsersResource.SuspendedPrefix);
+            MailLines("mail_lines/dovecot_users", "mail_users", w._layout.DovecotUsers, MailUsersResource.SuspendedPrefix, MailUsersResource.Unsuspended);
             MailLines("mail_lines/postfix_vmailbox", "mail_routes", w._layout.PostfixVmailbox, null);
         }
 
@@ -237,6 +243,9 @@ public sealed partial class FinalBackupWriter(
                 {
                     id = a.Id, username = a.Username, domain = a.Domain, email = subject.Email, package_id = subject.PackageId,
                     owner = subject.OwnerId, php_version = a.PhpVersion, uid = a.Uid, gid,
+                    // The parts hold the unsuspended form; this says what the account was when it was backed up.
+                    suspended = subject.SuspendedAt is not null,
+                    suspended_at = subject.SuspendedAt is { } at ? UtcTimes.Utc(at).ToString("yyyy-MM-ddTHH:mm:ss.ffffffZ") : null,
                 },
             });
         }
@@ -405,11 +414,18 @@ public sealed partial class FinalBackupWriter(
             return handle;
         }
 
-        private void MailLines(string path, string kind, string file, string? commentedPrefix)
+        private void MailLines(string path, string kind, string file, string? commentedPrefix, Func<byte[], byte[]>? unsuspended = null)
         {
             var lines = LineFile.Matching(file, subject.Identity.Domain, commentedPrefix);
             if (lines.Count == 0) return;
-            AddBytes(path, Encoding.UTF8.GetBytes(string.Concat(lines.Select(l => l + "\n"))), kind);
+            using var text = new MemoryStream();
+            foreach (var line in lines)
+            {
+                var bytes = Encoding.UTF8.GetBytes(line);
+                text.Write(unsuspended is null ? bytes : unsuspended(bytes));
+                text.WriteByte((byte)'\n');
+            }
+            AddBytes(path, text.ToArray(), kind);
         }
 
         /// <summary>
