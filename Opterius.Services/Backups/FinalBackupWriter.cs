@@ -269,11 +269,20 @@ public sealed partial class FinalBackupWriter(
             var part = new PartHash();
             var started = false;
             long files = 0, bytes = 0;
+            var notUtf8 = new List<string>(); // folders skipped for their names: what they hold goes with them
             var measure = SafeTree.Visit(path, (in TreeEntry e, Stream? content) =>
             {
                 ct.ThrowIfCancellationRequested();
                 if (!started) { StartPart(prefix, kind); started = true; }
                 var name = e.Path.Length == 0 ? prefix : e.Kind == TreeEntryKind.Directory ? prefix + e.Path + "/" : prefix + e.Path;
+                foreach (var folder in notUtf8)
+                    if (name.StartsWith(folder, StringComparison.Ordinal)) return;
+                if (IsNotUtf8(path, e))
+                {
+                    _skipped.Add($"{name}: its {(e.Path.Contains('\uFFFD') ? "name" : "link target")} is not valid UTF-8, so it is not archived (a restore could not give it back byte for byte)");
+                    if (e.Kind == TreeEntryKind.Directory) notUtf8.Add(name);
+                    return;
+                }
                 if (e.Kind == TreeEntryKind.Other)
                 {
                     _skipped.Add($"{name}: not a file, folder or link (fifo, socket or device)");
@@ -322,6 +331,16 @@ public sealed partial class FinalBackupWriter(
             foreach (var mount in measure.MountPoints) _skipped.Add($"{mount}: a mount point, never entered");
             EndPart(prefix, kind, files, bytes, part.Sha256());
         }
+
+        /// <summary>
+        /// Whether the walk had to decode the entry's name or link target lossily (U+FFFD for bytes that are no UTF-8): a tar
+        /// name is UTF-8 text, so such an entry would come back under another name. A name that is valid UTF-8 holding
+        /// U+FFFD itself is found under that very name (looked up only to tell the two apart; nothing is read through it).
+        /// A link target is not looked up: one holding U+FFFD is taken for lossy.
+        /// </summary>
+        private static bool IsNotUtf8(string top, in TreeEntry e) =>
+            (e.Path.Contains('\uFFFD') && !Path.Exists(Path.Join(top, e.Path)) && new FileInfo(Path.Join(top, e.Path)).LinkTarget is null)
+            || e.LinkTarget?.Contains('\uFFFD') == true;
 
         private void WriteFileRecord(string name, in TreeEntry e, string? sha)
         {

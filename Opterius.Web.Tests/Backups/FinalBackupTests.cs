@@ -232,6 +232,28 @@ public sealed class FinalBackupTests(PanelApp app) : IClassFixture<PanelApp>
     }
 
     [Fact]
+    public async Task NamesThatAreNotUtf8AreListedAsSkippedNeverArchivedUnderAMangledName()
+    {
+        var account = await app.CreateAsync(TestAccounts.NewPrefix());
+        var home = Layout.Home(account);
+        // Latin-1 names (0xE9, an é in ISO-8859-1), which no UTF-8 decoding gives back: a file, and a folder with a file in it.
+        FileResourceSandbox.Run("bash", "-c", "cd \"$1\" && echo latin > $'caf\\xe9.txt' && mkdir $'d\\xe9j\\xe0' && echo inside > $'d\\xe9j\\xe0/ok.txt'", "x", home);
+        // A valid UTF-8 name that holds U+FFFD itself is a name like any other.
+        File.WriteAllText(Path.Join(home, "real-\uFFFD.txt"), "valid");
+        Assert.Equal(3, Directory.EnumerateFileSystemEntries(home).Count(p => p.Contains('\uFFFD')));
+
+        Assert.Equal(JobStatus.Succeeded, (await DeleteWithBackupAsync(account)).Status);
+
+        var entries = ArchiveReader.Read(Path.Join(app.BackupPath, (await BackupOfAsync(account.Id)).FileName), out _);
+        Assert.Equal(["home/real-\uFFFD.txt"], entries.Keys.Where(k => k.Contains('\uFFFD')));
+        using var manifest = JsonDocument.Parse(entries["manifest.json"].Content!);
+        var skipped = manifest.RootElement.GetProperty("skipped").EnumerateArray().Select(x => x.GetString()!).ToList();
+        Assert.Contains("home/caf\uFFFD.txt: its name is not valid UTF-8, so it is not archived (a restore could not give it back byte for byte)", skipped);
+        Assert.Contains("home/d\uFFFDj\uFFFD/: its name is not valid UTF-8, so it is not archived (a restore could not give it back byte for byte)", skipped);
+        Assert.DoesNotContain(skipped, x => x.Contains("ok.txt"));
+    }
+
+    [Fact]
     public async Task AHardLinkInAHomeToARootFileOutsideItIsSkippedAndListedNeverArchived()
     {
         var account = await app.CreateAsync(TestAccounts.NewPrefix());
