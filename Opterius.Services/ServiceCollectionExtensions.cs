@@ -86,6 +86,7 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<RestoreParts>();
         services.AddSingleton<BackupRestorer>();
         services.AddSingleton<IBackupRestorer>(sp => sp.GetRequiredService<BackupRestorer>());
+        services.AddSingleton<TenantQuiet>();
         services.AddSingleton<FinalBackupWriter>();
         services.AddSingleton<IBackupArchives>(sp => sp.GetRequiredService<FinalBackupWriter>());
         return services;

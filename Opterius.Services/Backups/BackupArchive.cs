@@ -8,9 +8,12 @@ using ZstdSharp;
 
 namespace Opterius.Services.Backups;
 
-/// <summary>The account a final backup was taken of (its <c>account.json</c>, ARCHIVE.md).</summary>
+/// <summary>
+/// The account a final backup was taken of (its <c>account.json</c>, ARCHIVE.md). <see cref="Suspended"/>: it was suspended
+/// when it was backed up (since <see cref="SuspendedAt"/>); its parts hold it unsuspended all the same.
+/// </summary>
 public sealed record ArchivedAccount(long Id, string Username, string Domain, string Email, long PackageId, long Owner,
-    string PhpVersion, int? Uid, int? Gid);
+    string PhpVersion, int? Uid, int? Gid, bool Suspended = false, DateTime? SuspendedAt = null);
 
 /// <summary>One file of a tree part in the manifest; <see cref="Link"/> is a symbolic link's own target.</summary>
 public sealed record ManifestFile(string Path, long Size, string? Sha256, int? Mode, int? Uid, int? Gid, string? Link);

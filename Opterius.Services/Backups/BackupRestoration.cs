@@ -210,7 +210,10 @@ public sealed class BackupRestoration(
             status = JobStatus.Succeeded;
             detail = $"account {account.Id} restored from backup {backup.Id}; " + (account.Uid == archived.Uid
                 ? $"its archived uid {account.Uid} was still its own"
-                : $"new uid {account.Uid}: the archived uid {archived.Uid?.ToString() ?? "(none)"} was not free for it, its files are the new uid's");
+                : $"new uid {account.Uid}: the archived uid {archived.Uid?.ToString() ?? "(none)"} was not free for it, its files are the new uid's")
+                + (archived.Suspended
+                    ? $"; it was suspended when it was backed up{(archived.SuspendedAt is { } at ? $" (since {at:yyyy-MM-dd HH:mm} UTC)" : "")} and is restored active, with its own vhost, pool and mail logins"
+                    : "");
         }
         catch (Exception e)
         {

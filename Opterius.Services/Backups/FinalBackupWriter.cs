@@ -31,6 +31,9 @@ public sealed partial class FinalBackupWriter(
     DatabasesResource databases,
     DatabaseUsersResource databaseUsers,
     SslCertificateResource certificates,
+    NginxVhostResource vhosts,
+    PhpFpmPoolResource pools,
+    TenantQuiet quiet,
     MariaDbAdmin admin,
     PowerDnsDb powerDns,
     TimeProvider time) : IBackupArchives
@@ -42,6 +45,8 @@ public sealed partial class FinalBackupWriter(
     private readonly DatabasesResource _databases = databases;
     private readonly DatabaseUsersResource _databaseUsers = databaseUsers;
     private readonly SslCertificateResource _certificates = certificates;
+    private readonly NginxVhostResource _vhosts = vhosts;
+    private readonly PhpFpmPoolResource _pools = pools;
     private readonly MariaDbAdmin _admin = admin;
     private readonly PowerDnsDb _powerDns = powerDns;
     private readonly TimeProvider _time = time;
@@ -83,10 +88,19 @@ public sealed partial class FinalBackupWriter(
         var final = Path.Join(Folder, FileName(backupId));
         if (File.Exists(final) || new FileInfo(final).LinkTarget is not null)
             throw new ResourceException($"{final} already exists: backup {backupId} was written before");
+        // The tenant is held still while its account is read, and given back as it was before the archive counts as written.
+        var hold = await quiet.HoldAsync(subject.Identity, Folder, ct);
         var run = new Run(this, subject, backupId, progress, Folder, _time.GetUtcNow(), EntryArchived);
         try
         {
-            var written = await run.WriteAsync(final + ".partial", (r, c) => r.EverythingAsync(c), ct);
+            WrittenBackup written;
+            try { written = await run.WriteAsync(final + ".partial", (r, c) => r.EverythingAsync(c), ct); }
+            catch (Exception e)
+            {
+                await hold.GiveBackAfterAsync(e);
+                throw;
+            }
+            await hold.GiveBackAsync();
             if (RenameAt(AT_FDCWD, Z(final + ".partial"), final) != 0) throw new IOException($"cannot rename to {final}: {Describe(Errno)}");
             FileWriter.SyncFolder(Folder);
             return written;
@@ -165,8 +179,10 @@ public sealed partial class FinalBackupWriter(
             foreach (var db in await w._databases.ListAsync(a, ct)) await DumpAsync(db.Name, ct);
             if (await DatabaseUsersSqlAsync(ct) is { } users) AddBytes("database_users.sql", users, "database_users");
             if (await ZoneJsonAsync(ct) is { } zone) AddBytes("dns_zone.json", zone, "dns_zone");
-            SingleFile("config/nginx_vhost.conf", "nginx_vhost", w._layout.NginxAvailable(a));
-            SingleFile("config/php_fpm_pool.conf", "php_fpm_pool", w._layout.FpmPool(a));
+            // The account as it is meant to be, not its suspended form (the 503 vhost, the pool moved aside, the logins
+            // commented out): what unsuspend would put back, so a restore brings it back serving. account.json says it was suspended.
+            SingleFile("config/nginx_vhost.conf", "nginx_vhost", w._vhosts.UnsuspendedVhost(a));
+            SingleFile("config/php_fpm_pool.conf", "php_fpm_pool", w._pools.UnsuspendedPool(a));
             SingleFile("cron/crontab", "cron", w._layout.Crontab(a));
             foreach (var lineage in w._certificates.Lineages(a))
             {
@@ -175,7 +191,7 @@ public sealed partial class FinalBackupWriter(
                 Tree($"ssl/archive/{name}/", "ssl_certificate", lineage.Archive, ct);
                 SingleFile($"ssl/renewal/{name}.conf", "ssl_certificate", lineage.Renewal);
             }
-            MailLines("mail_lines/dovecot_users", "mail_users", w._layout.DovecotUsers, MailUsersResource.SuspendedPrefix);
+            MailLines("mail_lines/dovecot_users", "mail_users", w._layout.DovecotUsers, MailUsersResource.SuspendedPrefix, MailUsersResource.Unsuspended);
             MailLines("mail_lines/postfix_vmailbox", "mail_routes", w._layout.PostfixVmailbox, null);
         }
 
@@ -244,6 +260,9 @@ public sealed partial class FinalBackupWriter(
                 {
                     id = a.Id, username = a.Username, domain = a.Domain, email = subject.Email, package_id = subject.PackageId,
                     owner = subject.OwnerId, php_version = a.PhpVersion, uid = a.Uid, gid,
+                    // The parts hold the unsuspended form; this says what the account was when it was backed up.
+                    suspended = subject.SuspendedAt is not null,
+                    suspended_at = subject.SuspendedAt is { } at ? UtcTimes.Utc(at).ToString("yyyy-MM-ddTHH:mm:ss.ffffffZ") : null,
                 },
             });
         }
@@ -257,11 +276,20 @@ public sealed partial class FinalBackupWriter(
             var part = new PartHash();
             var started = false;
             long files = 0, bytes = 0;
+            var notUtf8 = new List<string>(); // folders skipped for their names: what they hold goes with them
             var measure = SafeTree.Visit(path, (in TreeEntry e, Stream? content) =>
             {
                 ct.ThrowIfCancellationRequested();
                 if (!started) { StartPart(prefix, kind); started = true; }
                 var name = e.Path.Length == 0 ? prefix : e.Kind == TreeEntryKind.Directory ? prefix + e.Path + "/" : prefix + e.Path;
+                foreach (var folder in notUtf8)
+                    if (name.StartsWith(folder, StringComparison.Ordinal)) return;
+                if (IsNotUtf8(path, e))
+                {
+                    _skipped.Add($"{name}: its {(e.Path.Contains('\uFFFD') ? "name" : "link target")} is not valid UTF-8, so it is not archived (a restore could not give it back byte for byte)");
+                    if (e.Kind == TreeEntryKind.Directory) notUtf8.Add(name);
+                    return;
+                }
                 if (e.Kind == TreeEntryKind.Other)
                 {
                     _skipped.Add($"{name}: not a file, folder or link (fifo, socket or device)");
@@ -310,6 +338,16 @@ public sealed partial class FinalBackupWriter(
             foreach (var mount in measure.MountPoints) _skipped.Add($"{mount}: a mount point, never entered");
             EndPart(prefix, kind, files, bytes, part.Sha256());
         }
+
+        /// <summary>
+        /// Whether the walk had to decode the entry's name or link target lossily (U+FFFD for bytes that are no UTF-8): a tar
+        /// name is UTF-8 text, so such an entry would come back under another name. A name that is valid UTF-8 holding
+        /// U+FFFD itself is found under that very name (looked up only to tell the two apart; nothing is read through it).
+        /// A link target is not looked up: one holding U+FFFD is taken for lossy.
+        /// </summary>
+        private static bool IsNotUtf8(string top, in TreeEntry e) =>
+            (e.Path.Contains('\uFFFD') && !Path.Exists(Path.Join(top, e.Path)) && new FileInfo(Path.Join(top, e.Path)).LinkTarget is null)
+            || e.LinkTarget?.Contains('\uFFFD') == true;
 
         private void WriteFileRecord(string name, in TreeEntry e, string? sha)
         {
@@ -412,11 +450,18 @@ public sealed partial class FinalBackupWriter(
             return handle;
         }
 
-        private void MailLines(string path, string kind, string file, string? commentedPrefix)
+        private void MailLines(string path, string kind, string file, string? commentedPrefix, Func<byte[], byte[]>? unsuspended = null)
         {
             var lines = LineFile.Matching(file, subject.Identity.Domain, commentedPrefix);
             if (lines.Count == 0) return;
-            AddBytes(path, Encoding.UTF8.GetBytes(string.Concat(lines.Select(l => l + "\n"))), kind);
+            using var text = new MemoryStream();
+            foreach (var line in lines)
+            {
+                var bytes = Encoding.UTF8.GetBytes(line);
+                text.Write(unsuspended is null ? bytes : unsuspended(bytes));
+                text.WriteByte((byte)'\n');
+            }
+            AddBytes(path, text.ToArray(), kind);
         }
 
         /// <summary>

@@ -7,9 +7,11 @@ namespace Opterius.Services.Backups;
 
 /// <summary>
 /// What a final backup is written of: the account's identity (re-validated names, from which every path is derived) and
-/// the panel's own fields that go into <c>account.json</c> as data only. The planned totals are for progress reports.
+/// the panel's own fields that go into <c>account.json</c> as data only (<see cref="SuspendedAt"/>: the account was
+/// suspended since then). The planned totals are for progress reports.
 /// </summary>
-public sealed record BackupSubject(AccountIdentity Identity, string Email, long PackageId, long OwnerId, long? PlannedFiles = null, long? PlannedBytes = null);
+public sealed record BackupSubject(AccountIdentity Identity, string Email, long PackageId, long OwnerId, long? PlannedFiles = null, long? PlannedBytes = null,
+    DateTime? SuspendedAt = null);
 
 /// <summary>How far a final backup is: entries and bytes of the home and mail trees archived so far, of the plan's totals.</summary>
 public sealed record BackupProgress(long Files, long Bytes, long? PlannedFiles = null, long? PlannedBytes = null) : IStepProgress

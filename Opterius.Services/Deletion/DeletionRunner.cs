@@ -176,7 +176,7 @@ internal sealed class DeletionRunner(
         if (backups is null) throw new ResourceException("final backups are not set up in this process");
         var trees = await Task.WhenAll(new[] { "home_directory", "mailboxes" }.Select(key => InspectAsync(key, identity, ct)));
         var subject = new Backups.BackupSubject(identity, account.Email, account.PackageId, account.OwnerId,
-            trees.Sum(t => t.Count), trees.Sum(t => t.Bytes));
+            trees.Sum(t => t.Count), trees.Sum(t => t.Bytes), account.SuspendedAt);
         return await backups.RunAsync(job, account, subject, progress.Report, ct);
     }
 

@@ -53,7 +53,10 @@ public sealed class MailUsersResource(ServerLayout layout, MailboxesResource mai
         LineFile.EditDomainAsync(layout.DovecotUsers, account.Domain, line => line.AsSpan().StartsWith(Prefix) ? line : [.. Prefix, .. line], SuspendedPrefix, ct);
 
     public Task UnsuspendAsync(AccountIdentity account, CancellationToken ct) =>
-        LineFile.EditDomainAsync(layout.DovecotUsers, account.Domain, line => line.AsSpan().StartsWith(Prefix) ? line[Prefix.Length..] : line, SuspendedPrefix, ct);
+        LineFile.EditDomainAsync(layout.DovecotUsers, account.Domain, Unsuspended, SuspendedPrefix, ct);
+
+    /// <summary>A line as unsuspend gives it back (the very bytes before suspension); a final backup archives the lines so.</summary>
+    public static byte[] Unsuspended(byte[] line) => line.AsSpan().StartsWith(Prefix) ? line[Prefix.Length..] : line;
 
     /// <summary>Dovecot's SSHA512 scheme: base64(SHA-512(password + salt) + salt).</summary>
     public static string Ssha512(string password)

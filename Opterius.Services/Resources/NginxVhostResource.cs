@@ -102,13 +102,23 @@ public sealed class NginxVhostResource(ServerLayout layout, ServiceReloader relo
     public async Task UnsuspendAsync(AccountIdentity account, CancellationToken ct)
     {
         var available = layout.NginxAvailable(account);
-        var original = available + OriginalSuffix;
         using (await reloader.EditAsync("nginx", ct))
         {
-            if (File.Exists(original)) File.Move(original, available, overwrite: true);
+            var own = UnsuspendedVhost(account);
+            if (own != available) File.Move(own, available, overwrite: true);
             else if (!File.Exists(available)) return;
         }
         await ReloadAsync(reloader, "nginx", $"unsuspending {account.Domain}", ct);
+    }
+
+    /// <summary>
+    /// The file holding the vhost as it serves when not suspended: its own configuration kept beside it while suspended,
+    /// else the vhost itself. Unsuspend puts this one in place; a final backup archives it, so a restore serves the site.
+    /// </summary>
+    public string UnsuspendedVhost(AccountIdentity account)
+    {
+        var available = layout.NginxAvailable(account);
+        return File.Exists(available + OriginalSuffix) ? available + OriginalSuffix : available;
     }
 
     private IEnumerable<string> Paths(AccountIdentity a)

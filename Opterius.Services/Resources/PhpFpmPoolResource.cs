@@ -91,10 +91,21 @@ public sealed class PhpFpmPoolResource(ServerLayout layout, ServiceReloader relo
         var pool = layout.FpmPool(account);
         using (await reloader.EditAsync("php-fpm", ct))
         {
-            if (File.Exists(pool + SuspendedSuffix)) File.Move(pool + SuspendedSuffix, pool, overwrite: true);
+            var own = UnsuspendedPool(account);
+            if (own != pool) File.Move(own, pool, overwrite: true);
             else if (!File.Exists(pool)) return;
         }
         await ReloadAsync(reloader, "php-fpm", $"unsuspending the pool of {account.Domain}", ct);
+    }
+
+    /// <summary>
+    /// The file holding the pool as it runs when not suspended: the one moved aside while suspended, else the pool itself.
+    /// Unsuspend moves this one back; a final backup archives it, so a restore runs the pool again.
+    /// </summary>
+    public string UnsuspendedPool(AccountIdentity account)
+    {
+        var pool = layout.FpmPool(account);
+        return File.Exists(pool + SuspendedSuffix) ? pool + SuspendedSuffix : pool;
     }
 
     private IEnumerable<string> Paths(AccountIdentity a)

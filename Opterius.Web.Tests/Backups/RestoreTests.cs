@@ -99,6 +99,46 @@ public abstract class RestoreScenarios(ServingApp app)
     }
 
     [Fact]
+    public async Task ASuspendedAccountDeletedWithABackupComesBackActiveWithItsOwnVhostPoolAndMailLinesAndIsServedAgain()
+    {
+        var account = await RichAccountAsync();
+        var before = await StateAsync(account);
+        await app.Get<AccountSuspension>().SuspendAsync(app.AdminActor(), account.Id, default);
+        var (suspended, _) = await DaemonKit.GetUntilAsync(account.Domain, HttpStatusCode.ServiceUnavailable);
+        Assert.True(suspended == HttpStatusCode.ServiceUnavailable, $"the suspended {account.Domain} answered {(int)suspended}, not 503");
+        Assert.All(File.ReadAllLines(Layout.DovecotUsers).Where(l => l.Contains($"@{account.Domain}:")),
+            l => Assert.StartsWith(MailUsersResource.SuspendedPrefix, l));
+        var backup = await DeleteWithBackupAsync(account);
+
+        var client = await app.ClientAsync();
+        var response = await client.PostAsync($"/api/v1/backups/{backup.Id}/restore", null);
+        var job = await FinishedAsync(client, response.Headers.Location!.ToString());
+
+        Assert.True(job.GetProperty("status").GetString() == "succeeded", job.ToString());
+        var steps = job.GetProperty("steps").EnumerateArray().ToDictionary(s => s.GetProperty("resource").GetString()!, s => s.GetProperty("status").GetString());
+        Assert.All(steps.Where(s => s.Key is not ("cron" or "ssl_certificate")), s => Assert.Equal((s.Key, StepStatus.Done), (s.Key, s.Value)));
+        Assert.Contains("it was suspended when it was backed up", job.GetProperty("detail").GetString());
+        var restored = (await app.Get<AccountStore>().FindAsync(Admin, job.GetProperty("account_id").GetInt64(), default))!;
+        Assert.Equal(AccountStatus.Active, restored.Status);
+        // What unsuspend would have put back, not the 503 vhost, the pool moved aside or the commented-out logins.
+        var after = await StateAsync(restored);
+        Assert.Equal(before.Home, after.Home);
+        Assert.Equal(before.Mail, after.Mail);
+        Assert.Equal(before.Tables, after.Tables);
+        Assert.Equal(before.Grants, after.Grants);
+        Assert.Equal(before.Zone, after.Zone);
+        Assert.Equal(before.MailUsers, after.MailUsers);
+        Assert.Equal(before.MailRoutes, after.MailRoutes);
+        Assert.Equal(before.Vhost, after.Vhost);
+        Assert.Equal(before.Pool, after.Pool);
+        Assert.Equal(before.Crontab, after.Crontab);
+        Assert.DoesNotContain(File.ReadAllLines(Layout.DovecotUsers), l => l.StartsWith(MailUsersResource.SuspendedPrefix) && l.Contains($"@{account.Domain}:"));
+        var (status, body) = await DaemonKit.GetUntilAsync(account.Domain, HttpStatusCode.OK);
+        Assert.True(status == HttpStatusCode.OK, $"{account.Domain} answered {(int)status}: {body}");
+        Assert.Contains("restored page of the tenant", body);
+    }
+
+    [Fact]
     public async Task AnArchivedUidTheLedgerNoLongerBindsToTheNamesIsNotReusedAndItsFilesBecomeTheNewUids()
     {
         var account = await app.CreateAsync(TestAccounts.NewPrefix(6));

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Runtime.CompilerServices;
 using Grpc.Core;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -114,7 +115,8 @@ public sealed class AgentBackupRestorer(AgentChannel agent) : IBackupRestorer
             return await agent.CallAsync(async c =>
             {
                 var a = await c.ReadBackupAccountAsync(new BackupAccountRequest { BackupId = backupId }, cancellationToken: ct);
-                return new ArchivedAccount(0, a.Username, a.Domain, a.Email, a.PackageId, a.Owner, a.PhpVersion, a.HasUid ? a.Uid : null, a.HasGid ? a.Gid : null);
+                return new ArchivedAccount(0, a.Username, a.Domain, a.Email, a.PackageId, a.Owner, a.PhpVersion, a.HasUid ? a.Uid : null, a.HasGid ? a.Gid : null,
+                    a.Suspended, a.HasSuspendedAt ? DateTime.Parse(a.SuspendedAt, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind) : null);
             });
         }
         catch (ResourceException e) when (e.InnerException is RpcException { StatusCode: StatusCode.NotFound })
@@ -136,6 +138,7 @@ public sealed class AgentBackupArchives(AgentChannel agent) : IBackupArchives
             };
             if (subject.PlannedFiles is { } files) request.PlannedFiles = files;
             if (subject.PlannedBytes is { } bytes) request.PlannedBytes = bytes;
+            if (subject.SuspendedAt is { } at) request.SuspendedAt = at.ToString("O", CultureInfo.InvariantCulture);
             using var call = c.WriteFinalBackup(request, cancellationToken: ct);
             await foreach (var e in call.ResponseStream.ReadAllAsync(ct))
                 switch (e.EventCase)

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Threading.Channels;
 using Grpc.Core;
 using Opterius.Services.Accounts;
@@ -170,8 +171,12 @@ public sealed class AgentService(IEnumerable<IAccountResource> resources, System
             if (request.BackupId <= 0) throw Refuse(StatusCode.InvalidArgument, $"backup id {request.BackupId} is not a backup's id");
             var identity = await IdentifyAsync(request.Identity, changes: true);
             if (request.Email.Any(char.IsControl)) throw Refuse(StatusCode.InvalidArgument, "the email must not contain control characters");
+            DateTime? suspendedAt = null;
+            if (request.HasSuspendedAt)
+                suspendedAt = DateTime.TryParse(request.SuspendedAt, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind, out var at) ? at
+                    : throw Refuse(StatusCode.InvalidArgument, "suspended_at is not a time");
             var subject = new BackupSubject(identity, request.Email, request.PackageId, request.OwnerId,
-                request.HasPlannedFiles ? request.PlannedFiles : null, request.HasPlannedBytes ? request.PlannedBytes : null);
+                request.HasPlannedFiles ? request.PlannedFiles : null, request.HasPlannedBytes ? request.PlannedBytes : null, suspendedAt);
             using var turn = await locks.TakeAsync(DeletionOrder.FinalBackup, identity.Username, context.CancellationToken);
             var latest = Channel.CreateBounded<Opterius.Services.Backups.BackupProgress>(
                 new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true });
@@ -211,6 +216,8 @@ public sealed class AgentService(IEnumerable<IAccountResource> resources, System
             var reply = new BackupAccount { Username = a.Username, Domain = a.Domain, Email = a.Email, PackageId = a.PackageId, Owner = a.Owner, PhpVersion = a.PhpVersion };
             if (a.Uid is { } uid) reply.Uid = uid;
             if (a.Gid is { } gid) reply.Gid = gid;
+            reply.Suspended = a.Suspended;
+            if (a.SuspendedAt is { } at) reply.SuspendedAt = at.ToString("O", CultureInfo.InvariantCulture);
             return reply;
         });
 
