@@ -108,7 +108,7 @@ public abstract class RestoreScenarios(ServingApp app)
         Assert.True(suspended == HttpStatusCode.ServiceUnavailable, $"the suspended {account.Domain} answered {(int)suspended}, not 503");
         Assert.All(File.ReadAllLines(Layout.DovecotUsers).Where(l => l.Contains($"@{account.Domain}:")),
             l => Assert.StartsWith(MailUsersResource.SuspendedPrefix, l));
-        var backup = await DeleteWithBackupAsync(account);
+        var backup = await DeleteWithBackupAsync(app, account);
 
         var client = await app.ClientAsync();
         var response = await client.PostAsync($"/api/v1/backups/{backup.Id}/restore", null);
