@@ -316,6 +316,27 @@ public sealed class DeletionJobStore(PanelDb db, IOptions<DeletionOptions> optio
             return true;
         });
 
+    /// <summary>
+    /// Journals every step of a stage as running in one transaction (a stage's steps start together); false without the
+    /// lease. One write instead of one a step: under a burst of deletions each commit waits for the log's flush.
+    /// </summary>
+    public Task<bool> StartStepsAsync(long jobId, IReadOnlyList<int> positions, CancellationToken ct) =>
+        RetryOnDeadlockAsync(async () =>
+        {
+            var args = new { jobId, positions, Holder };
+            await using var c = await db.OpenAsync(ct);
+            await using var tx = await c.BeginTransactionAsync(ct);
+            // The job row first (the fence), then the steps: the order a takeover locks them in.
+            if (await c.ExecuteAsync(new CommandDefinition(
+                    "UPDATE deletion_jobs SET updated_at = UTC_TIMESTAMP(6) WHERE id = @jobId AND lease_holder = @Holder", args, tx, cancellationToken: ct)) == 0)
+                return false;
+            await c.ExecuteAsync(new CommandDefinition(
+                "UPDATE deletion_steps SET status = 'running', detail = NULL, updated_at = UTC_TIMESTAMP(6), started_at = UTC_TIMESTAMP(6) WHERE job_id = @jobId AND position IN @positions",
+                args, tx, cancellationToken: ct));
+            await tx.CommitAsync(ct);
+            return true;
+        });
+
     private const string SavePlan = """
         UPDATE deletion_jobs SET account_email = COALESCE(account_email, @Email),
             requester = IF(plan_json IS NULL, @Name, requester), requester_kind = IF(plan_json IS NULL, @Kind, requester_kind),
