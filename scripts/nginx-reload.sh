@@ -3,16 +3,23 @@
 # service: `nginx -s reload` returns at once, and a master that cannot load the new configuration just
 # keeps the old one (a deleted site would go on being served while the panel said it was gone). The
 # new configuration is in service when a worker the master did not have before has started.
+# The waits start no process (builtins only: read, kill; the master's children from /proc): on a busy
+# machine each `ps`, `sort` or `sleep` started in a polling loop waits for a core.
 #   scripts/nginx-reload.sh PIDFILE
 set -euo pipefail
 pidfile=${1:?usage: nginx-reload.sh PIDFILE}
-pid=$(cat "$pidfile" 2>/dev/null) && kill -0 "$pid" 2>/dev/null || { echo "nginx ($pidfile) is not running" >&2; exit 1; }
-workers() { ps -o pid= --ppid "$pid" | sort || true; }
-before=$(workers)
+pid=""
+{ read -r pid < "$pidfile"; } 2>/dev/null || true
+[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || { echo "nginx ($pidfile) is not running" >&2; exit 1; }
+exec {tick}<> <(:) # a pipe nobody writes to: `read -t` on it is a sleep without a process
+workers() { workers=""; { read -r workers < "/proc/$pid/task/$pid/children"; } 2>/dev/null || true; }
+workers
+before=" $workers "
 kill -HUP "$pid"
-for _ in $(seq 1 200); do
-  if [ -n "$(comm -13 <(echo "$before") <(workers))" ]; then exit 0; fi
-  sleep 0.025
+for ((i = 0; i < 200; i++)); do
+  workers
+  for w in $workers; do [[ $before == *" $w "* ]] || exit 0; done
+  read -r -t 0.025 -u "$tick" _ || true
 done
 echo "nginx kept its old configuration (see its error log): the reload was not applied" >&2
 exit 1

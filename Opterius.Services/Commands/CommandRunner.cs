@@ -17,6 +17,9 @@ public sealed class CommandFailedException(string message) : Exception(message);
 /// </summary>
 public sealed class CommandRunner(IOptions<OpteriusOptions> options)
 {
+    /// <summary>One activity per command run, named after the command (how long each took; nothing when nobody listens).</summary>
+    public static readonly ActivitySource Activities = new("Opterius.Commands");
+
     private readonly OpteriusOptions _options = options.Value;
 
     public bool IsConfigured(string name) =>
@@ -40,6 +43,7 @@ public sealed class CommandRunner(IOptions<OpteriusOptions> options)
     {
         var limit = deadline ?? TimeSpan.FromSeconds(_options.CommandTimeoutSeconds);
         if (!IsConfigured(name)) return null;
+        using var activity = Activities.StartActivity(name);
         var argv = _options.Commands[name];
         var psi = new ProcessStartInfo(Fill(argv[0], values))
         {

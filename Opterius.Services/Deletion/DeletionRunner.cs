@@ -66,9 +66,9 @@ internal sealed class DeletionRunner(
             {
                 // What keeps two executors apart: no step starts unless a renewal arrived within half a lease, so nobody can
                 // take the job over before this process notices; a step that loses the lease is cancelled (Lost). A stage's
-                // steps start one after another in the order, so the journal and subscribers see them start in that order.
-                foreach (var step in stage)
-                    if (!lease.IsFresh || !await SetStepAsync(job, step, StepStatus.Running, null)) return LeaseLost(job);
+                // steps start together, in one journal write; subscribers see them start in the order.
+                if (!lease.IsFresh || !await jobs.StartStepsAsync(job.Id, stage.Select(s => s.Position).ToList(), ct)) return LeaseLost(job);
+                foreach (var step in stage) Publish(job, step.Resource, StepStatus.Running, null);
                 var ends = await Task.WhenAll(stage.Select(step => RunStepAsync(job, account, step, identity, lease)));
                 if (ends.Any(e => e.Lost)) return LeaseLost(job);
                 // A failed step stops the job once the rest of its stage has finished: they were already running, and a

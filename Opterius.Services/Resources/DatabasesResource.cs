@@ -84,18 +84,9 @@ public sealed class DatabasesResource(MariaDbAdmin admin) : IAccountResource
     {
         await using var c = await admin.OpenAsync(ct);
         var names = await NamesAsync(c, account, ct);
-        foreach (var name in names)
-        {
-            try
-            {
-                // IF EXISTS: a step resumed after a crash may find some already dropped.
-                await c.ExecuteAsync(new CommandDefinition($"DROP DATABASE IF EXISTS {SqlNames.Identifier(name)}", cancellationToken: ct));
-            }
-            catch (MySqlException e)
-            {
-                throw new ResourceException($"cannot drop database {name}: {e.Message}", e);
-            }
-        }
+        // Together, each on its own connection: a DROP spends its time removing its files and flushing the log, not on a
+        // core, so an account's databases go in about the time of its largest.
+        await Task.WhenAll(names.Select(name => DropAsync(name, ct)));
         OtherUsersGrants grants;
         try
         {
@@ -113,6 +104,30 @@ public sealed class DatabasesResource(MariaDbAdmin admin) : IAccountResource
         if (grants.Confined.Count > 0) detail += $"; removed {grants.Confined.Count} grant(s) of other users: {string.Join(", ", grants.Confined)}";
         if (grants.Spanning.Count > 0) throw new ResourceException($"{string.Join("; ", grants.Spanning)}; {detail}");
         return names.Count == 0 && grants.Count == 0 ? RemoveOutcome.Skipped("no databases") : RemoveOutcome.Done(detail);
+    }
+
+    /// <summary>
+    /// At most this many drops at once in the process, whatever the number of accounts and databases: a burst of
+    /// terminations must not open more connections than the server allows (<c>max_connections</c>, 151 by default).
+    /// </summary>
+    public const int DropsAtOnce = 8;
+
+    private static readonly SemaphoreSlim Drops = new(DropsAtOnce, DropsAtOnce);
+
+    private async Task DropAsync(string name, CancellationToken ct)
+    {
+        await Drops.WaitAsync(ct);
+        try
+        {
+            await using var c = await admin.OpenAsync(ct);
+            // IF EXISTS: a step resumed after a crash may find some already dropped.
+            await c.ExecuteAsync(new CommandDefinition($"DROP DATABASE IF EXISTS {SqlNames.Identifier(name)}", cancellationToken: ct));
+        }
+        catch (MySqlException e)
+        {
+            throw new ResourceException($"cannot drop database {name}: {e.Message}", e);
+        }
+        finally { Drops.Release(); }
     }
 
     private const string NamesSql =

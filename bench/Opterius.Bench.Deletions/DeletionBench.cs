@@ -15,7 +15,7 @@ namespace Opterius.Bench.Deletions;
 /// did not succeed (with their distinct step failures) and the daemons that died meanwhile.
 /// </summary>
 internal sealed record Sample(string Mode, int Accounts, double Seconds, IReadOnlyDictionary<string, int>? Reloads,
-    int Failed, IReadOnlyList<string> Failures, IReadOnlyList<string> DeadDaemons)
+    int Failed, IReadOnlyList<string> Failures, IReadOnlyList<string> DeadDaemons, Trace? Trace = null)
 {
     public bool Clean => Failed == 0 && DeadDaemons.Count == 0;
 }
@@ -25,7 +25,7 @@ internal sealed record Sample(string Mode, int Accounts, double Seconds, IReadOn
 /// batch all started at once (as the API or the UI would for a bulk delete). <paramref name="mode"/> names where the
 /// container's resources run: "in process", or "agent" when they are agent clients.
 /// </summary>
-internal sealed class DeletionBench(string mode, IServiceProvider services, PanelUser admin, PrivateStack stack)
+internal sealed class DeletionBench(string mode, IServiceProvider services, PanelUser admin, PrivateStack stack, int? agentPid = null)
 {
     public const string InProcess = "in process";
     public const string Agent = "agent";
@@ -42,28 +42,24 @@ internal sealed class DeletionBench(string mode, IServiceProvider services, Pane
         var accounts = await CreateAsync(count);
         var before = Reloads();
         // One account alone: when each step started and ended, from the start (where its time goes).
-        var steps = new List<(string Resource, string Status, double At)>();
         var clock = Stopwatch.StartNew();
-        using var watch = count == 1
-            ? services.GetRequiredService<DeletionEvents>().Subscribe(accounts[0].Id, e =>
-            {
-                if (!e.IsProgress && e.Status != StepStatus.Pending) lock (steps) steps.Add((e.Resource, e.Status, clock.Elapsed.TotalSeconds));
-            }, out _)
-            : null;
+        using var trace = new Trace(services.GetRequiredService<DeletionEvents>(), count == 1 ? accounts[0].Id : null, agentPid, stack.MariaDbPid);
         var handles = await Task.WhenAll(accounts.Select(a => _deletion.StartAsync(_actor, a.Id, default)));
         var jobs = await Task.WhenAll(handles.Select(h => h.Completion));
         clock.Stop();
         var after = Reloads();
+        trace.Dispose();
         if (count == 1)
-            lock (steps)
-                Console.Error.WriteLine($"  {mode}, one account, each step from .. to (s): " + string.Join(", ", steps.Where(x => x.Resource != DeletionEvent.JobResource)
-                    .GroupBy(x => x.Resource).Select(g => $"{g.Key} {g.First().At:0.000}..{g.Last().At:0.000}")));
+        {
+            Console.Error.WriteLine($"  {mode}, one account, each step from .. to (s): " + string.Join(", ", trace.Marks.Where(x => x.Resource != DeletionEvent.JobResource)
+                .GroupBy(x => x.Resource).Select(g => $"{g.Key} {g.First().At:0.000}..{g.Last().At:0.000}")));
+        }
 
         var failed = jobs.Where(j => j.Status != JobStatus.Succeeded).ToList();
         var sample = new Sample(mode, count, clock.Elapsed.TotalSeconds,
             mode == InProcess ? after.ToDictionary(kv => kv.Key, kv => kv.Value - before[kv.Key]) : null,
             failed.Count, failed.SelectMany(j => j.FailedSteps).Select(s => $"{s.Resource}: {Shorten(s.Detail)}").Distinct().ToList(),
-            stack.Dead());
+            stack.Dead(), trace);
         if (!sample.Clean) await RecoverAsync(failed, sample.DeadDaemons);
         return sample;
     }

@@ -49,6 +49,9 @@ internal sealed class PrivateStack : IDisposable
         File.Exists(pidFile) && int.TryParse(File.ReadAllText(pidFile).Trim(), out var pid) && Directory.Exists($"/proc/{pid}");
 
     public string MariaDbSocket => Env["MARIADB_SOCKET"];
+
+    /// <summary>The private MariaDB's pid (its CPU is part of what a deletion costs).</summary>
+    public int? MariaDbPid => int.TryParse(File.ReadAllText(Path.Combine(Folder, "mariadb", "mysqld.pid")).Trim(), out var pid) ? pid : null;
     public string CommandsJson => Env["COMMANDS_JSON"];
     public string? PowerDnsDatabase => Env.GetValueOrDefault("PDNS_DATABASE");
 

@@ -5,6 +5,7 @@ using Opterius.Services;
 
 // dotnet run -c Release --project bench/Opterius.Bench.Deletions -- [--split] [--rounds N] [--accounts N] [--dir PATH] [--keep]
 // --split: every round also through the root agent (a child process on a Unix socket), side by side.
+// --trace: where one account's time goes (each step, its CPU, every command, SQL statement and gRPC call), per mode.
 string Opt(string name, string fallback)
 {
     var i = Array.IndexOf(args, "--" + name);
@@ -31,7 +32,7 @@ List<DeletionBench> benches;
 try
 {
     benches = new List<DeletionBench> { new(DeletionBench.InProcess, services, admin, stack) };
-    if (throughAgent is not null) benches.Add(new(DeletionBench.Agent, throughAgent, admin, stack));
+    if (throughAgent is not null) benches.Add(new(DeletionBench.Agent, throughAgent, admin, stack, agent!.Pid));
     Console.Error.WriteLine("warm-up (JIT, connection pools, first reloads, the agent's channel)");
     foreach (var bench in benches) await bench.RunAsync(1);
 
@@ -51,6 +52,12 @@ try
             }
     }
     if (samples.Count > 0) Report.Print(samples, batch, stack.Env, services.GetRequiredService<IOptions<OpteriusOptions>>().Value.ReloadCoalesceMilliseconds);
+    if (args.Contains("--trace"))
+        foreach (var bench in benches)
+        {
+            List<Trace> Of(int accounts) => samples.Select(s => s.Sample).Where(s => s.Mode == bench.Mode && s.Accounts == accounts && s.Clean && s.Trace is not null).Select(s => s.Trace!).ToList();
+            TraceReport.Print(bench.Mode, Of(1), Of(batch), batch);
+        }
     if (split)
     {
         // Where the agent's time goes: one call's own cost, apart from the work the resource does.
