@@ -14,12 +14,13 @@ ALTER TABLE deletion_jobs
 
 -- What was scheduled or run before this file, from the audit log: its last 'scheduled' row, its time taken as this
 -- session's (the zone it was written in when the server's did not change since), as it stands when the zone is unknown.
+-- A pending schedule takes it only when that row's actor is the one the schedule names (its own row may be missing).
 UPDATE accounts a
 JOIN audit_log s ON s.id = (SELECT MAX(x.id) FROM audit_log x
                             WHERE x.account_id = a.id AND x.action = 'schedule_deletion' AND x.outcome = 'scheduled')
 SET a.deletion_scheduled_by_kind = s.actor_kind, a.deletion_scheduled_by_ip = s.source_ip,
     a.deletion_scheduled_at = COALESCE(CONVERT_TZ(s.at, @@session.time_zone, '+00:00'), s.at)
-WHERE a.deletion_due_at IS NOT NULL AND a.deletion_scheduled_at IS NULL;
+WHERE a.deletion_due_at IS NOT NULL AND a.deletion_scheduled_at IS NULL AND s.actor = a.deletion_scheduled_by;
 
 UPDATE deletion_jobs j
 JOIN audit_log r ON r.account_id = j.account_id AND r.action = 'schedule_deletion' AND r.outcome = 'started'

@@ -133,19 +133,21 @@ public sealed class AccountStore(PanelDb db)
     /// </summary>
     public async Task<bool> TransitionAsync(long id, string[] from, string to, CancellationToken ct)
     {
-        const string sql = """
-            UPDATE accounts SET status = @to,
-              suspended_at = CASE WHEN @to = 'suspended' THEN CURRENT_TIMESTAMP(6) WHEN @to = 'active' THEN NULL ELSE suspended_at END,
-              deletion_due_at = IF(@to = 'active', NULL, deletion_due_at), deletion_backup = IF(@to = 'active', 0, deletion_backup),
-              deletion_scheduled_by = IF(@to = 'active', NULL, deletion_scheduled_by), deletion_blocked = IF(@to = 'active', NULL, deletion_blocked),
-              deletion_scheduled_by_kind = IF(@to = 'active', NULL, deletion_scheduled_by_kind),
-              deletion_scheduled_by_ip = IF(@to = 'active', NULL, deletion_scheduled_by_ip), deletion_scheduled_at = IF(@to = 'active', NULL, deletion_scheduled_at)
-            WHERE id = @id AND status IN @from
-              AND NOT (@to = 'active' AND deletion_claimed_until IS NOT NULL AND deletion_claimed_until > UTC_TIMESTAMP(6))
-            """;
         await using var c = await db.OpenAsync(ct);
-        return await c.ExecuteAsync(new CommandDefinition(sql, new { id, from, to }, cancellationToken: ct)) == 1;
+        return await c.ExecuteAsync(new CommandDefinition(to == AccountStatus.Active ? ActivateSql : TransitionSql, new { id, from, to }, cancellationToken: ct)) == 1;
     }
+
+    private const string TransitionSql = """
+        UPDATE accounts SET status = @to, suspended_at = IF(@to = 'suspended', CURRENT_TIMESTAMP(6), suspended_at)
+        WHERE id = @id AND status IN @from
+        """;
+
+    // Becoming active ends a schedule and an expired claim on it, never a live claim (the scheduler is starting it now).
+    private const string ActivateSql = $"""
+        UPDATE accounts SET status = @to, suspended_at = NULL, {Deletion.DeletionSchedule.Cleared}
+        WHERE id = @id AND status IN @from
+          AND (deletion_claimed_until IS NULL OR deletion_claimed_until <= UTC_TIMESTAMP(6))
+        """;
 
     public async Task DeleteRowAsync(long id, CancellationToken ct)
     {

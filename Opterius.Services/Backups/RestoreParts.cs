@@ -161,16 +161,20 @@ public sealed partial class RestoreParts(ServerLayout layout, MariaDbAdmin admin
         // A grant's database is a LIKE pattern: an unescaped alice_% also matches alice2_x, so only alice\_ is the account's.
         bool OwnPattern(string db) => db.StartsWith(a.Username + "\\_", StringComparison.Ordinal);
         var run = new List<string>();
+        var created = new HashSet<(string, string)>();
+        var granted = new List<(string User, string Host)>();
         foreach (var s in statements)
         {
             if (CreateUser().Match(s) is { Success: true } cu && Own(cu.Groups["user"].Value))
             {
+                created.Add((cu.Groups["user"].Value, cu.Groups["host"].Value));
                 run.Add(s);
                 continue;
             }
             if (Grant().Match(s) is { Success: true } g && Own(g.Groups["user"].Value)
                 && (g.Groups["on"].Value == "*.*" ? g.Groups["privs"].Value == "USAGE" : OwnPattern(g.Groups["db"].Value)))
             {
+                granted.Add((g.Groups["user"].Value, g.Groups["host"].Value));
                 // USAGE on *.* is no privilege: CREATE USER gave the user (its authentication, REQUIRE and limits too). Running it would
                 // need a global GRANT OPTION, which the agent's least-privilege MariaDB user does not have.
                 if (g.Groups["on"].Value != "*.*") run.Add(s);
@@ -178,10 +182,17 @@ public sealed partial class RestoreParts(ServerLayout layout, MariaDbAdmin admin
             }
             throw new ArchiveRefusedException($"database_users.sql holds a statement that is not the account's own user or grant: '{(s.Length > 120 ? s[..120] + "…" : s)}': refusing it");
         }
+        // A grant names only users the archive creates (with their authentication): one alone would make its user, passwordless,
+        // under a sql_mode without NO_AUTO_CREATE_USER (and the USAGE lines are skipped, so nothing else would catch it).
+        if (granted.FirstOrDefault(u => !created.Contains(u)) is { User: not null } orphan)
+            throw new ArchiveRefusedException($"database_users.sql grants to a user it does not create: `{orphan.User}`@`{orphan.Host}` has no CREATE USER "
+                + "in the archive, and a grant alone could make that user without a password: refusing it");
         // Any user of the account's names already there is another tool's: refused before one statement runs, never undone.
         if ((await databaseUsers.InspectAsync(a, ct)).Exists)
             throw new AlreadyThereException($"a database user of '{a.Username}' ({a.Username} or {a.Username}_*) already exists; it is left as it is");
         await using var c = await admin.OpenAsync(ct);
+        // And the server never makes a user from a grant in this session, whatever its global sql_mode.
+        await c.ExecuteAsync(new CommandDefinition(NoAutoCreateUserSql, cancellationToken: ct));
         made();
         foreach (var s in run)
         {
@@ -192,6 +203,8 @@ public sealed partial class RestoreParts(ServerLayout layout, MariaDbAdmin admin
             }
         }
     }
+
+    private const string NoAutoCreateUserSql = "SET SESSION sql_mode = CONCAT_WS(',', NULLIF(@@SESSION.sql_mode, ''), 'NO_AUTO_CREATE_USER')";
 
     // ---- zone ----
 

@@ -143,12 +143,7 @@ public sealed class DeletionJobStore(PanelDb db, IOptions<DeletionOptions> optio
         return (await FindAsync(jobId.Value, ct))!;
     }
 
-    private const string OpenAccountSql = """
-        UPDATE accounts SET status = 'deleting', deletion_due_at = NULL, deletion_backup = 0, deletion_scheduled_by = NULL,
-            deletion_scheduled_by_kind = NULL, deletion_scheduled_by_ip = NULL, deletion_scheduled_at = NULL,
-            deletion_blocked = NULL, deletion_claimed_by = NULL, deletion_claimed_until = NULL
-        WHERE id = @Id
-        """;
+    private const string OpenAccountSql = $"UPDATE accounts SET status = 'deleting', {DeletionSchedule.Cleared} WHERE id = @Id";
 
     private sealed record ScheduledBy(string Actor, string ActorKind, string? SourceIp, DateTime ScheduledAt);
 
@@ -163,11 +158,10 @@ public sealed class DeletionJobStore(PanelDb db, IOptions<DeletionOptions> optio
         WHERE id = @jobId
         """;
 
-    private const string ClearScheduleSql = """
-        UPDATE accounts SET deletion_due_at = NULL, deletion_backup = 0, deletion_scheduled_by = NULL, deletion_blocked = NULL,
-            deletion_scheduled_by_kind = NULL, deletion_scheduled_by_ip = NULL, deletion_scheduled_at = NULL,
-            deletion_claimed_by = NULL, deletion_claimed_until = NULL
-        WHERE id = @Id AND deletion_claimed_by = @scheduleClaim AND deletion_due_at IS NOT NULL AND status = 'suspended'
+    // Still due too: a claim is made only on a due schedule, and one cleared and made again since is not the one claimed.
+    private const string ClearScheduleSql = $"""
+        UPDATE accounts SET {DeletionSchedule.Cleared}
+        WHERE id = @Id AND deletion_claimed_by = @scheduleClaim AND deletion_due_at <= UTC_TIMESTAMP(6) AND status = 'suspended'
         """;
 
     private const string InsertStep =

@@ -22,6 +22,18 @@ public sealed class DeletionSchedule(AccountStore accounts, AccountSuspension su
     public static readonly TimeSpan Skew = TimeSpan.FromMinutes(1);
 
     public const string Action = "schedule_deletion";
+
+    /// <summary>SET items that drop any scheduler's claim on the account's schedule.</summary>
+    internal const string ClaimCleared = "deletion_claimed_by = NULL, deletion_claimed_until = NULL";
+
+    /// <summary>
+    /// SET items that end a schedule, in every statement that does (cancel, unsuspend, a job's open): all its columns and
+    /// its claim, so a claim left by a stalled scheduler never matches a schedule made later.
+    /// </summary>
+    internal const string Cleared = $"""
+        deletion_due_at = NULL, deletion_backup = 0, deletion_blocked = NULL, deletion_scheduled_by = NULL,
+        deletion_scheduled_by_kind = NULL, deletion_scheduled_by_ip = NULL, deletion_scheduled_at = NULL, {ClaimCleared}
+        """;
     public const string CancelAction = "cancel_deletion";
 
     /// <summary>Suspends the account (when active) and schedules its deletion; the account as it is now.</summary>
@@ -138,9 +150,9 @@ public sealed class DeletionSchedule(AccountStore accounts, AccountSuspension su
     }
 
     // Who scheduled it and when (UTC) go with the schedule, and from it into the job (the erasure record's scheduled_by).
-    private const string SaveSql = """
+    private const string SaveSql = $"""
         UPDATE accounts SET deletion_due_at = @due, deletion_backup = @backup, deletion_blocked = NULL, deletion_scheduled_by = @Name,
-            deletion_scheduled_by_kind = @Kind, deletion_scheduled_by_ip = @SourceIp, deletion_scheduled_at = UTC_TIMESTAMP(6)
+            deletion_scheduled_by_kind = @Kind, deletion_scheduled_by_ip = @SourceIp, deletion_scheduled_at = UTC_TIMESTAMP(6), {ClaimCleared}
         WHERE id = @id AND status = 'suspended' AND deletion_due_at IS NULL
         """;
 
@@ -151,9 +163,8 @@ public sealed class DeletionSchedule(AccountStore accounts, AccountSuspension su
     }
 
     // Not while the scheduler holds its claim: it is starting the deletion at this moment.
-    private const string ClearSql = """
-        UPDATE accounts SET deletion_due_at = NULL, deletion_backup = 0, deletion_scheduled_by = NULL, deletion_blocked = NULL,
-            deletion_scheduled_by_kind = NULL, deletion_scheduled_by_ip = NULL, deletion_scheduled_at = NULL
+    private const string ClearSql = $"""
+        UPDATE accounts SET {Cleared}
         WHERE id = @id AND status = 'suspended' AND deletion_due_at IS NOT NULL
           AND (deletion_claimed_until IS NULL OR deletion_claimed_until <= UTC_TIMESTAMP(6))
         """;

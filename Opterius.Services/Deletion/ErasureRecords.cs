@@ -79,6 +79,19 @@ public sealed class ErasureRecords(PanelDb db, DeletionJobStore jobs, IFinalBack
         SELECT id AS Id, username AS Username, role AS Role FROM panel_users WHERE id = @OwnerId;
         """;
 
+    private sealed record AuditParty(string Actor, string Kind, string? SourceIp, DateTime At);
+
+    // A job without who scheduled it (opened by a binary without db/011 during an upgrade, or one its backfill could not
+    // fill) names the schedule's audit row before its 'started' row instead, read as db/011 reads it (the session's zone).
+    private const string ScheduledByFromAuditSql = """
+        SELECT s.actor AS Actor, s.actor_kind AS Kind, s.source_ip AS SourceIp, COALESCE(CONVERT_TZ(s.at, @@session.time_zone, '+00:00'), s.at) AS At
+        FROM audit_log r
+        JOIN audit_log s ON s.id = (SELECT MAX(x.id) FROM audit_log x
+                                    WHERE x.account_id = r.account_id AND x.action = 'schedule_deletion' AND x.outcome = 'scheduled' AND x.id < r.id)
+        WHERE r.account_id = @AccountId AND r.action = 'schedule_deletion' AND r.outcome = 'started' AND r.detail LIKE CONCAT('% started as job ', @Id)
+        ORDER BY r.id DESC LIMIT 1
+        """;
+
     private async Task<ErasureRecord> BuildAsync(DeletionJob job, CancellationToken ct)
     {
         await using var c = await db.OpenAsync(ct);
@@ -104,7 +117,9 @@ public sealed class ErasureRecords(PanelDb db, DeletionJobStore jobs, IFinalBack
                 ? new RecordParty(actor, kind, extras.RequesterIp, Utc(extras.PlannedAt!.Value)) : null,
             // Kept with the job by the scheduler's open (DeletionJobStore), as the schedule stored it: a UTC time.
             ScheduledBy: extras is { ScheduledBy: { } by, ScheduledByKind: { } byKind, ScheduledAt: { } at }
-                ? new RecordParty(by, byKind, extras.ScheduledByIp, Utc(at)) : null,
+                ? new RecordParty(by, byKind, extras.ScheduledByIp, Utc(at))
+                : await c.QuerySingleOrDefaultAsync<AuditParty>(new CommandDefinition(ScheduledByFromAuditSql, new { job.Id, job.AccountId }, cancellationToken: ct)) is { } p
+                    ? new RecordParty(p.Actor, p.Kind, p.SourceIp, Utc(p.At)) : null,
             Plan: plan is null ? null : new RecordPlan(Utc(extras.PlannedAt), plan.Sum(r => r.Bytes), plan),
             Steps: job.Steps.Select(s => new RecordStep(s.Position, s.Resource, s.Status, s.Detail,
                 Utc(started.GetValueOrDefault(s.Position)), Utc(s.UpdatedAt))).ToList(),

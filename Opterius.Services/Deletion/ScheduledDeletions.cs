@@ -57,7 +57,14 @@ public sealed class ScheduledDeletions(
         while (true)
         {
             var slots = TakeSlots(Batch);
-            if (slots == 0) return started;
+            if (slots == 0)
+            {
+                // Said once per pass: a scheduler whose slots never come back would otherwise stop starting deletions in silence.
+                if (started.Count == 0)
+                    log.LogInformation("No free slot for scheduled deletions: {InFlight} of {Max} (SchedulerMaxInFlight) in flight; due ones wait for a later pass",
+                        InFlight, options.Value.SchedulerMaxInFlight);
+                return started;
+            }
             var claim = $"{jobs.Holder}/{Guid.NewGuid():N}";
             List<Due> due;
             try
@@ -77,13 +84,8 @@ public sealed class ScheduledDeletions(
                 throw;
             }
             GiveBack(slots - due.Count);
-            var handles = await Task.WhenAll(due.Select(d => StartAsync(d, claim)));
-            foreach (var handle in handles)
-            {
-                if (handle is null) GiveBack(1);
-                // The deletion service owns the job's task; this only gives its slot back when it ends, however it ends.
-                else _ = handle.Completion.ContinueWith(_ => GiveBack(1), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-            }
+            // Each start owns its slot (StartInSlotAsync): one that throws still gives it back, whatever its siblings do.
+            var handles = await Task.WhenAll(due.Select(d => StartInSlotAsync(d, claim)));
             started.AddRange(handles.OfType<DeletionHandle>());
             // A full claim that all started may have more behind it; one that could not start would be claimed again at once.
             if (due.Count < slots || handles.Any(h => h is null)) return started;
@@ -105,16 +107,51 @@ public sealed class ScheduledDeletions(
         lock (_slotsGate) _inFlight -= slots;
     }
 
+    private int InFlight
+    {
+        get { lock (_slotsGate) return _inFlight; }
+    }
+
+    /// <summary>
+    /// Starts one due account in one slot: the slot goes with the job as soon as there is a handle (given back when the
+    /// job ends, however it ends), and back at once when there is none, even when the start's release or audit throws.
+    /// </summary>
+    private async Task<DeletionHandle?> StartInSlotAsync(Due due, string claim)
+    {
+        DeletionHandle? handle = null;
+        try { handle = await StartAsync(due, claim); }
+        finally
+        {
+            if (handle is null) GiveBack(1);
+        }
+        if (handle is null) return null;
+        // The deletion service owns the job's task; this only gives its slot back when it ends.
+        _ = handle.Completion.ContinueWith(_ => GiveBack(1), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        // The job's open cleared the schedule and this claim with it (DeletionJobStore.OpenAsync): nothing to release. The
+        // job runs whatever this row does, so a failed write is logged, not thrown (the deletion service audits the job too).
+        try
+        {
+            await audit.WriteAsync(Scheduler, DeletionSchedule.Action, due.Id, due.Username, "started", $"{Scheduled(due)} started as job {handle.Job.Id}", CancellationToken.None);
+        }
+        catch (Exception e)
+        {
+            log.LogError(e, "Scheduled deletion of {Username} started as job {Job}, but its 'started' audit row could not be written", due.Username, handle.Job.Id);
+        }
+        return handle;
+    }
+
+    private static string Scheduled(Due due) =>
+        $"the deletion due at {DeletionSchedule.Format(due.DeletionDueAt)} (scheduled by {due.DeletionScheduledBy ?? "unknown"})";
+
+    /// <summary>The started deletion's handle, or null (released, or blocked and audited) when it could not start.</summary>
     private async Task<DeletionHandle?> StartAsync(Due due, string claim)
     {
         var ct = CancellationToken.None; // a claimed account is always either started or released
-        var scheduled = $"the deletion due at {DeletionSchedule.Format(due.DeletionDueAt)} (scheduled by {due.DeletionScheduledBy ?? "unknown"})";
-        DeletionHandle handle;
         try
         {
             // Checked here, so a blocked license is one audit row per reason, not a refused delete at every pass.
             license.EnsureValid();
-            handle = await StartDeletionAsync(Scheduler, due.Id, due.DeletionBackup, claim, ct);
+            return await StartDeletionAsync(Scheduler, due.Id, due.DeletionBackup, claim, ct);
         }
         catch (ScheduleWithdrawnException)
         {
@@ -140,12 +177,9 @@ public sealed class ScheduledDeletions(
             await ReleaseAsync(due.Id, claim, BlockedSql, reason);
             if (reason != due.DeletionBlocked)
                 await audit.WriteAsync(Scheduler, DeletionSchedule.Action, due.Id, due.Username, "blocked",
-                    $"{scheduled} could not start and stays scheduled, tried again every {options.Value.SchedulerSeconds} s: {reason}", ct);
+                    $"{Scheduled(due)} could not start and stays scheduled, tried again every {options.Value.SchedulerSeconds} s: {reason}", ct);
             return null;
         }
-        // The job's open cleared the schedule and this claim with it (DeletionJobStore.OpenAsync): nothing to release.
-        await audit.WriteAsync(Scheduler, DeletionSchedule.Action, due.Id, due.Username, "started", $"{scheduled} started as job {handle.Job.Id}", ct);
-        return handle;
     }
 
     /// <summary>

@@ -252,6 +252,29 @@ public sealed class RestoreArchiveTests : IDisposable
         }
     }
 
+    [Theory]
+    [InlineData("")]
+    [InlineData("CREATE USER `{0}`@`%`;\n")]
+    public async Task AGrantToAUserTheArchiveDoesNotCreateIsRefusedBeforeAnyStatementRunsAndNoDatabaseUserIsMade(string create)
+    {
+        var user = "g" + Guid.NewGuid().ToString("N")[..8];
+        // No CREATE USER for user@localhost: under a sql_mode without NO_AUTO_CREATE_USER the grant alone would make it, passwordless.
+        var text = string.Format(create, user) + $"GRANT USAGE ON *.* TO `{user}`@`localhost`;\nGRANT ALL PRIVILEGES ON `{user}\\_db`.* TO `{user}`@`localhost`;\n";
+        try
+        {
+            var e = await Assert.ThrowsAsync<ArchiveRefusedException>(() => RestorePartAsync(PartsWithTheClient(), "database_users", "database_users.sql", text, user));
+
+            Assert.Contains($"`{user}`@`localhost` has no CREATE USER", e.Message);
+            await using var c = new MySqlConnection(PrivateServices.RootConnectionString());
+            Assert.Equal(0, await c.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM mysql.user WHERE User = @user", new { user }));
+        }
+        finally
+        {
+            await using var c = new MySqlConnection(PrivateServices.RootConnectionString());
+            await c.ExecuteAsync($"DROP USER IF EXISTS `{user}`@`localhost`, `{user}`@`%`");
+        }
+    }
+
     [Fact]
     public void ATreeTopStaysRootsAnd0700WhileItIsWrittenAndGetsItsArchivedOwnerAndModeLast()
     {

@@ -63,6 +63,37 @@ public sealed class DeletionClockTests(PanelApp app) : IClassFixture<PanelApp>
         finally { await RestoreTimeZoneAsync(zone); }
     }
 
+    [Fact]
+    public async Task Migration011GivesAScheduledDeletionThatRanBeforeItWhoScheduledItAndWhenInUtcWhenTheDatabaseSessionRunsInAnotherTimeZone()
+    {
+        var account = await app.CreateAsync(TestAccounts.NewPrefix());
+        var zone = await app.Databases.PanelScalarAsync<string>("SELECT @@GLOBAL.time_zone");
+        await app.Databases.PanelScalarAsync<object?>("SET GLOBAL time_zone = '+05:00'");
+        try
+        {
+            MySqlConnection.ClearAllPools();
+            await using var panel = app.SecondPanel();
+            var before = DateTime.UtcNow;
+            await panel.GetRequiredService<DeletionSchedule>().ScheduleAsync(app.AdminActor(), account.Id, new ScheduleRequest(0, null, false), default);
+            var after = DateTime.UtcNow;
+            var job = await Assert.Single(await panel.GetRequiredService<ScheduledDeletions>().RunDueAsync(default)).Completion;
+            Assert.Equal(JobStatus.Succeeded, job.Status);
+            // The job as a panel without db/011 left it: nothing of who scheduled it but the audit log, its times in +05:00.
+            await app.Databases.PanelScalarAsync<object?>("""
+                UPDATE deletion_jobs SET scheduled_by = NULL, scheduled_by_kind = NULL, scheduled_by_ip = NULL, scheduled_at = NULL WHERE id = @Id;
+                DELETE FROM schema_migrations WHERE version = '011_scheduled_by.sql'
+                """, job);
+
+            Assert.Equal(["011_scheduled_by.sql"], await panel.GetRequiredService<Opterius.Services.Data.Migrator>().MigrateAsync(default));
+
+            Assert.Equal($"{app.Admin.Username} user 127.0.0.1", await app.Databases.PanelScalarAsync<string>(
+                "SELECT CONCAT_WS(' ', scheduled_by, scheduled_by_kind, scheduled_by_ip) FROM deletion_jobs WHERE id = @Id", job));
+            var at = await app.Databases.PanelScalarAsync<DateTime>("SELECT scheduled_at FROM deletion_jobs WHERE id = @Id", job);
+            Assert.InRange(at, before.AddSeconds(-1), after.AddSeconds(1));
+        }
+        finally { await RestoreTimeZoneAsync(zone); }
+    }
+
     private async Task RestoreTimeZoneAsync(string zone)
     {
         await app.Databases.PanelScalarAsync<object?>("SET GLOBAL time_zone = @zone", new { zone });
