@@ -82,11 +82,21 @@ public sealed class DatabasesResource(MariaDbAdmin admin) : IAccountResource
     /// </summary>
     public async Task<RemoveOutcome> RemoveAsync(AccountIdentity account, CancellationToken ct)
     {
-        await using var c = await admin.OpenAsync(ct);
-        var names = await NamesAsync(c, account, ct);
+        IReadOnlyList<string> names;
+        // Closed before the drops: a connection held across them would make a burst of accounts hold the whole pool
+        // while their drops wait for one of their own.
+        await using (var listing = await admin.OpenAsync(ct)) names = await NamesAsync(listing, account, ct);
         // Together, each on its own connection: a DROP spends its time removing its files and flushing the log, not on a
         // core, so an account's databases go in about the time of its largest.
-        await Task.WhenAll(names.Select(name => DropAsync(name, ct)));
+        var drops = names.Select(name => DropAsync(name, ct)).ToArray();
+        try { await Task.WhenAll(drops); }
+        catch (ResourceException)
+        {
+            var failed = drops.Where(d => d.IsFaulted).Select(d => d.Exception!.InnerException!.Message).ToArray();
+            var dropped = names.Where((_, i) => drops[i].IsCompletedSuccessfully).ToArray();
+            throw new ResourceException(string.Join("; ", failed) + (dropped.Length > 0 ? $"; dropped {string.Join(", ", dropped)}" : ""));
+        }
+        await using var c = await admin.OpenAsync(ct);
         OtherUsersGrants grants;
         try
         {

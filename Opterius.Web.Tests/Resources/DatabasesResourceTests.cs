@@ -54,6 +54,20 @@ public sealed class DatabasesResourceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task MoreAccountsAtOnceThanThePoolHasConnectionsAllHaveTheirDatabasesDropped()
+    {
+        // The tests' pool holds 50 connections; a bulk delete starts every account's step at once. An account that held
+        // its own connection while waiting for a drop's would starve the drops until the connect timeout failed them all.
+        var accounts = Enumerable.Range(0, 60).Select(i => $"{_bob}p{i:D2}").ToArray();
+        foreach (var a in accounts) await CreateDatabaseWithARowAsync($"{a}_db");
+
+        var outcomes = await Task.WhenAll(accounts.Select(a => _databases.RemoveAsync(SqlResourceKit.Identity(a), default)));
+
+        Assert.All(outcomes, o => Assert.Equal((StepStatus.Done, null), (o.Status, (string?)null)));
+        Assert.DoesNotContain(await AllDatabasesAsync(), n => accounts.Any(a => n == $"{a}_db"));
+    }
+
+    [Fact]
     public async Task AnAccountWithOnlyLookalikeDatabasesHasNothingToRemoveAndTheLookalikesStay()
     {
         await CreateDatabaseWithARowAsync($"{_bob}xwp");
