@@ -141,7 +141,7 @@ public sealed class BackupRestoration(
     {
         var (backup, archived) = await FindArchiveAsync(viewer, backupId, ct);
         if (backup is null || archived is null) throw new BackupNotFoundException(backupId);
-        return new RestorePreview(backup, archived, RestorePreview.PartsOf(backup.Manifest));
+        return new RestorePreview(backup, archived, RestorePreview.PartsOf(backup.Id, backup.Manifest, log));
     }
 
     /// <summary>The backup's row and, while it is available, the account its archive names (asked where root is).</summary>

@@ -4,9 +4,12 @@ using Opterius.Services.Data;
 
 namespace Opterius.Services.Deletion;
 
-/// <summary>An account whose deletion is scheduled: when (UTC), who asked, with a final backup first or not, and why a due one waits.</summary>
+/// <summary>
+/// An account whose deletion is scheduled: when (UTC), who asked, with a final backup first or not, and why a due one waits.
+/// <see cref="ByOwner"/>: the one who asked is the account's owner (signed in, or one of its reseller tokens), not the host.
+/// </summary>
 public sealed record ScheduledDeletion(long AccountId, string Username, string Domain, long OwnerId, string Status, DateTime DueAt,
-    bool Backup, string? ScheduledBy, string? Blocked);
+    bool Backup, string? ScheduledBy, string? Blocked, bool ByOwner);
 
 /// <summary>Search is a prefix of the username or the domain, as on the other lists.</summary>
 public sealed record ScheduledDeletionQuery(int Page = 1, int PerPage = 25, string? Search = null);
@@ -27,10 +30,18 @@ public sealed class ScheduledDeletionList(PanelDb db)
 
     private const string Select = $"""
         SELECT id AS AccountId, username AS Username, domain AS Domain, owner_id AS OwnerId, status AS Status, deletion_due_at AS DueAt,
-               deletion_backup AS Backup, deletion_scheduled_by AS ScheduledBy, deletion_blocked AS Blocked
+               deletion_backup AS Backup, deletion_scheduled_by AS ScheduledBy, deletion_blocked AS Blocked,
+               (deletion_scheduled_by_kind = 'user'
+                  AND EXISTS (SELECT 1 FROM panel_users u WHERE u.id = accounts.owner_id AND u.username = accounts.deletion_scheduled_by))
+               OR (deletion_scheduled_by_kind = 'token'
+                  AND EXISTS (SELECT 1 FROM api_tokens t WHERE t.owner_id = accounts.owner_id AND t.role = 'reseller' AND t.name = accounts.deletion_scheduled_by)) AS ByOwner
         FROM accounts {Filter}
         ORDER BY deletion_due_at, id LIMIT @limit OFFSET @offset
         """;
+
+    // As read: a computed truth value comes back from MariaDB as a number.
+    private sealed record Row(long AccountId, string Username, string Domain, long OwnerId, string Status, DateTime DueAt,
+        bool Backup, string? ScheduledBy, string? Blocked, int ByOwner);
 
     private const string Count = $"SELECT COUNT(*) FROM accounts {Filter}";
 
@@ -46,8 +57,9 @@ public sealed class ScheduledDeletionList(PanelDb db)
         };
         await using var c = await db.OpenAsync(ct);
         var total = await c.ExecuteScalarAsync<long>(new CommandDefinition(Count, args, cancellationToken: ct));
-        var items = await c.QueryAsync<ScheduledDeletion>(new CommandDefinition(Select, args, cancellationToken: ct));
-        return new(items.AsList(), total);
+        var rows = await c.QueryAsync<Row>(new CommandDefinition(Select, args, cancellationToken: ct));
+        return new(rows.Select(r => new ScheduledDeletion(r.AccountId, r.Username, r.Domain, r.OwnerId, r.Status, r.DueAt, r.Backup,
+            r.ScheduledBy, r.Blocked, r.ByOwner == 1)).ToList(), total);
     }
 
     /// <summary>How many deletions are scheduled of the accounts the viewer may see (the Deletions page's tab).</summary>

@@ -23,6 +23,7 @@ public sealed class ScheduledDeletions(
     DeletionJobStore jobs,
     LicenseService license,
     AuditLog audit,
+    AccountEvents events,
     IOptions<DeletionOptions> options,
     ILogger<ScheduledDeletions> log)
 {
@@ -35,7 +36,7 @@ public sealed class ScheduledDeletions(
     private readonly Lock _slotsGate = new();
     private int _inFlight;
 
-    private sealed record Due(long Id, string Username, DateTime DeletionDueAt, bool DeletionBackup, string? DeletionScheduledBy, string? DeletionBlocked);
+    private sealed record Due(long Id, string Username, DateTime DeletionDueAt, bool DeletionBackup, string? DeletionScheduledBy, string? DeletionBlocked, long OwnerId);
 
     // The claim (four leases) outlives the moment between it and the job's opening, which makes the account 'deleting';
     // a process that crashed in between holds up its accounts' unsuspend and cancel that long, and no longer. Blocked
@@ -46,7 +47,7 @@ public sealed class ScheduledDeletions(
           AND (deletion_claimed_until IS NULL OR deletion_claimed_until <= UTC_TIMESTAMP(6))
         ORDER BY deletion_blocked IS NOT NULL, deletion_due_at LIMIT @limit;
         SELECT id AS Id, username AS Username, deletion_due_at AS DeletionDueAt, deletion_backup AS DeletionBackup,
-               deletion_scheduled_by AS DeletionScheduledBy, deletion_blocked AS DeletionBlocked
+               deletion_scheduled_by AS DeletionScheduledBy, deletion_blocked AS DeletionBlocked, owner_id AS OwnerId
         FROM accounts WHERE deletion_claimed_by = @claim
         """;
 
@@ -175,6 +176,8 @@ public sealed class ScheduledDeletions(
             else
                 log.LogDebug("Scheduled deletion of {Username} still cannot start: {Reason}", due.Username, reason);
             await ReleaseAsync(due.Id, claim, BlockedSql, reason);
+            // A new reason changes what the scheduled view and the grids say of the account ("waiting: ...").
+            if (reason != due.DeletionBlocked) events.Publish(new(due.Id, due.OwnerId, AccountStatus.Suspended));
             if (reason != due.DeletionBlocked)
                 await audit.WriteAsync(Scheduler, DeletionSchedule.Action, due.Id, due.Username, "blocked",
                     $"{Scheduled(due)} could not start and stays scheduled, tried again every {options.Value.SchedulerSeconds} s: {reason}", ct);

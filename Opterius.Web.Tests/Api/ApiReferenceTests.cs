@@ -1,4 +1,5 @@
 using System.Net;
+using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using Bunit;
@@ -91,6 +92,23 @@ public sealed partial class ApiReferenceTests(ApiApp app) : IClassFixture<ApiApp
         var schemes = viewer.GetProperty("components").GetProperty("securitySchemes");
         Assert.Contains(schemes.EnumerateObject(), s => s.Value.GetProperty("type").GetString() == "http"
                                                         && s.Value.GetProperty("scheme").GetString() == "bearer");
+    }
+
+    [Fact]
+    public async Task TheViewersDocumentSendsTryItToThePageItsOwnOriginWhateverHostTheRequestNamesAndIsNotCached()
+    {
+        var browser = await SignedInAdminAsync();
+        using var request = new HttpRequestMessage(HttpMethod.Get, ApiReferencePage.DocumentPath);
+        request.Headers.Host = "attacker.example:8443";
+
+        var response = await browser.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.DoesNotContain("attacker.example", text);
+        var servers = JsonDocument.Parse(text).RootElement.GetProperty("servers");
+        Assert.Equal("/", servers[0].GetProperty("url").GetString()); // Scalar resolves it against window.location.origin
+        Assert.True(response.Headers.CacheControl?.NoStore, $"Cache-Control: {response.Headers.CacheControl}");
     }
 
     [Fact]

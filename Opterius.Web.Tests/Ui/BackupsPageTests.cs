@@ -206,6 +206,50 @@ public sealed class BackupsPageTests : BunitContext, IAsyncLifetime, IClassFixtu
         Assert.Equal(0, await _app.Databases.PanelScalarAsync<long>("SELECT COUNT(*) FROM accounts WHERE username = @username", new { username }));
     }
 
+    [Theory]
+    [InlineData("{\"format\":1,\"parts\":[")]                 // cut short: not JSON
+    [InlineData("[1, 2]")]                                      // JSON, but not an object
+    [InlineData("{\"format\":1,\"parts\":[3, \"home\", null]}")] // parts that are not objects
+    public async Task ARestoreDialogOverAManifestThatCannotBeReadOpensWithNoPartsInsteadOfFailing(string manifest)
+    {
+        var username = $"{_tag}bad{Random.Shared.Next(1000)}";
+        var id = await InsertBackupAsync(username, _app.Admin.Id, manifest);
+        new ArchiveBuilder(username, $"{username}.test", 200001, 200001).Folder("home").Write(_app.BackupPath, id);
+        var (page, dialogs, _) = RenderAs(_app.Admin);
+        page.WaitForAssertion(() => Assert.Single(page.FindAll($"[aria-label='restore {username}']")), Patience);
+
+        await page.ClickAsync($"[aria-label='restore {username}']");
+
+        dialogs.WaitForAssertion(() => Assert.NotEmpty(dialogs.FindAll("[data-testid=restore-preview] [data-testid=restore-no-parts]")), Patience);
+        Assert.Empty(dialogs.FindAll("[data-testid=restore-preview] [data-part]"));
+        await AnswerAsync(dialogs, "Cancel");
+        dialogs.WaitForAssertion(() => Assert.Empty(dialogs.FindAll("[data-testid=restore-preview]")), Patience);
+        Assert.Equal(0, await _app.Databases.PanelScalarAsync<long>("SELECT COUNT(*) FROM restore_jobs WHERE backup_id = @id", new { id }));
+    }
+
+    [Fact]
+    public async Task AManifestPartWithANullSizeOrNoFileCountIsShownWithZeroOfThem()
+    {
+        var username = $"{_tag}nulls";
+        const string manifest = """
+            {"format":1,"parts":[
+              {"path":"home/","kind":"home","bytes":null,"sha256":"a"},
+              {"path":"mail/","kind":"mailboxes","file_count":"many","bytes":4096,"sha256":"b"}]}
+            """;
+        var id = await InsertBackupAsync(username, _app.Admin.Id, manifest);
+        new ArchiveBuilder(username, $"{username}.test", 200001, 200001).Folder("home").Write(_app.BackupPath, id);
+        var (page, dialogs, _) = RenderAs(_app.Admin);
+        page.WaitForAssertion(() => Assert.Single(page.FindAll($"[aria-label='restore {username}']")), Patience);
+
+        await page.ClickAsync($"[aria-label='restore {username}']");
+
+        dialogs.WaitForAssertion(() => Assert.NotEmpty(dialogs.FindAll("[data-testid=restore-preview]")), Patience);
+        string Part(string key) => dialogs.Find($"[data-testid=restore-preview] [data-part={key}]").TextContent;
+        Assert.Contains($"0 files, {ByteSize.Human(0)}", Part("home_directory"));
+        Assert.Contains($"0 files, {ByteSize.Human(4096)}", Part("mailboxes"));
+        await AnswerAsync(dialogs, "Cancel");
+    }
+
     [Fact]
     public async Task ABackupWhoseArchiveIsGoneSaysSoInsteadOfOfferingARestore()
     {

@@ -1,7 +1,9 @@
 using System.Security.Claims;
 using Bunit;
+using Dapper;
 using Microsoft.Extensions.DependencyInjection;
 using MudBlazor;
+using MySqlConnector;
 using Opterius.Services.Accounts;
 using Opterius.Services.Deletion;
 using Opterius.Web.Auth;
@@ -120,6 +122,15 @@ public sealed class BulkActionsTests : BunitContext, IAsyncLifetime, IClassFixtu
             Assert.Equal(AccountStatus.Active, (await _app.Get<AccountStore>().FindAsync(new Viewer(0, true), a.Id, default))!.Status);
             Assert.Null(await _app.Get<DeletionJobStore>().LatestForAccountAsync(a.Id, default));
         }
+        // Audited once for the whole batch, as the refused delete it was, naming every account of it.
+        await using var c = new MySqlConnection(_app.Databases.Panel);
+        var rows = (await c.QueryAsync<(string Actor, string Outcome, string? Detail)>(
+            "SELECT actor AS Actor, outcome AS Outcome, detail AS Detail FROM audit_log WHERE action = 'delete' AND detail LIKE CONCAT('%', @first, '%')",
+            new { first = accounts[0].Username })).ToList();
+        var row = Assert.Single(rows);
+        Assert.Equal(_app.Admin.Username, row.Actor);
+        Assert.Equal("wrong_password", row.Outcome);
+        Assert.Equal($"bulk delete of 3 accounts: {string.Join(", ", accounts.Select(a => a.Username))}", row.Detail);
     }
 
     [Fact]

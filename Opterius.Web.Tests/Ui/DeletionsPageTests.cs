@@ -237,8 +237,9 @@ public sealed class DeletionsPageTests : BunitContext, IAsyncLifetime, IClassFix
         await schedule.ScheduleAsync(_app.AdminActor(), second.Id, new ScheduleRequest(3, null, Backup: false), default);
         page.WaitForAssertion(() => Assert.Equal([second.Username, first.Username], Scheduled(page).Keys), Patience); // soonest first
         Assert.Equal("false", Scheduled(page)[second.Username].QuerySelector("[data-testid=scheduled-backup]")!.GetAttribute("data-backup"));
-        var all = (await _app.Get<ScheduledDeletionList>().ListAsync(new Viewer(0, true), new ScheduledDeletionQuery(1, 1, null), default)).Total;
-        page.WaitForAssertion(() => Assert.Contains($"Scheduled ({all:N0})", page.Find("[data-testid=deletions-status] [data-status=scheduled]").TextContent), Patience);
+        var all = await _app.Databases.PanelScalarAsync<long>("SELECT COUNT(*) FROM accounts WHERE deletion_due_at IS NOT NULL");
+        Assert.True(all >= 2, $"{all} scheduled deletions in the database, this test made two");
+        page.WaitForAssertion(() => Assert.Equal($"Scheduled ({all:N0})", page.Find("[data-testid=deletions-status] [data-status=scheduled]").TextContent.Trim()), Patience);
 
         // Cancel asks first (the grid's own question); Close keeps the schedule.
         await page.ClickAsync(() => Scheduled(page)[first.Username].QuerySelector("[data-action=cancel-deletion]")!);
@@ -280,6 +281,9 @@ public sealed class DeletionsPageTests : BunitContext, IAsyncLifetime, IClassFix
         }
         var foreign = await _app.InsertAccountAsync($"{prefix}0admin", _app.Admin.Id);
         await schedule.ScheduleAsync(_app.AdminActor(), foreign.Id, new ScheduleRequest(1, null, Backup: false), default);
+        // The reseller's own account whose deletion an admin scheduled: the reseller is not told which admin.
+        var byHost = await _app.InsertAccountAsync($"{prefix}9host", reseller.Id);
+        await schedule.ScheduleAsync(_app.AdminActor(), byHost.Id, new ScheduleRequest(20, null, Backup: false), default);
         _auth.SignIn(reseller);
 
         // Opened as the overview links it: /deletions?status=scheduled.
@@ -287,16 +291,55 @@ public sealed class DeletionsPageTests : BunitContext, IAsyncLifetime, IClassFix
         var page = Render<DeletionsPage>();
         await page.SearchAsync(prefix);
 
-        page.WaitForAssertion(() => Assert.Equal(own.Select(a => a.Username).Reverse(), Scheduled(page).Keys), Patience);
+        page.WaitForAssertion(() => Assert.Equal(own.Select(a => a.Username).Reverse().Append(byHost.Username), Scheduled(page).Keys), Patience);
         Assert.DoesNotContain(foreign.Username, page.Markup);
         Assert.Equal(reseller.Username, Scheduled(page)[own[0].Username].QuerySelector("[data-testid=scheduled-by]")!.TextContent.Trim());
-        // Paged on the server: a page of two holds the two soonest, the total counts the reseller's three only.
+        Assert.Equal("the host", Scheduled(page)[byHost.Username].QuerySelector("[data-testid=scheduled-by]")!.TextContent.Trim());
+        Assert.DoesNotContain(_app.Admin.Username, page.Markup);
+        // The tab counts this new reseller's four, not the admin's one nor anyone else's (an owner filter the count lacked would show them).
+        page.WaitForAssertion(() => Assert.Equal("Scheduled (4)", page.Find("[data-testid=deletions-status] [data-status=scheduled]").TextContent.Trim()), Patience);
+        // Paged on the server: a page of two holds the two soonest, the total counts the reseller's four only.
         var viewer = new Viewer(reseller.Id, false);
         var first = await _app.Get<ScheduledDeletionList>().ListAsync(viewer, new ScheduledDeletionQuery(1, 2, prefix), default);
         Assert.Equal([own[2].Id, own[1].Id], first.Items.Select(s => s.AccountId));
-        Assert.Equal(3, first.Total);
+        Assert.Equal(4, first.Total);
         var second = await _app.Get<ScheduledDeletionList>().ListAsync(viewer, new ScheduledDeletionQuery(2, 2, prefix), default);
-        Assert.Equal([own[0].Id], second.Items.Select(s => s.AccountId));
+        Assert.Equal([own[0].Id, byHost.Id], second.Items.Select(s => s.AccountId));
+        Assert.Equal([true, false], second.Items.Select(s => s.ByOwner));
+    }
+
+    [Fact]
+    public async Task ADueDeletionTheSchedulerCannotStartShowsItsWaitingNoteLiveAndTheResellerAReasonMeantForThem()
+    {
+        var reseller = await _app.NewResellerAsync();
+        var resellerActor = new Actor(reseller.Username, "user", "192.0.2.9", reseller.Id, false);
+        var account = await _app.InsertAccountAsync(UiKit.NewUsername("opsb"), reseller.Id);
+        await _app.Get<DeletionSchedule>().ScheduleAsync(resellerActor, account.Id, new ScheduleRequest(1, null, Backup: false), default);
+        await using (var c = new MySqlConnection(_app.Databases.Panel))
+            await c.ExecuteAsync("UPDATE accounts SET deletion_due_at = UTC_TIMESTAMP(6) - INTERVAL 1 MINUTE WHERE id = @id", new { id = account.Id });
+        _auth.SignIn(reseller);
+        var page = Render<DeletionsPage>();
+        await page.ClickAsync("[data-testid=deletions-status] [data-status=scheduled]");
+        await page.SearchAsync(account.Username);
+        page.WaitForAssertion(() => Assert.Equal([account.Username], Scheduled(page).Keys), Patience);
+        Assert.Empty(page.FindAll("[data-testid=scheduled-blocked]"));
+        var changes = new List<AccountChange>();
+        using var _ = _app.Get<AccountEvents>().Subscribe(c => { lock (changes) changes.Add(c); });
+
+        // Signed with the right key two days ago, for one day: the scheduler may not start it.
+        new Opterius.Services.Licensing.LicenseIssuer(new Tokens.ShiftedClock(TimeSpan.FromDays(-2))).Issue(_app.SigningKeyPath, _app.LicensePath, "test", null, 1);
+        try
+        {
+            Assert.Empty(await _app.Get<ScheduledDeletions>().RunDueAsync(default));
+            Assert.StartsWith("license_required", await _app.Databases.PanelScalarAsync<string>("SELECT deletion_blocked FROM accounts WHERE id = @id", new { id = account.Id }));
+        }
+        finally { _app.IssueLicense(maxAccounts: null, expiresDays: 30); }
+
+        lock (changes) Assert.Contains(new AccountChange(account.Id, reseller.Id, AccountStatus.Suspended), changes);
+        page.WaitForAssertion(() => Assert.Single(page.FindAll("[data-testid=scheduled-blocked]")), Patience);
+        var note = page.Find("[data-testid=scheduled-blocked]").TextContent.Trim();
+        Assert.Equal("waiting: the host's panel license must be renewed first", note);
+        Assert.DoesNotContain("license_required", note);
     }
 
     [Fact]
@@ -316,12 +359,25 @@ public sealed class DeletionsPageTests : BunitContext, IAsyncLifetime, IClassFix
     }
 
     [Fact]
+    public async Task TheNavigationsAccountsLinkOpensTheAccountsGridForAnAdminAndAReseller()
+    {
+        var reseller = await _app.NewResellerAsync();
+        foreach (var user in new[] { _app.Admin, reseller })
+        {
+            _auth.SignIn(user);
+            var nav = Render<Components.Layout.NavMenu>();
+            Assert.Equal("/accounts", nav.FindAll("a").Single(a => a.TextContent.Trim() == "Accounts").GetAttribute("href"));
+        }
+    }
+
+    [Fact]
     public async Task TheOverviewCountsAccountsByStatusTheDeletionsToLookAtAndTheLicense()
     {
         _auth.SignIn(_app.Admin);
         await JobAsync("opsv", _app.Admin.Id, JobStatus.Failed);
         var counts = await _app.Get<AccountStatusCounts>().ByStatusAsync(new Viewer(0, true), default);
         var failedJobs = (await _app.Get<DeletionJobList>().CountsAsync(new Viewer(0, true), default))[JobStatus.Failed];
+        var scheduled = await _app.Databases.PanelScalarAsync<long>("SELECT COUNT(*) FROM accounts WHERE deletion_due_at IS NOT NULL");
 
         var page = Render<Components.Pages.Overview.OverviewPage>();
 
@@ -330,6 +386,9 @@ public sealed class DeletionsPageTests : BunitContext, IAsyncLifetime, IClassFix
         foreach (var (status, n) in counts)
             Assert.EndsWith(n.ToString("N0"), page.Find($"[data-testid=overview-accounts] [data-status={status}]").TextContent.Trim());
         Assert.StartsWith($"{failedJobs} failed", page.Find("[data-testid=overview-deletions-failed]").TextContent.Trim());
+        var scheduledLink = page.Find("[data-testid=overview-deletions-scheduled]");
+        Assert.Equal($"{scheduled:N0} scheduled", scheduledLink.TextContent.Trim());
+        Assert.Equal("/deletions?status=scheduled", scheduledLink.GetAttribute("href"));
         Assert.Equal("true", page.Find("[data-testid=overview-license]").GetAttribute("data-valid"));
         Assert.Contains("unlimited", page.Find("[data-testid=overview-license-usage]").TextContent);
         page.WaitForAssertion(() => Assert.Equal(["MariaDB", "PowerDNS database", "nginx", "PHP-FPM"],

@@ -21,7 +21,11 @@ public static class ApiReferencePage
     public static IEndpointRouteBuilder MapApiReference(this IEndpointRouteBuilder app)
     {
         app.MapGet(DocumentPath, async (HttpContext http, CancellationToken ct) =>
-            TypedResults.Content(await ViewerDocumentAsync(http, ct), "application/json; charset=utf-8"))
+            {
+                // Read behind a sign-in: no shared cache nor the browser's keeps it for the next user of the machine.
+                http.Response.Headers.CacheControl = "no-store";
+                return TypedResults.Content(await ViewerDocumentAsync(http, ct), "application/json; charset=utf-8");
+            })
             .RequireAuthorization().ExcludeFromDescription();
         app.MapScalarApiReference(Path, o => o
                 .WithTitle("Opterius Panel API reference")
@@ -34,9 +38,10 @@ public static class ApiReferencePage
     }
 
     /// <summary>
-    /// The OpenAPI document as the API serves it, with the panel as the browser reached it as the first server, so that
-    /// "try it" sends to this panel (the document's own server is the host name and port 8443, which a panel behind
-    /// another name or port, or a test's listener, does not answer), plus, only when it declares no security scheme, an
+    /// The OpenAPI document as the API serves it, with the relative server <c>/</c> first, which the viewer resolves against
+    /// the page's own origin, so that "try it" sends to this panel (the document's own server is the host name and port
+    /// 8443, which a panel behind another name or port, or a test's listener, does not answer) and nothing in the request
+    /// (a forged Host header) decides where a pasted token goes, plus, only when it declares no security scheme, an
     /// HTTP bearer scheme required by every operation, so that the viewer has a place for the token. The API's document
     /// itself is not changed.
     /// </summary>
@@ -47,7 +52,7 @@ public static class ApiReferencePage
         using var text = new StringWriter();
         document.SerializeAsV31(new OpenApiJsonWriter(text));
         var json = JsonNode.Parse(text.ToString())!.AsObject();
-        var servers = new JsonArray(new JsonObject { ["url"] = $"{http.Request.Scheme}://{http.Request.Host}", ["description"] = "This panel, as you opened it" });
+        var servers = new JsonArray(new JsonObject { ["url"] = "/", ["description"] = "This panel, as you opened it" });
         foreach (var server in json["servers"] as JsonArray ?? []) servers.Add(server?.DeepClone());
         json["servers"] = servers;
         var components = json["components"] as JsonObject ?? (JsonObject)(json["components"] = new JsonObject());

@@ -1,3 +1,4 @@
+using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Components;
 using MudBlazor;
 using Opterius.Services.Deletion;
@@ -32,6 +33,25 @@ public sealed partial class DeletionsPage
         await LoadCountsAsync(ct);
         return new GridData<ScheduledDeletion> { Items = page.Items, TotalItems = (int)Math.Min(page.Total, int.MaxValue) };
     }
+
+    /// <summary>Who scheduled it, as the viewer may be told: a reseller learns that the host did, not which admin.</summary>
+    private string ScheduledBy(ScheduledDeletion s) => _user.IsAdmin() || s.ByOwner ? s.ScheduledBy ?? "unknown" : "the host";
+
+    /// <summary>
+    /// Why a due deletion waits, as the viewer may be told: an admin reads the scheduler's reason as it is (the audit has
+    /// it too); a reseller reads what it means for them, never a server's exception. A conflict or a missing account is
+    /// said in the refusal's own words, which are the API's to anyone.
+    /// </summary>
+    private string BlockedNote(string reason) => _user.IsAdmin() ? reason : ForReseller(reason);
+
+    private static string ForReseller(string reason) =>
+        reason.StartsWith("license_required:", StringComparison.Ordinal) ? "the host's panel license must be renewed first"
+        : InternalReason().IsMatch(reason) ? "a problem on the server, which the host has been told of"
+        : reason;
+
+    // The scheduler's reason for a failure that is no refusal: "SomeException: its message".
+    [GeneratedRegex(@"^[A-Za-z.]*Exception: ")]
+    private static partial Regex InternalReason();
 
     private async Task CancelScheduledAsync(ScheduledDeletion s)
     {
