@@ -16,14 +16,14 @@ public sealed record ArchivedAccount(long Id, string Username, string Domain, st
     string PhpVersion, int? Uid, int? Gid, bool Suspended = false, DateTime? SuspendedAt = null);
 
 /// <summary>One file of a tree part in the manifest; <see cref="Link"/> is a symbolic link's own target.</summary>
-public sealed record ManifestFile(string Path, long Size, string? Sha256, int? Mode, int? Uid, int? Gid, string? Link);
-
-public sealed record ManifestPart(string Path, string Kind, IReadOnlyList<ManifestFile>? Files, long Bytes, string? Sha256);
-
-public sealed record BackupManifest(int Format, IReadOnlyList<ManifestPart> Parts, long TotalFiles, long TotalBytes);
+/// <summary>
+/// One entry of the manifest (a tree part's file, or a single-file part); <see cref="Link"/> is a symbolic link's own
+/// target, <see cref="Type"/> the manifest's <c>directory</c>, <c>file</c> or <c>symlink</c> when it says.
+/// </summary>
+public sealed record ManifestFile(string Path, long Size, string? Sha256, int? Mode, int? Uid, int? Gid, string? Link, string? Type = null);
 
 /// <summary>A final backup that was read whole and matched its manifest, entry by entry.</summary>
-public sealed record VerifiedArchive(string Path, ArchivedAccount Account, BackupManifest Manifest, long Entries, long Bytes);
+public sealed record VerifiedArchive(string Path, ArchivedAccount Account, long Entries, long Bytes);
 
 /// <summary>An archive refused before anything was made: a path that may not be there, an entry type, a checksum.</summary>
 public sealed class ArchiveRefusedException(string message) : ResourceException(message);
@@ -32,8 +32,9 @@ public sealed class ArchiveRefusedException(string message) : ResourceException(
 /// Format 1 of the final backup (ARCHIVE.md): a PAX tar in zstd, <c>{id}.tar.zst</c> under the backup folder. This
 /// reads it sequentially, and refuses any entry whose path is absolute, has an empty, <c>.</c> or <c>..</c> component,
 /// lies outside the format's parts, or is not a folder, a regular file or a symbolic link (hard links, devices, fifos).
-/// <see cref="VerifyAsync"/> reads the whole archive before anything is restored: every entry is checked against the
-/// manifest (the last entry) by size, SHA-256, mode, owner and link target, and every manifest entry must be there.
+/// <see cref="Verify"/> reads the whole archive before anything is restored: every entry is checked against the
+/// manifest (the last entry) by size, SHA-256, mode, owner and link target, in the manifest's order, and every manifest
+/// entry must be there.
 /// </summary>
 public static class BackupArchive
 {
@@ -146,103 +147,121 @@ public static class BackupArchive
         return ReadAccount(entry.DataStream);
     }
 
-    private sealed record Seen(TarEntryType Type, long Size, string? Sha256, int Mode, int Uid, int Gid, string? Link);
-
     /// <summary>
-    /// Reads the whole archive: every entry's path and type checked, its content hashed and compared with the
-    /// manifest (the last entry), and every manifest entry found. <paramref name="progress"/> gets entries and bytes read.
+    /// Reads the whole archive once, with the manifest (its last entry) streamed alongside from a second reader of the
+    /// same file: entry i is checked against the manifest's entry i (name, type, size, SHA-256, mode, owner, link target),
+    /// so an entry the manifest does not list, lists elsewhere, or lists with other bytes is refused there, and a manifest
+    /// entry the archive lacks once it ends. Memory holds one entry of each and the names of the folders open on the way
+    /// (a name twice in one folder is refused; an archive that leaves a folder and comes back to it is checked for it by
+    /// <see cref="Files.TreeWriter"/>, which never writes a name twice), never a record per entry.
+    /// <paramref name="progress"/> gets entries and bytes read.
     /// </summary>
     public static VerifiedArchive Verify(string path, Action<long, long>? progress = null, CancellationToken ct = default)
     {
+        using var listed = ManifestReader.Open(path);
         using var reader = new Reader(path);
-        var seen = new Dictionary<string, Seen>(StringComparer.Ordinal);
+        var siblings = new Siblings();
         ArchivedAccount? account = null;
-        BackupManifest? manifest = null;
+        var manifest = false;
         long entries = 0, bytes = 0;
         var buffer = new byte[128 * 1024];
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         while (reader.Next() is var (entry, name))
         {
             ct.ThrowIfCancellationRequested();
-            if (manifest is not null) throw new ArchiveRefusedException($"archive entry '{name}' comes after {ManifestEntry}, which must be last: refusing the archive");
+            if (manifest) throw new ArchiveRefusedException($"archive entry '{name}' comes after {ManifestEntry}, which must be last: refusing the archive");
             if (entries == 0 && name != AccountEntry) throw new ArchiveRefusedException($"the archive begins with '{name}', not {AccountEntry}: refusing it");
-            if (seen.ContainsKey(name)) throw new ArchiveRefusedException($"archive entry '{name}' appears twice: refusing the archive");
-            entries++;
+            siblings.Add(name, entry.EntryType == TarEntryType.Directory);
+            if ((++entries & 1023) == 0) progress?.Invoke(entries, bytes);
+            if (name == ManifestEntry)
+            {
+                // Read alongside by the other reader; this one only checks that nothing follows it.
+                manifest = true;
+                continue;
+            }
             string? sha = null;
             if (entry.DataStream is { } data)
             {
-                if (name is AccountEntry or ManifestEntry)
+                Stream content = data;
+                MemoryStream? copy = null;
+                if (name == AccountEntry)
                 {
-                    using var copy = new MemoryStream();
+                    content = copy = new MemoryStream();
                     data.CopyTo(copy);
-                    bytes += copy.Length;
-                    sha = Convert.ToHexStringLower(SHA256.HashData(copy.ToArray()));
                     copy.Position = 0;
-                    if (name == AccountEntry) account = ReadAccount(copy);
-                    else manifest = ReadManifest(copy);
                 }
-                else
+                int n;
+                while ((n = content.Read(buffer)) > 0)
                 {
-                    using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-                    int n;
-                    while ((n = data.Read(buffer)) > 0)
-                    {
-                        hash.AppendData(buffer, 0, n);
-                        bytes += n;
-                    }
-                    sha = Convert.ToHexStringLower(hash.GetHashAndReset());
+                    hash.AppendData(buffer, 0, n);
+                    bytes += n;
+                }
+                sha = Convert.ToHexStringLower(hash.GetHashAndReset());
+                if (copy is not null)
+                {
+                    copy.Position = 0;
+                    account = ReadAccount(copy);
                 }
             }
             else if (entry.EntryType is TarEntryType.RegularFile or TarEntryType.V7RegularFile)
                 sha = Convert.ToHexStringLower(SHA256.HashData([]));
-            if (name != ManifestEntry)
-                seen[name] = new(entry.EntryType, entry.Length, sha, (int)entry.Mode, entry.Uid, entry.Gid,
-                    entry.EntryType == TarEntryType.SymbolicLink ? entry.LinkName : null);
-            if ((entries & 1023) == 0) progress?.Invoke(entries, bytes);
+            var seen = new Seen(entry.EntryType, entry.Length, sha, (int)entry.Mode, entry.Uid, entry.Gid,
+                entry.EntryType == TarEntryType.SymbolicLink ? entry.LinkName : null);
+            // account.json is no part (ARCHIVE.md lists the parts after it): checked by its content, and by the manifest
+            // when listed there. A folder the manifest does not list is restored as archived (the writer lists every one).
+            var next = listed.Peek();
+            var same = next is not null && next.Path.TrimEnd('/') == name;
+            if (!same && (name == AccountEntry || entry.EntryType == TarEntryType.Directory)) continue;
+            if (next is null)
+                throw new ArchiveRefusedException($"archive entry '{name}' is not in the manifest: refusing the archive");
+            if (!same)
+                throw new ArchiveRefusedException($"archive entry '{name}' is not in the manifest at its place (the manifest lists '{next.Path}' there): an entry added, "
+                    + "missing or out of the manifest's order, refusing the archive");
+            Compare(name, seen, listed.Next()!);
         }
         progress?.Invoke(entries, bytes);
         if (account is null) throw new ArchiveRefusedException($"the archive has no {AccountEntry}: refusing it");
-        if (manifest is null) throw new ArchiveRefusedException($"the archive has no {ManifestEntry} at its end (cut short?): refusing it");
-        Compare(seen, manifest);
-        return new VerifiedArchive(path, account, manifest, entries, bytes);
+        if (!manifest) throw new ArchiveRefusedException($"the archive has no {ManifestEntry} at its end (cut short?): refusing it");
+        if (listed.Next() is { } missing)
+            throw new ArchiveRefusedException($"the manifest lists '{missing.Path}', which the archive does not hold: refusing it");
+        return new VerifiedArchive(path, account, entries, bytes);
     }
 
-    private static void Compare(Dictionary<string, Seen> seen, BackupManifest manifest)
-    {
-        var listed = new Dictionary<string, ManifestFile>(StringComparer.Ordinal);
-        foreach (var part in manifest.Parts)
-        {
-            if (part.Files is { Count: > 0 } files)
-                // The writer names folders with their trailing '/', as tar does; entries are compared without it.
-                foreach (var f in files) listed[f.Path.TrimEnd('/')] = f;
-            else listed[part.Path] = new ManifestFile(part.Path, part.Bytes, part.Sha256, null, null, null, null);
-        }
-        foreach (var (name, s) in seen)
-        {
-            if (s.Type == TarEntryType.Directory)
-            {
-                if (listed.TryGetValue(name, out var folder)) CheckOwner(name, s, folder);
-                continue;
-            }
-            // account.json is no part (ARCHIVE.md lists the parts after it): checked by its content, and by the manifest when listed.
-            if (!listed.TryGetValue(name, out var m) && name == AccountEntry) continue;
-            if (m is null)
-                throw new ArchiveRefusedException($"archive entry '{name}' is not in the manifest: refusing the archive");
-            if (s.Type == TarEntryType.SymbolicLink)
-            {
-                if (m.Link != s.Link) throw new ArchiveRefusedException($"archive entry '{name}': link target '{s.Link}' is not the manifest's '{m.Link}': refusing the archive");
-            }
-            else if (m.Sha256 is null || !string.Equals(m.Sha256, s.Sha256, StringComparison.OrdinalIgnoreCase) || m.Size != s.Size)
-                throw new ArchiveRefusedException($"archive entry '{name}': SHA-256 {s.Sha256} ({s.Size} bytes) does not match the manifest's {m.Sha256} ({m.Size} bytes): the archive is damaged or was changed, refusing it");
-            CheckOwner(name, s, m);
-        }
-        if (listed.Keys.FirstOrDefault(k => !seen.ContainsKey(k)) is { } missing)
-            throw new ArchiveRefusedException($"the manifest lists '{missing}', which the archive does not hold: refusing it");
-    }
+    private sealed record Seen(TarEntryType Type, long Size, string? Sha256, int Mode, int Uid, int Gid, string? Link);
 
-    private static void CheckOwner(string name, Seen s, ManifestFile m)
+    private static void Compare(string name, Seen s, ManifestFile m)
     {
+        var type = s.Type switch { TarEntryType.Directory => "directory", TarEntryType.SymbolicLink => "symlink", _ => "file" };
+        if (m.Type is { } listedType && listedType != type)
+            throw new ArchiveRefusedException($"archive entry '{name}' is a {type}, the manifest's a {listedType}: refusing the archive");
+        if (s.Type == TarEntryType.SymbolicLink)
+        {
+            if (m.Link != s.Link) throw new ArchiveRefusedException($"archive entry '{name}': link target '{s.Link}' is not the manifest's '{m.Link}': refusing the archive");
+        }
+        else if (s.Type != TarEntryType.Directory && (m.Sha256 is null || !string.Equals(m.Sha256, s.Sha256, StringComparison.OrdinalIgnoreCase) || m.Size != s.Size))
+            throw new ArchiveRefusedException($"archive entry '{name}': SHA-256 {s.Sha256} ({s.Size} bytes) does not match the manifest's {m.Sha256} ({m.Size} bytes): the archive is damaged or was changed, refusing it");
         if ((m.Mode is { } mode && (mode & 0b111_111_111_111) != (s.Mode & 0b111_111_111_111)) || (m.Uid is { } uid && uid != s.Uid) || (m.Gid is { } gid && gid != s.Gid))
             throw new ArchiveRefusedException($"archive entry '{name}': mode or owner differs from the manifest's: refusing the archive");
+    }
+
+    /// <summary>
+    /// The names met in each folder the archive is in (the top level's always): one name twice in a folder is refused.
+    /// Holds the folders on the current path only, as the writer lists a folder's entries together (depth first).
+    /// </summary>
+    private sealed class Siblings
+    {
+        private readonly Stack<(string Folder, HashSet<string> Names)> _open = new([("", new HashSet<string>(StringComparer.Ordinal))]);
+
+        public void Add(string name, bool folder)
+        {
+            var slash = name.LastIndexOf('/');
+            var parent = slash < 0 ? "" : name[..slash];
+            while (_open.Peek().Folder is var f && f != parent && f.Length > 0 && !parent.StartsWith(f + "/", StringComparison.Ordinal)) _open.Pop();
+            if (_open.Peek().Folder != parent) _open.Push((parent, new HashSet<string>(StringComparer.Ordinal)));
+            if (!_open.Peek().Names.Add(name[(slash + 1)..]))
+                throw new ArchiveRefusedException($"archive entry '{name}' appears twice: refusing the archive");
+            if (folder) _open.Push((name, new HashSet<string>(StringComparer.Ordinal)));
+        }
     }
 
     private sealed record AccountDocument(int Format, long BackupId, ArchivedAccount Account);
@@ -256,28 +275,6 @@ public static class BackupArchive
         if (!AccountNames.IsValidUsername(a.Username) || !AccountNames.IsValidDomain(a.Domain))
             throw new ArchiveRefusedException($"{AccountEntry} names an invalid account '{a.Username}' / '{a.Domain}': refusing the archive");
         return a;
-    }
-
-    private static BackupManifest ReadManifest(Stream s)
-    {
-        try
-        {
-            using var doc = JsonDocument.Parse(s);
-            var root = doc.RootElement;
-            if (root.GetProperty("format").GetInt32() != Format) throw new ArchiveRefusedException($"{ManifestEntry} is not format {Format}: refusing the archive");
-            var parts = root.GetProperty("parts").EnumerateArray().Select(p => new ManifestPart(
-                p.GetProperty("path").GetString()!,
-                p.TryGetProperty("kind", out var k) ? k.GetString() ?? "" : "",
-                p.TryGetProperty("files", out var f) && f.ValueKind == JsonValueKind.Array ? f.Deserialize<List<ManifestFile>>(Json) : null,
-                p.TryGetProperty("bytes", out var b) && b.ValueKind == JsonValueKind.Number ? b.GetInt64() : 0,
-                p.TryGetProperty("sha256", out var h) && h.ValueKind == JsonValueKind.String ? h.GetString() : null)).ToList();
-            return new BackupManifest(Format, parts,
-                root.TryGetProperty("total_files", out var tf) ? tf.GetInt64() : 0, root.TryGetProperty("total_bytes", out var tb) ? tb.GetInt64() : 0);
-        }
-        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
-        {
-            throw new ArchiveRefusedException($"{ManifestEntry} is not valid: {e.Message}");
-        }
     }
 }
 

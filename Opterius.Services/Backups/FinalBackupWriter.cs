@@ -163,7 +163,11 @@ public sealed partial class FinalBackupWriter(
     {
         private readonly List<string> _temporary = [];
         private readonly List<object> _parts = [];
-        private readonly List<string> _skipped = [];
+        // What is skipped goes to a temporary file, one JSON string a line, as it is met (a tenant's million fifos must
+        // not be held in memory); only the first SkippedShown stay for the panel's copy.
+        private readonly List<string> _skippedShown = [];
+        private long _skippedCount;
+        private StreamWriter? _skipped;
         private readonly DateTimeOffset _now = now;
         private long _files, _bytes, _untilReport = ReportEvery, _totalFiles, _totalBytes;
         private readonly IncrementalHash _fileHash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256); // one file's at a time
@@ -225,7 +229,15 @@ public sealed partial class FinalBackupWriter(
 
                         _manifest.WriteEndArray();
                         _manifest.WriteStartArray("skipped");
-                        foreach (var s in _skipped) _manifest.WriteStringValue(s);
+                        if (_skipped is not null)
+                        {
+                            await _skipped.DisposeAsync();
+                            foreach (var line in File.ReadLines(_skippedPath!))
+                            {
+                                _manifest.WriteRawValue(line, skipInputValidation: true);
+                                if (_manifest.BytesPending > 64 * 1024) await _manifest.FlushAsync(ct);
+                            }
+                        }
                         _manifest.WriteEndArray();
                         _manifest.WriteNumber("total_files", _totalFiles);
                         _manifest.WriteNumber("total_bytes", _totalBytes);
@@ -239,7 +251,7 @@ public sealed partial class FinalBackupWriter(
                     file.Flush(flushToDisk: true);
                     var summary = JsonSerializer.Serialize(new
                     {
-                        format = Format, parts = _parts, skipped = _skipped.Take(SkippedShown), skipped_count = _skipped.Count,
+                        format = Format, parts = _parts, skipped = _skippedShown, skipped_count = _skippedCount,
                         total_files = _totalFiles, total_bytes = _totalBytes,
                     });
                     return new WrittenBackup(FileName(id), counted.Written, counted.Sha256(), summary);
@@ -286,20 +298,20 @@ public sealed partial class FinalBackupWriter(
                     if (name.StartsWith(folder, StringComparison.Ordinal)) return;
                 if (IsNotUtf8(path, e))
                 {
-                    _skipped.Add($"{name}: its {(e.Path.Contains('\uFFFD') ? "name" : "link target")} is not valid UTF-8, so it is not archived (a restore could not give it back byte for byte)");
+                    Skip($"{name}: its {(e.Path.Contains('\uFFFD') ? "name" : "link target")} is not valid UTF-8, so it is not archived (a restore could not give it back byte for byte)");
                     if (e.Kind == TreeEntryKind.Directory) notUtf8.Add(name);
                     return;
                 }
                 if (e.Kind == TreeEntryKind.Other)
                 {
-                    _skipped.Add($"{name}: not a file, folder or link (fifo, socket or device)");
+                    Skip($"{name}: not a file, folder or link (fifo, socket or device)");
                     return;
                 }
                 // A tenant can hard-link a file it cannot read (/etc/shadow on the same file system) into its home: a file
                 // of several links that is not the account's is never read into its backup.
                 if (e.Kind == TreeEntryKind.File && e.Links > 1 && e.Uid != subject.Identity.Uid)
                 {
-                    _skipped.Add($"{name}: a hard link to a file of uid {e.Uid}, not the account's");
+                    Skip($"{name}: a hard link to a file of uid {e.Uid}, not the account's");
                     return;
                 }
                 var entry = new PaxTarEntry(e.Kind switch
@@ -335,7 +347,7 @@ public sealed partial class FinalBackupWriter(
                 archived?.Invoke(name);
             });
             if (measure is null) return;
-            foreach (var mount in measure.MountPoints) _skipped.Add($"{mount}: a mount point, never entered");
+            foreach (var mount in measure.MountPoints) Skip($"{mount}: a mount point, never entered");
             EndPart(prefix, kind, files, bytes, part.Sha256());
         }
 
@@ -348,6 +360,22 @@ public sealed partial class FinalBackupWriter(
         private static bool IsNotUtf8(string top, in TreeEntry e) =>
             (e.Path.Contains('\uFFFD') && !Path.Exists(Path.Join(top, e.Path)) && new FileInfo(Path.Join(top, e.Path)).LinkTarget is null)
             || e.LinkTarget?.Contains('\uFFFD') == true;
+
+        private string? _skippedPath;
+
+        /// <summary>An entry not archived, with why: named in the manifest's <c>skipped</c> (all) and the panel's copy (the first ones).</summary>
+        private void Skip(string what)
+        {
+            if (_skippedShown.Count < SkippedShown) _skippedShown.Add(what);
+            _skippedCount++;
+            if (_skipped is null)
+            {
+                _skippedPath = Temporary("skipped");
+                _skipped = new StreamWriter(new FileStream(_skippedPath, new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, UnixCreateMode = Private }));
+            }
+            // A JSON string is one line (a newline in a name is escaped), ready to be copied into the manifest as it is.
+            _skipped.WriteLine(JsonSerializer.Serialize(what));
+        }
 
         private void WriteFileRecord(string name, in TreeEntry e, string? sha)
         {
@@ -586,6 +614,7 @@ public sealed partial class FinalBackupWriter(
 
         public void DeleteTemporaryFiles()
         {
+            _skipped?.Dispose();
             foreach (var path in _temporary) File.Delete(path);
         }
     }

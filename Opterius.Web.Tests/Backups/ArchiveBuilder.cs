@@ -16,6 +16,14 @@ public sealed class ArchiveBuilder(string username, string domain, int uid, int 
     private sealed record Item(TarEntryType Type, string Name, byte[]? Content, int Mode, int Uid, int Gid, string? Link, bool Listed);
 
     private readonly List<Item> _items = [];
+    private bool _reversed;
+
+    /// <summary>The manifest lists the entries in the reverse of the archive's order (each still with its own size and SHA-256).</summary>
+    public ArchiveBuilder ListedInReverse()
+    {
+        _reversed = true;
+        return this;
+    }
 
     public ArchiveBuilder Folder(string name, int mode = 0b111_101_101, int? owner = null) =>
         Add(new(TarEntryType.Directory, name, null, mode, owner ?? uid, owner ?? gid, null, false));
@@ -52,7 +60,7 @@ public sealed class ArchiveBuilder(string username, string domain, int uid, int 
             Put(tar, new(TarEntryType.RegularFile, "account.json", account, 0b110_000_000, 0, 0, null, true));
             foreach (var item in _items) Put(tar, item);
             var parts = new List<object> { Part("account.json", account) };
-            var files = _items.Where(i => i.Listed).Select(i => new
+            var files = (_reversed ? Enumerable.Reverse(_items) : _items).Where(i => i.Listed).Select(i => new
             {
                 path = i.Name, size = i.Content?.Length ?? 0, sha256 = i.Content is null ? null : Sha(i.Content),
                 mode = i.Mode, uid = i.Uid, gid = i.Gid, link = i.Link,

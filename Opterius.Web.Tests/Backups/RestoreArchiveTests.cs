@@ -116,6 +116,21 @@ public sealed class RestoreArchiveTests : IDisposable
         Assert.DoesNotContain(_reports, r => r.Resource != RestoreReport.ArchiveStep);
     }
 
+    [Fact]
+    public async Task AnArchiveWhoseEntriesAreNotInTheManifestsOrderIsRefusedAndNothingIsMade()
+    {
+        // Every entry is in the manifest with its own bytes, but not at its place: the order is part of what is verified.
+        Bob().Folder("home").File("home/a.txt", "first").File("home/b.txt", "second").ListedInReverse().Write(_backups, 9);
+        var before = Everything();
+
+        var e = await Assert.ThrowsAsync<ArchiveRefusedException>(() => RestoreAsync(9));
+
+        Assert.Contains("archive entry 'home/a.txt' is not in the manifest at its place (the manifest lists 'home/b.txt' there)", e.Message);
+        Assert.Equal(before, Everything());
+        Assert.False(Path.Exists(Home));
+        Assert.DoesNotContain(_reports, r => r.Resource != RestoreReport.ArchiveStep);
+    }
+
     [Theory]
     [InlineData("home/../../outside/planted")]
     [InlineData("home/a/../../../outside/planted")]

@@ -1,6 +1,6 @@
 using Opterius.Bench;
 
-// dotnet run -c Release --project bench/Opterius.Bench -- [home|lines|backup|all] [--rounds N] [--files N] [--dirs N] [--lines N] [--workers N] [--dir PATH]
+// dotnet run -c Release --project bench/Opterius.Bench -- [home|lines|backup|restore|all] [--rounds N] [--files N] [--sizes N,N] [--dirs N] [--lines N] [--workers N] [--dir PATH]
 var verb = args.FirstOrDefault(a => !a.StartsWith("--")) ?? "all";
 string Opt(string name, string fallback)
 {
@@ -16,6 +16,8 @@ try
         HomeRemovalBench.Run(work, rounds, int.Parse(Opt("files", "100000")), int.Parse(Opt("dirs", "10000")), int.Parse(Opt("workers", "4")));
     if (verb is "backup" or "all")
         await FinalBackupBench.RunAsync(work, rounds, int.Parse(Opt("files", "100000")), int.Parse(Opt("dirs", "10000")));
+    if (verb is "restore" or "all")
+        await RestoreBench.RunAsync(work, Opt("sizes", "10000,100000").Split(',').Select(int.Parse).ToList());
     if (verb is "lines" or "all")
         LineFileBench.Run(work, rounds, int.Parse(Opt("lines", "200000")));
 }
