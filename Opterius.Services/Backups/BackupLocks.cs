@@ -73,8 +73,8 @@ public sealed class BackupLock(MySqlConnection c, string name) : IAsyncDisposabl
     public async Task<bool> IsHeldAsync(CancellationToken ct)
     {
         try { return await c.ExecuteScalarAsync<long?>(new CommandDefinition(HeldSql, new { name }, cancellationToken: ct)) == 1; }
-        catch (MySqlException) { return false; }
-        catch (InvalidOperationException) { return false; } // the connection was closed under it
+        // A killed connection fails as a MySqlException, a broken socket, or a connection closed under it: lost, each.
+        catch (Exception e) when (e is not OperationCanceledException) { return false; }
     }
 
     // Closing the connection frees the lock: no RELEASE_LOCK to fail and leave it held.
