@@ -47,7 +47,7 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<FinalBackups>();
         services.AddSingleton<IFinalBackups>(sp => sp.GetRequiredService<FinalBackups>());
         services.AddHostedService<BackupRetention>();
-        services.AddSingleton<BackupLocks>();
+        services.AddSingleton(sp => new BackupLocks(ConnectionString(sp, "Panel")));
         services.AddSingleton<RestoreJobStore>();
         services.AddSingleton<RestoreEvents>();
         services.AddSingleton<BackupRestoration>();

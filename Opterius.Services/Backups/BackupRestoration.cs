@@ -67,7 +67,7 @@ public sealed class BackupRestoration(
         }
         var viewer = new Viewer(actor.UserId, actor.IsAdmin);
         var backup = await backups.FindAsync(viewer, backupId, ct);
-        IAsyncDisposable? held = null;
+        BackupLock? held = null;
         if (backup is { Available: true })
         {
             held = await locks.TryTakeAsync(backup.Id, TimeSpan.Zero, ct);
@@ -90,7 +90,7 @@ public sealed class BackupRestoration(
         }
     }
 
-    private async Task<RestoreHandle> StartHeldAsync(Actor actor, long backupId, FinalBackup? backup, IAsyncDisposable? held, CancellationToken ct)
+    private async Task<RestoreHandle> StartHeldAsync(Actor actor, long backupId, FinalBackup? backup, BackupLock? held, CancellationToken ct)
     {
         var archived = backup is { Available: true } ? await ArchiveOfAsync(backup, ct) : null;
         if (backup is null || archived is null || held is null)
@@ -116,12 +116,20 @@ public sealed class BackupRestoration(
             throw;
         }
 
-        var job = await jobs.OpenAsync(backup, reserved.Account.Identity.Id, actor.Name, Steps, CancellationToken.None);
+        RestoreJob job;
+        try { job = await jobs.OpenAsync(backup, reserved.Account.Identity.Id, actor.Name, Steps, CancellationToken.None); }
+        catch (Exception e)
+        {
+            // Nothing but the reservation was made: it goes, or the names would stay taken by a row no job finishes.
+            if (await accounts.FindAsync(new Viewer(0, true), reserved.Account.Identity.Id, CancellationToken.None) is { Status: AccountStatus.Creating } row)
+                await creation.AbandonAsync(actor, row, _ => false, "restore", $"backup {backup.Id}: the restore job could not be opened: {e.Message}");
+            throw;
+        }
         var go = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var completion = Task.Run(async () =>
         {
             await go.Task;
-            try { return await RunAsync(job, backup, archived, reserved, actor); }
+            try { return await RunAsync(job, backup, archived, reserved, actor, held); }
             finally
             {
                 _running.TryRemove(job.Id, out _);
@@ -161,7 +169,7 @@ public sealed class BackupRestoration(
         }
     }
 
-    private async Task<RestoreJob> RunAsync(RestoreJob job, FinalBackup backup, ArchivedAccount archived, ReservedAccount reserved, Actor actor)
+    private async Task<RestoreJob> RunAsync(RestoreJob job, FinalBackup backup, ArchivedAccount archived, ReservedAccount reserved, Actor actor, BackupLock held)
     {
         // Transitions are journalled in order by one writer; progress reports are only published.
         var journal = Channel.CreateUnbounded<(string Resource, string Status, string? Detail)>(new UnboundedChannelOptions { SingleReader = true });
@@ -184,18 +192,26 @@ public sealed class BackupRestoration(
         foreach (var s in job.Steps) Publish(job, s.Resource, s.Status, s.Detail);
         string? running = null;
         var parts = new AccountParts("restore", archived.Uid,
-            Restore: (identity, started, made) => restorer.RestoreAsync(backup.Id, identity, r =>
+            Restore: async (identity, started, made) =>
             {
-                if (r.Status == RestoreReport.Made)
+                await restorer.RestoreAsync(backup.Id, identity, r =>
                 {
-                    made(r.Resource);
-                    if (Steps.Contains(r.Resource)) journal.Writer.TryWrite((r.Resource, StepStatus.Running, null));
-                    return;
-                }
-                if (r.Status == StepStatus.Running) started(r.Resource);
-                running = r.Status == StepStatus.Done ? null : r.Resource;
-                Step(r.Resource, r.Status, r.Detail);
-            }, CancellationToken.None),
+                    if (r.Status == RestoreReport.Made)
+                    {
+                        made(r.Resource);
+                        if (Steps.Contains(r.Resource)) journal.Writer.TryWrite((r.Resource, StepStatus.Running, null));
+                        return;
+                    }
+                    if (r.Status == StepStatus.Running) started(r.Resource);
+                    running = r.Status == StepStatus.Done ? null : r.Resource;
+                    Step(r.Resource, r.Status, r.Detail);
+                }, CancellationToken.None);
+                // The lock's connection idles for the whole restore: a server restart or a kill frees it silently, and
+                // a purge may then have taken the backup. Checked once the archive's parts are written, before the
+                // account can become active (the agent's writes are not stopped half-way: what they made is undone).
+                if (!await held.IsHeldAsync(CancellationToken.None))
+                    throw new ResourceException($"the lock on backup {backup.Id} was lost while it was restored (its connection to the panel's database closed: a restart of MariaDB or a kill), so a purge may have met this restore");
+            },
             Step: (key, status, detail) =>
             {
                 running = status == StepStatus.Done ? null : key;

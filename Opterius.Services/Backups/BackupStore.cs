@@ -47,14 +47,15 @@ public sealed class BackupStore(PanelDb db)
     }
 
     /// <summary>The archive is complete: its size, SHA-256 and manifest.</summary>
-    public async Task CompleteAsync(long id, WrittenBackup written, CancellationToken ct)
+    /// <summary>Records the written archive; false when the row was purged (or removed) meanwhile, and nothing changed.</summary>
+    public async Task<bool> CompleteAsync(long id, WrittenBackup written, CancellationToken ct)
     {
         const string sql = """
             UPDATE backups SET file_name = @FileName, bytes = @Bytes, sha256 = @Sha256, manifest = @Manifest, completed_at = UTC_TIMESTAMP(6)
-            WHERE id = @id
+            WHERE id = @id AND purged_at IS NULL
             """;
         await using var c = await db.OpenAsync(ct);
-        await c.ExecuteAsync(new CommandDefinition(sql, new { id, written.FileName, written.Bytes, written.Sha256, written.Manifest }, cancellationToken: ct));
+        return await c.ExecuteAsync(new CommandDefinition(sql, new { id, written.FileName, written.Bytes, written.Sha256, written.Manifest }, cancellationToken: ct)) > 0;
     }
 
     /// <summary>A backup that was never completed has no archive to list: its row goes.</summary>

@@ -62,6 +62,10 @@ public sealed class FinalBackups(BackupStore store, IBackupArchives archives, Ba
         // Held until the row is complete or gone: a purge meanwhile is refused instead of removing the file being written.
         await using var writing = await locks.TryTakeAsync(row.Id, TimeSpan.Zero, ct)
             ?? throw new ResourceException($"backup_failed: backup {row.Id} is held by another process; nothing was removed");
+        // Read again under the lock: a purge between the insert and the lock marked the row purged, and no archive may
+        // be written for it then (nothing would ever remove that file).
+        if (await store.FindAsync(new Viewer(0, true), row.Id, ct) is not { PurgedAt: null })
+            throw new ResourceException($"backup_failed: backup {row.Id} was purged before its archive was written; nothing was removed");
         WrittenBackup written;
         try { written = await archives.WriteAsync(subject, row.Id, progress, ct); }
         catch (Exception e)
@@ -75,7 +79,12 @@ public sealed class FinalBackups(BackupStore store, IBackupArchives archives, Ba
             throw e is ResourceException ? new ResourceException($"backup_failed: {e.Message}; nothing was removed", e)
                 : new ResourceException($"backup_failed: {e.GetType().Name}: {e.Message}; nothing was removed", e);
         }
-        await store.CompleteAsync(row.Id, written, ct);
+        if (!await store.CompleteAsync(row.Id, written, CancellationToken.None))
+        {
+            // Purged meanwhile (the lock keeps purges out, so only by hand): the archive written for it goes too.
+            await archives.PurgeAsync(row.Id, CancellationToken.None);
+            throw new ResourceException($"backup_failed: backup {row.Id} was purged while its archive was written; the archive was removed and nothing else was");
+        }
         return RemoveOutcome.Done($"backup {row.Id}: {written.FileName}, {Files.ByteSize.Human(written.Bytes)}, sha256 {written.Sha256}, kept until {row.ExpiresAt:yyyy-MM-dd HH:mm} UTC");
     }
 

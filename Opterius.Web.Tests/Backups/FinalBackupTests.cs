@@ -367,6 +367,50 @@ public sealed class FinalBackupTests(PanelApp app) : IClassFixture<PanelApp>
     }
 
     [Fact]
+    public async Task ABackupPurgedBetweenItsRowAndItsLockIsNeverWrittenAndTheDeletionStopsRemovingNothing()
+    {
+        var account = await app.CreateAsync(TestAccounts.NewPrefix());
+        var before = FileResourceSandbox.Snapshot(Layout.Home(account));
+        // A purge that lands right after the row is inserted, before the writer takes its lock: the row is purged the
+        // moment its file name is set (the insert's second statement), as a purge by another process would leave it.
+        await app.Databases.PanelScalarAsync<object?>("""
+            CREATE TRIGGER purge_new_backup BEFORE UPDATE ON backups FOR EACH ROW
+            IF OLD.file_name = '' AND NEW.file_name <> '' THEN
+                SET NEW.purged_at = UTC_TIMESTAMP(6), NEW.purged_by = 'tests', NEW.purge_reason = 'purged before the lock';
+            END IF
+            """);
+        DeletionJob job;
+        try { job = await DeleteWithBackupAsync(account); }
+        finally { await app.Databases.PanelScalarAsync<object?>("DROP TRIGGER purge_new_backup"); }
+
+        Assert.Equal(JobStatus.Failed, job.Status);
+        var step = job.Steps[0];
+        Assert.Equal((DeletionOrder.FinalBackup, StepStatus.Failed), (step.Resource, step.Status));
+        Assert.Contains("was purged before its archive was written", step.Detail);
+        Assert.All(job.Steps.Skip(1), s => Assert.NotEqual(StepStatus.Done, s.Status));
+        var backup = await BackupOfAsync(account.Id);
+        Assert.False(backup.Complete, "a purged backup was completed");
+        Assert.False(File.Exists(Path.Join(app.BackupPath, backup.FileName)), "an archive was written for a purged backup and nothing will ever remove it");
+        Assert.Equal(AccountStatus.Active, (await app.Get<AccountStore>().FindAsync(Admin, account.Id, default))!.Status);
+        Assert.Equal(before, FileResourceSandbox.Snapshot(Layout.Home(account)));
+    }
+
+    [Fact]
+    public async Task CompletingABackupRowThatWasPurgedIsRefusedAndLeavesItPurgedAndIncomplete()
+    {
+        var account = await app.CreateAsync(TestAccounts.NewPrefix());
+        var store = app.Get<BackupStore>();
+        var row = await store.InsertAsync(account, null, 1, default);
+        Assert.True(await store.MarkPurgedAsync(row.Id, "tests", "purged while written", default));
+
+        Assert.False(await store.CompleteAsync(row.Id, new WrittenBackup(row.FileName, 1, new string('0', 64), "{}"), default));
+
+        var after = (await store.FindAsync(Admin, row.Id, default))!;
+        Assert.NotNull(after.PurgedAt);
+        Assert.False(after.Complete);
+    }
+
+    [Fact]
     public async Task PurgingABackupRemovesItsArchiveKeepsTheRowAndIsAuditedAndAResellerSeesOnlyItsOwn()
     {
         var reseller = await app.NewResellerAsync();

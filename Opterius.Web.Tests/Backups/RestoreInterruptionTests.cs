@@ -156,6 +156,79 @@ public sealed class RestoreInterruptionTests(ServingApp app) : IClassFixture<Ser
         Assert.Equal(HttpStatusCode.NotFound, (await client.PostAsync($"/api/v1/backups/{backup.Id}/restore", null)).StatusCode);
     }
 
+    [Fact]
+    public async Task ABackupsLockIsFreedWithItsOwnConnectionWhichIsClosedNeverKeptInAPool()
+    {
+        var locks = app.Get<BackupLocks>();
+        var name = locks.NameOf(long.MaxValue);
+        Assert.True(name.Length <= 64, $"'{name}' is longer than the 64 characters of a named lock");
+        long holder;
+        await using (var held = await locks.TryTakeAsync(long.MaxValue, TimeSpan.Zero, default))
+        {
+            Assert.NotNull(held);
+            holder = await app.Databases.PanelScalarAsync<long>("SELECT IS_USED_LOCK(@name)", new { name });
+            Assert.True(await held.IsHeldAsync(default));
+        }
+
+        Assert.Null(await app.Databases.PanelScalarAsync<long?>("SELECT IS_USED_LOCK(@name)", new { name }));
+        Assert.Equal(0, await app.Databases.PanelScalarAsync<long>("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = @holder", new { holder }));
+    }
+
+    [Fact]
+    public async Task ARestoreWhoseJobCannotBeOpenedReleasesItsReservationSoTheNamesAreFreeAndTheRestoreRunAgainSucceeds()
+    {
+        var account = await app.CreateAsync(TestAccounts.NewPrefix(6));
+        var backup = await DeleteWithBackupAsync(app, account);
+        var nothing = await ServerOfAsync(app, account);
+        await app.Databases.PanelScalarAsync<object?>(
+            "CREATE TRIGGER refuse_restore_jobs BEFORE INSERT ON restore_jobs FOR EACH ROW SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'restore_jobs refused by the test'");
+        try
+        {
+            var e = await Assert.ThrowsAsync<MySqlException>(() => app.Get<BackupRestoration>().StartAsync(app.AdminActor(), backup.Id, default));
+            Assert.Contains("refused by the test", e.Message);
+        }
+        finally { await app.Databases.PanelScalarAsync<object?>("DROP TRIGGER refuse_restore_jobs"); }
+
+        Assert.Equal(0, await app.Databases.PanelScalarAsync<long>("SELECT COUNT(*) FROM accounts WHERE username = @Username OR domain = @Domain", new { account.Username, account.Domain }));
+        Assert.Equal(nothing, await ServerOfAsync(app, account));
+        Assert.Null(await app.Databases.PanelScalarAsync<long?>("SELECT IS_USED_LOCK(@name)", new { name = app.Get<BackupLocks>().NameOf(backup.Id) }));
+        var client = await app.ClientAsync();
+        var response = await client.PostAsync($"/api/v1/backups/{backup.Id}/restore", null);
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        var again = await FinishedAsync(client, response.Headers.Location!.ToString());
+        Assert.True(again.GetProperty("status").GetString() == "succeeded", again.ToString());
+    }
+
+    [Fact]
+    public async Task ARestoreWhoseLockWasLostMidWayFailsSayingSoAndUndoesWhatItMade()
+    {
+        var account = await app.CreateAsync(TestAccounts.NewPrefix(6));
+        var backup = await DeleteWithBackupAsync(app, account);
+        var nothing = await ServerOfAsync(app, account);
+        var client = await app.ClientAsync();
+        string location;
+        await using (await HoldZoneAsync(account.Domain))
+        {
+            var restore = await client.PostAsync($"/api/v1/backups/{backup.Id}/restore", null);
+            Assert.Equal(HttpStatusCode.Accepted, restore.StatusCode);
+            location = restore.Headers.Location!.ToString();
+            var jobId = long.Parse(location.Split('/')[^1]);
+            await UntilAsync(() => app.Get<RestoreJobStore>().FindAsync(jobId, default), j => j!.Steps.Single(s => s.Resource == "dns_zone").Status == StepStatus.Running);
+
+            // What a restart of MariaDB, or its wait_timeout, does to the lock's idle connection.
+            var holder = await app.Databases.PanelScalarAsync<long?>("SELECT IS_USED_LOCK(@name)", new { name = app.Get<BackupLocks>().NameOf(backup.Id) })
+                ?? throw new InvalidOperationException($"backup {backup.Id}'s lock is not held while it is restored");
+            await app.Databases.PanelScalarAsync<object?>($"KILL CONNECTION {holder}");
+        }
+        var job = await FinishedAsync(client, location);
+
+        Assert.True(job.GetProperty("status").GetString() == "failed", job.ToString());
+        Assert.Contains($"the lock on backup {backup.Id} was lost while it was restored", job.GetProperty("detail").GetString());
+        Assert.Contains("what this restore had made was removed again", job.GetProperty("detail").GetString());
+        Assert.Equal(nothing, await ServerOfAsync(app, account));
+        Assert.Equal(0, await app.Databases.PanelScalarAsync<long>("SELECT COUNT(*) FROM accounts WHERE username = @Username", new { account.Username }));
+    }
+
     /// <summary>The gap lock where the zone's domains row goes: a restore's insert of it waits until this is disposed.</summary>
     private Task<IAsyncDisposable> HoldZoneAsync(string domain) =>
         HoldAsync(app.Databases.PowerDns, "SELECT id FROM domains WHERE name = @domain FOR UPDATE", new { domain });
