@@ -232,43 +232,6 @@ public sealed class FinalBackupTests(PanelApp app) : IClassFixture<PanelApp>
     }
 
     [Fact]
-    public async Task ABackupAfterAnAttemptThatDiedHoldingTheTenantGivesBackTheTenantsOwnLoginsAndProcesses()
-    {
-        var account = await app.CreateAsync(TestAccounts.NewPrefix());
-        var layout = app.Get<ServerLayout>();
-        var ticks = Path.Join(Layout.Home(account), "ticks.txt");
-        var started = new List<System.Diagnostics.Process>();
-        var writer = app.Get<FinalBackupWriter>();
-        var id = Random.Shared.NextInt64(1_000_000_000, 2_000_000_000);
-        try
-        {
-            var tenant = await BusyTenant.StartAsync(account.Uid!.Value, ticks, started);
-            var logins = BusyTenant.Logins(layout, account.Username);
-            // What an agent that died mid-backup leaves: the tenant held and stopped, and the file of what its hold found.
-            Directory.CreateDirectory(app.BackupPath);
-            File.WriteAllText(Path.Join(app.BackupPath, $"{account.Username}.hold.json"),
-                JsonSerializer.Serialize(new { Shell = SystemUserResource.DefaultShell, ExpiresOnDay = (long?)null, Stopped = new[] { tenant.Id } }));
-            await app.Get<Opterius.Services.Commands.CommandRunner>().RunAsync(TenantQuiet.HoldCommand, new Dictionary<string, string>
-            {
-                ["username"] = account.Username, ["expires"] = "1", ["shell"] = SystemUserResource.SuspendedShell,
-            }, default);
-            FileResourceSandbox.Run("kill", "-STOP", tenant.Id.ToString());
-            Assert.NotEqual(logins, BusyTenant.Logins(layout, account.Username));
-
-            await writer.WriteAsync(new BackupSubject(AccountIdentity.From(account), account.Email, account.PackageId, account.OwnerId), id, _ => { }, default);
-
-            Assert.Equal(logins, BusyTenant.Logins(layout, account.Username));
-            await BusyTenant.GrowsAsync(ticks);
-            Assert.Empty(Directory.EnumerateFiles(app.BackupPath, $"{account.Username}.*"));
-        }
-        finally
-        {
-            BusyTenant.Stop(started);
-            await writer.PurgeAsync(id, default);
-        }
-    }
-
-    [Fact]
     public async Task NamesThatAreNotUtf8AreListedAsSkippedNeverArchivedUnderAMangledName()
     {
         var account = await app.CreateAsync(TestAccounts.NewPrefix());
