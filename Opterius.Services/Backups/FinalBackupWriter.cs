@@ -33,7 +33,6 @@ public sealed partial class FinalBackupWriter(
     SslCertificateResource certificates,
     NginxVhostResource vhosts,
     PhpFpmPoolResource pools,
-    TenantQuiet quiet,
     MariaDbAdmin admin,
     PowerDnsDb powerDns,
     TimeProvider time) : IBackupArchives
@@ -88,19 +87,10 @@ public sealed partial class FinalBackupWriter(
         var final = Path.Join(Folder, FileName(backupId));
         if (File.Exists(final) || new FileInfo(final).LinkTarget is not null)
             throw new ResourceException($"{final} already exists: backup {backupId} was written before");
-        // The tenant is held still while its account is read, and given back as it was before the archive counts as written.
-        var hold = await quiet.HoldAsync(subject.Identity, Folder, ct);
         var run = new Run(this, subject, backupId, progress, Folder, _time.GetUtcNow(), EntryArchived);
         try
         {
-            WrittenBackup written;
-            try { written = await run.WriteAsync(final + ".partial", (r, c) => r.EverythingAsync(c), ct); }
-            catch (Exception e)
-            {
-                await hold.GiveBackAfterAsync(e);
-                throw;
-            }
-            await hold.GiveBackAsync();
+            var written = await run.WriteAsync(final + ".partial", (r, c) => r.EverythingAsync(c), ct);
             if (RenameAt(AT_FDCWD, Z(final + ".partial"), final) != 0) throw new IOException($"cannot rename to {final}: {Describe(Errno)}");
             FileWriter.SyncFolder(Folder);
             return written;
