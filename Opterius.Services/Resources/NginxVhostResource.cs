@@ -19,6 +19,9 @@ public sealed class NginxVhostResource(ServerLayout layout, ServiceReloader relo
     /// <summary>Where a suspended vhost's own configuration waits, byte for byte, for unsuspend.</summary>
     public const string OriginalSuffix = ".suspended-original";
 
+    /// <summary>Why a final backup has no vhost of a suspended account whose own configuration was never kept beside it.</summary>
+    public const string NotStoredReason = "the account is suspended and its own vhost was never stored beside the 503 one, so it is not archived (a restore makes the vhost a new account gets)";
+
     public string ListenSnippet => layout.Under("/etc/nginx/snippets/opterius-listen.conf");
     public string SuspensionPage => layout.Under("/var/www/suspended/index.html");
 

@@ -211,6 +211,58 @@ public sealed class FinalBackupTests(PanelApp app) : IClassFixture<PanelApp>
     }
 
     [Fact]
+    public async Task AnInvalidUtf8NameBesideAValidSiblingSpelledWithUFFFDIsSkippedAndTheSiblingArchivedOnce()
+    {
+        var account = await app.CreateAsync(TestAccounts.NewPrefix());
+        var home = Layout.Home(account);
+        // caf\xe9.txt decodes to caf\uFFFD.txt, the very name of its valid sibling: one entry each, never two of one name.
+        FileResourceSandbox.Run("bash", "-c", "cd \"$1\" && echo latin > $'caf\\xe9.txt'", "x", home);
+        File.WriteAllText(Path.Join(home, "caf\uFFFD.txt"), "valid");
+        Assert.Equal(2, Directory.EnumerateFileSystemEntries(home).Count(p => p.EndsWith("caf\uFFFD.txt")));
+
+        Assert.Equal(JobStatus.Succeeded, (await DeleteWithBackupAsync(account)).Status);
+
+        var entries = ArchiveReader.Read(Path.Join(app.BackupPath, (await BackupOfAsync(account.Id)).FileName), out var order);
+        Assert.Single(order, n => n == "home/caf\uFFFD.txt");
+        Assert.Equal("valid", Encoding.UTF8.GetString(entries["home/caf\uFFFD.txt"].Content!));
+        using var manifest = JsonDocument.Parse(entries["manifest.json"].Content!);
+        Assert.Equal(["home/caf\uFFFD.txt: its name is not valid UTF-8, so it is not archived (a restore could not give it back byte for byte)"],
+            manifest.RootElement.GetProperty("skipped").EnumerateArray().Select(x => x.GetString()!));
+    }
+
+    [Fact]
+    public async Task AnActiveAccountsLeftoverSuspendedOriginalNeverWinsOverItsLiveVhost()
+    {
+        var account = await app.CreateAsync(TestAccounts.NewPrefix());
+        var available = app.Get<ServerLayout>().NginxAvailable(AccountIdentity.From(account));
+        var live = File.ReadAllBytes(available);
+        File.WriteAllText(available + NginxVhostResource.OriginalSuffix, "# a leftover of an old suspension\n");
+
+        Assert.Equal(JobStatus.Succeeded, (await DeleteWithBackupAsync(account)).Status);
+
+        var entries = ArchiveReader.Read(Path.Join(app.BackupPath, (await BackupOfAsync(account.Id)).FileName), out _);
+        Assert.Equal(live, entries["config/nginx_vhost.conf"].Content);
+    }
+
+    [Fact]
+    public async Task ASuspendedAccountWhoseOwnVhostWasNeverStoredListsItsVhostAsSkippedAndNeverArchivesThe503One()
+    {
+        var account = await app.CreateAsync(TestAccounts.NewPrefix());
+        await app.Get<AccountSuspension>().SuspendAsync(app.AdminActor(), account.Id, default);
+        var available = app.Get<ServerLayout>().NginxAvailable(AccountIdentity.From(account));
+        File.Delete(available + NginxVhostResource.OriginalSuffix);
+        Assert.Contains("return 503;", File.ReadAllText(available));
+
+        Assert.Equal(JobStatus.Succeeded, (await DeleteWithBackupAsync(account)).Status);
+
+        var entries = ArchiveReader.Read(Path.Join(app.BackupPath, (await BackupOfAsync(account.Id)).FileName), out _);
+        Assert.DoesNotContain("config/nginx_vhost.conf", entries.Keys);
+        using var manifest = JsonDocument.Parse(entries["manifest.json"].Content!);
+        Assert.Contains($"config/nginx_vhost.conf: {NginxVhostResource.NotStoredReason}",
+            manifest.RootElement.GetProperty("skipped").EnumerateArray().Select(x => x.GetString()));
+    }
+
+    [Fact]
     public async Task AHardLinkInAHomeToARootFileOutsideItIsSkippedAndListedNeverArchived()
     {
         var account = await app.CreateAsync(TestAccounts.NewPrefix());
