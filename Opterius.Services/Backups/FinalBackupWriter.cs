@@ -171,7 +171,8 @@ public sealed partial class FinalBackupWriter(
             if (await ZoneJsonAsync(ct) is { } zone) AddBytes("dns_zone.json", zone, "dns_zone");
             // The account as it is meant to be, not its suspended form (the 503 vhost, the pool moved aside, the logins
             // commented out): what unsuspend would put back, so a restore brings it back serving. account.json says it was suspended.
-            SingleFile("config/nginx_vhost.conf", "nginx_vhost", w._vhosts.UnsuspendedVhost(a));
+            if (w._vhosts.ArchivedVhost(a, subject.SuspendedAt is not null) is { } vhost) SingleFile("config/nginx_vhost.conf", "nginx_vhost", vhost);
+            else _skipped.Add($"config/nginx_vhost.conf: {NginxVhostResource.NotStoredReason}");
             SingleFile("config/php_fpm_pool.conf", "php_fpm_pool", w._pools.UnsuspendedPool(a));
             SingleFile("cron/crontab", "cron", w._layout.Crontab(a));
             foreach (var lineage in w._certificates.Lineages(a))
@@ -272,12 +273,19 @@ public sealed partial class FinalBackupWriter(
                 ct.ThrowIfCancellationRequested();
                 if (!started) { StartPart(prefix, kind); started = true; }
                 var name = e.Path.Length == 0 ? prefix : e.Kind == TreeEntryKind.Directory ? prefix + e.Path + "/" : prefix + e.Path;
-                foreach (var folder in notUtf8)
-                    if (name.StartsWith(folder, StringComparison.Ordinal)) return;
-                if (IsNotUtf8(path, e))
+                if (e.LossyName)
                 {
-                    _skipped.Add($"{name}: its {(e.Path.Contains('\uFFFD') ? "name" : "link target")} is not valid UTF-8, so it is not archived (a restore could not give it back byte for byte)");
+                    // Only what such a folder holds is lossy under its prefix: a valid sibling decoding alike is never lossy.
+                    foreach (var folder in notUtf8)
+                        if (name.StartsWith(folder, StringComparison.Ordinal)) return;
+                    _skipped.Add($"{name}: its name {NotUtf8}");
                     if (e.Kind == TreeEntryKind.Directory) notUtf8.Add(name);
+                    return;
+                }
+                // The target comes decoded from readlink: one holding U+FFFD is taken for lossy.
+                if (e.LinkTarget?.Contains('\uFFFD') == true)
+                {
+                    _skipped.Add($"{name}: its link target {NotUtf8}");
                     return;
                 }
                 if (e.Kind == TreeEntryKind.Other)
@@ -329,15 +337,8 @@ public sealed partial class FinalBackupWriter(
             EndPart(prefix, kind, files, bytes, part.Sha256());
         }
 
-        /// <summary>
-        /// Whether the walk had to decode the entry's name or link target lossily (U+FFFD for bytes that are no UTF-8): a tar
-        /// name is UTF-8 text, so such an entry would come back under another name. A name that is valid UTF-8 holding
-        /// U+FFFD itself is found under that very name (looked up only to tell the two apart; nothing is read through it).
-        /// A link target is not looked up: one holding U+FFFD is taken for lossy.
-        /// </summary>
-        private static bool IsNotUtf8(string top, in TreeEntry e) =>
-            (e.Path.Contains('\uFFFD') && !Path.Exists(Path.Join(top, e.Path)) && new FileInfo(Path.Join(top, e.Path)).LinkTarget is null)
-            || e.LinkTarget?.Contains('\uFFFD') == true;
+        // A tar name is UTF-8 text: an entry the walk decoded lossily would come back under another name.
+        private const string NotUtf8 = "is not valid UTF-8, so it is not archived (a restore could not give it back byte for byte)";
 
         private void WriteFileRecord(string name, in TreeEntry e, string? sha)
         {
