@@ -86,7 +86,6 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<RestoreParts>();
         services.AddSingleton<BackupRestorer>();
         services.AddSingleton<IBackupRestorer>(sp => sp.GetRequiredService<BackupRestorer>());
-        services.AddSingleton<TenantQuiet>();
         services.AddSingleton<FinalBackupWriter>();
         services.AddSingleton<IBackupArchives>(sp => sp.GetRequiredService<FinalBackupWriter>());
         return services;

@@ -245,7 +245,6 @@ commands = {
     "UserDel": ["/usr/sbin/userdel", "{username}"],
     "UserMod": ["/usr/sbin/usermod", "-s", "{shell}", "{username}"],
     "UserLock": ["/usr/sbin/usermod", "-L", "-e", "1", "-s", "/usr/sbin/nologin", "{username}"],
-    "UserHold": ["/usr/sbin/usermod", "-e", "{expires}", "-s", "{shell}", "{username}"],
     "GroupDel": ["/usr/sbin/groupdel", "{username}"],
     "KillProcesses": ["/usr/bin/kill", "-s", "KILL", "{pid}"],
     # Final backups: the agent passes the MariaDB admin credentials in a 0600 defaults file, never on this command line.

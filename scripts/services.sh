@@ -161,8 +161,6 @@ c = {
     "UserDel": ["userdel", "-R", "{root}", "{username}"],
     "UserMod": ["usermod", "-R", "{root}", "-s", "{shell}", "{username}"],
     "UserLock": ["usermod", "-R", "{root}", "-L", "-e", "1", "-s", "/usr/sbin/nologin", "{username}"],
-    # Final backups hold the tenant's logins while they read it ({expires} 1, nologin), then give back what they found.
-    "UserHold": ["usermod", "-R", "{root}", "-e", "{expires}", "-s", "{shell}", "{username}"],
     "GroupDel": ["groupdel", "-R", "{root}", "{username}"],
     "KillProcesses": ["kill", "-s", "KILL", "{pid}"],
     # Final backups: the credentials come in a 0600 defaults file the agent writes, never on this command line.

@@ -17,11 +17,12 @@ public sealed record ReservedAccount(long OwnerId, HostingPackage Package, NewAc
 /// <summary>
 /// How <see cref="AccountCreation.MakeAsync"/> makes the parts: <see cref="New"/> provisions each; a restore asks for
 /// the archived <see cref="Uid"/> again and has <see cref="Restore"/> write the <see cref="Restored"/> parts (calling back
-/// each key as it starts, then once it is made: its own checks found nothing there). <see cref="Step"/> hears each
+/// each key as it starts, then once it is made: its own checks found nothing there). <see cref="Provisioned"/>: parts of
+/// <see cref="Restored"/> the backup could not hold, provisioned as for a new account instead. <see cref="Step"/> hears each
 /// provision's transitions; <see cref="Action"/> is the audit's.
 /// </summary>
 public sealed record AccountParts(string Action, int? Uid = null, Func<AccountIdentity, Action<string>, Action<string>, Task>? Restore = null,
-    Action<string, string, string?>? Step = null, string Note = "")
+    Action<string, string, string?>? Step = null, string Note = "", IReadOnlySet<string>? Provisioned = null)
 {
     public static readonly AccountParts New = new("create");
 
@@ -116,7 +117,7 @@ public sealed class AccountCreation(
         {
             var provisioned = parts.Restore is null
                 ? _order.Where(r => provisioning.Value.StarterContent || !StarterOnly.Contains(r.Key))
-                : _order.Where(r => !AccountParts.Restored.Contains(r.Key));
+                : _order.Where(r => !AccountParts.Restored.Contains(r.Key) || parts.Provisioned?.Contains(r.Key) == true);
             foreach (var resource in provisioned)
             {
                 current = resource.Key;

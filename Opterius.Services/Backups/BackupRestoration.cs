@@ -171,6 +171,9 @@ public sealed class BackupRestoration(
 
     private async Task<RestoreJob> RunAsync(RestoreJob job, FinalBackup backup, ArchivedAccount archived, ReservedAccount reserved, Actor actor, BackupLock held)
     {
+        // A suspended account whose own vhost was never stored has none in its backup (only the 503 one was there): it gets the
+        // vhost the create path makes, so the restored account serves.
+        var newVhost = archived.Suspended && RestorePreview.PartsOf(backup.Id, backup.Manifest, log).All(p => p.Key != "nginx_vhost");
         // Transitions are journalled in order by one writer; progress reports are only published.
         var journal = Channel.CreateUnbounded<(string Resource, string Status, string? Detail)>(new UnboundedChannelOptions { SingleReader = true });
         var writer = Task.Run(async () =>
@@ -184,14 +187,14 @@ public sealed class BackupRestoration(
             Publish(job, resource, status, detail);
             // A part of the archive is journalled running only once it is made (below): the start-up's undo of a restore
             // whose panel stopped reads the journal, and a part refused by its own checks was never this restore's.
-            if (status != StepStatus.Running || (detail is null && !AccountParts.Restored.Contains(resource)))
+            if (status != StepStatus.Running || (detail is null && (!AccountParts.Restored.Contains(resource) || (newVhost && resource == "nginx_vhost"))))
                 journal.Writer.TryWrite((resource, status, detail));
         }
 
         Publish(job, DeletionEvent.JobResource, JobStatus.Running, null);
         foreach (var s in job.Steps) Publish(job, s.Resource, s.Status, s.Detail);
         string? running = null;
-        var parts = new AccountParts("restore", archived.Uid,
+        var parts = new AccountParts("restore", archived.Uid, Provisioned: newVhost ? new HashSet<string> { "nginx_vhost" } : null,
             Restore: async (identity, started, made) =>
             {
                 await restorer.RestoreAsync(backup.Id, identity, r =>
@@ -228,7 +231,7 @@ public sealed class BackupRestoration(
                 ? $"its archived uid {account.Uid} was still its own"
                 : $"new uid {account.Uid}: the archived uid {archived.Uid?.ToString() ?? "(none)"} was not free for it, its files are the new uid's")
                 + (archived.Suspended
-                    ? $"; it was suspended when it was backed up{(archived.SuspendedAt is { } at ? $" (since {at:yyyy-MM-dd HH:mm} UTC)" : "")} and is restored active, with its own vhost, pool and mail logins"
+                    ? $"; it was suspended when it was backed up{(archived.SuspendedAt is { } at ? $" (since {at:yyyy-MM-dd HH:mm} UTC)" : "")} and is restored active, with its own {(newVhost ? "pool and mail logins; its vhost was not stored, so it has the vhost a new account gets" : "vhost, pool and mail logins")}"
                     : "");
         }
         catch (Exception e)

@@ -33,7 +33,6 @@ public sealed partial class FinalBackupWriter(
     SslCertificateResource certificates,
     NginxVhostResource vhosts,
     PhpFpmPoolResource pools,
-    TenantQuiet quiet,
     MariaDbAdmin admin,
     PowerDnsDb powerDns,
     TimeProvider time) : IBackupArchives
@@ -88,19 +87,10 @@ public sealed partial class FinalBackupWriter(
         var final = Path.Join(Folder, FileName(backupId));
         if (File.Exists(final) || new FileInfo(final).LinkTarget is not null)
             throw new ResourceException($"{final} already exists: backup {backupId} was written before");
-        // The tenant is held still while its account is read, and given back as it was before the archive counts as written.
-        var hold = await quiet.HoldAsync(subject.Identity, Folder, ct);
         var run = new Run(this, subject, backupId, progress, Folder, _time.GetUtcNow(), EntryArchived);
         try
         {
-            WrittenBackup written;
-            try { written = await run.WriteAsync(final + ".partial", (r, c) => r.EverythingAsync(c), ct); }
-            catch (Exception e)
-            {
-                await hold.GiveBackAfterAsync(e);
-                throw;
-            }
-            await hold.GiveBackAsync();
+            var written = await run.WriteAsync(final + ".partial", (r, c) => r.EverythingAsync(c), ct);
             if (RenameAt(AT_FDCWD, Z(final + ".partial"), final) != 0) throw new IOException($"cannot rename to {final}: {Describe(Errno)}");
             FileWriter.SyncFolder(Folder);
             return written;
@@ -185,7 +175,8 @@ public sealed partial class FinalBackupWriter(
             if (await ZoneJsonAsync(ct) is { } zone) AddBytes("dns_zone.json", zone, "dns_zone");
             // The account as it is meant to be, not its suspended form (the 503 vhost, the pool moved aside, the logins
             // commented out): what unsuspend would put back, so a restore brings it back serving. account.json says it was suspended.
-            SingleFile("config/nginx_vhost.conf", "nginx_vhost", w._vhosts.UnsuspendedVhost(a));
+            if (w._vhosts.ArchivedVhost(a, subject.SuspendedAt is not null) is { } vhost) SingleFile("config/nginx_vhost.conf", "nginx_vhost", vhost);
+            else Skip($"config/nginx_vhost.conf: {NginxVhostResource.NotStoredReason}");
             SingleFile("config/php_fpm_pool.conf", "php_fpm_pool", w._pools.UnsuspendedPool(a));
             SingleFile("cron/crontab", "cron", w._layout.Crontab(a));
             foreach (var lineage in w._certificates.Lineages(a))
@@ -294,12 +285,19 @@ public sealed partial class FinalBackupWriter(
                 ct.ThrowIfCancellationRequested();
                 if (!started) { StartPart(prefix, kind); started = true; }
                 var name = e.Path.Length == 0 ? prefix : e.Kind == TreeEntryKind.Directory ? prefix + e.Path + "/" : prefix + e.Path;
-                foreach (var folder in notUtf8)
-                    if (name.StartsWith(folder, StringComparison.Ordinal)) return;
-                if (IsNotUtf8(path, e))
+                if (e.LossyName)
                 {
-                    Skip($"{name}: its {(e.Path.Contains('\uFFFD') ? "name" : "link target")} is not valid UTF-8, so it is not archived (a restore could not give it back byte for byte)");
+                    // Only what such a folder holds is lossy under its prefix: a valid sibling decoding alike is never lossy.
+                    foreach (var folder in notUtf8)
+                        if (name.StartsWith(folder, StringComparison.Ordinal)) return;
+                    Skip($"{name}: its name {NotUtf8}");
                     if (e.Kind == TreeEntryKind.Directory) notUtf8.Add(name);
+                    return;
+                }
+                // The target comes decoded from readlink: one holding U+FFFD is taken for lossy.
+                if (e.LinkTarget?.Contains('\uFFFD') == true)
+                {
+                    Skip($"{name}: its link target {NotUtf8}");
                     return;
                 }
                 if (e.Kind == TreeEntryKind.Other)
@@ -351,15 +349,8 @@ public sealed partial class FinalBackupWriter(
             EndPart(prefix, kind, files, bytes, part.Sha256());
         }
 
-        /// <summary>
-        /// Whether the walk had to decode the entry's name or link target lossily (U+FFFD for bytes that are no UTF-8): a tar
-        /// name is UTF-8 text, so such an entry would come back under another name. A name that is valid UTF-8 holding
-        /// U+FFFD itself is found under that very name (looked up only to tell the two apart; nothing is read through it).
-        /// A link target is not looked up: one holding U+FFFD is taken for lossy.
-        /// </summary>
-        private static bool IsNotUtf8(string top, in TreeEntry e) =>
-            (e.Path.Contains('\uFFFD') && !Path.Exists(Path.Join(top, e.Path)) && new FileInfo(Path.Join(top, e.Path)).LinkTarget is null)
-            || e.LinkTarget?.Contains('\uFFFD') == true;
+        // A tar name is UTF-8 text: an entry the walk decoded lossily would come back under another name.
+        private const string NotUtf8 = "is not valid UTF-8, so it is not archived (a restore could not give it back byte for byte)";
 
         private string? _skippedPath;
 

@@ -160,14 +160,7 @@ internal static unsafe partial class Libc
     [LibraryImport(Lib, EntryPoint = "getgrgid_r")]
     private static partial int GetGrGidR(uint gid, byte* grp, byte* buffer, nuint length, nint* result);
 
-    private const int ERANGE = 34;
-    public const int ESRCH = 3;
-
-    // The same numbers on x86-64 and arm64.
-    public const int SIGCONT = 18, SIGSTOP = 19;
-
-    [LibraryImport(Lib, EntryPoint = "kill", SetLastError = true)]
-    public static partial int Kill(int pid, int signal);
+    private const int ERANGE = 34, ESRCH = 3;
 
     /// <summary>The path with every link resolved (for comparing places only, never to act on); null when it does not lead anywhere.</summary>
     public static string? RealPath(string path)

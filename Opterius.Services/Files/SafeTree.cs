@@ -24,9 +24,11 @@ public enum TreeEntryKind { Directory, File, SymbolicLink, Other }
 /// <summary>
 /// One entry met by <see cref="SafeTree.Visit"/>: its path relative to the top ("" for the top itself), its kind, permission
 /// bits (the low 12 of st_mode), owner, size and modification time, and a link's own target text (never followed).
+/// <paramref name="LossyName"/>: the raw bytes of its name, or of a folder's above it, are not valid UTF-8, so
+/// <paramref name="Path"/> is a lossy decoding (U+FFFD for those bytes) that may equal a valid sibling's name.
 /// </summary>
 public readonly record struct TreeEntry(string Path, TreeEntryKind Kind, int Mode, int Uid, int Gid, long Size, DateTimeOffset ModifiedAt,
-    string? LinkTarget = null, int Links = 1);
+    string? LinkTarget = null, int Links = 1, bool LossyName = false);
 
 /// <summary>
 /// Called for each entry of a <see cref="SafeTree.Visit"/>, a folder before what it holds; <paramref name="content"/> is the
@@ -158,6 +160,7 @@ public static unsafe class SafeTree
         public int Next;
         public int Retries;
         public string Relative = ""; // the path from the top, kept only by a visit
+        public bool Lossy; // its name or a folder's above it is not valid UTF-8, kept only by a visit
         public bool HoldsMountPoint; // kept with every folder above it: a mount point inside is never removed
     }
 
@@ -430,28 +433,27 @@ public static unsafe class SafeTree
                 }
                 if (st.IsDirectory) { if (mayBeFolder) frame.Subfolders.Add(Copy(name)); return; }
                 if (st.MountId != _mount) { LeaveMountPoint(name); return; }
-                if (st.IsSymlink) { VisitLink(frame, name, RelativeOf(frame, name), st); return; }
-                if (st.Type != S_IFREG) { Visited(EntryOf(RelativeOf(frame, name), TreeEntryKind.Other, st), null); return; }
+                if (st.IsSymlink) { VisitLink(frame, name, st); return; }
+                if (st.Type != S_IFREG) { Visited(EntryAt(frame, name, TreeEntryKind.Other, st), null); return; }
             }
             var fd = OpenAt(frame.Fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0);
             if (fd < 0)
             {
                 var e = Errno;
                 if (e == ENOENT) return;
-                if (e == ELOOP && StatAt(frame.Fd, name, out var now) == 0) { VisitLink(frame, name, RelativeOf(frame, name), now); return; }
+                if (e == ELOOP && StatAt(frame.Fd, name, out var now) == 0) { VisitLink(frame, name, now); return; }
                 throw Failure("cannot open", name, e);
             }
             using var handle = new Microsoft.Win32.SafeHandles.SafeFileHandle(fd, ownsHandle: true);
             if (StatFd(fd, out var opened) != 0) throw Failure("cannot stat", name, Errno);
             if (opened.IsDirectory) { if (mayBeFolder) frame.Subfolders.Add(Copy(name)); return; }
             if (opened.MountId != _mount) { LeaveMountPoint(name); return; }
-            var relative = RelativeOf(frame, name);
-            if (opened.Type != S_IFREG) { Visited(EntryOf(relative, TreeEntryKind.Other, opened), null); return; }
+            if (opened.Type != S_IFREG) { Visited(EntryAt(frame, name, TreeEntryKind.Other, opened), null); return; }
             using var content = new FileStream(handle, FileAccess.Read, bufferSize: 0);
-            Visited(EntryOf(relative, TreeEntryKind.File, opened), content);
+            Visited(EntryAt(frame, name, TreeEntryKind.File, opened), content);
         }
 
-        private void VisitLink(Frame frame, byte* name, string relative, in Statx st)
+        private void VisitLink(Frame frame, byte* name, in Statx st)
         {
             var target = ReadLinkAt(frame.Fd, name);
             if (target is null)
@@ -461,7 +463,7 @@ public static unsafe class SafeTree
                 if (e == EINVAL) { VisitEntry(frame, name); return; } // no longer a link: take it as it is now
                 throw Failure("cannot read link", name, e);
             }
-            Visited(EntryOf(relative, TreeEntryKind.SymbolicLink, st) with { LinkTarget = target }, null);
+            Visited(EntryAt(frame, name, TreeEntryKind.SymbolicLink, st) with { LinkTarget = target }, null);
         }
 
         private void Visited(in TreeEntry entry, Stream? content)
@@ -474,6 +476,13 @@ public static unsafe class SafeTree
         private static TreeEntry EntryOf(string relative, TreeEntryKind kind, in Statx st) =>
             new(relative, kind, st.Mode & 0xFFF, (int)st.Uid, (int)st.Gid, kind == TreeEntryKind.Directory ? 0 : (long)st.Size,
                 DateTimeOffset.FromUnixTimeSeconds(st.MtimeSeconds).AddTicks(st.MtimeNanoseconds / 100), Links: (int)Math.Min(st.Nlink, int.MaxValue));
+
+        /// <summary>The entry <paramref name="name"/> of <paramref name="frame"/>, told lossy from its raw bytes, never by a lookup.</summary>
+        private static TreeEntry EntryAt(Frame frame, byte* name, TreeEntryKind kind, in Statx st) =>
+            EntryOf(RelativeOf(frame, name), kind, st) with { LossyName = LossyIn(frame, name) };
+
+        private static bool LossyIn(Frame frame, byte* name) =>
+            frame.Lossy || !System.Text.Unicode.Utf8.IsValid(System.Runtime.InteropServices.MemoryMarshal.CreateReadOnlySpanFromNullTerminated(name));
 
         private static string RelativeOf(Frame frame, byte* name)
         {
@@ -520,8 +529,8 @@ public static unsafe class SafeTree
             if (_visit is not null)
             {
                 // On the stack first: its descriptor is closed with the walk's if the visitor throws.
-                fixed (byte* n = name) child.Relative = RelativeOf(parent, n);
-                _visit(EntryOf(child.Relative, TreeEntryKind.Directory, st), null);
+                fixed (byte* n = name) (child.Relative, child.Lossy) = (RelativeOf(parent, n), LossyIn(parent, n));
+                _visit(EntryOf(child.Relative, TreeEntryKind.Directory, st) with { LossyName = child.Lossy }, null);
             }
             var far = _stack.Count - 1 - OpenDescriptorBudget;
             if (far >= 0 && _stack[far].Fd >= 0) { Close(_stack[far].Fd); _stack[far].Fd = -1; }

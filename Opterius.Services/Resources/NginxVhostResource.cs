@@ -19,6 +19,9 @@ public sealed class NginxVhostResource(ServerLayout layout, ServiceReloader relo
     /// <summary>Where a suspended vhost's own configuration waits, byte for byte, for unsuspend.</summary>
     public const string OriginalSuffix = ".suspended-original";
 
+    /// <summary>Why a final backup has no vhost of a suspended account whose own configuration was never kept beside it.</summary>
+    public const string NotStoredReason = "the account is suspended and its own vhost was never stored beside the 503 one, so it is not archived (a restore makes the vhost a new account gets)";
+
     public string ListenSnippet => layout.Under("/etc/nginx/snippets/opterius-listen.conf");
     public string SuspensionPage => layout.Under("/var/www/suspended/index.html");
 
@@ -113,12 +116,33 @@ public sealed class NginxVhostResource(ServerLayout layout, ServiceReloader relo
 
     /// <summary>
     /// The file holding the vhost as it serves when not suspended: its own configuration kept beside it while suspended,
-    /// else the vhost itself. Unsuspend puts this one in place; a final backup archives it, so a restore serves the site.
+    /// else the vhost itself. Unsuspend puts this one in place.
     /// </summary>
     public string UnsuspendedVhost(AccountIdentity account)
     {
         var available = layout.NginxAvailable(account);
         return File.Exists(available + OriginalSuffix) ? available + OriginalSuffix : available;
+    }
+
+    /// <summary>
+    /// The file a final backup archives as the account's vhost, so a restore serves the site: the live vhost of an active
+    /// account (a leftover of an old suspension beside it is not its configuration); for a suspended one its own kept
+    /// beside it, or null when that was never stored and the live file is the 503 vhost (<see cref="NotStoredReason"/>).
+    /// </summary>
+    public string? ArchivedVhost(AccountIdentity account, bool suspended)
+    {
+        var available = layout.NginxAvailable(account);
+        if (!suspended) return available;
+        if (File.Exists(available + OriginalSuffix)) return available + OriginalSuffix;
+        return IsSuspendedVhost(account, available) ? null : available;
+    }
+
+    // Told by the first line SuspendAsync writes; read without following a link (sites-available is root's).
+    private static bool IsSuspendedVhost(AccountIdentity a, string available)
+    {
+        if (!File.Exists(available) || new FileInfo(available).LinkTarget is not null) return false;
+        using var reader = new StreamReader(available);
+        return reader.ReadLine()?.StartsWith($"# Opterius Panel: {a.Domain} of account {a.Username} is suspended;", StringComparison.Ordinal) == true;
     }
 
     private IEnumerable<string> Paths(AccountIdentity a)

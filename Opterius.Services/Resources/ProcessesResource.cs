@@ -85,46 +85,6 @@ public sealed class ProcessesResource(ServerLayout layout, CommandRunner command
         return seen.Count;
     }
 
-    /// <summary>
-    /// Stops (SIGSTOP) every process of <paramref name="uid"/> not in <paramref name="stopped"/> yet, adding each: the
-    /// processes a kill would take, each read again right before, passes repeated until one finds none new (a process
-    /// may fork while a pass runs). A stopped process keeps its files and memory and carries on at <see cref="ContinueAll"/>.
-    /// Returns how many this call stopped. Sent by the agent itself (root), not a configured command: what it stops it must
-    /// be able to continue, whatever the configuration.
-    /// </summary>
-    public int StopAll(int uid, ISet<int> stopped)
-    {
-        var minUid = options.Value.MinUid;
-        if (uid < minUid) throw new ResourceException($"refusing to stop the processes of uid {uid}: below Opterius:MinUid {minUid}");
-        var now = 0;
-        for (var pass = 0; Running(uid, minUid).Where(p => !stopped.Contains(p.Pid)).ToList() is { Count: > 0 } left; pass++)
-        {
-            if (pass == 100) throw new ResourceException($"{Count(left.Count)} of uid {uid} keep appearing faster than they can be stopped");
-            foreach (var process in left)
-            {
-                // Read again right before the signal: a pid that ended meanwhile may be someone else's by now.
-                if (Read(process.Pid) is not { } again || !RunsAs(again, uid, minUid)) continue;
-                if (Files.Libc.Kill(process.Pid, Files.Libc.SIGSTOP) != 0)
-                {
-                    var e = Files.Libc.Errno;
-                    if (e == Files.Libc.ESRCH) continue; // ended on its own
-                    throw new ResourceException($"cannot stop process {Describe(process)} of uid {uid}: {Files.Libc.Describe(e)}");
-                }
-                stopped.Add(process.Pid);
-                now++;
-            }
-        }
-        return now;
-    }
-
-    /// <summary>Continues (SIGCONT) each of <paramref name="stopped"/> that still runs as <paramref name="uid"/>; one that ended is left.</summary>
-    public void ContinueAll(int uid, IEnumerable<int> stopped)
-    {
-        var minUid = options.Value.MinUid;
-        foreach (var pid in stopped)
-            if (Read(pid) is { } process && RunsAs(process, uid, minUid)) Files.Libc.Kill(pid, Files.Libc.SIGCONT);
-    }
-
     /// <summary>"1 process", "3 processes".</summary>
     public static string Count(int n) => n == 1 ? "1 process" : $"{n} processes";
 

@@ -189,86 +189,6 @@ public sealed class FinalBackupTests(PanelApp app) : IClassFixture<PanelApp>
     }
 
     [Fact]
-    public async Task ATenantThatKeepsWritingIsStoppedWithItsLoginsHeldWhileItsBackupIsReadAndGivenBackAsItWasAfter()
-    {
-        var account = await app.CreateAsync(TestAccounts.NewPrefix());
-        var layout = app.Get<ServerLayout>();
-        var ticks = Path.Join(Layout.Home(account), "ticks.txt");
-        var started = new List<System.Diagnostics.Process>();
-        var writer = app.Get<FinalBackupWriter>();
-        var id = Random.Shared.NextInt64(1_000_000_000, 2_000_000_000);
-        try
-        {
-            var tenant = await BusyTenant.StartAsync(account.Uid!.Value, ticks, started);
-            var logins = BusyTenant.Logins(layout, account.Username);
-            (long Before, long After, string State, string Logins)? during = null;
-            writer.EntryArchived = _ =>
-            {
-                if (during is not null) return;
-                var before = new FileInfo(ticks).Length;
-                Thread.Sleep(500); // 25 lines a running tenant would have written
-                during = (before, new FileInfo(ticks).Length, BusyTenant.State(tenant.Id), BusyTenant.Logins(layout, account.Username));
-            };
-            await writer.WriteAsync(new BackupSubject(AccountIdentity.From(account), account.Email, account.PackageId, account.OwnerId), id, _ => { }, default);
-
-            Assert.NotNull(during);
-            Assert.Equal(during.Value.Before, during.Value.After);
-            Assert.StartsWith("T", during.Value.State);
-            var held = during.Value.Logins.Split('\n');
-            Assert.EndsWith($":{SystemUserResource.SuspendedShell}", held[0]);
-            Assert.Equal("1", held[1].Split(':')[7]);
-            // Written: the tenant runs again and its logins are exactly as they were; the deletion's own steps lock and kill.
-            Assert.Equal(logins, BusyTenant.Logins(layout, account.Username));
-            Assert.DoesNotContain("T", BusyTenant.State(tenant.Id)[..1]);
-            await BusyTenant.GrowsAsync(ticks);
-            Assert.Empty(Directory.EnumerateFiles(app.BackupPath, $"{account.Username}.*"));
-        }
-        finally
-        {
-            writer.EntryArchived = null;
-            BusyTenant.Stop(started);
-            await writer.PurgeAsync(id, default);
-        }
-    }
-
-    [Fact]
-    public async Task ABackupAfterAnAttemptThatDiedHoldingTheTenantGivesBackTheTenantsOwnLoginsAndProcesses()
-    {
-        var account = await app.CreateAsync(TestAccounts.NewPrefix());
-        var layout = app.Get<ServerLayout>();
-        var ticks = Path.Join(Layout.Home(account), "ticks.txt");
-        var started = new List<System.Diagnostics.Process>();
-        var writer = app.Get<FinalBackupWriter>();
-        var id = Random.Shared.NextInt64(1_000_000_000, 2_000_000_000);
-        try
-        {
-            var tenant = await BusyTenant.StartAsync(account.Uid!.Value, ticks, started);
-            var logins = BusyTenant.Logins(layout, account.Username);
-            // What an agent that died mid-backup leaves: the tenant held and stopped, and the file of what its hold found.
-            Directory.CreateDirectory(app.BackupPath);
-            File.WriteAllText(Path.Join(app.BackupPath, $"{account.Username}.hold.json"),
-                JsonSerializer.Serialize(new { Shell = SystemUserResource.DefaultShell, ExpiresOnDay = (long?)null, Stopped = new[] { tenant.Id } }));
-            await app.Get<Opterius.Services.Commands.CommandRunner>().RunAsync(TenantQuiet.HoldCommand, new Dictionary<string, string>
-            {
-                ["username"] = account.Username, ["expires"] = "1", ["shell"] = SystemUserResource.SuspendedShell,
-            }, default);
-            FileResourceSandbox.Run("kill", "-STOP", tenant.Id.ToString());
-            Assert.NotEqual(logins, BusyTenant.Logins(layout, account.Username));
-
-            await writer.WriteAsync(new BackupSubject(AccountIdentity.From(account), account.Email, account.PackageId, account.OwnerId), id, _ => { }, default);
-
-            Assert.Equal(logins, BusyTenant.Logins(layout, account.Username));
-            await BusyTenant.GrowsAsync(ticks);
-            Assert.Empty(Directory.EnumerateFiles(app.BackupPath, $"{account.Username}.*"));
-        }
-        finally
-        {
-            BusyTenant.Stop(started);
-            await writer.PurgeAsync(id, default);
-        }
-    }
-
-    [Fact]
     public async Task NamesThatAreNotUtf8AreListedAsSkippedNeverArchivedUnderAMangledName()
     {
         var account = await app.CreateAsync(TestAccounts.NewPrefix());
@@ -288,6 +208,58 @@ public sealed class FinalBackupTests(PanelApp app) : IClassFixture<PanelApp>
         Assert.Contains("home/caf\uFFFD.txt: its name is not valid UTF-8, so it is not archived (a restore could not give it back byte for byte)", skipped);
         Assert.Contains("home/d\uFFFDj\uFFFD/: its name is not valid UTF-8, so it is not archived (a restore could not give it back byte for byte)", skipped);
         Assert.DoesNotContain(skipped, x => x.Contains("ok.txt"));
+    }
+
+    [Fact]
+    public async Task AnInvalidUtf8NameBesideAValidSiblingSpelledWithUFFFDIsSkippedAndTheSiblingArchivedOnce()
+    {
+        var account = await app.CreateAsync(TestAccounts.NewPrefix());
+        var home = Layout.Home(account);
+        // caf\xe9.txt decodes to caf\uFFFD.txt, the very name of its valid sibling: one entry each, never two of one name.
+        FileResourceSandbox.Run("bash", "-c", "cd \"$1\" && echo latin > $'caf\\xe9.txt'", "x", home);
+        File.WriteAllText(Path.Join(home, "caf\uFFFD.txt"), "valid");
+        Assert.Equal(2, Directory.EnumerateFileSystemEntries(home).Count(p => p.EndsWith("caf\uFFFD.txt")));
+
+        Assert.Equal(JobStatus.Succeeded, (await DeleteWithBackupAsync(account)).Status);
+
+        var entries = ArchiveReader.Read(Path.Join(app.BackupPath, (await BackupOfAsync(account.Id)).FileName), out var order);
+        Assert.Single(order, n => n == "home/caf\uFFFD.txt");
+        Assert.Equal("valid", Encoding.UTF8.GetString(entries["home/caf\uFFFD.txt"].Content!));
+        using var manifest = JsonDocument.Parse(entries["manifest.json"].Content!);
+        Assert.Equal(["home/caf\uFFFD.txt: its name is not valid UTF-8, so it is not archived (a restore could not give it back byte for byte)"],
+            manifest.RootElement.GetProperty("skipped").EnumerateArray().Select(x => x.GetString()!));
+    }
+
+    [Fact]
+    public async Task AnActiveAccountsLeftoverSuspendedOriginalNeverWinsOverItsLiveVhost()
+    {
+        var account = await app.CreateAsync(TestAccounts.NewPrefix());
+        var available = app.Get<ServerLayout>().NginxAvailable(AccountIdentity.From(account));
+        var live = File.ReadAllBytes(available);
+        File.WriteAllText(available + NginxVhostResource.OriginalSuffix, "# a leftover of an old suspension\n");
+
+        Assert.Equal(JobStatus.Succeeded, (await DeleteWithBackupAsync(account)).Status);
+
+        var entries = ArchiveReader.Read(Path.Join(app.BackupPath, (await BackupOfAsync(account.Id)).FileName), out _);
+        Assert.Equal(live, entries["config/nginx_vhost.conf"].Content);
+    }
+
+    [Fact]
+    public async Task ASuspendedAccountWhoseOwnVhostWasNeverStoredListsItsVhostAsSkippedAndNeverArchivesThe503One()
+    {
+        var account = await app.CreateAsync(TestAccounts.NewPrefix());
+        await app.Get<AccountSuspension>().SuspendAsync(app.AdminActor(), account.Id, default);
+        var available = app.Get<ServerLayout>().NginxAvailable(AccountIdentity.From(account));
+        File.Delete(available + NginxVhostResource.OriginalSuffix);
+        Assert.Contains("return 503;", File.ReadAllText(available));
+
+        Assert.Equal(JobStatus.Succeeded, (await DeleteWithBackupAsync(account)).Status);
+
+        var entries = ArchiveReader.Read(Path.Join(app.BackupPath, (await BackupOfAsync(account.Id)).FileName), out _);
+        Assert.DoesNotContain("config/nginx_vhost.conf", entries.Keys);
+        using var manifest = JsonDocument.Parse(entries["manifest.json"].Content!);
+        Assert.Contains($"config/nginx_vhost.conf: {NginxVhostResource.NotStoredReason}",
+            manifest.RootElement.GetProperty("skipped").EnumerateArray().Select(x => x.GetString()));
     }
 
     [Fact]
@@ -475,46 +447,6 @@ public sealed class PolicyApp(string policy) : PanelApp
 }
 
 /// <summary>The paths the server layout gives an account of this app.</summary>
-/// <summary>A tenant that keeps writing: one process of the account's uid appending a line to a file every 20 ms.</summary>
-public static class BusyTenant
-{
-    /// <summary>Starts it (added to <paramref name="started"/> for the caller to kill) and waits until the file grows.</summary>
-    public static async Task<System.Diagnostics.Process> StartAsync(int uid, string file, List<System.Diagnostics.Process> started)
-    {
-        // Root opens the file (the sandbox's parents are root's only) and hands it down as the loop's output.
-        var psi = new System.Diagnostics.ProcessStartInfo("bash");
-        foreach (var arg in new[] { "-c", "exec setpriv --reuid=\"$1\" --regid=\"$1\" --clear-groups perl -e '$| = 1; while (1) { print \"tick\\n\"; select(undef, undef, undef, 0.02) }' >>\"$2\"",
-                     "busy", uid.ToString(), file })
-            psi.ArgumentList.Add(arg);
-        var p = System.Diagnostics.Process.Start(psi)!;
-        started.Add(p);
-        await GrowsAsync(file);
-        Assert.Contains(ProcessesResource.Running(uid), r => r.Pid == p.Id);
-        return p;
-    }
-
-    /// <summary>Fails unless <paramref name="file"/> grows within 5 s.</summary>
-    public static async Task GrowsAsync(string file)
-    {
-        var size = File.Exists(file) ? new FileInfo(file).Length : 0;
-        for (var deadline = DateTime.UtcNow.AddSeconds(5); DateTime.UtcNow < deadline; await Task.Delay(20))
-            if (File.Exists(file) && new FileInfo(file).Length > size) return;
-        Assert.Fail($"{file} did not grow within 5 s: its writer is not running");
-    }
-
-    /// <summary>The State line of the process ("S (sleeping)", "T (stopped)").</summary>
-    public static string State(int pid) => File.ReadAllLines($"/proc/{pid}/status").Single(l => l.StartsWith("State:"))[6..].Trim();
-
-    /// <summary>The user's passwd and shadow lines, as exact text.</summary>
-    public static string Logins(ServerLayout layout, string username) => string.Join('\n',
-        File.ReadAllLines(layout.Passwd).Concat(File.ReadAllLines(layout.Shadow)).Where(l => l.StartsWith(username + ":", StringComparison.Ordinal)));
-
-    public static void Stop(List<System.Diagnostics.Process> started)
-    {
-        foreach (var p in started.Where(p => !p.HasExited)) p.Kill(entireProcessTree: true);
-    }
-}
-
 public sealed class ServerLayoutOf(PanelApp app)
 {
     private readonly ServerLayout _layout = app.Get<ServerLayout>();

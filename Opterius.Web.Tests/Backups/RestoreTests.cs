@@ -139,6 +139,31 @@ public abstract class RestoreScenarios(ServingApp app)
     }
 
     [Fact]
+    public async Task ASuspendedAccountWhoseOwnVhostWasNeverStoredComesBackWithTheVhostACreateMakesAndSaysSo()
+    {
+        var account = await RichAccountAsync();
+        var before = await StateAsync(account);
+        await app.Get<AccountSuspension>().SuspendAsync(app.AdminActor(), account.Id, default);
+        File.Delete(Layout.NginxAvailable(AccountIdentity.From(account)) + NginxVhostResource.OriginalSuffix);
+        var backup = await DeleteWithBackupAsync(app, account);
+
+        var client = await app.ClientAsync();
+        var response = await client.PostAsync($"/api/v1/backups/{backup.Id}/restore", null);
+        var job = await FinishedAsync(client, response.Headers.Location!.ToString());
+
+        Assert.True(job.GetProperty("status").GetString() == "succeeded", job.ToString());
+        var detail = job.GetProperty("detail").GetString()!;
+        Assert.Contains("its vhost was not stored, so it has the vhost a new account gets", detail);
+        Assert.DoesNotContain("with its own vhost", detail);
+        var restored = (await app.Get<AccountStore>().FindAsync(Admin, job.GetProperty("account_id").GetInt64(), default))!;
+        // The account had the create path's vhost before it was suspended: the one made again is that very text.
+        Assert.Equal(before.Vhost, (await StateAsync(restored)).Vhost);
+        var (status, body) = await DaemonKit.GetUntilAsync(account.Domain, HttpStatusCode.OK);
+        Assert.True(status == HttpStatusCode.OK, $"{account.Domain} answered {(int)status}: {body}");
+        Assert.Contains("restored page of the tenant", body);
+    }
+
+    [Fact]
     public async Task AnArchivedUidTheLedgerNoLongerBindsToTheNamesIsNotReusedAndItsFilesBecomeTheNewUids()
     {
         var account = await app.CreateAsync(TestAccounts.NewPrefix(6));

@@ -163,7 +163,6 @@ public sealed partial class InstallTests(ScratchInstall install) : IClassFixture
             ["UserDel"] = "/usr/sbin/userdel {username}",
             ["UserMod"] = "/usr/sbin/usermod -s {shell} {username}",
             ["UserLock"] = "/usr/sbin/usermod -L -e 1 -s /usr/sbin/nologin {username}",
-            ["UserHold"] = "/usr/sbin/usermod -e {expires} -s {shell} {username}",
             ["GroupDel"] = "/usr/sbin/groupdel {username}",
             ["KillProcesses"] = "/usr/bin/kill -s KILL {pid}",
             ["MariaDbDump"] = "/usr/bin/mariadb-dump --defaults-file={defaults_file} --single-transaction --routines --triggers --events "
