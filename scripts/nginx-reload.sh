@@ -12,14 +12,19 @@ pid=""
 { read -r pid < "$pidfile"; } 2>/dev/null || true
 [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || { echo "nginx ($pidfile) is not running" >&2; exit 1; }
 exec {tick}<> <(:) # a pipe nobody writes to: `read -t` on it is a sleep without a process
-workers() { workers=""; { read -r workers < "/proc/$pid/task/$pid/children"; } 2>/dev/null || true; }
-workers
+nap() { read -r -t "$1" -u "$tick" _ || true; }
+children=/proc/$pid/task/$pid/children
+read_workers() { workers=""; { read -r workers < "$children"; } 2>/dev/null || true; }
+read_workers
+# Without CONFIG_PROC_CHILDREN (or with no worker running) no new worker could ever be seen, and every
+# reload would wait out the loop and blame the configuration: refuse before signalling instead.
+[ -n "$workers" ] || { echo "cannot see nginx's workers ($children is unreadable or lists none): cannot tell whether a reload is applied" >&2; exit 1; }
 before=" $workers "
 kill -HUP "$pid"
 for ((i = 0; i < 200; i++)); do
-  workers
+  read_workers
   for w in $workers; do [[ $before == *" $w "* ]] || exit 0; done
-  read -r -t 0.025 -u "$tick" _ || true
+  nap 0.025
 done
 echo "nginx kept its old configuration (see its error log): the reload was not applied" >&2
 exit 1

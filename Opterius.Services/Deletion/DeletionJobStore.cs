@@ -320,9 +320,7 @@ public sealed class DeletionJobStore(PanelDb db, IOptions<DeletionOptions> optio
             await using var c = await db.OpenAsync(ct);
             await using var tx = await c.BeginTransactionAsync(ct);
             // The job row first (the fence), then the step: the order a takeover locks them in.
-            if (await c.ExecuteAsync(new CommandDefinition(
-                    "UPDATE deletion_jobs SET updated_at = UTC_TIMESTAMP(6) WHERE id = @jobId AND lease_holder = @Holder", args, tx, cancellationToken: ct)) == 0)
-                return false;
+            if (!await HoldsAsync(c, tx, jobId, ct)) return false;
             await c.ExecuteAsync(new CommandDefinition(
                 "UPDATE deletion_steps SET status = @status, detail = @detail, updated_at = UTC_TIMESTAMP(6), started_at = IF(@status = 'running', UTC_TIMESTAMP(6), started_at) WHERE job_id = @jobId AND position = @position",
                 args, tx, cancellationToken: ct));
@@ -341,9 +339,7 @@ public sealed class DeletionJobStore(PanelDb db, IOptions<DeletionOptions> optio
             await using var c = await db.OpenAsync(ct);
             await using var tx = await c.BeginTransactionAsync(ct);
             // The job row first (the fence), then the steps: the order a takeover locks them in.
-            if (await c.ExecuteAsync(new CommandDefinition(
-                    "UPDATE deletion_jobs SET updated_at = UTC_TIMESTAMP(6) WHERE id = @jobId AND lease_holder = @Holder", args, tx, cancellationToken: ct)) == 0)
-                return false;
+            if (!await HoldsAsync(c, tx, jobId, ct)) return false;
             await c.ExecuteAsync(new CommandDefinition(
                 "UPDATE deletion_steps SET status = 'running', detail = NULL, updated_at = UTC_TIMESTAMP(6), started_at = UTC_TIMESTAMP(6) WHERE job_id = @jobId AND position IN @positions",
                 args, tx, cancellationToken: ct));
@@ -458,9 +454,13 @@ public sealed class DeletionJobStore(PanelDb db, IOptions<DeletionOptions> optio
         }
     }
 
+    // The fence of every journal write: the job row locked (and touched) in the write's transaction, so a takeover,
+    // which locks it first, either waits for the write or has already made this process's writes miss.
+    private const string Holds = "UPDATE deletion_jobs SET updated_at = UTC_TIMESTAMP(6) WHERE id = @jobId AND lease_holder = @Holder";
+
+    /// <summary>Whether this process holds the job's lease, the job row locked until <paramref name="tx"/> ends.</summary>
     private async Task<bool> HoldsAsync(MySqlConnection c, MySqlTransaction tx, long jobId, CancellationToken ct) =>
-        await c.ExecuteScalarAsync<string?>(new CommandDefinition(
-            "SELECT lease_holder FROM deletion_jobs WHERE id = @jobId FOR UPDATE", new { jobId }, tx, cancellationToken: ct)) == Holder;
+        await c.ExecuteAsync(new CommandDefinition(Holds, new { jobId, Holder }, tx, cancellationToken: ct)) > 0;
 
     private static async Task<DeletionJob> WithStepsAsync(MySqlConnection c, JobRow job, CancellationToken ct)
     {
