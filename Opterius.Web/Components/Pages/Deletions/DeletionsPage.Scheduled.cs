@@ -1,4 +1,3 @@
-using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Components;
 using MudBlazor;
 using Opterius.Services.Deletion;
@@ -42,16 +41,7 @@ public sealed partial class DeletionsPage
     /// it too); a reseller reads what it means for them, never a server's exception. A conflict or a missing account is
     /// said in the refusal's own words, which are the API's to anyone.
     /// </summary>
-    private string BlockedNote(string reason) => _user.IsAdmin() ? reason : ForReseller(reason);
-
-    private static string ForReseller(string reason) =>
-        reason.StartsWith("license_required:", StringComparison.Ordinal) ? "the host's panel license must be renewed first"
-        : InternalReason().IsMatch(reason) ? "a problem on the server, which the host has been told of"
-        : reason;
-
-    // The scheduler's reason for a failure that is no refusal: "SomeException: its message".
-    [GeneratedRegex(@"^[A-Za-z.]*Exception: ")]
-    private static partial Regex InternalReason();
+    private string BlockedNote(string reason) => BlockedReasons.For(_user, reason);
 
     private async Task CancelScheduledAsync(ScheduledDeletion s)
     {
