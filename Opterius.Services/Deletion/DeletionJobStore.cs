@@ -312,39 +312,37 @@ public sealed class DeletionJobStore(PanelDb db, IOptions<DeletionOptions> optio
             "SELECT DISTINCT account_id FROM deletion_jobs WHERE status = 'running'", cancellationToken: ct))).AsList();
     }
 
+    private const string SetStep = $"""
+        UPDATE deletion_jobs j STRAIGHT_JOIN deletion_steps s ON s.job_id = j.id
+        SET {Touch}, s.status = @status, s.detail = @detail, s.updated_at = UTC_TIMESTAMP(6),
+            s.started_at = IF(@status = 'running', UTC_TIMESTAMP(6), s.started_at)
+        WHERE {Leased} AND s.position = @position
+        """;
+
     /// <summary>Records a step's transition; false (nothing written) when this process no longer holds the job's lease.</summary>
+    /// <remarks>One statement in autocommit, fenced in itself (see <see cref="Leased"/>): one round trip, not four.</remarks>
     public Task<bool> SetStepAsync(long jobId, int position, string status, string? detail, CancellationToken ct) =>
         RetryOnDeadlockAsync(async () =>
         {
-            var args = new { jobId, position, status, detail, Holder };
             await using var c = await db.OpenAsync(ct);
-            await using var tx = await c.BeginTransactionAsync(ct);
-            // The job row first (the fence), then the step: the order a takeover locks them in.
-            if (!await HoldsAsync(c, tx, jobId, ct)) return false;
-            await c.ExecuteAsync(new CommandDefinition(
-                "UPDATE deletion_steps SET status = @status, detail = @detail, updated_at = UTC_TIMESTAMP(6), started_at = IF(@status = 'running', UTC_TIMESTAMP(6), started_at) WHERE job_id = @jobId AND position = @position",
-                args, tx, cancellationToken: ct));
-            await tx.CommitAsync(ct);
-            return true;
+            return await c.ExecuteAsync(new CommandDefinition(SetStep, new { jobId, position, status, detail, Holder }, cancellationToken: ct)) > 0;
         });
 
+    private const string StartSteps = $"""
+        UPDATE deletion_jobs j STRAIGHT_JOIN deletion_steps s ON s.job_id = j.id
+        SET {Touch}, s.status = 'running', s.detail = NULL, s.updated_at = UTC_TIMESTAMP(6), s.started_at = UTC_TIMESTAMP(6)
+        WHERE {Leased} AND s.position IN @positions
+        """;
+
     /// <summary>
-    /// Journals every step of a stage as running in one transaction (a stage's steps start together); false without the
+    /// Journals every step of a stage as running in one statement (a stage's steps start together); false without the
     /// lease. One write instead of one a step: under a burst of deletions each commit waits for the log's flush.
     /// </summary>
     public Task<bool> StartStepsAsync(long jobId, IReadOnlyList<int> positions, CancellationToken ct) =>
         RetryOnDeadlockAsync(async () =>
         {
-            var args = new { jobId, positions, Holder };
             await using var c = await db.OpenAsync(ct);
-            await using var tx = await c.BeginTransactionAsync(ct);
-            // The job row first (the fence), then the steps: the order a takeover locks them in.
-            if (!await HoldsAsync(c, tx, jobId, ct)) return false;
-            await c.ExecuteAsync(new CommandDefinition(
-                "UPDATE deletion_steps SET status = 'running', detail = NULL, updated_at = UTC_TIMESTAMP(6), started_at = UTC_TIMESTAMP(6) WHERE job_id = @jobId AND position IN @positions",
-                args, tx, cancellationToken: ct));
-            await tx.CommitAsync(ct);
-            return true;
+            return await c.ExecuteAsync(new CommandDefinition(StartSteps, new { jobId, positions, Holder }, cancellationToken: ct)) > 0;
         });
 
     private const string SavePlan = """
@@ -369,6 +367,8 @@ public sealed class DeletionJobStore(PanelDb db, IOptions<DeletionOptions> optio
 
     private static readonly System.Text.Json.JsonSerializerOptions PlanJson = new() { PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower };
 
+    private const string Verified = $"UPDATE deletion_jobs j SET {Touch}, j.verified_at = UTC_TIMESTAMP(6) WHERE {Leased}";
+
     private const string SaveCheck = "INSERT INTO deletion_checks (job_id, position, resource, status, summary) VALUES ";
     private const string SaveCheckRow = "(@jobId, @position{0}, @resource{0}, @status{0}, @summary{0})";
     private const string SaveCheckUpdate = " ON DUPLICATE KEY UPDATE resource = VALUES(resource), status = VALUES(status), summary = VALUES(summary)";
@@ -381,10 +381,8 @@ public sealed class DeletionJobStore(PanelDb db, IOptions<DeletionOptions> optio
     {
         await using var c = await db.OpenAsync(ct);
         await using var tx = await c.BeginTransactionAsync(ct);
-        if (!await HoldsAsync(c, tx, jobId, ct)) return false;
-        await c.ExecuteAsync(new CommandDefinition(
-            "UPDATE deletion_jobs SET verified_at = UTC_TIMESTAMP(6), updated_at = UTC_TIMESTAMP(6) WHERE id = @jobId",
-            new { jobId }, tx, cancellationToken: ct));
+        // The fence and the job's own change in one statement; the checks need their own (a job row cannot join an insert).
+        if (await c.ExecuteAsync(new CommandDefinition(Verified, new { jobId, Holder }, tx, cancellationToken: ct)) == 0) return false;
         // One row per step, overwritten in place: a DELETE of the old rows would take gap locks that deadlock
         // with another job's verification inserting its own rows at the same moment.
         // Every row in one statement: one round trip, not one a step (the SQL differs only by the number of steps).
@@ -420,9 +418,12 @@ public sealed class DeletionJobStore(PanelDb db, IOptions<DeletionOptions> optio
     public async Task<bool> SucceedAsync(DeletionJob job, CancellationToken ct) =>
         await FinishAsync(job, JobStatus.Succeeded, "DELETE FROM accounts WHERE id = @AccountId", ct);
 
-    private const string Finish = """
-        UPDATE deletion_jobs SET status = @status, finished_at = UTC_TIMESTAMP(6), updated_at = UTC_TIMESTAMP(6), lease_expires_at = NULL
-        WHERE id = @Id AND lease_holder = @Holder
+    // The account row first, as OpenAsync locks it: a DELETE arriving as the job finishes waits instead of deadlocking.
+    // Then the fenced job row, in the same round trip (statements of one command run in order, in the transaction).
+    private const string Finish = $"""
+        SELECT id FROM accounts WHERE id = @AccountId FOR UPDATE;
+        UPDATE deletion_jobs j SET {Touch}, j.status = @status, j.finished_at = UTC_TIMESTAMP(6), j.lease_expires_at = NULL
+        WHERE {Leased}
         """;
 
     // The holder stays on the finished job: it names the process that ran it last.
@@ -433,9 +434,8 @@ public sealed class DeletionJobStore(PanelDb db, IOptions<DeletionOptions> optio
     {
         await using var c = await db.OpenAsync(ct);
         await using var tx = await c.BeginTransactionAsync(ct);
-        // The account row first, as OpenAsync locks it: a DELETE arriving as the job finishes waits instead of deadlocking.
-        await c.ExecuteAsync(new CommandDefinition("SELECT id FROM accounts WHERE id = @AccountId FOR UPDATE", job, tx, cancellationToken: ct));
-        if (await c.ExecuteAsync(new CommandDefinition(Finish, new { job.Id, status, Holder }, tx, cancellationToken: ct)) == 0) return false;
+        // The rows the SELECT locks are not counted: what comes back is the fenced UPDATE's.
+        if (await c.ExecuteAsync(new CommandDefinition(Finish, new { job.AccountId, jobId = job.Id, status, Holder }, tx, cancellationToken: ct)) == 0) return false;
         await c.ExecuteAsync(new CommandDefinition(accountChange, job, tx, cancellationToken: ct));
         await tx.CommitAsync(ct);
         return true;
@@ -454,13 +454,16 @@ public sealed class DeletionJobStore(PanelDb db, IOptions<DeletionOptions> optio
         }
     }
 
-    // The fence of every journal write: the job row locked (and touched) in the write's transaction, so a takeover,
-    // which locks it first, either waits for the write or has already made this process's writes miss.
-    private const string Holds = "UPDATE deletion_jobs SET updated_at = UTC_TIMESTAMP(6) WHERE id = @jobId AND lease_holder = @Holder";
+    /// <summary>
+    /// The fence of every journal write, in the WHERE of the write's own statement (the job aliased <c>j</c>): it matches
+    /// only while this process holds the lease, and the statement locks and touches (<see cref="Touch"/>) the job row before
+    /// the steps it changes, as a takeover does (the job, then its steps): a takeover either waits for the write or has
+    /// already made it miss, and a write that misses changes nothing. The job is read by its primary key, a constant, so
+    /// it is always the first row the statement locks; <c>STRAIGHT_JOIN</c> keeps the steps after it.
+    /// </summary>
+    private const string Leased = "j.id = @jobId AND j.lease_holder = @Holder";
 
-    /// <summary>Whether this process holds the job's lease, the job row locked until <paramref name="tx"/> ends.</summary>
-    private async Task<bool> HoldsAsync(MySqlConnection c, MySqlTransaction tx, long jobId, CancellationToken ct) =>
-        await c.ExecuteAsync(new CommandDefinition(Holds, new { jobId, Holder }, tx, cancellationToken: ct)) > 0;
+    private const string Touch = "j.updated_at = UTC_TIMESTAMP(6)";
 
     private static async Task<DeletionJob> WithStepsAsync(MySqlConnection c, JobRow job, CancellationToken ct)
     {

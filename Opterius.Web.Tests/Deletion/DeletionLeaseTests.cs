@@ -235,6 +235,47 @@ public sealed class DeletionLeaseTests(PanelApp app) : IClassFixture<PanelApp>
     }
 
     [Fact]
+    public async Task AProcessWhoseJobAnotherTookOverWritesNothingOfItsJournalAndIsToldItLostTheLease()
+    {
+        var account = await app.CreateAsync(TestAccounts.NewPrefix());
+        var store = app.Get<DeletionJobStore>();
+        var job = await store.OpenAsync(account, "a holder about to lose its lease", default) ?? throw new InvalidOperationException("account row missing");
+        var (first, second) = (job.Steps[0].Position, job.Steps[1].Position);
+        Assert.True(await store.StartStepsAsync(job.Id, [first, second], default));
+        Assert.True(await store.SetStepAsync(job.Id, first, StepStatus.Done, null, default));
+        // What a takeover by another process leaves: the job leased to it; this process's writes come after.
+        await app.LeaseToAsync(job.Id, "other-host/99/took-over", TimeSpan.FromMinutes(5));
+        var before = await JournalAsync(job);
+        string[] statuses = [StepStatus.Done, StepStatus.Running, .. job.Steps.Skip(2).Select(_ => StepStatus.Pending)];
+        Assert.Equal(statuses, (await store.FindAsync(job.Id, default))!.Steps.Select(s => s.Status));
+
+        Assert.False(await store.SetStepAsync(job.Id, second, StepStatus.Done, "written without the lease", default));
+        Assert.False(await store.StartStepsAsync(job.Id, [job.Steps[2].Position, job.Steps[3].Position], default));
+        Assert.False(await store.SaveVerificationAsync(job.Id, [new ResourceCheck(job.Steps[0].Resource, CheckStatus.Gone, "written without the lease")], default));
+        Assert.False(await store.FailAsync(job, default));
+
+        Assert.Equal(before, await JournalAsync(job));
+    }
+
+    /// <summary>Every column of the job's row, its steps, its checks and its account's row, as text to compare.</summary>
+    private async Task<string> JournalAsync(DeletionJob job)
+    {
+        await using var c = new MySqlConnection(app.Databases.Panel);
+        await c.OpenAsync();
+        var lines = new List<string>();
+        foreach (var sql in new[] { "SELECT * FROM deletion_jobs WHERE id = @Id", "SELECT * FROM deletion_steps WHERE job_id = @Id ORDER BY position",
+                     "SELECT * FROM deletion_checks WHERE job_id = @Id ORDER BY position", "SELECT * FROM accounts WHERE id = @AccountId" })
+        {
+            await using var reader = await c.ExecuteReaderAsync(sql, new { job.Id, job.AccountId });
+            while (await reader.ReadAsync())
+                lines.Add(string.Join(", ", Enumerable.Range(0, reader.FieldCount).Select(i => $"{reader.GetName(i)}={Text(reader.GetValue(i))}")));
+        }
+        return string.Join("\n", lines);
+        // To the microsecond: a write in the same second as the one before must show too.
+        static string? Text(object value) => value is DateTime at ? at.ToString("O") : value.ToString();
+    }
+
+    [Fact]
     public async Task FinishingAJobWaitsBehindARequestOpeningItInsteadOfDeadlockingWithIt()
     {
         var account = await app.CreateAsync(TestAccounts.NewPrefix());
