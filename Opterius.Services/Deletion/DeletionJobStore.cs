@@ -132,8 +132,7 @@ public sealed class DeletionJobStore(PanelDb db, IOptions<DeletionOptions> optio
                     @Holder, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6) + INTERVAL @micros MICROSECOND);
                 SELECT LAST_INSERT_ID();
                 """, new { account.Id, account.Username, account.Domain, account.OwnerId, requestedBy, Holder, micros }, tx, cancellationToken: ct));
-            var steps = DeletionOrder.Steps(finalBackup == true).Select((key, i) => new { jobId, position = i + 1, key });
-            await c.ExecuteAsync(new CommandDefinition(InsertStep, steps, tx, cancellationToken: ct));
+            await InsertStepsAsync(c, tx, jobId.Value, DeletionOrder.Steps(finalBackup == true).Select((key, i) => (i + 1, key)), ct);
         }
         if (scheduledBy is not null)
             await c.ExecuteAsync(new CommandDefinition(KeepScheduledBySql, new { jobId, scheduledBy.Actor, scheduledBy.ActorKind, scheduledBy.SourceIp, scheduledBy.ScheduledAt }, tx, cancellationToken: ct));
@@ -164,8 +163,30 @@ public sealed class DeletionJobStore(PanelDb db, IOptions<DeletionOptions> optio
         WHERE id = @Id AND deletion_claimed_by = @scheduleClaim AND deletion_due_at <= UTC_TIMESTAMP(6) AND status = 'suspended'
         """;
 
-    private const string InsertStep =
-        "INSERT INTO deletion_steps (job_id, position, resource, status, updated_at) VALUES (@jobId, @position, @key, 'pending', UTC_TIMESTAMP(6))";
+    private const string InsertStep = "INSERT INTO deletion_steps (job_id, position, resource, status, updated_at) VALUES ";
+    private const string InsertStepRow = "(@jobId, @position{0}, @key{0}, 'pending', UTC_TIMESTAMP(6))";
+
+    /// <summary>The job's new steps, pending, in one statement (see <see cref="Values"/>), in the caller's transaction.</summary>
+    private static async Task InsertStepsAsync(MySqlConnection c, MySqlTransaction tx, long jobId, IEnumerable<(int Position, string Key)> steps, CancellationToken ct)
+    {
+        var rows = new DynamicParameters(new { jobId });
+        var count = 0;
+        foreach (var (position, key) in steps)
+        {
+            rows.Add($"position{count}", position);
+            rows.Add($"key{count}", key);
+            count++;
+        }
+        if (count > 0)
+            await c.ExecuteAsync(new CommandDefinition(InsertStep + Values(InsertStepRow, count), rows, tx, cancellationToken: ct));
+    }
+
+    /// <summary>
+    /// The VALUES of an INSERT of <paramref name="count"/> rows, each <paramref name="row"/> with its number for {0} in its
+    /// parameters' names: every row in one statement, one round trip, not one a row (the SQL differs only by the number of rows).
+    /// </summary>
+    private static string Values(string row, int count) =>
+        string.Join(", ", Enumerable.Range(0, count).Select(i => string.Format(System.Globalization.CultureInfo.InvariantCulture, row, i)));
 
     /// <summary>
     /// A job journalled by an older panel lacks the steps added since (e.g. logins, user_files): they go in as pending,
@@ -202,7 +223,7 @@ public sealed class DeletionJobStore(PanelDb db, IOptions<DeletionOptions> optio
         await c.ExecuteAsync(new CommandDefinition(
             "UPDATE deletion_steps SET position = @position WHERE job_id = @jobId AND resource = @key",
             order.Where(s => names.Contains(s.key)), tx, cancellationToken: ct));
-        await c.ExecuteAsync(new CommandDefinition(InsertStep, order.Where(s => !names.Contains(s.key)), tx, cancellationToken: ct));
+        await InsertStepsAsync(c, tx, jobId, order.Where(s => !names.Contains(s.key)).Select(s => (s.position, s.key)), ct);
     }
 
     /// <summary>
@@ -383,9 +404,8 @@ public sealed class DeletionJobStore(PanelDb db, IOptions<DeletionOptions> optio
         await using var tx = await c.BeginTransactionAsync(ct);
         // The fence and the job's own change in one statement; the checks need their own (a job row cannot join an insert).
         if (await c.ExecuteAsync(new CommandDefinition(Verified, new { jobId, Holder }, tx, cancellationToken: ct)) == 0) return false;
-        // One row per step, overwritten in place: a DELETE of the old rows would take gap locks that deadlock
-        // with another job's verification inserting its own rows at the same moment.
-        // Every row in one statement: one round trip, not one a step (the SQL differs only by the number of steps).
+        // One row per step, overwritten in place, all in one statement (Values): a DELETE of the old rows would take gap
+        // locks that deadlock with another job's verification inserting its own rows at the same moment.
         var rows = new DynamicParameters(new { jobId });
         for (var i = 0; i < checks.Count; i++)
         {
@@ -396,7 +416,7 @@ public sealed class DeletionJobStore(PanelDb db, IOptions<DeletionOptions> optio
         }
         if (checks.Count > 0)
             await c.ExecuteAsync(new CommandDefinition(
-                SaveCheck + string.Join(", ", checks.Select((_, i) => string.Format(System.Globalization.CultureInfo.InvariantCulture, SaveCheckRow, i))) + SaveCheckUpdate,
+                SaveCheck + Values(SaveCheckRow, checks.Count) + SaveCheckUpdate,
                 rows, tx, cancellationToken: ct));
         await tx.CommitAsync(ct);
         return true;
