@@ -69,15 +69,9 @@ public sealed class DatabaseUsersResource(MariaDbAdmin admin) : IAccountResource
             // Grant rows without a user (written straight into the tables, or left by an old server) would be
             // inherited by a later account of the same name; DROP USER cannot reach them, so delete them here.
             var orphans = 0;
-            foreach (var table in GrantTables)
-            {
-                var rows = await c.QueryAsync<DatabaseUser>(new CommandDefinition(
-                    $"SELECT DISTINCT x.User, x.Host FROM {table} x WHERE (x.User = @Username OR LEFT(x.User, CHAR_LENGTH(@Prefix)) = @Prefix) " +
-                    "AND NOT EXISTS (SELECT 1 FROM mysql.global_priv g WHERE g.User = x.User AND g.Host = x.Host)",
-                    Filter(account), cancellationToken: ct));
-                foreach (var row in rows.Where(r => Owns(account.Username, r.User)))
-                    orphans += await c.ExecuteAsync(new CommandDefinition($"DELETE FROM {table} WHERE User = @User AND Host = @Host", row, cancellationToken: ct));
-            }
+            var rows = await c.QueryAsync<OrphanRow>(new CommandDefinition(OrphansSql, Filter(account), cancellationToken: ct));
+            foreach (var row in rows.Where(r => Owns(account.Username, r.User)))
+                orphans += await c.ExecuteAsync(new CommandDefinition($"DELETE FROM {GrantTables.Single(t => t == row.Table)} WHERE User = @User AND Host = @Host", row, cancellationToken: ct));
             if (orphans > 0) await c.ExecuteAsync(new CommandDefinition("FLUSH PRIVILEGES", cancellationToken: ct));
 
             if (users.Count == 0 && orphans == 0) return RemoveOutcome.Skipped("no database users");
@@ -98,6 +92,18 @@ public sealed class DatabaseUsersResource(MariaDbAdmin admin) : IAccountResource
 
     // Every table DROP USER cleans; fixed names, never input.
     internal static readonly string[] GrantTables = ["mysql.db", "mysql.tables_priv", "mysql.columns_priv", "mysql.procs_priv"];
+
+    /// <summary>One query over the four grant tables (a round trip instead of four), table by table in their order, then by <paramref name="orderBy"/>.</summary>
+    internal static string AcrossGrantTables(Func<string, string> selectFrom, string orderBy) =>
+        string.Join(" UNION ALL ", GrantTables.Select(selectFrom)) +
+        $" ORDER BY FIELD(`Table`, {string.Join(", ", GrantTables.Select(t => $"'{t}'"))}), {orderBy}";
+
+    private sealed record OrphanRow(string Table, string User, string Host);
+
+    // Grant rows of the account's names whose user is gone.
+    private static readonly string OrphansSql = AcrossGrantTables(t =>
+        $"SELECT DISTINCT '{t}' AS `Table`, x.User, x.Host FROM {t} x WHERE (x.User = @Username OR LEFT(x.User, CHAR_LENGTH(@Prefix)) = @Prefix) " +
+        "AND NOT EXISTS (SELECT 1 FROM mysql.global_priv g WHERE g.User = x.User AND g.Host = x.Host)", "User, Host");
 
     private static object Filter(AccountIdentity account) =>
         new { account.Username, Prefix = account.Username + "_" };

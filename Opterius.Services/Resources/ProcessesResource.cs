@@ -1,3 +1,4 @@
+using System.Text;
 using Microsoft.Extensions.Options;
 using Opterius.Services.Accounts;
 using Opterius.Services.Commands;
@@ -26,18 +27,18 @@ public sealed class ProcessesResource(ServerLayout layout, CommandRunner command
 
     public Task ProvisionAsync(NewAccount account, CancellationToken ct) => Task.CompletedTask;
 
-    public Task<ResourceInspection> InspectAsync(AccountIdentity account, CancellationToken ct) => Task.Run(() =>
+    public async Task<ResourceInspection> InspectAsync(AccountIdentity account, CancellationToken ct)
     {
         var uid = UserDatabase.CheckedUid(layout, account);
         if (uid is null) return ResourceInspection.Nothing(Key, $"no uid for {account.Username}");
         // The plan says what the removal will do: refuse such a uid, whatever runs with it.
         if (uid < options.Value.MinUid)
-            return new ResourceInspection(Key, true, [$"uid {uid}"], 0, Running(uid.Value).Count,
+            return new ResourceInspection(Key, true, [$"uid {uid}"], 0, (await RunningAsync(uid.Value, 0, ct)).Count,
                 $"uid {uid} is below Opterius:MinUid {options.Value.MinUid}: the removal refuses to touch its processes");
-        var found = Running(uid.Value, options.Value.MinUid);
+        var found = await RunningAsync(uid.Value, options.Value.MinUid, ct);
         if (found.Count == 0) return ResourceInspection.Nothing(Key, $"no processes of uid {uid}");
         return new ResourceInspection(Key, true, found.Select(Describe).ToList(), 0, found.Count, $"{Count(found.Count)} of uid {uid}");
-    }, ct);
+    }
 
     public async Task<RemoveOutcome> RemoveAsync(AccountIdentity account, CancellationToken ct)
     {
@@ -61,7 +62,7 @@ public sealed class ProcessesResource(ServerLayout layout, CommandRunner command
         var seen = new HashSet<int>();
         var deadline = DateTime.UtcNow + GoneWithin;
         CommandFailedException? failure = null;
-        while (Running(uid, minUid) is { Count: > 0 } left)
+        while (await RunningAsync(uid, minUid, ct) is { Count: > 0 } left)
         {
             if (!commands.IsConfigured("KillProcesses"))
                 throw new ResourceException($"not configured: set Opterius:Commands:KillProcesses; {Count(left.Count)} of uid {uid} left running");
@@ -92,12 +93,22 @@ public sealed class ProcessesResource(ServerLayout layout, CommandRunner command
     /// Live processes that run with <paramref name="uid"/> as any of their uids; zombies are already dead and do not
     /// count. With <paramref name="minUid"/>, a process that also holds a uid below it counts only when its real uid
     /// is <paramref name="uid"/>: a host daemon acting as the tenant for a moment (cron reading a crontab) is the host's.
+    /// The process table is read after the call, in one read shared with every caller that asked meanwhile.
     /// </summary>
-    public static IReadOnlyList<ProcessInfo> Running(int uid, int minUid = 0)
+    public static async Task<IReadOnlyList<ProcessInfo>> RunningAsync(int uid, int minUid, CancellationToken ct) =>
+        (await Table.GetAsync(ct)).Where(p => RunsAs(p, uid, minUid)).ToList();
+
+    /// <summary><see cref="RunningAsync"/> for a caller that cannot wait asynchronously (its own read).</summary>
+    public static IReadOnlyList<ProcessInfo> Running(int uid, int minUid = 0) => Scan().Where(p => RunsAs(p, uid, minUid)).ToList();
+
+    private static readonly FreshRead<IReadOnlyList<ProcessInfo>> Table = new(Scan);
+
+    /// <summary>Every live process on the machine.</summary>
+    private static IReadOnlyList<ProcessInfo> Scan()
     {
         var found = new List<ProcessInfo>();
         foreach (var dir in Directory.EnumerateDirectories("/proc"))
-            if (int.TryParse(Path.GetFileName(dir), out var pid) && Read(pid) is { } process && RunsAs(process, uid, minUid))
+            if (int.TryParse(Path.GetFileName(dir), out var pid) && Read(pid) is { } process)
                 found.Add(process);
         return found;
     }
@@ -108,21 +119,31 @@ public sealed class ProcessesResource(ServerLayout layout, CommandRunner command
     /// <summary>A live process from its status file; null when it ended (or is a zombie) or has no uids line.</summary>
     private static ProcessInfo? Read(int pid)
     {
-        string[] lines;
+        // Name, State and Uid are the first lines of the file: one read of its start, no line strings.
+        Span<byte> buffer = stackalloc byte[4096];
+        int length;
         // A process may end between the listing and the read.
-        try { lines = File.ReadAllLines($"/proc/{pid}/status"); }
+        try
+        {
+            using var file = File.OpenHandle($"/proc/{pid}/status");
+            length = RandomAccess.Read(file, buffer, 0);
+        }
         catch (IOException) { return null; }
         catch (UnauthorizedAccessException) { return null; }
-        string? name = null, state = null;
-        foreach (var line in lines)
+        string? name = null;
+        var state = (byte)0;
+        foreach (var range in buffer[..length].Split((byte)'\n'))
         {
-            if (line.StartsWith("Name:")) name = line[5..].Trim();
-            else if (line.StartsWith("State:")) state = line[6..].Trim();
-            else if (line.StartsWith("Uid:"))
+            var line = buffer[range];
+            if (line.StartsWith("Name:"u8)) name = Encoding.UTF8.GetString(line[5..].Trim((byte)'\t'));
+            else if (line.StartsWith("State:"u8) && line[6..].Trim((byte)'\t') is [var s, ..]) state = s;
+            else if (line.StartsWith("Uid:"u8))
             {
                 // Real, effective, saved set and file-system uid.
-                var uids = line[4..].Split('\t', ' ', StringSplitOptions.RemoveEmptyEntries).Select(u => int.TryParse(u, out var n) ? n : -1).ToList();
-                if (uids.Count != 4 || uids.Contains(-1) || state is null || state.StartsWith('Z') || state.StartsWith('X')) return null;
+                var uids = new List<int>(4);
+                foreach (var field in line[4..].Split((byte)'\t'))
+                    if (!line[4..][field].IsEmpty) uids.Add(int.TryParse(line[4..][field], out var n) ? n : -1);
+                if (uids.Count != 4 || uids.Contains(-1) || state is 0 or (byte)'Z' or (byte)'X') return null;
                 return new ProcessInfo(pid, name ?? "?", uids);
             }
         }

@@ -81,6 +81,27 @@ internal sealed class DeletionBench(string mode, IServiceProvider services, Pane
     }
 
     /// <summary>
+    /// What the user database alone costs <paramref name="count"/> accounts: each one's <c>UserLock</c> (usermod) and
+    /// <c>UserDel</c> (userdel), the commands its deletion runs, one after another with nothing else running. In a batch
+    /// they queue on <c>/etc/.pwd.lock</c> anyway (each rewrites and fsyncs passwd, shadow, group and gshadow), so no batch
+    /// of that many deletions ends sooner while every account is locked and removed by a command of its own (DESIGN
+    /// section 2). The accounts are then deleted, untimed.
+    /// </summary>
+    public async Task<double> UserDatabaseAloneAsync(int count)
+    {
+        var accounts = await CreateAsync(count);
+        var commands = services.GetRequiredService<CommandRunner>();
+        var clock = Stopwatch.StartNew();
+        foreach (var command in new[] { "UserLock", "UserDel" })
+            foreach (var a in accounts)
+                await commands.RunAsync(command, new Dictionary<string, string> { ["username"] = a.Username }, default);
+        clock.Stop();
+        var jobs = await Task.WhenAll((await Task.WhenAll(accounts.Select(a => _deletion.StartAsync(_actor, a.Id, default)))).Select(h => h.Completion));
+        await RecoverAsync(jobs.Where(j => j.Status != JobStatus.Succeeded).ToList(), stack.Dead());
+        return clock.Elapsed.TotalSeconds;
+    }
+
+    /// <summary>
     /// Restarts a daemon the batch killed and resumes the failed deletions (untimed), so the next round starts from
     /// the same clean server; a deletion that fails again stops the benchmark.
     /// </summary>

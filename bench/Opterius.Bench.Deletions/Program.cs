@@ -37,6 +37,7 @@ try
     foreach (var bench in benches) await bench.RunAsync(1);
 
     var samples = new List<(int Round, Sample Sample)>();
+    var floors = new List<double>();
     for (var round = 1; round <= rounds && !cancel.IsCancellationRequested; round++)
     {
         // Alternate which size and which mode go first, so neither always runs on the warmer (or busier) machine.
@@ -50,7 +51,10 @@ try
                     (s.Reloads is { } r ? ", reloads " + string.Join(", ", r.Select(kv => $"{kv.Key} {kv.Value}")) : "") +
                     (s.DeadDaemons.Count > 0 ? $"; died: {string.Join(", ", s.DeadDaemons)} (restarted)" : ""));
             }
+        floors.Add(await benches[0].UserDatabaseAloneAsync(batch));
+        Console.Error.WriteLine($"round {round}: the user database alone, {batch} usermod and {batch} userdel one after another, {floors[^1]:0.000} s");
     }
+    if (samples.Count > 0) Report.PrintUserDatabaseAlone(floors, samples, batch);
     if (samples.Count > 0) Report.Print(samples, batch, stack.Env, services.GetRequiredService<IOptions<OpteriusOptions>>().Value.ReloadCoalesceMilliseconds);
     if (args.Contains("--trace"))
         foreach (var bench in benches)

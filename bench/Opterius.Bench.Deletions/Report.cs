@@ -55,6 +55,21 @@ internal static class Report
         foreach (var f in failures) Console.WriteLine($"- `{f}`");
     }
 
+    /// <summary>
+    /// The floor under the batch's time while each account's user is locked and removed by a command of its own, beside
+    /// one account and the batch in process, in the same run.
+    /// </summary>
+    public static void PrintUserDatabaseAlone(IReadOnlyList<double> floors, IReadOnlyList<(int Round, Sample Sample)> samples, int batch)
+    {
+        double? Of(int accounts) => Median(samples.Select(s => s.Sample).Where(s => s.Mode == DeletionBench.InProcess && s.Accounts == accounts && s.Clean).Select(s => s.Seconds));
+        var (one, many, floor) = (Of(1), Of(batch), Median(floors));
+        Console.WriteLine($"| in process, median (s) | 1 account | {batch} accounts at once | {batch} usermod + {batch} userdel alone, one after another ({floors.Count} rounds) |");
+        Console.WriteLine("|---|---|---|---|");
+        Console.WriteLine($"| total time (s) | {Show(one, "0.000")} | {Show(many, "0.000")} | {Show(floor, "0.000")} |");
+        Console.WriteLine($"| ratio to 1 account | 1.00x | {(one is > 0 && many is { } m ? $"{m / one.Value:0.00}x" : "-")} | {(one is > 0 && floor is { } f ? $"{f / one.Value:0.00}x" : "-")} |");
+        Console.WriteLine();
+    }
+
     private static string Ratio(double a, double b) => (b / a).ToString("0.00") + "x";
 
     private static void Row(string what, IEnumerable<double> left, IEnumerable<double> right, string format, Func<double, double, string> compare)
