@@ -19,7 +19,7 @@ namespace Opterius.Web.Agent;
 /// uid's ledger file names it). A refused call changes nothing. Changes of one resource and account run one at a time.
 /// </summary>
 public sealed class AgentService(IEnumerable<IAccountResource> resources, SystemUserResource users, DnsZoneResource zones, ResourceLocks locks,
-    FinalBackupWriter backups, BackupRestorer restorer, LocalServerServices services, ILogger<AgentService> log)
+    FinalBackupWriter backups, BackupRestorer restorer, LocalServerServices services, ServiceReloader reloader, ILogger<AgentService> log)
     : Protocol.Agent.AgentBase
 {
     private readonly Dictionary<string, IAccountResource> _resources = resources.ToDictionary(r => r.Key);
@@ -119,7 +119,11 @@ public sealed class AgentService(IEnumerable<IAccountResource> resources, System
         GuardAsync("services", "", async () =>
         {
             var states = await services.CheckAsync(context.CancellationToken);
-            return new ServicesReply { Services = { states.Select(s => new ServiceStatus { Name = s.Name, Up = s.Up, Detail = s.Detail }) } };
+            return new ServicesReply
+            {
+                Services = { states.Select(s => new ServiceStatus { Name = s.Name, Up = s.Up, Detail = s.Detail }) },
+                Reloads = { ServiceReloader.Services.Keys.ToDictionary(s => s, s => (long)reloader.RunCount(s)) },
+            };
         });
 
     public override Task<ZonesReply> RelatedZones(ZonesRequest request, ServerCallContext context) =>
