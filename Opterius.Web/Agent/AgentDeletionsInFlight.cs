@@ -44,6 +44,8 @@ public sealed class AgentDeletionsInFlight(AgentChannel agent, ILogger<AgentDele
         private async Task<string?> FirstAsync(ILogger log)
         {
             try { return await _call.ResponseStream.MoveNext(CancellationToken.None) ? _call.ResponseStream.Current.Id : null; }
+            // Ended before the agent answered (disposed): nothing of it is left to tell.
+            catch (RpcException e) when (e.StatusCode == StatusCode.Cancelled) { return null; }
             catch (Exception e)
             {
                 // Not the deletion's failure: its reloads run as they would alone, and its steps say whether the agent answers.
