@@ -72,14 +72,15 @@ public sealed class AgentService(IEnumerable<IAccountResource> resources, System
 
     /// <summary>
     /// Holds a deletion the panel runs in flight until the panel ends the call or goes away (its connection closes), so
-    /// a dead panel holds no reload. The one message is the deletion's id, for the panel's removals to name.
+    /// a dead panel holds no reload, or until the agent stops. The one message is the deletion's id, for the panel's removals to name.
     /// </summary>
     public override Task DeletionInFlight(DeletionFlightRequest request, IServerStreamWriter<DeletionFlight> stream, ServerCallContext context) =>
         GuardAsync("deletion in flight", "", async () =>
         {
             using var flight = flights.Open();
             await stream.WriteAsync(new DeletionFlight { Id = flight.Id });
-            await Task.Delay(Timeout.Infinite, context.CancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            using var ends = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, flights.Stopping);
+            await Task.Delay(Timeout.Infinite, ends.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             return true;
         });
 

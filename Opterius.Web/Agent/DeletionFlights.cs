@@ -7,8 +7,11 @@ namespace Opterius.Web.Agent;
 /// The panel's deletions in flight as the agent's reloader knows them (the <c>DeletionInFlight</c> call), each by the id
 /// the agent gave it: the panel's removals name it, so their reloads count as that deletion's arrival.
 /// </summary>
-public sealed class DeletionFlights(ServiceReloader reloader)
+public sealed class DeletionFlights(ServiceReloader reloader, IHostApplicationLifetime lifetime)
 {
+    /// <summary>Set when the agent stops: its flights end then, so its shutdown waits for no panel's job.</summary>
+    public CancellationToken Stopping => lifetime.ApplicationStopping;
+
     private readonly ConcurrentDictionary<string, ServiceReloader.Deletion> _open = new();
 
     /// <summary>A deletion in flight until disposed.</summary>
