@@ -74,6 +74,8 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<Server.LocalServerServices>();
         services.AddSingleton<Server.IServerServices>(sp => sp.GetRequiredService<Server.LocalServerServices>());
         services.AddSingleton<ServiceReloader>();
+        // Where the resources run, the deletions in flight are told (the agent client replaces this in the split).
+        services.AddSingleton<IDeletionsInFlight>(sp => sp.GetRequiredService<ServiceReloader>());
 
         // Every resource kind is one class in Resources/; each is registered as itself and as IAccountResource.
         foreach (var type in ResourceTypes)

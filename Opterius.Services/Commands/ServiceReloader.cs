@@ -20,7 +20,7 @@ public sealed record ReloadOutcome(bool Ran, string? NotConfigured)
 /// reload: nginx and php-fpm list their include folders and then open each file, so a file removed in
 /// between fails the test, and a php-fpm master re-reading its configuration exits (every site down).
 /// </summary>
-public sealed class ServiceReloader(CommandRunner commands, IOptions<OpteriusOptions> options, TimeProvider time)
+public sealed class ServiceReloader(CommandRunner commands, IOptions<OpteriusOptions> options, TimeProvider time) : IDeletionsInFlight
 {
     /// <summary>Each service: the commands run in order (a test first, then the reload).</summary>
     public static readonly IReadOnlyDictionary<string, string[]> Services = new Dictionary<string, string[]>
@@ -56,16 +56,31 @@ public sealed class ServiceReloader(CommandRunner commands, IOptions<OpteriusOpt
     /// </summary>
     public IDisposable DeletionInFlight()
     {
-        var deletion = new Deletion(this, Services.Keys.ToDictionary(s => s, Expect));
-        InFlight.Value = deletion;
+        var deletion = DeletionAnnounced();
+        deletion.RunsHere();
         return deletion;
     }
 
-    private sealed class Deletion(ServiceReloader owner, Dictionary<string, Approach> ahead) : IDisposable
+    /// <summary>
+    /// Says a deletion runs (until disposed) whose flows are elsewhere, as <see cref="DeletionInFlight"/> does: the agent's
+    /// for a job the panel runs, whose removals come as separate calls, each joining it with <see cref="Deletion.RunsHere"/>.
+    /// </summary>
+    public Deletion DeletionAnnounced() => new(this, Services.Keys.ToDictionary(s => s, Expect));
+
+    /// <summary>A deletion on its way to every service's reload; it has reached them all, or will not, once disposed.</summary>
+    public sealed class Deletion : IDisposable
     {
-        public ServiceReloader Owner => owner;
-        public void Arrive(string service) => ahead[service].Dispose();
-        public void Dispose() { foreach (var a in ahead.Values) a.Dispose(); }
+        private readonly ServiceReloader _owner;
+        private readonly Dictionary<string, Approach> _ahead;
+
+        internal Deletion(ServiceReloader owner, Dictionary<string, Approach> ahead) => (_owner, _ahead) = (owner, ahead);
+
+        /// <summary>This flow runs part of the deletion (until it ends): its reloads count as the deletion's arrival.</summary>
+        public void RunsHere() => InFlight.Value = this;
+
+        internal ServiceReloader Owner => _owner;
+        internal void Arrive(string service) => _ahead[service].Dispose();
+        public void Dispose() { foreach (var a in _ahead.Values) a.Dispose(); }
     }
 
     public async Task<ReloadOutcome> ReloadAsync(string service, CancellationToken ct, Approach? approach = null)

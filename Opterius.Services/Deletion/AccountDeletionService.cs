@@ -30,9 +30,9 @@ public sealed class AccountDeletionService(
     AuditLog audit,
     ILogger<AccountDeletionService> log,
     FinalBackups? backups = null,
-    ServiceReloader? reloader = null) // null: reloads do not wait for this service's deletions (a service assembled by hand)
+    IDeletionsInFlight? inFlight = null) // null: reloads do not wait for this service's deletions (a service assembled by hand)
 {
-    private readonly DeletionRunner _runner = new(resources.ToDictionary(r => r.Key), jobs, events, audit, log, backups, reloader);
+    private readonly DeletionRunner _runner = new(resources.ToDictionary(r => r.Key), jobs, events, audit, log, backups, inFlight);
     private readonly ConcurrentDictionary<long, Task<DeletionJob>> _running = new();
     private readonly SemaphoreSlim _startGate = new(1, 1);
 

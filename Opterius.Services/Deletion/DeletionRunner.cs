@@ -20,7 +20,7 @@ internal sealed class DeletionRunner(
     AuditLog audit,
     ILogger log,
     Backups.FinalBackups? backups,
-    ServiceReloader? reloader)
+    IDeletionsInFlight? inFlight)
 {
     public async Task<ResourceInspection[]> InspectAllAsync(AccountIdentity identity, CancellationToken ct) =>
         await Task.WhenAll(DeletionOrder.Keys.Select(key => InspectAsync(key, identity, ct)));
@@ -54,7 +54,7 @@ internal sealed class DeletionRunner(
     {
         var ct = CancellationToken.None; // a deletion, once started, is not abandoned because a caller went away
         await using var lease = new DeletionLease(jobs, job.Id, leasedAt, log);
-        using var inFlight = reloader?.DeletionInFlight(); // other deletions' reloads wait for this one's (bounded)
+        using var flight = inFlight?.DeletionInFlight(); // other deletions' reloads wait for this one's (bounded), here or in the agent
         var identity = AccountIdentity.From(account);
         try
         {

@@ -43,6 +43,7 @@ public static class AgentHost
         if (panel is not null) builder.Services.AddSingleton(panel);
         builder.Services.AddOpteriusResources();
         builder.Services.AddSingleton<ResourceLocks>();
+        builder.Services.AddSingleton<DeletionFlights>();
         builder.Services.AddGrpc();
 
         var app = builder.Build();

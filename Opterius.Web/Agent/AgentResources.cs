@@ -6,6 +6,7 @@ using Microsoft.Extensions.Options;
 using Opterius.Services;
 using Opterius.Services.Accounts;
 using Opterius.Services.Backups;
+using Opterius.Services.Commands;
 using Opterius.Services.Resources;
 using Opterius.Services.Server;
 using Opterius.Web.Agent.Protocol;
@@ -46,7 +47,10 @@ public class AgentResource(string key, AgentChannel agent) : IAccountResource, I
     private Task<RemoveOutcome> Remove(AccountIdentity account, Action<RemovalProgress>? progress, CancellationToken ct) =>
         agent.CallAsync(async c =>
         {
-            using var call = c.Remove(Request(account), cancellationToken: ct);
+            var request = Request(account);
+            // A removal of a deletion in flight names it: the agent's reloads for it count as that deletion's arrival.
+            if (await AgentDeletionsInFlight.IdOfThisFlowAsync(agent) is { } flight) request.InFlight = flight;
+            using var call = c.Remove(request, cancellationToken: ct);
             await foreach (var e in call.ResponseStream.ReadAllAsync(ct))
                 switch (e.EventCase)
                 {
@@ -195,6 +199,10 @@ public static class AgentResourceRegistration
         services.AddSingleton(sp => UsesAgent(sp) ? new AgentBackupArchives(sp.GetRequiredService<AgentChannel>()) : (IBackupArchives)sp.GetRequiredService<FinalBackupWriter>());
         services.RemoveAll<IDnsZones>();
         services.AddSingleton(sp => UsesAgent(sp) ? new AgentDnsZones(sp.GetRequiredService<AgentChannel>()) : (IDnsZones)sp.GetRequiredService<DnsZoneResource>());
+        services.RemoveAll<IDeletionsInFlight>();
+        services.AddSingleton(sp => UsesAgent(sp)
+            ? new AgentDeletionsInFlight(sp.GetRequiredService<AgentChannel>(), sp.GetRequiredService<ILogger<AgentDeletionsInFlight>>())
+            : (IDeletionsInFlight)sp.GetRequiredService<ServiceReloader>());
         services.RemoveAll<IServerServices>();
         services.AddSingleton(sp => UsesAgent(sp) ? new AgentServerServices(sp.GetRequiredService<AgentChannel>()) : (IServerServices)sp.GetRequiredService<LocalServerServices>());
         return services;

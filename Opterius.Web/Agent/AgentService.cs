@@ -19,7 +19,7 @@ namespace Opterius.Web.Agent;
 /// uid's ledger file names it). A refused call changes nothing. Changes of one resource and account run one at a time.
 /// </summary>
 public sealed class AgentService(IEnumerable<IAccountResource> resources, SystemUserResource users, DnsZoneResource zones, ResourceLocks locks,
-    FinalBackupWriter backups, BackupRestorer restorer, LocalServerServices services, ILogger<AgentService> log)
+    FinalBackupWriter backups, BackupRestorer restorer, LocalServerServices services, ServiceReloader reloader, DeletionFlights flights, ILogger<AgentService> log)
     : Protocol.Agent.AgentBase
 {
     private readonly Dictionary<string, IAccountResource> _resources = resources.ToDictionary(r => r.Key);
@@ -55,6 +55,10 @@ public sealed class AgentService(IEnumerable<IAccountResource> resources, System
         GuardAsync("remove", request.Key, async () =>
         {
             var (resource, identity) = await ResolveAsync(request.Key, request.Identity, changes: true);
+            // Part of a deletion in flight: its reloads are that deletion's arrival. One the agent does not know (ended, or
+            // opened before a restart) changes only that: the removal reloads as it would alone.
+            if (request.HasInFlight && !flights.Join(request.InFlight))
+                log.LogInformation("Remove of '{Key}' names deletion in flight '{Id}', which this agent does not know", request.Key, request.InFlight);
             using var turn = await locks.TakeAsync(request.Key, identity.Username, context.CancellationToken);
             await stream.WriteAsync(new RemoveEvent { Progress = new Progress { Stage = "started" } });
             var outcome = resource is IReportsRemovalProgress reports
@@ -63,6 +67,20 @@ public sealed class AgentService(IEnumerable<IAccountResource> resources, System
             var end = new Outcome { Status = outcome.Status };
             if (outcome.Detail is not null) end.Detail = outcome.Detail;
             await stream.WriteAsync(new RemoveEvent { Outcome = end });
+            return true;
+        });
+
+    /// <summary>
+    /// Holds a deletion the panel runs in flight until the panel ends the call or goes away (its connection closes), so
+    /// a dead panel holds no reload, or until the agent stops. The one message is the deletion's id, for the panel's removals to name.
+    /// </summary>
+    public override Task DeletionInFlight(DeletionFlightRequest request, IServerStreamWriter<DeletionFlight> stream, ServerCallContext context) =>
+        GuardAsync("deletion in flight", "", async () =>
+        {
+            using var flight = flights.Open();
+            await stream.WriteAsync(new DeletionFlight { Id = flight.Id });
+            using var ends = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, flights.Stopping);
+            await Task.Delay(Timeout.Infinite, ends.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             return true;
         });
 
@@ -119,7 +137,11 @@ public sealed class AgentService(IEnumerable<IAccountResource> resources, System
         GuardAsync("services", "", async () =>
         {
             var states = await services.CheckAsync(context.CancellationToken);
-            return new ServicesReply { Services = { states.Select(s => new ServiceStatus { Name = s.Name, Up = s.Up, Detail = s.Detail }) } };
+            return new ServicesReply
+            {
+                Services = { states.Select(s => new ServiceStatus { Name = s.Name, Up = s.Up, Detail = s.Detail }) },
+                Reloads = { ServiceReloader.Services.Keys.ToDictionary(s => s, s => (long)reloader.RunCount(s)) },
+            };
         });
 
     public override Task<ZonesReply> RelatedZones(ZonesRequest request, ServerCallContext context) =>

@@ -6,15 +6,16 @@ using Opterius.Services.Commands;
 using Opterius.Services.Deletion;
 using Opterius.Services.Resources;
 using Opterius.Services.Users;
+using Opterius.Web.Agent;
 
 namespace Opterius.Bench.Deletions;
 
 /// <summary>
 /// One deletion's (or one batch's) wall time with the resources in <paramref name="Mode"/>, how often each shared
-/// service was reloaded during it (null through the agent, which reloads in its own process), and the deletions that
-/// did not succeed (with their distinct step failures) and the daemons that died meanwhile.
+/// service was reloaded during it (by this process, or by the agent as its <c>Services</c> reply counts), and the
+/// deletions that did not succeed (with their distinct step failures) and the daemons that died meanwhile.
 /// </summary>
-internal sealed record Sample(string Mode, int Accounts, double Seconds, IReadOnlyDictionary<string, int>? Reloads,
+internal sealed record Sample(string Mode, int Accounts, double Seconds, IReadOnlyDictionary<string, long> Reloads,
     int Failed, IReadOnlyList<string> Failures, IReadOnlyList<string> DeadDaemons, Trace? Trace = null)
 {
     public bool Clean => Failed == 0 && DeadDaemons.Count == 0;
@@ -40,14 +41,14 @@ internal sealed class DeletionBench(string mode, IServiceProvider services, Pane
     public async Task<Sample> RunAsync(int count)
     {
         var accounts = await CreateAsync(count);
-        var before = Reloads();
+        var before = await ReloadsAsync();
         // One account alone: when each step started and ended, from the start (where its time goes).
         var clock = Stopwatch.StartNew();
         using var trace = new Trace(services.GetRequiredService<DeletionEvents>(), count == 1 ? accounts[0].Id : null, agentPid, stack.MariaDbPid);
         var handles = await Task.WhenAll(accounts.Select(a => _deletion.StartAsync(_actor, a.Id, default)));
         var jobs = await Task.WhenAll(handles.Select(h => h.Completion));
         clock.Stop();
-        var after = Reloads();
+        var after = await ReloadsAsync();
         trace.Dispose();
         if (count == 1)
         {
@@ -57,7 +58,7 @@ internal sealed class DeletionBench(string mode, IServiceProvider services, Pane
 
         var failed = jobs.Where(j => j.Status != JobStatus.Succeeded).ToList();
         var sample = new Sample(mode, count, clock.Elapsed.TotalSeconds,
-            mode == InProcess ? after.ToDictionary(kv => kv.Key, kv => kv.Value - before[kv.Key]) : null,
+            after.ToDictionary(kv => kv.Key, kv => kv.Value - before[kv.Key]),
             failed.Count, failed.SelectMany(j => j.FailedSteps).Select(s => $"{s.Resource}: {Shorten(s.Detail)}").Distinct().ToList(),
             stack.Dead(), trace);
         if (!sample.Clean) await RecoverAsync(failed, sample.DeadDaemons);
@@ -121,7 +122,13 @@ internal sealed class DeletionBench(string mode, IServiceProvider services, Pane
     private static string Shorten(string? detail) =>
         System.Text.RegularExpressions.Regex.Replace((detail ?? "").Split('\n')[0], @"[a-z]{6}n\d+(\.test)?", "<account>");
 
-    private Dictionary<string, int> Reloads() => ServiceReloader.Services.Keys.ToDictionary(s => s, _reloader.RunCount);
+    // Through the agent, the reloads are the agent's: its own reloader counts them, read before and after (untimed).
+    private async Task<Dictionary<string, long>> ReloadsAsync()
+    {
+        if (mode == InProcess) return ServiceReloader.Services.Keys.ToDictionary(s => s, s => (long)_reloader.RunCount(s));
+        var reply = await services.GetRequiredService<AgentChannel>().Client.ServicesAsync(new Opterius.Web.Agent.Protocol.ServicesRequest());
+        return ServiceReloader.Services.Keys.ToDictionary(s => s, s => reply.Reloads.GetValueOrDefault(s));
+    }
 
     private async Task<List<Account>> CreateAsync(int count)
     {

@@ -48,7 +48,7 @@ try
                 var s = await bench.RunAsync(count);
                 samples.Add((round, s));
                 Console.Error.WriteLine($"round {round}, {s.Mode}: {count} account(s) in {s.Seconds:0.000} s, {s.Failed} failed" +
-                    (s.Reloads is { } r ? ", reloads " + string.Join(", ", r.Select(kv => $"{kv.Key} {kv.Value}")) : "") +
+                    ", reloads " + string.Join(", ", s.Reloads.Select(kv => $"{kv.Key} {kv.Value}")) +
                     (s.DeadDaemons.Count > 0 ? $"; died: {string.Join(", ", s.DeadDaemons)} (restarted)" : ""));
             }
         floors.Add(await benches[0].UserDatabaseAloneAsync(batch));

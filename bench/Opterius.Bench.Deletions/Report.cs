@@ -8,7 +8,7 @@ internal static class Report
 {
     public static void Print(IReadOnlyList<(int Round, Sample Sample)> samples, int batch, IReadOnlyDictionary<string, string> env, int coalesceMs)
     {
-        var services = samples.Select(s => s.Sample.Reloads).First(r => r is not null)!.Keys.ToList();
+        var services = samples[0].Sample.Reloads.Keys.ToList();
         Console.WriteLine($"Daemons: nginx {Has(env, "NGINX_PID")}, php-fpm {Has(env, "FPM_PID")}, PowerDNS {Has(env, "PDNS_PID")}; " +
                           $"reload coalescing window {coalesceMs} ms; {Environment.ProcessorCount} cores; {samples.Max(s => s.Round)} rounds");
         Console.WriteLine();
@@ -16,7 +16,7 @@ internal static class Report
         Console.WriteLine($"|---|---|---|---|---|{string.Concat(services.Select(_ => "---|"))}---|---|");
         foreach (var (round, s) in samples)
             Console.WriteLine($"| {round} | {s.Mode} | {s.Accounts} | {s.Seconds:0.000} | {s.Seconds / s.Accounts:0.000} | " +
-                              $"{string.Join(" | ", services.Select(k => s.Reloads?[k].ToString() ?? "-"))} | {s.Failed} | {string.Join(", ", s.DeadDaemons)} |");
+                              $"{string.Join(" | ", services.Select(k => s.Reloads[k].ToString()))} | {s.Failed} | {string.Join(", ", s.DeadDaemons)} |");
 
         Console.WriteLine();
         // A failed deletion stops early, so its time says nothing about the cost of a deletion: clean rounds only.
@@ -29,7 +29,7 @@ internal static class Report
         Row("total time (s)", one.Select(s => s.Seconds), many.Select(s => s.Seconds), "0.000", Ratio);
         Row("time per account (s)", one.Select(s => s.Seconds), many.Select(s => s.Seconds / batch), "0.000", Ratio);
         foreach (var k in services)
-            Row($"{k} reloads", one.Select(s => (double)s.Reloads![k]), many.Select(s => (double)s.Reloads![k]), "0.#", Ratio);
+            Row($"{k} reloads", one.Select(s => (double)s.Reloads[k]), many.Select(s => (double)s.Reloads[k]), "0.#", Ratio);
 
         if (samples.Any(s => s.Sample.Mode == DeletionBench.Agent))
         {
@@ -46,6 +46,10 @@ internal static class Report
                     Clean(DeletionBench.InProcess, accounts).Select(s => s.Seconds), Clean(DeletionBench.Agent, accounts).Select(s => s.Seconds),
                     "0.000", (a, b) => $"{(b / a - 1) * 100:+0.0;-0.0}% | {Show(Median(paired), "0.00")}x");
             }
+            // The agent reloads in its own process: its reloader's counts, the same services as in process.
+            foreach (var k in services)
+                Row($"{k} reloads, {batch} at once", Clean(DeletionBench.InProcess, batch).Select(s => (double)s.Reloads[k]),
+                    Clean(DeletionBench.Agent, batch).Select(s => (double)s.Reloads[k]), "0.#", (a, b) => $"{b - a:+0.#;-0.#;0} | -");
         }
 
         var failures = samples.SelectMany(s => s.Sample.Failures.Select(f => $"{s.Sample.Mode}: {f}")).Distinct().ToList();
