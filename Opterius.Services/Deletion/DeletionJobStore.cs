@@ -132,7 +132,7 @@ public sealed class DeletionJobStore(PanelDb db, IOptions<DeletionOptions> optio
                     @Holder, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6) + INTERVAL @micros MICROSECOND);
                 SELECT LAST_INSERT_ID();
                 """, new { account.Id, account.Username, account.Domain, account.OwnerId, requestedBy, Holder, micros }, tx, cancellationToken: ct));
-            await InsertStepsAsync(c, tx, jobId.Value, DeletionOrder.Steps(finalBackup == true).Select((key, i) => (i + 1, key)), ct);
+            await InsertStepsAsync(c, tx, jobId.Value, DeletionOrder.Steps(finalBackup == true).Select((key, i) => (i + 1, key, StepStatus.Pending, (string?)null)), ct);
         }
         if (scheduledBy is not null)
             await c.ExecuteAsync(new CommandDefinition(KeepScheduledBySql, new { jobId, scheduledBy.Actor, scheduledBy.ActorKind, scheduledBy.SourceIp, scheduledBy.ScheduledAt }, tx, cancellationToken: ct));
@@ -163,18 +163,24 @@ public sealed class DeletionJobStore(PanelDb db, IOptions<DeletionOptions> optio
         WHERE id = @Id AND deletion_claimed_by = @scheduleClaim AND deletion_due_at <= UTC_TIMESTAMP(6) AND status = 'suspended'
         """;
 
-    private const string InsertStep = "INSERT INTO deletion_steps (job_id, position, resource, status, updated_at) VALUES ";
-    private const string InsertStepRow = "(@jobId, @position{0}, @key{0}, 'pending', UTC_TIMESTAMP(6))";
+    private const string InsertStep = "INSERT INTO deletion_steps (job_id, position, resource, status, detail, updated_at) VALUES ";
+    private const string InsertStepRow = "(@jobId, @position{0}, @key{0}, @status{0}, @detail{0}, UTC_TIMESTAMP(6))";
 
-    /// <summary>The job's new steps, pending, in one statement (see <see cref="Values"/>), in the caller's transaction.</summary>
-    private static async Task InsertStepsAsync(MySqlConnection c, MySqlTransaction tx, long jobId, IEnumerable<(int Position, string Key)> steps, CancellationToken ct)
+    /// <summary>
+    /// The job's new steps in one statement (see <see cref="Values"/>), in the caller's transaction: the one way steps are
+    /// written (a new or older job's, pending; a failed undo's, with what each step found).
+    /// </summary>
+    private static async Task InsertStepsAsync(MySqlConnection c, MySqlTransaction tx, long jobId,
+        IEnumerable<(int Position, string Key, string Status, string? Detail)> steps, CancellationToken ct)
     {
         var rows = new DynamicParameters(new { jobId });
         var count = 0;
-        foreach (var (position, key) in steps)
+        foreach (var (position, key, status, detail) in steps)
         {
             rows.Add($"position{count}", position);
             rows.Add($"key{count}", key);
+            rows.Add($"status{count}", status);
+            rows.Add($"detail{count}", detail);
             count++;
         }
         if (count > 0)
@@ -223,7 +229,7 @@ public sealed class DeletionJobStore(PanelDb db, IOptions<DeletionOptions> optio
         await c.ExecuteAsync(new CommandDefinition(
             "UPDATE deletion_steps SET position = @position WHERE job_id = @jobId AND resource = @key",
             order.Where(s => names.Contains(s.key)), tx, cancellationToken: ct));
-        await InsertStepsAsync(c, tx, jobId, order.Where(s => !names.Contains(s.key)).Select(s => (s.position, s.key)), ct);
+        await InsertStepsAsync(c, tx, jobId, order.Where(s => !names.Contains(s.key)).Select(s => (s.position, s.key, StepStatus.Pending, (string?)null)), ct);
     }
 
     /// <summary>
@@ -243,9 +249,7 @@ public sealed class DeletionJobStore(PanelDb db, IOptions<DeletionOptions> optio
             VALUES (@Id, @Username, @Domain, @ownerId, 'failed', @requestedBy, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), UTC_TIMESTAMP(6));
             SELECT LAST_INSERT_ID();
             """, new { account.Id, account.Username, account.Domain, ownerId, requestedBy }, tx, cancellationToken: ct));
-        await c.ExecuteAsync(new CommandDefinition(
-            "INSERT INTO deletion_steps (job_id, position, resource, status, detail, updated_at) VALUES (@jobId, @position, @Resource, @Status, @Detail, UTC_TIMESTAMP(6))",
-            steps.Select((s, i) => new { jobId, position = i + 1, s.Resource, s.Status, s.Detail }), tx, cancellationToken: ct));
+        await InsertStepsAsync(c, tx, jobId, steps.Select((s, i) => (i + 1, s.Resource, s.Status, (string?)s.Detail)), ct);
         await tx.CommitAsync(ct);
     }
 
@@ -340,7 +344,10 @@ public sealed class DeletionJobStore(PanelDb db, IOptions<DeletionOptions> optio
         WHERE {Leased} AND s.position = @position
         """;
 
-    /// <summary>Records a step's transition; false (nothing written) when this process no longer holds the job's lease.</summary>
+    /// <summary>
+    /// Records a step's transition; false (nothing written) when this process no longer holds the job's lease, or when
+    /// the job has no step at <paramref name="position"/> (a caller's bug: the statement cannot tell the two apart).
+    /// </summary>
     /// <remarks>One statement in autocommit, fenced in itself (see <see cref="Leased"/>): one round trip, not four.</remarks>
     public Task<bool> SetStepAsync(long jobId, int position, string status, string? detail, CancellationToken ct) =>
         RetryOnDeadlockAsync(async () =>
@@ -357,14 +364,20 @@ public sealed class DeletionJobStore(PanelDb db, IOptions<DeletionOptions> optio
 
     /// <summary>
     /// Journals every step of a stage as running in one statement (a stage's steps start together); false without the
-    /// lease. One write instead of one a step: under a burst of deletions each commit waits for the log's flush.
+    /// lease, or when none of <paramref name="positions"/> is one of the job's steps (a caller's bug the statement cannot
+    /// tell from a lost lease). One write instead of one a step: under a burst of deletions each commit waits for the log's flush.
     /// </summary>
-    public Task<bool> StartStepsAsync(long jobId, IReadOnlyList<int> positions, CancellationToken ct) =>
-        RetryOnDeadlockAsync(async () =>
+    /// <exception cref="ArgumentException"><paramref name="positions"/> is empty: a caller's bug, not a lost lease.</exception>
+    public Task<bool> StartStepsAsync(long jobId, IReadOnlyList<int> positions, CancellationToken ct)
+    {
+        // Dapper makes an empty IN one that matches nothing, and "nothing matched" would read as a lost lease: say which it is.
+        if (positions.Count == 0) throw new ArgumentException("A stage starts at least one step.", nameof(positions));
+        return RetryOnDeadlockAsync(async () =>
         {
             await using var c = await db.OpenAsync(ct);
             return await c.ExecuteAsync(new CommandDefinition(StartSteps, new { jobId, positions, Holder }, cancellationToken: ct)) > 0;
         });
+    }
 
     private const string SavePlan = """
         UPDATE deletion_jobs SET account_email = COALESCE(account_email, @Email),
@@ -479,10 +492,14 @@ public sealed class DeletionJobStore(PanelDb db, IOptions<DeletionOptions> optio
     /// only while this process holds the lease, and the statement locks and touches (<see cref="Touch"/>) the job row before
     /// the steps it changes, as a takeover does (the job, then its steps): a takeover either waits for the write or has
     /// already made it miss, and a write that misses changes nothing. The job is read by its primary key, a constant, so
-    /// it is always the first row the statement locks; <c>STRAIGHT_JOIN</c> keeps the steps after it.
+    /// it is always the first row the statement locks; <c>STRAIGHT_JOIN</c> keeps the steps after it. A statement that
+    /// misses may still lock the step rows it scans after the job row; harmless, since the job row is locked first (the
+    /// takeover's order) and the statements that join the steps run in autocommit, which releases every lock as they end.
     /// </summary>
     private const string Leased = "j.id = @jobId AND j.lease_holder = @Holder";
 
+    // It must stay, even where nothing else of the job changes: a SET on j is what makes the statement's read of the job
+    // row an X lock (with no column of j set, MariaDB takes only an S lock there), and the fence rests on that lock.
     private const string Touch = "j.updated_at = UTC_TIMESTAMP(6)";
 
     private static async Task<DeletionJob> WithStepsAsync(MySqlConnection c, JobRow job, CancellationToken ct)

@@ -245,16 +245,52 @@ public sealed class DeletionLeaseTests(PanelApp app) : IClassFixture<PanelApp>
         Assert.True(await store.SetStepAsync(job.Id, first, StepStatus.Done, null, default));
         // What a takeover by another process leaves: the job leased to it; this process's writes come after.
         await app.LeaseToAsync(job.Id, "other-host/99/took-over", TimeSpan.FromMinutes(5));
-        var before = await JournalAsync(job);
-        string[] statuses = [StepStatus.Done, StepStatus.Running, .. job.Steps.Skip(2).Select(_ => StepStatus.Pending)];
-        Assert.Equal(statuses, (await store.FindAsync(job.Id, default))!.Steps.Select(s => s.Status));
+        try
+        {
+            var before = await JournalAsync(job);
+            string[] statuses = [StepStatus.Done, StepStatus.Running, .. job.Steps.Skip(2).Select(_ => StepStatus.Pending)];
+            Assert.Equal(statuses, (await store.FindAsync(job.Id, default))!.Steps.Select(s => s.Status));
 
-        Assert.False(await store.SetStepAsync(job.Id, second, StepStatus.Done, "written without the lease", default));
-        Assert.False(await store.StartStepsAsync(job.Id, [job.Steps[2].Position, job.Steps[3].Position], default));
-        Assert.False(await store.SaveVerificationAsync(job.Id, [new ResourceCheck(job.Steps[0].Resource, CheckStatus.Gone, "written without the lease")], default));
-        Assert.False(await store.FailAsync(job, default));
+            Assert.False(await store.SetStepAsync(job.Id, second, StepStatus.Done, "written without the lease", default));
+            Assert.False(await store.StartStepsAsync(job.Id, [job.Steps[2].Position, job.Steps[3].Position], default));
+            Assert.False(await store.SaveVerificationAsync(job.Id, [new ResourceCheck(job.Steps[0].Resource, CheckStatus.Gone, "written without the lease")], default));
+            Assert.False(await store.FailAsync(job, default));
 
-        Assert.Equal(before, await JournalAsync(job));
+            Assert.Equal(before, await JournalAsync(job));
+        }
+        finally
+        {
+            // Nothing left running: the foreign lease would outlive the test, and another test's start-up resume would
+            // have a follower take the job over and delete the account for real once it ran out.
+            await EndAsync(store, job);
+        }
+    }
+
+    [Fact]
+    public async Task StartingAStageOfNoStepsIsRefusedAsACallersBugNotReadAsALostLease()
+    {
+        var account = await app.CreateAsync(TestAccounts.NewPrefix());
+        var store = app.Get<DeletionJobStore>();
+        var job = await store.OpenAsync(account, "a holder starting an empty stage", default) ?? throw new InvalidOperationException("account row missing");
+        try
+        {
+            var before = await JournalAsync(job);
+
+            await Assert.ThrowsAsync<ArgumentException>(() => store.StartStepsAsync(job.Id, [], default));
+
+            Assert.Equal(before, await JournalAsync(job));
+        }
+        finally
+        {
+            await EndAsync(store, job);
+        }
+    }
+
+    /// <summary>The job leased back to this process and failed, so that no test leaves a running job behind.</summary>
+    private async Task EndAsync(DeletionJobStore store, DeletionJob job)
+    {
+        await app.LeaseToAsync(job.Id, store.Holder, TimeSpan.FromMinutes(1));
+        if (!await store.FailAsync(job, default)) throw new InvalidOperationException($"job {job.Id} could not be ended: it is left running");
     }
 
     /// <summary>Every column of the job's row, its steps, its checks and its account's row, as text to compare.</summary>
