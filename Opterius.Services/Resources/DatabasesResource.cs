@@ -197,8 +197,10 @@ public sealed class DatabasesResource(MariaDbAdmin admin) : IAccountResource
         var rows = await c.QueryAsync<GrantRow>(new CommandDefinition(GrantRowsSql, new { account.Username }, cancellationToken: ct));
         foreach (var r in rows.Where(r => !DatabaseUsersResource.Owns(account.Username, r.User)))
         {
-            var isPattern = r.Table == "mysql.db";
-            if (IsAccountsDatabase(account.Username, r.Db, isPattern)) confined.Add(new ForeignGrant(r.Table, r.Host, r.Db, r.User));
+            // The table's own constant, never the name as the server echoed it: it goes into a DELETE.
+            var table = DatabaseUsersResource.GrantTables.Single(t => t == r.Table);
+            var isPattern = table == "mysql.db";
+            if (IsAccountsDatabase(account.Username, r.Db, isPattern)) confined.Add(new ForeignGrant(table, r.Host, r.Db, r.User));
             else if (isPattern && PatternMatchesSomeNameOf(account.Username, r.Db))
                 spanning.Add($"{await DescribeAsync(c, r, ct)} also matches {account.Username}'s future databases: " +
                              $"remove or narrow it (e.g. `{account.Username}\\_%`)");

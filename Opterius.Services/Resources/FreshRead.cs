@@ -22,9 +22,9 @@ internal sealed class FreshRead<T>(Func<T> read)
 
     private async Task<T> ReadAsync(Task<T>? after)
     {
-        // Off the caller's thread (it holds the gate); after the running read, whatever became of it.
-        if (after is null) await Task.Yield();
-        else await ((Task)after).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        // On the thread pool, never the caller's thread or context (it holds the gate, and may be a UI circuit); after the
+        // running read, whatever became of it.
+        await (after ?? Task.CompletedTask).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing | ConfigureAwaitOptions.ForceYielding);
         try { return read(); }
         finally { lock (_gate) (_running, _next) = (_next, null); }
     }

@@ -116,35 +116,64 @@ public sealed class ProcessesResource(ServerLayout layout, CommandRunner command
     private static bool RunsAs(ProcessInfo process, int uid, int minUid) =>
         process.Uids[0] == uid || (process.Uids.Contains(uid) && process.Uids.All(u => u >= minUid));
 
-    /// <summary>A live process from its status file; null when it ended (or is a zombie) or has no uids line.</summary>
+    /// <summary>
+    /// A live process from its status file; null when it ended (or is a zombie) or has no uids line. A process whose
+    /// first thread exited (<c>pthread_exit</c>) shows as a zombie while its other threads run on: it is alive, and
+    /// <c>kill {pid}</c> kills them all. Its uids are the first thread's (threads of an unprivileged process share them).
+    /// </summary>
     private static ProcessInfo? Read(int pid)
     {
-        // Name, State and Uid are the first lines of the file: one read of its start, no line strings.
+        if (Status($"/proc/{pid}/status") is not { } leader) return null;
+        var live = !leader.Dead || ThreadStatuses(pid).Any(t => Status(t) is { Dead: false });
+        return live ? new ProcessInfo(pid, leader.Name, leader.Uids) : null;
+    }
+
+    private static IEnumerable<string> ThreadStatuses(int pid)
+    {
+        string[] tasks;
+        try { tasks = Directory.GetDirectories($"/proc/{pid}/task"); }
+        catch (IOException) { return []; }
+        catch (UnauthorizedAccessException) { return []; }
+        return tasks.Select(t => Path.Join(t, "status"));
+    }
+
+    private sealed record TaskStatus(string Name, bool Dead, IReadOnlyList<int> Uids);
+
+    /// <summary>Name, State and Uid of a process's or thread's status file; null when it is gone or has no whole uids line.</summary>
+    private static TaskStatus? Status(string path)
+    {
+        // They are the first lines of the file: one read of its start, no line strings; the whole file only if that was not enough.
         Span<byte> buffer = stackalloc byte[4096];
-        int length;
-        // A process may end between the listing and the read.
         try
         {
-            using var file = File.OpenHandle($"/proc/{pid}/status");
-            length = RandomAccess.Read(file, buffer, 0);
+            int length;
+            using (var file = File.OpenHandle(path)) length = RandomAccess.Read(file, buffer, 0);
+            return Parse(buffer[..length]) ?? (length == buffer.Length ? Parse(File.ReadAllBytes(path)) : null);
         }
+        // A process may end between the listing and the read.
         catch (IOException) { return null; }
         catch (UnauthorizedAccessException) { return null; }
+    }
+
+    private static TaskStatus? Parse(ReadOnlySpan<byte> text)
+    {
         string? name = null;
         var state = (byte)0;
-        foreach (var range in buffer[..length].Split((byte)'\n'))
+        // Only whole lines: a line cut by the end of the read could hold a shortened uid.
+        for (var end = text.IndexOf((byte)'\n'); end >= 0; text = text[(end + 1)..], end = text.IndexOf((byte)'\n'))
         {
-            var line = buffer[range];
+            var line = text[..end];
             if (line.StartsWith("Name:"u8)) name = Encoding.UTF8.GetString(line[5..].Trim((byte)'\t'));
             else if (line.StartsWith("State:"u8) && line[6..].Trim((byte)'\t') is [var s, ..]) state = s;
             else if (line.StartsWith("Uid:"u8))
             {
                 // Real, effective, saved set and file-system uid.
                 var uids = new List<int>(4);
-                foreach (var field in line[4..].Split((byte)'\t'))
-                    if (!line[4..][field].IsEmpty) uids.Add(int.TryParse(line[4..][field], out var n) ? n : -1);
-                if (uids.Count != 4 || uids.Contains(-1) || state is 0 or (byte)'Z' or (byte)'X') return null;
-                return new ProcessInfo(pid, name ?? "?", uids);
+                var fields = line[4..];
+                foreach (var field in fields.Split((byte)'\t'))
+                    if (!fields[field].IsEmpty) uids.Add(int.TryParse(fields[field], out var n) ? n : -1);
+                if (uids.Count != 4 || uids.Contains(-1) || state == 0) return null;
+                return new TaskStatus(name ?? "?", state is (byte)'Z' or (byte)'X', uids);
             }
         }
         return null;

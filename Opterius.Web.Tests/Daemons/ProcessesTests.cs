@@ -158,4 +158,47 @@ public sealed class ProcessesTests : IDisposable
         Assert.False(other.HasExited);
         Assert.Empty(ProcessesResource.Running(uid));
     }
+
+    [Fact]
+    public async Task AProcessWhoseFirstThreadExitedWhileAnotherRunsIsFoundAndKilled()
+    {
+        // pthread_exit in the first thread: /proc/PID/status says zombie for the whole process while its other thread runs.
+        var uid = NewUid();
+        var user = DaemonKit.Username("zlead");
+        var a = DaemonKit.Account(user, $"{user}.test", uid);
+        var script = Path.Combine(Path.GetTempPath(), $"opterius-leader-exits-{Guid.NewGuid():N}.py");
+        File.WriteAllText(script, "import ctypes, threading, time\nthreading.Thread(target=lambda: time.sleep(600)).start()\nctypes.CDLL(None).pthread_exit(None)\n");
+        File.SetUnixFileMode(script, (UnixFileMode)0b110_100_100);
+        try
+        {
+            var psi = new ProcessStartInfo("setpriv") { RedirectStandardOutput = true };
+            foreach (var arg in new[] { $"--reuid={uid}", $"--regid={uid}", "--clear-groups", "/usr/bin/python3", script }) psi.ArgumentList.Add(arg);
+            var process = Process.Start(psi)!;
+            _started.Add(process);
+            var deadline = DateTime.UtcNow.AddSeconds(10);
+            while (!LeaderExitedWithAThreadLeft(process.Id))
+            {
+                Assert.True(DateTime.UtcNow < deadline, "/usr/bin/python3 never left a thread running after its first thread exited");
+                await Task.Delay(20);
+            }
+
+            var plan = await Processes.InspectAsync(a, default);
+            var outcome = await Processes.RemoveAsync(a, default);
+
+            Assert.Equal([process.Id], plan.Items.Select(i => int.Parse(i.Split(' ')[0])));
+            Assert.Equal(StepStatus.Done, outcome.Status);
+            Assert.True(process.WaitForExit(10_000), "the process whose first thread exited survived the removal");
+            Assert.Empty(ProcessesResource.Running(uid));
+        }
+        finally { File.Delete(script); }
+    }
+
+    private static bool LeaderExitedWithAThreadLeft(int pid)
+    {
+        try
+        {
+            return File.ReadAllText($"/proc/{pid}/status").Contains("State:\tZ") && Directory.GetDirectories($"/proc/{pid}/task").Length == 2;
+        }
+        catch (IOException) { return false; }
+    }
 }

@@ -82,24 +82,36 @@ internal sealed class DeletionBench(string mode, IServiceProvider services, Pane
     }
 
     /// <summary>
-    /// What the user database alone costs <paramref name="count"/> accounts: each one's <c>UserLock</c> (usermod) and
-    /// <c>UserDel</c> (userdel), the commands its deletion runs, one after another with nothing else running. In a batch
-    /// they queue on <c>/etc/.pwd.lock</c> anyway (each rewrites and fsyncs passwd, shadow, group and gshadow), so no batch
-    /// of that many deletions ends sooner while every account is locked and removed by a command of its own (DESIGN
-    /// section 2). The accounts are then deleted, untimed.
+    /// What the user database alone costs <paramref name="count"/> accounts: each one's <c>UserLock</c> (usermod, which
+    /// rewrites and fsyncs passwd and shadow) and <c>UserDel</c> (userdel: passwd, shadow, group and gshadow), the commands
+    /// its deletion runs, with nothing else running: one after another, and all of them at once (every usermod, then
+    /// every userdel), as a batch of deletions starts them. Each holds <c>/etc/.pwd.lock</c> while it writes, so the time
+    /// all at once is what a batch of that many deletions cannot beat while every account is locked and removed by a
+    /// command of its own (DESIGN section 2). Times in s; the accounts are deleted afterwards, untimed.
     /// </summary>
-    public async Task<double> UserDatabaseAloneAsync(int count)
+    public async Task<(double OneAfterAnother, double AllAtOnce)> UserDatabaseAloneAsync(int count)
     {
-        var accounts = await CreateAsync(count);
         var commands = services.GetRequiredService<CommandRunner>();
-        var clock = Stopwatch.StartNew();
-        foreach (var command in new[] { "UserLock", "UserDel" })
-            foreach (var a in accounts)
-                await commands.RunAsync(command, new Dictionary<string, string> { ["username"] = a.Username }, default);
-        clock.Stop();
-        var jobs = await Task.WhenAll((await Task.WhenAll(accounts.Select(a => _deletion.StartAsync(_actor, a.Id, default)))).Select(h => h.Completion));
-        await RecoverAsync(jobs.Where(j => j.Status != JobStatus.Succeeded).ToList(), stack.Dead());
-        return clock.Elapsed.TotalSeconds;
+        async Task<double> TimeAsync(bool atOnce)
+        {
+            var accounts = await CreateAsync(count);
+            var clock = Stopwatch.StartNew();
+            foreach (var command in new[] { "UserLock", "UserDel" })
+            {
+                async Task Run(Account a)
+                {
+                    if (await commands.RunAsync(command, new Dictionary<string, string> { ["username"] = a.Username }, default) is null)
+                        throw new InvalidOperationException($"Opterius:Commands:{command} is not configured");
+                }
+                if (atOnce) await Task.WhenAll(accounts.Select(Run));
+                else foreach (var a in accounts) await Run(a);
+            }
+            clock.Stop();
+            var jobs = await Task.WhenAll((await Task.WhenAll(accounts.Select(a => _deletion.StartAsync(_actor, a.Id, default)))).Select(h => h.Completion));
+            await RecoverAsync(jobs.Where(j => j.Status != JobStatus.Succeeded).ToList(), stack.Dead());
+            return clock.Elapsed.TotalSeconds;
+        }
+        return (await TimeAsync(atOnce: false), await TimeAsync(atOnce: true));
     }
 
     /// <summary>

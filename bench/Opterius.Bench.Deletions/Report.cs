@@ -63,14 +63,16 @@ internal static class Report
     /// The floor under the batch's time while each account's user is locked and removed by a command of its own, beside
     /// one account and the batch in process, in the same run.
     /// </summary>
-    public static void PrintUserDatabaseAlone(IReadOnlyList<double> floors, IReadOnlyList<(int Round, Sample Sample)> samples, int batch)
+    public static void PrintUserDatabaseAlone(IReadOnlyList<(double OneAfterAnother, double AllAtOnce)> floors, IReadOnlyList<(int Round, Sample Sample)> samples, int batch)
     {
         double? Of(int accounts) => Median(samples.Select(s => s.Sample).Where(s => s.Mode == DeletionBench.InProcess && s.Accounts == accounts && s.Clean).Select(s => s.Seconds));
-        var (one, many, floor) = (Of(1), Of(batch), Median(floors));
-        Console.WriteLine($"| in process, median (s) | 1 account | {batch} accounts at once | {batch} usermod + {batch} userdel alone, one after another ({floors.Count} rounds) |");
-        Console.WriteLine("|---|---|---|---|");
-        Console.WriteLine($"| total time (s) | {Show(one, "0.000")} | {Show(many, "0.000")} | {Show(floor, "0.000")} |");
-        Console.WriteLine($"| ratio to 1 account | 1.00x | {(one is > 0 && many is { } m ? $"{m / one.Value:0.00}x" : "-")} | {(one is > 0 && floor is { } f ? $"{f / one.Value:0.00}x" : "-")} |");
+        var (one, many) = (Of(1), Of(batch));
+        var (after, atOnce) = (Median(floors.Select(f => f.OneAfterAnother)), Median(floors.Select(f => f.AllAtOnce)));
+        string Ratio(double? v) => one is > 0 && v is { } x ? $"{x / one.Value:0.00}x" : "-";
+        Console.WriteLine($"| in process, median of {floors.Count} rounds | 1 account | {batch} accounts at once | the user database alone: {batch} usermod + {batch} userdel, one after another | the same, all at once |");
+        Console.WriteLine("|---|---|---|---|---|");
+        Console.WriteLine($"| total time (s) | {Show(one, "0.000")} | {Show(many, "0.000")} | {Show(after, "0.000")} | {Show(atOnce, "0.000")} |");
+        Console.WriteLine($"| ratio to 1 account | {Ratio(one)} | {Ratio(many)} | {Ratio(after)} | {Ratio(atOnce)} |");
         Console.WriteLine();
     }
 
