@@ -37,7 +37,7 @@ try
     foreach (var bench in benches) await bench.RunAsync(1);
 
     var samples = new List<(int Round, Sample Sample)>();
-    var floors = new List<(double OneAfterAnother, double AllAtOnce)>();
+    var floors = new List<(double OneAfterAnother, double AllAtOnce, double AllAtOnceCpu)>();
     for (var round = 1; round <= rounds && !cancel.IsCancellationRequested; round++)
     {
         // Alternate which size and which mode go first, so neither always runs on the warmer (or busier) machine.
@@ -52,7 +52,7 @@ try
                     (s.DeadDaemons.Count > 0 ? $"; died: {string.Join(", ", s.DeadDaemons)} (restarted)" : ""));
             }
         floors.Add(await benches[0].UserDatabaseAloneAsync(batch));
-        Console.Error.WriteLine($"round {round}: the user database alone, {batch} usermod then {batch} userdel: one after another {floors[^1].OneAfterAnother:0.000} s, all at once {floors[^1].AllAtOnce:0.000} s");
+        Console.Error.WriteLine($"round {round}: the user database alone, {batch} usermod then {batch} userdel: one after another {floors[^1].OneAfterAnother:0.000} s, all at once {floors[^1].AllAtOnce:0.000} s ({floors[^1].AllAtOnceCpu:0.00} s of CPU)");
     }
     if (samples.Count > 0) Report.PrintUserDatabaseAlone(floors, samples, batch);
     if (samples.Count > 0) Report.Print(samples, batch, stack.Env, services.GetRequiredService<IOptions<OpteriusOptions>>().Value.ReloadCoalesceMilliseconds);

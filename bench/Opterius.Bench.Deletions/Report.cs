@@ -63,7 +63,7 @@ internal static class Report
     /// The floor under the batch's time while each account's user is locked and removed by a command of its own, beside
     /// one account and the batch in process, in the same run.
     /// </summary>
-    public static void PrintUserDatabaseAlone(IReadOnlyList<(double OneAfterAnother, double AllAtOnce)> floors, IReadOnlyList<(int Round, Sample Sample)> samples, int batch)
+    public static void PrintUserDatabaseAlone(IReadOnlyList<(double OneAfterAnother, double AllAtOnce, double AllAtOnceCpu)> floors, IReadOnlyList<(int Round, Sample Sample)> samples, int batch)
     {
         double? Of(int accounts) => Median(samples.Select(s => s.Sample).Where(s => s.Mode == DeletionBench.InProcess && s.Accounts == accounts && s.Clean).Select(s => s.Seconds));
         var (one, many) = (Of(1), Of(batch));
@@ -73,6 +73,8 @@ internal static class Report
         Console.WriteLine("|---|---|---|---|---|");
         Console.WriteLine($"| total time (s) | {Show(one, "0.000")} | {Show(many, "0.000")} | {Show(after, "0.000")} | {Show(atOnce, "0.000")} |");
         Console.WriteLine($"| ratio to 1 account | {Ratio(one)} | {Ratio(many)} | {Ratio(after)} | {Ratio(atOnce)} |");
+        var cpu = Median(floors.Select(f => f.AllAtOnceCpu));
+        Console.WriteLine($"| CPU of the commands (s) | | | | {Show(cpu, "0.00")}, {Show(cpu / Environment.ProcessorCount, "0.000")} s on {Environment.ProcessorCount} cores |");
         Console.WriteLine();
     }
 

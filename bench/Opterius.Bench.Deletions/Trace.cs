@@ -79,7 +79,8 @@ internal sealed class Trace : IDisposable
         return new(resource, status, _clock.Elapsed.TotalSeconds, cpu, children, agent.Cpu + agent.Children, mariaDb);
     }
 
-    private static (double Cpu, double Children) Cpu(int pid)
+    /// <summary>CPU seconds a process used, and those of its children it waited for (10 ms ticks).</summary>
+    public static (double Cpu, double Children) Cpu(int pid)
     {
         // Fields after the command's closing parenthesis: state is field 3, utime 14, stime 15, cutime 16, cstime 17.
         var stat = File.ReadAllText($"/proc/{pid}/stat");
