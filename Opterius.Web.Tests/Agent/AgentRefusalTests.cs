@@ -50,6 +50,27 @@ public sealed class AgentRefusalTests(AgentServingApp app) : IClassFixture<Agent
         Assert.Equal(before, await SnapshotAsync(a, b));
     }
 
+    [Theory]
+    [InlineData("remove", "not-an-id;rm -rf /", "in_flight is not a deletion in flight this agent hands out")]
+    [InlineData("remove", "0123456789ABCDEF0123456789ABCDEF", "in_flight is not a deletion in flight this agent hands out")]
+    [InlineData("remove", "0123456789abcdef0123456789abcdef0", "in_flight is not a deletion in flight this agent hands out")]
+    [InlineData("inspect", "0123456789abcdef0123456789abcdef", "in_flight is for Remove only")]
+    [InlineData("suspend", "0123456789abcdef0123456789abcdef", "in_flight is for Remove only")]
+    public async Task AnInFlightThatIsNotAnIdTheAgentHandsOutOrOnAnotherCallThanRemoveIsInvalidAndChangesNothing(
+        string operation, string inFlight, string detail)
+    {
+        var (a, b) = await TwoAccountsAsync();
+        var before = await SnapshotAsync(a, b);
+
+        var status = await StatusOfAsync(operation, new ResourceRequest { Key = "nginx_vhost", Identity = Sent(a), InFlight = inFlight });
+
+        Assert.Equal(StatusCode.InvalidArgument, status.StatusCode);
+        Assert.Contains(detail, status.Detail);
+        Assert.DoesNotContain(inFlight, status.Detail); // what the panel sent is neither echoed nor logged
+        Assert.DoesNotContain(inFlight, app.Agent.Log);
+        Assert.Equal(before, await SnapshotAsync(a, b));
+    }
+
     [Fact]
     public async Task AnOperationTheContractDoesNotHaveIsUnimplementedAndChangesNothing()
     {
@@ -272,6 +293,8 @@ public sealed class AgentRefusalTests(AgentServingApp app) : IClassFixture<Agent
         var p = TestAccounts.NewPrefix(6);
         return (await app.CreateAsync(p, $"{p}.test"), await app.CreateAsync($"{p}b", $"x{p}.test"));
     }
+
+    private static Identity Sent(Account a) => new() { Id = a.Id, Username = a.Username, Domain = a.Domain, PhpVersion = a.PhpVersion, Uid = a.Uid!.Value };
 
     private AgentChannel Channel() => new(Options.Create(new AgentOptions { Socket = app.Socket }));
 

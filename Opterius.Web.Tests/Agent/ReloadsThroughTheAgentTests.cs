@@ -1,4 +1,7 @@
+using System.Net.Sockets;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
 using Opterius.Services.Accounts;
 using Opterius.Services.Commands;
 using Opterius.Services.Deletion;
@@ -124,6 +127,87 @@ public sealed class ReloadsThroughTheAgentTests(AgentServingApp app) : IClassFix
             Assert.Equal(StepStatus.Done, outcome.Status);
         }
         finally { await app.RestartAgentAsync(); }
+    }
+
+    [Fact]
+    public async Task AFlightThePanelEndedIsDroppedByTheAgentSoALoneDeletionAfterItReloadsEachServiceOnceWithinAWindow()
+    {
+        var account = await app.CreateAsync(TestAccounts.NewPrefix());
+        await app.RestartAgentAsync(LongWindow);
+        try
+        {
+            var before = await ReloadsAsync();
+            await Task.Run(async () =>
+            {
+                using var ended = app.Get<IDeletionsInFlight>().DeletionInFlight();
+                Assert.NotNull(await Assert.IsType<AgentDeletionsInFlight.Flight>(ended).Id); // the agent knew it
+            });
+
+            // Had the agent kept the ended flight, every reload would wait for it a window and more.
+            var job = await (await app.Get<AccountDeletionService>().StartAsync(app.AdminActor(), account.Id, default)).Completion.WaitAsync(Window);
+
+            Assert.True(job.Status == JobStatus.Succeeded, string.Join("; ", job.FailedSteps.Select(s => $"{s.Resource}: {s.Detail}")));
+            var after = await ReloadsAsync();
+            Assert.Equal(ServiceReloader.Services.Keys.Select(s => (s, 1L)), ServiceReloader.Services.Keys.Select(s => (s, after[s] - before[s])));
+        }
+        finally { await app.RestartAgentAsync(); }
+    }
+
+    [Fact]
+    public async Task ARemovalAfterItsFlightEndedNamesNoFlight()
+    {
+        var agent = app.Get<AgentChannel>();
+        var id = await Task.Run(async () =>
+        {
+            var flight = app.Get<IDeletionsInFlight>().DeletionInFlight();
+            Assert.NotNull(await Assert.IsType<AgentDeletionsInFlight.Flight>(flight).Id);
+            flight.Dispose();
+            return await AgentDeletionsInFlight.IdOfThisFlowAsync(agent);
+        });
+
+        Assert.Null(id);
+    }
+
+    [Fact]
+    public async Task ARemovalOfAFlightOnAnAgentThatAcceptedButNeverAnswersStopsWhenItsCallerGoes()
+    {
+        var folder = Directory.CreateTempSubdirectory("opterius-hung-").FullName;
+        try
+        {
+            // The kernel accepts the connection (backlog), and nobody ever reads it: an agent hung after its listen.
+            using var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            listener.Bind(new UnixDomainSocketEndPoint(Path.Combine(folder, "agent.sock")));
+            listener.Listen(16);
+            using var hung = new AgentChannel(Options.Create(new AgentOptions { Socket = Path.Combine(folder, "agent.sock") }));
+            var flights = new AgentDeletionsInFlight(hung, NullLogger<AgentDeletionsInFlight>.Instance);
+            using var leaseLost = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+
+            var removal = Task.Run(async () =>
+            {
+                using var flight = flights.DeletionInFlight();
+                return await new AgentResource("nginx_vhost", hung).RemoveAsync(AccountIdentity.Create(1, "hungagent", "hung.test", "8.2", null, "test"), leaseLost.Token);
+            });
+
+            // Well inside the bound on the wait for the flight's id (5 s): only the caller's going can end it this soon.
+            Assert.Same(removal, await Task.WhenAny(removal, Task.Delay(TimeSpan.FromSeconds(4))));
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => removal);
+        }
+        finally { Directory.Delete(folder, recursive: true); }
+    }
+
+    [Fact]
+    public async Task ADeletionInFlightOnAChannelThatCannotCallTellsNothingAndDoesNotFailTheJob()
+    {
+        var closed = new AgentChannel(Options.Create(new AgentOptions { Socket = app.Socket }));
+        closed.Dispose();
+
+        var id = await Task.Run(async () =>
+        {
+            using var flight = new AgentDeletionsInFlight(closed, NullLogger<AgentDeletionsInFlight>.Instance).DeletionInFlight();
+            return await Assert.IsType<AgentDeletionsInFlight.Flight>(flight).Id;
+        });
+
+        Assert.Null(id);
     }
 
     /// <summary>How many times the agent reloaded each shared service since it started.</summary>
