@@ -43,6 +43,9 @@ public sealed class ServiceReloader(CommandRunner commands, IOptions<OpteriusOpt
     /// <summary>How many times each service was actually reloaded since start (for benchmarks and tests).</summary>
     public int RunCount(string service) => _runs.GetValueOrDefault(service);
 
+    /// <summary><see cref="RunCount"/> of every service (the agent's <c>Services</c> reply, the benchmark).</summary>
+    public Dictionary<string, long> RunCounts() => Services.Keys.ToDictionary(s => s, s => (long)RunCount(s));
+
     /// <summary>
     /// Says this caller is on its way to <see cref="ReloadAsync"/> of <paramref name="service"/> (it is changing what
     /// the service reads): a batch opened meanwhile waits for it, up to the window. Dispose when done, reloaded or not.

@@ -7,7 +7,6 @@ using Opterius.Services.Commands;
 using Opterius.Services.Deletion;
 using Opterius.Services.Resources;
 using Opterius.Web.Agent;
-using Opterius.Web.Agent.Protocol;
 using Opterius.Web.Tests.EndToEnd;
 using Opterius.Web.Tests.Infrastructure;
 
@@ -162,7 +161,7 @@ public sealed class ReloadsThroughTheAgentTests(AgentServingApp app) : IClassFix
             var flight = app.Get<IDeletionsInFlight>().DeletionInFlight();
             Assert.NotNull(await Assert.IsType<AgentDeletionsInFlight.Flight>(flight).Id);
             flight.Dispose();
-            return await AgentDeletionsInFlight.IdOfThisFlowAsync(agent);
+            return await AgentDeletionsInFlight.IdOfThisFlowAsync(agent, default);
         });
 
         Assert.Null(id);
@@ -210,10 +209,5 @@ public sealed class ReloadsThroughTheAgentTests(AgentServingApp app) : IClassFix
         Assert.Null(id);
     }
 
-    /// <summary>How many times the agent reloaded each shared service since it started.</summary>
-    private async Task<Dictionary<string, long>> ReloadsAsync()
-    {
-        var reply = await app.Get<AgentChannel>().Client.ServicesAsync(new ServicesRequest());
-        return ServiceReloader.Services.Keys.ToDictionary(s => s, s => reply.Reloads.GetValueOrDefault(s));
-    }
+    private Task<Dictionary<string, long>> ReloadsAsync() => new AgentServerServices(app.Get<AgentChannel>()).ReloadsAsync(default);
 }
