@@ -72,6 +72,18 @@ public sealed class AgentRefusalTests(AgentServingApp app) : IClassFixture<Agent
     }
 
     [Fact]
+    public async Task ADeletionInFlightNamingAServiceTheAgentDoesNotReloadIsInvalid()
+    {
+        using var agent = Channel();
+
+        using var call = agent.Client.DeletionInFlight(new DeletionFlightRequest { Services = { "nginx", "sshd;reboot" } });
+        var e = await Assert.ThrowsAsync<RpcException>(() => call.ResponseStream.MoveNext(CancellationToken.None));
+
+        Assert.Equal(StatusCode.InvalidArgument, e.StatusCode);
+        Assert.Equal("services names a service this agent does not reload: send only nginx, php-fpm, postmap, pdns", e.Status.Detail);
+    }
+
+    [Fact]
     public async Task AnOperationTheContractDoesNotHaveIsUnimplementedAndChangesNothing()
     {
         var (a, b) = await TwoAccountsAsync();

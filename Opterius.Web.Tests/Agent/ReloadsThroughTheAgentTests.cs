@@ -77,7 +77,7 @@ public sealed class ReloadsThroughTheAgentTests(AgentServingApp app) : IClassFix
             var reach = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             var slow = Task.Run(async () =>
             {
-                using var flight = flights.DeletionInFlight();
+                using var flight = flights.DeletionInFlight(ServiceReloader.Services.Keys);
                 Assert.NotNull(await Assert.IsType<AgentDeletionsInFlight.Flight>(flight).Id); // the agent knows it
                 known.SetResult();
                 await reach.Task; // its earlier steps
@@ -87,7 +87,7 @@ public sealed class ReloadsThroughTheAgentTests(AgentServingApp app) : IClassFix
 
             var fast = Task.Run(async () =>
             {
-                using var flight = flights.DeletionInFlight();
+                using var flight = flights.DeletionInFlight(ServiceReloader.Services.Keys);
                 return await nginx.RemoveAsync(AccountIdentity.From(fastAccount), default);
             });
             await Task.WhenAny(fast, Task.Delay(Window / 4)); // not a timing: within the window, only the other's arrival ends the wait
@@ -113,7 +113,7 @@ public sealed class ReloadsThroughTheAgentTests(AgentServingApp app) : IClassFix
         {
             var outcome = await Task.Run(async () =>
             {
-                using var flight = flights.DeletionInFlight();
+                using var flight = flights.DeletionInFlight(ServiceReloader.Services.Keys);
                 Assert.NotNull(await Assert.IsType<AgentDeletionsInFlight.Flight>(flight).Id);
                 // The agent restarts mid-job: the id this flow sends is one the new agent never gave.
                 await app.RestartAgentAsync(LongWindow);
@@ -138,7 +138,7 @@ public sealed class ReloadsThroughTheAgentTests(AgentServingApp app) : IClassFix
             var before = await ReloadsAsync();
             await Task.Run(async () =>
             {
-                using var ended = app.Get<IDeletionsInFlight>().DeletionInFlight();
+                using var ended = app.Get<IDeletionsInFlight>().DeletionInFlight(ServiceReloader.Services.Keys);
                 Assert.NotNull(await Assert.IsType<AgentDeletionsInFlight.Flight>(ended).Id); // the agent knew it
             });
 
@@ -153,12 +153,48 @@ public sealed class ReloadsThroughTheAgentTests(AgentServingApp app) : IClassFix
     }
 
     [Fact]
+    public async Task AnAgentReloadDoesNotWaitForAPanelDeletionInFlightWhoseStepsLeftReloadOtherServices()
+    {
+        var account = await app.CreateAsync(TestAccounts.NewPrefix());
+        await app.RestartAgentAsync(LongWindow);
+        try
+        {
+            var nginx = app.Services.GetServices<IAccountResource>().Single(r => r.Key == "nginx_vhost");
+            var before = await ReloadsAsync();
+            var held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            var known = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            // A job resumed at its home directory: none of the shared services' steps is left to it.
+            var resumed = Task.Run(async () =>
+            {
+                using var flight = app.Get<IDeletionsInFlight>().DeletionInFlight([]);
+                Assert.NotNull(await Assert.IsType<AgentDeletionsInFlight.Flight>(flight).Id); // the agent knows it
+                known.SetResult();
+                await held.Task;
+            });
+            await known.Task.WaitAsync(NeverEnds);
+
+            // Had the reload waited for the resumed job, it could not end within the window.
+            var removed = await Task.Run(async () =>
+            {
+                using var flight = app.Get<IDeletionsInFlight>().DeletionInFlight(["nginx"]);
+                return await nginx.RemoveAsync(AccountIdentity.From(account), default);
+            }).WaitAsync(Window);
+            held.SetResult();
+            await resumed;
+
+            Assert.Equal(StepStatus.Done, removed.Status);
+            Assert.Equal(before["nginx"] + 1, (await ReloadsAsync())["nginx"]);
+        }
+        finally { await app.RestartAgentAsync(); }
+    }
+
+    [Fact]
     public async Task ARemovalAfterItsFlightEndedNamesNoFlight()
     {
         var agent = app.Get<AgentChannel>();
         var id = await Task.Run(async () =>
         {
-            var flight = app.Get<IDeletionsInFlight>().DeletionInFlight();
+            var flight = app.Get<IDeletionsInFlight>().DeletionInFlight(ServiceReloader.Services.Keys);
             Assert.NotNull(await Assert.IsType<AgentDeletionsInFlight.Flight>(flight).Id);
             flight.Dispose();
             return await AgentDeletionsInFlight.IdOfThisFlowAsync(agent, default);
@@ -183,7 +219,7 @@ public sealed class ReloadsThroughTheAgentTests(AgentServingApp app) : IClassFix
 
             var removal = Task.Run(async () =>
             {
-                using var flight = flights.DeletionInFlight();
+                using var flight = flights.DeletionInFlight(ServiceReloader.Services.Keys);
                 return await new AgentResource("nginx_vhost", hung).RemoveAsync(AccountIdentity.Create(1, "hungagent", "hung.test", "8.2", null, "test"), leaseLost.Token);
             });
 
@@ -202,7 +238,7 @@ public sealed class ReloadsThroughTheAgentTests(AgentServingApp app) : IClassFix
 
         var id = await Task.Run(async () =>
         {
-            using var flight = new AgentDeletionsInFlight(closed, NullLogger<AgentDeletionsInFlight>.Instance).DeletionInFlight();
+            using var flight = new AgentDeletionsInFlight(closed, NullLogger<AgentDeletionsInFlight>.Instance).DeletionInFlight(ServiceReloader.Services.Keys);
             return await Assert.IsType<AgentDeletionsInFlight.Flight>(flight).Id;
         });
 

@@ -16,9 +16,9 @@ public sealed class AgentDeletionsInFlight(AgentChannel agent, ILogger<AgentDele
     private static readonly AsyncLocal<Flight?> Current = new();
     private int _warned;
 
-    public IDisposable DeletionInFlight()
+    public IDisposable DeletionInFlight(IEnumerable<string> services)
     {
-        var flight = new Flight(agent, log, CannotCall);
+        var flight = new Flight(agent, services, log, CannotCall);
         Current.Value = flight;
         return flight;
     }
@@ -46,10 +46,10 @@ public sealed class AgentDeletionsInFlight(AgentChannel agent, ILogger<AgentDele
     {
         private readonly AsyncServerStreamingCall<DeletionFlight>? _call;
 
-        internal Flight(AgentChannel channel, ILogger log, Action<Exception> cannotCall)
+        internal Flight(AgentChannel channel, IEnumerable<string> services, ILogger log, Action<Exception> cannotCall)
         {
             Channel = channel;
-            try { _call = channel.Client.DeletionInFlight(new DeletionFlightRequest()); }
+            try { _call = channel.Client.DeletionInFlight(new DeletionFlightRequest { Services = { services } }); }
             catch (Exception e)
             {
                 cannotCall(e);

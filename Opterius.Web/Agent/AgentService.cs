@@ -80,7 +80,9 @@ public sealed class AgentService(IEnumerable<IAccountResource> resources, System
     public override Task DeletionInFlight(DeletionFlightRequest request, IServerStreamWriter<DeletionFlight> stream, ServerCallContext context) =>
         GuardAsync("deletion in flight", "", async () =>
         {
-            using var flight = flights.TryOpen() ?? throw Refuse(StatusCode.ResourceExhausted,
+            if (request.Services.Any(s => !ServiceReloader.Services.ContainsKey(s)))
+                throw Refuse(StatusCode.InvalidArgument, $"services names a service this agent does not reload: send only {string.Join(", ", ServiceReloader.Services.Keys)}");
+            using var flight = flights.TryOpen(request.Services) ?? throw Refuse(StatusCode.ResourceExhausted,
                 $"{DeletionFlights.MaxOpen} deletions are in flight on this agent already: end the calls of finished jobs (or restart the panel); " +
                 "a removal without one runs, its reloads just do not wait for it");
             // A panel that went before the id was written ended the flight itself: nothing failed.

@@ -25,7 +25,7 @@ public sealed class DeletionFlights(ServiceReloader reloader, IHostApplicationLi
     public static bool IsId(string id) => id.Length == 32 && id.All(c => c is >= '0' and <= '9' or >= 'a' and <= 'f');
 
     /// <summary>A deletion in flight until disposed; null when <see cref="MaxOpen"/> are open already.</summary>
-    public Flight? TryOpen()
+    public Flight? TryOpen(IEnumerable<string> services)
     {
         if (Interlocked.Increment(ref _count) > MaxOpen)
         {
@@ -33,7 +33,7 @@ public sealed class DeletionFlights(ServiceReloader reloader, IHostApplicationLi
             return null;
         }
         var id = Guid.NewGuid().ToString("N");
-        var deletion = reloader.DeletionAnnounced();
+        var deletion = reloader.DeletionAnnounced(services);
         _open[id] = deletion;
         return new(id, () =>
         {
