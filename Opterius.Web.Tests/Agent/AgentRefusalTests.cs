@@ -19,6 +19,8 @@ namespace Opterius.Web.Tests.Agent;
 [Collection(nameof(ServingTests))]
 public sealed class AgentRefusalTests(AgentServingApp app) : IClassFixture<AgentServingApp>
 {
+    private static readonly TimeSpan NeverEnds = TimeSpan.FromSeconds(60);
+
     public static TheoryData<string, string, string, string, string, int?, StatusCode, string> Hostile => new()
     {
         // operation, key, username, domain, php version, uid (2: b's), status, what the detail says ({a}, {b}: the
@@ -81,6 +83,39 @@ public sealed class AgentRefusalTests(AgentServingApp app) : IClassFixture<Agent
 
         Assert.Equal(StatusCode.InvalidArgument, e.StatusCode);
         Assert.Equal("services names a service this agent does not reload: send only nginx, php-fpm, postmap, pdns", e.Status.Detail);
+    }
+
+    [Fact]
+    public async Task APanelHoldingTheMostDeletionsInFlightIsRefusedAnotherUntilOneEnds()
+    {
+        using var agent = Channel();
+        // Announcing no service: the flights hold no reload of the agent's while they are open.
+        var open = Enumerable.Range(0, DeletionFlights.MaxOpen).Select(_ => agent.Client.DeletionInFlight(new DeletionFlightRequest())).ToList();
+        try
+        {
+            Assert.All(await Task.WhenAll(open.Select(c => c.ResponseStream.MoveNext(CancellationToken.None))).WaitAsync(NeverEnds), Assert.True);
+
+            using var over = agent.Client.DeletionInFlight(new DeletionFlightRequest());
+            var e = await Assert.ThrowsAsync<RpcException>(() => over.ResponseStream.MoveNext(CancellationToken.None));
+            Assert.Equal(StatusCode.ResourceExhausted, e.StatusCode);
+            Assert.StartsWith($"{DeletionFlights.MaxOpen} deletions are in flight on this agent already: end the calls of finished jobs", e.Status.Detail);
+
+            open[0].Dispose();
+            Assert.NotNull(await OpensOnceFreedAsync(agent).WaitAsync(NeverEnds));
+        }
+        finally { foreach (var c in open) c.Dispose(); }
+    }
+
+    // The agent frees a flight when it sees its call end, a moment after the panel ended it.
+    private static async Task<string> OpensOnceFreedAsync(AgentChannel agent)
+    {
+        while (true)
+        {
+            using var call = agent.Client.DeletionInFlight(new DeletionFlightRequest());
+            try { if (await call.ResponseStream.MoveNext(CancellationToken.None)) return call.ResponseStream.Current.Id; }
+            catch (RpcException e) when (e.StatusCode == StatusCode.ResourceExhausted) { }
+            await Task.Delay(50);
+        }
     }
 
     [Fact]
