@@ -8,8 +8,9 @@ namespace Opterius.Services.Commands;
 public interface IDeletionsInFlight
 {
     /// <summary>
-    /// Says a deletion runs in this flow until disposed: every removal made in this flow is one of its, and its reloads
-    /// count as its arrival at them.
+    /// Says a deletion runs in this flow until disposed, on its way to the reloads of <paramref name="services"/> (those of
+    /// the steps it has still to run, <see cref="ServiceReloader.ServiceOfStep"/>): every removal made in this flow is one
+    /// of its, and its reloads count as its arrival at them.
     /// </summary>
-    IDisposable DeletionInFlight();
+    IDisposable DeletionInFlight(IEnumerable<string> services);
 }

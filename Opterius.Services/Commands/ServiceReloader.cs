@@ -31,6 +31,15 @@ public sealed class ServiceReloader(CommandRunner commands, IOptions<OpteriusOpt
         ["pdns"] = ["PdnsPurge"],
     };
 
+    /// <summary>The deletion step whose removal reloads each service: a deletion with that step still to run is on its way to it.</summary>
+    public static readonly IReadOnlyDictionary<string, string> ServiceOfStep = new Dictionary<string, string>
+    {
+        ["nginx_vhost"] = "nginx",
+        ["php_fpm_pool"] = "php-fpm",
+        ["mail_routes"] = "postmap",
+        ["dns_zone"] = "pdns",
+    };
+
     /// <summary>How many windows a batch waits at most while callers keep coming.</summary>
     public const int MaxWindows = 8;
 
@@ -43,6 +52,9 @@ public sealed class ServiceReloader(CommandRunner commands, IOptions<OpteriusOpt
     /// <summary>How many times each service was actually reloaded since start (for benchmarks and tests).</summary>
     public int RunCount(string service) => _runs.GetValueOrDefault(service);
 
+    /// <summary><see cref="RunCount"/> of every service (the agent's <c>Services</c> reply, the benchmark).</summary>
+    public Dictionary<string, long> RunCounts() => Services.Keys.ToDictionary(s => s, s => (long)RunCount(s));
+
     /// <summary>
     /// Says this caller is on its way to <see cref="ReloadAsync"/> of <paramref name="service"/> (it is changing what
     /// the service reads): a batch opened meanwhile waits for it, up to the window. Dispose when done, reloaded or not.
@@ -50,13 +62,13 @@ public sealed class ServiceReloader(CommandRunner commands, IOptions<OpteriusOpt
     public Approach Expect(string service) => new(QueueOf(service));
 
     /// <summary>
-    /// Says a deletion runs in this flow (until disposed) and will reach every service's reload: a batch opened
-    /// meanwhile waits for it as for an <see cref="Expect"/>ed caller, and its own reloads, made by whichever resource
-    /// in this flow, count as its arrival. A lone deletion reloads at once; several running together share reloads.
+    /// Says a deletion runs in this flow (until disposed) and will reach the reloads of <paramref name="services"/>: a batch
+    /// of one of them opened meanwhile waits for it as for an <see cref="Expect"/>ed caller, and its own reloads, made by
+    /// whichever resource in this flow, count as its arrival. A lone deletion reloads at once; several running together share reloads.
     /// </summary>
-    public IDisposable DeletionInFlight()
+    public IDisposable DeletionInFlight(IEnumerable<string> services)
     {
-        var deletion = DeletionAnnounced();
+        var deletion = DeletionAnnounced(services);
         deletion.RunsHere();
         return deletion;
     }
@@ -65,9 +77,9 @@ public sealed class ServiceReloader(CommandRunner commands, IOptions<OpteriusOpt
     /// Says a deletion runs (until disposed) whose flows are elsewhere, as <see cref="DeletionInFlight"/> does: the agent's
     /// for a job the panel runs, whose removals come as separate calls, each joining it with <see cref="Deletion.RunsHere"/>.
     /// </summary>
-    public Deletion DeletionAnnounced() => new(this, Services.Keys.ToDictionary(s => s, Expect));
+    public Deletion DeletionAnnounced(IEnumerable<string> services) => new(this, services.Distinct().ToDictionary(s => s, Expect));
 
-    /// <summary>A deletion on its way to every service's reload; it has reached them all, or will not, once disposed.</summary>
+    /// <summary>A deletion on its way to its services' reloads; it has reached them all, or will not, once disposed.</summary>
     public sealed class Deletion : IDisposable
     {
         private readonly ServiceReloader _owner;
@@ -79,7 +91,7 @@ public sealed class ServiceReloader(CommandRunner commands, IOptions<OpteriusOpt
         public void RunsHere() => InFlight.Value = this;
 
         internal ServiceReloader Owner => _owner;
-        internal void Arrive(string service) => _ahead[service].Dispose();
+        internal void Arrive(string service) { if (_ahead.TryGetValue(service, out var approach)) approach.Dispose(); }
         public void Dispose() { foreach (var a in _ahead.Values) a.Dispose(); }
     }
 

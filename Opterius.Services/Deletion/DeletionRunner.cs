@@ -54,7 +54,9 @@ internal sealed class DeletionRunner(
     {
         var ct = CancellationToken.None; // a deletion, once started, is not abandoned because a caller went away
         await using var lease = new DeletionLease(jobs, job.Id, leasedAt, log);
-        using var flight = inFlight?.DeletionInFlight(); // other deletions' reloads wait for this one's (bounded), here or in the agent
+        // Other deletions' reloads wait for this one's (bounded), here or in the agent: of the steps it has still to run only,
+        // so a job resumed past its vhost holds no one's nginx reload.
+        using var flight = inFlight?.DeletionInFlight(StagesLeft(job).SelectMany(s => s).Select(s => ServiceReloader.ServiceOfStep.GetValueOrDefault(s.Resource)).OfType<string>());
         var identity = AccountIdentity.From(account);
         try
         {

@@ -19,6 +19,8 @@ namespace Opterius.Web.Tests.Agent;
 [Collection(nameof(ServingTests))]
 public sealed class AgentRefusalTests(AgentServingApp app) : IClassFixture<AgentServingApp>
 {
+    private static readonly TimeSpan NeverEnds = TimeSpan.FromSeconds(60);
+
     public static TheoryData<string, string, string, string, string, int?, StatusCode, string> Hostile => new()
     {
         // operation, key, username, domain, php version, uid (2: b's), status, what the detail says ({a}, {b}: the
@@ -48,6 +50,72 @@ public sealed class AgentRefusalTests(AgentServingApp app) : IClassFixture<Agent
         Assert.Equal(expected, status.StatusCode);
         Assert.Contains(Fill(detail), status.Detail);
         Assert.Equal(before, await SnapshotAsync(a, b));
+    }
+
+    [Theory]
+    [InlineData("remove", "not-an-id;rm -rf /", "in_flight is not a deletion in flight this agent hands out")]
+    [InlineData("remove", "0123456789ABCDEF0123456789ABCDEF", "in_flight is not a deletion in flight this agent hands out")]
+    [InlineData("remove", "0123456789abcdef0123456789abcdef0", "in_flight is not a deletion in flight this agent hands out")]
+    [InlineData("inspect", "0123456789abcdef0123456789abcdef", "in_flight is for Remove only")]
+    [InlineData("suspend", "0123456789abcdef0123456789abcdef", "in_flight is for Remove only")]
+    public async Task AnInFlightThatIsNotAnIdTheAgentHandsOutOrOnAnotherCallThanRemoveIsInvalidAndChangesNothing(
+        string operation, string inFlight, string detail)
+    {
+        var (a, b) = await TwoAccountsAsync();
+        var before = await SnapshotAsync(a, b);
+
+        var status = await StatusOfAsync(operation, new ResourceRequest { Key = "nginx_vhost", Identity = Sent(a), InFlight = inFlight });
+
+        Assert.Equal(StatusCode.InvalidArgument, status.StatusCode);
+        Assert.Contains(detail, status.Detail);
+        Assert.DoesNotContain(inFlight, status.Detail); // what the panel sent is neither echoed nor logged
+        Assert.DoesNotContain(inFlight, app.Agent.Log);
+        Assert.Equal(before, await SnapshotAsync(a, b));
+    }
+
+    [Fact]
+    public async Task ADeletionInFlightNamingAServiceTheAgentDoesNotReloadIsInvalid()
+    {
+        using var agent = Channel();
+
+        using var call = agent.Client.DeletionInFlight(new DeletionFlightRequest { Services = { "nginx", "sshd;reboot" } });
+        var e = await Assert.ThrowsAsync<RpcException>(() => call.ResponseStream.MoveNext(CancellationToken.None));
+
+        Assert.Equal(StatusCode.InvalidArgument, e.StatusCode);
+        Assert.Equal("services names a service this agent does not reload: send only nginx, php-fpm, postmap, pdns", e.Status.Detail);
+    }
+
+    [Fact]
+    public async Task APanelHoldingTheMostDeletionsInFlightIsRefusedAnotherUntilOneEnds()
+    {
+        using var agent = Channel();
+        // Announcing no service: the flights hold no reload of the agent's while they are open.
+        var open = Enumerable.Range(0, DeletionFlights.MaxOpen).Select(_ => agent.Client.DeletionInFlight(new DeletionFlightRequest())).ToList();
+        try
+        {
+            Assert.All(await Task.WhenAll(open.Select(c => c.ResponseStream.MoveNext(CancellationToken.None))).WaitAsync(NeverEnds), Assert.True);
+
+            using var over = agent.Client.DeletionInFlight(new DeletionFlightRequest());
+            var e = await Assert.ThrowsAsync<RpcException>(() => over.ResponseStream.MoveNext(CancellationToken.None));
+            Assert.Equal(StatusCode.ResourceExhausted, e.StatusCode);
+            Assert.StartsWith($"{DeletionFlights.MaxOpen} deletions are in flight on this agent already: end the calls of finished jobs", e.Status.Detail);
+
+            open[0].Dispose();
+            Assert.NotNull(await OpensOnceFreedAsync(agent).WaitAsync(NeverEnds));
+        }
+        finally { foreach (var c in open) c.Dispose(); }
+    }
+
+    // The agent frees a flight when it sees its call end, a moment after the panel ended it.
+    private static async Task<string> OpensOnceFreedAsync(AgentChannel agent)
+    {
+        while (true)
+        {
+            using var call = agent.Client.DeletionInFlight(new DeletionFlightRequest());
+            try { if (await call.ResponseStream.MoveNext(CancellationToken.None)) return call.ResponseStream.Current.Id; }
+            catch (RpcException e) when (e.StatusCode == StatusCode.ResourceExhausted) { }
+            await Task.Delay(50);
+        }
     }
 
     [Fact]
@@ -272,6 +340,8 @@ public sealed class AgentRefusalTests(AgentServingApp app) : IClassFixture<Agent
         var p = TestAccounts.NewPrefix(6);
         return (await app.CreateAsync(p, $"{p}.test"), await app.CreateAsync($"{p}b", $"x{p}.test"));
     }
+
+    private static Identity Sent(Account a) => new() { Id = a.Id, Username = a.Username, Domain = a.Domain, PhpVersion = a.PhpVersion, Uid = a.Uid!.Value };
 
     private AgentChannel Channel() => new(Options.Create(new AgentOptions { Socket = app.Socket }));
 

@@ -1,10 +1,12 @@
+using System.Net.Sockets;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
 using Opterius.Services.Accounts;
 using Opterius.Services.Commands;
 using Opterius.Services.Deletion;
 using Opterius.Services.Resources;
 using Opterius.Web.Agent;
-using Opterius.Web.Agent.Protocol;
 using Opterius.Web.Tests.EndToEnd;
 using Opterius.Web.Tests.Infrastructure;
 
@@ -75,7 +77,7 @@ public sealed class ReloadsThroughTheAgentTests(AgentServingApp app) : IClassFix
             var reach = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             var slow = Task.Run(async () =>
             {
-                using var flight = flights.DeletionInFlight();
+                using var flight = flights.DeletionInFlight(ServiceReloader.Services.Keys);
                 Assert.NotNull(await Assert.IsType<AgentDeletionsInFlight.Flight>(flight).Id); // the agent knows it
                 known.SetResult();
                 await reach.Task; // its earlier steps
@@ -85,7 +87,7 @@ public sealed class ReloadsThroughTheAgentTests(AgentServingApp app) : IClassFix
 
             var fast = Task.Run(async () =>
             {
-                using var flight = flights.DeletionInFlight();
+                using var flight = flights.DeletionInFlight(ServiceReloader.Services.Keys);
                 return await nginx.RemoveAsync(AccountIdentity.From(fastAccount), default);
             });
             await Task.WhenAny(fast, Task.Delay(Window / 4)); // not a timing: within the window, only the other's arrival ends the wait
@@ -111,7 +113,7 @@ public sealed class ReloadsThroughTheAgentTests(AgentServingApp app) : IClassFix
         {
             var outcome = await Task.Run(async () =>
             {
-                using var flight = flights.DeletionInFlight();
+                using var flight = flights.DeletionInFlight(ServiceReloader.Services.Keys);
                 Assert.NotNull(await Assert.IsType<AgentDeletionsInFlight.Flight>(flight).Id);
                 // The agent restarts mid-job: the id this flow sends is one the new agent never gave.
                 await app.RestartAgentAsync(LongWindow);
@@ -126,10 +128,122 @@ public sealed class ReloadsThroughTheAgentTests(AgentServingApp app) : IClassFix
         finally { await app.RestartAgentAsync(); }
     }
 
-    /// <summary>How many times the agent reloaded each shared service since it started.</summary>
-    private async Task<Dictionary<string, long>> ReloadsAsync()
+    [Fact]
+    public async Task AFlightThePanelEndedIsDroppedByTheAgentSoALoneDeletionAfterItReloadsEachServiceOnceWithinAWindow()
     {
-        var reply = await app.Get<AgentChannel>().Client.ServicesAsync(new ServicesRequest());
-        return ServiceReloader.Services.Keys.ToDictionary(s => s, s => reply.Reloads.GetValueOrDefault(s));
+        var account = await app.CreateAsync(TestAccounts.NewPrefix());
+        await app.RestartAgentAsync(LongWindow);
+        try
+        {
+            var before = await ReloadsAsync();
+            await Task.Run(async () =>
+            {
+                using var ended = app.Get<IDeletionsInFlight>().DeletionInFlight(ServiceReloader.Services.Keys);
+                Assert.NotNull(await Assert.IsType<AgentDeletionsInFlight.Flight>(ended).Id); // the agent knew it
+            });
+
+            // Had the agent kept the ended flight, every reload would wait for it a window and more.
+            var job = await (await app.Get<AccountDeletionService>().StartAsync(app.AdminActor(), account.Id, default)).Completion.WaitAsync(Window);
+
+            Assert.True(job.Status == JobStatus.Succeeded, string.Join("; ", job.FailedSteps.Select(s => $"{s.Resource}: {s.Detail}")));
+            var after = await ReloadsAsync();
+            Assert.Equal(ServiceReloader.Services.Keys.Select(s => (s, 1L)), ServiceReloader.Services.Keys.Select(s => (s, after[s] - before[s])));
+        }
+        finally { await app.RestartAgentAsync(); }
     }
+
+    [Fact]
+    public async Task AnAgentReloadDoesNotWaitForAPanelDeletionInFlightWhoseStepsLeftReloadOtherServices()
+    {
+        var account = await app.CreateAsync(TestAccounts.NewPrefix());
+        await app.RestartAgentAsync(LongWindow);
+        try
+        {
+            var nginx = app.Services.GetServices<IAccountResource>().Single(r => r.Key == "nginx_vhost");
+            var before = await ReloadsAsync();
+            var held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            var known = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            // A job resumed at its home directory: none of the shared services' steps is left to it.
+            var resumed = Task.Run(async () =>
+            {
+                using var flight = app.Get<IDeletionsInFlight>().DeletionInFlight([]);
+                Assert.NotNull(await Assert.IsType<AgentDeletionsInFlight.Flight>(flight).Id); // the agent knows it
+                known.SetResult();
+                await held.Task;
+            });
+            await known.Task.WaitAsync(NeverEnds);
+
+            // Had the reload waited for the resumed job, it could not end within the window.
+            var removed = await Task.Run(async () =>
+            {
+                using var flight = app.Get<IDeletionsInFlight>().DeletionInFlight(["nginx"]);
+                return await nginx.RemoveAsync(AccountIdentity.From(account), default);
+            }).WaitAsync(Window);
+            held.SetResult();
+            await resumed;
+
+            Assert.Equal(StepStatus.Done, removed.Status);
+            Assert.Equal(before["nginx"] + 1, (await ReloadsAsync())["nginx"]);
+        }
+        finally { await app.RestartAgentAsync(); }
+    }
+
+    [Fact]
+    public async Task ARemovalAfterItsFlightEndedNamesNoFlight()
+    {
+        var agent = app.Get<AgentChannel>();
+        var id = await Task.Run(async () =>
+        {
+            var flight = app.Get<IDeletionsInFlight>().DeletionInFlight(ServiceReloader.Services.Keys);
+            Assert.NotNull(await Assert.IsType<AgentDeletionsInFlight.Flight>(flight).Id);
+            flight.Dispose();
+            return await AgentDeletionsInFlight.IdOfThisFlowAsync(agent, default);
+        });
+
+        Assert.Null(id);
+    }
+
+    [Fact]
+    public async Task ARemovalOfAFlightOnAnAgentThatAcceptedButNeverAnswersStopsWhenItsCallerGoes()
+    {
+        var folder = Directory.CreateTempSubdirectory("opterius-hung-").FullName;
+        try
+        {
+            // The kernel accepts the connection (backlog), and nobody ever reads it: an agent hung after its listen.
+            using var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            listener.Bind(new UnixDomainSocketEndPoint(Path.Combine(folder, "agent.sock")));
+            listener.Listen(16);
+            using var hung = new AgentChannel(Options.Create(new AgentOptions { Socket = Path.Combine(folder, "agent.sock") }));
+            var flights = new AgentDeletionsInFlight(hung, NullLogger<AgentDeletionsInFlight>.Instance);
+            using var leaseLost = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+
+            var removal = Task.Run(async () =>
+            {
+                using var flight = flights.DeletionInFlight(ServiceReloader.Services.Keys);
+                return await new AgentResource("nginx_vhost", hung).RemoveAsync(AccountIdentity.Create(1, "hungagent", "hung.test", "8.2", null, "test"), leaseLost.Token);
+            });
+
+            // Well inside the bound on the wait for the flight's id (5 s): only the caller's going can end it this soon.
+            Assert.Same(removal, await Task.WhenAny(removal, Task.Delay(TimeSpan.FromSeconds(4))));
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => removal);
+        }
+        finally { Directory.Delete(folder, recursive: true); }
+    }
+
+    [Fact]
+    public async Task ADeletionInFlightOnAChannelThatCannotCallTellsNothingAndDoesNotFailTheJob()
+    {
+        var closed = new AgentChannel(Options.Create(new AgentOptions { Socket = app.Socket }));
+        closed.Dispose();
+
+        var id = await Task.Run(async () =>
+        {
+            using var flight = new AgentDeletionsInFlight(closed, NullLogger<AgentDeletionsInFlight>.Instance).DeletionInFlight(ServiceReloader.Services.Keys);
+            return await Assert.IsType<AgentDeletionsInFlight.Flight>(flight).Id;
+        });
+
+        Assert.Null(id);
+    }
+
+    private Task<Dictionary<string, long>> ReloadsAsync() => new AgentServerServices(app.Get<AgentChannel>()).ReloadsAsync(default);
 }

@@ -36,7 +36,7 @@ public sealed class ServiceReloaderTests
             Assert.True((await reloader.ReloadAsync("pdns", default, approach).WaitAsync(NeverEnds)).Ran);
         await Task.Run(async () =>
         {
-            using var deletion = reloader.DeletionInFlight();
+            using var deletion = reloader.DeletionInFlight(ServiceReloader.Services.Keys);
             await reloader.ReloadAsync("pdns", default).WaitAsync(NeverEnds);
         });
 
@@ -124,7 +124,7 @@ public sealed class ServiceReloaderTests
         var reach = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var slow = Task.Run(async () =>
         {
-            using var deletion = reloader.DeletionInFlight();
+            using var deletion = reloader.DeletionInFlight(ServiceReloader.Services.Keys);
             started.SetResult();
             await reach.Task; // its earlier steps
             await reloader.ReloadAsync("pdns", default); // as any resource of its flow would
@@ -133,7 +133,7 @@ public sealed class ServiceReloaderTests
 
         var fast = Task.Run(async () =>
         {
-            using var deletion = reloader.DeletionInFlight();
+            using var deletion = reloader.DeletionInFlight(ServiceReloader.Services.Keys);
             await reloader.ReloadAsync("pdns", default);
         });
         await Task.WhenAny(fast, Task.Delay(200)); // not a timing: the clock stands still, nothing can end the wait but the other
@@ -142,6 +142,30 @@ public sealed class ServiceReloaderTests
         reach.SetResult();
         await Task.WhenAll(fast, slow).WaitAsync(NeverEnds);
 
+        Assert.Equal(1, reloader.RunCount("pdns"));
+    }
+
+    [Fact]
+    public async Task AReloadDoesNotWaitForADeletionInFlightWhoseStepsLeftReloadOtherServices()
+    {
+        var reloader = Reloader(new FakeTimeProvider());
+        var held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var announced = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        // A job resumed past its DNS step: only its mail routes (postmap) are still ahead of it.
+        var resumed = Task.Run(async () =>
+        {
+            using var deletion = reloader.DeletionInFlight(["postmap"]);
+            announced.SetResult();
+            await held.Task;
+        });
+        await announced.Task;
+
+        // The clock stands still: had it waited for the resumed job, this could never end.
+        var outcome = await reloader.ReloadAsync("pdns", default).WaitAsync(NeverEnds);
+        held.SetResult();
+        await resumed;
+
+        Assert.True(outcome.Ran);
         Assert.Equal(1, reloader.RunCount("pdns"));
     }
 }

@@ -49,7 +49,7 @@ public class AgentResource(string key, AgentChannel agent) : IAccountResource, I
         {
             var request = Request(account);
             // A removal of a deletion in flight names it: the agent's reloads for it count as that deletion's arrival.
-            if (await AgentDeletionsInFlight.IdOfThisFlowAsync(agent) is { } flight) request.InFlight = flight;
+            if (await AgentDeletionsInFlight.IdOfThisFlowAsync(agent, ct) is { } flight) request.InFlight = flight;
             using var call = c.Remove(request, cancellationToken: ct);
             await foreach (var e in call.ResponseStream.ReadAllAsync(ct))
                 switch (e.EventCase)
@@ -166,6 +166,14 @@ public sealed class AgentServerServices(AgentChannel agent) : IServerServices
     public Task<IReadOnlyList<ServiceState>> CheckAsync(CancellationToken ct) =>
         agent.CallAsync(async c => (IReadOnlyList<ServiceState>)(await c.ServicesAsync(new ServicesRequest(), cancellationToken: ct)).Services
             .Select(s => new ServiceState(s.Name, s.Up, s.Detail)).ToList());
+
+    /// <summary>How many times the agent reloaded each shared service since it started (the benchmark's and the tests' count).</summary>
+    public Task<Dictionary<string, long>> ReloadsAsync(CancellationToken ct) =>
+        agent.CallAsync(async c =>
+        {
+            var reply = await c.ServicesAsync(new ServicesRequest(), cancellationToken: ct);
+            return ServiceReloader.Services.Keys.ToDictionary(s => s, s => reply.Reloads.GetValueOrDefault(s));
+        });
 }
 
 public static class AgentResourceRegistration

@@ -27,6 +27,7 @@ public sealed class AgentService(IEnumerable<IAccountResource> resources, System
     public override Task<Inspection> Inspect(ResourceRequest request, ServerCallContext context) =>
         GuardAsync("inspect", request.Key, async () =>
         {
+            RemoveOnly(request);
             var (resource, identity) = await ResolveAsync(request.Key, request.Identity, changes: false);
             var found = await resource.InspectAsync(identity, context.CancellationToken);
             return new Inspection
@@ -54,6 +55,8 @@ public sealed class AgentService(IEnumerable<IAccountResource> resources, System
     public override Task Remove(ResourceRequest request, IServerStreamWriter<RemoveEvent> stream, ServerCallContext context) =>
         GuardAsync("remove", request.Key, async () =>
         {
+            if (request.HasInFlight && !DeletionFlights.IsId(request.InFlight))
+                throw Refuse(StatusCode.InvalidArgument, "in_flight is not a deletion in flight this agent hands out: send DeletionInFlight's id (32 lowercase hex digits), or none");
             var (resource, identity) = await ResolveAsync(request.Key, request.Identity, changes: true);
             // Part of a deletion in flight: its reloads are that deletion's arrival. One the agent does not know (ended, or
             // opened before a restart) changes only that: the removal reloads as it would alone.
@@ -77,8 +80,14 @@ public sealed class AgentService(IEnumerable<IAccountResource> resources, System
     public override Task DeletionInFlight(DeletionFlightRequest request, IServerStreamWriter<DeletionFlight> stream, ServerCallContext context) =>
         GuardAsync("deletion in flight", "", async () =>
         {
-            using var flight = flights.Open();
-            await stream.WriteAsync(new DeletionFlight { Id = flight.Id });
+            if (request.Services.Any(s => !ServiceReloader.Services.ContainsKey(s)))
+                throw Refuse(StatusCode.InvalidArgument, $"services names a service this agent does not reload: send only {string.Join(", ", ServiceReloader.Services.Keys)}");
+            using var flight = flights.TryOpen(request.Services) ?? throw Refuse(StatusCode.ResourceExhausted,
+                $"{DeletionFlights.MaxOpen} deletions are in flight on this agent already: end the calls of finished jobs (or restart the panel); " +
+                "a removal without one runs, its reloads just do not wait for it");
+            // A panel that went before the id was written ended the flight itself: nothing failed.
+            try { await stream.WriteAsync(new DeletionFlight { Id = flight.Id }); }
+            catch (Exception e) when (context.CancellationToken.IsCancellationRequested && e is InvalidOperationException or IOException) { return true; }
             using var ends = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, flights.Stopping);
             await Task.Delay(Timeout.Infinite, ends.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             return true;
@@ -140,7 +149,7 @@ public sealed class AgentService(IEnumerable<IAccountResource> resources, System
             return new ServicesReply
             {
                 Services = { states.Select(s => new ServiceStatus { Name = s.Name, Up = s.Up, Detail = s.Detail }) },
-                Reloads = { ServiceReloader.Services.Keys.ToDictionary(s => s, s => (long)reloader.RunCount(s)) },
+                Reloads = { reloader.RunCounts() },
             };
         });
 
@@ -248,6 +257,7 @@ public sealed class AgentService(IEnumerable<IAccountResource> resources, System
 
     private async Task<Changed> ChangeAsync(ResourceRequest request, Func<ISuspendableResource, AccountIdentity, Task> change, CancellationToken ct)
     {
+        RemoveOnly(request);
         var (resource, identity) = await ResolveAsync(request.Key, request.Identity, changes: true);
         if (resource is not ISuspendableResource suspendable)
             throw Refuse(StatusCode.NotFound, $"resource '{request.Key}' has nothing to suspend");
@@ -294,6 +304,12 @@ public sealed class AgentService(IEnumerable<IAccountResource> resources, System
                 throw Refuse(StatusCode.FailedPrecondition, $"uid {handed} was not handed out by the panel to '{identity.Username}' of {identity.Domain}: refusing");
         }
         return identity;
+    }
+
+    // Only a removal is part of a deletion: a panel that names one elsewhere is confused, and is told so rather than ignored.
+    private static void RemoveOnly(ResourceRequest request)
+    {
+        if (request.HasInFlight) throw Refuse(StatusCode.InvalidArgument, "in_flight is for Remove only: send it on no other call");
     }
 
     private static RpcException Refuse(StatusCode code, string message) => new(new Status(code, message));

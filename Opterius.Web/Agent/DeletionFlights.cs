@@ -12,18 +12,34 @@ public sealed class DeletionFlights(ServiceReloader reloader, IHostApplicationLi
     /// <summary>Set when the agent stops: its flights end then, so its shutdown waits for no panel's job.</summary>
     public CancellationToken Stopping => lifetime.ApplicationStopping;
 
-    private readonly ConcurrentDictionary<string, ServiceReloader.Deletion> _open = new();
+    /// <summary>
+    /// How many flights may be open at once: far more than a panel runs deletions together, so that only a panel gone
+    /// wrong (opening calls it never ends) is refused, before it holds the agent's memory and every reload's window.
+    /// </summary>
+    public const int MaxOpen = 1024;
 
-    /// <summary>A deletion in flight until disposed.</summary>
-    public Flight Open()
+    private readonly ConcurrentDictionary<string, ServiceReloader.Deletion> _open = new();
+    private int _count;
+
+    /// <summary>Whether <paramref name="id"/> has the form of an id <see cref="TryOpen"/> hands out (32 lowercase hex digits).</summary>
+    public static bool IsId(string id) => id.Length == 32 && id.All(c => c is >= '0' and <= '9' or >= 'a' and <= 'f');
+
+    /// <summary>A deletion in flight until disposed; null when <see cref="MaxOpen"/> are open already.</summary>
+    public Flight? TryOpen(IEnumerable<string> services)
     {
+        if (Interlocked.Increment(ref _count) > MaxOpen)
+        {
+            Interlocked.Decrement(ref _count);
+            return null;
+        }
         var id = Guid.NewGuid().ToString("N");
-        var deletion = reloader.DeletionAnnounced();
+        var deletion = reloader.DeletionAnnounced(services);
         _open[id] = deletion;
         return new(id, () =>
         {
             _open.TryRemove(id, out _);
             deletion.Dispose();
+            Interlocked.Decrement(ref _count);
         });
     }
 

@@ -139,12 +139,9 @@ internal sealed class DeletionBench(string mode, IServiceProvider services, Pane
         System.Text.RegularExpressions.Regex.Replace((detail ?? "").Split('\n')[0], @"[a-z]{6}n\d+(\.test)?", "<account>");
 
     // Through the agent, the reloads are the agent's: its own reloader counts them, read before and after (untimed).
-    private async Task<Dictionary<string, long>> ReloadsAsync()
-    {
-        if (mode == InProcess) return ServiceReloader.Services.Keys.ToDictionary(s => s, s => (long)_reloader.RunCount(s));
-        var reply = await services.GetRequiredService<AgentChannel>().Client.ServicesAsync(new Opterius.Web.Agent.Protocol.ServicesRequest());
-        return ServiceReloader.Services.Keys.ToDictionary(s => s, s => reply.Reloads.GetValueOrDefault(s));
-    }
+    private Task<Dictionary<string, long>> ReloadsAsync() => mode == InProcess
+        ? Task.FromResult(_reloader.RunCounts())
+        : new AgentServerServices(services.GetRequiredService<AgentChannel>()).ReloadsAsync(default);
 
     private async Task<List<Account>> CreateAsync(int count)
     {
