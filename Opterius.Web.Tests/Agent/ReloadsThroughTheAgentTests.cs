@@ -49,14 +49,8 @@ public sealed class ReloadsThroughTheAgentTests(AgentServingApp app) : IClassFix
         await app.RestartAgentAsync(LongWindow);
         try
         {
-            var before = await ReloadsAsync();
-
-            // Its own reloads are its arrival: nothing is left to wait for. Had any of them waited the window, it could not end within one.
-            var job = await (await app.Get<AccountDeletionService>().StartAsync(app.AdminActor(), account.Id, default)).Completion.WaitAsync(Window);
-
-            Assert.True(job.Status == JobStatus.Succeeded, string.Join("; ", job.FailedSteps.Select(s => $"{s.Resource}: {s.Detail}")));
-            var after = await ReloadsAsync();
-            Assert.Equal(ServiceReloader.Services.Keys.Select(s => (s, 1L)), ServiceReloader.Services.Keys.Select(s => (s, after[s] - before[s])));
+            // Its own reloads are its arrival: nothing is left to wait for.
+            await DeletesWithinOneWindowReloadingEachServiceOnceAsync(account);
         }
         finally { await app.RestartAgentAsync(); }
     }
@@ -135,7 +129,6 @@ public sealed class ReloadsThroughTheAgentTests(AgentServingApp app) : IClassFix
         await app.RestartAgentAsync(LongWindow);
         try
         {
-            var before = await ReloadsAsync();
             await Task.Run(async () =>
             {
                 using var ended = app.Get<IDeletionsInFlight>().DeletionInFlight(ServiceReloader.Services.Keys);
@@ -143,11 +136,7 @@ public sealed class ReloadsThroughTheAgentTests(AgentServingApp app) : IClassFix
             });
 
             // Had the agent kept the ended flight, every reload would wait for it a window and more.
-            var job = await (await app.Get<AccountDeletionService>().StartAsync(app.AdminActor(), account.Id, default)).Completion.WaitAsync(Window);
-
-            Assert.True(job.Status == JobStatus.Succeeded, string.Join("; ", job.FailedSteps.Select(s => $"{s.Resource}: {s.Detail}")));
-            var after = await ReloadsAsync();
-            Assert.Equal(ServiceReloader.Services.Keys.Select(s => (s, 1L)), ServiceReloader.Services.Keys.Select(s => (s, after[s] - before[s])));
+            await DeletesWithinOneWindowReloadingEachServiceOnceAsync(account);
         }
         finally { await app.RestartAgentAsync(); }
     }
@@ -243,6 +232,17 @@ public sealed class ReloadsThroughTheAgentTests(AgentServingApp app) : IClassFix
         });
 
         Assert.Null(id);
+    }
+
+    /// <summary>The account's deletion ends within one window (had any reload waited one, it could not), reloading each service once.</summary>
+    private async Task DeletesWithinOneWindowReloadingEachServiceOnceAsync(Account account)
+    {
+        var before = await ReloadsAsync();
+        var job = await (await app.Get<AccountDeletionService>().StartAsync(app.AdminActor(), account.Id, default)).Completion.WaitAsync(Window);
+
+        Assert.True(job.Status == JobStatus.Succeeded, string.Join("; ", job.FailedSteps.Select(s => $"{s.Resource}: {s.Detail}")));
+        var after = await ReloadsAsync();
+        Assert.Equal(ServiceReloader.Services.Keys.Select(s => (s, 1L)), ServiceReloader.Services.Keys.Select(s => (s, after[s] - before[s])));
     }
 
     private Task<Dictionary<string, long>> ReloadsAsync() => new AgentServerServices(app.Get<AgentChannel>()).ReloadsAsync(default);
